@@ -1,0 +1,13 @@
+//! Domain types and rules of Deskward, free of I/O so they can be unit-tested directly.
+
+pub mod device;
+pub mod email;
+pub mod member;
+pub mod password;
+pub mod policy;
+pub mod session;
+pub mod time;
+
+pub use email::Email;
+pub use member::{AgentStatus, MemberKind, Permission, Permissions};
+pub use session::EndReason;

@@ -1,0 +1,4 @@
+//! The `deskward` command line.
+#![forbid(unsafe_code)]
+
+fn main() {}

@@ -1,0 +1,385 @@
+//! Signing in and out, first-run setup, and checking a session on every request.
+
+use crate::domain::device;
+use crate::domain::email::{self, Email, MAX_EMAIL_LEN};
+use crate::domain::member::{MemberKind, Permissions};
+use crate::domain::password::{self, MAX_PASSWORD_CHARS};
+use crate::domain::policy::Actor;
+use crate::domain::session::{self, EndReason, Liveness};
+use crate::events::Event;
+use crate::store::{Account, Member, NewAccount, NewMember, NewSession, Session, StoreError};
+
+use super::{Service, ServiceError, ServiceResult, new_id, passwords, random_hex, token_hash};
+
+/// A signed-in person on one request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub actor: Actor,
+    pub name: String,
+    pub email: String,
+    pub session: Session,
+    pub csrf_token: String,
+}
+
+impl Principal {
+    pub fn kind(&self) -> MemberKind {
+        self.actor.kind
+    }
+}
+
+pub struct LoginRequest {
+    pub account_id: String,
+    pub email: String,
+    pub password: String,
+    pub as_kind: Option<MemberKind>,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// A successful sign-in: the raw token goes into the cookie and nowhere else.
+pub struct LoginOutcome {
+    pub token: String,
+    pub member: Member,
+    pub session: Session,
+    pub csrf_token: String,
+}
+
+/// Input of first-run setup and `deskward account create`.
+pub struct NewAccountRequest {
+    pub name: String,
+    pub slug: Option<String>,
+    pub admin_name: String,
+    pub admin_email: String,
+    pub admin_password: String,
+}
+
+impl Service {
+    /// Creates an account and its primary administrator. With `only_if_empty` (first-run
+    /// setup) it fails when any account already exists.
+    pub async fn create_account(
+        &self,
+        req: NewAccountRequest,
+        only_if_empty: bool,
+    ) -> ServiceResult<(Account, Member)> {
+        let name = check_name("name", &req.name)?;
+        let admin_name = check_name("admin_name", &req.admin_name)?;
+        let email = Email::parse(&req.admin_email)
+            .map_err(|e| ServiceError::invalid("admin_email", e.to_string()))?;
+        password::check_new_password(&req.admin_password)
+            .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
+        let slug = match req.slug {
+            Some(s) => check_slug(s.trim())?,
+            None => slugify(&name),
+        };
+        let hash = passwords::hash(req.admin_password).await?;
+        let now = self.now();
+        let account = NewAccount {
+            id: new_id("ac"),
+            slug,
+            name,
+            created_at: now,
+        };
+        let admin = NewMember {
+            id: new_id("ad"),
+            account_id: account.id.clone(),
+            kind: MemberKind::Admin,
+            name: admin_name,
+            email: email.as_str().to_string(),
+            email_norm: email.normalized().to_string(),
+            password_hash: hash,
+            primary: true,
+            permissions: Permissions::all(),
+            created_at: now,
+        };
+        let account = match self.store.create_account(&account, &admin, only_if_empty).await {
+            Err(StoreError::Conflict { field: "account" }) => {
+                return Err(ServiceError::Forbidden(
+                    "setup has already been completed".to_string(),
+                ));
+            }
+            other => other?,
+        };
+        let member = self.store.member(&account.id, &admin.id).await?;
+        self.audit(
+            &account.id,
+            "account.created",
+            Some(&member.id),
+            None,
+            None,
+            format!("account {} created with primary administrator {}", account.slug, member.email),
+        )
+        .await;
+        Ok((account, member))
+    }
+
+    /// Signs a person in and starts a fresh session. Unknown e-mail and wrong password are
+    /// indistinguishable, in answer and in time.
+    pub async fn login(&self, req: LoginRequest) -> ServiceResult<LoginOutcome> {
+        if req.email.trim().chars().count() > MAX_EMAIL_LEN {
+            return Err(ServiceError::invalid("email", "e-mail is longer than 254 characters"));
+        }
+        if req.password.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(ServiceError::invalid(
+                "password",
+                "password is longer than 128 characters",
+            ));
+        }
+        if req.email.trim().is_empty() {
+            return Err(ServiceError::invalid("email", "e-mail is required"));
+        }
+        if req.password.is_empty() {
+            return Err(ServiceError::invalid("password", "password is required"));
+        }
+        let norm = email::normalize(&req.email);
+        let candidates: Vec<_> = self
+            .store
+            .credentials_by_email(&req.account_id, &norm)
+            .await?
+            .into_iter()
+            .filter(|c| req.as_kind.is_none_or(|k| c.member.kind == k))
+            .collect();
+        let mut matched = Vec::new();
+        if candidates.is_empty() {
+            passwords::verify(req.password.clone(), None).await?;
+        }
+        for c in candidates {
+            if passwords::verify(req.password.clone(), Some(c.password_hash)).await? {
+                matched.push(c.member);
+            }
+        }
+        let member = match matched.len() {
+            0 => {
+                self.audit(
+                    &req.account_id,
+                    "signin.failed",
+                    None,
+                    None,
+                    Some(&req.ip),
+                    format!("failed sign-in for {norm}"),
+                )
+                .await;
+                return Err(ServiceError::InvalidCredentials);
+            }
+            1 => matched.pop().expect("one match"),
+            _ => return Err(ServiceError::ChooseAccount),
+        };
+        if member.disabled {
+            self.audit(
+                &req.account_id,
+                "signin.refused",
+                Some(&member.id),
+                Some(&member.id),
+                Some(&req.ip),
+                "sign-in refused: account disabled".to_string(),
+            )
+            .await;
+            return Err(ServiceError::AccountDisabled);
+        }
+        let token = random_hex(32);
+        let csrf_token = random_hex(32);
+        let new = NewSession {
+            id: new_id("se"),
+            account_id: req.account_id.clone(),
+            member_id: member.id.clone(),
+            member_kind: member.kind,
+            token_hash: token_hash(&token),
+            csrf_token: csrf_token.clone(),
+            started_at: self.now(),
+            ip: req.ip.clone(),
+            device: device::describe(&req.user_agent),
+            user_agent: req.user_agent,
+        };
+        let session = self.store.insert_session(&new).await?;
+        self.audit(
+            &req.account_id,
+            "signin",
+            Some(&member.id),
+            Some(&member.id),
+            Some(&req.ip),
+            format!("signed in from {}", session.device),
+        )
+        .await;
+        self.events.publish(Event::SessionStarted {
+            account_id: member.account_id.clone(),
+            member_id: member.id.clone(),
+            member_kind: member.kind,
+            session_id: session.id.clone(),
+        });
+        Ok(LoginOutcome {
+            token,
+            member,
+            session,
+            csrf_token,
+        })
+    }
+
+    /// Checks the session a cookie names, on every authenticated request: one indexed read,
+    /// plus at most one write a minute to record activity.
+    pub async fn authenticate(&self, account_id: &str, token: &str) -> ServiceResult<Principal> {
+        if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ServiceError::Unauthenticated(None));
+        }
+        let Some(rec) = self.store.auth_record(&token_hash(token)).await? else {
+            return Err(ServiceError::Unauthenticated(None));
+        };
+        if rec.session.account_id != account_id || rec.disabled {
+            return Err(ServiceError::Unauthenticated(None));
+        }
+        let now = self.now();
+        let live = Liveness {
+            started_at: rec.session.started_at,
+            last_seen_at: rec.session.last_seen_at,
+            idle_timeout_minutes: session::idle_timeout_minutes(
+                rec.session.member_kind,
+                rec.agent_idle_timeout_minutes,
+            ),
+            max_lifetime_minutes: rec.max_session_lifetime_minutes,
+        };
+        if live.is_expired(now) {
+            if let Some(ended) = self
+                .store
+                .end_session(account_id, &rec.session.id, EndReason::Expired, None, now)
+                .await?
+            {
+                self.audit(
+                    account_id,
+                    "session.expired",
+                    None,
+                    Some(&ended.member_id),
+                    None,
+                    format!("session {} expired", ended.id),
+                )
+                .await;
+                self.announce_ended(&[ended]).await;
+            }
+            return Err(ServiceError::Unauthenticated(Some(EndReason::Expired)));
+        }
+        let mut session = rec.session;
+        if live.needs_touch(now) {
+            self.store.touch_session(&session.id, now).await?;
+            session.last_seen_at = now;
+        }
+        Ok(Principal {
+            actor: Actor {
+                account_id: session.account_id.clone(),
+                member_id: session.member_id.clone(),
+                kind: session.member_kind,
+                primary: rec.primary,
+                permissions: rec.permissions,
+            },
+            name: rec.member_name,
+            email: rec.member_email,
+            csrf_token: rec.csrf_token,
+            session,
+        })
+    }
+
+    /// How a session that no longer authenticates ended, so the sign-in page can say why.
+    pub async fn end_reason_of(&self, account_id: &str, token: &str) -> Option<EndReason> {
+        if token.len() != 64 {
+            return None;
+        }
+        let id = self.store.ended_session_reason(account_id, &token_hash(token)).await.ok()?;
+        id
+    }
+
+    pub async fn logout(&self, p: &Principal, ip: &str) -> ServiceResult<()> {
+        let ended = self
+            .store
+            .end_session(
+                &p.actor.account_id,
+                &p.session.id,
+                EndReason::Logout,
+                Some(&p.actor.member_id),
+                self.now(),
+            )
+            .await?;
+        if let Some(e) = ended {
+            self.audit(
+                &p.actor.account_id,
+                "signout",
+                Some(&p.actor.member_id),
+                Some(&p.actor.member_id),
+                Some(ip),
+                format!("signed out of session {}", e.id),
+            )
+            .await;
+            self.announce_ended(&[e]).await;
+        }
+        Ok(())
+    }
+
+    /// Whether first-run setup is still open.
+    pub async fn needs_setup(&self) -> ServiceResult<bool> {
+        Ok(self.store.account_count().await? == 0)
+    }
+}
+
+/// A person's or account's display name: trimmed, 1 to 100 characters, no control characters.
+pub fn check_name(field: &str, raw: &str) -> ServiceResult<String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(ServiceError::invalid(field, format!("{field} is required")));
+    }
+    if name.chars().count() > 100 {
+        return Err(ServiceError::invalid(field, format!("{field} must be at most 100 characters")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(field, format!("{field} must not contain control characters")));
+    }
+    Ok(name.to_string())
+}
+
+fn check_slug(slug: &str) -> ServiceResult<String> {
+    let ok = !slug.is_empty()
+        && slug.len() <= 63
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if ok {
+        Ok(slug.to_string())
+    } else {
+        Err(ServiceError::invalid(
+            "slug",
+            "slug must be 1 to 63 lowercase letters, digits or hyphens, not starting or ending with a hyphen",
+        ))
+    }
+}
+
+/// A host-label-safe slug from an account name: "Acme Support" → "acme-support".
+fn slugify(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out: String = out.trim_end_matches('-').chars().take(63).collect();
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() { "helpdesk".to_string() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("Acme Support!"), "acme-support");
+        assert_eq!(slugify("Ünïcode"), "n-code");
+        assert_eq!(slugify("***"), "helpdesk");
+        assert!(check_slug("acme-2").is_ok());
+        assert!(check_slug("Acme").is_err());
+        assert!(check_slug("-acme").is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(check_name("name", "  Ann ").unwrap(), "Ann");
+        assert!(check_name("name", " ").is_err());
+        assert!(check_name("name", &"x".repeat(101)).is_err());
+        assert!(check_name("name", "a\u{7}b").is_err());
+    }
+}

@@ -1,0 +1,254 @@
+//! Use cases: sign-in, sessions, the team, settings. Checks permissions, writes the audit log
+//! and publishes events; the web layer only translates HTTP to these calls.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::clock::Clock;
+use crate::domain::member::MemberKind;
+use crate::domain::policy::Actor;
+use crate::domain::session::{self, EndReason};
+use crate::domain::time::{MINUTE, Millis};
+use crate::events::{Event, EventBus};
+use crate::store::{AuditEntry, EndedSession, Session, Store, StoreError};
+
+pub mod auth;
+pub mod passwords;
+pub mod settings;
+pub mod team;
+
+pub use auth::{LoginOutcome, LoginRequest, Principal};
+pub use team::{MemberView, NewPerson, Page, PersonPatch, TeamQuery};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("not signed in")]
+    Unauthenticated(Option<EndReason>),
+    #[error("not allowed")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    /// Bad input; `field` names it, `message` says what is wrong in a sentence.
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("e-mail or password is incorrect")]
+    InvalidCredentials,
+    #[error("this account is disabled")]
+    AccountDisabled,
+    #[error("the password matches both an agent and an administrator account")]
+    ChooseAccount,
+    #[error("too many attempts")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("service temporarily unavailable")]
+    Unavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ServiceError::NotFound,
+            StoreError::Conflict { field } => ServiceError::invalid(
+                field,
+                match field {
+                    "email" => "this e-mail address is already used by another person of the same kind".to_string(),
+                    "slug" => "this account slug is already taken".to_string(),
+                    other => format!("{other} is already taken"),
+                },
+            ),
+            StoreError::UnknownIds(ids) => ServiceError::invalid(
+                "ids",
+                format!("ids do not name people of this kind in this account: {}", ids.join(", ")),
+            ),
+            StoreError::Unavailable(msg) => {
+                tracing::warn!(error = %msg, "database unavailable");
+                ServiceError::Unavailable
+            }
+            StoreError::Other(msg) => ServiceError::Internal(msg),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Settings of the service that are not per account.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// How long an agent may have no connected tab before going Offline.
+    pub presence_grace_ms: Millis,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            presence_grace_ms: 30_000,
+        }
+    }
+}
+
+pub struct Service {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    events: EventBus,
+    config: ServiceConfig,
+}
+
+impl Service {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        events: EventBus,
+        config: ServiceConfig,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            events,
+            config,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    /// Last-activity cutoff for "active" of a kind: sessions idle longer are as good as ended
+    /// even before the sweep marks them.
+    pub fn active_after(&self, kind: MemberKind, agent_timeout_minutes: i64) -> Millis {
+        self.now() - session::idle_timeout_minutes(kind, agent_timeout_minutes) * MINUTE
+    }
+
+    /// Ends sessions idle beyond their timeout; run periodically so lists are right without
+    /// anyone visiting.
+    pub async fn expire_sessions(&self) -> ServiceResult<usize> {
+        let ended = self.store.expire_sessions(self.now()).await?;
+        for e in &ended {
+            self.audit(
+                &e.account_id,
+                "session.expired",
+                None,
+                Some(&e.member_id),
+                None,
+                format!("session {} expired", e.id),
+            )
+            .await;
+        }
+        self.announce_ended(&ended).await;
+        Ok(ended.len())
+    }
+
+    /// Tells every listener that these sessions ended and, for agents, marks them Offline at
+    /// once (their tabs are being disconnected).
+    pub(crate) async fn announce_ended(&self, ended: &[EndedSession]) {
+        let mut offline: Vec<(&str, &str)> = Vec::new();
+        for e in ended {
+            self.events.publish(Event::SessionEnded {
+                account_id: e.account_id.clone(),
+                member_id: e.member_id.clone(),
+                member_kind: e.member_kind,
+                session_id: e.id.clone(),
+                reason: e.reason,
+            });
+            if e.member_kind == MemberKind::Agent
+                && !offline.contains(&(e.account_id.as_str(), e.member_id.as_str()))
+            {
+                offline.push((&e.account_id, &e.member_id));
+            }
+        }
+        for (account_id, member_id) in offline {
+            self.force_offline(account_id, member_id).await;
+        }
+    }
+
+    /// Writes an audit entry. A failure to audit is logged, never shown to the person acting.
+    pub(crate) async fn audit(
+        &self,
+        account_id: &str,
+        kind: &str,
+        actor: Option<&str>,
+        target: Option<&str>,
+        ip: Option<&str>,
+        detail: String,
+    ) {
+        let entry = AuditEntry {
+            id: new_id("au"),
+            account_id: account_id.to_string(),
+            at: self.now(),
+            kind: kind.to_string(),
+            actor: actor.map(str::to_string),
+            target: target.map(str::to_string),
+            ip: ip.map(str::to_string),
+            detail,
+        };
+        if let Err(e) = self.store.insert_audit(&entry).await {
+            tracing::error!(error = %e, kind, "could not write audit entry");
+        }
+    }
+
+    /// Requires the actor to be able to see a Team subsection.
+    pub(crate) fn require_view(&self, actor: &Actor, kind: MemberKind) -> ServiceResult<()> {
+        if actor.can_view(kind) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "you need the {} permission",
+                crate::domain::policy::section_permission(kind).as_str()
+            )))
+        }
+    }
+
+    /// The live sessions of one person, oldest first.
+    pub async fn sessions_of(
+        &self,
+        account_id: &str,
+        member_id: &str,
+        kind: MemberKind,
+    ) -> ServiceResult<Vec<Session>> {
+        let account = self.store.account(account_id).await?;
+        let after = self.active_after(kind, account.agent_idle_timeout_minutes);
+        Ok(self
+            .store
+            .active_sessions(account_id, &[member_id.to_string()], after)
+            .await?)
+    }
+}
+
+/// An opaque id: a short prefix naming what it is, then 96 random bits.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", random_hex(12))
+}
+
+/// `n` random bytes from the OS, hex-encoded.
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).expect("the OS random source is available");
+    hex::encode(buf)
+}
+
+/// What the database stores of a session token: its SHA-256, hex-encoded.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}

@@ -1,0 +1,96 @@
+//! The Security section: the agents' inactivity timeout and the optional absolute lifetime.
+
+use crate::domain::policy::Actor;
+use crate::domain::session::{self, ADMIN_IDLE_TIMEOUT_MINUTES};
+
+use super::{Service, ServiceError, ServiceResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecuritySettings {
+    pub agent_idle_timeout_minutes: i64,
+    pub admin_idle_timeout_minutes: i64,
+    pub max_session_lifetime_minutes: Option<i64>,
+}
+
+/// A change request; absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct SecurityChange {
+    pub agent_idle_timeout_minutes: Option<i64>,
+    /// `Some(None)` turns the absolute lifetime off.
+    pub max_session_lifetime_minutes: Option<Option<i64>>,
+}
+
+impl Service {
+    pub async fn security_settings(&self, actor: &Actor) -> ServiceResult<SecuritySettings> {
+        if !actor.can_change_security() {
+            return Err(ServiceError::Forbidden("you need the security permission".to_string()));
+        }
+        let a = self.store.account(&actor.account_id).await?;
+        Ok(SecuritySettings {
+            agent_idle_timeout_minutes: a.agent_idle_timeout_minutes,
+            admin_idle_timeout_minutes: ADMIN_IDLE_TIMEOUT_MINUTES,
+            max_session_lifetime_minutes: a.max_session_lifetime_minutes,
+        })
+    }
+
+    /// Applies at once to existing sessions: every request and the sweep read the setting.
+    pub async fn change_security_settings(
+        &self,
+        actor: &Actor,
+        ip: &str,
+        change: SecurityChange,
+    ) -> ServiceResult<SecuritySettings> {
+        let before = self.security_settings(actor).await?;
+        if let Some(m) = change.agent_idle_timeout_minutes {
+            session::check_agent_timeout(m)
+                .map_err(|e| ServiceError::invalid("agent_idle_timeout_minutes", e))?;
+        }
+        if let Some(Some(m)) = change.max_session_lifetime_minutes
+            && !(5..=session::MAX_AGENT_IDLE_TIMEOUT_MINUTES * 4).contains(&m)
+        {
+            return Err(ServiceError::invalid(
+                "max_session_lifetime_minutes",
+                "max_session_lifetime_minutes must be between 5 minutes and 360 days, or null for no limit",
+            ));
+        }
+        if let Some(m) = change.agent_idle_timeout_minutes
+            && m != before.agent_idle_timeout_minutes
+        {
+            self.store.set_agent_idle_timeout(&actor.account_id, m).await?;
+            self.audit(
+                &actor.account_id,
+                "settings.changed",
+                Some(&actor.member_id),
+                None,
+                Some(ip),
+                format!(
+                    "agent inactivity timeout {} → {} minutes",
+                    before.agent_idle_timeout_minutes, m
+                ),
+            )
+            .await;
+        }
+        if let Some(m) = change.max_session_lifetime_minutes
+            && m != before.max_session_lifetime_minutes
+        {
+            self.store.set_max_session_lifetime(&actor.account_id, m).await?;
+            let show = |v: Option<i64>| v.map_or("off".to_string(), |m| format!("{m} minutes"));
+            self.audit(
+                &actor.account_id,
+                "settings.changed",
+                Some(&actor.member_id),
+                None,
+                Some(ip),
+                format!(
+                    "absolute session lifetime {} → {}",
+                    show(before.max_session_lifetime_minutes),
+                    show(m)
+                ),
+            )
+            .await;
+        }
+        // Sessions already past a shorter timeout end now, not at the next sweep.
+        self.expire_sessions().await?;
+        self.security_settings(actor).await
+    }
+}

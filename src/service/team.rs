@@ -1,0 +1,565 @@
+//! The Team section's use cases: listing people with their sessions, adding and editing them,
+//! and ending sessions one by one, per person and in bulk.
+
+use std::collections::HashMap;
+
+use crate::domain::email::Email;
+use crate::domain::member::{AgentStatus, MemberKind, Permissions};
+use crate::domain::password;
+use crate::domain::policy::{Actor, Target};
+use crate::domain::session::EndReason;
+use crate::events::Event;
+use crate::store::{
+    AuditEntry, EndedSession, Member, MemberPatch, MemberQuery, NewMember, Session, SessionFilter,
+};
+
+use super::auth::check_name;
+use super::{Service, ServiceError, ServiceResult, new_id, passwords};
+
+pub const DEFAULT_PER_PAGE: i64 = 50;
+pub const MAX_PER_PAGE: i64 = 200;
+pub const MAX_SEARCH_CHARS: usize = 100;
+pub const MAX_BULK_IDS: usize = 10_000;
+
+/// A person as the Team section shows them: the record plus their live sessions.
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    pub member: Member,
+    pub sessions: Vec<Session>,
+}
+
+impl MemberView {
+    pub fn session_active(&self) -> bool {
+        !self.sessions.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl<T> Page<T> {
+    pub fn last_page(&self) -> i64 {
+        ((self.total + self.per_page - 1) / self.per_page).max(1)
+    }
+}
+
+/// A Team list request as the client sent it; validated here so pages and API agree.
+#[derive(Debug, Clone, Default)]
+pub struct TeamQuery {
+    pub session: Option<String>,
+    pub status: Option<String>,
+    pub q: Option<String>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+pub struct NewPerson {
+    pub kind: MemberKind,
+    pub name: String,
+    pub email: String,
+    pub password: String,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PersonPatch {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub disabled: Option<bool>,
+    pub permissions: Option<Vec<String>>,
+}
+
+impl Service {
+    pub async fn list_team(
+        &self,
+        actor: &Actor,
+        kind: MemberKind,
+        query: &TeamQuery,
+    ) -> ServiceResult<Page<MemberView>> {
+        self.require_view(actor, kind)?;
+        let session = match query.session.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some("active") => Some(SessionFilter::Active),
+            Some("none") => Some(SessionFilter::None),
+            Some(other) => {
+                return Err(ServiceError::invalid(
+                    "session",
+                    format!("session must be \"active\" or \"none\", got \"{other}\""),
+                ));
+            }
+        };
+        let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => match (kind, s.parse::<AgentStatus>()) {
+                (MemberKind::Agent, Ok(st)) => Some(st),
+                (MemberKind::Admin, _) => {
+                    return Err(ServiceError::invalid(
+                        "status",
+                        "administrators have no Online/Offline status to filter by",
+                    ));
+                }
+                (_, Err(())) => {
+                    return Err(ServiceError::invalid(
+                        "status",
+                        format!("status must be \"online\" or \"offline\", got \"{s}\""),
+                    ));
+                }
+            },
+        };
+        let search = query.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        if search.is_some_and(|s| s.chars().count() > MAX_SEARCH_CHARS) {
+            return Err(ServiceError::invalid(
+                "q",
+                format!("search must be at most {MAX_SEARCH_CHARS} characters"),
+            ));
+        }
+        let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            return Err(ServiceError::invalid(
+                "per_page",
+                format!("per_page must be between 1 and {MAX_PER_PAGE}"),
+            ));
+        }
+        let page = query.page.unwrap_or(1);
+        if page < 1 {
+            return Err(ServiceError::invalid("page", "page must be 1 or more"));
+        }
+        let account = self.store.account(&actor.account_id).await?;
+        let active_after = self.active_after(kind, account.agent_idle_timeout_minutes);
+        let (members, total) = self
+            .store
+            .list_members(
+                &actor.account_id,
+                &MemberQuery {
+                    kind,
+                    session,
+                    status,
+                    search: search.map(str::to_lowercase),
+                    active_after,
+                    offset: (page - 1).saturating_mul(per_page),
+                    limit: per_page,
+                },
+            )
+            .await?;
+        let last = ((total + per_page - 1) / per_page).max(1);
+        if page > last {
+            return Err(ServiceError::invalid(
+                "page",
+                format!("page {page} is beyond the last page ({last})"),
+            ));
+        }
+        let items = self.with_sessions(&actor.account_id, members, active_after).await?;
+        Ok(Page {
+            items,
+            total,
+            page,
+            per_page,
+        })
+    }
+
+    async fn with_sessions(
+        &self,
+        account_id: &str,
+        members: Vec<Member>,
+        active_after: i64,
+    ) -> ServiceResult<Vec<MemberView>> {
+        let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+        let mut by_member: HashMap<String, Vec<Session>> = HashMap::new();
+        for s in self.store.active_sessions(account_id, &ids, active_after).await? {
+            by_member.entry(s.member_id.clone()).or_default().push(s);
+        }
+        Ok(members
+            .into_iter()
+            .map(|m| MemberView {
+                sessions: by_member.remove(&m.id).unwrap_or_default(),
+                member: m,
+            })
+            .collect())
+    }
+
+    /// One person of a kind, with their live sessions. Another kind's id is 404 too.
+    pub async fn get_person(
+        &self,
+        actor: &Actor,
+        kind: MemberKind,
+        id: &str,
+    ) -> ServiceResult<MemberView> {
+        self.require_view(actor, kind)?;
+        let member = self.store.member(&actor.account_id, id).await?;
+        if member.kind != kind {
+            return Err(ServiceError::NotFound);
+        }
+        let sessions = self.sessions_of(&actor.account_id, id, kind).await?;
+        Ok(MemberView { member, sessions })
+    }
+
+    pub async fn add_person(&self, actor: &Actor, ip: &str, new: NewPerson) -> ServiceResult<MemberView> {
+        self.require_view(actor, new.kind)?;
+        let name = check_name("name", &new.name)?;
+        let email =
+            Email::parse(&new.email).map_err(|e| ServiceError::invalid("email", e.to_string()))?;
+        password::check_new_password(&new.password)
+            .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
+        let permissions = match new.kind {
+            MemberKind::Agent if !new.permissions.is_empty() => {
+                return Err(ServiceError::invalid("permissions", "agents have no permissions"));
+            }
+            MemberKind::Agent => Permissions::default(),
+            MemberKind::Admin => {
+                let p = Permissions::parse_names(&new.permissions)
+                    .map_err(|e| ServiceError::invalid("permissions", e))?;
+                if !actor.can_grant(&p) {
+                    return Err(ServiceError::Forbidden(
+                        "you can only grant permissions you hold yourself".to_string(),
+                    ));
+                }
+                p
+            }
+        };
+        let hash = passwords::hash(new.password).await?;
+        let member = self
+            .store
+            .insert_member(&NewMember {
+                id: new_id(match new.kind {
+                    MemberKind::Agent => "ag",
+                    MemberKind::Admin => "ad",
+                }),
+                account_id: actor.account_id.clone(),
+                kind: new.kind,
+                name,
+                email: email.as_str().to_string(),
+                email_norm: email.normalized().to_string(),
+                password_hash: hash,
+                primary: false,
+                permissions,
+                created_at: self.now(),
+            })
+            .await?;
+        self.audit(
+            &actor.account_id,
+            "member.created",
+            Some(&actor.member_id),
+            Some(&member.id),
+            Some(ip),
+            format!("added {} {} <{}>", member.kind, member.name, member.email),
+        )
+        .await;
+        self.member_changed(&member);
+        if let Some(l) = &member.linked {
+            self.events.publish(Event::MemberChanged {
+                account_id: member.account_id.clone(),
+                member_id: l.id.clone(),
+                member_kind: l.kind,
+            });
+        }
+        Ok(MemberView {
+            member,
+            sessions: Vec::new(),
+        })
+    }
+
+    /// Edits a person: name, e-mail, password (ends their sessions), disabled (ends their
+    /// sessions and blocks sign-in), permissions (sub-administrators).
+    pub async fn update_person(
+        &self,
+        actor: &Actor,
+        ip: &str,
+        kind: MemberKind,
+        id: &str,
+        patch: PersonPatch,
+    ) -> ServiceResult<MemberView> {
+        let before = self.get_person(actor, kind, id).await?.member;
+        self.require_manage(actor, &before)?;
+        let mut store_patch = MemberPatch::default();
+        if let Some(name) = &patch.name {
+            store_patch.name = Some(check_name("name", name)?);
+        }
+        if let Some(email) = &patch.email {
+            let e = Email::parse(email).map_err(|e| ServiceError::invalid("email", e.to_string()))?;
+            store_patch.email = Some((e.as_str().to_string(), e.normalized().to_string()));
+        }
+        if let Some(pw) = &patch.password {
+            password::check_new_password(pw)
+                .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
+        }
+        if let Some(d) = patch.disabled {
+            if d && before.primary {
+                return Err(ServiceError::invalid(
+                    "disabled",
+                    "the primary administrator cannot be disabled",
+                ));
+            }
+            if d && before.id == actor.member_id {
+                return Err(ServiceError::invalid("disabled", "you cannot disable yourself"));
+            }
+            store_patch.disabled = Some(d);
+        }
+        if let Some(names) = &patch.permissions {
+            if kind != MemberKind::Admin {
+                return Err(ServiceError::invalid("permissions", "agents have no permissions"));
+            }
+            if before.primary {
+                return Err(ServiceError::invalid(
+                    "permissions",
+                    "the primary administrator always has every permission",
+                ));
+            }
+            let p = Permissions::parse_names(names)
+                .map_err(|e| ServiceError::invalid("permissions", e))?;
+            if !actor.can_grant(&p) {
+                return Err(ServiceError::Forbidden(
+                    "you can only grant permissions you hold yourself".to_string(),
+                ));
+            }
+            store_patch.permissions = Some(p);
+        }
+        if let Some(pw) = patch.password {
+            store_patch.password_hash = Some(passwords::hash(pw).await?);
+        }
+        let after = self
+            .store
+            .update_member(&actor.account_id, id, &store_patch)
+            .await?;
+        let mut entries = Vec::new();
+        let mut note = |kind: &str, detail: String| {
+            entries.push((kind.to_string(), detail));
+        };
+        if before.name != after.name || before.email != after.email {
+            note(
+                "member.updated",
+                format!("profile changed: {} <{}> → {} <{}>", before.name, before.email, after.name, after.email),
+            );
+        }
+        if store_patch.password_hash.is_some() {
+            note("password.changed", format!("password of {} set by an administrator", after.email));
+        }
+        if before.disabled != after.disabled {
+            let what = if after.disabled { "member.disabled" } else { "member.enabled" };
+            note(what, format!("{} {}", if after.disabled { "disabled" } else { "enabled" }, after.email));
+        }
+        if before.permissions != after.permissions {
+            note(
+                "permissions.changed",
+                format!(
+                    "permissions of {}: [{}] → [{}]",
+                    after.email,
+                    before.permissions.names().join(", "),
+                    after.permissions.names().join(", ")
+                ),
+            );
+        }
+        for (k, detail) in entries {
+            self.audit(&actor.account_id, &k, Some(&actor.member_id), Some(id), Some(ip), detail)
+                .await;
+        }
+        let end_reason = if after.disabled && !before.disabled {
+            Some(EndReason::Disabled)
+        } else if store_patch.password_hash.is_some() {
+            Some(EndReason::PasswordChanged)
+        } else {
+            None
+        };
+        if let Some(reason) = end_reason {
+            self.end_sessions_of(actor, ip, kind, &[id.to_string()], reason).await?;
+        }
+        self.member_changed(&after);
+        // The link is derived from e-mails: both old and new partners' cards change.
+        for l in [&before.linked, &after.linked].into_iter().flatten() {
+            self.events.publish(Event::MemberChanged {
+                account_id: after.account_id.clone(),
+                member_id: l.id.clone(),
+                member_kind: l.kind,
+            });
+        }
+        self.get_person(actor, kind, id).await
+    }
+
+    /// Ends one session by id.
+    pub async fn end_one_session(
+        &self,
+        actor: &Actor,
+        ip: &str,
+        session_id: &str,
+    ) -> ServiceResult<()> {
+        let session = self.store.session(&actor.account_id, session_id).await?;
+        if session.ended_at.is_some() {
+            return Err(ServiceError::NotFound);
+        }
+        let member = self.store.member(&actor.account_id, &session.member_id).await?;
+        self.require_view(actor, member.kind)?;
+        self.require_manage(actor, &member)?;
+        let ended = self
+            .store
+            .end_session(
+                &actor.account_id,
+                session_id,
+                EndReason::EndedByAdmin,
+                Some(&actor.member_id),
+                self.now(),
+            )
+            .await?;
+        let Some(ended) = ended else {
+            return Err(ServiceError::NotFound);
+        };
+        self.record_endings(actor, ip, std::slice::from_ref(&ended)).await;
+        self.announce_ended(&[ended]).await;
+        Ok(())
+    }
+
+    /// Ends every live session of one person.
+    pub async fn end_person_sessions(
+        &self,
+        actor: &Actor,
+        ip: &str,
+        kind: MemberKind,
+        id: &str,
+    ) -> ServiceResult<usize> {
+        let member = self.get_person(actor, kind, id).await?.member;
+        self.require_manage(actor, &member)?;
+        self.end_sessions_of(actor, ip, kind, &[id.to_string()], EndReason::EndedByAdmin)
+            .await
+    }
+
+    /// Ends every live session of every selected agent, in one transaction. Nothing ends when
+    /// any id is not an agent of this account.
+    pub async fn bulk_end_agent_sessions(
+        &self,
+        actor: &Actor,
+        ip: &str,
+        ids: &[String],
+    ) -> ServiceResult<usize> {
+        self.require_view(actor, MemberKind::Agent)?;
+        if ids.is_empty() {
+            return Err(ServiceError::invalid("ids", "select at least one agent"));
+        }
+        if ids.len() > MAX_BULK_IDS {
+            return Err(ServiceError::invalid(
+                "ids",
+                format!("at most {MAX_BULK_IDS} agents at once"),
+            ));
+        }
+        let mut unique: Vec<String> = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        self.end_sessions_of(actor, ip, MemberKind::Agent, &unique, EndReason::EndedByAdmin)
+            .await
+    }
+
+    async fn end_sessions_of(
+        &self,
+        actor: &Actor,
+        ip: &str,
+        kind: MemberKind,
+        ids: &[String],
+        reason: EndReason,
+    ) -> ServiceResult<usize> {
+        let ended = self
+            .store
+            .end_member_sessions(
+                &actor.account_id,
+                kind,
+                ids,
+                reason,
+                Some(&actor.member_id),
+                self.now(),
+            )
+            .await?;
+        self.record_endings(actor, ip, &ended).await;
+        self.announce_ended(&ended).await;
+        Ok(ended.len())
+    }
+
+    /// One audit entry per ended session, written in one batch.
+    async fn record_endings(&self, actor: &Actor, ip: &str, ended: &[EndedSession]) {
+        let now = self.now();
+        let entries: Vec<AuditEntry> = ended
+            .iter()
+            .map(|e| AuditEntry {
+                id: new_id("au"),
+                account_id: e.account_id.clone(),
+                at: now,
+                kind: "session.ended".to_string(),
+                actor: Some(actor.member_id.clone()),
+                target: Some(e.member_id.clone()),
+                ip: Some(ip.to_string()),
+                detail: format!("session {} ended ({})", e.id, e.reason),
+            })
+            .collect();
+        if let Err(e) = self.store.insert_audits(&entries).await {
+            tracing::error!(error = %e, "could not write audit entries");
+        }
+    }
+
+    fn require_manage(&self, actor: &Actor, target: &Member) -> ServiceResult<()> {
+        let t = Target {
+            member_id: &target.id,
+            kind: target.kind,
+            primary: target.primary,
+        };
+        if actor.can_manage(t) {
+            Ok(())
+        } else if target.primary {
+            Err(ServiceError::Forbidden(
+                "only the primary administrator can manage the primary administrator".to_string(),
+            ))
+        } else {
+            Err(ServiceError::Forbidden("you are not allowed to manage this person".to_string()))
+        }
+    }
+
+    fn member_changed(&self, m: &Member) {
+        self.events.publish(Event::MemberChanged {
+            account_id: m.account_id.clone(),
+            member_id: m.id.clone(),
+            member_kind: m.kind,
+        });
+    }
+
+    /// Sets an agent's own Online/Offline choice (from any of their tabs).
+    pub async fn set_own_status(&self, actor: &Actor, status: AgentStatus) -> ServiceResult<Member> {
+        if actor.kind != MemberKind::Agent {
+            return Err(ServiceError::Forbidden(
+                "only agents have an Online/Offline status".to_string(),
+            ));
+        }
+        let m = self
+            .store
+            .set_status(&actor.account_id, &actor.member_id, status, Some(status))
+            .await?;
+        self.events.publish(Event::StatusChanged {
+            account_id: m.account_id.clone(),
+            member_id: m.id.clone(),
+            status,
+        });
+        Ok(m)
+    }
+
+    /// Makes an agent Offline without touching their own choice (tabs gone, session ended).
+    pub async fn force_offline(&self, account_id: &str, member_id: &str) {
+        match self.store.member(account_id, member_id).await {
+            Ok(m) if m.kind == MemberKind::Agent && m.status == AgentStatus::Online => {
+                if let Err(e) = self
+                    .store
+                    .set_status(account_id, member_id, AgentStatus::Offline, None)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not set agent offline");
+                    return;
+                }
+                self.events.publish(Event::StatusChanged {
+                    account_id: account_id.to_string(),
+                    member_id: member_id.to_string(),
+                    status: AgentStatus::Offline,
+                });
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not read agent for presence"),
+        }
+    }
+}

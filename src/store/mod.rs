@@ -1,0 +1,353 @@
+//! Storage: one trait, implemented for SQLite (embedded default) and PostgreSQL.
+//!
+//! Every query is scoped by account. Times are Unix milliseconds (`i64`) and ids are text,
+//! so the SQL is the same on both databases; each backend owns its own migrations.
+
+use async_trait::async_trait;
+
+use crate::domain::member::{AgentStatus, MemberKind, Permissions};
+use crate::domain::session::EndReason;
+use crate::domain::time::Millis;
+
+mod sql;
+pub mod postgres;
+pub mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write; `field` names the input that collided.
+    #[error("{field} is already taken")]
+    Conflict { field: &'static str },
+    /// Ids in a bulk request that do not name people of the right kind in this account.
+    #[error("unknown ids")]
+    UnknownIds(Vec<String>),
+    /// The database could not be reached; the request may be retried later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub agent_idle_timeout_minutes: i64,
+    pub max_session_lifetime_minutes: Option<i64>,
+    pub created_at: Millis,
+}
+
+/// The other half of a linked pair (same e-mail, other kind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedRef {
+    pub kind: MemberKind,
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: String,
+    pub account_id: String,
+    pub kind: MemberKind,
+    pub name: String,
+    pub email: String,
+    pub primary: bool,
+    pub permissions: Permissions,
+    /// Effective presence, what routing and the Team page show.
+    pub status: AgentStatus,
+    /// The agent's own last choice, restored when a tab connects again.
+    pub status_choice: AgentStatus,
+    pub disabled: bool,
+    pub created_at: Millis,
+    pub linked: Option<LinkedRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub account_id: String,
+    pub member_id: String,
+    pub member_kind: MemberKind,
+    pub started_at: Millis,
+    pub last_seen_at: Millis,
+    pub ip: String,
+    pub user_agent: String,
+    pub device: String,
+    pub ended_at: Option<Millis>,
+    pub end_reason: Option<EndReason>,
+    pub ended_by: Option<String>,
+}
+
+/// What the authentication hot path reads in one indexed lookup: the live session, its
+/// person and the account's timeout settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRecord {
+    pub session: Session,
+    pub csrf_token: String,
+    pub member_name: String,
+    pub member_email: String,
+    pub primary: bool,
+    pub permissions: Permissions,
+    pub disabled: bool,
+    pub agent_idle_timeout_minutes: i64,
+    pub max_session_lifetime_minutes: Option<i64>,
+}
+
+/// A session that has just been ended, for events and audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedSession {
+    pub id: String,
+    pub account_id: String,
+    pub member_id: String,
+    pub member_kind: MemberKind,
+    pub reason: EndReason,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub id: String,
+    pub account_id: String,
+    pub kind: MemberKind,
+    pub name: String,
+    pub email: String,
+    pub email_norm: String,
+    pub password_hash: String,
+    pub primary: bool,
+    pub permissions: Permissions,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub account_id: String,
+    pub member_id: String,
+    pub member_kind: MemberKind,
+    pub token_hash: String,
+    pub csrf_token: String,
+    pub started_at: Millis,
+    pub ip: String,
+    pub user_agent: String,
+    pub device: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFilter {
+    Active,
+    None,
+}
+
+/// A page of the Team list. `active_after` is the last-activity cutoff that makes a
+/// not-yet-swept idle session count as inactive, so lists are exact between sweeps.
+#[derive(Debug, Clone)]
+pub struct MemberQuery {
+    pub kind: MemberKind,
+    pub session: Option<SessionFilter>,
+    pub status: Option<AgentStatus>,
+    pub search: Option<String>,
+    pub active_after: Millis,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MemberPatch {
+    pub name: Option<String>,
+    pub email: Option<(String, String)>,
+    pub password_hash: Option<String>,
+    pub disabled: Option<bool>,
+    pub permissions: Option<Permissions>,
+}
+
+/// A person's credentials, read only by sign-in.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub member: Member,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: String,
+    pub account_id: String,
+    pub at: Millis,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub kind: Option<String>,
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which database this is, for logs and the health check.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Accounts.
+    async fn account_count(&self) -> StoreResult<i64>;
+    /// Creates an account and its primary administrator atomically. With `only_if_empty`, it
+    /// refuses (Conflict on `account`) when any account exists: first-run setup can't race.
+    async fn create_account(
+        &self,
+        account: &NewAccount,
+        primary: &NewMember,
+        only_if_empty: bool,
+    ) -> StoreResult<Account>;
+    async fn account(&self, id: &str) -> StoreResult<Account>;
+    async fn account_by_slug(&self, slug: &str) -> StoreResult<Account>;
+    async fn first_account(&self) -> StoreResult<Account>;
+    async fn set_agent_idle_timeout(&self, account_id: &str, minutes: i64) -> StoreResult<()>;
+    async fn set_max_session_lifetime(
+        &self,
+        account_id: &str,
+        minutes: Option<i64>,
+    ) -> StoreResult<()>;
+
+    // People.
+    async fn insert_member(&self, m: &NewMember) -> StoreResult<Member>;
+    async fn member(&self, account_id: &str, id: &str) -> StoreResult<Member>;
+    async fn credentials_by_email(
+        &self,
+        account_id: &str,
+        email_norm: &str,
+    ) -> StoreResult<Vec<Credentials>>;
+    async fn password_hash(&self, account_id: &str, id: &str) -> StoreResult<String>;
+    async fn list_members(
+        &self,
+        account_id: &str,
+        q: &MemberQuery,
+    ) -> StoreResult<(Vec<Member>, i64)>;
+    async fn update_member(
+        &self,
+        account_id: &str,
+        id: &str,
+        patch: &MemberPatch,
+    ) -> StoreResult<Member>;
+    /// Sets an agent's effective status and, when given, their own choice.
+    async fn set_status(
+        &self,
+        account_id: &str,
+        id: &str,
+        status: AgentStatus,
+        choice: Option<AgentStatus>,
+    ) -> StoreResult<Member>;
+
+    // Sessions.
+    async fn insert_session(&self, s: &NewSession) -> StoreResult<Session>;
+    /// The hot path: one indexed read by token hash; only sessions not ended.
+    async fn auth_record(&self, token_hash: &str) -> StoreResult<Option<AuthRecord>>;
+    async fn touch_session(&self, session_id: &str, at: Millis) -> StoreResult<()>;
+    /// Why the session a token named ended, if it did: the sign-in page tells the person.
+    async fn ended_session_reason(
+        &self,
+        account_id: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<EndReason>>;
+    async fn session(&self, account_id: &str, session_id: &str) -> StoreResult<Session>;
+    /// Live sessions (not ended, seen after `active_after`) of these people, oldest first.
+    async fn active_sessions(
+        &self,
+        account_id: &str,
+        member_ids: &[String],
+        active_after: Millis,
+    ) -> StoreResult<Vec<Session>>;
+    async fn end_session(
+        &self,
+        account_id: &str,
+        session_id: &str,
+        reason: EndReason,
+        by: Option<&str>,
+        at: Millis,
+    ) -> StoreResult<Option<EndedSession>>;
+    /// Ends every live session of these people of `kind`, in one transaction. Any id that is
+    /// not a person of that kind in this account fails the whole call with `UnknownIds`.
+    async fn end_member_sessions(
+        &self,
+        account_id: &str,
+        kind: MemberKind,
+        member_ids: &[String],
+        reason: EndReason,
+        by: Option<&str>,
+        at: Millis,
+    ) -> StoreResult<Vec<EndedSession>>;
+    /// Ends, with reason `expired`, every session idle beyond its timeout or older than its
+    /// account's absolute lifetime.
+    async fn expire_sessions(&self, now: Millis) -> StoreResult<Vec<EndedSession>>;
+
+    // Audit.
+    async fn insert_audit(&self, e: &AuditEntry) -> StoreResult<()>;
+    /// Many entries in few statements (a bulk ending writes one per session).
+    async fn insert_audits(&self, entries: &[AuditEntry]) -> StoreResult<()>;
+    async fn list_audit(
+        &self,
+        account_id: &str,
+        q: &AuditQuery,
+    ) -> StoreResult<(Vec<AuditEntry>, i64)>;
+}
+
+/// Opens the store a database URL names, applying its migrations.
+pub async fn connect(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PgStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::Other(
+            "database URL must start with sqlite:// or postgres://".to_string(),
+        ))
+    }
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((creds, host)) = rest.rsplit_once('@')
+    {
+        let user = creds.split(':').next().unwrap_or("");
+        if creds.contains(':') {
+            return format!("{scheme}://{user}:***@{host}");
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact_url("postgres://bob:s3cret@db:5432/x"),
+            "postgres://bob:***@db:5432/x"
+        );
+        assert_eq!(super::redact_url("sqlite://deskward.db"), "sqlite://deskward.db");
+    }
+}
