@@ -33,6 +33,8 @@ pub enum Event {
         member_id: String,
         status: AgentStatus,
     },
+    /// Events may have been missed (a relay reconnected): every stream re-checks its session.
+    Resync { account_id: String },
     /// Name, e-mail, permissions or disabled flag changed, or the person was added.
     MemberChanged {
         account_id: String,
@@ -47,6 +49,7 @@ impl Event {
             Event::SessionStarted { account_id, .. }
             | Event::SessionEnded { account_id, .. }
             | Event::StatusChanged { account_id, .. }
+            | Event::Resync { account_id }
             | Event::MemberChanged { account_id, .. } => account_id,
         }
     }

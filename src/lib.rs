@@ -4,5 +4,9 @@
 pub mod clock;
 pub mod domain;
 pub mod events;
+pub mod demo;
+pub mod relay;
+pub mod server;
 pub mod service;
 pub mod store;
+pub mod web;

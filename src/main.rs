@@ -1,4 +1,222 @@
-//! The `deskward` command line.
+//! The `deskward` command line: `serve`, `account create`, `migrate` and `demo`.
 #![forbid(unsafe_code)]
 
-fn main() {}
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+
+use deskward::clock::SystemClock;
+use deskward::events::EventBus;
+use deskward::server::{self, ServerConfig};
+use deskward::service::auth::NewAccountRequest;
+use deskward::service::{Service, ServiceConfig, ServiceError};
+use deskward::store::{self, redact_url};
+use deskward::web::WebConfig;
+
+#[derive(Parser)]
+#[command(name = "deskward", version, about = "Team access and session control for a helpdesk")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Apply database migrations and exit.
+    Migrate(DbArgs),
+    /// Start the service on a fresh database seeded with a realistic team.
+    Demo(DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account and its primary administrator. The password is read from
+    /// DESKWARD_ADMIN_PASSWORD or asked for on the terminal.
+    Create(CreateArgs),
+}
+
+#[derive(Args)]
+struct DbArgs {
+    #[arg(long, env = "DESKWARD_DATABASE_URL", default_value = "sqlite://deskward.db")]
+    database_url: String,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, env = "DESKWARD_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    #[command(flatten)]
+    db: DbArgs,
+    /// Serve many accounts: the account is the first label of the host (acme.example.com).
+    #[arg(long, env = "DESKWARD_BASE_DOMAIN")]
+    base_domain: Option<String>,
+    /// Proxies (CIDR) whose X-Forwarded-For and X-Forwarded-Proto are believed. Repeatable.
+    #[arg(long = "trusted-proxy", env = "DESKWARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<IpNet>,
+    /// The site is served over HTTPS (by a proxy in front): Secure cookies and HSTS.
+    #[arg(long, env = "DESKWARD_HTTPS")]
+    https: bool,
+    /// Seconds without any open tab before an agent goes Offline.
+    #[arg(long, env = "DESKWARD_PRESENCE_GRACE_SECS", default_value_t = 30)]
+    presence_grace_secs: u64,
+    /// Seconds between sweeps that mark idle sessions expired.
+    #[arg(long, env = "DESKWARD_SWEEP_SECS", default_value_t = 15)]
+    sweep_secs: u64,
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    slug: Option<String>,
+    #[arg(long)]
+    admin_name: String,
+    #[arg(long)]
+    admin_email: String,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[arg(long, env = "DESKWARD_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Where the demo data goes; the file is replaced.
+    #[arg(long, default_value = "sqlite://deskward-demo.db")]
+    database_url: String,
+    /// Number of agents to create.
+    #[arg(long, default_value_t = 36)]
+    agents: usize,
+    /// Seed the data and exit instead of serving.
+    #[arg(long)]
+    seed_only: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn open(url: &str) -> Result<Arc<dyn store::Store>, String> {
+    store::connect(url)
+        .await
+        .map_err(|e| format!("cannot open database {}: {}", redact_url(url), first_line(&e.to_string())))
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve(a) => {
+            let store = open(&a.db.database_url).await?;
+            let config = ServerConfig {
+                web: WebConfig {
+                    base_domain: a.base_domain.map(|d| d.trim_matches('.').to_ascii_lowercase()),
+                    trusted_proxies: a.trusted_proxies,
+                    https: a.https,
+                },
+                service: ServiceConfig {
+                    presence_grace_ms: (a.presence_grace_secs * 1000) as i64,
+                },
+                sweep_interval: Duration::from_secs(a.sweep_secs.max(1)),
+            };
+            let events = deskward::relay::events_for(&a.db.database_url, &store).await;
+            let svc = server::build(store, Arc::new(SystemClock), events, &config);
+            let listener = tokio::net::TcpListener::bind(a.bind)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", a.bind))?;
+            let needs_setup = svc.needs_setup().await.unwrap_or(false);
+            tracing::info!(
+                address = %a.bind,
+                database = %redact_url(&a.db.database_url),
+                "Deskward is listening"
+            );
+            if needs_setup {
+                println!("First run: open http://{}/setup to create your account.", a.bind);
+            } else {
+                println!("Deskward is running at http://{}/", a.bind);
+            }
+            server::serve(svc, config, listener, server::shutdown_signal())
+                .await
+                .map_err(|e| format!("server error: {e}"))
+        }
+        Command::Account {
+            command: AccountCommand::Create(a),
+        } => {
+            let password = match std::env::var("DESKWARD_ADMIN_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => rpassword::prompt_password("Password for the primary administrator: ")
+                    .map_err(|_| {
+                        "no password: set DESKWARD_ADMIN_PASSWORD or run on a terminal".to_string()
+                    })?,
+            };
+            let store = open(&a.db.database_url).await?;
+            let svc = Service::new(store, Arc::new(SystemClock), EventBus::new(), ServiceConfig::default());
+            let (account, _) = svc
+                .create_account(
+                    NewAccountRequest {
+                        name: a.name,
+                        slug: a.slug,
+                        admin_name: a.admin_name,
+                        admin_email: a.admin_email,
+                        admin_password: password,
+                    },
+                    false,
+                )
+                .await
+                .map_err(describe)?;
+            println!("id: {}", account.id);
+            println!("slug: {}", account.slug);
+            Ok(())
+        }
+        Command::Migrate(a) => {
+            open(&a.database_url).await?;
+            println!("migrations applied to {}", redact_url(&a.database_url));
+            Ok(())
+        }
+        Command::Demo(a) => deskward::demo::run(&a.database_url, a.bind, a.agents, a.seed_only).await,
+    }
+}
+
+fn describe(e: ServiceError) -> String {
+    match e {
+        ServiceError::Invalid { field, message } if !message.contains(&field) => {
+            format!("{field}: {message}")
+        }
+        other => other.to_string(),
+    }
+}

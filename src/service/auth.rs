@@ -383,3 +383,14 @@ mod tests {
         assert!(check_name("name", "a\u{7}b").is_err());
     }
 }
+
+impl Service {
+    /// The signed-in person's own record and live sessions.
+    pub async fn me(&self, p: &Principal) -> ServiceResult<super::MemberView> {
+        let member = self.store.member(&p.actor.account_id, &p.actor.member_id).await?;
+        let sessions = self
+            .sessions_of(&p.actor.account_id, &p.actor.member_id, p.actor.kind)
+            .await?;
+        Ok(super::MemberView { member, sessions })
+    }
+}

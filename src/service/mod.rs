@@ -15,6 +15,7 @@ use crate::store::{AuditEntry, EndedSession, Session, Store, StoreError};
 
 pub mod auth;
 pub mod passwords;
+pub mod presence;
 pub mod settings;
 pub mod team;
 
@@ -102,6 +103,7 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     events: EventBus,
     config: ServiceConfig,
+    connections: presence::Connections,
 }
 
 impl Service {
@@ -116,6 +118,7 @@ impl Service {
             clock,
             events,
             config,
+            connections: presence::Connections::default(),
         }
     }
 
@@ -125,6 +128,10 @@ impl Service {
 
     pub fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    pub fn connections(&self) -> &presence::Connections {
+        &self.connections
     }
 
     pub fn config(&self) -> &ServiceConfig {

@@ -1,0 +1,182 @@
+//! `deskward demo`: a fresh database seeded with a realistic team, so a newcomer sees every
+//! state of the Team pages in a minute.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::clock::SystemClock;
+use crate::domain::member::{AgentStatus, MemberKind};
+use crate::domain::policy::Actor;
+use crate::events::EventBus;
+use crate::server::{self, ServerConfig};
+use crate::service::auth::NewAccountRequest;
+use crate::service::{LoginRequest, NewPerson, Service};
+use crate::store;
+
+pub const DEMO_PASSWORD: &str = "demo-password-2026";
+pub const DEMO_ADMIN: &str = "olivia@northwind.example";
+
+const AGENT_NAMES: [&str; 48] = [
+    "Aaliyah Brooks", "Ben Carter", "Chloé Dubois", "Dmitri Volkov", "Elena García",
+    "Farah Haddad", "Gabriel Silva", "Hannah Schmidt", "Ibrahim Khan", "Jade Nguyen",
+    "Kenji Tanaka", "Lena Fischer", "Mateo Rossi", "Nadia Petrova", "Oscar Lindqvist",
+    "Priya Sharma", "Quentin Moreau", "Rosa Martínez", "Samuel Okafor", "Tara Quinn",
+    "Uma Patel", "Victor Hugo Lima", "Wen Li", "Ximena Cruz", "Yusuf Demir", "Zoe Taylor",
+    "Amir Rahimi", "Beatriz Costa", "Caleb Johnson", "Daria Nowak", "Emil Jensen",
+    "Fatima Zahra", "George Evans", "Hiro Sato", "Isla MacLeod", "Jonas Weber",
+    "Kaya Yilmaz", "Liam O'Brien", "Maya Cohen", "Noah Williams", "Olga Ivanova",
+    "Pablo Ruiz", "Rin Kobayashi", "Sofia Esposito", "Tomás Herrera", "Ursula Berg",
+    "Valentina Greco", "William Chen",
+];
+
+const BROWSERS: [(&str, &str); 6] = [
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "203.0.113.24"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", "198.51.100.7"),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "192.0.2.61"),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", "203.0.113.80"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", "100.64.12.9"),
+    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36", "198.51.100.133"),
+];
+
+fn email_of(name: &str) -> String {
+    let local: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'é' | 'è' => 'e',
+            'á' => 'a',
+            'í' => 'i',
+            ' ' => '.',
+            c if c.is_ascii_alphanumeric() => c,
+            _ => '-',
+        })
+        .collect();
+    format!("{local}@northwind.example")
+}
+
+/// Seeds the demo team into `svc`'s empty database.
+pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
+    let err = |e: crate::service::ServiceError| e.to_string();
+    let (account, primary) = svc
+        .create_account(
+            NewAccountRequest {
+                name: "Northwind Support".into(),
+                slug: Some("northwind".into()),
+                admin_name: "Olivia Park".into(),
+                admin_email: DEMO_ADMIN.into(),
+                admin_password: DEMO_PASSWORD.into(),
+            },
+            true,
+        )
+        .await
+        .map_err(err)?;
+    let root = Actor {
+        account_id: account.id.clone(),
+        member_id: primary.id.clone(),
+        kind: MemberKind::Admin,
+        primary: true,
+        permissions: primary.permissions.clone(),
+    };
+    let add = |kind, name: &str, email: String, perms: &[&str]| NewPerson {
+        kind,
+        name: name.to_string(),
+        email,
+        password: DEMO_PASSWORD.to_string(),
+        permissions: perms.iter().map(|p| p.to_string()).collect(),
+    };
+    let subs = [
+        ("Sam Agents-Only", vec!["team.agents"]),
+        ("Tara Quinn", vec!["team.agents", "team.admins"]),
+        ("Sid Security", vec!["security", "audit"]),
+    ];
+    for (name, perms) in &subs {
+        svc.add_person(&root, "127.0.0.1", add(MemberKind::Admin, name, email_of(name), perms))
+            .await
+            .map_err(err)?;
+    }
+    let login = |email: String, kind, i: usize| LoginRequest {
+        account_id: account.id.clone(),
+        email,
+        password: DEMO_PASSWORD.to_string(),
+        as_kind: Some(kind),
+        ip: BROWSERS[i % BROWSERS.len()].1.to_string(),
+        user_agent: BROWSERS[i % BROWSERS.len()].0.to_string(),
+    };
+    // The primary administrator and Tara (a linked pair: she is an agent too) are signed in.
+    svc.login(login(DEMO_ADMIN.into(), MemberKind::Admin, 1)).await.map_err(err)?;
+    svc.login(login(email_of("Tara Quinn"), MemberKind::Admin, 0)).await.map_err(err)?;
+    for i in 0..agents.min(AGENT_NAMES.len()) {
+        let name = AGENT_NAMES[i];
+        let v = svc
+            .add_person(&root, "127.0.0.1", add(MemberKind::Agent, name, email_of(name), &[]))
+            .await
+            .map_err(err)?;
+        let agent = Actor {
+            account_id: account.id.clone(),
+            member_id: v.member.id.clone(),
+            kind: MemberKind::Agent,
+            primary: false,
+            permissions: Default::default(),
+        };
+        match i % 5 {
+            // Signed in from one browser, Online.
+            0 | 1 => {
+                svc.login(login(v.member.email.clone(), MemberKind::Agent, i)).await.map_err(err)?;
+                svc.set_own_status(&agent, AgentStatus::Online).await.map_err(err)?;
+            }
+            // Signed in from two browsers, gone Offline (tabs closed, session still active).
+            2 => {
+                svc.login(login(v.member.email.clone(), MemberKind::Agent, i)).await.map_err(err)?;
+                svc.login(login(v.member.email.clone(), MemberKind::Agent, i + 3)).await.map_err(err)?;
+            }
+            // Was signed in; an administrator ended the session.
+            3 => {
+                svc.login(login(v.member.email.clone(), MemberKind::Agent, i)).await.map_err(err)?;
+                svc.end_person_sessions(&root, "127.0.0.1", MemberKind::Agent, &v.member.id)
+                    .await
+                    .map_err(err)?;
+            }
+            // Never signed in.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the demo database, seeds it and serves it (unless `seed_only`).
+pub async fn run(url: &str, bind: SocketAddr, agents: usize, seed_only: bool) -> Result<(), String> {
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        let path = path.split('?').next().unwrap_or(path);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+    }
+    let store = store::connect(url)
+        .await
+        .map_err(|e| format!("cannot open database {}: {e}", store::redact_url(url)))?;
+    if store.account_count().await.map_err(|e| e.to_string())? > 0 {
+        return Err(format!(
+            "{} already holds data; the demo needs an empty database",
+            store::redact_url(url)
+        ));
+    }
+    let config = ServerConfig::default();
+    let svc = server::build(store, Arc::new(SystemClock), EventBus::new(), &config);
+    seed(&svc, agents).await?;
+    println!("Demo data is ready: Northwind Support, {agents} agents, 4 administrators.");
+    println!("Sign in as the primary administrator: {DEMO_ADMIN} / {DEMO_PASSWORD}");
+    println!("Sub-administrators (same password): sam.agents-only@northwind.example (Agents only),");
+    println!("  tara.quinn@northwind.example (Agents and Administrators; also an agent: a linked account),");
+    println!("  sid.security@northwind.example (Security and Audit only).");
+    println!("Agents: e.g. aaliyah.brooks@northwind.example, same password.");
+    if seed_only {
+        return Ok(());
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    println!("Open http://{bind}/login");
+    server::serve(svc, config, listener, server::shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))
+}

@@ -1,0 +1,129 @@
+//! Sign-in, sign-out and the caller's own record.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::domain::member::{AgentStatus, MemberKind};
+use crate::service::LoginRequest;
+use crate::web::AppState;
+use crate::web::error::ApiError;
+use crate::web::request::{ApiTenant, ApiUser, Client, clear_cookie, session_cookie};
+
+use super::ApiJson;
+use super::shapes::{MemberJson, SessionJson};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+    #[serde(rename = "as")]
+    as_kind: Option<String>,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ApiTenant(account_id): ApiTenant,
+    client: Client,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    let as_kind = match body.as_kind.as_deref() {
+        None => None,
+        Some(k) => Some(k.parse::<MemberKind>().map_err(|_| {
+            ApiError::invalid(format!("as: must be \"agent\" or \"admin\", got \"{k}\""))
+        })?),
+    };
+    let out = state
+        .svc
+        .login(LoginRequest {
+            account_id,
+            email: body.email,
+            password: body.password,
+            as_kind,
+            ip: client.ip,
+            user_agent: client.user_agent,
+        })
+        .await?;
+    let body = json!({
+        "user": MemberJson::new(&out.member, std::slice::from_ref(&out.session)),
+        "csrf_token": out.csrf_token,
+    });
+    let mut res = Json(body).into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&session_cookie(&out.token, client.https))
+            .map_err(|_| ApiError::invalid("token"))?,
+    );
+    Ok(res)
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    client: Client,
+    ApiUser(p): ApiUser,
+) -> Result<Response, ApiError> {
+    state.svc.logout(&p, &client.ip).await?;
+    Ok(signed_out_response(StatusCode::NO_CONTENT.into_response(), client.https))
+}
+
+/// Removes the cookie and tells the browser to drop every cookie of this site.
+pub fn signed_out_response(mut res: Response, https: bool) -> Response {
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&clear_cookie(https)) {
+        h.append(header::SET_COOKIE, v);
+    }
+    h.insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
+    res
+}
+
+pub async fn me(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Response, ApiError> {
+    let view = state.svc.me(&p).await?;
+    Ok(Json(json!({
+        "user": MemberJson::from(&view),
+        "session": SessionJson::from(&p.session),
+        "csrf_token": p.csrf_token,
+    }))
+    .into_response())
+}
+
+pub async fn my_sessions(
+    State(state): State<AppState>,
+    ApiUser(p): ApiUser,
+) -> Result<Response, ApiError> {
+    let view = state.svc.me(&p).await?;
+    let items: Vec<_> = view
+        .sessions
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(SessionJson::from(s)).unwrap_or_default();
+            v["current"] = json!(s.id == p.session.id);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct StatusBody {
+    status: String,
+}
+
+pub async fn set_status(
+    State(state): State<AppState>,
+    ApiUser(p): ApiUser,
+    ApiJson(body): ApiJson<StatusBody>,
+) -> Result<Response, ApiError> {
+    let status: AgentStatus = body.status.parse().map_err(|_| {
+        ApiError::invalid(format!(
+            "status: must be \"online\" or \"offline\", got \"{}\"",
+            body.status
+        ))
+    })?;
+    let m = state.svc.set_own_status(&p.actor, status).await?;
+    let sessions = state.svc.sessions_of(&m.account_id, &m.id, m.kind).await?;
+    Ok(Json(MemberJson::new(&m, &sessions)).into_response())
+}

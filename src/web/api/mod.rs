@@ -1,0 +1,62 @@
+//! The JSON API of API.md, under `/api/v1`.
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::routing::{delete, get, post, put};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+
+mod auth;
+mod settings;
+pub mod shapes;
+mod team;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/me/sessions", get(auth::my_sessions))
+        .route("/me/status", put(auth::set_status))
+        .route("/events", get(super::events::stream))
+        .route("/agents", get(team::list_agents).post(team::create_agent))
+        .route("/admins", get(team::list_admins).post(team::create_admin))
+        .route("/agents/sessions/end", post(team::bulk_end))
+        .route("/agents/{id}", get(team::get_agent).patch(team::patch_agent))
+        .route("/admins/{id}", get(team::get_admin).patch(team::patch_admin))
+        .route("/agents/{id}/sessions", delete(team::end_agent_sessions))
+        .route("/admins/{id}/sessions", delete(team::end_admin_sessions))
+        .route("/sessions/{id}", delete(team::end_session))
+        .route("/settings/security", get(settings::get).put(settings::put))
+        .fallback(|| async { ApiError::not_found() })
+}
+
+/// `axum::Json` whose rejections are the API's 422 with a message naming the problem.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::invalid(
+                "body: send JSON with Content-Type: application/json",
+            )),
+            Err(JsonRejection::JsonSyntaxError(e)) => {
+                Err(ApiError::invalid(format!("body: malformed JSON ({})", e.body_text())))
+            }
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::invalid(format!("body: {}", e.body_text())))
+            }
+            Err(e) => Err(ApiError::invalid(format!("body: {}", e.body_text()))),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Errors as HTTP answers: JSON for the API, pages or redirects for the browser.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::service::ServiceError;
+
+/// The API's error answer: `{"error": {"code", "message"}}` with the status of API.md.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message)
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in to continue")
+    }
+
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "missing or wrong X-CSRF-Token header (take it from the login or /me response)",
+        )
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use ServiceError as E;
+        match e {
+            E::Unauthenticated(reason) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                reason.map_or("sign in to continue", |r| r.message()),
+            ),
+            E::Forbidden(msg) => Self::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            E::NotFound => Self::not_found(),
+            E::Invalid { field, message } => {
+                let message = if message.contains(&field) {
+                    message
+                } else {
+                    format!("{field}: {message}")
+                };
+                Self::invalid(message)
+            }
+            E::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "e-mail or password is incorrect",
+            ),
+            E::AccountDisabled => Self::new(
+                StatusCode::FORBIDDEN,
+                "account_disabled",
+                "this account has been disabled by an administrator",
+            ),
+            E::ChooseAccount => Self::new(
+                StatusCode::CONFLICT,
+                "choose_account",
+                "this e-mail and password open both an agent and an administrator account; \
+                 say which with \"as\": \"agent\" or \"admin\"",
+            ),
+            E::RateLimited { retry_after_secs } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("too many attempts; try again in {retry_after_secs} seconds"),
+                )
+            },
+            E::Unavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unreachable; try again shortly",
+            ),
+            E::Internal(msg) => {
+                tracing::error!(error = %msg, "internal error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "something went wrong on our side",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        res
+    }
+}

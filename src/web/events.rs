@@ -1,0 +1,183 @@
+//! `GET /api/v1/events`: one Server-Sent Events stream per open tab. It tells the tab when
+//! its session ends (then closes), and tells administrators what changed on the Team pages
+//! they may see.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::Stream;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::domain::member::MemberKind;
+use crate::domain::policy::Actor;
+use crate::events::Event;
+use crate::service::presence::TabGuard;
+use crate::service::{Principal, ServiceError};
+use crate::web::AppState;
+use crate::web::request::ApiUser;
+
+struct StreamState {
+    state: AppState,
+    rx: tokio::sync::broadcast::Receiver<Arc<Event>>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    principal: Principal,
+    token_account: String,
+    _guard: TabGuard,
+    done: bool,
+}
+
+pub async fn stream(
+    State(state): State<AppState>,
+    ApiUser(p): ApiUser,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    // Subscribe before announcing the tab, so nothing that happens in between is missed.
+    let rx = state.svc.events().subscribe();
+    let guard = state.svc.tab_connected(&p.actor).await;
+    let st = StreamState {
+        token_account: p.actor.account_id.clone(),
+        shutdown: state.shutdown.clone(),
+        state,
+        rx,
+        principal: p,
+        _guard: guard,
+        done: false,
+    };
+    let hello = SseEvent::default()
+        .event("ready")
+        .data(json!({"session_id": st.principal.session.id}).to_string());
+    let first = futures_util::stream::once(async move { Ok(hello) });
+    let rest = futures_util::stream::unfold(st, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            let next = tokio::select! {
+                next = st.rx.recv() => next,
+                _ = st.shutdown.changed() => return None,
+            };
+            match next {
+                Ok(ev) => {
+                    if let Some(out) = translate(&mut st, &ev).await {
+                        return Some((Ok(out), st));
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    // Missed events: the one that matters is our own ending, so re-check.
+                    if let Some(out) = recheck(&mut st).await {
+                        return Some((Ok(out), st));
+                    }
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(futures_util::StreamExt::chain(first, rest))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+fn ended(st: &mut StreamState, reason: &str) -> SseEvent {
+    st.done = true;
+    SseEvent::default()
+        .event("session_ended")
+        .data(json!({ "reason": reason }).to_string())
+}
+
+async fn recheck(st: &mut StreamState) -> Option<SseEvent> {
+    let s = st
+        .state
+        .svc
+        .store()
+        .session(&st.token_account, &st.principal.session.id)
+        .await
+        .ok()?;
+    s.end_reason.map(|r| ended(st, r.as_str()))
+}
+
+/// What this tab should hear of an event, if anything.
+async fn translate(st: &mut StreamState, ev: &Event) -> Option<SseEvent> {
+    if let Event::Resync { .. } = ev {
+        return recheck(st).await;
+    }
+    if ev.account_id() != st.token_account {
+        return None;
+    }
+    let me: &Actor = &st.principal.actor;
+    match ev {
+        Event::SessionEnded {
+            session_id, reason, ..
+        } if *session_id == st.principal.session.id => Some(ended(st, reason.as_str())),
+        Event::SessionStarted {
+            member_id,
+            member_kind,
+            ..
+        }
+        | Event::SessionEnded {
+            member_id,
+            member_kind,
+            ..
+        }
+        | Event::MemberChanged {
+            member_id,
+            member_kind,
+            ..
+        } => {
+            if *member_id == me.member_id {
+                refresh_actor(st).await;
+                if st.done {
+                    return Some(ended(st, "disabled"));
+                }
+            }
+            let me = &st.principal.actor;
+            me.can_view(*member_kind).then(|| {
+                SseEvent::default().event("member").data(
+                    json!({"id": member_id, "kind": member_kind, "change": change_name(ev)})
+                        .to_string(),
+                )
+            })
+        }
+        Event::Resync { .. } => None,
+        Event::StatusChanged {
+            member_id, status, ..
+        } => (me.can_view(MemberKind::Agent) || *member_id == me.member_id).then(|| {
+            SseEvent::default().event("status").data(
+                json!({"id": member_id, "kind": "agent", "status": status}).to_string(),
+            )
+        }),
+    }
+}
+
+fn change_name(ev: &Event) -> &'static str {
+    match ev {
+        Event::SessionStarted { .. } => "session_started",
+        Event::SessionEnded { .. } => "session_ended",
+        Event::MemberChanged { .. } => "member_changed",
+        Event::StatusChanged { .. } => "status_changed",
+        Event::Resync { .. } => "resync",
+    }
+}
+
+/// The viewer's own permissions changed: later events are filtered by the new ones.
+async fn refresh_actor(st: &mut StreamState) {
+    match st
+        .state
+        .svc
+        .store()
+        .member(&st.token_account, &st.principal.actor.member_id)
+        .await
+    {
+        Ok(m) => {
+            st.principal.actor.permissions = m.permissions;
+            if m.disabled {
+                st.done = true;
+            }
+        }
+        Err(e) => {
+            let e: ServiceError = e.into();
+            tracing::warn!(error = %e, "could not refresh stream viewer");
+        }
+    }
+}
