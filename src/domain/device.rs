@@ -8,6 +8,18 @@ pub fn describe(user_agent: &str) -> String {
     if r.name == "UNKNOWN" || r.name.is_empty() {
         return "Unknown device".to_string();
     }
+    // Libraries and bots: their own product token says more than woothee's category name.
+    if !matches!(r.category, "pc" | "smartphone" | "mobilephone") {
+        let token = user_agent.split_whitespace().next().unwrap_or("");
+        return match token.split_once('/') {
+            Some((product, version)) if !product.is_empty() => {
+                format!("{product} {}", version.split('.').next().unwrap_or(""))
+                    .trim()
+                    .to_string()
+            }
+            _ => "Unknown device".to_string(),
+        };
+    }
     let major = r.version.split('.').next().unwrap_or("");
     let browser = if major.is_empty() || major == "UNKNOWN" {
         r.name.to_string()
@@ -34,6 +46,8 @@ mod tests {
         let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
         assert_eq!(describe(firefox), "Firefox 133 on Linux");
         assert_eq!(describe(""), "Unknown device");
-        assert_eq!(describe("curl/8.5.0"), "Unknown device");
+        assert_eq!(describe("curl/8.5.0"), "curl 8");
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+        assert_eq!(describe(iphone), "Safari 17 on iPhone");
     }
 }

@@ -1,0 +1,1 @@
+//! Team API tests (being written).

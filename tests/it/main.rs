@@ -1,0 +1,11 @@
+//! Deskward's black-box tests, in one binary: the store conformance suite, HTTP-level
+//! integration tests against the real server on port 0, and browser tests in headless
+//! Chromium. Every database-backed test runs on SQLite and on PostgreSQL.
+
+#[macro_use]
+mod db;
+mod support;
+
+mod conformance;
+mod api_auth;
+mod api_team;

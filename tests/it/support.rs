@@ -1,0 +1,1 @@
+//! TestApp (being written).
