@@ -394,3 +394,49 @@ impl Service {
         Ok(super::MemberView { member, sessions })
     }
 }
+
+impl Service {
+    /// Ends one of the caller's own other sessions ("My sessions").
+    pub async fn end_own_session(&self, p: &Principal, session_id: &str) -> ServiceResult<()> {
+        let s = self.store.session(&p.actor.account_id, session_id).await?;
+        if s.member_id != p.actor.member_id || s.ended_at.is_some() {
+            return Err(ServiceError::NotFound);
+        }
+        if let Some(e) = self
+            .store
+            .end_session(
+                &p.actor.account_id,
+                session_id,
+                EndReason::Logout,
+                Some(&p.actor.member_id),
+                self.now(),
+            )
+            .await?
+        {
+            self.audit(
+                &p.actor.account_id,
+                "session.ended",
+                Some(&p.actor.member_id),
+                Some(&p.actor.member_id),
+                None,
+                format!("own session {} ended from My sessions", e.id),
+            )
+            .await;
+            self.announce_ended(&[e]).await;
+        }
+        Ok(())
+    }
+
+    /// Ends every session of the caller except the current one.
+    pub async fn end_other_sessions(&self, p: &Principal) -> ServiceResult<usize> {
+        let mine = self
+            .sessions_of(&p.actor.account_id, &p.actor.member_id, p.actor.kind)
+            .await?;
+        let mut n = 0;
+        for s in mine.iter().filter(|s| s.id != p.session.id) {
+            self.end_own_session(p, &s.id).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}

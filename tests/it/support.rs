@@ -1,1 +1,457 @@
-//! TestApp (being written).
+//! TestApp: the real server on port 0 with a manual clock, fixtures made through the service,
+//! and a cookie-keeping API client that sends the CSRF token it was given.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deskward::clock::ManualClock;
+use deskward::domain::member::{MemberKind, Permissions};
+use deskward::domain::policy::Actor;
+use deskward::domain::time::Millis;
+use deskward::server::ServerConfig;
+use deskward::service::auth::NewAccountRequest;
+use deskward::service::{LoginRequest, NewPerson, Service, ServiceConfig};
+use deskward::store::{Account, Member, Session};
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::{HeaderMap, HeaderValue, SET_COOKIE};
+use reqwest::{Method, StatusCode, Url};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::db::{Backend, TestDb};
+
+/// Where the manual clock starts: a whole second, so RFC 3339 (second precision) is exact.
+pub const START: Millis = 1_790_000_000_000;
+pub const SECOND: Millis = 1_000;
+pub const MINUTE: Millis = 60 * SECOND;
+pub const HOUR: Millis = 60 * MINUTE;
+
+pub const PRIMARY_NAME: &str = "Pat Primary";
+pub const PRIMARY_EMAIL: &str = "owner@acme.test";
+pub const PRIMARY_PASSWORD: &str = "owner password 123";
+/// The password every fixture person gets unless a test says otherwise.
+pub const PASSWORD: &str = "correct horse battery";
+
+pub const CHROME_WINDOWS_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+     (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// The name of the session cookie over plain HTTP.
+pub const COOKIE: &str = "deskward_session";
+
+/// The running service of one test, on its own fresh database.
+pub struct TestApp {
+    pub backend: Backend,
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:port`
+    pub base: String,
+    pub clock: ManualClock,
+    pub svc: Arc<Service>,
+    /// The account the deployment serves (the first created).
+    pub account: Account,
+    /// Its primary administrator (password [`PRIMARY_PASSWORD`]).
+    pub primary: Member,
+    shutdown: Option<oneshot::Sender<()>>,
+    // Dropped last: the server must stop before its database goes.
+    _db: TestDb,
+}
+
+impl TestApp {
+    /// A fresh database with one account and its primary administrator, served on port 0.
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// As [`TestApp::spawn`], with the server configuration adjusted first (trusted proxies,
+    /// HTTPS).
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
+        let db = TestDb::new(backend).await;
+        let store = deskward::store::connect(&db.url).await.expect("connect to the test database");
+        let clock = ManualClock::new(START);
+        let mut config = ServerConfig {
+            sweep_interval: Duration::from_secs(3600),
+            service: ServiceConfig { presence_grace_ms: 300 },
+            ..Default::default()
+        };
+        adjust(&mut config);
+        let svc = deskward::server::build(
+            store,
+            Arc::new(clock.clone()),
+            deskward::events::EventBus::new(),
+            &config,
+        );
+        let (account, primary) = svc
+            .create_account(
+                NewAccountRequest {
+                    name: "Acme Support".to_string(),
+                    slug: Some("acme".to_string()),
+                    admin_name: PRIMARY_NAME.to_string(),
+                    admin_email: PRIMARY_EMAIL.to_string(),
+                    admin_password: PRIMARY_PASSWORD.to_string(),
+                },
+                true,
+            )
+            .await
+            .expect("create the test account");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().expect("local address");
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(deskward::server::serve(svc.clone(), config, listener, async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            backend,
+            addr,
+            base: format!("http://{addr}"),
+            clock,
+            svc,
+            account,
+            primary,
+            shutdown: Some(tx),
+            _db: db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A new browser-like client: its own cookie jar, no session yet.
+    pub fn client(&self) -> Client {
+        Client::new(&self.base, None)
+    }
+
+    /// A new client whose every request carries this User-Agent.
+    pub fn client_with_user_agent(&self, user_agent: &str) -> Client {
+        Client::new(&self.base, Some(user_agent))
+    }
+
+    /// A client signed in as the primary administrator.
+    pub async fn primary_client(&self) -> Client {
+        self.signed_in(PRIMARY_EMAIL, PRIMARY_PASSWORD).await
+    }
+
+    /// A client signed in with these credentials; panics unless sign-in answers 200.
+    pub async fn signed_in(&self, email: &str, password: &str) -> Client {
+        let c = self.client();
+        c.login(email, password).await.expect_status(StatusCode::OK);
+        c
+    }
+
+    /// The primary administrator as the service's rules see them.
+    pub fn primary_actor(&self) -> Actor {
+        Actor {
+            account_id: self.account.id.clone(),
+            member_id: self.primary.id.clone(),
+            kind: MemberKind::Admin,
+            primary: true,
+            permissions: Permissions::all(),
+        }
+    }
+
+    /// Adds a person through the service, as the primary administrator.
+    pub async fn add_person(
+        &self,
+        kind: MemberKind,
+        name: &str,
+        email: &str,
+        password: &str,
+        permissions: &[&str],
+    ) -> Member {
+        self.svc
+            .add_person(
+                &self.primary_actor(),
+                "127.0.0.1",
+                NewPerson {
+                    kind,
+                    name: name.to_string(),
+                    email: email.to_string(),
+                    password: password.to_string(),
+                    permissions: permissions.iter().map(|p| p.to_string()).collect(),
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("add {kind} {email}: {e}"))
+            .member
+    }
+
+    /// An agent with the fixture password [`PASSWORD`].
+    pub async fn add_agent(&self, name: &str, email: &str) -> Member {
+        self.add_person(MemberKind::Agent, name, email, PASSWORD, &[]).await
+    }
+
+    /// A sub-administrator with the fixture password [`PASSWORD`].
+    pub async fn add_admin(&self, name: &str, email: &str, permissions: &[&str]) -> Member {
+        self.add_person(MemberKind::Admin, name, email, PASSWORD, permissions).await
+    }
+
+    /// Starts a session directly through the service (no HTTP), returning its id and token.
+    pub async fn start_session(&self, email: &str, password: &str) -> (String, String) {
+        let out = self
+            .svc
+            .login(LoginRequest {
+                account_id: self.account.id.clone(),
+                email: email.to_string(),
+                password: password.to_string(),
+                as_kind: None,
+                ip: "127.0.0.1".to_string(),
+                user_agent: "fixture".to_string(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("fixture sign-in of {email}: {e}"));
+        (out.session.id, out.token)
+    }
+
+    /// A session as the store holds it, ended or not.
+    pub async fn stored_session(&self, session_id: &str) -> Session {
+        self.svc
+            .store()
+            .session(&self.account.id, session_id)
+            .await
+            .unwrap_or_else(|e| panic!("read session {session_id}: {e}"))
+    }
+
+    /// A person as the store holds them.
+    pub async fn stored_member(&self, member_id: &str) -> Member {
+        self.svc
+            .store()
+            .member(&self.account.id, member_id)
+            .await
+            .unwrap_or_else(|e| panic!("read member {member_id}: {e}"))
+    }
+
+    /// Runs the idle-session sweep now, as the background task would; returns how many ended.
+    pub async fn sweep(&self) -> usize {
+        self.svc.expire_sessions().await.expect("sweep")
+    }
+
+    /// Moves the injected clock forward.
+    pub fn advance(&self, by: Millis) {
+        self.clock.advance(by);
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// An HTTP answer, read whole so tests can look at it as often as they like.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Response {
+    async fn read(res: reqwest::Response) -> Response {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("read response body");
+        Response { status, headers, text }
+    }
+
+    /// The body as JSON; panics (showing the body) when it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?} {}", self.status, self.text))
+    }
+
+    /// Panics with the body unless the status is `expected`; returns self for chaining.
+    #[track_caller]
+    pub fn expect_status(self, expected: StatusCode) -> Response {
+        assert_eq!(self.status, expected, "unexpected status; body: {}", self.text);
+        self
+    }
+
+    /// Asserts an API error answer: this status and `{"error": {"code": code, "message"}}`.
+    /// Returns the message.
+    #[track_caller]
+    pub fn expect_error(&self, status: StatusCode, code: &str) -> String {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        let v = self.json();
+        assert_eq!(v["error"]["code"], code, "unexpected error code; body: {}", self.text);
+        let message = v["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("error without message: {}", self.text));
+        assert!(!message.is_empty(), "empty error message");
+        message.to_string()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Every `Set-Cookie` value of the answer.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
+    }
+
+    /// The session token a `Set-Cookie` of this answer carries, if any (an empty value, as
+    /// when the cookie is cleared, counts as none).
+    pub fn session_token(&self) -> Option<String> {
+        self.set_cookies().iter().find_map(|c| {
+            let first = c.split(';').next()?.trim();
+            let (name, value) = first.split_once('=')?;
+            (name.ends_with(COOKIE) && !value.is_empty()).then(|| value.to_string())
+        })
+    }
+}
+
+/// A browser stand-in: keeps cookies, remembers the CSRF token from the last login or `/me`
+/// answer and sends it on every state-changing request.
+pub struct Client {
+    /// The underlying client (cookies on, redirects off) for requests built by hand.
+    pub raw: reqwest::Client,
+    pub base: String,
+    jar: Arc<Jar>,
+    csrf: Mutex<Option<String>>,
+    token: Mutex<Option<String>>,
+}
+
+impl Client {
+    fn new(base: &str, user_agent: Option<&str>) -> Client {
+        let jar = Arc::new(Jar::default());
+        let mut builder = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30));
+        if let Some(ua) = user_agent {
+            builder = builder.user_agent(ua);
+        }
+        Client {
+            raw: builder.build().expect("build HTTP client"),
+            base: base.to_string(),
+            jar,
+            csrf: Mutex::new(None),
+            token: Mutex::new(None),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `POST /api/v1/auth/login`.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.login_body(&serde_json::json!({"email": email, "password": password})).await
+    }
+
+    /// `POST /api/v1/auth/login` with `"as": kind`.
+    pub async fn login_as(&self, email: &str, password: &str, kind: &str) -> Response {
+        self.login_body(&serde_json::json!({"email": email, "password": password, "as": kind}))
+            .await
+    }
+
+    /// `POST /api/v1/auth/login` with any JSON body.
+    pub async fn login_body(&self, body: &Value) -> Response {
+        let res = self.post_json("/api/v1/auth/login", body).await;
+        if let Some(t) = res.session_token() {
+            *self.token.lock().unwrap() = Some(t);
+        }
+        res
+    }
+
+    /// `POST /api/v1/auth/logout`.
+    pub async fn logout(&self) -> Response {
+        self.send(self.request(Method::POST, "/api/v1/auth/logout")).await
+    }
+
+    pub async fn me(&self) -> Response {
+        self.get("/api/v1/me").await
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Response {
+        self.send(self.request(Method::PUT, path).json(body)).await
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
+        self.send(self.request(Method::PATCH, path).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    /// A request with the cookie jar and, on state-changing methods, the remembered CSRF
+    /// token; add headers or a body, then [`Client::send`] it.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let mut rb = self.raw.request(method, self.url(path));
+        if unsafe_method && let Some(csrf) = self.csrf() {
+            rb = rb.header("x-csrf-token", csrf);
+        }
+        rb
+    }
+
+    /// Sends a request and reads the whole answer; remembers a CSRF token it carries.
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Response {
+        let res = Response::read(rb.send().await.expect("send request")).await;
+        if res.status.is_success()
+            && let Ok(v) = serde_json::from_str::<Value>(&res.text)
+            && let Some(csrf) = v.get("csrf_token").and_then(Value::as_str)
+        {
+            *self.csrf.lock().unwrap() = Some(csrf.to_string());
+        }
+        res
+    }
+
+    /// The CSRF token this client will send.
+    pub fn csrf(&self) -> Option<String> {
+        self.csrf.lock().unwrap().clone()
+    }
+
+    pub fn set_csrf(&self, csrf: Option<&str>) {
+        *self.csrf.lock().unwrap() = csrf.map(str::to_string);
+    }
+
+    /// The session token from the `Set-Cookie` of this client's last successful sign-in.
+    pub fn session_token(&self) -> Option<String> {
+        self.token.lock().unwrap().clone()
+    }
+
+    /// The session token the cookie jar would send now (gone after sign-out clears it).
+    pub fn cookie_token(&self) -> Option<String> {
+        let url: Url = self.base.parse().expect("base URL");
+        let header: HeaderValue = self.jar.cookies(&url)?;
+        header.to_str().ok()?.split(';').find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == COOKIE).then(|| v.to_string())
+        })
+    }
+
+    /// Puts a session cookie into the jar, as if the server had set it (or an attacker had).
+    pub fn plant_cookie(&self, token: &str) {
+        let url: Url = self.base.parse().expect("base URL");
+        self.jar.add_cookie_str(&format!("{COOKIE}={token}; Path=/"), &url);
+    }
+}
+
+/// A new client carrying exactly this session token (for replaying an old cookie).
+pub fn client_with_token(app: &TestApp, token: &str) -> Client {
+    let c = app.client();
+    c.plant_cookie(token);
+    c
+}
+
+/// RFC 3339 of an instant, as the API writes timestamps.
+pub fn rfc3339(ms: Millis) -> String {
+    deskward::domain::time::rfc3339(ms)
+}

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::error::ApiError;
 
-mod auth;
+pub mod auth;
 mod settings;
 pub mod shapes;
 mod team;
