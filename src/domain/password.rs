@@ -9,6 +9,22 @@ pub enum PasswordError {
     TooShort,
     #[error("password must be at most 128 characters")]
     TooLong,
+    #[error("password is one of the most commonly used passwords; choose another")]
+    TooCommon,
+}
+
+/// The most common passwords (data/README.md says where the list comes from).
+static COMMON: &str = include_str!("../../data/common-passwords.txt");
+
+fn common_set() -> &'static std::collections::HashSet<&'static str> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| COMMON.lines().map(str::trim).filter(|l| !l.is_empty()).collect())
+}
+
+/// Whether a password is on the common-passwords list (compared lower-cased).
+pub fn is_common(password: &str) -> bool {
+    common_set().contains(password.to_lowercase().as_str())
 }
 
 /// Checks a new password. Counted in characters, not bytes, so non-ASCII passphrases are not
@@ -19,6 +35,8 @@ pub fn check_new_password(password: &str) -> Result<(), PasswordError> {
         Err(PasswordError::TooShort)
     } else if n > MAX_PASSWORD_CHARS {
         Err(PasswordError::TooLong)
+    } else if is_common(password) {
+        Err(PasswordError::TooCommon)
     } else {
         Ok(())
     }
@@ -34,5 +52,14 @@ mod tests {
         assert_eq!(check_new_password(&"x".repeat(12)), Ok(()));
         assert_eq!(check_new_password(&"é".repeat(128)), Ok(()));
         assert_eq!(check_new_password(&"x".repeat(129)), Err(PasswordError::TooLong));
+    }
+
+    #[test]
+    fn refuses_common_passwords() {
+        assert!(common_set().len() >= 10_000);
+        assert!(is_common("123456"));
+        assert_eq!(check_new_password("1q2w3e4r5t6y"), Err(PasswordError::TooCommon));
+        assert_eq!(check_new_password("Qwertyuiop123"), Err(PasswordError::TooCommon));
+        assert_eq!(check_new_password("violet-harbor-lantern"), Ok(()));
     }
 }

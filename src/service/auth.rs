@@ -9,7 +9,7 @@ use crate::domain::session::{self, EndReason, Liveness};
 use crate::events::Event;
 use crate::store::{Account, Member, NewAccount, NewMember, NewSession, Session, StoreError};
 
-use super::{Service, ServiceError, ServiceResult, new_id, passwords, random_hex, token_hash};
+use super::{Service, ServiceError, ServiceResult, limiter, new_id, passwords, random_hex, token_hash};
 
 /// A signed-in person on one request.
 #[derive(Debug, Clone)]
@@ -131,6 +131,19 @@ impl Service {
             return Err(ServiceError::invalid("password", "password is required"));
         }
         let norm = email::normalize(&req.email);
+        let now = self.now();
+        let account_key = format!("account:{}:{norm}", req.account_id);
+        let ip_key = format!("ip:{}", req.ip);
+        if let Err(secs) = self.limiter.check(&ip_key, limiter::PER_IP, now) {
+            return Err(ServiceError::RateLimited { retry_after_secs: secs });
+        }
+        if let Err(secs) = self.limiter.check(&account_key, limiter::PER_ACCOUNT, now) {
+            // The owner signing in from a place they used before is not locked out by a
+            // flood from elsewhere.
+            if !self.store.has_session_from_ip(&req.account_id, &norm, &req.ip).await? {
+                return Err(ServiceError::RateLimited { retry_after_secs: secs });
+            }
+        }
         let candidates: Vec<_> = self
             .store
             .credentials_by_email(&req.account_id, &norm)
@@ -149,6 +162,8 @@ impl Service {
         }
         let member = match matched.len() {
             0 => {
+                self.limiter.record_failure(&account_key, now);
+                self.limiter.record_failure(&ip_key, now);
                 self.audit(
                     &req.account_id,
                     "signin.failed",
@@ -160,7 +175,10 @@ impl Service {
                 .await;
                 return Err(ServiceError::InvalidCredentials);
             }
-            1 => matched.pop().expect("one match"),
+            1 => {
+                self.limiter.clear(&account_key);
+                matched.pop().expect("one match")
+            }
             _ => return Err(ServiceError::ChooseAccount),
         };
         if member.disabled {
@@ -438,5 +456,59 @@ impl Service {
             n += 1;
         }
         Ok(n)
+    }
+}
+
+impl Service {
+    /// Changes the caller's own password; needs the current one. Optionally ends every other
+    /// session (returns how many).
+    pub async fn change_own_password(
+        &self,
+        p: &Principal,
+        ip: &str,
+        current: String,
+        new: String,
+        end_others: bool,
+    ) -> ServiceResult<usize> {
+        if current.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(ServiceError::invalid("current_password", "current password is incorrect"));
+        }
+        password::check_new_password(&new)
+            .map_err(|e| ServiceError::invalid("new_password", e.to_string()))?;
+        let stored = self.store.password_hash(&p.actor.account_id, &p.actor.member_id).await?;
+        if !passwords::verify(current.clone(), Some(stored)).await? {
+            return Err(ServiceError::invalid("current_password", "current password is incorrect"));
+        }
+        if current == new {
+            return Err(ServiceError::invalid(
+                "new_password",
+                "new password must differ from the current one",
+            ));
+        }
+        let hash = passwords::hash(new).await?;
+        self.store
+            .update_member(
+                &p.actor.account_id,
+                &p.actor.member_id,
+                &crate::store::MemberPatch {
+                    password_hash: Some(hash),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        self.audit(
+            &p.actor.account_id,
+            "password.changed",
+            Some(&p.actor.member_id),
+            Some(&p.actor.member_id),
+            Some(ip),
+            "own password changed".to_string(),
+        )
+        .await;
+        if end_others {
+            self.end_other_sessions(p).await
+        } else {
+            Ok(0)
+        }
     }
 }

@@ -13,7 +13,9 @@ use crate::domain::time::{MINUTE, Millis};
 use crate::events::{Event, EventBus};
 use crate::store::{AuditEntry, EndedSession, Session, Store, StoreError};
 
+pub mod audit;
 pub mod auth;
+pub mod limiter;
 pub mod passwords;
 pub mod presence;
 pub mod settings;
@@ -104,6 +106,7 @@ pub struct Service {
     events: EventBus,
     config: ServiceConfig,
     connections: presence::Connections,
+    limiter: limiter::Limiter,
 }
 
 impl Service {
@@ -119,6 +122,7 @@ impl Service {
             events,
             config,
             connections: presence::Connections::default(),
+            limiter: limiter::Limiter::default(),
         }
     }
 
@@ -151,6 +155,7 @@ impl Service {
     /// Ends sessions idle beyond their timeout; run periodically so lists are right without
     /// anyone visiting.
     pub async fn expire_sessions(&self) -> ServiceResult<usize> {
+        self.limiter.prune(self.now());
         let ended = self.store.expire_sessions(self.now()).await?;
         for e in &ended {
             self.audit(

@@ -197,6 +197,8 @@ pub struct AuditEntry {
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
+    /// Matches entries where one of these members is the actor or the target.
+    pub persons: Vec<String>,
     pub actor: Option<String>,
     pub target: Option<String>,
     pub kind: Option<String>,
@@ -241,6 +243,14 @@ pub trait Store: Send + Sync + 'static {
         email_norm: &str,
     ) -> StoreResult<Vec<Credentials>>;
     async fn password_hash(&self, account_id: &str, id: &str) -> StoreResult<String>;
+    /// Whether anyone with this e-mail has ever had a session from this IP (a "known place"
+    /// that sign-in throttling spares).
+    async fn has_session_from_ip(
+        &self,
+        account_id: &str,
+        email_norm: &str,
+        ip: &str,
+    ) -> StoreResult<bool>;
     async fn list_members(
         &self,
         account_id: &str,

@@ -208,6 +208,15 @@ macro_rules! impl_sql_store {
                 q
             }
 
+            /// Starts a transaction that reads, then writes. SQLite takes the write lock up
+            /// front (`BEGIN IMMEDIATE`) so the transaction waits its turn (busy timeout)
+            /// instead of failing with "database is locked" when another connection writes
+            /// between its read and its write.
+            async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, $db>> {
+                let begin = if $backend == "sqlite" { "BEGIN IMMEDIATE" } else { "BEGIN" };
+                self.pool.begin_with(begin).await.map_err(sql::map_err)
+            }
+
             async fn insert_member_in<'e, E>(executor: E, m: &NewMember) -> StoreResult<()>
             where
                 E: sqlx::Executor<'e, Database = $db>,
@@ -265,8 +274,16 @@ macro_rules! impl_sql_store {
                 only_if_empty: bool,
             ) -> StoreResult<Account> {
                 use sqlx::Row;
-                let mut tx = self.pool.begin().await.map_err(sql::map_err)?;
+                let mut tx = self.begin_write().await?;
                 if only_if_empty {
+                    if $backend == "postgres" {
+                        // Concurrent first-run setups queue here; each then counts what the
+                        // earlier ones committed (reads are not blocked).
+                        sqlx::query("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(sql::map_err)?;
+                    }
                     let row = sqlx::query("SELECT COUNT(*) AS n FROM accounts")
                         .fetch_one(&mut *tx)
                         .await
@@ -414,6 +431,25 @@ macro_rules! impl_sql_store {
                 .await
                 .map_err(sql::map_err)?;
                 row.try_get("password_hash").map_err(sql::map_err)
+            }
+
+            async fn has_session_from_ip(
+                &self,
+                account_id: &str,
+                email_norm: &str,
+                ip: &str,
+            ) -> StoreResult<bool> {
+                let row = sqlx::query(
+                    "SELECT 1 AS one FROM sessions s JOIN members m ON m.id = s.member_id \
+                     WHERE m.account_id = $1 AND m.email_norm = $2 AND s.ip = $3 LIMIT 1",
+                )
+                .bind(account_id)
+                .bind(email_norm)
+                .bind(ip)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(sql::map_err)?;
+                Ok(row.is_some())
             }
 
             async fn list_members(
@@ -708,7 +744,7 @@ macro_rules! impl_sql_store {
                 if member_ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut tx = self.pool.begin().await.map_err(sql::map_err)?;
+                let mut tx = self.begin_write().await?;
                 let mut args = sql::Args::default();
                 let sql = format!(
                     "SELECT id FROM members WHERE account_id = {} AND kind = {} AND id IN ({})",
@@ -847,6 +883,10 @@ macro_rules! impl_sql_store {
                 use sqlx::Row;
                 let mut args = sql::Args::default();
                 let mut wh = vec![format!("account_id = {}", args.text(account_id))];
+                if !q.persons.is_empty() {
+                    let list = args.list(&q.persons);
+                    wh.push(format!("(actor IN ({list}) OR target IN ({list}))"));
+                }
                 if let Some(a) = &q.actor {
                     wh.push(format!("actor = {}", args.text(a.clone())));
                 }

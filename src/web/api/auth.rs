@@ -127,3 +127,25 @@ pub async fn set_status(
     let sessions = state.svc.sessions_of(&m.account_id, &m.id, m.kind).await?;
     Ok(Json(MemberJson::new(&m, &sessions)).into_response())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    current_password: String,
+    new_password: String,
+    #[serde(default)]
+    end_other_sessions: bool,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    client: Client,
+    ApiUser(p): ApiUser,
+    ApiJson(b): ApiJson<PasswordBody>,
+) -> Result<Response, ApiError> {
+    let ended = state
+        .svc
+        .change_own_password(&p, &client.ip, b.current_password, b.new_password, b.end_other_sessions)
+        .await?;
+    Ok(Json(json!({ "ended": ended })).into_response())
+}

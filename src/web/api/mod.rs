@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::error::ApiError;
 
+pub mod audit;
 pub mod auth;
 mod settings;
 pub mod shapes;
@@ -21,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(auth::me))
         .route("/me/sessions", get(auth::my_sessions))
         .route("/me/status", put(auth::set_status))
+        .route("/me/password", put(auth::change_password))
+        .route("/audit", get(audit::list))
         .route("/events", get(super::events::stream))
         .route("/agents", get(team::list_agents).post(team::create_agent))
         .route("/admins", get(team::list_admins).post(team::create_admin))

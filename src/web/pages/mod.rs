@@ -17,6 +17,7 @@ use crate::store::Session;
 
 use super::AppState;
 
+mod audit;
 mod auth;
 mod settings;
 mod team;
@@ -33,6 +34,9 @@ pub fn router() -> Router<AppState> {
         .route("/me/sessions/end-others", post(settings::end_others))
         .route("/me/sessions/{id}/end", post(settings::end_mine))
         .route("/security", get(settings::security_page).post(settings::security_submit))
+        .route("/security/audit", get(audit::audit_page))
+        .route("/security/audit.csv", get(audit::audit_csv))
+        .route("/me/password", post(settings::change_password))
         .route("/team", get(team::team_root))
         .route("/team/agents/bulk-end", post(team::bulk_end))
         .route("/team/{kind}", get(team::list).post(team::create))

@@ -114,10 +114,10 @@ struct MySessionsPage {
     sessions: Vec<SessionRow>,
 }
 
-pub async fn my_sessions(State(state): State<AppState>, PageUser(p): PageUser) -> Response {
-    let v = match state.svc.me(&p).await {
+async fn my_sessions_page(state: &AppState, p: &crate::service::Principal, notice: Option<String>, error: Option<String>) -> Response {
+    let v = match state.svc.me(p).await {
         Ok(v) => v,
-        Err(e) => return error_page_for(Some(&p), e),
+        Err(e) => return error_page_for(Some(p), e),
     };
     let sessions = v
         .sessions
@@ -129,16 +129,50 @@ pub async fn my_sessions(State(state): State<AppState>, PageUser(p): PageUser) -
         })
         .collect();
     render(
-        StatusCode::OK,
+        if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK },
         &MySessionsPage {
             title: "My sessions".into(),
-            nav: Some(Nav::new(&p, "me")),
-            notice: None,
-            error: None,
+            nav: Some(Nav::new(p, "me")),
+            notice,
+            error,
             csrf: p.csrf_token.clone(),
             sessions,
         },
     )
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    client: Client,
+    PageUser(p): PageUser,
+    form: FormData,
+) -> Response {
+    if let Err(r) = form.check_csrf(&p) {
+        return r;
+    }
+    let end_others = form.get("end_others") == Some("yes");
+    match state
+        .svc
+        .change_own_password(&p, &client.ip, form.text("current_password"), form.text("new_password"), end_others)
+        .await
+    {
+        Ok(n) => {
+            let msg = if end_others {
+                format!("Password changed. {n} other session{} ended.", if n == 1 { "" } else { "s" })
+            } else {
+                "Password changed.".to_string()
+            };
+            my_sessions_page(&state, &p, Some(msg), None).await
+        }
+        Err(ServiceError::Invalid { message, .. }) => {
+            my_sessions_page(&state, &p, None, Some(capitalize(&message))).await
+        }
+        Err(e) => error_page_for(Some(&p), e),
+    }
+}
+
+pub async fn my_sessions(State(state): State<AppState>, PageUser(p): PageUser) -> Response {
+    my_sessions_page(&state, &p, None, None).await
 }
 
 pub async fn end_mine(

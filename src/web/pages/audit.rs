@@ -1,0 +1,157 @@
+//! Security → Audit log: filters, pages and CSV export.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::time::{human, rfc3339};
+use crate::service::audit::AuditFilter;
+use crate::web::AppState;
+use crate::web::request::PageUser;
+
+use super::{Nav, error_page_for, render};
+
+pub struct Row {
+    pub at: String,
+    pub at_iso: String,
+    pub kind: String,
+    pub actor: String,
+    pub target: String,
+    pub ip: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    title: String,
+    nav: Option<Nav>,
+    notice: Option<String>,
+    error: Option<String>,
+    rows: Vec<Row>,
+    total: i64,
+    page: i64,
+    last_page: i64,
+    person: String,
+    kind: String,
+    from: String,
+    to: String,
+    kinds: Vec<&'static str>,
+    csv_href: String,
+    prev_href: String,
+    next_href: String,
+}
+
+const KINDS: [&str; 14] = [
+    "signin", "signin.failed", "signin.refused", "signout", "session.ended", "session.expired",
+    "member.created", "member.updated", "member.disabled", "member.enabled",
+    "password.changed", "permissions.changed", "settings.changed", "account.created",
+];
+
+fn href(path: &str, params: &HashMap<String, String>, page: Option<i64>) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for key in ["person", "kind", "from", "to"] {
+        if let Some(v) = params.get(key).filter(|v| !v.is_empty()) {
+            s.append_pair(key, v);
+        }
+    }
+    if let Some(p) = page.filter(|p| *p > 1) {
+        s.append_pair("page", &p.to_string());
+    }
+    let q = s.finish();
+    if q.is_empty() { path.to_string() } else { format!("{path}?{q}") }
+}
+
+fn filter(params: &HashMap<String, String>) -> AuditFilter {
+    AuditFilter {
+        person: params.get("person").cloned(),
+        kind: params.get("kind").cloned(),
+        from: params.get("from").cloned(),
+        to: params.get("to").cloned(),
+        page: params.get("page").and_then(|p| p.parse().ok()),
+        ..Default::default()
+    }
+}
+
+pub async fn audit_page(
+    State(state): State<AppState>,
+    PageUser(p): PageUser,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let page = match state.svc.list_audit(&p.actor, &filter(&params), false).await {
+        Ok(page) => page,
+        Err(e) => return error_page_for(Some(&p), e),
+    };
+    // Show people by name; ids of people since deleted stay as ids.
+    let mut names: HashMap<String, String> = HashMap::new();
+    for e in &page.items {
+        for id in [&e.actor, &e.target].into_iter().flatten() {
+            if !names.contains_key(id)
+                && let Ok(m) = state.svc.store().member(&p.actor.account_id, id).await
+            {
+                names.insert(id.clone(), format!("{} <{}>", m.name, m.email));
+            }
+        }
+    }
+    let name = |id: &Option<String>| {
+        id.as_ref()
+            .map(|i| names.get(i).cloned().unwrap_or_else(|| i.clone()))
+            .unwrap_or_else(|| "—".to_string())
+    };
+    let rows = page
+        .items
+        .iter()
+        .map(|e| Row {
+            at: human(e.at),
+            at_iso: rfc3339(e.at),
+            kind: e.kind.clone(),
+            actor: name(&e.actor),
+            target: name(&e.target),
+            ip: e.ip.clone().unwrap_or_default(),
+            detail: e.detail.clone(),
+        })
+        .collect();
+    let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+    render(
+        StatusCode::OK,
+        &AuditPage {
+            title: "Audit log".into(),
+            nav: Some(Nav::new(&p, "audit")),
+            notice: None,
+            error: None,
+            rows,
+            total: page.total,
+            page: page.page,
+            last_page: page.last_page(),
+            person: get("person"),
+            kind: get("kind"),
+            from: get("from"),
+            to: get("to"),
+            kinds: KINDS.to_vec(),
+            csv_href: href("/security/audit.csv", &params, None),
+            prev_href: href("/security/audit", &params, Some(page.page - 1)),
+            next_href: href("/security/audit", &params, Some(page.page + 1)),
+        },
+    )
+}
+
+pub async fn audit_csv(
+    State(state): State<AppState>,
+    PageUser(p): PageUser,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    match state.svc.list_audit(&p.actor, &filter(&params), true).await {
+        Ok(page) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"deskward-audit.csv\""),
+            ],
+            crate::web::api::audit::csv(&page.items),
+        )
+            .into_response(),
+        Err(e) => error_page_for(Some(&p), e),
+    }
+}
