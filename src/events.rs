@@ -33,6 +33,8 @@ pub enum Event {
         member_id: String,
         status: AgentStatus,
     },
+    /// An account's Security settings changed (timeouts apply to live sessions at once).
+    SettingsChanged { account_id: String },
     /// Events may have been missed (a relay reconnected): every stream re-checks its session.
     Resync { account_id: String },
     /// Name, e-mail, permissions or disabled flag changed, or the person was added.
@@ -50,6 +52,7 @@ impl Event {
             | Event::SessionEnded { account_id, .. }
             | Event::StatusChanged { account_id, .. }
             | Event::Resync { account_id }
+            | Event::SettingsChanged { account_id }
             | Event::MemberChanged { account_id, .. } => account_id,
         }
     }

@@ -39,7 +39,9 @@ pub fn build(
     events: EventBus,
     config: &ServerConfig,
 ) -> Arc<Service> {
-    Arc::new(Service::new(store, clock, events, config.service.clone()))
+    let svc = Arc::new(Service::new(store, clock, events, config.service.clone()));
+    svc.start_background();
+    svc
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests and returns.

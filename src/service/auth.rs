@@ -217,7 +217,7 @@ impl Service {
             format!("signed in from {}", session.device),
         )
         .await;
-        self.events.publish(Event::SessionStarted {
+        self.publish(Event::SessionStarted {
             account_id: member.account_id.clone(),
             member_id: member.id.clone(),
             member_kind: member.kind,
@@ -237,8 +237,16 @@ impl Service {
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ServiceError::Unauthenticated(None));
         }
-        let Some(rec) = self.store.auth_record(&token_hash(token)).await? else {
-            return Err(ServiceError::Unauthenticated(None));
+        let hash = token_hash(token);
+        let rec = match self.cache.get(&hash) {
+            Some(rec) => rec,
+            None => {
+                let Some(rec) = self.store.auth_record(&hash).await? else {
+                    return Err(ServiceError::Unauthenticated(None));
+                };
+                self.cache.put(&hash, rec.clone());
+                std::sync::Arc::new(rec)
+            }
         };
         if rec.session.account_id != account_id || rec.disabled {
             return Err(ServiceError::Unauthenticated(None));
@@ -254,6 +262,20 @@ impl Service {
             max_lifetime_minutes: rec.max_session_lifetime_minutes,
         };
         if live.is_expired(now) {
+            // Another instance may have recorded newer activity: decide on the database's copy.
+            self.cache.forget_session(&rec.session.id);
+            let fresh = self.store.auth_record(&hash).await?;
+            let still_live = fresh.as_ref().is_some_and(|f| {
+                !Liveness {
+                    last_seen_at: f.session.last_seen_at,
+                    ..live
+                }
+                .is_expired(now)
+            });
+            if let (true, Some(f)) = (still_live, fresh) {
+                self.cache.put(&hash, f);
+                return Box::pin(self.authenticate(account_id, token)).await;
+            }
             if let Some(ended) = self
                 .store
                 .end_session(account_id, &rec.session.id, EndReason::Expired, None, now)
@@ -272,22 +294,31 @@ impl Service {
             }
             return Err(ServiceError::Unauthenticated(Some(EndReason::Expired)));
         }
-        let mut session = rec.session;
+        let mut session = rec.session.clone();
         if live.needs_touch(now) {
-            self.store.touch_session(&session.id, now).await?;
+            if !self.store.touch_session(&session.id, now).await? {
+                // Ended elsewhere and the event has not reached us (yet).
+                self.cache.forget_session(&session.id);
+                return Err(ServiceError::Unauthenticated(None));
+            }
             session.last_seen_at = now;
+            let mut updated = (*rec).clone();
+            updated.session.last_seen_at = now;
+            self.cache.put(&hash, updated);
+            self.cache.forget_view(&session.member_id);
         }
+        let rec = &*rec;
         Ok(Principal {
             actor: Actor {
                 account_id: session.account_id.clone(),
                 member_id: session.member_id.clone(),
                 kind: session.member_kind,
                 primary: rec.primary,
-                permissions: rec.permissions,
+                permissions: rec.permissions.clone(),
             },
-            name: rec.member_name,
-            email: rec.member_email,
-            csrf_token: rec.csrf_token,
+            name: rec.member_name.clone(),
+            email: rec.member_email.clone(),
+            csrf_token: rec.csrf_token.clone(),
             session,
         })
     }
@@ -404,12 +435,18 @@ mod tests {
 
 impl Service {
     /// The signed-in person's own record and live sessions.
-    pub async fn me(&self, p: &Principal) -> ServiceResult<super::MemberView> {
+    pub async fn me(&self, p: &Principal) -> ServiceResult<std::sync::Arc<super::MemberView>> {
+        let now = self.now();
+        if let Some(v) = self.cache.view(&p.actor.member_id, now) {
+            return Ok(v);
+        }
         let member = self.store.member(&p.actor.account_id, &p.actor.member_id).await?;
         let sessions = self
             .sessions_of(&p.actor.account_id, &p.actor.member_id, p.actor.kind)
             .await?;
-        Ok(super::MemberView { member, sessions })
+        let view = super::MemberView { member, sessions };
+        self.cache.put_view(view.clone(), now);
+        Ok(std::sync::Arc::new(view))
     }
 }
 

@@ -14,6 +14,7 @@ use crate::events::{Event, EventBus};
 use crate::store::{AuditEntry, EndedSession, Session, Store, StoreError};
 
 pub mod audit;
+pub mod cache;
 pub mod auth;
 pub mod limiter;
 pub mod passwords;
@@ -107,6 +108,7 @@ pub struct Service {
     config: ServiceConfig,
     connections: presence::Connections,
     limiter: limiter::Limiter,
+    cache: cache::AuthCache,
 }
 
 impl Service {
@@ -123,6 +125,7 @@ impl Service {
             config,
             connections: presence::Connections::default(),
             limiter: limiter::Limiter::default(),
+            cache: cache::AuthCache::default(),
         }
     }
 
@@ -136,6 +139,31 @@ impl Service {
 
     pub fn connections(&self) -> &presence::Connections {
         &self.connections
+    }
+
+    /// Publishes an event after dropping whatever it made stale in this instance's cache, so
+    /// the next request here already sees the change.
+    pub(crate) fn publish(&self, event: Event) {
+        self.cache.apply(&event);
+        self.events.publish(event);
+    }
+
+    /// Keeps the cache right for events from other instances (and for missed ones). Call once
+    /// the runtime is running.
+    pub fn start_background(self: &Arc<Self>) {
+        let mut rx = self.events.subscribe();
+        let svc = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let ev = rx.recv().await;
+                let Some(svc) = svc.upgrade() else { break };
+                match ev {
+                    Ok(ev) => svc.cache.apply(&ev),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => svc.cache.clear(),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -177,7 +205,7 @@ impl Service {
     pub(crate) async fn announce_ended(&self, ended: &[EndedSession]) {
         let mut offline: Vec<(&str, &str)> = Vec::new();
         for e in ended {
-            self.events.publish(Event::SessionEnded {
+            self.publish(Event::SessionEnded {
                 account_id: e.account_id.clone(),
                 member_id: e.member_id.clone(),
                 member_kind: e.member_kind,

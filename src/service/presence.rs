@@ -99,7 +99,7 @@ impl Service {
                     .await
                     .is_ok()
                 {
-                    self.events.publish(Event::StatusChanged {
+                    self.publish(Event::StatusChanged {
                         account_id: m.account_id.clone(),
                         member_id: m.id.clone(),
                         status: AgentStatus::Online,

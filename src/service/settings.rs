@@ -89,6 +89,9 @@ impl Service {
             )
             .await;
         }
+        self.publish(crate::events::Event::SettingsChanged {
+            account_id: actor.account_id.clone(),
+        });
         // Sessions already past a shorter timeout end now, not at the next sweep.
         self.expire_sessions().await?;
         self.security_settings(actor).await

@@ -252,7 +252,7 @@ impl Service {
         .await;
         self.member_changed(&member);
         if let Some(l) = &member.linked {
-            self.events.publish(Event::MemberChanged {
+            self.publish(Event::MemberChanged {
                 account_id: member.account_id.clone(),
                 member_id: l.id.clone(),
                 member_kind: l.kind,
@@ -371,7 +371,7 @@ impl Service {
         self.member_changed(&after);
         // The link is derived from e-mails: both old and new partners' cards change.
         for l in [&before.linked, &after.linked].into_iter().flatten() {
-            self.events.publish(Event::MemberChanged {
+            self.publish(Event::MemberChanged {
                 account_id: after.account_id.clone(),
                 member_id: l.id.clone(),
                 member_kind: l.kind,
@@ -514,7 +514,7 @@ impl Service {
     }
 
     fn member_changed(&self, m: &Member) {
-        self.events.publish(Event::MemberChanged {
+        self.publish(Event::MemberChanged {
             account_id: m.account_id.clone(),
             member_id: m.id.clone(),
             member_kind: m.kind,
@@ -532,7 +532,7 @@ impl Service {
             .store
             .set_status(&actor.account_id, &actor.member_id, status, Some(status))
             .await?;
-        self.events.publish(Event::StatusChanged {
+        self.publish(Event::StatusChanged {
             account_id: m.account_id.clone(),
             member_id: m.id.clone(),
             status,
@@ -552,7 +552,7 @@ impl Service {
                     tracing::warn!(error = %e, "could not set agent offline");
                     return;
                 }
-                self.events.publish(Event::StatusChanged {
+                self.publish(Event::StatusChanged {
                     account_id: account_id.to_string(),
                     member_id: member_id.to_string(),
                     status: AgentStatus::Offline,

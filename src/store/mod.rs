@@ -275,7 +275,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_session(&self, s: &NewSession) -> StoreResult<Session>;
     /// The hot path: one indexed read by token hash; only sessions not ended.
     async fn auth_record(&self, token_hash: &str) -> StoreResult<Option<AuthRecord>>;
-    async fn touch_session(&self, session_id: &str, at: Millis) -> StoreResult<()>;
+    /// Records activity; `false` when the session has ended meanwhile (perhaps on another
+    /// instance), which makes the caller drop it.
+    async fn touch_session(&self, session_id: &str, at: Millis) -> StoreResult<bool>;
     /// Why the session a token named ended, if it did: the sign-in page tells the person.
     async fn ended_session_reason(
         &self,

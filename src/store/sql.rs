@@ -86,7 +86,8 @@ pub(super) fn map_err(e: sqlx::Error) -> StoreError {
                 "email"
             } else if text.contains("slug") {
                 "slug"
-            } else if text.contains("primary") {
+            } else if text.contains("primary") || text.contains("members.account_id") {
+                // PostgreSQL names the index (members_one_primary); SQLite names its column.
                 "primary"
             } else {
                 "id"
@@ -635,17 +636,17 @@ macro_rules! impl_sql_store {
                 }))
             }
 
-            async fn touch_session(&self, session_id: &str, at: Millis) -> StoreResult<()> {
-                sqlx::query(
+            async fn touch_session(&self, session_id: &str, at: Millis) -> StoreResult<bool> {
+                let r = sqlx::query(
                     "UPDATE sessions SET last_seen_at = $1 \
-                     WHERE id = $2 AND ended_at IS NULL AND last_seen_at < $1",
+                     WHERE id = $2 AND ended_at IS NULL AND last_seen_at <= $1",
                 )
                 .bind(at)
                 .bind(session_id)
                 .execute(&self.pool)
                 .await
                 .map_err(sql::map_err)?;
-                Ok(())
+                Ok(r.rows_affected() > 0)
             }
 
             async fn ended_session_reason(

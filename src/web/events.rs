@@ -139,7 +139,7 @@ async fn translate(st: &mut StreamState, ev: &Event) -> Option<SseEvent> {
                 )
             })
         }
-        Event::Resync { .. } => None,
+        Event::Resync { .. } | Event::SettingsChanged { .. } => None,
         Event::StatusChanged {
             member_id, status, ..
         } => (me.can_view(MemberKind::Agent) || *member_id == me.member_id).then(|| {
@@ -157,6 +157,7 @@ fn change_name(ev: &Event) -> &'static str {
         Event::MemberChanged { .. } => "member_changed",
         Event::StatusChanged { .. } => "status_changed",
         Event::Resync { .. } => "resync",
+        Event::SettingsChanged { .. } => "settings_changed",
     }
 }
 

@@ -83,7 +83,7 @@ pub fn signed_out_response(mut res: Response, https: bool) -> Response {
 pub async fn me(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Response, ApiError> {
     let view = state.svc.me(&p).await?;
     Ok(Json(json!({
-        "user": MemberJson::from(&view),
+        "user": MemberJson::from(&*view),
         "session": SessionJson::from(&p.session),
         "csrf_token": p.csrf_token,
     }))
