@@ -72,6 +72,21 @@ pub async fn serve(
             }
         })
     };
+    let heart = {
+        let svc = svc.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(
+                crate::service::presence::HEARTBEAT_MS as u64,
+            ));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => svc.presence_tick().await,
+                    _ = stop.changed() => break,
+                }
+            }
+        })
+    };
     let state = AppState::new(svc, config.web, stream_stop);
     let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
@@ -83,6 +98,7 @@ pub async fn serve(
         .await;
     let _ = stop_rx.changed().await;
     sweeper.abort();
+    heart.abort();
     result
 }
 

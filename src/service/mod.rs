@@ -109,6 +109,8 @@ pub struct Service {
     connections: presence::Connections,
     limiter: limiter::Limiter,
     cache: cache::AuthCache,
+    /// This process among the instances sharing the database (presence rows are per instance).
+    instance_id: String,
 }
 
 impl Service {
@@ -126,6 +128,7 @@ impl Service {
             connections: presence::Connections::default(),
             limiter: limiter::Limiter::default(),
             cache: cache::AuthCache::default(),
+            instance_id: new_id("in"),
         }
     }
 

@@ -12,6 +12,11 @@ use crate::events::Event;
 
 use super::Service;
 
+/// How often an instance confirms its tabs are still open.
+pub const HEARTBEAT_MS: i64 = 10_000;
+/// Rows older than this belong to an instance that stopped: its tabs no longer count.
+pub const HEARTBEAT_EXPIRY_MS: i64 = 3 * HEARTBEAT_MS;
+
 /// Open tabs per agent on this instance.
 #[derive(Default, Clone)]
 pub struct Connections(Arc<Mutex<HashMap<(String, String), usize>>>);
@@ -63,15 +68,16 @@ impl Drop for TabGuard {
     fn drop(&mut self) {
         let Some(key) = self.key.take() else { return };
         let left = self.svc.connections.remove(&key);
-        if left > 0 {
-            return;
-        }
         let svc = self.svc.clone();
         let grace = Duration::from_millis(svc.config.presence_grace_ms.max(0) as u64);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
+                svc.record_tabs(&key.0, &key.1, left).await;
+                if left > 0 {
+                    return;
+                }
                 tokio::time::sleep(grace).await;
-                if svc.connections.count(&key.0, &key.1) == 0 {
+                if svc.connections.count(&key.0, &key.1) == 0 && !svc.has_tabs_elsewhere(&key.1).await {
                     svc.force_offline(&key.0, &key.1).await;
                 }
             });
@@ -90,7 +96,8 @@ impl Service {
             };
         }
         let key = (actor.account_id.clone(), actor.member_id.clone());
-        self.connections.add(&key);
+        let n = self.connections.add(&key);
+        self.record_tabs(&key.0, &key.1, n).await;
         match self.store.member(&actor.account_id, &actor.member_id).await {
             Ok(m) if m.status_choice == AgentStatus::Online && m.status == AgentStatus::Offline => {
                 if self
@@ -112,6 +119,51 @@ impl Service {
         TabGuard {
             svc: self.clone(),
             key: Some(key),
+        }
+    }
+}
+
+impl Service {
+    /// Stores this instance's tab count for an agent, so other instances see it.
+    async fn record_tabs(&self, account_id: &str, member_id: &str, tabs: usize) {
+        if let Err(e) = self
+            .store
+            .presence_set(&self.instance_id, account_id, member_id, tabs as i64, self.now())
+            .await
+        {
+            tracing::warn!(error = %e, "could not record presence");
+        }
+    }
+
+    /// Whether any instance (this one included) holds a live tab of this agent.
+    async fn has_tabs_elsewhere(&self, member_id: &str) -> bool {
+        let fresh_after = self.now() - HEARTBEAT_EXPIRY_MS;
+        match self.store.presence_tabs(member_id, fresh_after).await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read presence");
+                false
+            }
+        }
+    }
+
+    /// One heartbeat: confirms this instance's tabs and sets Offline the agents whose only
+    /// tabs were on an instance that stopped heartbeating.
+    pub async fn presence_tick(&self) {
+        let now = self.now();
+        if let Err(e) = self.store.presence_heartbeat(&self.instance_id, now).await {
+            tracing::warn!(error = %e, "presence heartbeat failed");
+            return;
+        }
+        match self.store.presence_reap(now - HEARTBEAT_EXPIRY_MS).await {
+            Ok(gone) => {
+                for (account_id, member_id) in gone {
+                    if self.connections.count(&account_id, &member_id) == 0 {
+                        self.force_offline(&account_id, &member_id).await;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "presence reap failed"),
         }
     }
 }

@@ -271,6 +271,24 @@ pub trait Store: Send + Sync + 'static {
         choice: Option<AgentStatus>,
     ) -> StoreResult<Member>;
 
+    // Presence across instances.
+    /// Records how many tabs of an agent this instance holds (0 removes the row).
+    async fn presence_set(
+        &self,
+        instance_id: &str,
+        account_id: &str,
+        member_id: &str,
+        tabs: i64,
+        now: Millis,
+    ) -> StoreResult<()>;
+    /// Marks every row of this instance as alive.
+    async fn presence_heartbeat(&self, instance_id: &str, now: Millis) -> StoreResult<()>;
+    /// Open tabs of an agent on all instances whose heartbeat is newer than `fresh_after`.
+    async fn presence_tabs(&self, member_id: &str, fresh_after: Millis) -> StoreResult<i64>;
+    /// Removes rows of instances that stopped heartbeating; returns the agents that have no
+    /// live tab anywhere any more, as (account id, member id).
+    async fn presence_reap(&self, fresh_after: Millis) -> StoreResult<Vec<(String, String)>>;
+
     // Sessions.
     async fn insert_session(&self, s: &NewSession) -> StoreResult<Session>;
     /// The hot path: one indexed read by token hash; only sessions not ended.

@@ -577,6 +577,89 @@ macro_rules! impl_sql_store {
                 self.member(account_id, id).await
             }
 
+            async fn presence_set(
+                &self,
+                instance_id: &str,
+                account_id: &str,
+                member_id: &str,
+                tabs: i64,
+                now: Millis,
+            ) -> StoreResult<()> {
+                if tabs <= 0 {
+                    sqlx::query("DELETE FROM presence WHERE instance_id = $1 AND member_id = $2")
+                        .bind(instance_id)
+                        .bind(member_id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(sql::map_err)?;
+                    return Ok(());
+                }
+                sqlx::query(
+                    "INSERT INTO presence (instance_id, account_id, member_id, tabs, heartbeat_at) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (instance_id, member_id) \
+                     DO UPDATE SET tabs = excluded.tabs, heartbeat_at = excluded.heartbeat_at",
+                )
+                .bind(instance_id)
+                .bind(account_id)
+                .bind(member_id)
+                .bind(tabs)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(sql::map_err)?;
+                Ok(())
+            }
+
+            async fn presence_heartbeat(&self, instance_id: &str, now: Millis) -> StoreResult<()> {
+                sqlx::query("UPDATE presence SET heartbeat_at = $1 WHERE instance_id = $2")
+                    .bind(now)
+                    .bind(instance_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(sql::map_err)?;
+                Ok(())
+            }
+
+            async fn presence_tabs(&self, member_id: &str, fresh_after: Millis) -> StoreResult<i64> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT COALESCE(SUM(tabs), 0) AS n FROM presence \
+                     WHERE member_id = $1 AND heartbeat_at > $2",
+                )
+                .bind(member_id)
+                .bind(fresh_after)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(sql::map_err)?;
+                row.try_get::<i64, _>("n").map_err(sql::map_err)
+            }
+
+            async fn presence_reap(
+                &self,
+                fresh_after: Millis,
+            ) -> StoreResult<Vec<(String, String)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "DELETE FROM presence WHERE heartbeat_at <= $1 RETURNING account_id, member_id",
+                )
+                .bind(fresh_after)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(sql::map_err)?;
+                let mut gone = Vec::new();
+                for r in rows {
+                    let account_id: String = r.try_get("account_id").map_err(sql::map_err)?;
+                    let member_id: String = r.try_get("member_id").map_err(sql::map_err)?;
+                    if self.presence_tabs(&member_id, fresh_after).await? == 0
+                        && !gone.iter().any(|(_, m)| *m == member_id)
+                    {
+                        gone.push((account_id, member_id));
+                    }
+                }
+                Ok(gone)
+            }
+
             async fn insert_session(&self, s: &NewSession) -> StoreResult<Session> {
                 sqlx::query(
                     "INSERT INTO sessions (id, account_id, member_id, member_kind, token_hash, \
