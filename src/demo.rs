@@ -180,3 +180,107 @@ pub async fn run(url: &str, bind: SocketAddr, agents: usize, seed_only: bool) ->
         .await
         .map_err(|e| format!("server error: {e}"))
 }
+
+/// Sizes of the large data set the benchmarks use.
+#[derive(Debug, Clone, Copy)]
+pub struct LargeSet {
+    pub agents: usize,
+    pub active_sessions: usize,
+    pub ended_sessions: usize,
+}
+
+/// Seeds a large team straight through the store (one shared password hash, so it takes
+/// seconds, not the hours 10,000 argon2 hashes would): an account "bench" with its primary
+/// administrator, `agents` agents, `active_sessions` live and `ended_sessions` ended
+/// sessions spread over them. Deterministic for a given size.
+pub async fn seed_large(
+    store: &Arc<dyn store::Store>,
+    set: LargeSet,
+    now: i64,
+) -> Result<(String, String), String> {
+    use crate::domain::member::Permissions;
+    use crate::domain::session::EndReason;
+    use crate::store::{NewAccount, NewMember, NewSession};
+    let e = |e: store::StoreError| e.to_string();
+    let hash = crate::service::passwords::hash(DEMO_PASSWORD.to_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    let account = NewAccount {
+        id: "ac_bench".into(),
+        slug: "bench".into(),
+        name: "Bench Support".into(),
+        created_at: now,
+    };
+    let admin = NewMember {
+        id: "ad_bench_primary".into(),
+        account_id: account.id.clone(),
+        kind: MemberKind::Admin,
+        name: "Bench Admin".into(),
+        email: "admin@bench.example".into(),
+        email_norm: "admin@bench.example".into(),
+        password_hash: hash.clone(),
+        primary: true,
+        permissions: Permissions::all(),
+        created_at: now,
+    };
+    store.create_account(&account, &admin, false).await.map_err(e)?;
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut ids = Vec::with_capacity(set.agents);
+    for i in 0..set.agents {
+        let first = AGENT_NAMES[i % AGENT_NAMES.len()];
+        let name = format!("{first} {i:05}");
+        let email = format!("agent{i:05}@bench.example");
+        let m = NewMember {
+            id: format!("ag_bench_{i:05}"),
+            account_id: account.id.clone(),
+            kind: MemberKind::Agent,
+            name,
+            email: email.clone(),
+            email_norm: email,
+            password_hash: hash.clone(),
+            primary: false,
+            permissions: Permissions::default(),
+            created_at: now,
+        };
+        store.insert_member(&m).await.map_err(e)?;
+        if i % 3 == 0 {
+            store
+                .set_status(&account.id, &m.id, AgentStatus::Online, Some(AgentStatus::Online))
+                .await
+                .map_err(e)?;
+        }
+        ids.push(m.id);
+    }
+    let total = set.active_sessions + set.ended_sessions;
+    for k in 0..total {
+        let member = &ids[(next() as usize) % ids.len().max(1)];
+        let (ua, ip) = BROWSERS[k % BROWSERS.len()];
+        let started = now - (next() % 3_600_000) as i64;
+        let s = NewSession {
+            id: format!("se_bench_{k:07}"),
+            account_id: account.id.clone(),
+            member_id: member.clone(),
+            member_kind: MemberKind::Agent,
+            token_hash: format!("{:064x}", k),
+            csrf_token: format!("{:064x}", k + 1),
+            started_at: started,
+            ip: ip.to_string(),
+            user_agent: ua.to_string(),
+            device: crate::domain::device::describe(ua),
+        };
+        store.insert_session(&s).await.map_err(e)?;
+        if k >= set.active_sessions {
+            store
+                .end_session(&account.id, &s.id, EndReason::Logout, None, started + 1000)
+                .await
+                .map_err(e)?;
+        }
+    }
+    Ok((account.id, admin.id))
+}

@@ -37,6 +37,8 @@ enum Command {
     Migrate(DbArgs),
     /// Start the service on a fresh database seeded with a realistic team.
     Demo(DemoArgs),
+    /// Seed a large data set for benchmarks (10,000 agents by default) into an empty database.
+    SeedLarge(SeedLargeArgs),
 }
 
 #[derive(Subcommand)]
@@ -87,6 +89,18 @@ struct CreateArgs {
     admin_email: String,
     #[command(flatten)]
     db: DbArgs,
+}
+
+#[derive(Args)]
+struct SeedLargeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    #[arg(long, default_value_t = 10_000)]
+    agents: usize,
+    #[arg(long, default_value_t = 20_000)]
+    active_sessions: usize,
+    #[arg(long, default_value_t = 200_000)]
+    ended_sessions: usize,
 }
 
 #[derive(Args)]
@@ -206,6 +220,33 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Migrate(a) => {
             open(&a.database_url).await?;
             println!("migrations applied to {}", redact_url(&a.database_url));
+            Ok(())
+        }
+        Command::SeedLarge(a) => {
+            let store = open(&a.db.database_url).await?;
+            if store.account_count().await.map_err(|e| e.to_string())? > 0 {
+                return Err("seed-large needs an empty database".to_string());
+            }
+            let started = std::time::Instant::now();
+            let now = deskward::clock::Clock::now(&SystemClock);
+            deskward::demo::seed_large(
+                &store,
+                deskward::demo::LargeSet {
+                    agents: a.agents,
+                    active_sessions: a.active_sessions,
+                    ended_sessions: a.ended_sessions,
+                },
+                now,
+            )
+            .await?;
+            println!(
+                "seeded {} agents, {} active and {} ended sessions in {:.1} s; sign in as admin@bench.example / {}",
+                a.agents,
+                a.active_sessions,
+                a.ended_sessions,
+                started.elapsed().as_secs_f64(),
+                deskward::demo::DEMO_PASSWORD
+            );
             Ok(())
         }
         Command::Demo(a) => deskward::demo::run(&a.database_url, a.bind, a.agents, a.seed_only).await,

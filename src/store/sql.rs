@@ -721,8 +721,11 @@ macro_rules! impl_sql_store {
 
             async fn touch_session(&self, session_id: &str, at: Millis) -> StoreResult<bool> {
                 let r = sqlx::query(
-                    "UPDATE sessions SET last_seen_at = $1 \
-                     WHERE id = $2 AND ended_at IS NULL AND last_seen_at <= $1",
+                    // Never moves back (another instance may have recorded a later instant),
+                    // yet still reports the session live.
+                    "UPDATE sessions SET last_seen_at = \
+                     CASE WHEN last_seen_at < $1 THEN $1 ELSE last_seen_at END \
+                     WHERE id = $2 AND ended_at IS NULL",
                 )
                 .bind(at)
                 .bind(session_id)
