@@ -624,7 +624,7 @@ macro_rules! impl_sql_store {
             async fn presence_tabs(&self, member_id: &str, fresh_after: Millis) -> StoreResult<i64> {
                 use sqlx::Row;
                 let row = sqlx::query(
-                    "SELECT COALESCE(SUM(tabs), 0) AS n FROM presence \
+                    "SELECT CAST(COALESCE(SUM(tabs), 0) AS BIGINT) AS n FROM presence \
                      WHERE member_id = $1 AND heartbeat_at > $2",
                 )
                 .bind(member_id)
