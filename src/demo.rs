@@ -17,25 +17,81 @@ pub const DEMO_PASSWORD: &str = "demo-password-2026";
 pub const DEMO_ADMIN: &str = "olivia@northwind.example";
 
 const AGENT_NAMES: [&str; 48] = [
-    "Aaliyah Brooks", "Ben Carter", "Chloé Dubois", "Dmitri Volkov", "Elena García",
-    "Farah Haddad", "Gabriel Silva", "Hannah Schmidt", "Ibrahim Khan", "Jade Nguyen",
-    "Kenji Tanaka", "Lena Fischer", "Mateo Rossi", "Nadia Petrova", "Oscar Lindqvist",
-    "Priya Sharma", "Quentin Moreau", "Rosa Martínez", "Samuel Okafor", "Tara Quinn",
-    "Uma Patel", "Victor Hugo Lima", "Wen Li", "Ximena Cruz", "Yusuf Demir", "Zoe Taylor",
-    "Amir Rahimi", "Beatriz Costa", "Caleb Johnson", "Daria Nowak", "Emil Jensen",
-    "Fatima Zahra", "George Evans", "Hiro Sato", "Isla MacLeod", "Jonas Weber",
-    "Kaya Yilmaz", "Liam O'Brien", "Maya Cohen", "Noah Williams", "Olga Ivanova",
-    "Pablo Ruiz", "Rin Kobayashi", "Sofia Esposito", "Tomás Herrera", "Ursula Berg",
-    "Valentina Greco", "William Chen",
+    "Aaliyah Brooks",
+    "Ben Carter",
+    "Chloé Dubois",
+    "Dmitri Volkov",
+    "Elena García",
+    "Farah Haddad",
+    "Gabriel Silva",
+    "Hannah Schmidt",
+    "Ibrahim Khan",
+    "Jade Nguyen",
+    "Kenji Tanaka",
+    "Lena Fischer",
+    "Mateo Rossi",
+    "Nadia Petrova",
+    "Oscar Lindqvist",
+    "Priya Sharma",
+    "Quentin Moreau",
+    "Rosa Martínez",
+    "Samuel Okafor",
+    "Tara Quinn",
+    "Uma Patel",
+    "Victor Hugo Lima",
+    "Wen Li",
+    "Ximena Cruz",
+    "Yusuf Demir",
+    "Zoe Taylor",
+    "Amir Rahimi",
+    "Beatriz Costa",
+    "Caleb Johnson",
+    "Daria Nowak",
+    "Emil Jensen",
+    "Fatima Zahra",
+    "George Evans",
+    "Hiro Sato",
+    "Isla MacLeod",
+    "Jonas Weber",
+    "Kaya Yilmaz",
+    "Liam O'Brien",
+    "Maya Cohen",
+    "Noah Williams",
+    "Olga Ivanova",
+    "Pablo Ruiz",
+    "Rin Kobayashi",
+    "Sofia Esposito",
+    "Tomás Herrera",
+    "Ursula Berg",
+    "Valentina Greco",
+    "William Chen",
 ];
 
 const BROWSERS: [(&str, &str); 6] = [
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "203.0.113.24"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", "198.51.100.7"),
-    ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "192.0.2.61"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", "203.0.113.80"),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", "100.64.12.9"),
-    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36", "198.51.100.133"),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        "203.0.113.24",
+    ),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+        "198.51.100.7",
+    ),
+    (
+        "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        "192.0.2.61",
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+        "203.0.113.80",
+    ),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+        "100.64.12.9",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+        "198.51.100.133",
+    ),
 ];
 
 fn email_of(name: &str) -> String {
@@ -90,9 +146,13 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
         ("Sid Security", vec!["security", "audit"]),
     ];
     for (name, perms) in &subs {
-        svc.add_person(&root, "127.0.0.1", add(MemberKind::Admin, name, email_of(name), perms))
-            .await
-            .map_err(err)?;
+        svc.add_person(
+            &root,
+            "127.0.0.1",
+            add(MemberKind::Admin, name, email_of(name), perms),
+        )
+        .await
+        .map_err(err)?;
     }
     let login = |email: String, kind, i: usize| LoginRequest {
         account_id: account.id.clone(),
@@ -103,12 +163,19 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
         user_agent: BROWSERS[i % BROWSERS.len()].0.to_string(),
     };
     // The primary administrator and Tara (a linked pair: she is an agent too) are signed in.
-    svc.login(login(DEMO_ADMIN.into(), MemberKind::Admin, 1)).await.map_err(err)?;
-    svc.login(login(email_of("Tara Quinn"), MemberKind::Admin, 0)).await.map_err(err)?;
-    for i in 0..agents.min(AGENT_NAMES.len()) {
-        let name = AGENT_NAMES[i];
+    svc.login(login(DEMO_ADMIN.into(), MemberKind::Admin, 1))
+        .await
+        .map_err(err)?;
+    svc.login(login(email_of("Tara Quinn"), MemberKind::Admin, 0))
+        .await
+        .map_err(err)?;
+    for (i, name) in AGENT_NAMES.iter().copied().take(agents).enumerate() {
         let v = svc
-            .add_person(&root, "127.0.0.1", add(MemberKind::Agent, name, email_of(name), &[]))
+            .add_person(
+                &root,
+                "127.0.0.1",
+                add(MemberKind::Agent, name, email_of(name), &[]),
+            )
             .await
             .map_err(err)?;
         let agent = Actor {
@@ -121,17 +188,27 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
         match i % 5 {
             // Signed in from one browser, Online.
             0 | 1 => {
-                svc.login(login(v.member.email.clone(), MemberKind::Agent, i)).await.map_err(err)?;
-                svc.set_own_status(&agent, AgentStatus::Online).await.map_err(err)?;
+                svc.login(login(v.member.email.clone(), MemberKind::Agent, i))
+                    .await
+                    .map_err(err)?;
+                svc.set_own_status(&agent, AgentStatus::Online)
+                    .await
+                    .map_err(err)?;
             }
             // Signed in from two browsers, gone Offline (tabs closed, session still active).
             2 => {
-                svc.login(login(v.member.email.clone(), MemberKind::Agent, i)).await.map_err(err)?;
-                svc.login(login(v.member.email.clone(), MemberKind::Agent, i + 3)).await.map_err(err)?;
+                svc.login(login(v.member.email.clone(), MemberKind::Agent, i))
+                    .await
+                    .map_err(err)?;
+                svc.login(login(v.member.email.clone(), MemberKind::Agent, i + 3))
+                    .await
+                    .map_err(err)?;
             }
             // Was signed in; an administrator ended the session.
             3 => {
-                svc.login(login(v.member.email.clone(), MemberKind::Agent, i)).await.map_err(err)?;
+                svc.login(login(v.member.email.clone(), MemberKind::Agent, i))
+                    .await
+                    .map_err(err)?;
                 svc.end_person_sessions(&root, "127.0.0.1", MemberKind::Agent, &v.member.id)
                     .await
                     .map_err(err)?;
@@ -144,8 +221,16 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
 }
 
 /// Replaces the demo database, seeds it and serves it (unless `seed_only`).
-pub async fn run(url: &str, bind: SocketAddr, agents: usize, seed_only: bool) -> Result<(), String> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+pub async fn run(
+    url: &str,
+    bind: SocketAddr,
+    agents: usize,
+    seed_only: bool,
+) -> Result<(), String> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         let path = path.split('?').next().unwrap_or(path);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{path}{suffix}"));
@@ -165,8 +250,12 @@ pub async fn run(url: &str, bind: SocketAddr, agents: usize, seed_only: bool) ->
     seed(&svc, agents).await?;
     println!("Demo data is ready: Northwind Support, {agents} agents, 4 administrators.");
     println!("Sign in as the primary administrator: {DEMO_ADMIN} / {DEMO_PASSWORD}");
-    println!("Sub-administrators (same password): sam.agents-only@northwind.example (Agents only),");
-    println!("  tara.quinn@northwind.example (Agents and Administrators; also an agent: a linked account),");
+    println!(
+        "Sub-administrators (same password): sam.agents-only@northwind.example (Agents only),"
+    );
+    println!(
+        "  tara.quinn@northwind.example (Agents and Administrators; also an agent: a linked account),"
+    );
     println!("  sid.security@northwind.example (Security and Audit only).");
     println!("Agents: e.g. aaliyah.brooks@northwind.example, same password.");
     if seed_only {
@@ -223,7 +312,10 @@ pub async fn seed_large(
         permissions: Permissions::all(),
         created_at: now,
     };
-    store.create_account(&account, &admin, false).await.map_err(e)?;
+    store
+        .create_account(&account, &admin, false)
+        .await
+        .map_err(e)?;
     let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = || {
         rng ^= rng << 13;
@@ -251,7 +343,12 @@ pub async fn seed_large(
         store.insert_member(&m).await.map_err(e)?;
         if i % 3 == 0 {
             store
-                .set_status(&account.id, &m.id, AgentStatus::Online, Some(AgentStatus::Online))
+                .set_status(
+                    &account.id,
+                    &m.id,
+                    AgentStatus::Online,
+                    Some(AgentStatus::Online),
+                )
                 .await
                 .map_err(e)?;
         }

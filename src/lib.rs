@@ -2,9 +2,9 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod demo;
 pub mod domain;
 pub mod events;
-pub mod demo;
 pub mod relay;
 pub mod server;
 pub mod service;

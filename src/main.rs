@@ -18,7 +18,11 @@ use deskward::store::{self, redact_url};
 use deskward::web::WebConfig;
 
 #[derive(Parser)]
-#[command(name = "deskward", version, about = "Team access and session control for a helpdesk")]
+#[command(
+    name = "deskward",
+    version,
+    about = "Team access and session control for a helpdesk"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,7 +54,11 @@ enum AccountCommand {
 
 #[derive(Args)]
 struct DbArgs {
-    #[arg(long, env = "DESKWARD_DATABASE_URL", default_value = "sqlite://deskward.db")]
+    #[arg(
+        long,
+        env = "DESKWARD_DATABASE_URL",
+        default_value = "sqlite://deskward.db"
+    )]
     database_url: String,
 }
 
@@ -64,7 +72,11 @@ struct ServeArgs {
     #[arg(long, env = "DESKWARD_BASE_DOMAIN")]
     base_domain: Option<String>,
     /// Proxies (CIDR) whose X-Forwarded-For and X-Forwarded-Proto are believed. Repeatable.
-    #[arg(long = "trusted-proxy", env = "DESKWARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(
+        long = "trusted-proxy",
+        env = "DESKWARD_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     trusted_proxies: Vec<IpNet>,
     /// The site is served over HTTPS (by a proxy in front): Secure cookies and HSTS.
     #[arg(long, env = "DESKWARD_HTTPS")]
@@ -144,9 +156,13 @@ fn main() -> ExitCode {
 }
 
 async fn open(url: &str) -> Result<Arc<dyn store::Store>, String> {
-    store::connect(url)
-        .await
-        .map_err(|e| format!("cannot open database {}: {}", redact_url(url), first_line(&e.to_string())))
+    store::connect(url).await.map_err(|e| {
+        format!(
+            "cannot open database {}: {}",
+            redact_url(url),
+            first_line(&e.to_string())
+        )
+    })
 }
 
 fn first_line(s: &str) -> String {
@@ -159,7 +175,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             let store = open(&a.db.database_url).await?;
             let config = ServerConfig {
                 web: WebConfig {
-                    base_domain: a.base_domain.map(|d| d.trim_matches('.').to_ascii_lowercase()),
+                    base_domain: a
+                        .base_domain
+                        .map(|d| d.trim_matches('.').to_ascii_lowercase()),
                     trusted_proxies: a.trusted_proxies,
                     https: a.https,
                 },
@@ -180,7 +198,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "Deskward is listening"
             );
             if needs_setup {
-                println!("First run: open http://{}/setup to create your account.", a.bind);
+                println!(
+                    "First run: open http://{}/setup to create your account.",
+                    a.bind
+                );
             } else {
                 println!("Deskward is running at http://{}/", a.bind);
             }
@@ -199,7 +220,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                     })?,
             };
             let store = open(&a.db.database_url).await?;
-            let svc = Service::new(store, Arc::new(SystemClock), EventBus::new(), ServiceConfig::default());
+            let svc = Service::new(
+                store,
+                Arc::new(SystemClock),
+                EventBus::new(),
+                ServiceConfig::default(),
+            );
             let (account, _) = svc
                 .create_account(
                     NewAccountRequest {
@@ -249,7 +275,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Demo(a) => deskward::demo::run(&a.database_url, a.bind, a.agents, a.seed_only).await,
+        Command::Demo(a) => {
+            deskward::demo::run(&a.database_url, a.bind, a.agents, a.seed_only).await
+        }
     }
 }
 

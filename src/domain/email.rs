@@ -37,11 +37,15 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
         let local_ok = !local.is_empty()
             && local.len() <= 64
             && !local.contains('@')
-            && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != '<' && c != '>');
+            && local
+                .chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && c != '<' && c != '>');
         if !domain_ok || !local_ok {
             return Err(EmailError::Malformed);
         }
@@ -85,7 +89,14 @@ mod tests {
     #[test]
     fn rejects_bad_shapes() {
         assert_eq!(Email::parse("  "), Err(EmailError::Empty));
-        for bad in ["ann", "ann@", "@example.com", "ann@example", "a b@example.com", "a@b..com"] {
+        for bad in [
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a b@example.com",
+            "a@b..com",
+        ] {
             assert_eq!(Email::parse(bad), Err(EmailError::Malformed), "{bad}");
         }
         let long = format!("{}@example.com", "a".repeat(250));

@@ -19,7 +19,13 @@ static COMMON: &str = include_str!("../../data/common-passwords.txt");
 fn common_set() -> &'static std::collections::HashSet<&'static str> {
     static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
         std::sync::OnceLock::new();
-    SET.get_or_init(|| COMMON.lines().map(str::trim).filter(|l| !l.is_empty()).collect())
+    SET.get_or_init(|| {
+        COMMON
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
+    })
 }
 
 /// Whether a password is on the common-passwords list (compared lower-cased).
@@ -51,15 +57,24 @@ mod tests {
         assert_eq!(check_new_password("short"), Err(PasswordError::TooShort));
         assert_eq!(check_new_password(&"x".repeat(12)), Ok(()));
         assert_eq!(check_new_password(&"é".repeat(128)), Ok(()));
-        assert_eq!(check_new_password(&"x".repeat(129)), Err(PasswordError::TooLong));
+        assert_eq!(
+            check_new_password(&"x".repeat(129)),
+            Err(PasswordError::TooLong)
+        );
     }
 
     #[test]
     fn refuses_common_passwords() {
         assert!(common_set().len() >= 10_000);
         assert!(is_common("123456"));
-        assert_eq!(check_new_password("1q2w3e4r5t6y"), Err(PasswordError::TooCommon));
-        assert_eq!(check_new_password("Qwertyuiop123"), Err(PasswordError::TooCommon));
+        assert_eq!(
+            check_new_password("1q2w3e4r5t6y"),
+            Err(PasswordError::TooCommon)
+        );
+        assert_eq!(
+            check_new_password("Qwertyuiop123"),
+            Err(PasswordError::TooCommon)
+        );
         assert_eq!(check_new_password("violet-harbor-lantern"), Ok(()));
     }
 }

@@ -40,10 +40,16 @@ impl EndReason {
     pub fn message(self) -> &'static str {
         match self {
             EndReason::Logout => "You have signed out.",
-            EndReason::Expired => "Your session expired after a period of inactivity. Please sign in again.",
-            EndReason::EndedByAdmin => "Your session was ended by an administrator. Please sign in again.",
+            EndReason::Expired => {
+                "Your session expired after a period of inactivity. Please sign in again."
+            }
+            EndReason::EndedByAdmin => {
+                "Your session was ended by an administrator. Please sign in again."
+            }
             EndReason::Disabled => "Your account has been disabled by an administrator.",
-            EndReason::PasswordChanged => "Your password was changed by an administrator. Please sign in with the new one.",
+            EndReason::PasswordChanged => {
+                "Your password was changed by an administrator. Please sign in with the new one."
+            }
         }
     }
 }

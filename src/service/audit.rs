@@ -31,7 +31,9 @@ impl Service {
         export: bool,
     ) -> ServiceResult<Page<AuditEntry>> {
         if !actor.can_read_audit() {
-            return Err(ServiceError::Forbidden("you need the audit permission".to_string()));
+            return Err(ServiceError::Forbidden(
+                "you need the audit permission".to_string(),
+            ));
         }
         let clean = |v: &Option<String>, field: &str| -> ServiceResult<Option<String>> {
             match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -49,12 +51,18 @@ impl Service {
                 Some(s) => parse_rfc3339(s).map(Some).ok_or_else(|| {
                     ServiceError::invalid(
                         field,
-                        format!("{field} must be an RFC 3339 time or a YYYY-MM-DD date, got \"{s}\""),
+                        format!(
+                            "{field} must be an RFC 3339 time or a YYYY-MM-DD date, got \"{s}\""
+                        ),
                     )
                 }),
             }
         };
-        let per_page = if export { MAX_EXPORT_ROWS } else { f.per_page.unwrap_or(50) };
+        let per_page = if export {
+            MAX_EXPORT_ROWS
+        } else {
+            f.per_page.unwrap_or(50)
+        };
         if !export && !(1..=MAX_PER_PAGE).contains(&per_page) {
             return Err(ServiceError::invalid(
                 "per_page",

@@ -9,7 +9,9 @@ use crate::domain::session::{self, EndReason, Liveness};
 use crate::events::Event;
 use crate::store::{Account, Member, NewAccount, NewMember, NewSession, Session, StoreError};
 
-use super::{Service, ServiceError, ServiceResult, limiter, new_id, passwords, random_hex, token_hash};
+use super::{
+    Service, ServiceError, ServiceResult, limiter, new_id, passwords, random_hex, token_hash,
+};
 
 /// A signed-in person on one request.
 #[derive(Debug, Clone)]
@@ -91,7 +93,11 @@ impl Service {
             permissions: Permissions::all(),
             created_at: now,
         };
-        let account = match self.store.create_account(&account, &admin, only_if_empty).await {
+        let account = match self
+            .store
+            .create_account(&account, &admin, only_if_empty)
+            .await
+        {
             Err(StoreError::Conflict { field: "account" }) => {
                 return Err(ServiceError::Forbidden(
                     "setup has already been completed".to_string(),
@@ -106,7 +112,10 @@ impl Service {
             Some(&member.id),
             None,
             None,
-            format!("account {} created with primary administrator {}", account.slug, member.email),
+            format!(
+                "account {} created with primary administrator {}",
+                account.slug, member.email
+            ),
         )
         .await;
         Ok((account, member))
@@ -116,7 +125,10 @@ impl Service {
     /// indistinguishable, in answer and in time.
     pub async fn login(&self, req: LoginRequest) -> ServiceResult<LoginOutcome> {
         if req.email.trim().chars().count() > MAX_EMAIL_LEN {
-            return Err(ServiceError::invalid("email", "e-mail is longer than 254 characters"));
+            return Err(ServiceError::invalid(
+                "email",
+                "e-mail is longer than 254 characters",
+            ));
         }
         if req.password.chars().count() > MAX_PASSWORD_CHARS {
             return Err(ServiceError::invalid(
@@ -135,13 +147,21 @@ impl Service {
         let account_key = format!("account:{}:{norm}", req.account_id);
         let ip_key = format!("ip:{}", req.ip);
         if let Err(secs) = self.limiter.check(&ip_key, limiter::PER_IP, now) {
-            return Err(ServiceError::RateLimited { retry_after_secs: secs });
+            return Err(ServiceError::RateLimited {
+                retry_after_secs: secs,
+            });
         }
         if let Err(secs) = self.limiter.check(&account_key, limiter::PER_ACCOUNT, now) {
             // The owner signing in from a place they used before is not locked out by a
             // flood from elsewhere.
-            if !self.store.has_session_from_ip(&req.account_id, &norm, &req.ip).await? {
-                return Err(ServiceError::RateLimited { retry_after_secs: secs });
+            if !self
+                .store
+                .has_session_from_ip(&req.account_id, &norm, &req.ip)
+                .await?
+            {
+                return Err(ServiceError::RateLimited {
+                    retry_after_secs: secs,
+                });
             }
         }
         let candidates: Vec<_> = self
@@ -328,8 +348,10 @@ impl Service {
         if token.len() != 64 {
             return None;
         }
-        let id = self.store.ended_session_reason(account_id, &token_hash(token)).await.ok()?;
-        id
+        self.store
+            .ended_session_reason(account_id, &token_hash(token))
+            .await
+            .ok()?
     }
 
     pub async fn logout(&self, p: &Principal, ip: &str) -> ServiceResult<()> {
@@ -371,10 +393,16 @@ pub fn check_name(field: &str, raw: &str) -> ServiceResult<String> {
         return Err(ServiceError::invalid(field, format!("{field} is required")));
     }
     if name.chars().count() > 100 {
-        return Err(ServiceError::invalid(field, format!("{field} must be at most 100 characters")));
+        return Err(ServiceError::invalid(
+            field,
+            format!("{field} must be at most 100 characters"),
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(ServiceError::invalid(field, format!("{field} must not contain control characters")));
+        return Err(ServiceError::invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
     }
     Ok(name.to_string())
 }
@@ -382,7 +410,9 @@ pub fn check_name(field: &str, raw: &str) -> ServiceResult<String> {
 fn check_slug(slug: &str) -> ServiceResult<String> {
     let ok = !slug.is_empty()
         && slug.len() <= 63
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-');
     if ok {
@@ -407,29 +437,10 @@ fn slugify(name: &str) -> String {
     }
     let out: String = out.trim_end_matches('-').chars().take(63).collect();
     let out = out.trim_end_matches('-').to_string();
-    if out.is_empty() { "helpdesk".to_string() } else { out }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slugs() {
-        assert_eq!(slugify("Acme Support!"), "acme-support");
-        assert_eq!(slugify("Ünïcode"), "n-code");
-        assert_eq!(slugify("***"), "helpdesk");
-        assert!(check_slug("acme-2").is_ok());
-        assert!(check_slug("Acme").is_err());
-        assert!(check_slug("-acme").is_err());
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(check_name("name", "  Ann ").unwrap(), "Ann");
-        assert!(check_name("name", " ").is_err());
-        assert!(check_name("name", &"x".repeat(101)).is_err());
-        assert!(check_name("name", "a\u{7}b").is_err());
+    if out.is_empty() {
+        "helpdesk".to_string()
+    } else {
+        out
     }
 }
 
@@ -440,7 +451,10 @@ impl Service {
         if let Some(v) = self.cache.view(&p.actor.member_id, now) {
             return Ok(v);
         }
-        let member = self.store.member(&p.actor.account_id, &p.actor.member_id).await?;
+        let member = self
+            .store
+            .member(&p.actor.account_id, &p.actor.member_id)
+            .await?;
         let sessions = self
             .sessions_of(&p.actor.account_id, &p.actor.member_id, p.actor.kind)
             .await?;
@@ -508,13 +522,22 @@ impl Service {
         end_others: bool,
     ) -> ServiceResult<usize> {
         if current.chars().count() > MAX_PASSWORD_CHARS {
-            return Err(ServiceError::invalid("current_password", "current password is incorrect"));
+            return Err(ServiceError::invalid(
+                "current_password",
+                "current password is incorrect",
+            ));
         }
         password::check_new_password(&new)
             .map_err(|e| ServiceError::invalid("new_password", e.to_string()))?;
-        let stored = self.store.password_hash(&p.actor.account_id, &p.actor.member_id).await?;
+        let stored = self
+            .store
+            .password_hash(&p.actor.account_id, &p.actor.member_id)
+            .await?;
         if !passwords::verify(current.clone(), Some(stored)).await? {
-            return Err(ServiceError::invalid("current_password", "current password is incorrect"));
+            return Err(ServiceError::invalid(
+                "current_password",
+                "current password is incorrect",
+            ));
         }
         if current == new {
             return Err(ServiceError::invalid(
@@ -547,5 +570,28 @@ impl Service {
         } else {
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("Acme Support!"), "acme-support");
+        assert_eq!(slugify("Ünïcode"), "n-code");
+        assert_eq!(slugify("***"), "helpdesk");
+        assert!(check_slug("acme-2").is_ok());
+        assert!(check_slug("Acme").is_err());
+        assert!(check_slug("-acme").is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(check_name("name", "  Ann ").unwrap(), "Ann");
+        assert!(check_name("name", " ").is_err());
+        assert!(check_name("name", &"x".repeat(101)).is_err());
+        assert!(check_name("name", "a\u{7}b").is_err());
     }
 }

@@ -93,7 +93,10 @@ impl AuthCache {
         s.by_token.clear();
         s.token_of_session.clear();
         drop(s);
-        self.views.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.views
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Removes whatever `event` may have made wrong.

@@ -14,8 +14,8 @@ use crate::events::{Event, EventBus};
 use crate::store::{AuditEntry, EndedSession, Session, Store, StoreError};
 
 pub mod audit;
-pub mod cache;
 pub mod auth;
+pub mod cache;
 pub mod limiter;
 pub mod passwords;
 pub mod presence;
@@ -66,14 +66,20 @@ impl From<StoreError> for ServiceError {
             StoreError::Conflict { field } => ServiceError::invalid(
                 field,
                 match field {
-                    "email" => "this e-mail address is already used by another person of the same kind".to_string(),
+                    "email" => {
+                        "this e-mail address is already used by another person of the same kind"
+                            .to_string()
+                    }
                     "slug" => "this account slug is already taken".to_string(),
                     other => format!("{other} is already taken"),
                 },
             ),
             StoreError::UnknownIds(ids) => ServiceError::invalid(
                 "ids",
-                format!("ids do not name people of this kind in this account: {}", ids.join(", ")),
+                format!(
+                    "ids do not name people of this kind in this account: {}",
+                    ids.join(", ")
+                ),
             ),
             StoreError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "database unavailable");

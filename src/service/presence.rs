@@ -31,7 +31,7 @@ impl Connections {
 
     fn remove(&self, key: &(String, String)) -> usize {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let left = match m.get_mut(key) {
+        match m.get_mut(key) {
             Some(n) if *n > 1 => {
                 *n -= 1;
                 *n
@@ -40,8 +40,7 @@ impl Connections {
                 m.remove(key);
                 0
             }
-        };
-        left
+        }
     }
 
     pub fn count(&self, account_id: &str, member_id: &str) -> usize {
@@ -77,7 +76,9 @@ impl Drop for TabGuard {
                     return;
                 }
                 tokio::time::sleep(grace).await;
-                if svc.connections.count(&key.0, &key.1) == 0 && !svc.has_tabs_elsewhere(&key.1).await {
+                if svc.connections.count(&key.0, &key.1) == 0
+                    && !svc.has_tabs_elsewhere(&key.1).await
+                {
                     svc.force_offline(&key.0, &key.1).await;
                 }
             });
@@ -128,7 +129,13 @@ impl Service {
     async fn record_tabs(&self, account_id: &str, member_id: &str, tabs: usize) {
         if let Err(e) = self
             .store
-            .presence_set(&self.instance_id, account_id, member_id, tabs as i64, self.now())
+            .presence_set(
+                &self.instance_id,
+                account_id,
+                member_id,
+                tabs as i64,
+                self.now(),
+            )
             .await
         {
             tracing::warn!(error = %e, "could not record presence");

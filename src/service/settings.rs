@@ -23,7 +23,9 @@ pub struct SecurityChange {
 impl Service {
     pub async fn security_settings(&self, actor: &Actor) -> ServiceResult<SecuritySettings> {
         if !actor.can_change_security() {
-            return Err(ServiceError::Forbidden("you need the security permission".to_string()));
+            return Err(ServiceError::Forbidden(
+                "you need the security permission".to_string(),
+            ));
         }
         let a = self.store.account(&actor.account_id).await?;
         Ok(SecuritySettings {
@@ -56,7 +58,9 @@ impl Service {
         if let Some(m) = change.agent_idle_timeout_minutes
             && m != before.agent_idle_timeout_minutes
         {
-            self.store.set_agent_idle_timeout(&actor.account_id, m).await?;
+            self.store
+                .set_agent_idle_timeout(&actor.account_id, m)
+                .await?;
             self.audit(
                 &actor.account_id,
                 "settings.changed",
@@ -73,7 +77,9 @@ impl Service {
         if let Some(m) = change.max_session_lifetime_minutes
             && m != before.max_session_lifetime_minutes
         {
-            self.store.set_max_session_lifetime(&actor.account_id, m).await?;
+            self.store
+                .set_max_session_lifetime(&actor.account_id, m)
+                .await?;
             let show = |v: Option<i64>| v.map_or("off".to_string(), |m| format!("{m} minutes"));
             self.audit(
                 &actor.account_id,

@@ -154,7 +154,9 @@ impl Service {
                 format!("page {page} is beyond the last page ({last})"),
             ));
         }
-        let items = self.with_sessions(&actor.account_id, members, active_after).await?;
+        let items = self
+            .with_sessions(&actor.account_id, members, active_after)
+            .await?;
         Ok(Page {
             items,
             total,
@@ -171,7 +173,11 @@ impl Service {
     ) -> ServiceResult<Vec<MemberView>> {
         let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
         let mut by_member: HashMap<String, Vec<Session>> = HashMap::new();
-        for s in self.store.active_sessions(account_id, &ids, active_after).await? {
+        for s in self
+            .store
+            .active_sessions(account_id, &ids, active_after)
+            .await?
+        {
             by_member.entry(s.member_id.clone()).or_default().push(s);
         }
         Ok(members
@@ -199,7 +205,12 @@ impl Service {
         Ok(MemberView { member, sessions })
     }
 
-    pub async fn add_person(&self, actor: &Actor, ip: &str, new: NewPerson) -> ServiceResult<MemberView> {
+    pub async fn add_person(
+        &self,
+        actor: &Actor,
+        ip: &str,
+        new: NewPerson,
+    ) -> ServiceResult<MemberView> {
         self.require_view(actor, new.kind)?;
         let name = check_name("name", &new.name)?;
         let email =
@@ -208,7 +219,10 @@ impl Service {
             .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
         let permissions = match new.kind {
             MemberKind::Agent if !new.permissions.is_empty() => {
-                return Err(ServiceError::invalid("permissions", "agents have no permissions"));
+                return Err(ServiceError::invalid(
+                    "permissions",
+                    "agents have no permissions",
+                ));
             }
             MemberKind::Agent => Permissions::default(),
             MemberKind::Admin => {
@@ -281,7 +295,8 @@ impl Service {
             store_patch.name = Some(check_name("name", name)?);
         }
         if let Some(email) = &patch.email {
-            let e = Email::parse(email).map_err(|e| ServiceError::invalid("email", e.to_string()))?;
+            let e =
+                Email::parse(email).map_err(|e| ServiceError::invalid("email", e.to_string()))?;
             store_patch.email = Some((e.as_str().to_string(), e.normalized().to_string()));
         }
         if let Some(pw) = &patch.password {
@@ -296,13 +311,19 @@ impl Service {
                 ));
             }
             if d && before.id == actor.member_id {
-                return Err(ServiceError::invalid("disabled", "you cannot disable yourself"));
+                return Err(ServiceError::invalid(
+                    "disabled",
+                    "you cannot disable yourself",
+                ));
             }
             store_patch.disabled = Some(d);
         }
         if let Some(names) = &patch.permissions {
             if kind != MemberKind::Admin {
-                return Err(ServiceError::invalid("permissions", "agents have no permissions"));
+                return Err(ServiceError::invalid(
+                    "permissions",
+                    "agents have no permissions",
+                ));
             }
             if before.primary {
                 return Err(ServiceError::invalid(
@@ -333,15 +354,36 @@ impl Service {
         if before.name != after.name || before.email != after.email {
             note(
                 "member.updated",
-                format!("profile changed: {} <{}> → {} <{}>", before.name, before.email, after.name, after.email),
+                format!(
+                    "profile changed: {} <{}> → {} <{}>",
+                    before.name, before.email, after.name, after.email
+                ),
             );
         }
         if store_patch.password_hash.is_some() {
-            note("password.changed", format!("password of {} set by an administrator", after.email));
+            note(
+                "password.changed",
+                format!("password of {} set by an administrator", after.email),
+            );
         }
         if before.disabled != after.disabled {
-            let what = if after.disabled { "member.disabled" } else { "member.enabled" };
-            note(what, format!("{} {}", if after.disabled { "disabled" } else { "enabled" }, after.email));
+            let what = if after.disabled {
+                "member.disabled"
+            } else {
+                "member.enabled"
+            };
+            note(
+                what,
+                format!(
+                    "{} {}",
+                    if after.disabled {
+                        "disabled"
+                    } else {
+                        "enabled"
+                    },
+                    after.email
+                ),
+            );
         }
         if before.permissions != after.permissions {
             note(
@@ -355,8 +397,15 @@ impl Service {
             );
         }
         for (k, detail) in entries {
-            self.audit(&actor.account_id, &k, Some(&actor.member_id), Some(id), Some(ip), detail)
-                .await;
+            self.audit(
+                &actor.account_id,
+                &k,
+                Some(&actor.member_id),
+                Some(id),
+                Some(ip),
+                detail,
+            )
+            .await;
         }
         let end_reason = if after.disabled && !before.disabled {
             Some(EndReason::Disabled)
@@ -366,7 +415,8 @@ impl Service {
             None
         };
         if let Some(reason) = end_reason {
-            self.end_sessions_of(actor, ip, kind, &[id.to_string()], reason).await?;
+            self.end_sessions_of(actor, ip, kind, &[id.to_string()], reason)
+                .await?;
         }
         self.member_changed(&after);
         // The link is derived from e-mails: both old and new partners' cards change.
@@ -387,11 +437,16 @@ impl Service {
         ip: &str,
         session_id: &str,
     ) -> ServiceResult<()> {
+        // A session already past its idle timeout is expired, not ended by anyone.
+        self.expire_sessions().await?;
         let session = self.store.session(&actor.account_id, session_id).await?;
         if session.ended_at.is_some() {
             return Err(ServiceError::NotFound);
         }
-        let member = self.store.member(&actor.account_id, &session.member_id).await?;
+        let member = self
+            .store
+            .member(&actor.account_id, &session.member_id)
+            .await?;
         self.require_view(actor, member.kind)?;
         self.require_manage(actor, &member)?;
         let ended = self
@@ -407,7 +462,8 @@ impl Service {
         let Some(ended) = ended else {
             return Err(ServiceError::NotFound);
         };
-        self.record_endings(actor, ip, std::slice::from_ref(&ended)).await;
+        self.record_endings(actor, ip, std::slice::from_ref(&ended))
+            .await;
         self.announce_ended(&[ended]).await;
         Ok(())
     }
@@ -447,8 +503,14 @@ impl Service {
         let mut unique: Vec<String> = ids.to_vec();
         unique.sort();
         unique.dedup();
-        self.end_sessions_of(actor, ip, MemberKind::Agent, &unique, EndReason::EndedByAdmin)
-            .await
+        self.end_sessions_of(
+            actor,
+            ip,
+            MemberKind::Agent,
+            &unique,
+            EndReason::EndedByAdmin,
+        )
+        .await
     }
 
     async fn end_sessions_of(
@@ -459,6 +521,8 @@ impl Service {
         ids: &[String],
         reason: EndReason,
     ) -> ServiceResult<usize> {
+        // Sessions already past their idle timeout count as expired, not as ended by someone.
+        self.expire_sessions().await?;
         let ended = self
             .store
             .end_member_sessions(
@@ -509,7 +573,9 @@ impl Service {
                 "only the primary administrator can manage the primary administrator".to_string(),
             ))
         } else {
-            Err(ServiceError::Forbidden("you are not allowed to manage this person".to_string()))
+            Err(ServiceError::Forbidden(
+                "you are not allowed to manage this person".to_string(),
+            ))
         }
     }
 
@@ -522,7 +588,11 @@ impl Service {
     }
 
     /// Sets an agent's own Online/Offline choice (from any of their tabs).
-    pub async fn set_own_status(&self, actor: &Actor, status: AgentStatus) -> ServiceResult<Member> {
+    pub async fn set_own_status(
+        &self,
+        actor: &Actor,
+        status: AgentStatus,
+    ) -> ServiceResult<Member> {
         if actor.kind != MemberKind::Agent {
             return Err(ServiceError::Forbidden(
                 "only agents have an Online/Offline status".to_string(),

@@ -9,8 +9,8 @@ use crate::domain::member::{AgentStatus, MemberKind, Permissions};
 use crate::domain::session::EndReason;
 use crate::domain::time::Millis;
 
-mod sql;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 pub use postgres::PgStore;
@@ -378,6 +378,9 @@ mod tests {
             super::redact_url("postgres://bob:s3cret@db:5432/x"),
             "postgres://bob:***@db:5432/x"
         );
-        assert_eq!(super::redact_url("sqlite://deskward.db"), "sqlite://deskward.db");
+        assert_eq!(
+            super::redact_url("sqlite://deskward.db"),
+            "sqlite://deskward.db"
+        );
     }
 }

@@ -63,7 +63,11 @@ pub(super) fn reason(text: Option<String>) -> Option<EndReason> {
     text.and_then(|t| t.parse().ok())
 }
 
-pub(super) fn linked(kind_of_member: MemberKind, id: Option<String>, name: Option<String>) -> Option<LinkedRef> {
+pub(super) fn linked(
+    kind_of_member: MemberKind,
+    id: Option<String>,
+    name: Option<String>,
+) -> Option<LinkedRef> {
     id.map(|id| LinkedRef {
         kind: kind_of_member.other(),
         id,
@@ -100,6 +104,16 @@ pub(super) fn map_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
         other => StoreError::Other(other.to_string()),
+    }
+}
+
+/// Orders names by bytes on both databases (SQLite's default), whatever collation the
+/// PostgreSQL database was created with, so both list people in the same order.
+pub(super) fn byte_order(backend: &str) -> &'static str {
+    if backend == "postgres" {
+        " COLLATE \"C\""
+    } else {
+        ""
     }
 }
 
@@ -467,7 +481,7 @@ macro_rules! impl_sql_store {
                 if let Some(filter) = q.session {
                     let live = format!(
                         "EXISTS (SELECT 1 FROM sessions s WHERE s.member_id = m.id \
-                         AND s.ended_at IS NULL AND s.last_seen_at > {})",
+                         AND s.ended_at IS NULL AND s.last_seen_at >= {})",
                         args.int(q.active_after)
                     );
                     wh.push(match filter {
@@ -495,9 +509,10 @@ macro_rules! impl_sql_store {
                 let limit = args.int(q.limit);
                 let offset = args.int(q.offset);
                 let page_sql = format!(
-                    "SELECT {} FROM {} WHERE {wh} ORDER BY m.name_norm, m.id LIMIT {limit} OFFSET {offset}",
+                    "SELECT {} FROM {} WHERE {wh} ORDER BY m.name_norm{}, m.id LIMIT {limit} OFFSET {offset}",
                     sql::MEMBER_COLUMNS,
-                    sql::MEMBER_FROM
+                    sql::MEMBER_FROM,
+                    sql::byte_order($backend)
                 );
                 let rows = Self::bind_all(sqlx::query(sqlx::AssertSqlSafe(page_sql)), &args)
                     .fetch_all(&self.pool)
@@ -781,7 +796,7 @@ macro_rules! impl_sql_store {
                 let mut args = sql::Args::default();
                 let sql = format!(
                     "SELECT {} FROM sessions s WHERE s.account_id = {} AND s.ended_at IS NULL \
-                     AND s.last_seen_at > {} AND s.member_id IN ({}) ORDER BY s.started_at, s.id",
+                     AND s.last_seen_at >= {} AND s.member_id IN ({}) ORDER BY s.started_at, s.id",
                     sql::SESSION_COLUMNS,
                     args.text(account_id),
                     args.int(active_after),

@@ -143,9 +143,9 @@ async fn translate(st: &mut StreamState, ev: &Event) -> Option<SseEvent> {
         Event::StatusChanged {
             member_id, status, ..
         } => (me.can_view(MemberKind::Agent) || *member_id == me.member_id).then(|| {
-            SseEvent::default().event("status").data(
-                json!({"id": member_id, "kind": "agent", "status": status}).to_string(),
-            )
+            SseEvent::default()
+                .event("status")
+                .data(json!({"id": member_id, "kind": "agent", "status": status}).to_string())
         }),
     }
 }

@@ -40,7 +40,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(svc: Arc<Service>, cfg: WebConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Self {
+    pub fn new(
+        svc: Arc<Service>,
+        cfg: WebConfig,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
         Self {
             svc,
             cfg: Arc::new(cfg),
@@ -56,8 +60,16 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .merge(pages::router())
         .route("/healthz", axum::routing::get(healthz))
-        .layer(middleware::from_fn_with_state(state.clone(), cross_site_guard))
-        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cross_site_guard,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
+        // Method, path and status of every request; headers (cookies) are never recorded.
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
@@ -118,7 +130,11 @@ async fn security_headers(State(state): State<AppState>, req: Request, next: Nex
     set(h, "x-frame-options", "DENY");
     set(h, "cross-origin-opener-policy", "same-origin");
     if state.cfg.https {
-        set(h, "strict-transport-security", "max-age=31536000; includeSubDomains");
+        set(
+            h,
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        );
     }
     if !is_static && !h.contains_key(header::CACHE_CONTROL) {
         set(h, "cache-control", "no-store");

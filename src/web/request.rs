@@ -29,7 +29,10 @@ pub struct Client {
 impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(client(parts, state))
     }
 }
@@ -78,7 +81,9 @@ pub fn client(parts: &Parts, state: &AppState) -> Client {
         .take(512)
         .collect();
     Client {
-        ip: ip.map(|i| i.to_canonical().to_string()).unwrap_or_else(|| "unknown".to_string()),
+        ip: ip
+            .map(|i| i.to_canonical().to_string())
+            .unwrap_or_else(|| "unknown".to_string()),
         user_agent,
         https,
     }
@@ -113,7 +118,11 @@ pub async fn tenant(parts: &Parts, state: &AppState) -> Result<String, ServiceEr
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host }
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
     });
     let host = host.to_ascii_lowercase();
     let slug = host
@@ -233,13 +242,19 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The cookie outlives closing the browser (400 days, the most browsers keep): the session
+/// ends on the server by the idle timeout, logout or an administrator, not with the tabs.
+const COOKIE_MAX_AGE: u32 = 400 * 24 * 3600;
+
 /// The `Set-Cookie` value that starts a session. `Secure` and the `__Host-` prefix over
 /// HTTPS; plain HTTP on localhost keeps working for local use.
 pub fn session_cookie(token: &str, https: bool) -> String {
     if https {
-        format!("{SECURE_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Secure")
+        format!(
+            "{SECURE_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={COOKIE_MAX_AGE}"
+        )
     } else {
-        format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax")
+        format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE}")
     }
 }
 
@@ -265,9 +280,14 @@ mod tests {
     #[test]
     fn reads_the_session_cookie() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, "a=1; deskward_session=tok; b=2".parse().unwrap());
+        h.insert(
+            header::COOKIE,
+            "a=1; deskward_session=tok; b=2".parse().unwrap(),
+        );
         assert_eq!(session_token(&h), Some("tok"));
-        assert!(session_cookie("t", true).starts_with("__Host-deskward_session=t; Path=/; HttpOnly"));
+        assert!(
+            session_cookie("t", true).starts_with("__Host-deskward_session=t; Path=/; HttpOnly")
+        );
         assert!(!session_cookie("t", false).contains("Secure"));
     }
 }

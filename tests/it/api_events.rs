@@ -112,7 +112,10 @@ async fn ending_reaches_every_tab_and_closes_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let agent = app.add_agent("Ann Agent", "ann@acme.test").await;
     let tab = app.signed_in("ann@acme.test", PASSWORD).await;
-    let session_id = tab.me().await.json()["session"]["id"].as_str().unwrap().to_string();
+    let session_id = tab.me().await.json()["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut one = EventStream::open(&tab).await;
     let mut two = EventStream::open(&tab).await;
     assert!(wait_status(&app, &agent.id, "online", Duration::from_secs(2)).await);
@@ -128,12 +131,17 @@ async fn ending_reaches_every_tab_and_closes_it(backend: Backend) {
             .await
             .expect("session_ended within a second");
         assert_eq!(data, json!({"reason": "ended_by_admin"}));
-        assert!(s.closed(Duration::from_secs(2)).await, "stream closes after the event");
+        assert!(
+            s.closed(Duration::from_secs(2)).await,
+            "stream closes after the event"
+        );
     }
     assert!(started.elapsed() < Duration::from_secs(2));
     // Offline at once, without waiting for the grace period.
     assert_eq!(agent_status(&app, &agent.id).await, "offline");
-    tab.me().await.expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    tab.me()
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
 }
 
 async fn stream_needs_a_session(backend: Backend) {
@@ -151,7 +159,9 @@ async fn status_is_set_by_the_agent_and_validated(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.add_agent("Ann Agent", "ann@acme.test").await;
     let tab = app.signed_in("ann@acme.test", PASSWORD).await;
-    let res = tab.put_json("/api/v1/me/status", &json!({"status": "away"})).await;
+    let res = tab
+        .put_json("/api/v1/me/status", &json!({"status": "away"}))
+        .await;
     let msg = res.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
     assert!(msg.contains("status"), "{msg}");
     let res = tab
@@ -159,7 +169,11 @@ async fn status_is_set_by_the_agent_and_validated(backend: Backend) {
         .await
         .expect_status(StatusCode::OK);
     assert_eq!(res.json()["status"], "offline");
-    assert_eq!(res.json()["session_active"], true, "the session stays active");
+    assert_eq!(
+        res.json()["session_active"],
+        true,
+        "the session stays active"
+    );
     let admin = app.primary_client().await;
     admin
         .put_json("/api/v1/me/status", &json!({"status": "online"}))
@@ -247,7 +261,8 @@ async fn routing_never_sees_an_ended_agent(backend: Backend) {
 async fn administrators_hear_only_what_they_may_see(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let agent = app.add_agent("Ann Agent", "ann@acme.test").await;
-    app.add_admin("Sue Admins", "sue@acme.test", &["team.admins"]).await;
+    app.add_admin("Sue Admins", "sue@acme.test", &["team.admins"])
+        .await;
     let primary = app.primary_client().await;
     let sue = app.signed_in("sue@acme.test", PASSWORD).await;
     let mut primary_stream = EventStream::open(&primary).await;
@@ -264,7 +279,10 @@ async fn administrators_hear_only_what_they_may_see(backend: Backend) {
         .until("status", Duration::from_secs(1))
         .await
         .expect("status change within a second");
-    assert_eq!(status, json!({"id": agent.id, "kind": "agent", "status": "online"}));
+    assert_eq!(
+        status,
+        json!({"id": agent.id, "kind": "agent", "status": "online"})
+    );
     // Sue (team.admins only) hears nothing about agents.
     assert!(sue_stream.next(Duration::from_millis(500)).await.is_none());
 }
@@ -307,10 +325,15 @@ async fn disabling_and_password_change_reach_open_tabs(backend: Backend) {
         s.until("session_ended", Duration::from_secs(1)).await,
         Some(json!({"reason": "password_changed"}))
     );
-    let tab = app.signed_in("ann@acme.test", "a brand new passphrase").await;
+    let tab = app
+        .signed_in("ann@acme.test", "a brand new passphrase")
+        .await;
     let mut s = EventStream::open(&tab).await;
     admin
-        .patch_json(&format!("/api/v1/agents/{}", agent.id), &json!({"disabled": true}))
+        .patch_json(
+            &format!("/api/v1/agents/{}", agent.id),
+            &json!({"disabled": true}),
+        )
         .await
         .expect_status(StatusCode::OK);
     assert_eq!(

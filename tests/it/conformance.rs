@@ -114,7 +114,10 @@ async fn open_session(store: &Db, m: &Member, id: &str, started_at: Millis, last
         .await
         .expect("insert session");
     if last_seen_at != started_at {
-        store.touch_session(id, last_seen_at).await.expect("touch");
+        assert!(
+            store.touch_session(id, last_seen_at).await.expect("touch"),
+            "{id} is live"
+        );
     }
 }
 
@@ -131,7 +134,10 @@ fn query(kind: MemberKind, active_after: Millis) -> MemberQuery {
 }
 
 async fn names(store: &Db, account_id: &str, q: &MemberQuery) -> (Vec<String>, i64) {
-    let (items, total) = store.list_members(account_id, q).await.expect("list members");
+    let (items, total) = store
+        .list_members(account_id, q)
+        .await
+        .expect("list members");
     (items.into_iter().map(|m| m.name).collect(), total)
 }
 
@@ -189,6 +195,7 @@ backend_tests!(
     update_member_patches,
     linked_accounts_are_derived_from_email,
     credentials_by_email,
+    has_session_from_ip,
     list_members_orders_by_name_and_pages,
     list_members_session_filter,
     list_members_status_filter,
@@ -201,12 +208,14 @@ backend_tests!(
     active_sessions_lists_live_ones_oldest_first,
     end_member_sessions_ends_every_live_session,
     end_member_sessions_refuses_unknown_ids_atomically,
+    end_member_sessions_under_concurrent_writes,
     expire_sessions_admin_fixed_timeout,
     expire_sessions_agent_timeout_per_account,
     expire_sessions_absolute_lifetime,
     set_status_and_choice,
     audit_insert_and_list,
     audit_filters_and_paging,
+    audit_person_filter,
     audit_bulk_insert,
 );
 
@@ -222,7 +231,7 @@ async fn opens_and_reports_backend(backend: Backend) {
     make_account(&store, "ac1", "acme").await;
     let again = deskward::store::connect(&db.url).await.expect("reopen");
     assert_eq!(again.account_count().await.unwrap(), 1);
-    drop(db);
+    assert_eq!(again.account_by_slug("acme").await.unwrap().id, "ac1");
 }
 
 async fn creates_accounts_and_their_primary_admin(backend: Backend) {
@@ -304,6 +313,9 @@ async fn creates_accounts_and_their_primary_admin(backend: Backend) {
 
 async fn first_run_setup_cannot_race(backend: Backend) {
     let (_db, store) = open(backend).await;
+    // Warm the pool so the attempts really run side by side.
+    let warm = futures_util::future::join_all((0..6).map(|_| store.account_count())).await;
+    assert!(warm.iter().all(|n| matches!(n, Ok(0))));
     let mut tasks = Vec::new();
     for i in 0..6 {
         let store = store.clone();
@@ -345,7 +357,10 @@ async fn account_creation_is_atomic(backend: Backend) {
     assert_not_found(store.account_by_slug("beta").await);
     assert_eq!(store.account_count().await.unwrap(), 1);
     // The original person is untouched.
-    assert_eq!(store.member("ac1", "ac1-owner").await.unwrap().account_id, "ac1");
+    assert_eq!(
+        store.member("ac1", "ac1-owner").await.unwrap().account_id,
+        "ac1"
+    );
     // And the slug is free again for a correct attempt.
     make_account(&store, "ac2", "beta").await;
 }
@@ -356,7 +371,10 @@ async fn account_settings(backend: Backend) {
     make_account(&store, "ac2", "beta").await;
 
     store.set_agent_idle_timeout("ac1", 30).await.unwrap();
-    store.set_max_session_lifetime("ac1", Some(480)).await.unwrap();
+    store
+        .set_max_session_lifetime("ac1", Some(480))
+        .await
+        .unwrap();
     let a = store.account("ac1").await.unwrap();
     assert_eq!(a.agent_idle_timeout_minutes, 30);
     assert_eq!(a.max_session_lifetime_minutes, Some(480));
@@ -366,7 +384,14 @@ async fn account_settings(backend: Backend) {
     assert_eq!(b.max_session_lifetime_minutes, None);
 
     store.set_max_session_lifetime("ac1", None).await.unwrap();
-    assert_eq!(store.account("ac1").await.unwrap().max_session_lifetime_minutes, None);
+    assert_eq!(
+        store
+            .account("ac1")
+            .await
+            .unwrap()
+            .max_session_lifetime_minutes,
+        None
+    );
 
     assert_not_found(store.set_agent_idle_timeout("nope", 30).await);
     assert_not_found(store.set_max_session_lifetime("nope", Some(5)).await);
@@ -376,7 +401,11 @@ async fn members_round_trip(backend: Backend) {
     let (_db, store) = open(backend).await;
     make_account(&store, "ac1", "acme").await;
 
-    let ann = add(&store, agent("ac1", "ag1", "Ann Lee", " Ann.Lee@Example.com ")).await;
+    let ann = add(
+        &store,
+        agent("ac1", "ag1", "Ann Lee", " Ann.Lee@Example.com "),
+    )
+    .await;
     assert_eq!(
         ann,
         Member {
@@ -411,13 +440,21 @@ async fn members_round_trip(backend: Backend) {
     assert_eq!(sub.permissions, perms);
     assert_eq!(sub.created_at, T0 + 5);
 
-    assert_eq!(store.password_hash("ac1", "ag1").await.unwrap(), "hash-of-ag1");
-    assert_eq!(store.password_hash("ac1", "ad1").await.unwrap(), "hash-of-ad1");
+    assert_eq!(
+        store.password_hash("ac1", "ag1").await.unwrap(),
+        "hash-of-ag1"
+    );
+    assert_eq!(
+        store.password_hash("ac1", "ad1").await.unwrap(),
+        "hash-of-ad1"
+    );
     assert_not_found(store.member("ac1", "nope").await);
     assert_not_found(store.password_hash("ac1", "nope").await);
 
     // A taken id is a conflict, not an overwrite.
-    let r = store.insert_member(&agent("ac1", "ag1", "Other", "other@example.com")).await;
+    let r = store
+        .insert_member(&agent("ac1", "ag1", "Other", "other@example.com"))
+        .await;
     assert!(matches!(r, Err(StoreError::Conflict { .. })), "{r:?}");
     assert_eq!(store.member("ac1", "ag1").await.unwrap().name, "Ann Lee");
 }
@@ -430,7 +467,9 @@ async fn member_email_unique_per_kind_and_account(backend: Backend) {
 
     // Same address, other case and padding, same kind: refused.
     assert_conflict(
-        store.insert_member(&agent("ac1", "ag2", "Ann Two", "  ANN@example.COM")).await,
+        store
+            .insert_member(&agent("ac1", "ag2", "Ann Two", "  ANN@example.COM"))
+            .await,
         "email",
     );
     assert_not_found(store.member("ac1", "ag2").await);
@@ -438,11 +477,17 @@ async fn member_email_unique_per_kind_and_account(backend: Backend) {
     add(&store, admin("ac1", "ad1", "Ann Admin", "Ann@Example.com")).await;
     // A second administrator with it: refused.
     assert_conflict(
-        store.insert_member(&admin("ac1", "ad2", "Ann Admin 2", "ann@example.com")).await,
+        store
+            .insert_member(&admin("ac1", "ad2", "Ann Admin 2", "ann@example.com"))
+            .await,
         "email",
     );
     // Same address in another account: allowed, and not linked across accounts.
-    let other = add(&store, agent("ac2", "ag9", "Ann Elsewhere", "ann@example.com")).await;
+    let other = add(
+        &store,
+        agent("ac2", "ag9", "Ann Elsewhere", "ann@example.com"),
+    )
+    .await;
     assert_eq!(other.linked, None);
 
     // Changing an e-mail onto a taken one (same kind) is refused and changes nothing.
@@ -452,15 +497,20 @@ async fn member_email_unique_per_kind_and_account(backend: Backend) {
         ..MemberPatch::default()
     };
     assert_conflict(store.update_member("ac1", "ag3", &patch).await, "email");
-    assert_eq!(store.member("ac1", "ag3").await.unwrap().email, "bob@example.com");
+    assert_eq!(
+        store.member("ac1", "ag3").await.unwrap().email,
+        "bob@example.com"
+    );
 }
 
 async fn one_primary_admin_per_account(backend: Backend) {
     let (_db, store) = open(backend).await;
     make_account(&store, "ac1", "acme").await;
     make_account(&store, "ac2", "beta").await;
-    let r = store.insert_member(&primary_admin("ac1", "ad9", "second@acme.example")).await;
-    assert!(matches!(r, Err(StoreError::Conflict { .. })), "{r:?}");
+    let r = store
+        .insert_member(&primary_admin("ac1", "ad9", "second@acme.example"))
+        .await;
+    assert_conflict(r, "primary");
     assert_not_found(store.member("ac1", "ad9").await);
     // Each account has its own primary.
     assert!(store.member("ac2", "ac2-owner").await.unwrap().primary);
@@ -473,7 +523,10 @@ async fn update_member_patches(backend: Backend) {
     let before = add(&store, admin("ac1", "ad1", "Sub", "sub@example.com")).await;
 
     // An empty patch changes nothing and returns the person.
-    let same = store.update_member("ac1", "ad1", &MemberPatch::default()).await.unwrap();
+    let same = store
+        .update_member("ac1", "ad1", &MemberPatch::default())
+        .await
+        .unwrap();
     assert_eq!(same, before);
 
     let perms = Permissions::new(vec![Permission::Security, Permission::Audit]);
@@ -499,12 +552,28 @@ async fn update_member_patches(backend: Backend) {
     assert_eq!(store.member("ac1", "ad1").await.unwrap(), after);
     assert_eq!(store.password_hash("ac1", "ad1").await.unwrap(), "new-hash");
     // The new e-mail is the one sign-in finds; the old one finds nobody.
-    assert_eq!(store.credentials_by_email("ac1", "zed@example.com").await.unwrap().len(), 1);
-    assert!(store.credentials_by_email("ac1", "sub@example.com").await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .credentials_by_email("ac1", "zed@example.com")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .credentials_by_email("ac1", "sub@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The new name is the one the list sorts and searches by.
     let mut q = query(MemberKind::Admin, T0);
     q.search = Some("zed s".into());
-    assert_eq!(names(&store, "ac1", &q).await, (vec!["Zed Sub".to_string()], 1));
+    assert_eq!(
+        names(&store, "ac1", &q).await,
+        (vec!["Zed Sub".to_string()], 1)
+    );
 
     let enabled = store
         .update_member(
@@ -532,7 +601,11 @@ async fn linked_accounts_are_derived_from_email(backend: Backend) {
     make_account(&store, "ac1", "acme").await;
     let ag = add(&store, agent("ac1", "ag1", "Ann Agent", "ann@example.com")).await;
     assert_eq!(ag.linked, None);
-    let ad = add(&store, admin("ac1", "ad1", "Ann Admin", "  ANN@Example.com ")).await;
+    let ad = add(
+        &store,
+        admin("ac1", "ad1", "Ann Admin", "  ANN@Example.com "),
+    )
+    .await;
     let to_agent = Some(LinkedRef {
         kind: MemberKind::Agent,
         id: "ag1".into(),
@@ -548,13 +621,22 @@ async fn linked_accounts_are_derived_from_email(backend: Backend) {
     assert_eq!(store.member("ac1", "ad1").await.unwrap().linked, to_agent);
 
     // Lists carry the link too.
-    let (agents, _) = store.list_members("ac1", &query(MemberKind::Agent, T0)).await.unwrap();
+    let (agents, _) = store
+        .list_members("ac1", &query(MemberKind::Agent, T0))
+        .await
+        .unwrap();
     assert_eq!(agents.len(), 1);
     assert_eq!(agents[0].linked, to_admin);
-    let (admins, _) = store.list_members("ac1", &query(MemberKind::Admin, T0)).await.unwrap();
+    let (admins, _) = store
+        .list_members("ac1", &query(MemberKind::Admin, T0))
+        .await
+        .unwrap();
     let ann = admins.iter().find(|m| m.id == "ad1").expect("admin listed");
     assert_eq!(ann.linked, to_agent);
-    let owner = admins.iter().find(|m| m.id == "ac1-owner").expect("owner listed");
+    let owner = admins
+        .iter()
+        .find(|m| m.id == "ac1-owner")
+        .expect("owner listed");
     assert_eq!(owner.linked, None);
 
     // A rename shows in the link's name.
@@ -569,11 +651,23 @@ async fn linked_accounts_are_derived_from_email(backend: Backend) {
         )
         .await
         .unwrap();
-    assert_eq!(store.member("ac1", "ag1").await.unwrap().linked.unwrap().name, "Ann A.");
+    assert_eq!(
+        store
+            .member("ac1", "ag1")
+            .await
+            .unwrap()
+            .linked
+            .unwrap()
+            .name,
+        "Ann A."
+    );
 
     // Changing one side's e-mail breaks the link on both sides.
     let patch = MemberPatch {
-        email: Some(("ann.admin@example.com".into(), "ann.admin@example.com".into())),
+        email: Some((
+            "ann.admin@example.com".into(),
+            "ann.admin@example.com".into(),
+        )),
         ..MemberPatch::default()
     };
     let ad = store.update_member("ac1", "ad1", &patch).await.unwrap();
@@ -587,7 +681,15 @@ async fn linked_accounts_are_derived_from_email(backend: Backend) {
     };
     let ad = store.update_member("ac1", "ad1", &patch).await.unwrap();
     assert_eq!(ad.linked.map(|l| l.id), Some("ag1".to_string()));
-    assert_eq!(ag.id, "ag1");
+    assert_eq!(
+        store
+            .member("ac1", "ag1")
+            .await
+            .unwrap()
+            .linked
+            .map(|l| l.id),
+        Some("ad1".into())
+    );
 }
 
 async fn credentials_by_email(backend: Backend) {
@@ -598,14 +700,25 @@ async fn credentials_by_email(backend: Backend) {
     add(&store, admin("ac1", "ad1", "Ann Admin", "ann@example.com")).await;
     add(&store, agent("ac2", "ag2", "Ann Beta", "ann@example.com")).await;
 
-    let creds = store.credentials_by_email("ac1", "ann@example.com").await.unwrap();
+    let creds = store
+        .credentials_by_email("ac1", "ann@example.com")
+        .await
+        .unwrap();
     let got: Vec<(MemberKind, String, String)> = creds
         .iter()
         .map(|c| (c.member.kind, c.member.id.clone(), c.password_hash.clone()))
         .collect();
     let mut expected = vec![
-        (MemberKind::Agent, "ag1".to_string(), "hash-of-ag1".to_string()),
-        (MemberKind::Admin, "ad1".to_string(), "hash-of-ad1".to_string()),
+        (
+            MemberKind::Agent,
+            "ag1".to_string(),
+            "hash-of-ag1".to_string(),
+        ),
+        (
+            MemberKind::Admin,
+            "ad1".to_string(),
+            "hash-of-ad1".to_string(),
+        ),
     ];
     let mut sorted = got.clone();
     sorted.sort_by_key(|(k, _, _)| k.as_str());
@@ -617,11 +730,65 @@ async fn credentials_by_email(backend: Backend) {
         assert_eq!(link.kind, c.member.kind.other());
     }
 
-    let beta = store.credentials_by_email("ac2", "ann@example.com").await.unwrap();
+    let beta = store
+        .credentials_by_email("ac2", "ann@example.com")
+        .await
+        .unwrap();
     assert_eq!(beta.len(), 1);
     assert_eq!(beta[0].member.id, "ag2");
     assert_eq!(beta[0].member.linked, None);
-    assert!(store.credentials_by_email("ac1", "nobody@example.com").await.unwrap().is_empty());
+    assert!(
+        store
+            .credentials_by_email("ac1", "nobody@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn has_session_from_ip(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    make_account(&store, "ac2", "beta").await;
+    let ann = add(&store, agent("ac1", "ag1", "Ann", "Ann@Example.com")).await;
+    add(&store, admin("ac1", "ad1", "Ann Admin", "ann@example.com")).await;
+    let bob = add(&store, agent("ac1", "ag2", "Bob", "bob@example.com")).await;
+    let other = add(&store, agent("ac2", "bg1", "Ann Beta", "ann@example.com")).await;
+    let known = |account: &'static str, email: &'static str, ip: &'static str| {
+        let store = store.clone();
+        async move { store.has_session_from_ip(account, email, ip).await.unwrap() }
+    };
+
+    assert!(
+        !known("ac1", "ann@example.com", "203.0.113.7").await,
+        "no session yet"
+    );
+    open_session(&store, &ann, "s1", T0, T0).await;
+    let mut elsewhere = new_session(&bob, "s2", T0);
+    elsewhere.ip = "198.51.100.9".into();
+    store.insert_session(&elsewhere).await.unwrap();
+    let mut beta = new_session(&other, "s3", T0);
+    beta.ip = "192.0.2.55".into();
+    store.insert_session(&beta).await.unwrap();
+
+    // By normalized e-mail, whichever of the linked pair signed in.
+    assert!(known("ac1", "ann@example.com", "203.0.113.7").await);
+    assert!(
+        !known("ac1", "ann@example.com", "198.51.100.9").await,
+        "Bob's place, not Ann's"
+    );
+    assert!(known("ac1", "bob@example.com", "198.51.100.9").await);
+    assert!(!known("ac1", "nobody@example.com", "203.0.113.7").await);
+    // Another account's sessions are not a known place here.
+    assert!(!known("ac1", "ann@example.com", "192.0.2.55").await);
+    assert!(known("ac2", "ann@example.com", "192.0.2.55").await);
+    assert!(!known("ac2", "ann@example.com", "203.0.113.7").await);
+    // "Ever had": an ended session still counts.
+    store
+        .end_session("ac1", "s1", EndReason::Logout, None, T0 + 1)
+        .await
+        .unwrap();
+    assert!(known("ac1", "ann@example.com", "203.0.113.7").await);
 }
 
 async fn list_members_orders_by_name_and_pages(backend: Backend) {
@@ -641,7 +808,11 @@ async fn list_members_orders_by_name_and_pages(backend: Backend) {
     add(&store, agent("ac1", "ag7", "Sam", "sam7@example.com")).await;
     add(&store, agent("ac1", "ag6", "sam", "sam6@example.com")).await;
     // Other kinds and other accounts never show.
-    add(&store, admin("ac1", "ad1", "Aaron Admin", "aaron@example.com")).await;
+    add(
+        &store,
+        admin("ac1", "ad1", "Aaron Admin", "aaron@example.com"),
+    )
+    .await;
     add(&store, agent("ac2", "bg1", "Abe Beta", "abe@example.com")).await;
 
     let all = ["Alice", "bob", "carol", "Dave", "eve", "sam", "Sam"];
@@ -689,10 +860,14 @@ async fn list_members_session_filter(backend: Backend) {
 
     let cutoff = T0 + HOUR;
     open_session(&store, &live, "s1", T0, cutoff + 1).await;
-    // Last seen exactly at the cutoff: inactive (only later activity counts).
-    open_session(&store, &idle, "s2", T0, cutoff).await;
+    // Last seen before the cutoff: inactive (activity exactly at the cutoff still counts,
+    // as the sign-in check expires only sessions idle longer than the timeout).
+    open_session(&store, &idle, "s2", T0, cutoff - 1).await;
     open_session(&store, &ended, "s3", T0, cutoff + 10).await;
-    store.end_session("ac1", "s3", EndReason::Logout, None, cutoff + 20).await.unwrap();
+    store
+        .end_session("ac1", "s3", EndReason::Logout, None, cutoff + 20)
+        .await
+        .unwrap();
     open_session(&store, &both, "s4", T0, T0 + 5).await;
     open_session(&store, &both, "s5", T0, cutoff + 30).await;
     // An administrator's live session does not make agents active.
@@ -706,7 +881,10 @@ async fn list_members_session_filter(backend: Backend) {
         session: Some(SessionFilter::None),
         ..query(MemberKind::Agent, cutoff)
     };
-    assert_eq!(names(&store, "ac1", &active).await, (vec!["Both".into(), "Live".into()], 2));
+    assert_eq!(
+        names(&store, "ac1", &active).await,
+        (vec!["Both".into(), "Live".into()], 2)
+    );
     assert_eq!(
         names(&store, "ac1", &none).await,
         (vec!["Ended".into(), "Idle".into(), "Never".into()], 3)
@@ -757,7 +935,10 @@ async fn list_members_status_filter(backend: Backend) {
         ..query(MemberKind::Agent, T0)
     };
     assert_eq!(names(&store, "ac1", &online).await, (vec!["Bob".into()], 1));
-    assert_eq!(names(&store, "ac1", &offline).await, (vec!["Ann".into(), "Cid".into()], 2));
+    assert_eq!(
+        names(&store, "ac1", &offline).await,
+        (vec!["Ann".into(), "Cid".into()], 2)
+    );
     let (items, _) = store.list_members("ac1", &online).await.unwrap();
     assert_eq!(items[0].status, AgentStatus::Online);
 }
@@ -765,26 +946,67 @@ async fn list_members_status_filter(backend: Backend) {
 async fn list_members_search(backend: Backend) {
     let (_db, store) = open(backend).await;
     make_account(&store, "ac1", "acme").await;
-    add(&store, agent("ac1", "ag1", "Alice Smith", "alice@acme.example")).await;
-    add(&store, agent("ac1", "ag2", "Bob Jones", "bob@Support.example")).await;
-    add(&store, agent("ac1", "ag3", "100% Done", "done@acme.example")).await;
-    add(&store, agent("ac1", "ag4", "100 Done", "hundred@acme.example")).await;
-    add(&store, agent("ac1", "ag5", "Under Score", "a_b@acme.example")).await;
+    add(
+        &store,
+        agent("ac1", "ag1", "Alice Smith", "alice@acme.example"),
+    )
+    .await;
+    add(
+        &store,
+        agent("ac1", "ag2", "Bob Jones", "bob@Support.example"),
+    )
+    .await;
+    add(
+        &store,
+        agent("ac1", "ag3", "100% Done", "done@acme.example"),
+    )
+    .await;
+    add(
+        &store,
+        agent("ac1", "ag4", "100 Done", "hundred@acme.example"),
+    )
+    .await;
+    add(
+        &store,
+        agent("ac1", "ag5", "Under Score", "a_b@acme.example"),
+    )
+    .await;
     add(&store, agent("ac1", "ag6", "Ex Ample", "axb@acme.example")).await;
-    add(&store, agent("ac1", "ag7", r"Back\Slash", "back@acme.example")).await;
+    add(
+        &store,
+        agent("ac1", "ag7", r"Back\Slash", "back@acme.example"),
+    )
+    .await;
 
     let search = |s: &str| MemberQuery {
         search: Some(s.to_string()),
         ..query(MemberKind::Agent, T0)
     };
-    let found = |v: &[&str]| (v.iter().map(|s| s.to_string()).collect::<Vec<_>>(), v.len() as i64);
+    let found = |v: &[&str]| {
+        (
+            v.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            v.len() as i64,
+        )
+    };
 
     // Name, any case, any part.
-    assert_eq!(names(&store, "ac1", &search("SMITH")).await, found(&["Alice Smith"]));
-    assert_eq!(names(&store, "ac1", &search("ob jo")).await, found(&["Bob Jones"]));
+    assert_eq!(
+        names(&store, "ac1", &search("SMITH")).await,
+        found(&["Alice Smith"])
+    );
+    assert_eq!(
+        names(&store, "ac1", &search("ob jo")).await,
+        found(&["Bob Jones"])
+    );
     // E-mail, any case.
-    assert_eq!(names(&store, "ac1", &search("support.EX")).await, found(&["Bob Jones"]));
-    assert_eq!(names(&store, "ac1", &search("HUNDRED@")).await, found(&["100 Done"]));
+    assert_eq!(
+        names(&store, "ac1", &search("support.EX")).await,
+        found(&["Bob Jones"])
+    );
+    assert_eq!(
+        names(&store, "ac1", &search("HUNDRED@")).await,
+        found(&["100 Done"])
+    );
     // Name or e-mail.
     assert_eq!(
         names(&store, "ac1", &search("a")).await.1,
@@ -792,11 +1014,26 @@ async fn list_members_search(backend: Backend) {
         "every name or e-mail here contains an a"
     );
     // Wildcards are literal characters.
-    assert_eq!(names(&store, "ac1", &search("100%")).await, found(&["100% Done"]));
-    assert_eq!(names(&store, "ac1", &search("%")).await, found(&["100% Done"]));
-    assert_eq!(names(&store, "ac1", &search("a_b")).await, found(&["Under Score"]));
-    assert_eq!(names(&store, "ac1", &search("_")).await, found(&["Under Score"]));
-    assert_eq!(names(&store, "ac1", &search(r"k\s")).await, found(&[r"Back\Slash"]));
+    assert_eq!(
+        names(&store, "ac1", &search("100%")).await,
+        found(&["100% Done"])
+    );
+    assert_eq!(
+        names(&store, "ac1", &search("%")).await,
+        found(&["100% Done"])
+    );
+    assert_eq!(
+        names(&store, "ac1", &search("a_b")).await,
+        found(&["Under Score"])
+    );
+    assert_eq!(
+        names(&store, "ac1", &search("_")).await,
+        found(&["Under Score"])
+    );
+    assert_eq!(
+        names(&store, "ac1", &search(r"k\s")).await,
+        found(&[r"Back\Slash"])
+    );
     assert_eq!(names(&store, "ac1", &search("zzz")).await, found(&[]));
     // An empty search is no filter.
     assert_eq!(names(&store, "ac1", &search("")).await.1, 7);
@@ -830,13 +1067,19 @@ async fn list_members_filters_combine(backend: Backend) {
         search: Some("ann".into()),
         ..query(MemberKind::Agent, T0)
     };
-    assert_eq!(names(&store, "ac1", &q).await, (vec!["Ann North".into()], 1));
+    assert_eq!(
+        names(&store, "ac1", &q).await,
+        (vec!["Ann North".into()], 1)
+    );
     let q = MemberQuery {
         session: Some(SessionFilter::None),
         status: Some(AgentStatus::Online),
         ..query(MemberKind::Agent, T0)
     };
-    assert_eq!(names(&store, "ac1", &q).await, (vec!["Ann South".into()], 1));
+    assert_eq!(
+        names(&store, "ac1", &q).await,
+        (vec!["Ann South".into()], 1)
+    );
     let q = MemberQuery {
         session: Some(SessionFilter::Active),
         search: Some("north".into()),
@@ -844,7 +1087,10 @@ async fn list_members_filters_combine(backend: Backend) {
         offset: 1,
         ..query(MemberKind::Agent, T0)
     };
-    assert_eq!(names(&store, "ac1", &q).await, (vec!["Bob North".into()], 2));
+    assert_eq!(
+        names(&store, "ac1", &q).await,
+        (vec!["Bob North".into()], 2)
+    );
 }
 
 async fn accounts_are_isolated(backend: Backend) {
@@ -862,7 +1108,13 @@ async fn accounts_are_isolated(backend: Backend) {
     // Reads through account A see nothing of B.
     assert_not_found(store.member("acA", "bg1").await);
     assert_not_found(store.password_hash("acA", "bg1").await);
-    assert!(store.credentials_by_email("acA", "b@example.com").await.unwrap().is_empty());
+    assert!(
+        store
+            .credentials_by_email("acA", "b@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_not_found(store.session("acA", "sb1").await);
     assert!(
         store
@@ -871,8 +1123,17 @@ async fn accounts_are_isolated(backend: Backend) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.ended_session_reason("acA", &token_of("sb1")).await.unwrap(), None);
-    let (agents, total) = store.list_members("acA", &query(MemberKind::Agent, T0)).await.unwrap();
+    assert_eq!(
+        store
+            .ended_session_reason("acA", &token_of("sb1"))
+            .await
+            .unwrap(),
+        None
+    );
+    let (agents, total) = store
+        .list_members("acA", &query(MemberKind::Agent, T0))
+        .await
+        .unwrap();
     assert!(agents.is_empty());
     assert_eq!(total, 0);
     let (entries, total) = store.list_audit("acA", &audit_query()).await.unwrap();
@@ -894,7 +1155,13 @@ async fn accounts_are_isolated(backend: Backend) {
     assert_eq!(store.member("acB", "bg1").await.unwrap(), b_agent);
 
     let ended = store
-        .end_session("acA", "sb1", EndReason::EndedByAdmin, Some("acA-owner"), T0 + 20)
+        .end_session(
+            "acA",
+            "sb1",
+            EndReason::EndedByAdmin,
+            Some("acA-owner"),
+            T0 + 20,
+        )
         .await
         .unwrap();
     assert_eq!(ended, None);
@@ -936,33 +1203,67 @@ async fn session_lifecycle(backend: Backend) {
     make_account(&store, "ac1", "acme").await;
     let ann = add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
 
-    let s = store.insert_session(&new_session(&ann, "s1", T0)).await.unwrap();
+    let s = store
+        .insert_session(&new_session(&ann, "s1", T0))
+        .await
+        .unwrap();
     assert_eq!(s.id, "s1");
     assert_eq!(s.account_id, "ac1");
     assert_eq!(s.member_id, "ag1");
     assert_eq!(s.member_kind, MemberKind::Agent);
     assert_eq!(s.started_at, T0);
-    assert_eq!(s.last_seen_at, T0, "a new session was last seen when it started");
+    assert_eq!(
+        s.last_seen_at, T0,
+        "a new session was last seen when it started"
+    );
     assert_eq!(s.ip, "203.0.113.7");
-    assert_eq!(s.user_agent, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0");
+    assert_eq!(
+        s.user_agent,
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0"
+    );
     assert_eq!(s.device, "Chrome 131 on Windows");
-    assert_eq!((s.ended_at, s.end_reason, s.ended_by.clone()), (None, None, None));
+    assert_eq!(
+        (s.ended_at, s.end_reason, s.ended_by.clone()),
+        (None, None, None)
+    );
     assert_eq!(store.session("ac1", "s1").await.unwrap(), s);
     assert_not_found(store.session("ac1", "nope").await);
 
     // The hot path finds it by token hash only.
-    let rec = store.auth_record(&token_of("s1")).await.unwrap().expect("live");
+    let rec = store
+        .auth_record(&token_of("s1"))
+        .await
+        .unwrap()
+        .expect("live");
     assert_eq!(rec.session, s);
     assert!(store.auth_record("not-a-token").await.unwrap().is_none());
-    assert!(store.auth_record("s1").await.unwrap().is_none(), "the id is not the token");
-    assert_eq!(store.ended_session_reason("ac1", &token_of("s1")).await.unwrap(), None);
+    assert!(
+        store.auth_record("s1").await.unwrap().is_none(),
+        "the id is not the token"
+    );
+    assert_eq!(
+        store
+            .ended_session_reason("ac1", &token_of("s1"))
+            .await
+            .unwrap(),
+        None
+    );
 
-    store.touch_session("s1", T0 + MINUTE).await.unwrap();
-    assert_eq!(store.session("ac1", "s1").await.unwrap().last_seen_at, T0 + MINUTE);
+    assert!(store.touch_session("s1", T0 + MINUTE).await.unwrap());
+    assert_eq!(
+        store.session("ac1", "s1").await.unwrap().last_seen_at,
+        T0 + MINUTE
+    );
 
     // Ending it: once, with reason, actor and time.
     let ended = store
-        .end_session("ac1", "s1", EndReason::EndedByAdmin, Some("ac1-owner"), T0 + 2 * MINUTE)
+        .end_session(
+            "ac1",
+            "s1",
+            EndReason::EndedByAdmin,
+            Some("ac1-owner"),
+            T0 + 2 * MINUTE,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -996,17 +1297,32 @@ async fn session_lifecycle(backend: Backend) {
     assert_eq!(s.last_seen_at, T0 + MINUTE);
     assert!(store.auth_record(&token_of("s1")).await.unwrap().is_none());
     assert_eq!(
-        store.ended_session_reason("ac1", &token_of("s1")).await.unwrap(),
+        store
+            .ended_session_reason("ac1", &token_of("s1"))
+            .await
+            .unwrap(),
         Some(EndReason::EndedByAdmin)
     );
-    assert_eq!(store.ended_session_reason("ac1", "not-a-token").await.unwrap(), None);
+    assert_eq!(
+        store
+            .ended_session_reason("ac1", "not-a-token")
+            .await
+            .unwrap(),
+        None
+    );
 
     // Activity on an ended session is not recorded.
-    store.touch_session("s1", T0 + HOUR).await.unwrap();
-    assert_eq!(store.session("ac1", "s1").await.unwrap().last_seen_at, T0 + MINUTE);
+    assert!(!store.touch_session("s1", T0 + HOUR).await.unwrap());
+    assert_eq!(
+        store.session("ac1", "s1").await.unwrap().last_seen_at,
+        T0 + MINUTE
+    );
 
     // A logout has no actor.
-    store.insert_session(&new_session(&ann, "s2", T0)).await.unwrap();
+    store
+        .insert_session(&new_session(&ann, "s2", T0))
+        .await
+        .unwrap();
     let out = store
         .end_session("ac1", "s2", EndReason::Logout, None, T0 + 5)
         .await
@@ -1014,9 +1330,15 @@ async fn session_lifecycle(backend: Backend) {
         .expect("ended");
     assert_eq!(out.reason, EndReason::Logout);
     let s2 = store.session("ac1", "s2").await.unwrap();
-    assert_eq!((s2.end_reason, s2.ended_by), (Some(EndReason::Logout), None));
     assert_eq!(
-        store.ended_session_reason("ac1", &token_of("s2")).await.unwrap(),
+        (s2.end_reason, s2.ended_by),
+        (Some(EndReason::Logout), None)
+    );
+    assert_eq!(
+        store
+            .ended_session_reason("ac1", &token_of("s2"))
+            .await
+            .unwrap(),
         Some(EndReason::Logout)
     );
 
@@ -1030,22 +1352,38 @@ async fn session_lifecycle(backend: Backend) {
     .enumerate()
     {
         let id = format!("r{i}");
-        store.insert_session(&new_session(&ann, &id, T0)).await.unwrap();
-        store.end_session("ac1", &id, reason, None, T0 + 1).await.unwrap().expect("ended");
-        assert_eq!(store.session("ac1", &id).await.unwrap().end_reason, Some(reason));
+        store
+            .insert_session(&new_session(&ann, &id, T0))
+            .await
+            .unwrap();
+        store
+            .end_session("ac1", &id, reason, None, T0 + 1)
+            .await
+            .unwrap()
+            .expect("ended");
+        assert_eq!(
+            store.session("ac1", &id).await.unwrap().end_reason,
+            Some(reason)
+        );
     }
 
     // A token hash is never shared by two sessions.
     let mut dup = new_session(&ann, "s9", T0);
     dup.token_hash = token_of("s2");
-    assert!(matches!(store.insert_session(&dup).await, Err(StoreError::Conflict { .. })));
+    assert!(matches!(
+        store.insert_session(&dup).await,
+        Err(StoreError::Conflict { .. })
+    ));
 }
 
 async fn auth_record_reads_person_and_account(backend: Backend) {
     let (_db, store) = open(backend).await;
     make_account(&store, "ac1", "acme").await;
     store.set_agent_idle_timeout("ac1", 90).await.unwrap();
-    store.set_max_session_lifetime("ac1", Some(600)).await.unwrap();
+    store
+        .set_max_session_lifetime("ac1", Some(600))
+        .await
+        .unwrap();
     let perms = Permissions::new(vec![Permission::TeamAgents, Permission::Security]);
     let sub = add(
         &store,
@@ -1059,7 +1397,11 @@ async fn auth_record_reads_person_and_account(backend: Backend) {
     open_session(&store, &sub, "s1", T0, T0 + 7).await;
     open_session(&store, &owner, "s2", T0, T0).await;
 
-    let rec = store.auth_record(&token_of("s1")).await.unwrap().expect("live");
+    let rec = store
+        .auth_record(&token_of("s1"))
+        .await
+        .unwrap()
+        .expect("live");
     assert_eq!(rec.session.id, "s1");
     assert_eq!(rec.session.member_id, "ad1");
     assert_eq!(rec.session.member_kind, MemberKind::Admin);
@@ -1073,7 +1415,11 @@ async fn auth_record_reads_person_and_account(backend: Backend) {
     assert_eq!(rec.agent_idle_timeout_minutes, 90);
     assert_eq!(rec.max_session_lifetime_minutes, Some(600));
 
-    let rec = store.auth_record(&token_of("s2")).await.unwrap().expect("live");
+    let rec = store
+        .auth_record(&token_of("s2"))
+        .await
+        .unwrap()
+        .expect("live");
     assert!(rec.primary);
     assert_eq!(rec.permissions, Permissions::all());
 
@@ -1090,7 +1436,11 @@ async fn auth_record_reads_person_and_account(backend: Backend) {
         )
         .await
         .unwrap();
-    let rec = store.auth_record(&token_of("s1")).await.unwrap().expect("still live");
+    let rec = store
+        .auth_record(&token_of("s1"))
+        .await
+        .unwrap()
+        .expect("still live");
     assert!(rec.disabled);
     assert_eq!(rec.member_name, "Renamed");
 }
@@ -1100,12 +1450,28 @@ async fn touch_session_only_moves_forward(backend: Backend) {
     make_account(&store, "ac1", "acme").await;
     let ann = add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
     open_session(&store, &ann, "s1", T0, T0 + 10 * MINUTE).await;
-    store.touch_session("s1", T0 + 5 * MINUTE).await.unwrap();
-    assert_eq!(store.session("ac1", "s1").await.unwrap().last_seen_at, T0 + 10 * MINUTE);
-    store.touch_session("s1", T0 + 11 * MINUTE).await.unwrap();
-    assert_eq!(store.session("ac1", "s1").await.unwrap().last_seen_at, T0 + 11 * MINUTE);
-    // Unknown sessions are not an error.
-    store.touch_session("nope", T0).await.unwrap();
+    // An older instant (another instance's slower clock, a late request) never moves it
+    // back, and the session is still reported live.
+    assert!(store.touch_session("s1", T0 + 5 * MINUTE).await.unwrap());
+    assert_eq!(
+        store.session("ac1", "s1").await.unwrap().last_seen_at,
+        T0 + 10 * MINUTE
+    );
+    assert!(store.touch_session("s1", T0 + 10 * MINUTE).await.unwrap());
+    assert!(store.touch_session("s1", T0 + 11 * MINUTE).await.unwrap());
+    assert_eq!(
+        store.session("ac1", "s1").await.unwrap().last_seen_at,
+        T0 + 11 * MINUTE
+    );
+    // Unknown sessions are not an error, just not live.
+    assert!(!store.touch_session("nope", T0).await.unwrap());
+    // Once ended, the caller learns it from the touch.
+    store
+        .end_session("ac1", "s1", EndReason::Logout, None, T0 + 12 * MINUTE)
+        .await
+        .unwrap();
+    assert!(!store.touch_session("s1", T0 + 13 * MINUTE).await.unwrap());
+    assert!(!store.touch_session("s1", T0 + 5 * MINUTE).await.unwrap());
 }
 
 async fn active_sessions_lists_live_ones_oldest_first(backend: Backend) {
@@ -1118,9 +1484,12 @@ async fn active_sessions_lists_live_ones_oldest_first(backend: Backend) {
     open_session(&store, &ann, "s-late", T0 + 30, cutoff + 5).await;
     open_session(&store, &ann, "s-early", T0 + 10, cutoff + 50).await;
     open_session(&store, &bob, "s-bob", T0 + 20, cutoff + 1).await;
-    open_session(&store, &bob, "s-idle", T0 + 5, cutoff).await;
+    open_session(&store, &bob, "s-idle", T0 + 5, cutoff - 1).await;
     open_session(&store, &bob, "s-gone", T0 + 1, cutoff + 9).await;
-    store.end_session("ac1", "s-gone", EndReason::Logout, None, cutoff + 10).await.unwrap();
+    store
+        .end_session("ac1", "s-gone", EndReason::Logout, None, cutoff + 10)
+        .await
+        .unwrap();
     open_session(&store, &cid, "s-cid", T0, cutoff + 1).await;
 
     let both = ["ag1".to_string(), "ag2".to_string()];
@@ -1128,12 +1497,25 @@ async fn active_sessions_lists_live_ones_oldest_first(backend: Backend) {
     let got: Vec<&str> = got.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(got, ["s-early", "s-bob", "s-late"]);
 
-    let only_ann = store.active_sessions("ac1", &["ag1".to_string()], cutoff).await.unwrap();
+    let only_ann = store
+        .active_sessions("ac1", &["ag1".to_string()], cutoff)
+        .await
+        .unwrap();
     assert_eq!(only_ann.len(), 2);
-    assert!(only_ann.iter().all(|s| s.member_id == "ag1" && s.ended_at.is_none()));
+    assert!(
+        only_ann
+            .iter()
+            .all(|s| s.member_id == "ag1" && s.ended_at.is_none())
+    );
     assert_eq!(only_ann[0], store.session("ac1", "s-early").await.unwrap());
 
-    assert!(store.active_sessions("ac1", &[], cutoff).await.unwrap().is_empty());
+    assert!(
+        store
+            .active_sessions("ac1", &[], cutoff)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         store
             .active_sessions("ac1", &["nope".to_string()], cutoff)
@@ -1154,7 +1536,10 @@ async fn end_member_sessions_ends_every_live_session(backend: Backend) {
     open_session(&store, &x, "x1", T0, T0 + 1).await;
     open_session(&store, &x, "x2", T0, T0 + 2).await;
     open_session(&store, &x, "x-old", T0, T0 + 3).await;
-    store.end_session("ac1", "x-old", EndReason::Logout, None, T0 + 4).await.unwrap();
+    store
+        .end_session("ac1", "x-old", EndReason::Logout, None, T0 + 4)
+        .await
+        .unwrap();
     open_session(&store, &y, "y1", T0, T0 + 5).await;
     open_session(&store, &w, "w1", T0, T0 + 6).await;
     open_session(&store, &owner, "o1", T0, T0 + 7).await;
@@ -1164,7 +1549,12 @@ async fn end_member_sessions_ends_every_live_session(backend: Backend) {
         .end_member_sessions(
             "ac1",
             MemberKind::Agent,
-            &["agX".to_string(), "agY".to_string(), "agZ".to_string(), "agY".to_string()],
+            &[
+                "agX".to_string(),
+                "agY".to_string(),
+                "agZ".to_string(),
+                "agY".to_string(),
+            ],
             EndReason::EndedByAdmin,
             Some("ac1-owner"),
             at,
@@ -1186,7 +1576,10 @@ async fn end_member_sessions_ends_every_live_session(backend: Backend) {
     }
     // The earlier ending is history and keeps its own reason and time.
     let old = store.session("ac1", "x-old").await.unwrap();
-    assert_eq!((old.end_reason, old.ended_at), (Some(EndReason::Logout), Some(T0 + 4)));
+    assert_eq!(
+        (old.end_reason, old.ended_at),
+        (Some(EndReason::Logout), Some(T0 + 4))
+    );
     // People not listed keep their sessions.
     assert_eq!(store.session("ac1", "w1").await.unwrap().ended_at, None);
     assert_eq!(store.session("ac1", "o1").await.unwrap().ended_at, None);
@@ -1205,7 +1598,14 @@ async fn end_member_sessions_ends_every_live_session(backend: Backend) {
         .unwrap();
     assert!(again.is_empty());
     let none = store
-        .end_member_sessions("ac1", MemberKind::Agent, &[], EndReason::EndedByAdmin, None, at)
+        .end_member_sessions(
+            "ac1",
+            MemberKind::Agent,
+            &[],
+            EndReason::EndedByAdmin,
+            None,
+            at,
+        )
         .await
         .unwrap();
     assert!(none.is_empty());
@@ -1277,8 +1677,57 @@ async fn end_member_sessions_refuses_unknown_ids_atomically(backend: Backend) {
         // Nothing was ended.
         for (acc, sid) in [("ac1", "x1"), ("ac1", "a1"), ("ac2", "b1")] {
             let s = store.session(acc, sid).await.unwrap();
-            assert_eq!(s.ended_at, None, "{sid} must stay live after refused {given:?}");
+            assert_eq!(
+                s.ended_at, None,
+                "{sid} must stay live after refused {given:?}"
+            );
         }
+    }
+}
+
+async fn end_member_sessions_under_concurrent_writes(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    let mut people = Vec::new();
+    for i in 0..6 {
+        people.push(
+            add(
+                &store,
+                agent("ac1", &format!("ag{i}"), "A", &format!("a{i}@x.example")),
+            )
+            .await,
+        );
+    }
+    // Every task signs its person in and bulk-ends their sessions over and over while the
+    // others write: each call must succeed (waiting its turn), none may report a busy database.
+    let mut tasks = Vec::new();
+    for (i, m) in people.into_iter().enumerate() {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ended = 0;
+            for round in 0..10 {
+                let sid = format!("s{i}-{round}");
+                store
+                    .insert_session(&new_session(&m, &sid, T0 + round))
+                    .await?;
+                store.touch_session(&sid, T0 + round + 1).await?;
+                let e = store
+                    .end_member_sessions(
+                        "ac1",
+                        MemberKind::Agent,
+                        std::slice::from_ref(&m.id),
+                        EndReason::EndedByAdmin,
+                        None,
+                        T0 + round + 2,
+                    )
+                    .await?;
+                ended += e.len();
+            }
+            Ok::<usize, StoreError>(ended)
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task").expect("store call"), 10);
     }
 }
 
@@ -1295,7 +1744,10 @@ async fn expire_sessions_admin_fixed_timeout(backend: Backend) {
     open_session(&store, &sub, "past-limit", T0, now - limit - 1).await;
     open_session(&store, &sub, "recent", T0, now - HOUR).await;
     open_session(&store, &owner, "old-ended", T0, T0 + 1).await;
-    store.end_session("ac1", "old-ended", EndReason::Logout, None, T0 + 2).await.unwrap();
+    store
+        .end_session("ac1", "old-ended", EndReason::Logout, None, T0 + 2)
+        .await
+        .unwrap();
 
     let ended = store.expire_sessions(now).await.unwrap();
     assert_eq!(
@@ -1313,12 +1765,22 @@ async fn expire_sessions_admin_fixed_timeout(backend: Backend) {
     assert_eq!(s.end_reason, Some(EndReason::Expired));
     assert_eq!(s.ended_by, None);
     for live in ["at-limit", "recent"] {
-        assert_eq!(store.session("ac1", live).await.unwrap().ended_at, None, "{live}");
+        assert_eq!(
+            store.session("ac1", live).await.unwrap().ended_at,
+            None,
+            "{live}"
+        );
     }
     let old = store.session("ac1", "old-ended").await.unwrap();
-    assert_eq!((old.end_reason, old.ended_at), (Some(EndReason::Logout), Some(T0 + 2)));
     assert_eq!(
-        store.ended_session_reason("ac1", &token_of("past-limit")).await.unwrap(),
+        (old.end_reason, old.ended_at),
+        (Some(EndReason::Logout), Some(T0 + 2))
+    );
+    assert_eq!(
+        store
+            .ended_session_reason("ac1", &token_of("past-limit"))
+            .await
+            .unwrap(),
         Some(EndReason::Expired)
     );
 
@@ -1353,10 +1815,17 @@ async fn expire_sessions_agent_timeout_per_account(backend: Backend) {
         assert_eq!(e.account_id, expected_account);
         assert_eq!(e.member_id, if e.id == "a-past" { "ag1" } else { "bg1" });
         let s = store.session(&e.account_id, &e.id).await.unwrap();
-        assert_eq!((s.ended_at, s.end_reason), (Some(now), Some(EndReason::Expired)));
+        assert_eq!(
+            (s.ended_at, s.end_reason),
+            (Some(now), Some(EndReason::Expired))
+        );
     }
     for (acc, live) in [("ac1", "a-at"), ("ac2", "b-hour"), ("ac2", "b-at")] {
-        assert_eq!(store.session(acc, live).await.unwrap().ended_at, None, "{live}");
+        assert_eq!(
+            store.session(acc, live).await.unwrap().ended_at,
+            None,
+            "{live}"
+        );
     }
 
     // A shorter setting applies to sessions already open.
@@ -1371,7 +1840,10 @@ async fn expire_sessions_absolute_lifetime(backend: Backend) {
     let (_db, store) = open(backend).await;
     make_account(&store, "ac1", "acme").await;
     make_account(&store, "ac2", "beta").await;
-    store.set_max_session_lifetime("ac1", Some(8 * 60)).await.unwrap();
+    store
+        .set_max_session_lifetime("ac1", Some(8 * 60))
+        .await
+        .unwrap();
     let a = add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
     let owner = store.member("ac1", "ac1-owner").await.unwrap();
     let b = add(&store, agent("ac2", "bg1", "Bea", "bea@example.com")).await;
@@ -1386,7 +1858,11 @@ async fn expire_sessions_absolute_lifetime(backend: Backend) {
 
     let ended = store.expire_sessions(now).await.unwrap();
     assert_eq!(ids(&ended), set(&["a-past", "o-past"]));
-    assert!(ended.iter().all(|e| e.reason == EndReason::Expired && e.account_id == "ac1"));
+    assert!(
+        ended
+            .iter()
+            .all(|e| e.reason == EndReason::Expired && e.account_id == "ac1")
+    );
     let owner_end = ended.iter().find(|e| e.id == "o-past").unwrap();
     assert_eq!(owner_end.member_kind, MemberKind::Admin);
     assert_eq!(owner_end.member_id, "ac1-owner");
@@ -1402,33 +1878,65 @@ async fn set_status_and_choice(backend: Backend) {
     let (_db, store) = open(backend).await;
     make_account(&store, "ac1", "acme").await;
     let ann = add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
-    assert_eq!((ann.status, ann.status_choice), (AgentStatus::Offline, AgentStatus::Online));
+    assert_eq!(
+        (ann.status, ann.status_choice),
+        (AgentStatus::Offline, AgentStatus::Online)
+    );
 
     let m = store
         .set_status("ac1", "ag1", AgentStatus::Online, Some(AgentStatus::Online))
         .await
         .unwrap();
-    assert_eq!((m.status, m.status_choice), (AgentStatus::Online, AgentStatus::Online));
+    assert_eq!(
+        (m.status, m.status_choice),
+        (AgentStatus::Online, AgentStatus::Online)
+    );
 
     // Presence alone (tabs gone) keeps the person's choice.
-    let m = store.set_status("ac1", "ag1", AgentStatus::Offline, None).await.unwrap();
-    assert_eq!((m.status, m.status_choice), (AgentStatus::Offline, AgentStatus::Online));
-
     let m = store
-        .set_status("ac1", "ag1", AgentStatus::Offline, Some(AgentStatus::Offline))
+        .set_status("ac1", "ag1", AgentStatus::Offline, None)
         .await
         .unwrap();
-    assert_eq!((m.status, m.status_choice), (AgentStatus::Offline, AgentStatus::Offline));
+    assert_eq!(
+        (m.status, m.status_choice),
+        (AgentStatus::Offline, AgentStatus::Online)
+    );
+
+    let m = store
+        .set_status(
+            "ac1",
+            "ag1",
+            AgentStatus::Offline,
+            Some(AgentStatus::Offline),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (m.status, m.status_choice),
+        (AgentStatus::Offline, AgentStatus::Offline)
+    );
     let read = store.member("ac1", "ag1").await.unwrap();
-    assert_eq!((read.status, read.status_choice), (AgentStatus::Offline, AgentStatus::Offline));
+    assert_eq!(
+        (read.status, read.status_choice),
+        (AgentStatus::Offline, AgentStatus::Offline)
+    );
 
     // Administrators have no status; unknown people are not found.
     assert_not_found(
         store
-            .set_status("ac1", "ac1-owner", AgentStatus::Online, Some(AgentStatus::Online))
+            .set_status(
+                "ac1",
+                "ac1-owner",
+                AgentStatus::Online,
+                Some(AgentStatus::Online),
+            )
             .await,
     );
-    assert_not_found(store.set_status("ac1", "nope", AgentStatus::Online, None).await);
+    assert_not_found(
+        store
+            .set_status("ac1", "nope", AgentStatus::Online, None)
+            .await,
+    );
 }
 
 async fn audit_insert_and_list(backend: Backend) {
@@ -1473,7 +1981,11 @@ async fn audit_filters_and_paging(backend: Backend) {
                 "ac1",
                 &format!("au{i:02}"),
                 T0 + i * MINUTE,
-                if i < 4 { "member.updated" } else { "session.ended" },
+                if i < 4 {
+                    "member.updated"
+                } else {
+                    "session.ended"
+                },
                 Some(if i % 3 == 0 { "ac1-owner" } else { "ad1" }),
             )
         });
@@ -1488,31 +2000,34 @@ async fn audit_filters_and_paging(backend: Backend) {
             (items.into_iter().map(|e| e.id).collect::<Vec<_>>(), total)
         }
     };
-    let ids = |v: &[i64]| v.iter().map(|i| format!("au{i:02}")).collect::<Vec<_>>();
+    let want = |v: &[i64]| v.iter().map(|i| format!("au{i:02}")).collect::<Vec<_>>();
 
-    assert_eq!(list(audit_query()).await, (ids(&[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]), 10));
+    assert_eq!(
+        list(audit_query()).await,
+        (want(&[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]), 10)
+    );
     let by_actor = AuditQuery {
         actor: Some("ac1-owner".into()),
         ..audit_query()
     };
-    assert_eq!(list(by_actor).await, (ids(&[9, 6, 3, 0]), 4));
+    assert_eq!(list(by_actor).await, (want(&[9, 6, 3, 0]), 4));
     let by_target = AuditQuery {
         target: Some("ag2".into()),
         ..audit_query()
     };
-    assert_eq!(list(by_target).await, (ids(&[9, 7, 5, 3, 1]), 5));
+    assert_eq!(list(by_target).await, (want(&[9, 7, 5, 3, 1]), 5));
     let by_kind = AuditQuery {
         kind: Some("member.updated".into()),
         ..audit_query()
     };
-    assert_eq!(list(by_kind).await, (ids(&[3, 2, 1, 0]), 4));
+    assert_eq!(list(by_kind).await, (want(&[3, 2, 1, 0]), 4));
     // `from` is inclusive, `to` exclusive.
     let window = AuditQuery {
         from: Some(T0 + 2 * MINUTE),
         to: Some(T0 + 5 * MINUTE),
         ..audit_query()
     };
-    assert_eq!(list(window).await, (ids(&[4, 3, 2]), 3));
+    assert_eq!(list(window).await, (want(&[4, 3, 2]), 3));
     let combined = AuditQuery {
         actor: Some("ad1".into()),
         target: Some("ag1".into()),
@@ -1520,13 +2035,13 @@ async fn audit_filters_and_paging(backend: Backend) {
         from: Some(T0 + 4 * MINUTE),
         ..audit_query()
     };
-    assert_eq!(list(combined).await, (ids(&[8, 4]), 2));
+    assert_eq!(list(combined).await, (want(&[8, 4]), 2));
     let page = AuditQuery {
         offset: 3,
         limit: 4,
         ..audit_query()
     };
-    assert_eq!(list(page).await, (ids(&[6, 5, 4, 3]), 10));
+    assert_eq!(list(page).await, (want(&[6, 5, 4, 3]), 10));
     let past = AuditQuery {
         offset: 10,
         limit: 4,
@@ -1537,6 +2052,65 @@ async fn audit_filters_and_paging(backend: Backend) {
     let (other, total) = store.list_audit("ac2", &audit_query()).await.unwrap();
     assert_eq!(total, 1);
     assert_eq!(other, vec![entries[10].clone()]);
+}
+
+async fn audit_person_filter(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    let entry = |id: &str, at: Millis, actor: Option<&str>, target: Option<&str>| AuditEntry {
+        target: target.map(str::to_string),
+        ..audit("ac1", id, T0 + at, "member.updated", actor)
+    };
+    store
+        .insert_audits(&[
+            entry("au1", 1, Some("ad1"), Some("ag1")),
+            entry("au2", 2, Some("ag1"), None),
+            entry("au3", 3, None, Some("ag2")),
+            entry("au4", 4, Some("ad1"), Some("ag3")),
+            entry("au5", 5, Some("ag3"), Some("ag3")),
+            entry("au6", 6, None, None),
+        ])
+        .await
+        .unwrap();
+    let list = |persons: &[&str], actor: Option<&str>| {
+        let q = AuditQuery {
+            persons: persons.iter().map(|p| p.to_string()).collect(),
+            actor: actor.map(str::to_string),
+            ..audit_query()
+        };
+        let store = store.clone();
+        async move {
+            let (items, total) = store.list_audit("ac1", &q).await.unwrap();
+            (items.into_iter().map(|e| e.id).collect::<Vec<_>>(), total)
+        }
+    };
+    let want = |v: &[&str]| {
+        (
+            v.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            v.len() as i64,
+        )
+    };
+
+    // As actor or as target.
+    assert_eq!(list(&["ag1"], None).await, want(&["au2", "au1"]));
+    assert_eq!(
+        list(&["ag3"], None).await,
+        want(&["au5", "au4"]),
+        "once, though both"
+    );
+    // Any of several people (a linked pair).
+    assert_eq!(
+        list(&["ag1", "ag2"], None).await,
+        want(&["au3", "au2", "au1"])
+    );
+    // With the other filters.
+    assert_eq!(
+        list(&["ag1", "ag2", "ag3"], Some("ad1")).await,
+        want(&["au4", "au1"])
+    );
+    // No one listed: no filter.
+    assert_eq!(list(&[], None).await.1, 6);
+    assert_eq!(list(&["nobody"], None).await, want(&[]));
 }
 
 async fn audit_bulk_insert(backend: Backend) {

@@ -38,9 +38,14 @@ async fn instance(url: &str, grace_ms: i64) -> Instance {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(deskward::server::serve(svc.clone(), config, listener, async move {
-        let _ = rx.await;
-    }));
+    tokio::spawn(deskward::server::serve(
+        svc.clone(),
+        config,
+        listener,
+        async move {
+            let _ = rx.await;
+        },
+    ));
     Instance {
         svc,
         base: format!("http://{addr}"),
@@ -77,7 +82,10 @@ async fn two_instances_behave_as_one_service() {
         .unwrap();
     let _ = (account, primary);
     let admin_a = crate::support::client_for_base(&a.base);
-    admin_a.login("pat@acme.test", PASSWORD).await.expect_status(StatusCode::OK);
+    admin_a
+        .login("pat@acme.test", PASSWORD)
+        .await
+        .expect_status(StatusCode::OK);
     let agent = admin_a
         .post_json(
             "/api/v1/agents",
@@ -90,7 +98,10 @@ async fn two_instances_behave_as_one_service() {
 
     // Signed in on A, used on B.
     let ann_a = crate::support::client_for_base(&a.base);
-    ann_a.login("ann@acme.test", PASSWORD).await.expect_status(StatusCode::OK);
+    ann_a
+        .login("ann@acme.test", PASSWORD)
+        .await
+        .expect_status(StatusCode::OK);
     let ann_b = same_browser(&ann_a, &b);
     let me = ann_b.me().await.expect_status(StatusCode::OK).json();
     let session_id = me["session"]["id"].as_str().unwrap().to_string();
@@ -100,19 +111,31 @@ async fn two_instances_behave_as_one_service() {
     let admin_b = same_browser(&admin_a, &b);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     loop {
-        let v = admin_b.get(&format!("/api/v1/agents/{agent_id}")).await.json();
+        let v = admin_b
+            .get(&format!("/api/v1/agents/{agent_id}"))
+            .await
+            .json();
         if v["status"] == "online" {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "agent never Online on B: {v}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "agent never Online on B: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A second tab on B closing must not make the agent Offline while A's tab is open.
     let tab_on_b = EventStream::open(&ann_b).await;
     drop(tab_on_b);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-    let v = admin_b.get(&format!("/api/v1/agents/{agent_id}")).await.json();
-    assert_eq!(v["status"], "online", "a closed tab on B made the agent Offline: {v}");
+    let v = admin_b
+        .get(&format!("/api/v1/agents/{agent_id}"))
+        .await
+        .json();
+    assert_eq!(
+        v["status"], "online",
+        "a closed tab on B made the agent Offline: {v}"
+    );
 
     // Ended on B: A's stream hears it within a second.
     let started = std::time::Instant::now();
@@ -127,7 +150,10 @@ async fn two_instances_behave_as_one_service() {
     assert_eq!(ended, json!({"reason": "ended_by_admin"}));
     assert!(started.elapsed() < Duration::from_secs(1));
     // And the session is dead on A too, even though A cached it.
-    ann_a.me().await.expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    ann_a
+        .me()
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
     drop(a);
     drop(b);
 }
@@ -150,7 +176,10 @@ async fn a_dead_instance_does_not_leave_agents_online() {
         .await
         .unwrap();
     let admin = crate::support::client_for_base(&a.base);
-    admin.login("pat@acme.test", PASSWORD).await.expect_status(StatusCode::OK);
+    admin
+        .login("pat@acme.test", PASSWORD)
+        .await
+        .expect_status(StatusCode::OK);
     let agent = admin
         .post_json(
             "/api/v1/agents",
@@ -230,7 +259,14 @@ async fn a_lost_database_gives_503_and_the_service_recovers() {
     // The same database, reached through the proxy.
     let (_, rest) = db.url.split_once("@").unwrap();
     let (_, name) = rest.split_once('/').unwrap();
-    let user = db.url.split("://").nth(1).unwrap().split('@').next().unwrap();
+    let user = db
+        .url
+        .split("://")
+        .nth(1)
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
     let url = format!("postgres://{user}@127.0.0.1:{}/{name}", proxy.port);
     let a = instance(&url, 300).await;
     a.svc
@@ -247,8 +283,14 @@ async fn a_lost_database_gives_503_and_the_service_recovers() {
         .await
         .unwrap();
     let admin = crate::support::client_for_base(&a.base);
-    admin.login("pat@acme.test", PASSWORD).await.expect_status(StatusCode::OK);
-    admin.get("/api/v1/agents").await.expect_status(StatusCode::OK);
+    admin
+        .login("pat@acme.test", PASSWORD)
+        .await
+        .expect_status(StatusCode::OK);
+    admin
+        .get("/api/v1/agents")
+        .await
+        .expect_status(StatusCode::OK);
 
     proxy.cut();
     let res = admin
@@ -271,7 +313,10 @@ async fn a_lost_database_gives_503_and_the_service_recovers() {
             break;
         }
         assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.text);
-        assert!(tokio::time::Instant::now() < deadline, "service did not recover");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "service did not recover"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     admin

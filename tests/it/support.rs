@@ -1,5 +1,6 @@
 //! TestApp: the real server on port 0 with a manual clock, fixtures made through the service,
 //! and a cookie-keeping API client that sends the CSRF token it was given.
+// Shared by every test module of the binary: not each one uses every helper.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -67,11 +68,15 @@ impl TestApp {
     /// HTTPS).
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
         let db = TestDb::new(backend).await;
-        let store = deskward::store::connect(&db.url).await.expect("connect to the test database");
+        let store = deskward::store::connect(&db.url)
+            .await
+            .expect("connect to the test database");
         let clock = ManualClock::new(START);
         let mut config = ServerConfig {
             sweep_interval: Duration::from_secs(3600),
-            service: ServiceConfig { presence_grace_ms: 300 },
+            service: ServiceConfig {
+                presence_grace_ms: 300,
+            },
             ..Default::default()
         };
         adjust(&mut config);
@@ -94,12 +99,19 @@ impl TestApp {
             )
             .await
             .expect("create the test account");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
         let addr = listener.local_addr().expect("local address");
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(deskward::server::serve(svc.clone(), config, listener, async move {
-            let _ = rx.await;
-        }));
+        tokio::spawn(deskward::server::serve(
+            svc.clone(),
+            config,
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        ));
         TestApp {
             backend,
             addr,
@@ -178,20 +190,33 @@ impl TestApp {
 
     /// An agent with the fixture password [`PASSWORD`].
     pub async fn add_agent(&self, name: &str, email: &str) -> Member {
-        self.add_person(MemberKind::Agent, name, email, PASSWORD, &[]).await
+        self.add_person(MemberKind::Agent, name, email, PASSWORD, &[])
+            .await
     }
 
     /// A sub-administrator with the fixture password [`PASSWORD`].
     pub async fn add_admin(&self, name: &str, email: &str, permissions: &[&str]) -> Member {
-        self.add_person(MemberKind::Admin, name, email, PASSWORD, permissions).await
+        self.add_person(MemberKind::Admin, name, email, PASSWORD, permissions)
+            .await
     }
 
     /// Starts a session directly through the service (no HTTP), returning its id and token.
     pub async fn start_session(&self, email: &str, password: &str) -> (String, String) {
+        self.start_session_in(&self.account.id, email, password)
+            .await
+    }
+
+    /// As [`TestApp::start_session`], in any account.
+    pub async fn start_session_in(
+        &self,
+        account_id: &str,
+        email: &str,
+        password: &str,
+    ) -> (String, String) {
         let out = self
             .svc
             .login(LoginRequest {
-                account_id: self.account.id.clone(),
+                account_id: account_id.to_string(),
                 email: email.to_string(),
                 password: password.to_string(),
                 as_kind: None,
@@ -201,6 +226,55 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("fixture sign-in of {email}: {e}"));
         (out.session.id, out.token)
+    }
+
+    /// Creates a second account (the deployment keeps serving the first one) with its primary
+    /// administrator and one agent, through the service.
+    pub async fn other_account(&self) -> OtherAccount {
+        // Accounts are ordered by creation time: keep the test's account the first.
+        self.advance(SECOND);
+        let (account, primary) = self
+            .svc
+            .create_account(
+                NewAccountRequest {
+                    name: "Globex Helpdesk".to_string(),
+                    slug: Some("globex".to_string()),
+                    admin_name: "Gil Globex".to_string(),
+                    admin_email: "gil@globex.test".to_string(),
+                    admin_password: PASSWORD.to_string(),
+                },
+                false,
+            )
+            .await
+            .expect("create the other account");
+        let actor = Actor {
+            account_id: account.id.clone(),
+            member_id: primary.id.clone(),
+            kind: MemberKind::Admin,
+            primary: true,
+            permissions: Permissions::all(),
+        };
+        let agent = self
+            .svc
+            .add_person(
+                &actor,
+                "127.0.0.1",
+                NewPerson {
+                    kind: MemberKind::Agent,
+                    name: "Gus Globex".to_string(),
+                    email: "gus@globex.test".to_string(),
+                    password: PASSWORD.to_string(),
+                    permissions: Vec::new(),
+                },
+            )
+            .await
+            .expect("add the other account's agent")
+            .member;
+        OtherAccount {
+            account,
+            primary,
+            agent,
+        }
     }
 
     /// A session as the store holds it, ended or not.
@@ -240,6 +314,13 @@ impl Drop for TestApp {
     }
 }
 
+/// A second account of the same deployment; its people sign in with [`PASSWORD`].
+pub struct OtherAccount {
+    pub account: Account,
+    pub primary: Member,
+    pub agent: Member,
+}
+
 /// An HTTP answer, read whole so tests can look at it as often as they like.
 #[derive(Debug)]
 pub struct Response {
@@ -253,7 +334,11 @@ impl Response {
         let status = res.status();
         let headers = res.headers().clone();
         let text = res.text().await.expect("read response body");
-        Response { status, headers, text }
+        Response {
+            status,
+            headers,
+            text,
+        }
     }
 
     /// The body as JSON; panics (showing the body) when it is not.
@@ -265,7 +350,11 @@ impl Response {
     /// Panics with the body unless the status is `expected`; returns self for chaining.
     #[track_caller]
     pub fn expect_status(self, expected: StatusCode) -> Response {
-        assert_eq!(self.status, expected, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status, expected,
+            "unexpected status; body: {}",
+            self.text
+        );
         self
     }
 
@@ -273,9 +362,17 @@ impl Response {
     /// Returns the message.
     #[track_caller]
     pub fn expect_error(&self, status: StatusCode, code: &str) -> String {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
         let v = self.json();
-        assert_eq!(v["error"]["code"], code, "unexpected error code; body: {}", self.text);
+        assert_eq!(
+            v["error"]["code"], code,
+            "unexpected error code; body: {}",
+            self.text
+        );
         let message = v["error"]["message"]
             .as_str()
             .unwrap_or_else(|| panic!("error without message: {}", self.text));
@@ -343,7 +440,8 @@ impl Client {
 
     /// `POST /api/v1/auth/login`.
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.login_body(&serde_json::json!({"email": email, "password": password})).await
+        self.login_body(&serde_json::json!({"email": email, "password": password}))
+            .await
     }
 
     /// `POST /api/v1/auth/login` with `"as": kind`.
@@ -363,7 +461,8 @@ impl Client {
 
     /// `POST /api/v1/auth/logout`.
     pub async fn logout(&self) -> Response {
-        self.send(self.request(Method::POST, "/api/v1/auth/logout")).await
+        self.send(self.request(Method::POST, "/api/v1/auth/logout"))
+            .await
     }
 
     pub async fn me(&self) -> Response {
@@ -383,7 +482,8 @@ impl Client {
     }
 
     pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
-        self.send(self.request(Method::PATCH, path).json(body)).await
+        self.send(self.request(Method::PATCH, path).json(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Response {
@@ -440,7 +540,8 @@ impl Client {
     /// Puts a session cookie into the jar, as if the server had set it (or an attacker had).
     pub fn plant_cookie(&self, token: &str) {
         let url: Url = self.base.parse().expect("base URL");
-        self.jar.add_cookie_str(&format!("{COOKIE}={token}; Path=/"), &url);
+        self.jar
+            .add_cookie_str(&format!("{COOKIE}={token}; Path=/"), &url);
     }
 }
 
@@ -454,4 +555,111 @@ pub fn client_with_token(app: &TestApp, token: &str) -> Client {
 /// RFC 3339 of an instant, as the API writes timestamps.
 pub fn rfc3339(ms: Millis) -> String {
     deskward::domain::time::rfc3339(ms)
+}
+
+/// Asserts that a JSON value has the Member shape of API.md for its kind.
+#[track_caller]
+pub fn assert_member_shape(v: &Value) {
+    for key in [
+        "id",
+        "kind",
+        "name",
+        "email",
+        "disabled",
+        "linked",
+        "session_active",
+        "sessions",
+    ] {
+        assert!(v.get(key).is_some(), "Member without {key}: {v}");
+    }
+    assert!(v["id"].as_str().is_some_and(|s| !s.is_empty()), "id: {v}");
+    assert!(
+        v["disabled"].is_boolean() && v["session_active"].is_boolean(),
+        "{v}"
+    );
+    let sessions = v["sessions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("sessions: {v}"));
+    assert_eq!(
+        v["session_active"].as_bool(),
+        Some(!sessions.is_empty()),
+        "{v}"
+    );
+    for s in sessions {
+        assert_session_shape(s);
+    }
+    match v["kind"].as_str() {
+        Some("admin") => {
+            assert!(v["primary"].is_boolean(), "admin without primary: {v}");
+            assert!(
+                v["permissions"].is_array(),
+                "admin without permissions: {v}"
+            );
+            assert!(v.get("status").is_none(), "admins have no status: {v}");
+        }
+        Some("agent") => {
+            assert!(
+                matches!(v["status"].as_str(), Some("online" | "offline")),
+                "agent status: {v}"
+            );
+            assert!(
+                v.get("primary").is_none() && v.get("permissions").is_none(),
+                "{v}"
+            );
+        }
+        other => panic!("kind {other:?}: {v}"),
+    }
+    if !v["linked"].is_null() {
+        assert!(
+            v["linked"]["kind"].is_string() && v["linked"]["id"].is_string(),
+            "{v}"
+        );
+    }
+}
+
+/// Asserts the Session shape of API.md (a live session: no end fields).
+#[track_caller]
+pub fn assert_session_shape(s: &Value) {
+    for key in [
+        "id",
+        "started_at",
+        "last_seen_at",
+        "ip",
+        "user_agent",
+        "device",
+    ] {
+        assert!(s[key].is_string(), "Session without {key}: {s}");
+    }
+    for t in ["started_at", "last_seen_at"] {
+        let text = s[t].as_str().unwrap();
+        assert!(
+            deskward::domain::time::parse_rfc3339(text).is_some() && text.ends_with('Z'),
+            "{t} is not RFC 3339 UTC: {text}"
+        );
+    }
+}
+
+/// The ids of a list answer's items, in order.
+pub fn ids(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items: {list}"))
+        .iter()
+        .map(|m| m["id"].as_str().expect("item id").to_string())
+        .collect()
+}
+
+/// The names of a list answer's items, in order.
+pub fn names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items: {list}"))
+        .iter()
+        .map(|m| m["name"].as_str().expect("item name").to_string())
+        .collect()
+}
+
+/// A fresh client for any server address (another instance of a multi-instance test).
+pub fn client_for_base(base: &str) -> Client {
+    Client::new(base, None)
 }

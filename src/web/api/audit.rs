@@ -40,7 +40,11 @@ pub fn filter(params: &HashMap<String, String>) -> Result<AuditFilter, ApiError>
 /// as a formula prefixed with a quote.
 pub fn csv(items: &[AuditEntry]) -> String {
     fn cell(v: &str) -> String {
-        let v = if v.starts_with(['=', '+', '-', '@']) { format!("'{v}") } else { v.to_string() };
+        let v = if v.starts_with(['=', '+', '-', '@']) {
+            format!("'{v}")
+        } else {
+            v.to_string()
+        };
         if v.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", v.replace('"', "\"\""))
         } else {
@@ -75,12 +79,18 @@ pub async fn list(
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/csv"));
-    let page = state.svc.list_audit(&p.actor, &filter(&params)?, wants_csv).await?;
+    let page = state
+        .svc
+        .list_audit(&p.actor, &filter(&params)?, wants_csv)
+        .await?;
     if wants_csv {
         return Ok((
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"deskward-audit.csv\""),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"deskward-audit.csv\"",
+                ),
             ],
             csv(&page.items),
         )

@@ -1,9 +1,9 @@
 //! Sign-in, sign-out and the caller's own record.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -48,8 +48,12 @@ pub async fn login(
             user_agent: client.user_agent,
         })
         .await?;
+    let sessions = state
+        .svc
+        .sessions_of(&out.member.account_id, &out.member.id, out.member.kind)
+        .await?;
     let body = json!({
-        "user": MemberJson::new(&out.member, std::slice::from_ref(&out.session)),
+        "user": MemberJson::new(&out.member, &sessions),
         "csrf_token": out.csrf_token,
     });
     let mut res = Json(body).into_response();
@@ -67,7 +71,10 @@ pub async fn logout(
     ApiUser(p): ApiUser,
 ) -> Result<Response, ApiError> {
     state.svc.logout(&p, &client.ip).await?;
-    Ok(signed_out_response(StatusCode::NO_CONTENT.into_response(), client.https))
+    Ok(signed_out_response(
+        StatusCode::NO_CONTENT.into_response(),
+        client.https,
+    ))
 }
 
 /// Removes the cookie and tells the browser to drop every cookie of this site.
@@ -145,7 +152,13 @@ pub async fn change_password(
 ) -> Result<Response, ApiError> {
     let ended = state
         .svc
-        .change_own_password(&p, &client.ip, b.current_password, b.new_password, b.end_other_sessions)
+        .change_own_password(
+            &p,
+            &client.ip,
+            b.current_password,
+            b.new_password,
+            b.end_other_sessions,
+        )
         .await?;
     Ok(Json(json!({ "ended": ended })).into_response())
 }

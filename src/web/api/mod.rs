@@ -28,8 +28,14 @@ pub fn router() -> Router<AppState> {
         .route("/agents", get(team::list_agents).post(team::create_agent))
         .route("/admins", get(team::list_admins).post(team::create_admin))
         .route("/agents/sessions/end", post(team::bulk_end))
-        .route("/agents/{id}", get(team::get_agent).patch(team::patch_agent))
-        .route("/admins/{id}", get(team::get_admin).patch(team::patch_admin))
+        .route(
+            "/agents/{id}",
+            get(team::get_agent).patch(team::patch_agent),
+        )
+        .route(
+            "/admins/{id}",
+            get(team::get_admin).patch(team::patch_admin),
+        )
         .route("/agents/{id}/sessions", delete(team::end_agent_sessions))
         .route("/admins/{id}/sessions", delete(team::end_admin_sessions))
         .route("/sessions/{id}", delete(team::end_session))
@@ -53,9 +59,10 @@ where
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::invalid(
                 "body: send JSON with Content-Type: application/json",
             )),
-            Err(JsonRejection::JsonSyntaxError(e)) => {
-                Err(ApiError::invalid(format!("body: malformed JSON ({})", e.body_text())))
-            }
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::invalid(format!(
+                "body: malformed JSON ({})",
+                e.body_text()
+            ))),
             Err(JsonRejection::JsonDataError(e)) => {
                 Err(ApiError::invalid(format!("body: {}", e.body_text())))
             }

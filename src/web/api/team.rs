@@ -23,10 +23,9 @@ pub fn team_query(params: &HashMap<String, String>) -> Result<TeamQuery, ApiErro
     let int = |name: &str| -> Result<Option<i64>, ApiError> {
         match params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
             None => Ok(None),
-            Some(v) => v
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| ApiError::invalid(format!("{name}: must be a whole number, got \"{v}\""))),
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+                ApiError::invalid(format!("{name}: must be a whole number, got \"{v}\""))
+            }),
         }
     };
     Ok(TeamQuery {
@@ -38,7 +37,12 @@ pub fn team_query(params: &HashMap<String, String>) -> Result<TeamQuery, ApiErro
     })
 }
 
-async fn list(state: AppState, p: ApiUser, kind: MemberKind, params: HashMap<String, String>) -> Result<Response, ApiError> {
+async fn list(
+    state: AppState,
+    p: ApiUser,
+    kind: MemberKind,
+    params: HashMap<String, String>,
+) -> Result<Response, ApiError> {
     let query = team_query(&params)?;
     let page = state.svc.list_team(&p.0.actor, kind, &query).await?;
     let items: Vec<MemberJson> = page.items.iter().map(MemberJson::from).collect();
@@ -77,7 +81,13 @@ pub struct CreateBody {
     permissions: Vec<String>,
 }
 
-async fn create(state: AppState, p: ApiUser, client: Client, kind: MemberKind, body: CreateBody) -> Result<Response, ApiError> {
+async fn create(
+    state: AppState,
+    p: ApiUser,
+    client: Client,
+    kind: MemberKind,
+    body: CreateBody,
+) -> Result<Response, ApiError> {
     let view = state
         .svc
         .add_person(
@@ -118,7 +128,10 @@ pub async fn get_agent(
     p: ApiUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let v = state.svc.get_person(&p.0.actor, MemberKind::Agent, &id).await?;
+    let v = state
+        .svc
+        .get_person(&p.0.actor, MemberKind::Agent, &id)
+        .await?;
     Ok(Json(MemberJson::from(&v)).into_response())
 }
 
@@ -127,7 +140,10 @@ pub async fn get_admin(
     p: ApiUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let v = state.svc.get_person(&p.0.actor, MemberKind::Admin, &id).await?;
+    let v = state
+        .svc
+        .get_person(&p.0.actor, MemberKind::Admin, &id)
+        .await?;
     Ok(Json(MemberJson::from(&v)).into_response())
 }
 
@@ -141,7 +157,14 @@ pub struct PatchBody {
     permissions: Option<Vec<String>>,
 }
 
-async fn patch(state: AppState, p: ApiUser, client: Client, kind: MemberKind, id: String, body: PatchBody) -> Result<Response, ApiError> {
+async fn patch(
+    state: AppState,
+    p: ApiUser,
+    client: Client,
+    kind: MemberKind,
+    id: String,
+    body: PatchBody,
+) -> Result<Response, ApiError> {
     let v = state
         .svc
         .update_person(
@@ -232,6 +255,9 @@ pub async fn end_session(
     p: ApiUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.svc.end_one_session(&p.0.actor, &client.ip, &id).await?;
+    state
+        .svc
+        .end_one_session(&p.0.actor, &client.ip, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -46,9 +46,20 @@ struct AuditPage {
 }
 
 const KINDS: [&str; 14] = [
-    "signin", "signin.failed", "signin.refused", "signout", "session.ended", "session.expired",
-    "member.created", "member.updated", "member.disabled", "member.enabled",
-    "password.changed", "permissions.changed", "settings.changed", "account.created",
+    "signin",
+    "signin.failed",
+    "signin.refused",
+    "signout",
+    "session.ended",
+    "session.expired",
+    "member.created",
+    "member.updated",
+    "member.disabled",
+    "member.enabled",
+    "password.changed",
+    "permissions.changed",
+    "settings.changed",
+    "account.created",
 ];
 
 fn href(path: &str, params: &HashMap<String, String>, page: Option<i64>) -> String {
@@ -62,7 +73,11 @@ fn href(path: &str, params: &HashMap<String, String>, page: Option<i64>) -> Stri
         s.append_pair("page", &p.to_string());
     }
     let q = s.finish();
-    if q.is_empty() { path.to_string() } else { format!("{path}?{q}") }
+    if q.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{q}")
+    }
 }
 
 fn filter(params: &HashMap<String, String>) -> AuditFilter {
@@ -81,7 +96,11 @@ pub async fn audit_page(
     PageUser(p): PageUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let page = match state.svc.list_audit(&p.actor, &filter(&params), false).await {
+    let page = match state
+        .svc
+        .list_audit(&p.actor, &filter(&params), false)
+        .await
+    {
         Ok(page) => page,
         Err(e) => return error_page_for(Some(&p), e),
     };
@@ -147,7 +166,10 @@ pub async fn audit_csv(
         Ok(page) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"deskward-audit.csv\""),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"deskward-audit.csv\"",
+                ),
             ],
             crate::web::api::audit::csv(&page.items),
         )

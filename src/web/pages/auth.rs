@@ -10,7 +10,9 @@ use crate::service::auth::NewAccountRequest;
 use crate::service::{LoginRequest, ServiceError};
 use crate::web::AppState;
 use crate::web::api::auth::signed_out_response;
-use crate::web::request::{Client, PageTenant, PageUser, clear_cookie, session_cookie, session_token};
+use crate::web::request::{
+    Client, PageTenant, PageUser, clear_cookie, session_cookie, session_token,
+};
 
 use super::{FormData, Nav, capitalize, error_page, error_page_for, render, see_other};
 
@@ -41,7 +43,11 @@ impl LoginPage {
 }
 
 /// `/`: setup first, then the person's landing page by role.
-pub async fn home(State(state): State<AppState>, tenant: Result<PageTenant, Response>, headers: axum::http::HeaderMap) -> Response {
+pub async fn home(
+    State(state): State<AppState>,
+    tenant: Result<PageTenant, Response>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let PageTenant(account_id) = match tenant {
         Ok(t) => t,
         Err(r) => return r,
@@ -210,7 +216,11 @@ pub async fn setup_page(State(state): State<AppState>) -> Response {
     }
 }
 
-pub async fn setup_submit(State(state): State<AppState>, client: Client, form: FormData) -> Response {
+pub async fn setup_submit(
+    State(state): State<AppState>,
+    client: Client,
+    form: FormData,
+) -> Response {
     let req = NewAccountRequest {
         name: form.text("name"),
         slug: None,
@@ -218,7 +228,11 @@ pub async fn setup_submit(State(state): State<AppState>, client: Client, form: F
         admin_email: form.text("admin_email"),
         admin_password: form.text("password"),
     };
-    let (name, admin_name, admin_email) = (req.name.clone(), req.admin_name.clone(), req.admin_email.clone());
+    let (name, admin_name, admin_email) = (
+        req.name.clone(),
+        req.admin_name.clone(),
+        req.admin_email.clone(),
+    );
     let password = req.admin_password.clone();
     match state.svc.create_account(req, true).await {
         Ok((account, admin)) => {
@@ -237,7 +251,8 @@ pub async fn setup_submit(State(state): State<AppState>, client: Client, form: F
             {
                 Ok(out) => {
                     let mut res = see_other("/team/agents");
-                    if let Ok(v) = HeaderValue::from_str(&session_cookie(&out.token, client.https)) {
+                    if let Ok(v) = HeaderValue::from_str(&session_cookie(&out.token, client.https))
+                    {
                         res.headers_mut().insert(header::SET_COOKIE, v);
                     }
                     res
@@ -297,7 +312,11 @@ pub async fn agent_home(State(state): State<AppState>, PageUser(p): PageUser) ->
     }
 }
 
-pub async fn set_status(State(state): State<AppState>, PageUser(p): PageUser, form: FormData) -> Response {
+pub async fn set_status(
+    State(state): State<AppState>,
+    PageUser(p): PageUser,
+    form: FormData,
+) -> Response {
     if let Err(r) = form.check_csrf(&p) {
         return r;
     }
@@ -312,4 +331,3 @@ pub async fn set_status(State(state): State<AppState>, PageUser(p): PageUser, fo
         Err(e) => error_page_for(Some(&p), e),
     }
 }
-

@@ -33,7 +33,10 @@ pub fn router() -> Router<AppState> {
         .route("/me/sessions", get(settings::my_sessions))
         .route("/me/sessions/end-others", post(settings::end_others))
         .route("/me/sessions/{id}/end", post(settings::end_mine))
-        .route("/security", get(settings::security_page).post(settings::security_submit))
+        .route(
+            "/security",
+            get(settings::security_page).post(settings::security_submit),
+        )
         .route("/security/audit", get(audit::audit_page))
         .route("/security/audit.csv", get(audit::audit_csv))
         .route("/me/password", post(settings::change_password))
@@ -47,13 +50,19 @@ pub fn router() -> Router<AppState> {
             "/team/{kind}/{id}/end-sessions",
             get(team::confirm_end_person).post(team::end_person),
         )
-        .route("/sessions/{id}/end", get(team::confirm_end_one).post(team::end_one))
+        .route(
+            "/sessions/{id}/end",
+            get(team::confirm_end_one).post(team::end_one),
+        )
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
 }
 
 async fn css() -> Response {
-    static_asset("text/css; charset=utf-8", include_str!("../../../static/app.css"))
+    static_asset(
+        "text/css; charset=utf-8",
+        include_str!("../../../static/app.css"),
+    )
 }
 
 async fn js() -> Response {
@@ -107,7 +116,11 @@ pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "page could not be rendered").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "page could not be rendered",
+            )
+                .into_response()
         }
     }
 }
@@ -137,9 +150,11 @@ pub fn error_page_for(p: Option<&Principal>, e: ServiceError) -> Response {
             "There is nothing here, or it belongs to another account.".to_string(),
         ),
         ServiceError::Forbidden(msg) => (StatusCode::FORBIDDEN, "Not allowed", capitalize(&msg)),
-        ServiceError::Invalid { message, .. } => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "Check your input", capitalize(&message))
-        }
+        ServiceError::Invalid { message, .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Check your input",
+            capitalize(&message),
+        ),
         ServiceError::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Temporarily unavailable",
@@ -177,7 +192,9 @@ pub fn error_page_for(p: Option<&Principal>, e: ServiceError) -> Response {
 pub fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect::<String>() + if s.ends_with('.') { "" } else { "." },
+        Some(f) => {
+            f.to_uppercase().chain(c).collect::<String>() + if s.ends_with('.') { "" } else { "." }
+        }
         None => String::new(),
     }
 }
@@ -188,7 +205,10 @@ pub struct FormData(pub Vec<(String, String)>);
 
 impl FormData {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self, name: &str) -> String {
@@ -204,6 +224,8 @@ impl FormData {
     }
 
     /// The CSRF token of a page form must match the session's.
+    // The error is the page to answer with, as for axum's own extractors' rejections.
+    #[allow(clippy::result_large_err)]
     pub fn check_csrf(&self, p: &Principal) -> Result<(), Response> {
         if super::request::constant_time_eq(self.get("csrf_token").unwrap_or(""), &p.csrf_token) {
             Ok(())
@@ -237,7 +259,12 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
 /// A local path to return to after an action; anything else falls back to `default`.
 pub fn safe_back(back: Option<&str>, default: &str) -> String {
     match back {
-        Some(b) if b.starts_with('/') && !b.starts_with("//") && !b.contains('\\') && b.len() < 2000 => {
+        Some(b)
+            if b.starts_with('/')
+                && !b.starts_with("//")
+                && !b.contains('\\')
+                && b.len() < 2000 =>
+        {
             b.to_string()
         }
         _ => default.to_string(),

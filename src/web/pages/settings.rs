@@ -26,13 +26,26 @@ struct SecurityPage {
     lifetime_hours: String,
 }
 
-async fn security(state: &AppState, p: &crate::service::Principal, notice: Option<String>, error: Option<String>) -> Response {
+async fn security(
+    state: &AppState,
+    p: &crate::service::Principal,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
     match state.svc.security_settings(&p.actor).await {
         Ok(s) => {
             let m = s.agent_idle_timeout_minutes;
-            let (amount, unit) = if m % 60 == 0 { (m / 60, "hours") } else { (m, "minutes") };
+            let (amount, unit) = if m % 60 == 0 {
+                (m / 60, "hours")
+            } else {
+                (m, "minutes")
+            };
             render(
-                if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK },
+                if error.is_some() {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else {
+                    StatusCode::OK
+                },
                 &SecurityPage {
                     title: "Security".into(),
                     nav: Some(Nav::new(p, "security")),
@@ -68,7 +81,15 @@ pub async fn security_submit(
     }
     let amount = form.text("amount");
     let Ok(n) = amount.trim().parse::<i64>() else {
-        return security(&state, &p, None, Some(format!("The timeout must be a whole number, got \"{amount}\"."))).await;
+        return security(
+            &state,
+            &p,
+            None,
+            Some(format!(
+                "The timeout must be a whole number, got \"{amount}\"."
+            )),
+        )
+        .await;
     };
     let minutes = match form.get("unit") {
         Some("hours") => n.checked_mul(60),
@@ -85,7 +106,13 @@ pub async fn security_submit(
         match lifetime.trim().parse::<i64>() {
             Ok(h) if h > 0 => Some(h * 60),
             _ => {
-                return security(&state, &p, None, Some("The absolute lifetime must be a whole number of hours, or empty.".into())).await;
+                return security(
+                    &state,
+                    &p,
+                    None,
+                    Some("The absolute lifetime must be a whole number of hours, or empty.".into()),
+                )
+                .await;
             }
         }
     };
@@ -93,10 +120,17 @@ pub async fn security_submit(
         agent_idle_timeout_minutes: Some(minutes),
         max_session_lifetime_minutes: Some(lifetime),
     };
-    match state.svc.change_security_settings(&p.actor, &client.ip, change).await {
+    match state
+        .svc
+        .change_security_settings(&p.actor, &client.ip, change)
+        .await
+    {
         Ok(_) => security(&state, &p, Some("Security settings saved.".into()), None).await,
         Err(ServiceError::Invalid { message, .. }) => {
-            let msg = message.replace("agent_idle_timeout_minutes must be", "The agents' timeout must be");
+            let msg = message.replace(
+                "agent_idle_timeout_minutes must be",
+                "The agents' timeout must be",
+            );
             security(&state, &p, None, Some(capitalize(&msg))).await
         }
         Err(e) => error_page_for(Some(&p), e),
@@ -114,7 +148,12 @@ struct MySessionsPage {
     sessions: Vec<SessionRow>,
 }
 
-async fn my_sessions_page(state: &AppState, p: &crate::service::Principal, notice: Option<String>, error: Option<String>) -> Response {
+async fn my_sessions_page(
+    state: &AppState,
+    p: &crate::service::Principal,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
     let v = match state.svc.me(p).await {
         Ok(v) => v,
         Err(e) => return error_page_for(Some(p), e),
@@ -129,7 +168,11 @@ async fn my_sessions_page(state: &AppState, p: &crate::service::Principal, notic
         })
         .collect();
     render(
-        if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK },
+        if error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
         &MySessionsPage {
             title: "My sessions".into(),
             nav: Some(Nav::new(p, "me")),
@@ -153,12 +196,21 @@ pub async fn change_password(
     let end_others = form.get("end_others") == Some("yes");
     match state
         .svc
-        .change_own_password(&p, &client.ip, form.text("current_password"), form.text("new_password"), end_others)
+        .change_own_password(
+            &p,
+            &client.ip,
+            form.text("current_password"),
+            form.text("new_password"),
+            end_others,
+        )
         .await
     {
         Ok(n) => {
             let msg = if end_others {
-                format!("Password changed. {n} other session{} ended.", if n == 1 { "" } else { "s" })
+                format!(
+                    "Password changed. {n} other session{} ended.",
+                    if n == 1 { "" } else { "s" }
+                )
             } else {
                 "Password changed.".to_string()
             };
@@ -190,7 +242,11 @@ pub async fn end_mine(
     }
 }
 
-pub async fn end_others(State(state): State<AppState>, PageUser(p): PageUser, form: FormData) -> Response {
+pub async fn end_others(
+    State(state): State<AppState>,
+    PageUser(p): PageUser,
+    form: FormData,
+) -> Response {
     if let Err(r) = form.check_csrf(&p) {
         return r;
     }

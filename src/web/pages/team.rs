@@ -193,9 +193,16 @@ pub async fn list(
     render(
         StatusCode::OK,
         &TeamPage {
-            title: if kind == MemberKind::Agent { "Agents".into() } else { "Administrators".into() },
+            title: if kind == MemberKind::Agent {
+                "Agents".into()
+            } else {
+                "Administrators".into()
+            },
             nav: Some(Nav::new(&p, "team")),
-            notice: notice(params.get("done").map(String::as_str), params.get("n").map(String::as_str)),
+            notice: notice(
+                params.get("done").map(String::as_str),
+                params.get("n").map(String::as_str),
+            ),
             error: None,
             kind: seg,
             csrf: p.csrf_token.clone(),
@@ -253,7 +260,10 @@ pub async fn new_person(PageUser(p): PageUser, Path(kind): Path<String>) -> Resp
     let kind = match kind_of(&kind) {
         Ok(k) if p.actor.can_view(k) => k,
         Ok(_) => {
-            return error_page_for(Some(&p), ServiceError::Forbidden("you cannot add people here".into()));
+            return error_page_for(
+                Some(&p),
+                ServiceError::Forbidden("you cannot add people here".into()),
+            );
         }
         Err(e) => return error_page_for(Some(&p), e),
     };
@@ -303,7 +313,11 @@ pub async fn create(
         )
         .await;
     match result {
-        Ok(_) => see_other(&with_notice(&format!("/team/{}", kind.plural()), "added", None)),
+        Ok(_) => see_other(&with_notice(
+            &format!("/team/{}", kind.plural()),
+            "added",
+            None,
+        )),
         Err(ServiceError::Invalid { message, .. }) => render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &NewPersonPage {
@@ -373,9 +387,18 @@ async fn profile_page(
             s.ua_match = v.sessions.iter().any(|o| o.user_agent == s.user_agent);
         }
     }
-    let perms: Vec<String> = m.permissions.names().iter().map(|s| s.to_string()).collect();
+    let perms: Vec<String> = m
+        .permissions
+        .names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     render(
-        if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK },
+        if error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
         &ProfilePage {
             title: m.name.clone(),
             nav: Some(Nav::new(p, "team")),
@@ -405,7 +428,10 @@ pub async fn profile(
         Ok(k) => k,
         Err(e) => return error_page_for(Some(&p), e),
     };
-    let n = notice(params.get("done").map(String::as_str), params.get("n").map(String::as_str));
+    let n = notice(
+        params.get("done").map(String::as_str),
+        params.get("n").map(String::as_str),
+    );
     profile_page(&state, &p, kind, &id, n, None).await
 }
 
@@ -429,10 +455,20 @@ pub async fn update(
         email: form.get("email").map(str::to_string),
         password: (!password.is_empty()).then_some(password),
         disabled: None,
-        permissions: form.get("permissions_present").map(|_| form.all("permissions")),
+        permissions: form
+            .get("permissions_present")
+            .map(|_| form.all("permissions")),
     };
-    match state.svc.update_person(&p.actor, &client.ip, kind, &id, patch).await {
-        Ok(_) => see_other(&with_notice(&format!("/team/{}/{id}", kind.plural()), "saved", None)),
+    match state
+        .svc
+        .update_person(&p.actor, &client.ip, kind, &id, patch)
+        .await
+    {
+        Ok(_) => see_other(&with_notice(
+            &format!("/team/{}/{id}", kind.plural()),
+            "saved",
+            None,
+        )),
         Err(ServiceError::Invalid { message, .. }) => {
             profile_page(&state, &p, kind, &id, None, Some(capitalize(&message))).await
         }
@@ -469,8 +505,16 @@ pub async fn set_disabled(
         ..Default::default()
     };
     let back = safe_back(form.get("back"), &format!("/team/{}/{id}", kind.plural()));
-    match state.svc.update_person(&p.actor, &client.ip, kind, &id, patch).await {
-        Ok(_) => see_other(&with_notice(&back, if disabled { "disabled" } else { "enabled" }, None)),
+    match state
+        .svc
+        .update_person(&p.actor, &client.ip, kind, &id, patch)
+        .await
+    {
+        Ok(_) => see_other(&with_notice(
+            &back,
+            if disabled { "disabled" } else { "enabled" },
+            None,
+        )),
         Err(e) => error_page_for(Some(&p), e),
     }
 }
@@ -492,22 +536,33 @@ struct ConfirmPage {
     button: String,
 }
 
-fn confirm(p: &Principal, heading: &str, message: String, sessions: Vec<SessionRow>, action: String, back: String, ids: Vec<String>, button: &str) -> Response {
+/// What a confirmation page asks.
+struct Confirm {
+    heading: &'static str,
+    message: String,
+    sessions: Vec<SessionRow>,
+    action: String,
+    back: String,
+    ids: Vec<String>,
+    button: &'static str,
+}
+
+fn confirm(p: &Principal, c: Confirm) -> Response {
     render(
         StatusCode::OK,
         &ConfirmPage {
-            title: heading.to_string(),
+            title: c.heading.to_string(),
             nav: Some(Nav::new(p, "team")),
             notice: None,
             error: None,
-            heading: heading.to_string(),
-            message,
-            sessions,
-            action,
+            heading: c.heading.to_string(),
+            message: c.message,
+            sessions: c.sessions,
+            action: c.action,
             csrf: p.csrf_token.clone(),
-            back,
-            ids,
-            button: button.to_string(),
+            back: c.back,
+            ids: c.ids,
+            button: c.button.to_string(),
         },
     )
 }
@@ -533,21 +588,30 @@ pub async fn confirm_end_person(
             ServiceError::Forbidden("only the primary administrator can end this session".into()),
         );
     }
-    let back = safe_back(params.get("back").map(String::as_str), &format!("/team/{}", kind.plural()));
+    let back = safe_back(
+        params.get("back").map(String::as_str),
+        &format!("/team/{}", kind.plural()),
+    );
     let n = v.sessions.len();
     confirm(
         &p,
-        "End session?",
-        format!(
-            "End {} of {}? They will be signed out and will need to sign in again to continue working.",
-            if n == 1 { "the active session".to_string() } else { format!("all {n} active sessions") },
-            v.member.name
-        ),
-        v.sessions.iter().map(SessionRow::new).collect(),
-        format!("/team/{}/{id}/end-sessions", kind.plural()),
-        back,
-        Vec::new(),
-        "End session",
+        Confirm {
+            heading: "End session?",
+            message: format!(
+                "End {} of {}? They will be signed out and will need to sign in again to continue working.",
+                if n == 1 {
+                    "the active session".to_string()
+                } else {
+                    format!("all {n} active sessions")
+                },
+                v.member.name
+            ),
+            sessions: v.sessions.iter().map(SessionRow::new).collect(),
+            action: format!("/team/{}/{id}/end-sessions", kind.plural()),
+            back,
+            ids: Vec::new(),
+            button: "End session",
+        },
     )
 }
 
@@ -566,7 +630,11 @@ pub async fn end_person(
         Err(e) => return error_page_for(Some(&p), e),
     };
     let back = safe_back(form.get("back"), &format!("/team/{}", kind.plural()));
-    match state.svc.end_person_sessions(&p.actor, &client.ip, kind, &id).await {
+    match state
+        .svc
+        .end_person_sessions(&p.actor, &client.ip, kind, &id)
+        .await
+    {
         Ok(n) => see_other(&with_notice(&back, "ended", Some(n))),
         Err(e) => error_page_for(Some(&p), e),
     }
@@ -583,7 +651,11 @@ pub async fn confirm_end_one(
         Ok(_) => return error_page_for(Some(&p), ServiceError::NotFound),
         Err(e) => return error_page_for(Some(&p), e.into()),
     };
-    let v = match state.svc.get_person(&p.actor, s.member_kind, &s.member_id).await {
+    let v = match state
+        .svc
+        .get_person(&p.actor, s.member_kind, &s.member_id)
+        .await
+    {
         Ok(v) => v,
         Err(e) => return error_page_for(Some(&p), e),
     };
@@ -593,13 +665,18 @@ pub async fn confirm_end_one(
     );
     confirm(
         &p,
-        "End session?",
-        format!("End this session of {}? They will be signed out and must sign in again.", v.member.name),
-        vec![SessionRow::new(&s)],
-        format!("/sessions/{id}/end"),
-        back,
-        Vec::new(),
-        "End session",
+        Confirm {
+            heading: "End session?",
+            message: format!(
+                "End this session of {}? They will be signed out and must sign in again.",
+                v.member.name
+            ),
+            sessions: vec![SessionRow::new(&s)],
+            action: format!("/sessions/{id}/end"),
+            back,
+            ids: Vec::new(),
+            button: "End session",
+        },
     )
 }
 
@@ -638,20 +715,26 @@ pub async fn bulk_end(
     if form.get("confirm") != Some("yes") {
         return confirm(
             &p,
-            "End sessions of the selected agents?",
-            format!(
-                "Every active session of the {} selected agent{} will end. They will be signed out and must sign in again.",
-                ids.len(),
-                if ids.len() == 1 { "" } else { "s" }
-            ),
-            Vec::new(),
-            "/team/agents/bulk-end".into(),
-            back,
-            ids,
-            "End sessions",
+            Confirm {
+                heading: "End sessions of the selected agents?",
+                message: format!(
+                    "Every active session of the {} selected agent{} will end. They will be signed out and must sign in again.",
+                    ids.len(),
+                    if ids.len() == 1 { "" } else { "s" }
+                ),
+                sessions: Vec::new(),
+                action: "/team/agents/bulk-end".into(),
+                back: back.clone(),
+                ids,
+                button: "End sessions",
+            },
         );
     }
-    match state.svc.bulk_end_agent_sessions(&p.actor, &client.ip, &ids).await {
+    match state
+        .svc
+        .bulk_end_agent_sessions(&p.actor, &client.ip, &ids)
+        .await
+    {
         Ok(n) => see_other(&with_notice(&back, "ended", Some(n))),
         Err(e) => error_page_for(Some(&p), e),
     }

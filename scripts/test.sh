@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Runs every check and test of Deskward: formatting, clippy, then the whole test suite
+# (unit tests, store conformance on SQLite and PostgreSQL, HTTP and browser tests).
+#
+# Meant for a fresh Debian 12 machine, run as root (CI sets CI=true): it installs Chromium and
+# chromedriver when missing, makes sure PostgreSQL answers on 127.0.0.1:5432, and exits non-zero
+# when anything fails. Every step runs even after an earlier one failed, so one run reports all.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ -d "${CARGO_HOME:-$HOME/.cargo}/bin" ]]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
+
+log() { printf '\n==> %s\n' "$*"; }
+die() { printf '\ntest.sh: error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [[ "$(id -u)" == 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$@"
+    else
+        die "need root to run: $*"
+    fi
+}
+
+# --- Chromium and chromedriver, for the browser tests ---------------------------------------
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    log "installing chromium and chromium-driver"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq >/dev/null
+    as_root apt-get install -y -qq -o=Dpkg::Use-Pty=0 chromium chromium-driver >/dev/null \
+        || die "apt-get install chromium chromium-driver failed"
+    command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+        || die "chromium or chromedriver still missing after installation"
+fi
+
+# --- PostgreSQL on 127.0.0.1:5432 ------------------------------------------------------------
+pg_answers() {
+    if command -v pg_isready >/dev/null; then
+        pg_isready -q -h 127.0.0.1 -p 5432
+    else
+        (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null
+    fi
+}
+
+if ! pg_answers; then
+    log "PostgreSQL does not answer on 127.0.0.1:5432; starting it"
+    version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1 || true)"
+    [[ -n "$version" ]] && command -v pg_ctlcluster >/dev/null \
+        || die "PostgreSQL is not installed (no cluster under /etc/postgresql); the tests need it on 127.0.0.1:5432"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start \
+        || printf 'test.sh: pg_ctlcluster %s main start failed; waiting anyway\n' "$version" >&2
+    for _ in $(seq 1 30); do
+        pg_answers && break
+        sleep 1
+    done
+    pg_answers || die "PostgreSQL $version did not answer on 127.0.0.1:5432 within 30 s"
+fi
+
+export DESKWARD_TEST_PG_URL="${DESKWARD_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+
+# The tests connect to this database to create (and drop) one database per test.
+if command -v psql >/dev/null && ! psql "$DESKWARD_TEST_PG_URL" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+    db_name="${DESKWARD_TEST_PG_URL##*/}"
+    db_name="${db_name%%\?*}"
+    server_url="${DESKWARD_TEST_PG_URL%/*}/postgres"
+    log "creating database $db_name for the tests"
+    psql "$server_url" -Atqc "CREATE DATABASE \"$db_name\"" >/dev/null \
+        || die "cannot connect to $DESKWARD_TEST_PG_URL nor create it (check user and authentication)"
+fi
+
+# --- Tools ------------------------------------------------------------------------------------
+command -v cargo >/dev/null || die "cargo not found (install Rust with rustup)"
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    log "adding rustfmt and clippy"
+    rustup component add rustfmt clippy
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+    log "installing cargo-nextest"
+    cargo install cargo-nextest --locked
+fi
+
+# --- Checks and tests --------------------------------------------------------------------------
+failed=()
+step() {
+    local name="$1"
+    shift
+    log "$name: $*"
+    if "$@"; then
+        printf '==> %s: ok\n' "$name"
+    else
+        printf '==> %s: FAILED\n' "$name"
+        failed+=("$name")
+    fi
+}
+
+step fmt cargo fmt --all -- --check
+step clippy cargo clippy --all-targets -- -D warnings
+step tests cargo nextest run --profile ci --no-fail-fast
+
+echo
+if ((${#failed[@]})); then
+    echo "test.sh: FAILED: ${failed[*]} (of fmt, clippy, tests)"
+    exit 1
+fi
+echo "test.sh: all passed (fmt, clippy, tests on SQLite and PostgreSQL)"
