@@ -87,6 +87,9 @@
   // Live updates: one event stream per tab.
   if (!document.body.hasAttribute("data-signed-in") || !window.EventSource) return;
   var source = new EventSource("/api/v1/events");
+  // A page kept for Back must not hold its stream: browsers allow few connections per host.
+  window.addEventListener("pagehide", function () { source.close(); });
+  window.addEventListener("pageshow", function (e) { if (e.persisted) location.reload(); });
   source.addEventListener("session_ended", function () {
     source.close();
     location.href = "/login";
@@ -124,6 +127,8 @@
         var d = JSON.parse(e.data);
         mine.textContent = d.status === "online" ? "Online" : "Offline";
         mine.className = "badge " + d.status;
+        var on = document.getElementById("go-online"), off = document.getElementById("go-offline");
+        if (on && off) { on.hidden = d.status === "online"; off.hidden = d.status !== "online"; }
       } catch (err) { /* ignore malformed data */ }
     }
   });

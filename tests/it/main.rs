@@ -6,6 +6,11 @@
 mod db;
 mod support;
 
-mod conformance;
 mod api_auth;
+mod api_events;
+mod api_profiles;
+mod api_security;
 mod api_team;
+mod browser;
+mod conformance;
+mod multi_instance;

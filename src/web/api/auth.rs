@@ -54,6 +54,7 @@ pub async fn login(
         .await?;
     let body = json!({
         "user": MemberJson::new(&out.member, &sessions),
+        "session": SessionJson::from(&out.session),
         "csrf_token": out.csrf_token,
     });
     let mut res = Json(body).into_response();
