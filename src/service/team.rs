@@ -443,6 +443,24 @@ impl Service {
         if session.ended_at.is_some() {
             return Err(ServiceError::NotFound);
         }
+        // Anyone may end their own session (as from "My sessions"); that is a sign-out.
+        if session.member_id == actor.member_id {
+            let ended = self
+                .store
+                .end_session(
+                    &actor.account_id,
+                    session_id,
+                    EndReason::Logout,
+                    Some(&actor.member_id),
+                    self.now(),
+                )
+                .await?
+                .ok_or(ServiceError::NotFound)?;
+            self.record_endings(actor, ip, std::slice::from_ref(&ended))
+                .await;
+            self.announce_ended(&[ended]).await;
+            return Ok(());
+        }
         let member = self
             .store
             .member(&actor.account_id, &session.member_id)

@@ -696,7 +696,49 @@ async fn fuzzed_requests_never_fail_or_change_data(backend: Backend) {
     assert_eq!(before, after, "a fuzzed request changed stored data");
 }
 
+async fn people_end_their_own_other_sessions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("Ann", "ann@acme.test").await;
+    let laptop = app.signed_in("ann@acme.test", PASSWORD).await;
+    let phone = app.signed_in("ann@acme.test", PASSWORD).await;
+    let items = laptop.get("/api/v1/me/sessions").await.json()["items"].clone();
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
+    let other = items.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    laptop
+        .delete(&format!("/api/v1/sessions/{other}"))
+        .await
+        .expect_status(StatusCode::NO_CONTENT);
+    phone
+        .me()
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert_eq!(
+        app.stored_session(&other)
+            .await
+            .end_reason
+            .map(|r| r.as_str()),
+        Some("logout")
+    );
+    // Someone else's session stays out of an agent's reach.
+    let admin = app.primary_client().await;
+    let admin_sid = admin.me().await.json()["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    laptop
+        .delete(&format!("/api/v1/sessions/{admin_sid}"))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    admin.me().await.expect_status(StatusCode::OK);
+}
+
 backend_tests!(
+    people_end_their_own_other_sessions,
     headers_on_pages_and_api,
     https_adds_hsts_and_host_cookie,
     cross_site_requests_are_refused,
