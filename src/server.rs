@@ -89,6 +89,10 @@ pub async fn serve(
     };
     let state = AppState::new(svc, config.web, stream_stop);
     let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Events are small writes that must leave at once, not wait for the peer's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

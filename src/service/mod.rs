@@ -212,7 +212,7 @@ impl Service {
     /// Tells every listener that these sessions ended and, for agents, marks them Offline at
     /// once (their tabs are being disconnected).
     pub(crate) async fn announce_ended(&self, ended: &[EndedSession]) {
-        let mut offline: Vec<(&str, &str)> = Vec::new();
+        let mut offline: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
         for e in ended {
             self.publish(Event::SessionEnded {
                 account_id: e.account_id.clone(),
@@ -221,14 +221,27 @@ impl Service {
                 session_id: e.id.clone(),
                 reason: e.reason,
             });
-            if e.member_kind == MemberKind::Agent
-                && !offline.contains(&(e.account_id.as_str(), e.member_id.as_str()))
-            {
-                offline.push((&e.account_id, &e.member_id));
+            if e.member_kind == MemberKind::Agent {
+                let ids = offline.entry(&e.account_id).or_default();
+                if !ids.contains(&e.member_id) {
+                    ids.push(e.member_id.clone());
+                }
             }
         }
-        for (account_id, member_id) in offline {
-            self.force_offline(account_id, member_id).await;
+        // One statement per account, however many agents a bulk ending touched.
+        for (account_id, ids) in offline {
+            match self.store.set_offline_many(account_id, &ids).await {
+                Ok(changed) => {
+                    for member_id in changed {
+                        self.publish(Event::StatusChanged {
+                            account_id: account_id.to_string(),
+                            member_id,
+                            status: crate::domain::member::AgentStatus::Offline,
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not set agents offline"),
+            }
         }
     }
 

@@ -6,8 +6,23 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use super::ServiceError;
 
+/// At most one argon2 computation per core at a time: each takes 19 MiB and a core for tens of
+/// milliseconds, so a burst of sign-ins queues here instead of starving the runtime's workers
+/// and filling memory.
+fn permits() -> &'static tokio::sync::Semaphore {
+    static SEM: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SEM.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.max(1))
+    })
+}
+
 /// Hashes a password. argon2's default parameters are OWASP's: m=19456 KiB, t=2, p=1.
 pub async fn hash(password: String) -> Result<String, ServiceError> {
+    let _permit = permits()
+        .acquire()
+        .await
+        .map_err(|_| ServiceError::Internal("hashing closed".to_string()))?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -21,6 +36,10 @@ pub async fn hash(password: String) -> Result<String, ServiceError> {
 /// Checks a password against a stored PHC string. `None` means "no such person": a dummy hash
 /// is verified instead so unknown e-mails take as long as wrong passwords.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, ServiceError> {
+    let _permit = permits()
+        .acquire()
+        .await
+        .map_err(|_| ServiceError::Internal("hashing closed".to_string()))?;
     tokio::task::spawn_blocking(move || {
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
         let parsed = PasswordHash::new(&stored)

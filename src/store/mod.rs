@@ -271,6 +271,9 @@ pub trait Store: Send + Sync + 'static {
         choice: Option<AgentStatus>,
     ) -> StoreResult<Member>;
 
+    /// Sets these agents Offline (their own choice untouched); returns those who were Online.
+    async fn set_offline_many(&self, account_id: &str, ids: &[String]) -> StoreResult<Vec<String>>;
+
     // Presence across instances.
     /// Records how many tabs of an agent this instance holds (0 removes the row).
     async fn presence_set(

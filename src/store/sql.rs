@@ -592,6 +592,32 @@ macro_rules! impl_sql_store {
                 self.member(account_id, id).await
             }
 
+            async fn set_offline_many(
+                &self,
+                account_id: &str,
+                ids: &[String],
+            ) -> StoreResult<Vec<String>> {
+                use sqlx::Row;
+                let mut changed = Vec::new();
+                for chunk in ids.chunks(1000) {
+                    let mut args = sql::Args::default();
+                    let sql = format!(
+                        "UPDATE members SET status = 'offline' WHERE account_id = {} \
+                         AND kind = 'agent' AND status = 'online' AND id IN ({}) RETURNING id",
+                        args.text(account_id),
+                        args.list(chunk)
+                    );
+                    let rows = Self::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(sql::map_err)?;
+                    for r in rows {
+                        changed.push(r.try_get::<String, _>("id").map_err(sql::map_err)?);
+                    }
+                }
+                Ok(changed)
+            }
+
             async fn presence_set(
                 &self,
                 instance_id: &str,
@@ -897,29 +923,71 @@ macro_rules! impl_sql_store {
             }
 
             async fn expire_sessions(&self, now: Millis) -> StoreResult<Vec<EndedSession>> {
-                let admin_cutoff = now
-                    - crate::domain::session::ADMIN_IDLE_TIMEOUT_MINUTES
-                        * crate::domain::time::MINUTE;
-                let rows = sqlx::query(
+                use sqlx::Row;
+                // One range scan of the live-sessions index per rule and account, rather than
+                // one statement whose OR'd, correlated conditions would read every live session.
+                let minute = crate::domain::time::MINUTE;
+                let admin_cutoff =
+                    now - crate::domain::session::ADMIN_IDLE_TIMEOUT_MINUTES * minute;
+                const RETURNING: &str = "RETURNING id, account_id, member_id, member_kind";
+                let mut ended = Vec::new();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE sessions SET ended_at = $1, end_reason = 'expired' \
-                     WHERE ended_at IS NULL AND ( \
-                       (member_kind = 'admin' AND last_seen_at < $2) \
-                       OR (member_kind = 'agent' AND last_seen_at < $1 - (SELECT \
-                           a.agent_idle_timeout_minutes * 60000 FROM accounts a \
-                           WHERE a.id = sessions.account_id)) \
-                       OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = sessions.account_id \
-                           AND a.max_session_lifetime_minutes IS NOT NULL \
-                           AND sessions.started_at < $1 - a.max_session_lifetime_minutes * 60000)) \
-                     RETURNING id, account_id, member_id, member_kind",
-                )
+                     WHERE ended_at IS NULL AND last_seen_at < $2 AND member_kind = 'admin' \
+                     {RETURNING}"
+                )))
                 .bind(now)
                 .bind(admin_cutoff)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(sql::map_err)?;
-                rows.iter()
-                    .map(|r| Self::ended_from_row(r, EndReason::Expired))
-                    .collect()
+                for r in &rows {
+                    ended.push(Self::ended_from_row(r, EndReason::Expired)?);
+                }
+                let accounts = sqlx::query(
+                    "SELECT id, agent_idle_timeout_minutes, max_session_lifetime_minutes \
+                     FROM accounts",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(sql::map_err)?;
+                for a in accounts {
+                    let id: String = a.try_get("id").map_err(sql::map_err)?;
+                    let idle: i64 = a.try_get("agent_idle_timeout_minutes").map_err(sql::map_err)?;
+                    let lifetime: Option<i64> =
+                        a.try_get("max_session_lifetime_minutes").map_err(sql::map_err)?;
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE sessions SET ended_at = $1, end_reason = 'expired' \
+                         WHERE ended_at IS NULL AND last_seen_at < $2 AND account_id = $3 \
+                         AND member_kind = 'agent' {RETURNING}"
+                    )))
+                    .bind(now)
+                    .bind(now - idle * minute)
+                    .bind(&id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(sql::map_err)?;
+                    for r in &rows {
+                        ended.push(Self::ended_from_row(r, EndReason::Expired)?);
+                    }
+                    if let Some(max) = lifetime {
+                        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE sessions SET ended_at = $1, end_reason = 'expired' \
+                             WHERE ended_at IS NULL AND started_at < $2 AND account_id = $3 \
+                             {RETURNING}"
+                        )))
+                        .bind(now)
+                        .bind(now - max * minute)
+                        .bind(&id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(sql::map_err)?;
+                        for r in &rows {
+                            ended.push(Self::ended_from_row(r, EndReason::Expired)?);
+                        }
+                    }
+                }
+                Ok(ended)
             }
 
             async fn insert_audit(&self, e: &AuditEntry) -> StoreResult<()> {

@@ -184,6 +184,7 @@ fn audit_query() -> AuditQuery {
 }
 
 backend_tests!(
+    set_offline_many_touches_only_online_agents_of_the_account,
     opens_and_reports_backend,
     creates_accounts_and_their_primary_admin,
     first_run_setup_cannot_race,
@@ -2147,4 +2148,31 @@ async fn audit_bulk_insert(backend: Backend) {
     // A batch with a taken id is refused.
     let r = store.insert_audits(&[entries[0].clone()]).await;
     assert!(matches!(r, Err(StoreError::Conflict { .. })), "{r:?}");
+}
+
+async fn set_offline_many_touches_only_online_agents_of_the_account(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    make_account(&store, "ac2", "globex").await;
+    let on = add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
+    let off = add(&store, agent("ac1", "ag2", "Bob", "bob@example.com")).await;
+    let other = add(&store, agent("ac2", "bg1", "Gus", "gus@example.com")).await;
+    for (acc, m) in [("ac1", &on), ("ac2", &other)] {
+        store
+            .set_status(acc, &m.id, AgentStatus::Online, Some(AgentStatus::Online))
+            .await
+            .unwrap();
+    }
+    let ids = vec![on.id.clone(), off.id.clone(), other.id.clone()];
+    let changed = store.set_offline_many("ac1", &ids).await.unwrap();
+    assert_eq!(changed, vec![on.id.clone()]);
+    let ann = store.member("ac1", &on.id).await.unwrap();
+    assert_eq!(ann.status, AgentStatus::Offline);
+    // Her own choice is kept, to come back when a tab connects again.
+    assert_eq!(ann.status_choice, AgentStatus::Online);
+    assert_eq!(
+        store.member("ac2", &other.id).await.unwrap().status,
+        AgentStatus::Online
+    );
+    assert!(store.set_offline_many("ac1", &[]).await.unwrap().is_empty());
 }

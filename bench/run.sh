@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Deskward benchmarks (issues 8 and 5): see BENCHMARKS.md at the repository root.
+#
+#   bench/run.sh [--quick] [--no-build] [--reseed] [--rounds N] [--duration SECS] [--out DIR] [--keep]
+#
+#   --quick       a shorter run (1 wrk round of 5 s, fewer iterations, 2,000 streams)
+#   --no-build    use the binaries already built (target/release, bench/target/release)
+#   --reseed      rebuild the cached large data set (otherwise reused from bench/target/seed/)
+#   --rounds N    wrk rounds per target (default 3; alternating hello, peer, peer+always_save, Deskward)
+#   --duration S  seconds per wrk run (default 10)
+#   --out DIR     where the logs and summary go (default: a new /tmp/deskward-bench.* directory)
+#   --keep        keep the databases in the work directory
+#   BENCH_PORT    first of the loopback ports used (default 28100; the next 10 are used too)
+#
+# Everything listens on and talks to 127.0.0.1 only; every phase is bounded in time.
+set -euo pipefail
+
+QUICK=0 NO_BUILD=0 RESEED=0 ROUNDS=3 DURATION=10 OUT="" KEEP=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1; ROUNDS=1; DURATION=5 ;;
+        --no-build) NO_BUILD=1 ;;
+        --reseed) RESEED=1 ;;
+        --rounds) ROUNDS="$2"; shift ;;
+        --duration) DURATION="$2"; shift ;;
+        --out) OUT="$2"; shift ;;
+        --keep) KEEP=1 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+WORK=$(mktemp -d /tmp/deskward-bench.XXXXXX)
+OUT=${OUT:-$WORK}
+mkdir -p "$OUT"
+RESULTS="$OUT/results.txt"
+: > "$RESULTS"
+DW="$ROOT/target/release/deskward"
+BIN="$BENCH/target/release"
+PASSWORD="demo-password-2026"
+P0=${BENCH_PORT:-28100}
+P_DESK=$P0 P_HELLO=$((P0 + 1)) P_PEER=$((P0 + 2)) P_PEER_SAVE=$((P0 + 3))
+P_LARGE=$((P0 + 4)) P_STREAMS=$((P0 + 5)) P_START=$((P0 + 10))
+if [ "$QUICK" = 1 ]; then
+    TEAM_REQ=30 BULK_ROUNDS=1 LAT_ITERS=100 LAT_IMMEDIATE=30 SIGNIN_BURSTS=1 STREAMS=2000 STREAM_SESSIONS=200 LOADED_ITERS=20 START_RUNS=3
+else
+    TEAM_REQ=200 BULK_ROUNDS=3 LAT_ITERS=1000 LAT_IMMEDIATE=200 SIGNIN_BURSTS=4 STREAMS=10000 STREAM_SESSIONS=1000 LOADED_ITERS=200 START_RUNS=5
+fi
+
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ "$KEEP" = 0 ]; then
+        rm -f "$WORK"/*.db "$WORK"/*.db-wal "$WORK"/*.db-shm "$WORK/sessions.txt" "$WORK/headers"
+        rm -rf "$WORK/startup"
+        [ "$OUT" = "$WORK" ] || rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '\n== %s\n' "$*" | tee -a "$OUT/log.txt"; }
+note() { printf '%s\n' "$*" | tee -a "$OUT/log.txt"; }
+result() { echo "RESULT $1 $2 $3" >> "$RESULTS"; }
+rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+# 10,000 streams need 10,000 sockets in the server and as many in the load generator.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((STREAMS + 1000)) ]; then
+    note "warning: ulimit -n is $(ulimit -n); $STREAMS streams may not fit"
+fi
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+command -v curl >/dev/null || { echo "curl is missing" >&2; exit 1; }
+
+say "machine"
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "cpus: $(nproc), $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo "memory: $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+    echo "kernel: $(uname -r); $(wrk --version 2>&1 | head -1 | cut -c1-60)"
+    echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "deskward commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (with uncommitted changes in src/)')"
+    echo "open files limit: $(ulimit -n)"
+} | tee -a "$OUT/log.txt"
+
+if [ "$NO_BUILD" = 0 ]; then
+    say "build (release)"
+    (cd "$ROOT" && cargo build --release --bin deskward 2>&1 | tail -2)
+    (cd "$BENCH" && cargo build --release 2>&1 | tail -2)
+fi
+for b in "$DW" "$BIN/hello" "$BIN/peer" "$BIN/loadgen"; do
+    [ -x "$b" ] || { echo "missing $b (run without --no-build)" >&2; exit 1; }
+done
+
+for p in $P_DESK $P_HELLO $P_PEER $P_PEER_SAVE $P_LARGE $P_STREAMS $P_START; do
+    if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/"; then
+        echo "port $p is in use; set BENCH_PORT to another base" >&2; exit 1
+    fi
+done
+
+# start NAME PORT HEALTH-PATH CMD... : starts a server in the background, waits until it answers.
+start() {
+    local name=$1 port=$2 path=$3; shift 3
+    "$@" > "$OUT/$name.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    local i
+    for i in $(seq 1 200); do
+        if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port$path"; then
+            eval "PID_$name=$pid"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || { cat "$OUT/$name.log" >&2; echo "$name exited" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "$name did not answer on port $port within 20 s" >&2
+    exit 1
+}
+stop() {
+    local pid=$1
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# deskward_login PORT EMAIL -> "cookie csrf"
+deskward_login() {
+    local body
+    body=$(curl -s --max-time 30 -D "$WORK/headers" -H 'content-type: application/json' \
+        -d "{\"email\":\"$2\",\"password\":\"$PASSWORD\"}" "http://127.0.0.1:$1/api/v1/auth/login")
+    local cookie csrf
+    cookie=$(awk 'tolower($1) == "set-cookie:" {sub(/;.*/, "", $2); print $2}' "$WORK/headers" | tr -d '\r')
+    csrf=$(printf '%s' "$body" | sed -n 's/.*"csrf_token":"\([0-9a-f]*\)".*/\1/p')
+    [ -n "$cookie" ] || { echo "sign-in of $2 failed: $body" >&2; exit 1; }
+    echo "$cookie $csrf"
+}
+# lg COMMAND ARGS...: runs the load generator; its RESULT lines go to results.txt, the rest to the log.
+lg() {
+    local rc
+    set +e
+    "$BIN/loadgen" "$@" 2>&1 | tee "$WORK/lg.txt" | grep --line-buffered -v '^RESULT' | tee -a "$OUT/log.txt"
+    rc=${PIPESTATUS[0]}
+    set -e
+    grep '^RESULT' "$WORK/lg.txt" >> "$RESULTS" || true
+    [ "$rc" = 0 ] || note "(loadgen $1 failed with status $rc; going on)"
+}
+status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"; }
+
+# ---------------------------------------------------------------- start-up and idle memory
+say "start-up time and idle memory (empty database)"
+mkdir -p "$WORK/startup"
+note "a fresh database file each run (schema created on start):"
+lg startup --label startup_fresh --runs "$START_RUNS" --port "$P_START" --db-dir "$WORK/startup" \
+    -- "$DW" serve --database-url "sqlite://{db}" --bind "127.0.0.1:{port}"
+DESKWARD_ADMIN_PASSWORD=$PASSWORD "$DW" account create --name "Bench Empty" --slug empty --admin-name "Bench Admin" \
+    --admin-email admin@bench.example --database-url "sqlite://$WORK/empty.db" > /dev/null
+note "an existing database with one account and no session:"
+lg startup --label startup_account --runs "$START_RUNS" --port "$P_START" \
+    -- "$DW" serve --database-url "sqlite://$WORK/empty.db" --bind "127.0.0.1:{port}"
+
+# ---------------------------------------------------------------- HTTP throughput
+say "servers for the throughput comparison"
+start hello "$P_HELLO" / "$BIN/hello" --bind "127.0.0.1:$P_HELLO"
+start peer "$P_PEER" /me "$BIN/peer" --bind "127.0.0.1:$P_PEER" --database "$WORK/peer.db"
+start peer_save "$P_PEER_SAVE" /me "$BIN/peer" --bind "127.0.0.1:$P_PEER_SAVE" --database "$WORK/peer-save.db" --always-save
+start deskward "$P_DESK" /healthz "$DW" serve --database-url "sqlite://$WORK/empty.db" --bind "127.0.0.1:$P_DESK"
+
+peer_cookie() {
+    curl -s --max-time 10 -D - -o /dev/null -X POST "http://127.0.0.1:$1/login" |
+        awk 'tolower($1) == "set-cookie:" {sub(/;.*/, "", $2); print $2}' | tr -d '\r'
+}
+PEER_COOKIE=$(peer_cookie "$P_PEER")
+PEER_SAVE_COOKIE=$(peer_cookie "$P_PEER_SAVE")
+read -r DESK_COOKIE DESK_CSRF <<< "$(deskward_login "$P_DESK" admin@bench.example)"
+# Each target must answer 200 with its cookie (and the peers 401 without).
+[ "$(status_of "http://127.0.0.1:$P_HELLO/")" = 200 ]
+[ "$(status_of -H "Cookie: $PEER_COOKIE" "http://127.0.0.1:$P_PEER/me")" = 200 ]
+[ "$(status_of "http://127.0.0.1:$P_PEER/me")" = 401 ]
+[ "$(status_of -H "Cookie: $PEER_SAVE_COOKIE" "http://127.0.0.1:$P_PEER_SAVE/me")" = 200 ]
+[ "$(status_of -H "Cookie: $DESK_COOKIE" "http://127.0.0.1:$P_DESK/api/v1/me")" = 200 ]
+[ "$(status_of "http://127.0.0.1:$P_DESK/api/v1/me")" = 401 ]
+note "all four targets answer 200 with their cookie (the peer and Deskward 401 without)"
+
+TARGETS=(hello peer peer_save deskward)
+declare -A URL COOKIE LABEL
+URL[hello]="http://127.0.0.1:$P_HELLO/";               COOKIE[hello]="";                     LABEL[hello]="hello (bare axum) GET /"
+URL[peer]="http://127.0.0.1:$P_PEER/me";               COOKIE[peer]="$PEER_COOKIE";          LABEL[peer]="peer tower-sessions GET /me"
+URL[peer_save]="http://127.0.0.1:$P_PEER_SAVE/me";     COOKIE[peer_save]="$PEER_SAVE_COOKIE"; LABEL[peer_save]="peer + always_save GET /me"
+URL[deskward]="http://127.0.0.1:$P_DESK/api/v1/me";    COOKIE[deskward]="$DESK_COOKIE";      LABEL[deskward]="Deskward GET /api/v1/me"
+
+# wrk latency figures in ms, whatever unit wrk chose.
+to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+say "wrk -t1 -c32 -d${DURATION}s --latency, $ROUNDS round(s), targets alternating"
+for round in $(seq 1 "$ROUNDS"); do
+    for t in "${TARGETS[@]}"; do
+        f="$OUT/wrk-$t-$round.txt"
+        args=(-t1 -c32 "-d${DURATION}s" --latency --timeout 5s)
+        [ -n "${COOKIE[$t]}" ] && args+=(-H "Cookie: ${COOKIE[$t]}")
+        timeout $((DURATION + 30)) wrk "${args[@]}" "${URL[$t]}" > "$f"
+        rps=$(awk '/^Requests\/sec/ {print $2}' "$f")
+        p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$f")")
+        p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$f")")
+        bad=$(awk '/Non-2xx/ {print $NF}' "$f"); bad=${bad:-0}
+        errs=$(awk '/Socket errors/ {print $0}' "$f")
+        echo "$t $round $rps $p50 $p99 $bad" >> "$WORK/wrk.txt"
+        printf '  round %s  %-30s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms%s\n' "$round" "${LABEL[$t]}" "$rps" "$p50" "$p99" \
+            "$([ "$bad" != 0 ] && echo "  NON-2xx: $bad")${errs:+  ($errs)}" | tee -a "$OUT/log.txt"
+        sleep 1
+    done
+done
+result deskward_rss_after_wrk_mib "$(rss_mib "$PID_deskward")" MiB
+
+# The ended-session check of issue 8 on the same (cached) instance: sign out, the very next request is refused.
+[ "$(status_of -X POST -H "Cookie: $DESK_COOKIE" -H "X-CSRF-Token: $DESK_CSRF" "http://127.0.0.1:$P_DESK/api/v1/auth/logout")" = 204 ]
+after=$(status_of -H "Cookie: $DESK_COOKIE" "http://127.0.0.1:$P_DESK/api/v1/me")
+note "after sign-out, the very next GET /api/v1/me with that cookie answers $after (expected 401)"
+result ended_session_next_request_status "$after" code
+
+declare -A RPS P50 P99 EACH
+for t in "${TARGETS[@]}"; do
+    RPS[$t]=$(awk -v t="$t" '$1 == t {print $3}' "$WORK/wrk.txt" | median)
+    P50[$t]=$(awk -v t="$t" '$1 == t {print $4}' "$WORK/wrk.txt" | median)
+    P99[$t]=$(awk -v t="$t" '$1 == t {print $5}' "$WORK/wrk.txt" | median)
+    EACH[$t]=$(awk -v t="$t" '$1 == t {printf "%s%.0f", (n++ ? ", " : ""), $3}' "$WORK/wrk.txt")
+    result "wrk_${t}_rps" "${RPS[$t]}" req/s; result "wrk_${t}_p50_ms" "${P50[$t]}" ms; result "wrk_${t}_p99_ms" "${P99[$t]}" ms
+done
+{
+    printf '\n| target | req/s (median of %s) | p50 ms | p99 ms | req/s each round |\n|---|---:|---:|---:|---|\n' "$ROUNDS"
+    for t in "${TARGETS[@]}"; do
+        printf '| %s | %.0f | %.3f | %.3f | %s |\n' "${LABEL[$t]}" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" "${EACH[$t]}"
+    done
+    echo
+    awk -v d="${RPS[deskward]}" -v h="${RPS[hello]}" -v p="${RPS[peer]}" -v s="${RPS[peer_save]}" 'BEGIN {
+        printf "Deskward / hello              = %.2f   (target >= 0.60)\n", d / h
+        printf "Deskward / peer               = %.2f   (target >= 2.00)\n", d / p
+        printf "Deskward / peer + always_save = %.2f\n", d / s
+    }'
+} | tee "$OUT/throughput.md" | tee -a "$OUT/log.txt"
+awk -v d="${RPS[deskward]}" -v h="${RPS[hello]}" -v p="${RPS[peer]}" -v s="${RPS[peer_save]}" \
+    'BEGIN { printf "RESULT ratio_deskward_hello %.3f x\nRESULT ratio_deskward_peer %.3f x\nRESULT ratio_deskward_peer_save %.3f x\n", d / h, d / p, d / s }' >> "$RESULTS"
+
+for name in hello peer peer_save deskward; do eval "stop \$PID_$name"; done
+
+# ---------------------------------------------------------------- the large data set
+say "large data set: 10,000 agents, 20,000 active and 200,000 ended sessions"
+KEY=$(cat "$ROOT"/migrations/sqlite/* "$ROOT/src/demo.rs" | sha256sum | cut -c1-16)
+SEED="$BENCH/target/seed/large-$KEY.db"
+mkdir -p "$BENCH/target/seed"
+if [ "$RESEED" = 1 ] || [ ! -f "$SEED" ]; then
+    rm -f "$SEED" "$SEED-wal" "$SEED-shm" "$SEED.tmp" "$SEED.tmp-wal" "$SEED.tmp-shm"
+    note "seeding (cached in $SEED for the next runs; takes minutes)"
+    timeout 1800 "$DW" seed-large --database-url "sqlite://$SEED.tmp" | tee -a "$OUT/log.txt"
+    if command -v sqlite3 >/dev/null; then sqlite3 "$SEED.tmp" 'PRAGMA wal_checkpoint(TRUNCATE);' > /dev/null; fi
+    for s in "" -wal -shm; do [ -f "$SEED.tmp$s" ] && mv "$SEED.tmp$s" "$SEED$s"; done
+else
+    note "reusing $SEED"
+fi
+for s in "" -wal -shm; do [ -f "$SEED$s" ] && cp "$SEED$s" "$WORK/large.db$s"; done
+
+start large "$P_LARGE" /healthz "$DW" serve --database-url "sqlite://$WORK/large.db" --bind "127.0.0.1:$P_LARGE"
+LG() { lg "$@" --base "http://127.0.0.1:$P_LARGE"; }
+note "server RSS at start on the large data set: $(rss_mib "$PID_large") MiB"
+
+say "Team: first page of GET /api/v1/agents and GET /team/agents"
+LG team --requests "$TEAM_REQ"
+say "bulk: POST /api/v1/agents/sessions/end with 1,000 agents that have active sessions"
+LG bulk --rounds "$BULK_ROUNDS" --size 1000
+say "end-session latency: DELETE /api/v1/sessions/{id} → event: session_ended"
+LG latency --iterations "$LAT_ITERS" --immediate-iterations "$LAT_IMMEDIATE" --settle-ms 100 --first-agent 8500
+say "sign-in: bursts of 50 concurrent sign-ins under authenticated GET /api/v1/me load"
+LG signin --concurrency 50 --bursts "$SIGNIN_BURSTS" --first-agent 5000
+note "server RSS after these phases: $(rss_mib "$PID_large") MiB, $(awk '/^Threads/ {print $2}' /proc/"$PID_large"/status) threads"
+result large_rss_after_phases_mib "$(rss_mib "$PID_large")" MiB
+stop "$PID_large"
+
+say "event streams: $STREAMS concurrent GET /api/v1/events on a freshly started server"
+# The sessions are signed in through another server process on the same database, so that the
+# measured process holds the streams but not the sign-ins' own memory (argon2's buffers).
+start signer "$P_STREAMS" /healthz "$DW" serve --database-url "sqlite://$WORK/large.db" --bind "127.0.0.1:$P_STREAMS"
+lg login --base "http://127.0.0.1:$P_STREAMS" --count $((STREAM_SESSIONS + LOADED_ITERS)) --first-agent 0 --out "$WORK/sessions.txt"
+stop "$PID_signer"
+start streams "$P_STREAMS" /healthz "$DW" serve --database-url "sqlite://$WORK/large.db" --bind "127.0.0.1:$P_STREAMS"
+sleep 2
+lg streams --base "http://127.0.0.1:$P_STREAMS" --pid "$PID_streams" --n "$STREAMS" --sessions "$STREAM_SESSIONS" \
+    --sessions-file "$WORK/sessions.txt" --latency-iterations "$LOADED_ITERS"
+stop "$PID_streams"
+
+say "summary"
+note "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+cat "$OUT/throughput.md"
+echo
+awk '{ printf "  %-44s %12s %s\n", $2, $3, $4 }' "$RESULTS"
+echo
+echo "logs and figures: $OUT (results.txt, log.txt, wrk-*.txt)"
