@@ -53,6 +53,23 @@ async fn instance(url: &str, grace_ms: i64) -> Instance {
     }
 }
 
+/// The account every test here uses: Acme, primary administrator pat@acme.test.
+async fn create_acme(i: &Instance) {
+    i.svc
+        .create_account(
+            NewAccountRequest {
+                name: "Acme".into(),
+                slug: Some("acme".into()),
+                admin_name: "Pat".into(),
+                admin_email: "pat@acme.test".into(),
+                admin_password: PASSWORD.into(),
+            },
+            true,
+        )
+        .await
+        .expect("create the test account");
+}
+
 /// A client of instance `i` carrying the cookie and CSRF token of `from`.
 fn same_browser(from: &Client, i: &Instance) -> Client {
     let c = crate::support::client_for_base(&i.base);
@@ -66,21 +83,7 @@ async fn two_instances_behave_as_one_service() {
     let db = TestDb::new(Backend::Postgres).await;
     let a = instance(&db.url, 300).await;
     let b = instance(&db.url, 300).await;
-    let (account, primary) = a
-        .svc
-        .create_account(
-            NewAccountRequest {
-                name: "Acme".into(),
-                slug: Some("acme".into()),
-                admin_name: "Pat".into(),
-                admin_email: "pat@acme.test".into(),
-                admin_password: PASSWORD.into(),
-            },
-            true,
-        )
-        .await
-        .unwrap();
-    let _ = (account, primary);
+    create_acme(&a).await;
     let admin_a = crate::support::client_for_base(&a.base);
     admin_a
         .login("pat@acme.test", PASSWORD)
@@ -162,19 +165,7 @@ async fn two_instances_behave_as_one_service() {
 async fn a_dead_instance_does_not_leave_agents_online() {
     let db = TestDb::new(Backend::Postgres).await;
     let a = instance(&db.url, 300).await;
-    a.svc
-        .create_account(
-            NewAccountRequest {
-                name: "Acme".into(),
-                slug: None,
-                admin_name: "Pat".into(),
-                admin_email: "pat@acme.test".into(),
-                admin_password: PASSWORD.into(),
-            },
-            true,
-        )
-        .await
-        .unwrap();
+    create_acme(&a).await;
     let admin = crate::support::client_for_base(&a.base);
     admin
         .login("pat@acme.test", PASSWORD)
@@ -269,19 +260,7 @@ async fn a_lost_database_gives_503_and_the_service_recovers() {
         .unwrap();
     let url = format!("postgres://{user}@127.0.0.1:{}/{name}", proxy.port);
     let a = instance(&url, 300).await;
-    a.svc
-        .create_account(
-            NewAccountRequest {
-                name: "Acme".into(),
-                slug: None,
-                admin_name: "Pat".into(),
-                admin_email: "pat@acme.test".into(),
-                admin_password: PASSWORD.into(),
-            },
-            true,
-        )
-        .await
-        .unwrap();
+    create_acme(&a).await;
     let admin = crate::support::client_for_base(&a.base);
     admin
         .login("pat@acme.test", PASSWORD)

@@ -41,7 +41,6 @@ pub struct LinkView {
     pub name: String,
     pub kind_label: &'static str,
     pub can_open: bool,
-    pub visible: bool,
     pub can_manage: bool,
     pub disabled: bool,
 }
@@ -55,7 +54,6 @@ fn link_view(actor: &Actor, m: &Member) -> Option<LinkView> {
         name: l.name.clone(),
         kind_label: kind_label(l.kind),
         can_open,
-        visible: can_open,
         can_manage: false,
         disabled: false,
     })
@@ -374,7 +372,7 @@ async fn profile_page(
     let mut cmp_self: Vec<SessionRow> = v.sessions.iter().map(SessionRow::new).collect();
     let mut cmp_linked = Vec::new();
     if let (Some(lv), Some(l)) = (linked.as_mut(), m.linked.as_ref())
-        && lv.visible
+        && lv.can_open
         && let Ok(other) = state.svc.get_person(&p.actor, l.kind, &l.id).await
     {
         lv.can_manage = can_manage(&p.actor, &other.member);
