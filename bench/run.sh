@@ -10,12 +10,14 @@
 #   --duration S  seconds per wrk run (default 10)
 #   --out DIR     where the logs and summary go (default: a new /tmp/deskward-bench.* directory)
 #   --keep        keep the databases in the work directory
+#   --only LIST   run only these phases (comma-separated: startup, throughput, team, bulk, latency,
+#                 signin, streams); the default is all of them
 #   BENCH_PORT    first of the loopback ports used (default 28100; the next 10 are used too)
 #
 # Everything listens on and talks to 127.0.0.1 only; every phase is bounded in time.
 set -euo pipefail
 
-QUICK=0 NO_BUILD=0 RESEED=0 ROUNDS=3 DURATION=10 OUT="" KEEP=0
+QUICK=0 NO_BUILD=0 RESEED=0 ROUNDS=3 DURATION=10 OUT="" KEEP=0 ONLY=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1; ROUNDS=1; DURATION=5 ;;
@@ -25,10 +27,20 @@ while [ $# -gt 0 ]; do
         --duration) DURATION="$2"; shift ;;
         --out) OUT="$2"; shift ;;
         --keep) KEEP=1 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --only) ONLY="$2"; shift ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
+done
+
+# want PHASE: whether --only (if given) names this phase.
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+for phase in ${ONLY//,/ }; do
+    case "$phase" in
+        startup|throughput|team|bulk|latency|signin|streams) ;;
+        *) echo "unknown phase '$phase' for --only (startup, throughput, team, bulk, latency, signin, streams)" >&2; exit 2 ;;
+    esac
 done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -151,18 +163,21 @@ lg() {
 status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"; }
 
 # ---------------------------------------------------------------- start-up and idle memory
+DESKWARD_ADMIN_PASSWORD=$PASSWORD "$DW" account create --name "Bench Empty" --slug empty --admin-name "Bench Admin" \
+    --admin-email admin@bench.example --database-url "sqlite://$WORK/empty.db" > /dev/null
+if want startup; then
 say "start-up time and idle memory (empty database)"
 mkdir -p "$WORK/startup"
 note "a fresh database file each run (schema created on start):"
 lg startup --label startup_fresh --runs "$START_RUNS" --port "$P_START" --db-dir "$WORK/startup" \
     -- "$DW" serve --database-url "sqlite://{db}" --bind "127.0.0.1:{port}"
-DESKWARD_ADMIN_PASSWORD=$PASSWORD "$DW" account create --name "Bench Empty" --slug empty --admin-name "Bench Admin" \
-    --admin-email admin@bench.example --database-url "sqlite://$WORK/empty.db" > /dev/null
 note "an existing database with one account and no session:"
 lg startup --label startup_account --runs "$START_RUNS" --port "$P_START" \
     -- "$DW" serve --database-url "sqlite://$WORK/empty.db" --bind "127.0.0.1:{port}"
+fi
 
 # ---------------------------------------------------------------- HTTP throughput
+if want throughput; then
 say "servers for the throughput comparison"
 start hello "$P_HELLO" / "$BIN/hello" --bind "127.0.0.1:$P_HELLO"
 start peer "$P_PEER" /me "$BIN/peer" --bind "127.0.0.1:$P_PEER" --database "$WORK/peer.db"
@@ -246,8 +261,10 @@ awk -v d="${RPS[deskward]}" -v h="${RPS[hello]}" -v p="${RPS[peer]}" -v s="${RPS
     'BEGIN { printf "RESULT ratio_deskward_hello %.3f x\nRESULT ratio_deskward_peer %.3f x\nRESULT ratio_deskward_peer_save %.3f x\n", d / h, d / p, d / s }' >> "$RESULTS"
 
 for name in hello peer peer_save deskward; do eval "stop \$PID_$name"; done
+fi
 
 # ---------------------------------------------------------------- the large data set
+if want team || want bulk || want latency || want signin || want streams; then
 say "large data set: 10,000 agents, 20,000 active and 200,000 ended sessions"
 KEY=$(cat "$ROOT"/migrations/sqlite/* "$ROOT/src/demo.rs" | sha256sum | cut -c1-16)
 SEED="$BENCH/target/seed/large-$KEY.db"
@@ -263,22 +280,26 @@ else
 fi
 for s in "" -wal -shm; do [ -f "$SEED$s" ] && cp "$SEED$s" "$WORK/large.db$s"; done
 
+fi
+if want team || want bulk || want latency || want signin; then
 start large "$P_LARGE" /healthz "$DW" serve --database-url "sqlite://$WORK/large.db" --bind "127.0.0.1:$P_LARGE"
 LG() { lg "$@" --base "http://127.0.0.1:$P_LARGE"; }
 note "server RSS at start on the large data set: $(rss_mib "$PID_large") MiB"
 
-say "Team: first page of GET /api/v1/agents and GET /team/agents"
-LG team --requests "$TEAM_REQ"
-say "bulk: POST /api/v1/agents/sessions/end with 1,000 agents that have active sessions"
-LG bulk --rounds "$BULK_ROUNDS" --size 1000
-say "end-session latency: DELETE /api/v1/sessions/{id} → event: session_ended"
-LG latency --iterations "$LAT_ITERS" --immediate-iterations "$LAT_IMMEDIATE" --settle-ms 100 --first-agent 8500
-say "sign-in: bursts of 50 concurrent sign-ins under authenticated GET /api/v1/me load"
-LG signin --concurrency 50 --bursts "$SIGNIN_BURSTS" --first-agent 5000
+want team && say "Team: first page of GET /api/v1/agents and GET /team/agents"
+want team && LG team --requests "$TEAM_REQ"
+want bulk && say "bulk: POST /api/v1/agents/sessions/end with 1,000 agents that have active sessions"
+want bulk && LG bulk --rounds "$BULK_ROUNDS" --size 1000
+want latency && say "end-session latency: DELETE /api/v1/sessions/{id} → event: session_ended"
+want latency && LG latency --iterations "$LAT_ITERS" --immediate-iterations "$LAT_IMMEDIATE" --settle-ms 100 --first-agent 8500
+want signin && say "sign-in: bursts of 50 concurrent sign-ins under authenticated GET /api/v1/me load"
+want signin && LG signin --concurrency 50 --bursts "$SIGNIN_BURSTS" --first-agent 5000
 note "server RSS after these phases: $(rss_mib "$PID_large") MiB, $(awk '/^Threads/ {print $2}' /proc/"$PID_large"/status) threads"
 result large_rss_after_phases_mib "$(rss_mib "$PID_large")" MiB
 stop "$PID_large"
+fi
 
+if want streams; then
 say "event streams: $STREAMS concurrent GET /api/v1/events on a freshly started server"
 # The sessions are signed in through another server process on the same database, so that the
 # measured process holds the streams but not the sign-ins' own memory (argon2's buffers).
@@ -290,10 +311,11 @@ sleep 2
 lg streams --base "http://127.0.0.1:$P_STREAMS" --pid "$PID_streams" --n "$STREAMS" --sessions "$STREAM_SESSIONS" \
     --sessions-file "$WORK/sessions.txt" --latency-iterations "$LOADED_ITERS"
 stop "$PID_streams"
+fi
 
 say "summary"
 note "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-cat "$OUT/throughput.md"
+[ -f "$OUT/throughput.md" ] && cat "$OUT/throughput.md"
 echo
 awk '{ printf "  %-44s %12s %s\n", $2, $3, $4 }' "$RESULTS"
 echo

@@ -2,7 +2,6 @@
 //! so tests start the real thing on port 0 and stop it cleanly.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,22 +87,72 @@ pub async fn serve(
         })
     };
     let state = AppState::new(svc, config.web, stream_stop);
-    let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    // Events are small writes that must leave at once, not wait for the peer's delayed ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Event streams never end by themselves: tell them to, or shutdown would wait.
-            let _ = stop_tx.send(true);
-        })
-        .await;
+    let app = web::app(state);
+    let result = accept_loop(listener, app, async move {
+        shutdown.await;
+        // Event streams never end by themselves: tell them to, or shutdown would wait.
+        let _ = stop_tx.send(true);
+    })
+    .await;
     let _ = stop_rx.changed().await;
     sweeper.abort();
     heart.abort();
     result
+}
+
+/// Serves HTTP/1.1 on every accepted connection until `shutdown` resolves, then waits for the
+/// connections to finish their requests.
+///
+/// This is what `axum::serve` does, minus HTTP/2 detection and upgrades (browsers speak
+/// HTTP/2 only over TLS, which a proxy in front terminates) and with hyper's HTTP/1 settings
+/// in reach: an open event stream is an idle connection, and 10,000 of them must fit in
+/// 200 MB, so each one's footprint counts (BENCHMARKS.md).
+async fn accept_loop(
+    listener: TcpListener,
+    app: web::HttpApp,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        // A client that never finishes its request head does not keep a connection forever.
+        .header_read_timeout(Duration::from_secs(30));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        // Events are small writes that must leave at once, not wait for the peer's delayed ACK.
+        let _ = tcp.set_nodelay(true);
+        let router = app.clone();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(ConnectInfo(remote));
+                tower::ServiceExt::oneshot(router.clone(), req)
+            });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -42,9 +42,12 @@ pub(super) const MEMBER_COLUMNS: &str = "m.id, m.account_id, m.kind, m.name, m.e
      l.id AS linked_id, l.name AS linked_name";
 
 /// Joins each person to the other-kind person with the same normalized e-mail: the linked
-/// account is derived on every read, never stored.
+/// account is derived on every read, never stored. The other kind is spelled as an equality so
+/// the join is one seek in the unique (account, kind, e-mail) index, not a scan of the account.
 pub(super) const MEMBER_FROM: &str = "members m LEFT JOIN members l \
-     ON l.account_id = m.account_id AND l.email_norm = m.email_norm AND l.kind <> m.kind";
+     ON l.account_id = m.account_id \
+     AND l.kind = (CASE m.kind WHEN 'agent' THEN 'admin' ELSE 'agent' END) \
+     AND l.email_norm = m.email_norm";
 
 pub(super) const SESSION_COLUMNS: &str = "s.id, s.account_id, s.member_id, s.member_kind, \
      s.started_at, s.last_seen_at, s.ip, s.user_agent, s.device, s.ended_at, s.end_reason, \

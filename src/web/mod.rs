@@ -4,12 +4,19 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use std::convert::Infallible;
+use std::task::Poll;
+
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use ipnet::IpNet;
+use tower::Layer;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::Trace;
 
 use crate::service::Service;
 
@@ -29,14 +36,27 @@ pub struct WebConfig {
     pub https: bool,
 }
 
+/// What every handler shares, behind one `Arc` so that handing it to a handler costs one
+/// reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
     pub svc: Arc<Service>,
     pub cfg: Arc<WebConfig>,
     pub single_account: Arc<OnceLock<String>>,
     pub slugs: Arc<RwLock<HashMap<String, String>>>,
     /// Turns true when the server shuts down; open event streams end then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Serialized `GET /api/v1/me` answers, reused while nothing in them changed.
+    pub me_bodies: api::auth::MeBodies,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -45,32 +65,107 @@ impl AppState {
         cfg: WebConfig,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
-        Self {
+        Self(Arc::new(AppInner {
             svc,
             cfg: Arc::new(cfg),
             single_account: Arc::new(OnceLock::new()),
             slugs: Arc::new(RwLock::new(HashMap::new())),
             shutdown,
-        }
+            me_bodies: api::auth::MeBodies::default(),
+        }))
     }
 }
 
+/// The routes, with their state.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
         .merge(pages::router())
         .route("/healthz", axum::routing::get(healthz))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            cross_site_guard,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            security_headers,
-        ))
-        // Method, path and status of every request; headers (cookies) are never recorded.
-        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The whole HTTP application: the routes inside what every request goes through (request
+/// log, cross-site guard, security headers).
+///
+/// These wrap the router once, rather than being `Router::layer`s, which axum applies to
+/// every route and clones with it on every request: on `/api/v1/me`, which every tab calls,
+/// those clones were a fifth of the work.
+pub fn app(state: AppState) -> HttpApp {
+    let hsts = state.cfg.https;
+    let app = App {
+        router: router(state),
+        hsts,
+    };
+    // Method, path and status of every request; headers (cookies) are never recorded.
+    tower_http::trace::TraceLayer::new_for_http().layer(app)
+}
+
+/// What the server serves; see [`app`].
+pub type HttpApp = Trace<App, SharedClassifier<ServerErrorsAsFailures>>;
+
+/// See [`app`].
+#[derive(Clone)]
+pub struct App {
+    router: Router,
+    /// Served over HTTPS: responses get HSTS.
+    hsts: bool,
+}
+
+type Finish = fn(Result<Response, Infallible>) -> Result<Response, Infallible>;
+
+impl tower::Service<Request> for App {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<
+        std::future::Ready<Result<Response, Infallible>>,
+        futures_util::future::Map<axum::routing::future::RouteFuture<Infallible>, Finish>,
+    >;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let finish: Finish = if self.hsts {
+            |res| res.map(|r| with_security_headers(r, true))
+        } else {
+            |res| res.map(|r| with_security_headers(r, false))
+        };
+        if let Some(refusal) = cross_site_refusal(&req) {
+            return Either::Left(std::future::ready(finish(Ok(refusal))));
+        }
+        Either::Right(self.router.call(req).map(finish))
+    }
+}
+
+/// Security headers on every response; `no-store` on everything that does not set its own
+/// `Cache-Control` (only static assets do).
+fn with_security_headers(mut res: Response, hsts: bool) -> Response {
+    let h = res.headers_mut();
+    let mut set = |k: &'static str, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; form-action 'self'; object-src 'none'; base-uri 'none'; \
+         frame-ancestors 'none'",
+    );
+    set("x-content-type-options", "nosniff");
+    set("referrer-policy", "same-origin");
+    set("x-frame-options", "DENY");
+    set("cross-origin-opener-policy", "same-origin");
+    if hsts {
+        set(
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        );
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -82,62 +177,27 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 /// Refuses state-changing requests a browser marks as cross-site, whatever their cookies:
 /// CSRF defence in depth beside the per-session token.
-async fn cross_site_guard(State(_): State<AppState>, req: Request, next: Next) -> Response {
-    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if unsafe_method {
-        let h = req.headers();
-        let cross_site = h
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"));
-        let host = h.get(header::HOST).and_then(|v| v.to_str().ok());
-        let origin_mismatch = match (h.get(header::ORIGIN).and_then(|v| v.to_str().ok()), host) {
-            (Some("null"), _) => true,
-            (Some(origin), Some(host)) => {
-                origin.split_once("://").map(|(_, rest)| rest) != Some(host)
-            }
-            _ => false,
-        };
-        if cross_site || origin_mismatch {
-            return error::ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "cross-site requests may not change anything",
-            )
-            .into_response();
-        }
+fn cross_site_refusal(req: &Request) -> Option<Response> {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return None;
     }
-    next.run(req).await
-}
-
-/// Security headers on every response; `no-store` on everything but static assets.
-async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let is_static = req.uri().path().starts_with("/static/");
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
-        h.insert(k, HeaderValue::from_static(v));
+    let h = req.headers();
+    let cross_site = h
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"));
+    let host = h.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_mismatch = match (h.get(header::ORIGIN).and_then(|v| v.to_str().ok()), host) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, rest)| rest) != Some(host),
+        _ => false,
     };
-    set(
-        h,
-        "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; form-action 'self'; object-src 'none'; base-uri 'none'; \
-         frame-ancestors 'none'",
-    );
-    set(h, "x-content-type-options", "nosniff");
-    set(h, "referrer-policy", "same-origin");
-    set(h, "x-frame-options", "DENY");
-    set(h, "cross-origin-opener-policy", "same-origin");
-    if state.cfg.https {
-        set(
-            h,
-            "strict-transport-security",
-            "max-age=31536000; includeSubDomains",
-        );
-    }
-    if !is_static && !h.contains_key(header::CACHE_CONTROL) {
-        set(h, "cache-control", "no-store");
-    }
-    res
+    (cross_site || origin_mismatch).then(|| {
+        error::ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "cross-site requests may not change anything",
+        )
+        .into_response()
+    })
 }
