@@ -1151,7 +1151,52 @@ async fn concurrent_requests_after_idle_all_succeed(backend: Backend) {
     );
 }
 
+/// `/me` answers are reused between requests (BENCHMARKS.md); every change must show in the
+/// very next one.
+async fn me_answer_follows_every_change(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let agent = app.add_agent("Tara", "tara@acme.test").await;
+    let a = app.signed_in("tara@acme.test", PASSWORD).await;
+    let admin = app.primary_client().await;
+    let me = || async { a.me().await.expect_status(StatusCode::OK).json() };
+    let first = me().await;
+    assert_eq!(first["user"]["name"], "Tara");
+    assert_eq!(first["user"]["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(me().await, first, "nothing changed, same answer");
+
+    admin
+        .patch_json(
+            &format!("/api/v1/agents/{}", agent.id),
+            &json!({"name": "Tara B"}),
+        )
+        .await
+        .expect_status(StatusCode::OK);
+    assert_eq!(me().await["user"]["name"], "Tara B");
+
+    let b = app.signed_in("tara@acme.test", PASSWORD).await;
+    assert_eq!(me().await["user"]["sessions"].as_array().unwrap().len(), 2);
+
+    a.put_json("/api/v1/me/status", &json!({"status": "offline"}))
+        .await
+        .expect_status(StatusCode::OK);
+    assert_eq!(me().await["user"]["status"], "offline");
+
+    app.advance(2 * MINUTE);
+    let later = me().await;
+    assert_eq!(later["session"]["last_seen_at"], rfc3339(START + 2 * MINUTE));
+    assert_ne!(
+        later["session"]["last_seen_at"],
+        first["session"]["last_seen_at"]
+    );
+
+    b.logout().await.expect_status(StatusCode::NO_CONTENT);
+    assert_eq!(me().await["user"]["sessions"].as_array().unwrap().len(), 1);
+    // The cached answer carries this session's own CSRF token, not another's.
+    assert_eq!(me().await["csrf_token"].as_str(), a.csrf().as_deref());
+}
+
 backend_tests!(
+    me_answer_follows_every_change,
     sign_in_returns_member_csrf_and_a_safe_cookie,
     session_cookie_persists_when_the_browser_closes,
     https_cookie_is_secure_with_host_prefix,
