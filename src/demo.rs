@@ -248,6 +248,7 @@ pub async fn run(
     let config = ServerConfig::default();
     let svc = server::build(store, Arc::new(SystemClock), EventBus::new(), &config);
     seed(&svc, agents).await?;
+    svc.store().checkpoint().await.map_err(|e| e.to_string())?;
     println!("Demo data is ready: Northwind Support, {agents} agents, 4 administrators.");
     println!("Sign in as the primary administrator: {DEMO_ADMIN} / {DEMO_PASSWORD}");
     println!(
@@ -378,6 +379,11 @@ pub async fn seed_large(
                 .await
                 .map_err(e)?;
         }
+        // Checkpoints are the server's background job; a seeding run does its own.
+        if k % 20_000 == 0 {
+            store.checkpoint().await.map_err(e)?;
+        }
     }
+    store.checkpoint().await.map_err(e)?;
     Ok((account.id, admin.id))
 }

@@ -213,6 +213,10 @@ pub trait Store: Send + Sync + 'static {
     /// Which database this is, for logs and the health check.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
+    /// Housekeeping run in the background every sweep: on SQLite, moves the write-ahead log
+    /// into the database file, which would otherwise happen inside whichever request happened
+    /// to cross the log's size limit (a bulk ending took 180 ms instead of 50).
+    async fn checkpoint(&self) -> StoreResult<()>;
 
     // Accounts.
     async fn account_count(&self) -> StoreResult<i64>;

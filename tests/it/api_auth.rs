@@ -1183,7 +1183,10 @@ async fn me_answer_follows_every_change(backend: Backend) {
 
     app.advance(2 * MINUTE);
     let later = me().await;
-    assert_eq!(later["session"]["last_seen_at"], rfc3339(START + 2 * MINUTE));
+    assert_eq!(
+        later["session"]["last_seen_at"],
+        rfc3339(START + 2 * MINUTE)
+    );
     assert_ne!(
         later["session"]["last_seen_at"],
         first["session"]["last_seen_at"]

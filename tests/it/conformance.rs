@@ -184,6 +184,8 @@ fn audit_query() -> AuditQuery {
 }
 
 backend_tests!(
+    many_audit_rows_in_one_batch_exactly_or_not_at_all,
+    checkpoint_keeps_everything,
     set_offline_many_touches_only_online_agents_of_the_account,
     opens_and_reports_backend,
     creates_accounts_and_their_primary_admin,
@@ -2175,4 +2177,54 @@ async fn set_offline_many_touches_only_online_agents_of_the_account(backend: Bac
         AgentStatus::Online
     );
     assert!(store.set_offline_many("ac1", &[]).await.unwrap().is_empty());
+}
+
+/// A bulk ending writes one audit row per session in one statement: every row comes back as
+/// written, whatever its text, and a batch with one bad row writes nothing.
+async fn many_audit_rows_in_one_batch_exactly_or_not_at_all(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    let entries: Vec<AuditEntry> = (0..1500i64)
+        .map(|i| AuditEntry {
+            target: (i % 2 == 0).then(|| format!("ag{i}")),
+            ip: (i % 3 == 0).then(|| "2001:db8::1".to_string()),
+            detail: format!("session {i} ended \"quoted\" \\ back\\slash, ünïcødé ✓, 'single'"),
+            ..audit(
+                "ac1",
+                &format!("au{i:05}"),
+                T0 + i,
+                "session.ended",
+                Some("ad1"),
+            )
+        })
+        .collect();
+    store.insert_audits(&entries).await.unwrap();
+    let mut q = audit_query();
+    q.limit = 2000;
+    let (mut items, total) = store.list_audit("ac1", &q).await.unwrap();
+    assert_eq!(total, 1500);
+    items.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(items, entries);
+
+    let again = vec![
+        audit("ac1", "fresh", T0, "session.ended", None),
+        entries[7].clone(),
+    ];
+    let r = store.insert_audits(&again).await;
+    assert!(matches!(r, Err(StoreError::Conflict { .. })), "{r:?}");
+    assert_eq!(store.list_audit("ac1", &q).await.unwrap().1, 1500);
+}
+
+async fn checkpoint_keeps_everything(backend: Backend) {
+    let (db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    let a = add(&store, agent("ac1", "ag1", "Ann", "ann@acme.test")).await;
+    open_session(&store, &a, "se1", T0, T0).await;
+    store.checkpoint().await.unwrap();
+    store.checkpoint().await.unwrap();
+    // A new connection (as after a restart) sees everything.
+    drop(store);
+    let store = deskward::store::connect(&db.url).await.unwrap();
+    assert_eq!(store.member("ac1", "ag1").await.unwrap().name, "Ann");
+    assert_eq!(store.session("ac1", "se1").await.unwrap().member_id, "ag1");
 }
