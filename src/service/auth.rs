@@ -144,14 +144,18 @@ impl Service {
         }
         let norm = email::normalize(&req.email);
         let now = self.now();
-        let account_key = format!("account:{}:{norm}", req.account_id);
-        let ip_key = format!("ip:{}", req.ip);
-        if let Err(secs) = self.limiter.check(&ip_key, limiter::PER_IP, now) {
+        // Hashed: the throttling table holds no e-mail or address in the clear.
+        let account_key = token_hash(&format!("account:{}:{norm}", req.account_id));
+        let ip_key = token_hash(&format!("ip:{}", req.ip));
+        let since = now - limiter::WINDOW;
+        let failures = self.store.signin_failures(&ip_key, since).await?;
+        if let Some(secs) = limiter::wait_secs(failures, limiter::PER_IP, now) {
             return Err(ServiceError::RateLimited {
                 retry_after_secs: secs,
             });
         }
-        if let Err(secs) = self.limiter.check(&account_key, limiter::PER_ACCOUNT, now) {
+        let failures = self.store.signin_failures(&account_key, since).await?;
+        if let Some(secs) = limiter::wait_secs(failures, limiter::PER_ACCOUNT, now) {
             // The owner signing in from a place they used before is not locked out by a
             // flood from elsewhere.
             if !self
@@ -182,8 +186,10 @@ impl Service {
         }
         let member = match matched.len() {
             0 => {
-                self.limiter.record_failure(&account_key, now);
-                self.limiter.record_failure(&ip_key, now);
+                let keys = [account_key, ip_key];
+                if let Err(e) = self.store.record_signin_failure(&keys, now).await {
+                    tracing::error!(error = %e, "could not record a failed sign-in");
+                }
                 self.audit(
                     &req.account_id,
                     "signin.failed",
@@ -196,7 +202,9 @@ impl Service {
                 return Err(ServiceError::InvalidCredentials);
             }
             1 => {
-                self.limiter.clear(&account_key);
+                if let Err(e) = self.store.clear_signin_failures(&account_key).await {
+                    tracing::warn!(error = %e, "could not clear failed sign-ins");
+                }
                 matched.pop().expect("one match")
             }
             _ => return Err(ServiceError::ChooseAccount),

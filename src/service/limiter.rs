@@ -2,11 +2,12 @@
 //! (e-mail) and per client IP over a sliding hour. After a few free failures each further
 //! attempt must wait twice as long as the one before; past a hard cap the key is refused until
 //! its failures age out. Refusals answer at once with a retry time; nothing is held open.
-
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+//!
+//! The failures live in the database (`Store::signin_failures`), so every instance on it
+//! applies the same limits and a restart does not reset them; this module is the rule.
 
 use crate::domain::time::{HOUR, Millis};
+use crate::store::FailureWindow;
 
 /// Limits for one kind of key.
 #[derive(Debug, Clone, Copy)]
@@ -31,103 +32,67 @@ pub const PER_IP: Limits = Limits {
     max_delay: 15 * 60_000,
 };
 
-/// Keys kept at most, so a flood of distinct keys cannot exhaust memory.
-const MAX_KEYS: usize = 200_000;
+/// How far back failures count.
+pub const WINDOW: Millis = HOUR;
 
-#[derive(Default)]
-pub struct Limiter {
-    failures: Mutex<HashMap<String, VecDeque<Millis>>>,
-}
-
-impl Limiter {
-    /// `Err(seconds)` when `key` must wait before its next attempt.
-    pub fn check(&self, key: &str, limits: Limits, now: Millis) -> Result<(), u64> {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(list) = map.get_mut(key) else {
-            return Ok(());
-        };
-        while list.front().is_some_and(|t| now - *t >= HOUR) {
-            list.pop_front();
-        }
-        let n = list.len();
-        let wait_until = if n >= limits.cap {
-            list.front().map(|oldest| oldest + HOUR)
-        } else if n >= limits.free {
-            let exp = (n - limits.free).min(20) as u32;
-            let delay = (1000i64 << exp).min(limits.max_delay);
-            list.back().map(|last| last + delay)
-        } else {
-            None
-        };
-        match wait_until {
-            Some(t) if t > now => Err(((t - now + 999) / 1000) as u64),
-            _ => Ok(()),
-        }
-    }
-
-    pub fn record_failure(&self, key: &str, now: Millis) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_KEYS && !map.contains_key(key) {
-            prune(&mut map, now);
-            if map.len() >= MAX_KEYS {
-                return;
-            }
-        }
-        let list = map.entry(key.to_string()).or_default();
-        list.push_back(now);
-        if list.len() > 1000 {
-            list.pop_front();
-        }
-    }
-
-    pub fn clear(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(key);
-    }
-
-    /// Drops keys with no failure in the last hour.
-    pub fn prune(&self, now: Millis) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        prune(&mut map, now);
-    }
-}
-
-fn prune(map: &mut HashMap<String, VecDeque<Millis>>, now: Millis) {
-    map.retain(|_, l| l.back().is_some_and(|t| now - *t < HOUR));
+/// `Some(seconds)` when a key with these failures (within the last [`WINDOW`]) must wait
+/// before its next attempt.
+pub fn wait_secs(failures: FailureWindow, limits: Limits, now: Millis) -> Option<u64> {
+    let n = failures.count;
+    let wait_until = if n >= limits.cap {
+        failures.oldest.map(|oldest| oldest + WINDOW)
+    } else if n >= limits.free {
+        let exp = (n - limits.free).min(20) as u32;
+        let delay = (1000i64 << exp).min(limits.max_delay);
+        failures.newest.map(|last| last + delay)
+    } else {
+        None
+    };
+    wait_until
+        .filter(|t| *t > now)
+        .map(|t| ((t - now + 999) / 1000) as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn free_failures_then_growing_delays_then_cap() {
-        let l = Limiter::default();
-        let mut now = 0;
-        for _ in 0..5 {
-            assert_eq!(l.check("k", PER_ACCOUNT, now), Ok(()));
-            l.record_failure("k", now);
+    fn window(times: &[Millis]) -> FailureWindow {
+        FailureWindow {
+            count: times.len(),
+            oldest: times.iter().copied().min(),
+            newest: times.iter().copied().max(),
         }
-        // Sixth attempt right away: wait 1 s; then 2 s, 4 s...
-        assert_eq!(l.check("k", PER_ACCOUNT, now), Err(1));
-        now += 1000;
-        assert_eq!(l.check("k", PER_ACCOUNT, now), Ok(()));
-        l.record_failure("k", now);
-        assert_eq!(l.check("k", PER_ACCOUNT, now), Err(2));
-        // Other keys are not slowed.
-        assert_eq!(l.check("other", PER_ACCOUNT, now), Ok(()));
     }
 
     #[test]
-    fn cap_lifts_as_failures_age_out() {
-        let l = Limiter::default();
-        for i in 0..100 {
-            l.record_failure("k", i);
+    fn free_failures_then_growing_delays_then_cap() {
+        let now = 10 * HOUR;
+        for n in 0..5 {
+            assert_eq!(wait_secs(window(&vec![now; n]), PER_ACCOUNT, now), None);
         }
-        let retry = l.check("k", PER_ACCOUNT, 1000).unwrap_err();
-        assert!(retry > 3000, "{retry}");
-        assert_eq!(l.check("k", PER_ACCOUNT, HOUR + 100), Ok(()));
-        l.prune(10 * HOUR);
-        assert_eq!(l.check("k", PER_ACCOUNT, 10 * HOUR), Ok(()));
+        // Sixth attempt right away: wait 1 s; then 2 s, 4 s...
+        assert_eq!(wait_secs(window(&[now; 5]), PER_ACCOUNT, now), Some(1));
+        assert_eq!(wait_secs(window(&[now; 5]), PER_ACCOUNT, now + 1000), None);
+        assert_eq!(wait_secs(window(&[now; 6]), PER_ACCOUNT, now), Some(2));
+        assert_eq!(
+            wait_secs(window(&[now; 7]), PER_ACCOUNT, now + 500),
+            Some(4)
+        );
+        // The delay never exceeds the maximum.
+        assert_eq!(
+            wait_secs(window(&[now; 60]), PER_ACCOUNT, now),
+            Some(15 * 60)
+        );
+        // The IP limits are looser.
+        assert_eq!(wait_secs(window(&[now; 19]), PER_IP, now), None);
+    }
+
+    #[test]
+    fn cap_holds_until_the_oldest_failure_ages_out() {
+        let times: Vec<Millis> = (0..100).collect();
+        let retry = wait_secs(window(&times), PER_ACCOUNT, 1000).unwrap();
+        assert_eq!(retry, 3599);
+        assert_eq!(wait_secs(window(&times), PER_ACCOUNT, WINDOW + 100), None);
     }
 }

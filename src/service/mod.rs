@@ -113,7 +113,6 @@ pub struct Service {
     events: EventBus,
     config: ServiceConfig,
     connections: presence::Connections,
-    limiter: limiter::Limiter,
     cache: cache::AuthCache,
     /// This process among the instances sharing the database (presence rows are per instance).
     instance_id: String,
@@ -132,7 +131,6 @@ impl Service {
             events,
             config,
             connections: presence::Connections::default(),
-            limiter: limiter::Limiter::default(),
             cache: cache::AuthCache::default(),
             instance_id: new_id("in"),
         }
@@ -192,7 +190,13 @@ impl Service {
     /// Ends sessions idle beyond their timeout; run periodically so lists are right without
     /// anyone visiting.
     pub async fn expire_sessions(&self) -> ServiceResult<usize> {
-        self.limiter.prune(self.now());
+        if let Err(e) = self
+            .store
+            .prune_signin_failures(self.now() - limiter::WINDOW)
+            .await
+        {
+            tracing::warn!(error = %e, "could not prune failed sign-ins");
+        }
         let ended = self.store.expire_sessions(self.now()).await?;
         for e in &ended {
             self.audit(

@@ -208,6 +208,14 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
+/// A key's failed sign-ins within the throttling window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailureWindow {
+    pub count: usize,
+    pub oldest: Option<Millis>,
+    pub newest: Option<Millis>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which database this is, for logs and the health check.
@@ -247,6 +255,16 @@ pub trait Store: Send + Sync + 'static {
         email_norm: &str,
     ) -> StoreResult<Vec<Credentials>>;
     async fn password_hash(&self, account_id: &str, id: &str) -> StoreResult<String>;
+    // Sign-in throttling, shared by every instance on this database. Keys are opaque (the
+    // service stores hashes, never e-mails or addresses).
+    /// Failed sign-ins of `key` after `since`: how many, the oldest and the newest.
+    async fn signin_failures(&self, key: &str, since: Millis) -> StoreResult<FailureWindow>;
+    /// Records one failure at `at` for each key, in one statement.
+    async fn record_signin_failure(&self, keys: &[String], at: Millis) -> StoreResult<()>;
+    async fn clear_signin_failures(&self, key: &str) -> StoreResult<()>;
+    /// Forgets failures at or before `before`; returns how many.
+    async fn prune_signin_failures(&self, before: Millis) -> StoreResult<u64>;
+
     /// Whether anyone with this e-mail has ever had a session from this IP (a "known place"
     /// that sign-in throttling spares).
     async fn has_session_from_ip(

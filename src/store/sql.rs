@@ -35,9 +35,9 @@ impl Args {
         let json = serde_json::to_string(values).unwrap_or_else(|_| "[]".to_string());
         let p = self.text(json);
         if backend == "postgres" {
-            format!("SELECT jsonb_array_elements_text({p}::jsonb)")
+            format!("SELECT jsonb_array_elements_text({p}::jsonb) AS v")
         } else {
-            format!("SELECT value FROM json_each({p})")
+            format!("SELECT value AS v FROM json_each({p})")
         }
     }
 }
@@ -479,6 +479,64 @@ macro_rules! impl_sql_store {
                 .await
                 .map_err(sql::map_err)?;
                 row.try_get("password_hash").map_err(sql::map_err)
+            }
+
+            async fn signin_failures(
+                &self,
+                key: &str,
+                since: Millis,
+            ) -> StoreResult<FailureWindow> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n, MIN(at) AS oldest, MAX(at) AS newest \
+                     FROM signin_failures WHERE key = $1 AND at > $2",
+                )
+                .bind(key)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(sql::map_err)?;
+                let n: i64 = row.try_get("n").map_err(sql::map_err)?;
+                Ok(FailureWindow {
+                    count: usize::try_from(n).unwrap_or(0),
+                    oldest: row.try_get("oldest").map_err(sql::map_err)?,
+                    newest: row.try_get("newest").map_err(sql::map_err)?,
+                })
+            }
+
+            async fn record_signin_failure(&self, keys: &[String], at: Millis) -> StoreResult<()> {
+                if keys.is_empty() {
+                    return Ok(());
+                }
+                let mut args = sql::Args::default();
+                let sql = format!(
+                    "INSERT INTO signin_failures (key, at) SELECT ks.v, {} FROM ({}) AS ks",
+                    args.int(at),
+                    args.list($backend, keys)
+                );
+                Self::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(sql::map_err)?;
+                Ok(())
+            }
+
+            async fn clear_signin_failures(&self, key: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM signin_failures WHERE key = $1")
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(sql::map_err)?;
+                Ok(())
+            }
+
+            async fn prune_signin_failures(&self, before: Millis) -> StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM signin_failures WHERE at <= $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(sql::map_err)?;
+                Ok(r.rows_affected())
             }
 
             async fn has_session_from_ip(

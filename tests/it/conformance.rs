@@ -10,8 +10,8 @@ use deskward::domain::member::{AgentStatus, MemberKind, Permission, Permissions}
 use deskward::domain::session::EndReason;
 use deskward::domain::time::{HOUR, MINUTE, Millis};
 use deskward::store::{
-    Account, AuditEntry, AuditQuery, EndedSession, LinkedRef, Member, MemberPatch, MemberQuery,
-    NewAccount, NewMember, NewSession, SessionFilter, Store, StoreError,
+    Account, AuditEntry, AuditQuery, EndedSession, FailureWindow, LinkedRef, Member, MemberPatch,
+    MemberQuery, NewAccount, NewMember, NewSession, SessionFilter, Store, StoreError,
 };
 
 use crate::db::{Backend, TestDb};
@@ -184,6 +184,7 @@ fn audit_query() -> AuditQuery {
 }
 
 backend_tests!(
+    sign_in_failures_count_per_key_within_the_window,
     many_audit_rows_in_one_batch_exactly_or_not_at_all,
     checkpoint_keeps_everything,
     set_offline_many_touches_only_online_agents_of_the_account,
@@ -2227,4 +2228,54 @@ async fn checkpoint_keeps_everything(backend: Backend) {
     let store = deskward::store::connect(&db.url).await.unwrap();
     assert_eq!(store.member("ac1", "ag1").await.unwrap().name, "Ann");
     assert_eq!(store.session("ac1", "se1").await.unwrap().member_id, "ag1");
+}
+
+async fn sign_in_failures_count_per_key_within_the_window(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let (a, b) = ("a".repeat(64), "b".repeat(64));
+    assert_eq!(
+        store.signin_failures(&a, T0 - HOUR).await.unwrap(),
+        FailureWindow::default()
+    );
+    store
+        .record_signin_failure(&[a.clone(), b.clone()], T0)
+        .await
+        .unwrap();
+    store
+        .record_signin_failure(std::slice::from_ref(&a), T0 + MINUTE)
+        .await
+        .unwrap();
+    store.record_signin_failure(&[], T0 + MINUTE).await.unwrap();
+    let window = |count, oldest, newest| FailureWindow {
+        count,
+        oldest: Some(oldest),
+        newest: Some(newest),
+    };
+    assert_eq!(
+        store.signin_failures(&a, T0 - HOUR).await.unwrap(),
+        window(2, T0, T0 + MINUTE)
+    );
+    assert_eq!(
+        store.signin_failures(&b, T0 - HOUR).await.unwrap(),
+        window(1, T0, T0)
+    );
+    // Only failures after `since` count.
+    assert_eq!(
+        store.signin_failures(&a, T0).await.unwrap(),
+        window(1, T0 + MINUTE, T0 + MINUTE)
+    );
+    // Clearing one key leaves the other.
+    store.clear_signin_failures(&a).await.unwrap();
+    assert_eq!(store.signin_failures(&a, 0).await.unwrap().count, 0);
+    assert_eq!(store.signin_failures(&b, 0).await.unwrap().count, 1);
+    // Pruning forgets what is at or before the cut.
+    store
+        .record_signin_failure(std::slice::from_ref(&b), T0 + HOUR)
+        .await
+        .unwrap();
+    assert_eq!(store.prune_signin_failures(T0).await.unwrap(), 1);
+    assert_eq!(
+        store.signin_failures(&b, 0).await.unwrap(),
+        window(1, T0 + HOUR, T0 + HOUR)
+    );
 }

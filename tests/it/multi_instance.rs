@@ -161,6 +161,46 @@ async fn two_instances_behave_as_one_service() {
     drop(b);
 }
 
+/// Failed sign-ins count across instances: an attacker alternating between them gets no more
+/// attempts than against one, and a success on one clears the count for all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_throttling_is_shared_between_instances() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let a = instance(&db.url, 300).await;
+    let b = instance(&db.url, 300).await;
+    create_acme(&a).await;
+    // Five free failures, split between the two instances.
+    for i in 0..5 {
+        let via = if i % 2 == 0 { &a } else { &b };
+        crate::support::client_for_base(&via.base)
+            .login("pat@acme.test", "wrong password, surely")
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    // The sixth, on either instance, must wait; even the right password.
+    for via in [&a, &b] {
+        let res = crate::support::client_for_base(&via.base)
+            .login("pat@acme.test", PASSWORD)
+            .await;
+        res.expect_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        assert!(res.header("retry-after").is_some());
+    }
+    // The table holds hashes, never the e-mail or the address.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let keys: Vec<String> = sqlx::query_scalar("SELECT DISTINCT key FROM signin_failures")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys.iter()
+            .all(|k| k.len() == 64 && !k.contains('@') && !k.contains("127.0.0.1")),
+        "{keys:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_instance_does_not_leave_agents_online() {
     let db = TestDb::new(Backend::Postgres).await;
