@@ -113,6 +113,8 @@ pub struct Service {
     events: EventBus,
     config: ServiceConfig,
     connections: presence::Connections,
+    /// Agents seen Online without any tab, and since when (see `settle_tabless_agents`).
+    tabless_since: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
     cache: cache::AuthCache,
     /// This process among the instances sharing the database (presence rows are per instance).
     instance_id: String,
@@ -131,6 +133,7 @@ impl Service {
             events,
             config,
             connections: presence::Connections::default(),
+            tabless_since: Default::default(),
             cache: cache::AuthCache::default(),
             instance_id: new_id("in"),
         }

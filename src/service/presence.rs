@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::domain::member::{AgentStatus, MemberKind};
 use crate::domain::policy::Actor;
+use crate::domain::time::Millis;
 use crate::events::Event;
 
 use super::Service;
@@ -171,6 +172,51 @@ impl Service {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "presence reap failed"),
+        }
+        self.settle_tabless_agents(now).await;
+    }
+
+    /// Online needs a tab: an agent who is Online with no tab on any instance (set Online
+    /// through the API without one, or by data from elsewhere) goes Offline once that has
+    /// lasted the grace period, as if their last tab had closed, so the case router never
+    /// counts on someone who is not there. Their own choice is kept for their next tab.
+    async fn settle_tabless_agents(&self, now: Millis) {
+        let list = match self
+            .store
+            .online_without_tabs(now - HEARTBEAT_EXPIRY_MS)
+            .await
+        {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read tabless agents");
+                return;
+            }
+        };
+        // Measured in real time, like the grace after a tab closes (`TabGuard`).
+        let grace = Duration::from_millis(self.config.presence_grace_ms.max(0) as u64);
+        let seen_now = tokio::time::Instant::now();
+        let mut due = Vec::new();
+        {
+            let mut since = self.tabless_since.lock().unwrap_or_else(|e| e.into_inner());
+            let mut still = HashMap::new();
+            for (account_id, member_id) in list {
+                if self.connections.count(&account_id, &member_id) > 0 {
+                    continue;
+                }
+                let first = since.get(&member_id).copied().unwrap_or(seen_now);
+                if seen_now.duration_since(first) >= grace {
+                    due.push((account_id, member_id));
+                } else {
+                    still.insert(member_id, first);
+                }
+            }
+            *since = still;
+        }
+        for (account_id, member_id) in due {
+            // A tab may have connected somewhere since the list was read.
+            if !self.has_tabs_elsewhere(&member_id).await {
+                self.force_offline(&account_id, &member_id).await;
+            }
         }
     }
 }

@@ -313,6 +313,9 @@ pub trait Store: Send + Sync + 'static {
     /// Removes rows of instances that stopped heartbeating; returns the agents that have no
     /// live tab anywhere any more, as (account id, member id).
     async fn presence_reap(&self, fresh_after: Millis) -> StoreResult<Vec<(String, String)>>;
+    /// Agents who are Online without a live tab on any instance (set Online through the API
+    /// without a tab, or left so by data from elsewhere), as (account id, member id).
+    async fn online_without_tabs(&self, fresh_after: Millis) -> StoreResult<Vec<(String, String)>>;
 
     // Sessions.
     async fn insert_session(&self, s: &NewSession) -> StoreResult<Session>;

@@ -767,6 +767,31 @@ macro_rules! impl_sql_store {
                 row.try_get::<i64, _>("n").map_err(sql::map_err)
             }
 
+            async fn online_without_tabs(
+                &self,
+                fresh_after: Millis,
+            ) -> StoreResult<Vec<(String, String)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT m.account_id, m.id FROM members m \
+                     WHERE m.kind = 'agent' AND m.status = 'online' AND NOT EXISTS ( \
+                     SELECT 1 FROM presence p WHERE p.member_id = m.id AND p.tabs > 0 \
+                     AND p.heartbeat_at > $1)",
+                )
+                .bind(fresh_after)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(sql::map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get::<String, _>("account_id").map_err(sql::map_err)?,
+                            r.try_get::<String, _>("id").map_err(sql::map_err)?,
+                        ))
+                    })
+                    .collect()
+            }
+
             async fn presence_reap(
                 &self,
                 fresh_after: Millis,

@@ -228,6 +228,45 @@ async fn an_offline_choice_survives_reconnecting(backend: Backend) {
     assert_eq!(agent_status(&app, &agent.id).await, "offline");
 }
 
+/// Online needs a tab: an agent set Online through the API with no tab open is Offline after
+/// the grace period (the heartbeat notices), while one with a tab stays Online; the choice is
+/// kept, so the next tab brings them back.
+async fn online_without_any_tab_goes_offline_after_grace(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.service.presence_grace_ms = 200).await;
+    let ann = app.add_agent("Ann Agent", "ann@acme.test").await;
+    let bob = app.add_agent("Bob Agent", "bob@acme.test").await;
+    let ann_api = app.signed_in("ann@acme.test", PASSWORD).await;
+    let bob_tab = app.signed_in("bob@acme.test", PASSWORD).await;
+    let _bob_stream = EventStream::open(&bob_tab).await;
+    assert!(wait_status(&app, &bob.id, "online", Duration::from_secs(2)).await);
+    let set = ann_api
+        .put_json("/api/v1/me/status", &json!({"status": "online"}))
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    assert_eq!(set["status"], "online", "the answer says what was set");
+
+    // First look: noted, not yet acted on.
+    app.svc.presence_tick().await;
+    assert_eq!(agent_status(&app, &ann.id).await, "online");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.svc.presence_tick().await;
+    assert_eq!(agent_status(&app, &ann.id).await, "offline");
+    assert_eq!(
+        agent_status(&app, &bob.id).await,
+        "online",
+        "a tab keeps Bob Online"
+    );
+    assert_eq!(
+        app.stored_member(&ann.id).await.status_choice.as_str(),
+        "online"
+    );
+    // Her session is untouched, and her next tab brings her back.
+    ann_api.me().await.expect_status(StatusCode::OK);
+    let _ann_stream = EventStream::open(&ann_api).await;
+    assert!(wait_status(&app, &ann.id, "online", Duration::from_secs(2)).await);
+}
+
 async fn routing_never_sees_an_ended_agent(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ann = app.add_agent("Ann Agent", "ann@acme.test").await;
@@ -351,6 +390,7 @@ backend_tests!(
     reconnecting_within_grace_stays_online,
     an_offline_choice_survives_reconnecting,
     routing_never_sees_an_ended_agent,
+    online_without_any_tab_goes_offline_after_grace,
     administrators_hear_only_what_they_may_see,
     sign_out_and_expiry_end_the_stream_with_their_reason,
     disabling_and_password_change_reach_open_tabs,
