@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
+use team::{Admins, Agents};
 
 pub mod audit;
 pub mod auth;
@@ -25,19 +26,31 @@ pub fn router() -> Router<AppState> {
         .route("/me/password", put(auth::change_password))
         .route("/audit", get(audit::list))
         .route("/events", get(super::events::stream))
-        .route("/agents", get(team::list_agents).post(team::create_agent))
-        .route("/admins", get(team::list_admins).post(team::create_admin))
+        .route(
+            "/agents",
+            get(team::list::<Agents>).post(team::create::<Agents>),
+        )
+        .route(
+            "/admins",
+            get(team::list::<Admins>).post(team::create::<Admins>),
+        )
         .route("/agents/sessions/end", post(team::bulk_end))
         .route(
             "/agents/{id}",
-            get(team::get_agent).patch(team::patch_agent),
+            get(team::get::<Agents>).patch(team::patch::<Agents>),
         )
         .route(
             "/admins/{id}",
-            get(team::get_admin).patch(team::patch_admin),
+            get(team::get::<Admins>).patch(team::patch::<Admins>),
         )
-        .route("/agents/{id}/sessions", delete(team::end_agent_sessions))
-        .route("/admins/{id}/sessions", delete(team::end_admin_sessions))
+        .route(
+            "/agents/{id}/sessions",
+            delete(team::end_sessions::<Agents>),
+        )
+        .route(
+            "/admins/{id}/sessions",
+            delete(team::end_sessions::<Admins>),
+        )
         .route("/sessions/{id}", delete(team::end_session))
         .route("/settings/security", get(settings::get).put(settings::put))
         .fallback(|| async { ApiError::not_found() })

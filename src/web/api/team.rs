@@ -37,14 +37,31 @@ pub fn team_query(params: &HashMap<String, String>) -> Result<TeamQuery, ApiErro
     })
 }
 
-async fn list(
-    state: AppState,
+/// Which Team section a route serves. Each handler below is written once and routed twice
+/// (`/agents…` with [`Agents`], `/admins…` with [`Admins`]), so the two sections cannot drift
+/// apart.
+pub trait Section: Send + Sync + 'static {
+    const KIND: MemberKind;
+}
+
+pub struct Agents;
+pub struct Admins;
+
+impl Section for Agents {
+    const KIND: MemberKind = MemberKind::Agent;
+}
+
+impl Section for Admins {
+    const KIND: MemberKind = MemberKind::Admin;
+}
+
+pub async fn list<S: Section>(
+    State(state): State<AppState>,
     p: ApiUser,
-    kind: MemberKind,
-    params: HashMap<String, String>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = team_query(&params)?;
-    let page = state.svc.list_team(&p.0.actor, kind, &query).await?;
+    let page = state.svc.list_team(&p.0.actor, S::KIND, &query).await?;
     let items: Vec<MemberJson> = page.items.iter().map(MemberJson::from).collect();
     Ok(Json(json!({
         "items": items,
@@ -53,22 +70,6 @@ async fn list(
         "per_page": page.per_page,
     }))
     .into_response())
-}
-
-pub async fn list_agents(
-    State(state): State<AppState>,
-    p: ApiUser,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    list(state, p, MemberKind::Agent, params).await
-}
-
-pub async fn list_admins(
-    State(state): State<AppState>,
-    p: ApiUser,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    list(state, p, MemberKind::Admin, params).await
 }
 
 #[derive(Deserialize)]
@@ -81,12 +82,11 @@ pub struct CreateBody {
     permissions: Vec<String>,
 }
 
-async fn create(
-    state: AppState,
-    p: ApiUser,
+pub async fn create<S: Section>(
+    State(state): State<AppState>,
     client: Client,
-    kind: MemberKind,
-    body: CreateBody,
+    p: ApiUser,
+    ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
     let view = state
         .svc
@@ -94,7 +94,7 @@ async fn create(
             &p.0.actor,
             &client.ip,
             NewPerson {
-                kind,
+                kind: S::KIND,
                 name: body.name,
                 email: body.email,
                 password: body.password,
@@ -105,45 +105,12 @@ async fn create(
     Ok((StatusCode::CREATED, Json(MemberJson::from(&view))).into_response())
 }
 
-pub async fn create_agent(
-    State(state): State<AppState>,
-    client: Client,
-    p: ApiUser,
-    ApiJson(body): ApiJson<CreateBody>,
-) -> Result<Response, ApiError> {
-    create(state, p, client, MemberKind::Agent, body).await
-}
-
-pub async fn create_admin(
-    State(state): State<AppState>,
-    client: Client,
-    p: ApiUser,
-    ApiJson(body): ApiJson<CreateBody>,
-) -> Result<Response, ApiError> {
-    create(state, p, client, MemberKind::Admin, body).await
-}
-
-pub async fn get_agent(
+pub async fn get<S: Section>(
     State(state): State<AppState>,
     p: ApiUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let v = state
-        .svc
-        .get_person(&p.0.actor, MemberKind::Agent, &id)
-        .await?;
-    Ok(Json(MemberJson::from(&v)).into_response())
-}
-
-pub async fn get_admin(
-    State(state): State<AppState>,
-    p: ApiUser,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let v = state
-        .svc
-        .get_person(&p.0.actor, MemberKind::Admin, &id)
-        .await?;
+    let v = state.svc.get_person(&p.0.actor, S::KIND, &id).await?;
     Ok(Json(MemberJson::from(&v)).into_response())
 }
 
@@ -157,20 +124,19 @@ pub struct PatchBody {
     permissions: Option<Vec<String>>,
 }
 
-async fn patch(
-    state: AppState,
-    p: ApiUser,
+pub async fn patch<S: Section>(
+    State(state): State<AppState>,
     client: Client,
-    kind: MemberKind,
-    id: String,
-    body: PatchBody,
+    p: ApiUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchBody>,
 ) -> Result<Response, ApiError> {
     let v = state
         .svc
         .update_person(
             &p.0.actor,
             &client.ip,
-            kind,
+            S::KIND,
             &id,
             PersonPatch {
                 name: body.name,
@@ -184,27 +150,7 @@ async fn patch(
     Ok(Json(MemberJson::from(&v)).into_response())
 }
 
-pub async fn patch_agent(
-    State(state): State<AppState>,
-    client: Client,
-    p: ApiUser,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<PatchBody>,
-) -> Result<Response, ApiError> {
-    patch(state, p, client, MemberKind::Agent, id, body).await
-}
-
-pub async fn patch_admin(
-    State(state): State<AppState>,
-    client: Client,
-    p: ApiUser,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<PatchBody>,
-) -> Result<Response, ApiError> {
-    patch(state, p, client, MemberKind::Admin, id, body).await
-}
-
-pub async fn end_agent_sessions(
+pub async fn end_sessions<S: Section>(
     State(state): State<AppState>,
     client: Client,
     p: ApiUser,
@@ -212,20 +158,7 @@ pub async fn end_agent_sessions(
 ) -> Result<Response, ApiError> {
     let n = state
         .svc
-        .end_person_sessions(&p.0.actor, &client.ip, MemberKind::Agent, &id)
-        .await?;
-    Ok(Json(json!({ "ended": n })).into_response())
-}
-
-pub async fn end_admin_sessions(
-    State(state): State<AppState>,
-    client: Client,
-    p: ApiUser,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let n = state
-        .svc
-        .end_person_sessions(&p.0.actor, &client.ip, MemberKind::Admin, &id)
+        .end_person_sessions(&p.0.actor, &client.ip, S::KIND, &id)
         .await?;
     Ok(Json(json!({ "ended": n })).into_response())
 }
