@@ -188,6 +188,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     presence_grace_ms: (a.presence_grace_secs * 1000) as i64,
                 },
                 sweep_interval: Duration::from_secs(a.sweep_secs.max(1)),
+                ..ServerConfig::default()
             };
             let events = deskward::relay::events_for(&a.db.database_url, &store).await;
             let svc = server::build(store, Arc::new(SystemClock), events, &config);

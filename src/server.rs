@@ -19,6 +19,9 @@ pub struct ServerConfig {
     pub service: ServiceConfig,
     /// How often idle sessions are swept to `expired`.
     pub sweep_interval: Duration,
+    /// How long a client may take to send a request's head before its connection is closed
+    /// (slow-header attacks; also how long an idle keep-alive connection is kept).
+    pub header_read_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -27,6 +30,7 @@ impl Default for ServerConfig {
             web: WebConfig::default(),
             service: ServiceConfig::default(),
             sweep_interval: Duration::from_secs(15),
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -91,7 +95,7 @@ pub async fn serve(
     };
     let state = AppState::new(svc, config.web, stream_stop);
     let app = web::app(state);
-    let result = accept_loop(listener, app, async move {
+    let result = accept_loop(listener, app, config.header_read_timeout, async move {
         shutdown.await;
         // Event streams never end by themselves: tell them to, or shutdown would wait.
         let _ = stop_tx.send(true);
@@ -113,6 +117,7 @@ pub async fn serve(
 async fn accept_loop(
     listener: TcpListener,
     app: web::HttpApp,
+    header_read_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::extract::ConnectInfo;
@@ -122,7 +127,7 @@ async fn accept_loop(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         // A client that never finishes its request head does not keep a connection forever.
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(header_read_timeout);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, remote) = tokio::select! {

@@ -18,56 +18,88 @@ pub const HEARTBEAT_MS: i64 = 10_000;
 /// Rows older than this belong to an instance that stopped: its tabs no longer count.
 pub const HEARTBEAT_EXPIRY_MS: i64 = 3 * HEARTBEAT_MS;
 
-/// Open tabs per agent on this instance.
+type TabKey = (String, String);
+
+/// Open tabs per agent on this instance, and each agent's latest departure (their last tab
+/// closing), so a grace period is always counted from the latest one.
 #[derive(Default, Clone)]
-pub struct Connections(Arc<Mutex<HashMap<(String, String), usize>>>);
+pub struct Connections(Arc<Mutex<Tabs>>);
+
+#[derive(Default)]
+struct Tabs {
+    open: HashMap<TabKey, usize>,
+    /// Agents whose last tab here closed, with the number of that departure.
+    gone: HashMap<TabKey, u64>,
+    departures: u64,
+}
 
 impl Connections {
-    fn add(&self, key: &(String, String)) -> usize {
-        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(key.clone()).or_insert(0);
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tabs> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, key: &TabKey) -> usize {
+        let mut t = self.lock();
+        t.gone.remove(key);
+        let n = t.open.entry(key.clone()).or_insert(0);
         *n += 1;
         *n
     }
 
-    fn remove(&self, key: &(String, String)) -> usize {
-        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match m.get_mut(key) {
+    /// Returns the tabs left and, when none is, the number of this departure.
+    fn remove(&self, key: &TabKey) -> (usize, u64) {
+        let mut t = self.lock();
+        match t.open.get_mut(key) {
             Some(n) if *n > 1 => {
                 *n -= 1;
-                *n
+                (*n, 0)
             }
             _ => {
-                m.remove(key);
-                0
+                t.open.remove(key);
+                t.departures += 1;
+                let seq = t.departures;
+                t.gone.insert(key.clone(), seq);
+                (0, seq)
             }
         }
     }
 
+    /// Whether departure `seq` is still the latest news of `key` (no tab came back and none
+    /// left later, which would have started a grace period of its own); consumes it.
+    fn still_gone(&self, key: &TabKey, seq: u64) -> bool {
+        let mut t = self.lock();
+        if t.gone.get(key) == Some(&seq) {
+            t.gone.remove(key);
+            true
+        } else {
+            false
+        }
+    }
+
     pub fn count(&self, account_id: &str, member_id: &str) -> usize {
-        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        m.get(&(account_id.to_string(), member_id.to_string()))
+        let t = self.lock();
+        t.open
+            .get(&(account_id.to_string(), member_id.to_string()))
             .copied()
             .unwrap_or(0)
     }
 
     /// Open streams in all, for metrics and benchmarks.
     pub fn total(&self) -> usize {
-        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        m.values().sum()
+        self.lock().open.values().sum()
     }
 }
 
 /// Held by an open stream; dropping it (the tab went away) starts the grace period.
 pub struct TabGuard {
     svc: Arc<Service>,
-    key: Option<(String, String)>,
+    key: Option<TabKey>,
 }
 
 impl Drop for TabGuard {
     fn drop(&mut self) {
         let Some(key) = self.key.take() else { return };
-        let left = self.svc.connections.remove(&key);
+        let (left, departure) = self.svc.connections.remove(&key);
         let svc = self.svc.clone();
         let grace = Duration::from_millis(svc.config.presence_grace_ms.max(0) as u64);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -77,7 +109,8 @@ impl Drop for TabGuard {
                     return;
                 }
                 tokio::time::sleep(grace).await;
-                if svc.connections.count(&key.0, &key.1) == 0
+                // A tab that came and went since has its own, later, grace period.
+                if svc.connections.still_gone(&key, departure)
                     && !svc.has_tabs_elsewhere(&key.1).await
                 {
                     svc.force_offline(&key.0, &key.1).await;
@@ -218,5 +251,42 @@ impl Service {
                 self.force_offline(&account_id, &member_id).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grace_period_counts_from_the_latest_departure() {
+        let c = Connections::default();
+        let k = ("ac".to_string(), "ag".to_string());
+        assert_eq!(c.add(&k), 1);
+        let (left, first) = c.remove(&k);
+        assert_eq!(left, 0);
+        // The page reloads: a tab comes back, then the browser quits.
+        assert_eq!(c.add(&k), 1);
+        assert_eq!(c.add(&k), 2);
+        assert_eq!(c.remove(&k), (1, 0));
+        let (left, second) = c.remove(&k);
+        assert_eq!(left, 0);
+        // The first grace period ends early: it must not act; the second one does, once.
+        assert!(!c.still_gone(&k, first));
+        assert!(c.still_gone(&k, second));
+        assert!(!c.still_gone(&k, second));
+        assert_eq!(c.count("ac", "ag"), 0);
+        assert_eq!(c.total(), 0);
+    }
+
+    #[test]
+    fn a_tab_coming_back_cancels_the_grace_period() {
+        let c = Connections::default();
+        let k = ("ac".to_string(), "ag".to_string());
+        c.add(&k);
+        let (_, seq) = c.remove(&k);
+        c.add(&k);
+        assert!(!c.still_gone(&k, seq));
+        assert_eq!(c.count("ac", "ag"), 1);
     }
 }

@@ -410,6 +410,43 @@ async fn expiry_is_audited(backend: Backend) {
     assert_eq!(v["total"], 1);
 }
 
+/// A client that never finishes its request head (a slow-header attack) loses the connection
+/// after the header-read timeout; a well-behaved request on another connection is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_that_never_ends_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.header_read_timeout = std::time::Duration::from_millis(300)
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        slow.read_to_end(&mut buf),
+    )
+    .await
+    .expect("the server must close the connection, not wait for ever");
+    // Closed (possibly after a 408 answer), and not before the timeout.
+    assert!(read.is_ok() || buf.is_empty(), "{read:?}");
+    assert!(
+        buf.is_empty() || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    assert_eq!(
+        app.client().get("/healthz").await.status,
+        StatusCode::OK,
+        "others are served as usual"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_unique_and_long_over_a_thousand_sign_ins() {
     let app = Arc::new(TestApp::spawn(Backend::Sqlite).await);
