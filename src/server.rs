@@ -69,9 +69,7 @@ pub async fn serve(
                         if let Err(e) = svc.expire_sessions().await {
                             tracing::warn!(error = %e, "session sweep failed");
                         }
-                        if let Err(e) = svc.store().checkpoint().await {
-                            tracing::warn!(error = %e, "database checkpoint failed");
-                        }
+                        svc.housekeeping().await;
                     }
                     _ = stop.changed() => break,
                 }

@@ -190,16 +190,22 @@ impl Service {
         self.now() - session::idle_timeout_minutes(kind, agent_timeout_minutes) * MINUTE
     }
 
+    /// Background upkeep, run with every sweep and never on a request's path: forgets failed
+    /// sign-ins older than the throttling window and lets the database tidy its log
+    /// (`Store::checkpoint`).
+    pub async fn housekeeping(&self) {
+        let cut = self.now() - limiter::WINDOW;
+        if let Err(e) = self.store.prune_signin_failures(cut).await {
+            tracing::warn!(error = %e, "could not prune failed sign-ins");
+        }
+        if let Err(e) = self.store.checkpoint().await {
+            tracing::warn!(error = %e, "database checkpoint failed");
+        }
+    }
+
     /// Ends sessions idle beyond their timeout; run periodically so lists are right without
     /// anyone visiting.
     pub async fn expire_sessions(&self) -> ServiceResult<usize> {
-        if let Err(e) = self
-            .store
-            .prune_signin_failures(self.now() - limiter::WINDOW)
-            .await
-        {
-            tracing::warn!(error = %e, "could not prune failed sign-ins");
-        }
         let ended = self.store.expire_sessions(self.now()).await?;
         for e in &ended {
             self.audit(

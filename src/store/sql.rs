@@ -157,6 +157,32 @@ pub(super) fn like_pattern(search: &str) -> String {
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $backend:literal) => {
         impl $store {
+            /// Marks expired the live sessions matching `rule`, a condition on `$2` (the
+            /// cutoff) and, with an account, `$3`.
+            async fn expire_where(
+                &self,
+                rule: &str,
+                now: Millis,
+                cutoff: Millis,
+                account_id: Option<&str>,
+            ) -> StoreResult<Vec<EndedSession>> {
+                let sql = format!(
+                    "UPDATE sessions SET ended_at = $1, end_reason = 'expired' \
+                     WHERE ended_at IS NULL AND {rule} \
+                     RETURNING id, account_id, member_id, member_kind"
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(cutoff);
+                if let Some(id) = account_id {
+                    q = q.bind(id.to_string());
+                }
+                q.fetch_all(&self.pool)
+                    .await
+                    .map_err(sql::map_err)?
+                    .iter()
+                    .map(|r| Self::ended_from_row(r, EndReason::Expired))
+                    .collect()
+            }
+
             fn member_from_row(row: &<$db as sqlx::Database>::Row) -> StoreResult<Member> {
                 use sqlx::Row;
                 let g = |e: sqlx::Error| StoreError::Other(e.to_string());
@@ -1045,21 +1071,9 @@ macro_rules! impl_sql_store {
                 let minute = crate::domain::time::MINUTE;
                 let admin_cutoff =
                     now - crate::domain::session::ADMIN_IDLE_TIMEOUT_MINUTES * minute;
-                const RETURNING: &str = "RETURNING id, account_id, member_id, member_kind";
-                let mut ended = Vec::new();
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE sessions SET ended_at = $1, end_reason = 'expired' \
-                     WHERE ended_at IS NULL AND last_seen_at < $2 AND member_kind = 'admin' \
-                     {RETURNING}"
-                )))
-                .bind(now)
-                .bind(admin_cutoff)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(sql::map_err)?;
-                for r in &rows {
-                    ended.push(Self::ended_from_row(r, EndReason::Expired)?);
-                }
+                let mut ended = self
+                    .expire_where("last_seen_at < $2 AND member_kind = 'admin'", now, admin_cutoff, None)
+                    .await?;
                 let accounts = sqlx::query(
                     "SELECT id, agent_idle_timeout_minutes, max_session_lifetime_minutes \
                      FROM accounts",
@@ -1072,35 +1086,17 @@ macro_rules! impl_sql_store {
                     let idle: i64 = a.try_get("agent_idle_timeout_minutes").map_err(sql::map_err)?;
                     let lifetime: Option<i64> =
                         a.try_get("max_session_lifetime_minutes").map_err(sql::map_err)?;
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "UPDATE sessions SET ended_at = $1, end_reason = 'expired' \
-                         WHERE ended_at IS NULL AND last_seen_at < $2 AND account_id = $3 \
-                         AND member_kind = 'agent' {RETURNING}"
-                    )))
-                    .bind(now)
-                    .bind(now - idle * minute)
-                    .bind(&id)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(sql::map_err)?;
-                    for r in &rows {
-                        ended.push(Self::ended_from_row(r, EndReason::Expired)?);
-                    }
+                    let idle_rule = "last_seen_at < $2 AND account_id = $3 AND member_kind = 'agent'";
+                    ended.extend(
+                        self.expire_where(idle_rule, now, now - idle * minute, Some(&id))
+                            .await?,
+                    );
                     if let Some(max) = lifetime {
-                        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "UPDATE sessions SET ended_at = $1, end_reason = 'expired' \
-                             WHERE ended_at IS NULL AND started_at < $2 AND account_id = $3 \
-                             {RETURNING}"
-                        )))
-                        .bind(now)
-                        .bind(now - max * minute)
-                        .bind(&id)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(sql::map_err)?;
-                        for r in &rows {
-                            ended.push(Self::ended_from_row(r, EndReason::Expired)?);
-                        }
+                        let lifetime_rule = "started_at < $2 AND account_id = $3";
+                        ended.extend(
+                            self.expire_where(lifetime_rule, now, now - max * minute, Some(&id))
+                                .await?,
+                        );
                     }
                 }
                 Ok(ended)

@@ -410,6 +410,33 @@ async fn expiry_is_audited(backend: Backend) {
     assert_eq!(v["total"], 1);
 }
 
+/// Failed sign-ins are kept (hashed) for the throttling window and forgotten by the background
+/// housekeeping after it, not by anything on a request's path.
+async fn housekeeping_forgets_failed_sign_ins_after_the_window(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.client()
+        .login(PRIMARY_EMAIL, "not the password at all")
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    let ip_key = deskward::service::token_hash("ip:127.0.0.1");
+    let count = || async {
+        app.svc
+            .store()
+            .signin_failures(&ip_key, 0)
+            .await
+            .unwrap()
+            .count
+    };
+    assert_eq!(count().await, 1);
+    app.advance(2 * crate::support::HOUR);
+    // Ending sessions (which sweeps idle ones first) leaves the failures alone...
+    app.sweep().await;
+    assert_eq!(count().await, 1);
+    // ...the housekeeping drops them.
+    app.svc.housekeeping().await;
+    assert_eq!(count().await, 0);
+}
+
 /// A client that never finishes its request head (a slow-header attack) loses the connection
 /// after the header-read timeout; a well-behaved request on another connection is unaffected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -775,6 +802,7 @@ async fn people_end_their_own_other_sessions(backend: Backend) {
 }
 
 backend_tests!(
+    housekeeping_forgets_failed_sign_ins_after_the_window,
     people_end_their_own_other_sessions,
     headers_on_pages_and_api,
     https_adds_hsts_and_host_cookie,
