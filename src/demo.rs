@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use crate::clock::SystemClock;
 use crate::domain::member::{AgentStatus, MemberKind};
-use crate::domain::policy::Actor;
 use crate::events::EventBus;
 use crate::server::{self, ServerConfig};
 use crate::service::auth::NewAccountRequest;
@@ -126,13 +125,10 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
         )
         .await
         .map_err(err)?;
-    let root = Actor {
-        account_id: account.id.clone(),
-        member_id: primary.id.clone(),
-        kind: MemberKind::Admin,
-        primary: true,
-        permissions: primary.permissions.clone(),
-    };
+    let root = svc
+        .actor_of(&account.id, &primary.id, "127.0.0.1")
+        .await
+        .map_err(err)?;
     let add = |kind, name: &str, email: String, perms: &[&str]| NewPerson {
         kind,
         name: name.to_string(),
@@ -146,13 +142,9 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
         ("Sid Security", vec!["security", "audit"]),
     ];
     for (name, perms) in &subs {
-        svc.add_person(
-            &root,
-            "127.0.0.1",
-            add(MemberKind::Admin, name, email_of(name), perms),
-        )
-        .await
-        .map_err(err)?;
+        svc.add_person(&root, add(MemberKind::Admin, name, email_of(name), perms))
+            .await
+            .map_err(err)?;
     }
     let login = |email: String, kind, i: usize| LoginRequest {
         account_id: account.id.clone(),
@@ -171,20 +163,13 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
         .map_err(err)?;
     for (i, name) in AGENT_NAMES.iter().copied().take(agents).enumerate() {
         let v = svc
-            .add_person(
-                &root,
-                "127.0.0.1",
-                add(MemberKind::Agent, name, email_of(name), &[]),
-            )
+            .add_person(&root, add(MemberKind::Agent, name, email_of(name), &[]))
             .await
             .map_err(err)?;
-        let agent = Actor {
-            account_id: account.id.clone(),
-            member_id: v.member.id.clone(),
-            kind: MemberKind::Agent,
-            primary: false,
-            permissions: Default::default(),
-        };
+        let agent = svc
+            .actor_of(&account.id, &v.member.id, "127.0.0.1")
+            .await
+            .map_err(err)?;
         match i % 5 {
             // Signed in from one browser, Online.
             0 | 1 => {
@@ -209,7 +194,7 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
                 svc.login(login(v.member.email.clone(), MemberKind::Agent, i))
                     .await
                     .map_err(err)?;
-                svc.end_person_sessions(&root, "127.0.0.1", MemberKind::Agent, &v.member.id)
+                svc.end_person_sessions(&root, MemberKind::Agent, &v.member.id)
                     .await
                     .map_err(err)?;
             }
@@ -248,7 +233,7 @@ pub async fn run(
     let config = ServerConfig::default();
     let svc = server::build(store, Arc::new(SystemClock), EventBus::new(), &config);
     seed(&svc, agents).await?;
-    svc.store().checkpoint().await.map_err(|e| e.to_string())?;
+    svc.housekeeping().await;
     println!("Demo data is ready: Northwind Support, {agents} agents, 4 administrators.");
     println!("Sign in as the primary administrator: {DEMO_ADMIN} / {DEMO_PASSWORD}");
     println!(

@@ -36,7 +36,8 @@ pub enum Event {
     /// An account's Security settings changed (timeouts apply to live sessions at once).
     SettingsChanged { account_id: String },
     /// Events may have been missed (a relay reconnected): every stream re-checks its session.
-    Resync { account_id: String },
+    /// It concerns every account.
+    Resync,
     /// Name, e-mail, permissions or disabled flag changed, or the person was added.
     MemberChanged {
         account_id: String,
@@ -46,14 +47,15 @@ pub enum Event {
 }
 
 impl Event {
-    pub fn account_id(&self) -> &str {
+    /// The account the event belongs to; `None` for events about every account.
+    pub fn account_id(&self) -> Option<&str> {
         match self {
             Event::SessionStarted { account_id, .. }
             | Event::SessionEnded { account_id, .. }
             | Event::StatusChanged { account_id, .. }
-            | Event::Resync { account_id }
             | Event::SettingsChanged { account_id }
-            | Event::MemberChanged { account_id, .. } => account_id,
+            | Event::MemberChanged { account_id, .. } => Some(account_id),
+            Event::Resync => None,
         }
     }
 }

@@ -190,7 +190,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 sweep_interval: Duration::from_secs(a.sweep_secs.max(1)),
                 ..ServerConfig::default()
             };
-            let events = deskward::relay::events_for(&a.db.database_url, &store).await;
+            let events = deskward::relay::events_for(&a.db.database_url).await;
             let svc = server::build(store, Arc::new(SystemClock), events, &config);
             let listener = tokio::net::TcpListener::bind(a.bind)
                 .await

@@ -1,14 +1,12 @@
 //! Carries events between instances sharing one PostgreSQL database, via LISTEN/NOTIFY, so a
 //! session ended on instance B signs its tabs out on instance A.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgListener;
 
 use crate::events::{Event, EventBus};
-use crate::store::Store;
 
 const CHANNEL: &str = "deskward_events";
 
@@ -19,7 +17,7 @@ struct Envelope {
 }
 
 /// The event bus for a database URL: local only for SQLite, relayed for PostgreSQL.
-pub async fn events_for(url: &str, _store: &Arc<dyn Store>) -> EventBus {
+pub async fn events_for(url: &str) -> EventBus {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return EventBus::new();
     }
@@ -83,9 +81,7 @@ pub async fn events_for(url: &str, _store: &Arc<dyn Store>) -> EventBus {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
-                bus.deliver_remote(Event::Resync {
-                    account_id: String::new(),
-                });
+                bus.deliver_remote(Event::Resync);
                 loop {
                     match listener.try_recv().await {
                         Ok(Some(n)) => {
@@ -97,9 +93,7 @@ pub async fn events_for(url: &str, _store: &Arc<dyn Store>) -> EventBus {
                         }
                         Ok(None) => {
                             tracing::warn!("event listener lost its connection; reconnecting");
-                            bus.deliver_remote(Event::Resync {
-                                account_id: String::new(),
-                            });
+                            bus.deliver_remote(Event::Resync);
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "event listener failed; reconnecting");

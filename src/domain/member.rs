@@ -104,6 +104,8 @@ impl FromStr for Permission {
 pub struct Permissions(Vec<Permission>);
 
 impl Permissions {
+    pub const EMPTY: Permissions = Permissions(Vec::new());
+
     pub fn new(mut list: Vec<Permission>) -> Self {
         list.sort();
         list.dedup();

@@ -20,6 +20,15 @@ pub struct AuditFilter {
     pub per_page: Option<i64>,
 }
 
+/// An audit entry with the people it names shown as "Name <e-mail>" (their ids when they are
+/// no longer found).
+#[derive(Debug, Clone)]
+pub struct NamedAuditEntry {
+    pub entry: AuditEntry,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+}
+
 /// Rows a CSV export carries at most.
 pub const MAX_EXPORT_ROWS: i64 = 100_000;
 
@@ -80,25 +89,8 @@ impl Service {
         {
             *t += 24 * 3_600_000;
         }
-        // A person is named by id or by e-mail (which may be a linked pair: both count).
-        let persons = match clean(&f.person, "person")? {
-            None => Vec::new(),
-            Some(p) if p.contains('@') => {
-                let found = self
-                    .store
-                    .credentials_by_email(&actor.account_id, &crate::domain::email::normalize(&p))
-                    .await?;
-                let ids: Vec<String> = found.into_iter().map(|c| c.member.id).collect();
-                if ids.is_empty() {
-                    vec![format!("no-such-person:{p}")]
-                } else {
-                    ids
-                }
-            }
-            Some(p) => vec![p],
-        };
-        let query = AuditQuery {
-            persons,
+        let mut query = AuditQuery {
+            persons: Vec::new(),
             actor: clean(&f.actor, "actor")?,
             target: clean(&f.target, "target")?,
             kind: clean(&f.kind, "kind")?,
@@ -107,12 +99,77 @@ impl Service {
             offset: (page - 1).saturating_mul(per_page),
             limit: per_page,
         };
+        // A person is named by id or by e-mail (which may be a linked pair: both count).
+        match clean(&f.person, "person")? {
+            None => {}
+            Some(p) if p.contains('@') => {
+                let norm = crate::domain::email::normalize(&p);
+                let found = self
+                    .store
+                    .credentials_by_email(&actor.account_id, &norm)
+                    .await?;
+                if found.is_empty() {
+                    // Nobody has this e-mail: nothing can match.
+                    return Ok(Page {
+                        items: Vec::new(),
+                        total: 0,
+                        page,
+                        per_page,
+                    });
+                }
+                query.persons = found.into_iter().map(|c| c.member.id).collect();
+            }
+            Some(p) => query.persons = vec![p],
+        }
         let (items, total) = self.store.list_audit(&actor.account_id, &query).await?;
         Ok(Page {
             items,
             total,
             page,
             per_page,
+        })
+    }
+}
+
+impl Service {
+    /// A page of the audit log for people to read: actors and targets by name.
+    pub async fn list_audit_named(
+        &self,
+        actor: &Actor,
+        f: &AuditFilter,
+    ) -> ServiceResult<Page<NamedAuditEntry>> {
+        let page = self.list_audit(actor, f, false).await?;
+        let mut ids: Vec<String> = page
+            .items
+            .iter()
+            .flat_map(|e| [e.actor.clone(), e.target.clone()])
+            .flatten()
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let mut names = std::collections::HashMap::new();
+        for id in ids {
+            if let Ok(m) = self.store.member(&actor.account_id, &id).await {
+                names.insert(id, format!("{} <{}>", m.name, m.email));
+            }
+        }
+        let name = |id: &Option<String>| {
+            id.as_ref()
+                .map(|i| names.get(i).cloned().unwrap_or_else(|| i.clone()))
+        };
+        Ok(Page {
+            items: page
+                .items
+                .iter()
+                .map(|e| NamedAuditEntry {
+                    actor: name(&e.actor),
+                    target: name(&e.target),
+                    entry: e.clone(),
+                })
+                .collect(),
+            total: page.total,
+            page: page.page,
+            per_page: page.per_page,
         })
     }
 }

@@ -1,13 +1,18 @@
 //! Signing in and out, first-run setup, and checking a session on every request.
 
+use std::sync::Arc;
+
 use crate::domain::device;
 use crate::domain::email::{self, Email, MAX_EMAIL_LEN};
 use crate::domain::member::{MemberKind, Permissions};
 use crate::domain::password::{self, MAX_PASSWORD_CHARS};
 use crate::domain::policy::Actor;
 use crate::domain::session::{self, EndReason, Liveness};
+use crate::domain::time::Millis;
 use crate::events::Event;
-use crate::store::{Account, Member, NewAccount, NewMember, NewSession, Session, StoreError};
+use crate::store::{
+    Account, AuthRecord, Member, NewAccount, NewMember, NewSession, Session, StoreError,
+};
 
 use super::{
     Service, ServiceError, ServiceResult, limiter, new_id, passwords, random_hex, token_hash,
@@ -23,12 +28,6 @@ pub struct Principal {
     pub csrf_token: String,
 }
 
-impl Principal {
-    pub fn kind(&self) -> MemberKind {
-        self.actor.kind
-    }
-}
-
 pub struct LoginRequest {
     pub account_id: String,
     pub email: String,
@@ -41,6 +40,8 @@ pub struct LoginRequest {
 /// A successful sign-in: the raw token goes into the cookie and nowhere else.
 pub struct LoginOutcome {
     pub token: String,
+    /// The person, as the new session's requests will act.
+    pub actor: Actor,
     pub member: Member,
     pub session: Session,
     pub csrf_token: String,
@@ -144,9 +145,9 @@ impl Service {
         }
         let norm = email::normalize(&req.email);
         let now = self.now();
-        // Hashed: the throttling table holds no e-mail or address in the clear.
-        let account_key = token_hash(&format!("account:{}:{norm}", req.account_id));
-        let ip_key = token_hash(&format!("ip:{}", req.ip));
+        let [account_key, ip_key]: [String; 2] = throttle_keys(&req.account_id, &norm, &req.ip)
+            .try_into()
+            .expect("two keys");
         let since = now - limiter::WINDOW;
         let failures = self.store.signin_failures(&ip_key, since).await?;
         if let Some(secs) = limiter::wait_secs(failures, limiter::PER_IP, now) {
@@ -251,91 +252,46 @@ impl Service {
             member_kind: member.kind,
             session_id: session.id.clone(),
         });
+        let actor = Actor {
+            account_id: member.account_id.clone(),
+            member_id: member.id.clone(),
+            kind: member.kind,
+            primary: member.primary,
+            permissions: member.permissions.clone(),
+            ip: req.ip.clone(),
+            session_id: Some(session.id.clone()),
+        };
         Ok(LoginOutcome {
             token,
+            actor,
             member,
             session,
             csrf_token,
         })
     }
 
-    /// Checks the session a cookie names, on every authenticated request: one indexed read,
-    /// plus at most one write a minute to record activity.
-    pub async fn authenticate(&self, account_id: &str, token: &str) -> ServiceResult<Principal> {
+    /// Checks the session a cookie names, on every authenticated request: memory first, else
+    /// one indexed read; plus at most one write a minute to record activity. `ip` is where the
+    /// request comes from.
+    pub async fn authenticate(
+        &self,
+        account_id: &str,
+        token: &str,
+        ip: &str,
+    ) -> ServiceResult<Principal> {
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ServiceError::Unauthenticated(None));
         }
         let hash = token_hash(token);
-        let rec = match self.cache.get(&hash) {
-            Some(rec) => rec,
-            None => {
-                let Some(rec) = self.store.auth_record(&hash).await? else {
-                    return Err(ServiceError::Unauthenticated(None));
-                };
-                self.cache.put(&hash, rec.clone());
-                std::sync::Arc::new(rec)
-            }
-        };
+        let mut rec = self.auth_record(&hash).await?;
         if rec.session.account_id != account_id || rec.disabled {
             return Err(ServiceError::Unauthenticated(None));
         }
         let now = self.now();
-        let live = Liveness {
-            started_at: rec.session.started_at,
-            last_seen_at: rec.session.last_seen_at,
-            idle_timeout_minutes: session::idle_timeout_minutes(
-                rec.session.member_kind,
-                rec.agent_idle_timeout_minutes,
-            ),
-            max_lifetime_minutes: rec.max_session_lifetime_minutes,
-        };
-        if live.is_expired(now) {
-            // Another instance may have recorded newer activity: decide on the database's copy.
-            self.cache.forget_session(&rec.session.id);
-            let fresh = self.store.auth_record(&hash).await?;
-            let still_live = fresh.as_ref().is_some_and(|f| {
-                !Liveness {
-                    last_seen_at: f.session.last_seen_at,
-                    ..live
-                }
-                .is_expired(now)
-            });
-            if let (true, Some(f)) = (still_live, fresh) {
-                self.cache.put(&hash, f);
-                return Box::pin(self.authenticate(account_id, token)).await;
-            }
-            if let Some(ended) = self
-                .store
-                .end_session(account_id, &rec.session.id, EndReason::Expired, None, now)
-                .await?
-            {
-                self.audit(
-                    account_id,
-                    "session.expired",
-                    None,
-                    Some(&ended.member_id),
-                    None,
-                    format!("session {} expired", ended.id),
-                )
-                .await;
-                self.announce_ended(&[ended]).await;
-            }
-            return Err(ServiceError::Unauthenticated(Some(EndReason::Expired)));
+        if liveness(&rec).is_expired(now) {
+            rec = self.expire_unless_seen_elsewhere(&hash, &rec, now).await?;
         }
-        let mut session = rec.session.clone();
-        if live.needs_touch(now) {
-            if !self.store.touch_session(&session.id, now).await? {
-                // Ended elsewhere and the event has not reached us (yet).
-                self.cache.forget_session(&session.id);
-                return Err(ServiceError::Unauthenticated(None));
-            }
-            session.last_seen_at = now;
-            let mut updated = (*rec).clone();
-            updated.session.last_seen_at = now;
-            self.cache.put(&hash, updated);
-            self.cache.forget_view(&session.member_id);
-        }
-        let rec = &*rec;
+        let session = self.record_activity(&hash, &rec, now).await?;
         Ok(Principal {
             actor: Actor {
                 account_id: session.account_id.clone(),
@@ -343,12 +299,114 @@ impl Service {
                 kind: session.member_kind,
                 primary: rec.primary,
                 permissions: rec.permissions.clone(),
+                ip: ip.to_string(),
+                session_id: Some(session.id.clone()),
             },
             name: rec.member_name.clone(),
             email: rec.member_email.clone(),
             csrf_token: rec.csrf_token.clone(),
             session,
         })
+    }
+
+    /// The live session a token hash names, from memory or else from the database (then kept).
+    async fn auth_record(&self, hash: &str) -> ServiceResult<Arc<AuthRecord>> {
+        if let Some(rec) = self.cache.get(hash) {
+            return Ok(rec);
+        }
+        let rec = self
+            .store
+            .auth_record(hash)
+            .await?
+            .ok_or(ServiceError::Unauthenticated(None))?;
+        self.cache.put(hash, rec.clone());
+        Ok(Arc::new(rec))
+    }
+
+    /// A session that looks expired from here: another instance may have recorded newer
+    /// activity, so the database's copy decides. Returns that copy when it is still live;
+    /// otherwise ends the session (reason `expired`) and refuses.
+    async fn expire_unless_seen_elsewhere(
+        &self,
+        hash: &str,
+        rec: &AuthRecord,
+        now: Millis,
+    ) -> ServiceResult<Arc<AuthRecord>> {
+        self.cache.forget_session(&rec.session.id);
+        if let Some(fresh) = self.store.auth_record(hash).await?
+            && !liveness(&fresh).is_expired(now)
+        {
+            self.cache.put(hash, fresh.clone());
+            return Ok(Arc::new(fresh));
+        }
+        if let Some(ended) = self
+            .store
+            .end_session(
+                &rec.session.account_id,
+                &rec.session.id,
+                EndReason::Expired,
+                None,
+                now,
+            )
+            .await?
+        {
+            self.audit(
+                &rec.session.account_id,
+                "session.expired",
+                None,
+                Some(&ended.member_id),
+                None,
+                format!("session {} expired", ended.id),
+            )
+            .await;
+            self.announce_ended(&[ended]).await;
+        }
+        Err(ServiceError::Unauthenticated(Some(EndReason::Expired)))
+    }
+
+    /// Records activity at most once a minute per session; the write also tells whether the
+    /// session was ended elsewhere meanwhile (then it is refused here too).
+    async fn record_activity(
+        &self,
+        hash: &str,
+        rec: &AuthRecord,
+        now: Millis,
+    ) -> ServiceResult<Session> {
+        let mut session = rec.session.clone();
+        if !liveness(rec).needs_touch(now) {
+            return Ok(session);
+        }
+        if !self.store.touch_session(&session.id, now).await? {
+            self.cache.forget_session(&session.id);
+            return Err(ServiceError::Unauthenticated(None));
+        }
+        session.last_seen_at = now;
+        let mut updated = rec.clone();
+        updated.session.last_seen_at = now;
+        self.cache.put(hash, updated);
+        self.cache.forget_view(&session.member_id);
+        Ok(session)
+    }
+
+    /// Why a session ended, if it has (an open stream re-checks its own after missed events).
+    pub async fn session_end_reason(
+        &self,
+        account_id: &str,
+        session_id: &str,
+    ) -> ServiceResult<Option<EndReason>> {
+        Ok(self.store.session(account_id, session_id).await?.end_reason)
+    }
+
+    /// The actor with their permissions as stored now; `None` once they are disabled.
+    pub async fn refreshed(&self, actor: &Actor) -> ServiceResult<Option<Actor>> {
+        let m = self
+            .store
+            .member(&actor.account_id, &actor.member_id)
+            .await?;
+        Ok((!m.disabled).then(|| Actor {
+            permissions: m.permissions,
+            ..actor.clone()
+        }))
     }
 
     /// How a session that no longer authenticates ended, so the sign-in page can say why.
@@ -362,24 +420,29 @@ impl Service {
             .ok()?
     }
 
-    pub async fn logout(&self, p: &Principal, ip: &str) -> ServiceResult<()> {
+    /// Ends the session the actor acts through.
+    pub async fn logout(&self, actor: &Actor) -> ServiceResult<()> {
+        let session_id = actor
+            .session_id
+            .as_deref()
+            .ok_or(ServiceError::Unauthenticated(None))?;
         let ended = self
             .store
             .end_session(
-                &p.actor.account_id,
-                &p.session.id,
+                &actor.account_id,
+                session_id,
                 EndReason::Logout,
-                Some(&p.actor.member_id),
+                Some(&actor.member_id),
                 self.now(),
             )
             .await?;
         if let Some(e) = ended {
             self.audit(
-                &p.actor.account_id,
+                &actor.account_id,
                 "signout",
-                Some(&p.actor.member_id),
-                Some(&p.actor.member_id),
-                Some(ip),
+                Some(&actor.member_id),
+                Some(&actor.member_id),
+                Some(&actor.ip),
                 format!("signed out of session {}", e.id),
             )
             .await;
@@ -391,6 +454,21 @@ impl Service {
     /// Whether first-run setup is still open.
     pub async fn needs_setup(&self) -> ServiceResult<bool> {
         Ok(self.store.account_count().await? == 0)
+    }
+}
+
+/// The timing facts of a session as its record carries them. The account's absolute lifetime
+/// governs agents only: nothing in the Security section ends or shortens an administrator's
+/// session.
+fn liveness(rec: &AuthRecord) -> Liveness {
+    let kind = rec.session.member_kind;
+    Liveness {
+        started_at: rec.session.started_at,
+        last_seen_at: rec.session.last_seen_at,
+        idle_timeout_minutes: session::idle_timeout_minutes(kind, rec.agent_idle_timeout_minutes),
+        max_lifetime_minutes: rec
+            .max_session_lifetime_minutes
+            .filter(|_| kind == MemberKind::Agent),
     }
 }
 
@@ -454,17 +532,17 @@ fn slugify(name: &str) -> String {
 
 impl Service {
     /// The signed-in person's own record and live sessions.
-    pub async fn me(&self, p: &Principal) -> ServiceResult<std::sync::Arc<super::MemberView>> {
+    pub async fn me(&self, actor: &Actor) -> ServiceResult<std::sync::Arc<super::MemberView>> {
         let now = self.now();
-        if let Some(v) = self.cache.view(&p.actor.member_id, now) {
+        if let Some(v) = self.cache.view(&actor.member_id, now) {
             return Ok(v);
         }
         let member = self
             .store
-            .member(&p.actor.account_id, &p.actor.member_id)
+            .member(&actor.account_id, &actor.member_id)
             .await?;
         let sessions = self
-            .sessions_of(&p.actor.account_id, &p.actor.member_id, p.actor.kind)
+            .sessions_of(&actor.account_id, &actor.member_id, actor.kind)
             .await?;
         let view = super::MemberView { member, sessions };
         self.cache.put_view(view.clone(), now);
@@ -474,27 +552,27 @@ impl Service {
 
 impl Service {
     /// Ends one of the caller's own other sessions ("My sessions").
-    pub async fn end_own_session(&self, p: &Principal, session_id: &str) -> ServiceResult<()> {
-        let s = self.store.session(&p.actor.account_id, session_id).await?;
-        if s.member_id != p.actor.member_id || s.ended_at.is_some() {
+    pub async fn end_own_session(&self, actor: &Actor, session_id: &str) -> ServiceResult<()> {
+        let s = self.store.session(&actor.account_id, session_id).await?;
+        if s.member_id != actor.member_id || s.ended_at.is_some() {
             return Err(ServiceError::NotFound);
         }
         if let Some(e) = self
             .store
             .end_session(
-                &p.actor.account_id,
+                &actor.account_id,
                 session_id,
                 EndReason::Logout,
-                Some(&p.actor.member_id),
+                Some(&actor.member_id),
                 self.now(),
             )
             .await?
         {
             self.audit(
-                &p.actor.account_id,
+                &actor.account_id,
                 "session.ended",
-                Some(&p.actor.member_id),
-                Some(&p.actor.member_id),
+                Some(&actor.member_id),
+                Some(&actor.member_id),
                 None,
                 format!("own session {} ended from My sessions", e.id),
             )
@@ -504,60 +582,68 @@ impl Service {
         Ok(())
     }
 
-    /// Ends every session of the caller except the current one.
-    pub async fn end_other_sessions(&self, p: &Principal) -> ServiceResult<usize> {
-        let mine = self
-            .sessions_of(&p.actor.account_id, &p.actor.member_id, p.actor.kind)
-            .await?;
-        let mut n = 0;
-        for s in mine.iter().filter(|s| s.id != p.session.id) {
-            self.end_own_session(p, &s.id).await?;
-            n += 1;
-        }
-        Ok(n)
+    /// Ends every session of the caller except the current one ("sign out my other sessions").
+    pub async fn end_other_sessions(&self, actor: &Actor) -> ServiceResult<usize> {
+        self.end_other_sessions_for(actor, EndReason::Logout).await
     }
-}
 
-impl Service {
-    /// Changes the caller's own password; needs the current one. Optionally ends every other
-    /// session (returns how many).
+    /// Ends every session of the actor except the one they act through, for `reason`.
+    pub(crate) async fn end_other_sessions_for(
+        &self,
+        actor: &Actor,
+        reason: EndReason,
+    ) -> ServiceResult<usize> {
+        let mine = self
+            .sessions_of(&actor.account_id, &actor.member_id, actor.kind)
+            .await?;
+        let mut ended = Vec::new();
+        for s in mine
+            .iter()
+            .filter(|s| Some(s.id.as_str()) != actor.session_id.as_deref())
+        {
+            if let Some(e) = self
+                .store
+                .end_session(
+                    &actor.account_id,
+                    &s.id,
+                    reason,
+                    Some(&actor.member_id),
+                    self.now(),
+                )
+                .await?
+            {
+                ended.push(e);
+            }
+        }
+        self.record_endings(actor, &ended).await;
+        self.announce_ended(&ended).await;
+        Ok(ended.len())
+    }
+
+    /// Changes the caller's own password; needs the current one. Ends every other session of
+    /// theirs unless asked not to (returns how many).
     pub async fn change_own_password(
         &self,
-        p: &Principal,
-        ip: &str,
+        actor: &Actor,
         current: String,
         new: String,
         end_others: bool,
     ) -> ServiceResult<usize> {
-        if current.chars().count() > MAX_PASSWORD_CHARS {
-            return Err(ServiceError::invalid(
-                "current_password",
-                "current password is incorrect",
-            ));
-        }
         password::check_new_password(&new)
             .map_err(|e| ServiceError::invalid("new_password", e.to_string()))?;
-        let stored = self
-            .store
-            .password_hash(&p.actor.account_id, &p.actor.member_id)
-            .await?;
-        if !passwords::verify(current.clone(), Some(stored)).await? {
-            return Err(ServiceError::invalid(
-                "current_password",
-                "current password is incorrect",
-            ));
-        }
         if current == new {
             return Err(ServiceError::invalid(
                 "new_password",
                 "new password must differ from the current one",
             ));
         }
+        self.check_own_password(actor, current, "current_password")
+            .await?;
         let hash = passwords::hash(new).await?;
         self.store
             .update_member(
-                &p.actor.account_id,
-                &p.actor.member_id,
+                &actor.account_id,
+                &actor.member_id,
                 &crate::store::MemberPatch {
                     password_hash: Some(hash),
                     ..Default::default()
@@ -565,20 +651,88 @@ impl Service {
             )
             .await?;
         self.audit(
-            &p.actor.account_id,
+            &actor.account_id,
             "password.changed",
-            Some(&p.actor.member_id),
-            Some(&p.actor.member_id),
-            Some(ip),
+            Some(&actor.member_id),
+            Some(&actor.member_id),
+            Some(&actor.ip),
             "own password changed".to_string(),
         )
         .await;
         if end_others {
-            self.end_other_sessions(p).await
+            self.end_other_sessions_for(actor, EndReason::PasswordChanged)
+                .await
         } else {
             Ok(0)
         }
     }
+
+    /// Checks the password people give to change their own credentials. Wrong ones count
+    /// towards sign-in throttling, by the person's e-mail and by address, exactly like failed
+    /// sign-ins, so this is no side door for guessing.
+    pub(crate) async fn check_own_password(
+        &self,
+        actor: &Actor,
+        current: String,
+        field: &str,
+    ) -> ServiceResult<()> {
+        let wrong = || ServiceError::invalid(field, "current password is incorrect");
+        if current.is_empty() {
+            return Err(ServiceError::invalid(
+                field,
+                format!("{field} is required to change your own password or e-mail"),
+            ));
+        }
+        if current.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(wrong());
+        }
+        let me = self
+            .store
+            .member(&actor.account_id, &actor.member_id)
+            .await?;
+        let keys = throttle_keys(&actor.account_id, &email::normalize(&me.email), &actor.ip);
+        self.refuse_if_throttled(&keys).await?;
+        let stored = self
+            .store
+            .password_hash(&actor.account_id, &actor.member_id)
+            .await?;
+        if passwords::verify(current, Some(stored)).await? {
+            return Ok(());
+        }
+        if let Err(e) = self.store.record_signin_failure(&keys, self.now()).await {
+            tracing::error!(error = %e, "could not record a failed password check");
+        }
+        Err(wrong())
+    }
+}
+
+impl Service {
+    /// Refuses at once (429) when any of these keys (person, then address, as
+    /// [`throttle_keys`] makes them) has failed too often lately.
+    async fn refuse_if_throttled(&self, keys: &[String]) -> ServiceResult<()> {
+        let now = self.now();
+        for (key, limits) in keys.iter().zip([limiter::PER_ACCOUNT, limiter::PER_IP]) {
+            let failures = self
+                .store
+                .signin_failures(key, now - limiter::WINDOW)
+                .await?;
+            if let Some(secs) = limiter::wait_secs(failures, limits, now) {
+                return Err(ServiceError::RateLimited {
+                    retry_after_secs: secs,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The sign-in throttling keys of an attempt: the person (account and e-mail) and the
+/// address. Hashed: the throttling table holds no e-mail or address in the clear.
+fn throttle_keys(account_id: &str, email_norm: &str, ip: &str) -> Vec<String> {
+    vec![
+        token_hash(&format!("account:{account_id}:{email_norm}")),
+        token_hash(&format!("ip:{ip}")),
+    ]
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ impl AuthCache {
                 let id = account_id.clone();
                 self.forget_where(|r| r.session.account_id == id);
             }
-            Event::Resync { .. } => self.clear(),
+            Event::Resync => self.clear(),
         }
     }
 }

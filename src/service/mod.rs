@@ -139,10 +139,6 @@ impl Service {
         }
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     pub fn events(&self) -> &EventBus {
         &self.events
     }
@@ -176,12 +172,43 @@ impl Service {
         });
     }
 
-    pub fn config(&self) -> &ServiceConfig {
-        &self.config
-    }
-
     pub fn now(&self) -> Millis {
         self.clock.now()
+    }
+
+    /// Whether the database answers, for the health check.
+    pub async fn healthy(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+
+    /// A person as an actor outside any session (the command line, the demo, fixtures), with
+    /// their permissions as stored now.
+    pub async fn actor_of(
+        &self,
+        account_id: &str,
+        member_id: &str,
+        ip: &str,
+    ) -> ServiceResult<Actor> {
+        let m = self.store.member(account_id, member_id).await?;
+        Ok(Actor {
+            account_id: m.account_id,
+            member_id: m.id,
+            kind: m.kind,
+            primary: m.primary,
+            permissions: m.permissions,
+            ip: ip.to_string(),
+            session_id: None,
+        })
+    }
+
+    /// The account a deployment without `--base-domain` serves: the first created.
+    pub async fn default_account(&self) -> ServiceResult<String> {
+        Ok(self.store.first_account().await?.id)
+    }
+
+    /// The account with this slug (the first label of the host with `--base-domain`).
+    pub async fn account_by_slug(&self, slug: &str) -> ServiceResult<String> {
+        Ok(self.store.account_by_slug(slug).await?.id)
     }
 
     /// Last-activity cutoff for "active" of a kind: sessions idle longer are as good as ended

@@ -39,7 +39,6 @@ impl Service {
     pub async fn change_security_settings(
         &self,
         actor: &Actor,
-        ip: &str,
         change: SecurityChange,
     ) -> ServiceResult<SecuritySettings> {
         let before = self.security_settings(actor).await?;
@@ -66,7 +65,7 @@ impl Service {
                 "settings.changed",
                 Some(&actor.member_id),
                 None,
-                Some(ip),
+                Some(&actor.ip),
                 format!(
                     "agent inactivity timeout {} → {} minutes",
                     before.agent_idle_timeout_minutes, m
@@ -86,7 +85,7 @@ impl Service {
                 "settings.changed",
                 Some(&actor.member_id),
                 None,
-                Some(ip),
+                Some(&actor.ip),
                 format!(
                     "absolute session lifetime {} → {}",
                     show(before.max_session_lifetime_minutes),

@@ -73,6 +73,8 @@ pub struct PersonPatch {
     pub password: Option<String>,
     pub disabled: Option<bool>,
     pub permissions: Option<Vec<String>>,
+    /// Needed when people change their own password or e-mail.
+    pub current_password: Option<String>,
 }
 
 impl Service {
@@ -205,12 +207,7 @@ impl Service {
         Ok(MemberView { member, sessions })
     }
 
-    pub async fn add_person(
-        &self,
-        actor: &Actor,
-        ip: &str,
-        new: NewPerson,
-    ) -> ServiceResult<MemberView> {
+    pub async fn add_person(&self, actor: &Actor, new: NewPerson) -> ServiceResult<MemberView> {
         self.require_view(actor, new.kind)?;
         let name = check_name("name", &new.name)?;
         let email =
@@ -260,7 +257,7 @@ impl Service {
             "member.created",
             Some(&actor.member_id),
             Some(&member.id),
-            Some(ip),
+            Some(&actor.ip),
             format!("added {} {} <{}>", member.kind, member.name, member.email),
         )
         .await;
@@ -283,141 +280,22 @@ impl Service {
     pub async fn update_person(
         &self,
         actor: &Actor,
-        ip: &str,
         kind: MemberKind,
         id: &str,
         patch: PersonPatch,
     ) -> ServiceResult<MemberView> {
         let before = self.get_person(actor, kind, id).await?.member;
         self.require_manage(actor, &before)?;
-        let mut store_patch = MemberPatch::default();
-        if let Some(name) = &patch.name {
-            store_patch.name = Some(check_name("name", name)?);
-        }
-        if let Some(email) = &patch.email {
-            let e =
-                Email::parse(email).map_err(|e| ServiceError::invalid("email", e.to_string()))?;
-            store_patch.email = Some((e.as_str().to_string(), e.normalized().to_string()));
-        }
-        if let Some(pw) = &patch.password {
-            password::check_new_password(pw)
-                .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
-        }
-        if let Some(d) = patch.disabled {
-            if d && before.primary {
-                return Err(ServiceError::invalid(
-                    "disabled",
-                    "the primary administrator cannot be disabled",
-                ));
-            }
-            if d && before.id == actor.member_id {
-                return Err(ServiceError::invalid(
-                    "disabled",
-                    "you cannot disable yourself",
-                ));
-            }
-            store_patch.disabled = Some(d);
-        }
-        if let Some(names) = &patch.permissions {
-            if kind != MemberKind::Admin {
-                return Err(ServiceError::invalid(
-                    "permissions",
-                    "agents have no permissions",
-                ));
-            }
-            if before.primary {
-                return Err(ServiceError::invalid(
-                    "permissions",
-                    "the primary administrator always has every permission",
-                ));
-            }
-            let p = Permissions::parse_names(names)
-                .map_err(|e| ServiceError::invalid("permissions", e))?;
-            if !actor.can_grant(&p) {
-                return Err(ServiceError::Forbidden(
-                    "you can only grant permissions you hold yourself".to_string(),
-                ));
-            }
-            store_patch.permissions = Some(p);
-        }
-        if let Some(pw) = patch.password {
-            store_patch.password_hash = Some(passwords::hash(pw).await?);
-        }
+        let changes = self.checked_changes(actor, &before, patch).await?;
         let after = self
             .store
-            .update_member(&actor.account_id, id, &store_patch)
+            .update_member(&actor.account_id, id, &changes)
             .await?;
-        let mut entries = Vec::new();
-        let mut note = |kind: &str, detail: String| {
-            entries.push((kind.to_string(), detail));
-        };
-        if before.name != after.name || before.email != after.email {
-            note(
-                "member.updated",
-                format!(
-                    "profile changed: {} <{}> → {} <{}>",
-                    before.name, before.email, after.name, after.email
-                ),
-            );
-        }
-        if store_patch.password_hash.is_some() {
-            note(
-                "password.changed",
-                format!("password of {} set by an administrator", after.email),
-            );
-        }
-        if before.disabled != after.disabled {
-            let what = if after.disabled {
-                "member.disabled"
-            } else {
-                "member.enabled"
-            };
-            note(
-                what,
-                format!(
-                    "{} {}",
-                    if after.disabled {
-                        "disabled"
-                    } else {
-                        "enabled"
-                    },
-                    after.email
-                ),
-            );
-        }
-        if before.permissions != after.permissions {
-            note(
-                "permissions.changed",
-                format!(
-                    "permissions of {}: [{}] → [{}]",
-                    after.email,
-                    before.permissions.names().join(", "),
-                    after.permissions.names().join(", ")
-                ),
-            );
-        }
-        for (k, detail) in entries {
-            self.audit(
-                &actor.account_id,
-                &k,
-                Some(&actor.member_id),
-                Some(id),
-                Some(ip),
-                detail,
-            )
+        let password_changed = changes.password_hash.is_some();
+        self.audit_changes(actor, &before, &after, password_changed)
             .await;
-        }
-        let end_reason = if after.disabled && !before.disabled {
-            Some(EndReason::Disabled)
-        } else if store_patch.password_hash.is_some() {
-            Some(EndReason::PasswordChanged)
-        } else {
-            None
-        };
-        if let Some(reason) = end_reason {
-            self.end_sessions_of(actor, ip, kind, &[id.to_string()], reason)
-                .await?;
-        }
+        self.end_sessions_after_change(actor, &before, &after, password_changed)
+            .await?;
         self.member_changed(&after);
         // The link is derived from e-mails: both old and new partners' cards change.
         for l in [&before.linked, &after.linked].into_iter().flatten() {
@@ -430,57 +308,227 @@ impl Service {
         self.get_person(actor, kind, id).await
     }
 
-    /// Ends one session by id.
-    pub async fn end_one_session(
+    /// Validates a patch against the rules and turns it into the store's change (the new
+    /// password hashed). Nothing is written here.
+    async fn checked_changes(
         &self,
         actor: &Actor,
-        ip: &str,
-        session_id: &str,
+        before: &Member,
+        patch: PersonPatch,
+    ) -> ServiceResult<MemberPatch> {
+        let mut changes = MemberPatch::default();
+        if let Some(name) = &patch.name {
+            changes.name = Some(check_name("name", name)?);
+        }
+        if let Some(email) = &patch.email {
+            let e =
+                Email::parse(email).map_err(|e| ServiceError::invalid("email", e.to_string()))?;
+            // Forms send every field: the same address again is no change.
+            if e.as_str() != before.email {
+                changes.email = Some((e.as_str().to_string(), e.normalized().to_string()));
+            }
+        }
+        if let Some(pw) = &patch.password {
+            password::check_new_password(pw)
+                .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
+        }
+        if let Some(d) = patch.disabled.filter(|d| *d != before.disabled) {
+            if d && before.primary {
+                return Err(ServiceError::invalid(
+                    "disabled",
+                    "the primary administrator cannot be disabled",
+                ));
+            }
+            if d && before.id == actor.member_id {
+                return Err(ServiceError::invalid(
+                    "disabled",
+                    "you cannot disable yourself",
+                ));
+            }
+            changes.disabled = Some(d);
+        }
+        if let Some(names) = &patch.permissions {
+            let p = self.checked_permissions(actor, before, names)?;
+            if p != before.permissions {
+                changes.permissions = Some(p);
+            }
+        }
+        let becomes_them = changes.email.is_some()
+            || patch.password.is_some()
+            || changes.disabled.is_some()
+            || changes.permissions.is_some();
+        if becomes_them {
+            self.require_administer(actor, before)?;
+        }
+        let own_credentials =
+            before.id == actor.member_id && (changes.email.is_some() || patch.password.is_some());
+        if own_credentials {
+            let current = patch.current_password.unwrap_or_default();
+            self.check_own_password(actor, current, "current_password")
+                .await?;
+        }
+        if let Some(pw) = patch.password {
+            changes.password_hash = Some(passwords::hash(pw).await?);
+        }
+        Ok(changes)
+    }
+
+    fn checked_permissions(
+        &self,
+        actor: &Actor,
+        before: &Member,
+        names: &[String],
+    ) -> ServiceResult<Permissions> {
+        if before.kind != MemberKind::Admin {
+            return Err(ServiceError::invalid(
+                "permissions",
+                "agents have no permissions",
+            ));
+        }
+        if before.primary {
+            return Err(ServiceError::invalid(
+                "permissions",
+                "the primary administrator always has every permission",
+            ));
+        }
+        let p =
+            Permissions::parse_names(names).map_err(|e| ServiceError::invalid("permissions", e))?;
+        if !actor.can_grant(&p) {
+            return Err(ServiceError::Forbidden(
+                "you can only grant permissions you hold yourself".to_string(),
+            ));
+        }
+        Ok(p)
+    }
+
+    /// One audit entry per kind of change a patch made.
+    async fn audit_changes(
+        &self,
+        actor: &Actor,
+        before: &Member,
+        after: &Member,
+        password_changed: bool,
+    ) {
+        let mut entries = Vec::new();
+        if before.name != after.name || before.email != after.email {
+            entries.push((
+                "member.updated",
+                format!(
+                    "profile changed: {} <{}> → {} <{}>",
+                    before.name, before.email, after.name, after.email
+                ),
+            ));
+        }
+        if password_changed {
+            let whose = if after.id == actor.member_id {
+                "own password changed".to_string()
+            } else {
+                format!("password of {} set by an administrator", after.email)
+            };
+            entries.push(("password.changed", whose));
+        }
+        if before.disabled != after.disabled {
+            entries.push(if after.disabled {
+                ("member.disabled", format!("disabled {}", after.email))
+            } else {
+                ("member.enabled", format!("enabled {}", after.email))
+            });
+        }
+        if before.permissions != after.permissions {
+            entries.push((
+                "permissions.changed",
+                format!(
+                    "permissions of {}: [{}] → [{}]",
+                    after.email,
+                    before.permissions.names().join(", "),
+                    after.permissions.names().join(", ")
+                ),
+            ));
+        }
+        for (kind, detail) in entries {
+            self.audit(
+                &actor.account_id,
+                kind,
+                Some(&actor.member_id),
+                Some(&after.id),
+                Some(&actor.ip),
+                detail,
+            )
+            .await;
+        }
+    }
+
+    /// Disabling ends every session; a new password ends every session of the person, or,
+    /// when they changed it themselves, every other one.
+    async fn end_sessions_after_change(
+        &self,
+        actor: &Actor,
+        before: &Member,
+        after: &Member,
+        password_changed: bool,
     ) -> ServiceResult<()> {
-        // A session already past its idle timeout is expired, not ended by anyone.
-        self.expire_sessions().await?;
+        let ids = [after.id.clone()];
+        if after.disabled && !before.disabled {
+            self.end_sessions_of(actor, after.kind, &ids, EndReason::Disabled)
+                .await?;
+        } else if password_changed && after.id == actor.member_id {
+            self.end_other_sessions_for(actor, EndReason::PasswordChanged)
+                .await?;
+        } else if password_changed {
+            self.end_sessions_of(actor, after.kind, &ids, EndReason::PasswordChanged)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A live session and its owner, for the page that asks to confirm ending it: only for
+    /// those who may end it (its owner, or whoever may manage the owner). Sessions of people
+    /// the actor may not even see are "not found", like those of other accounts.
+    pub async fn session_to_end(
+        &self,
+        actor: &Actor,
+        session_id: &str,
+    ) -> ServiceResult<(Session, Member)> {
         let session = self.store.session(&actor.account_id, session_id).await?;
         if session.ended_at.is_some() {
             return Err(ServiceError::NotFound);
         }
-        // Anyone may end their own session (as from "My sessions"); that is a sign-out.
-        if session.member_id == actor.member_id {
-            let ended = self
-                .store
-                .end_session(
-                    &actor.account_id,
-                    session_id,
-                    EndReason::Logout,
-                    Some(&actor.member_id),
-                    self.now(),
-                )
-                .await?
-                .ok_or(ServiceError::NotFound)?;
-            self.record_endings(actor, ip, std::slice::from_ref(&ended))
-                .await;
-            self.announce_ended(&[ended]).await;
-            return Ok(());
-        }
-        let member = self
+        let owner = self
             .store
             .member(&actor.account_id, &session.member_id)
             .await?;
-        self.require_view(actor, member.kind)?;
-        self.require_manage(actor, &member)?;
+        if owner.id != actor.member_id {
+            if !actor.can_view(owner.kind) {
+                return Err(ServiceError::NotFound);
+            }
+            self.require_manage(actor, &owner)?;
+        }
+        Ok((session, owner))
+    }
+
+    /// Ends one session by id.
+    pub async fn end_one_session(&self, actor: &Actor, session_id: &str) -> ServiceResult<()> {
+        // A session already past its idle timeout is expired, not ended by anyone.
+        self.expire_sessions().await?;
+        let (_, owner) = self.session_to_end(actor, session_id).await?;
+        // Anyone may end their own session (as from "My sessions"); that is a sign-out.
+        let reason = if owner.id == actor.member_id {
+            EndReason::Logout
+        } else {
+            EndReason::EndedByAdmin
+        };
         let ended = self
             .store
             .end_session(
                 &actor.account_id,
                 session_id,
-                EndReason::EndedByAdmin,
+                reason,
                 Some(&actor.member_id),
                 self.now(),
             )
-            .await?;
-        let Some(ended) = ended else {
-            return Err(ServiceError::NotFound);
-        };
-        self.record_endings(actor, ip, std::slice::from_ref(&ended))
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        self.record_endings(actor, std::slice::from_ref(&ended))
             .await;
         self.announce_ended(&[ended]).await;
         Ok(())
@@ -490,13 +538,12 @@ impl Service {
     pub async fn end_person_sessions(
         &self,
         actor: &Actor,
-        ip: &str,
         kind: MemberKind,
         id: &str,
     ) -> ServiceResult<usize> {
         let member = self.get_person(actor, kind, id).await?.member;
         self.require_manage(actor, &member)?;
-        self.end_sessions_of(actor, ip, kind, &[id.to_string()], EndReason::EndedByAdmin)
+        self.end_sessions_of(actor, kind, &[id.to_string()], EndReason::EndedByAdmin)
             .await
     }
 
@@ -505,7 +552,6 @@ impl Service {
     pub async fn bulk_end_agent_sessions(
         &self,
         actor: &Actor,
-        ip: &str,
         ids: &[String],
     ) -> ServiceResult<usize> {
         self.require_view(actor, MemberKind::Agent)?;
@@ -521,20 +567,13 @@ impl Service {
         let mut unique: Vec<String> = ids.to_vec();
         unique.sort();
         unique.dedup();
-        self.end_sessions_of(
-            actor,
-            ip,
-            MemberKind::Agent,
-            &unique,
-            EndReason::EndedByAdmin,
-        )
-        .await
+        self.end_sessions_of(actor, MemberKind::Agent, &unique, EndReason::EndedByAdmin)
+            .await
     }
 
     async fn end_sessions_of(
         &self,
         actor: &Actor,
-        ip: &str,
         kind: MemberKind,
         ids: &[String],
         reason: EndReason,
@@ -552,13 +591,13 @@ impl Service {
                 self.now(),
             )
             .await?;
-        self.record_endings(actor, ip, &ended).await;
+        self.record_endings(actor, &ended).await;
         self.announce_ended(&ended).await;
         Ok(ended.len())
     }
 
     /// One audit entry per ended session, written in one batch.
-    async fn record_endings(&self, actor: &Actor, ip: &str, ended: &[EndedSession]) {
+    pub(crate) async fn record_endings(&self, actor: &Actor, ended: &[EndedSession]) {
         let now = self.now();
         let entries: Vec<AuditEntry> = ended
             .iter()
@@ -569,7 +608,7 @@ impl Service {
                 kind: "session.ended".to_string(),
                 actor: Some(actor.member_id.clone()),
                 target: Some(e.member_id.clone()),
-                ip: Some(ip.to_string()),
+                ip: Some(actor.ip.clone()),
                 detail: format!("session {} ended ({})", e.id, e.reason),
             })
             .collect();
@@ -579,20 +618,24 @@ impl Service {
     }
 
     fn require_manage(&self, actor: &Actor, target: &Member) -> ServiceResult<()> {
-        let t = Target {
-            member_id: &target.id,
-            kind: target.kind,
-            primary: target.primary,
-        };
-        if actor.can_manage(t) {
+        if actor.can_manage(target.as_target()) {
             Ok(())
-        } else if target.primary {
-            Err(ServiceError::Forbidden(
-                "only the primary administrator can manage the primary administrator".to_string(),
-            ))
+        } else {
+            Err(refusal(target))
+        }
+    }
+
+    /// As [`Service::require_manage`], for changes that would let the actor act as the target
+    /// (password, e-mail, permissions, disabling): they must hold every permission it holds.
+    fn require_administer(&self, actor: &Actor, target: &Member) -> ServiceResult<()> {
+        self.require_manage(actor, target)?;
+        if actor.can_administer(target.as_target()) {
+            Ok(())
         } else {
             Err(ServiceError::Forbidden(
-                "you are not allowed to manage this person".to_string(),
+                "you can only change the password, e-mail, permissions or status of an \
+                 administrator whose permissions you all hold yourself"
+                    .to_string(),
             ))
         }
     }
@@ -649,5 +692,27 @@ impl Service {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not read agent for presence"),
         }
+    }
+}
+
+impl Member {
+    /// This person as the permission rules see them.
+    pub fn as_target(&self) -> Target<'_> {
+        Target {
+            kind: self.kind,
+            primary: self.primary,
+            permissions: &self.permissions,
+        }
+    }
+}
+
+/// Why an actor may not touch `target`.
+fn refusal(target: &Member) -> ServiceError {
+    if target.primary {
+        ServiceError::Forbidden(
+            "only the primary administrator can manage the primary administrator".to_string(),
+        )
+    } else {
+        ServiceError::Forbidden("you are not allowed to manage this person".to_string())
     }
 }

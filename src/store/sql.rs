@@ -1092,7 +1092,7 @@ macro_rules! impl_sql_store {
                             .await?,
                     );
                     if let Some(max) = lifetime {
-                        let lifetime_rule = "started_at < $2 AND account_id = $3";
+                        let lifetime_rule = "started_at < $2 AND account_id = $3 AND member_kind = 'agent'";
                         ended.extend(
                             self.expire_where(lifetime_rule, now, now - max * minute, Some(&id))
                                 .await?,

@@ -15,8 +15,8 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::domain::member::MemberKind;
 use crate::domain::policy::Actor;
 use crate::events::Event;
+use crate::service::Principal;
 use crate::service::presence::TabGuard;
-use crate::service::{Principal, ServiceError};
 use crate::web::AppState;
 use crate::web::request::ApiUser;
 
@@ -87,22 +87,21 @@ fn ended(st: &mut StreamState, reason: &str) -> SseEvent {
 }
 
 async fn recheck(st: &mut StreamState) -> Option<SseEvent> {
-    let s = st
+    let reason = st
         .state
         .svc
-        .store()
-        .session(&st.token_account, &st.principal.session.id)
+        .session_end_reason(&st.token_account, &st.principal.session.id)
         .await
-        .ok()?;
-    s.end_reason.map(|r| ended(st, r.as_str()))
+        .ok()??;
+    Some(ended(st, reason.as_str()))
 }
 
 /// What this tab should hear of an event, if anything.
 async fn translate(st: &mut StreamState, ev: &Event) -> Option<SseEvent> {
-    if let Event::Resync { .. } = ev {
+    if let Event::Resync = ev {
         return recheck(st).await;
     }
-    if ev.account_id() != st.token_account {
+    if ev.account_id() != Some(st.token_account.as_str()) {
         return None;
     }
     let me: &Actor = &st.principal.actor;
@@ -131,18 +130,20 @@ async fn translate(st: &mut StreamState, ev: &Event) -> Option<SseEvent> {
                     return Some(ended(st, "disabled"));
                 }
             }
-            let me = &st.principal.actor;
-            me.can_view(*member_kind).then(|| {
-                SseEvent::default().event("member").data(
-                    json!({"id": member_id, "kind": member_kind, "change": change_name(ev)})
-                        .to_string(),
-                )
-            })
+            st.principal
+                .actor
+                .follows(member_id, *member_kind)
+                .then(|| {
+                    SseEvent::default().event("member").data(
+                        json!({"id": member_id, "kind": member_kind, "change": change_name(ev)})
+                            .to_string(),
+                    )
+                })
         }
-        Event::Resync { .. } | Event::SettingsChanged { .. } => None,
+        Event::Resync | Event::SettingsChanged { .. } => None,
         Event::StatusChanged {
             member_id, status, ..
-        } => (me.can_view(MemberKind::Agent) || *member_id == me.member_id).then(|| {
+        } => me.follows(member_id, MemberKind::Agent).then(|| {
             SseEvent::default()
                 .event("status")
                 .data(json!({"id": member_id, "kind": "agent", "status": status}).to_string())
@@ -156,29 +157,17 @@ fn change_name(ev: &Event) -> &'static str {
         Event::SessionEnded { .. } => "session_ended",
         Event::MemberChanged { .. } => "member_changed",
         Event::StatusChanged { .. } => "status_changed",
-        Event::Resync { .. } => "resync",
+        Event::Resync => "resync",
         Event::SettingsChanged { .. } => "settings_changed",
     }
 }
 
-/// The viewer's own permissions changed: later events are filtered by the new ones.
+/// The viewer's own record changed: later events are filtered by their new permissions, and
+/// a disabled viewer's stream ends.
 async fn refresh_actor(st: &mut StreamState) {
-    match st
-        .state
-        .svc
-        .store()
-        .member(&st.token_account, &st.principal.actor.member_id)
-        .await
-    {
-        Ok(m) => {
-            st.principal.actor.permissions = m.permissions;
-            if m.disabled {
-                st.done = true;
-            }
-        }
-        Err(e) => {
-            let e: ServiceError = e.into();
-            tracing::warn!(error = %e, "could not refresh stream viewer");
-        }
+    match st.state.svc.refreshed(&st.principal.actor).await {
+        Ok(Some(actor)) => st.principal.actor = actor,
+        Ok(None) => st.done = true,
+        Err(e) => tracing::warn!(error = %e, "could not refresh stream viewer"),
     }
 }

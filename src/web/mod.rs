@@ -21,10 +21,12 @@ use tower_http::trace::Trace;
 use crate::service::Service;
 
 pub mod api;
+pub mod csv;
 pub mod error;
 pub mod events;
 pub mod pages;
 pub mod request;
+pub mod section;
 
 /// Web settings from the command line.
 #[derive(Debug, Clone, Default)]
@@ -82,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .merge(pages::router())
         .route("/healthz", axum::routing::get(healthz))
+        .fallback(pages::not_found)
         .with_state(state)
 }
 
@@ -169,9 +172,10 @@ fn with_security_headers(mut res: Response, hsts: bool) -> Response {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.svc.store().ping().await {
-        Ok(()) => (StatusCode::OK, "ok").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+    if state.svc.healthy().await {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
     }
 }
 

@@ -6,7 +6,6 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
-use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::service::{Principal, ServiceError};
 use crate::store::StoreError;
@@ -108,9 +107,9 @@ pub async fn tenant(parts: &Parts, state: &AppState) -> Result<String, ServiceEr
         if let Some(id) = state.single_account.get() {
             return Ok(id.clone());
         }
-        let account = state.svc.store().first_account().await?;
-        let _ = state.single_account.set(account.id.clone());
-        return Ok(account.id);
+        let id = state.svc.default_account().await?;
+        let _ = state.single_account.set(id.clone());
+        return Ok(id);
     };
     let host = parts
         .headers
@@ -133,11 +132,11 @@ pub async fn tenant(parts: &Parts, state: &AppState) -> Result<String, ServiceEr
     if let Some(id) = state.slugs.read().ok().and_then(|m| m.get(slug).cloned()) {
         return Ok(id);
     }
-    let account = state.svc.store().account_by_slug(slug).await?;
+    let id = state.svc.account_by_slug(slug).await?;
     if let Ok(mut m) = state.slugs.write() {
-        m.insert(slug.to_string(), account.id.clone());
+        m.insert(slug.to_string(), id.clone());
     }
-    Ok(account.id)
+    Ok(id)
 }
 
 /// The signed-in person for an API call; state-changing methods also need `X-CSRF-Token`.
@@ -152,7 +151,8 @@ impl FromRequestParts<AppState> for ApiUser {
             other => other.into(),
         })?;
         let token = session_token(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
-        let p = state.svc.authenticate(&account_id, token).await?;
+        let ip = client(parts, state).ip;
+        let p = state.svc.authenticate(&account_id, token, &ip).await?;
         if !is_safe(&parts.method) {
             let sent = parts
                 .headers
@@ -182,42 +182,6 @@ impl FromRequestParts<AppState> for ApiTenant {
                 "no such account (complete first-run setup at /setup)",
             )),
             Err(e) => Err(e.into()),
-        }
-    }
-}
-
-/// The signed-in person for a page; without a live session the browser goes to sign-in.
-pub struct PageUser(pub Principal);
-
-impl FromRequestParts<AppState> for PageUser {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let account_id = PageTenant::from_request_parts(parts, state).await?.0;
-        let Some(token) = session_token(&parts.headers) else {
-            return Err(Redirect::to("/login").into_response());
-        };
-        match state.svc.authenticate(&account_id, token).await {
-            Ok(p) => Ok(PageUser(p)),
-            Err(ServiceError::Unauthenticated(_)) => Err(Redirect::to("/login").into_response()),
-            Err(e) => Err(super::pages::error_page(e)),
-        }
-    }
-}
-
-/// The account of a page; before first-run setup every page leads to `/setup`.
-pub struct PageTenant(pub String);
-
-impl FromRequestParts<AppState> for PageTenant {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        match tenant(parts, state).await {
-            Ok(id) => Ok(PageTenant(id)),
-            Err(ServiceError::NotFound) if state.cfg.base_domain.is_none() => {
-                Err(Redirect::to("/setup").into_response())
-            }
-            Err(e) => Err(super::pages::error_page(e)),
         }
     }
 }

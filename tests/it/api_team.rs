@@ -791,8 +791,7 @@ async fn bulk_refuses_bad_ids_and_ends_nothing(backend: Backend) {
     assert_eq!(app.stored_session(&sub_sid).await.ended_at, None);
     p.me().await.expect_status(StatusCode::OK);
     let gus = app
-        .svc
-        .store()
+        .store
         .session(&other.account.id, &gus_sid)
         .await
         .unwrap();
@@ -869,7 +868,7 @@ async fn another_accounts_ids_are_not_found(backend: Backend) {
     assert_eq!(p.get("/api/v1/agents").await.json()["total"], 0);
     assert_eq!(p.get("/api/v1/admins?q=globex").await.json()["total"], 0);
 
-    let store = app.svc.store();
+    let store = &app.store;
     for sid in [&gus_sid, &gil_sid] {
         assert_eq!(
             store
@@ -1059,12 +1058,14 @@ async fn permission_matrix(backend: Backend) {
     //                         anon agent none  t.ag  t.ad  all   primary
     const AGENTS: [u16; 7] = [401, 403, 403, 200, 403, 200, 200];
     const AGENTS_201: [u16; 7] = [401, 403, 403, 201, 403, 201, 201];
-    const AGENTS_204: [u16; 7] = [401, 403, 403, 204, 403, 204, 204];
     const ADMINS: [u16; 7] = [401, 403, 403, 403, 200, 200, 200];
     const ADMINS_201: [u16; 7] = [401, 403, 403, 403, 201, 201, 201];
-    const ADMINS_204: [u16; 7] = [401, 403, 403, 403, 204, 204, 204];
     const PRIMARY_ONLY: [u16; 7] = [401, 403, 403, 403, 403, 403, 200];
-    const PRIMARY_ONLY_204: [u16; 7] = [401, 403, 403, 403, 403, 403, 204];
+    // A session id names its owner only to those who may see the owner's section: for
+    // everyone else it is not found, like another account's.
+    const AGENT_SESSION: [u16; 7] = [401, 404, 404, 204, 404, 204, 204];
+    const SUB_SESSION: [u16; 7] = [401, 404, 404, 404, 204, 204, 204];
+    const PRIMARY_SESSION: [u16; 7] = [401, 404, 404, 404, 403, 403, 204];
     let new_agent =
         r#"{"name": "New {n}", "email": "new{n}@acme.test", "password": "correct horse battery"}"#;
     let new_admin = r#"{"name": "Adm {n}", "email": "adm{n}@acme.test", "password": "correct horse battery", "permissions": []}"#;
@@ -1111,7 +1112,7 @@ async fn permission_matrix(backend: Backend) {
             "/api/v1/sessions/{session}",
             None,
             TargetAgent,
-            AGENTS_204,
+            AGENT_SESSION,
         ),
         case(get.clone(), "/api/v1/admins", None, No, ADMINS),
         case(get.clone(), "/api/v1/admins?session=none", None, No, ADMINS),
@@ -1142,7 +1143,7 @@ async fn permission_matrix(backend: Backend) {
             "/api/v1/sessions/{session}",
             None,
             TargetSub,
-            ADMINS_204,
+            SUB_SESSION,
         ),
         // The primary administrator: visible to whoever sees administrators, but only they
         // may act on themselves.
@@ -1173,7 +1174,7 @@ async fn permission_matrix(backend: Backend) {
             "/api/v1/sessions/{session}",
             None,
             Primary,
-            PRIMARY_ONLY_204,
+            PRIMARY_SESSION,
         ),
         // Last: for the primary it also ends the session this matrix signs in with.
         case(
@@ -1223,6 +1224,7 @@ async fn permission_matrix(backend: Backend) {
             let code = match want {
                 401 => Some("unauthenticated"),
                 403 => Some("forbidden"),
+                404 => Some("not_found"),
                 422 => Some("invalid_input"),
                 _ => None,
             };

@@ -401,6 +401,8 @@ impl Browser {
 struct App {
     base: String,
     svc: Arc<Service>,
+    /// The same database, read directly to check what was stored.
+    store: Arc<dyn deskward::store::Store>,
     account: Account,
     primary: Member,
     shutdown: Option<oneshot::Sender<()>>,
@@ -421,7 +423,7 @@ impl App {
             ..Default::default()
         };
         let svc = deskward::server::build(
-            store,
+            store.clone(),
             Arc::new(SystemClock),
             deskward::events::EventBus::new(),
             &config,
@@ -455,6 +457,7 @@ impl App {
         App {
             base: format!("http://{addr}"),
             svc,
+            store,
             account,
             primary,
             shutdown: Some(tx),
@@ -473,6 +476,8 @@ impl App {
             kind: MemberKind::Admin,
             primary: true,
             permissions: Permissions::all(),
+            ip: "127.0.0.1".to_string(),
+            session_id: None,
         }
     }
 
@@ -483,6 +488,8 @@ impl App {
             kind: MemberKind::Agent,
             primary: false,
             permissions: Permissions::default(),
+            ip: "127.0.0.1".to_string(),
+            session_id: None,
         }
     }
 
@@ -497,7 +504,6 @@ impl App {
         self.svc
             .add_person(
                 &self.primary_actor(),
-                "127.0.0.1",
                 NewPerson {
                     kind,
                     name: name.to_string(),
@@ -547,8 +553,7 @@ impl App {
     }
 
     async fn member(&self, id: &str) -> Member {
-        self.svc
-            .store()
+        self.store
             .member(&self.account.id, id)
             .await
             .expect("read member")
@@ -1422,7 +1427,6 @@ async fn sub_administrator_cannot_end_the_primary_administrators_session() {
     app.svc
         .update_person(
             &app.primary_actor(),
-            "127.0.0.1",
             MemberKind::Admin,
             &sue.id,
             PersonPatch {

@@ -27,7 +27,7 @@ struct Instance {
 
 async fn instance(url: &str, grace_ms: i64) -> Instance {
     let store = deskward::store::connect(url).await.expect("connect");
-    let events = deskward::relay::events_for(url, &store).await;
+    let events = deskward::relay::events_for(url).await;
     let config = ServerConfig {
         service: ServiceConfig {
             presence_grace_ms: grace_ms,

@@ -10,10 +10,9 @@ use serde_json::json;
 
 use crate::domain::time::rfc3339;
 use crate::service::audit::AuditFilter;
-use crate::store::AuditEntry;
-use crate::web::AppState;
 use crate::web::error::ApiError;
 use crate::web::request::ApiUser;
+use crate::web::{AppState, csv};
 
 pub fn filter(params: &HashMap<String, String>) -> Result<AuditFilter, ApiError> {
     let int = |name: &str| -> Result<Option<i64>, ApiError> {
@@ -34,38 +33,6 @@ pub fn filter(params: &HashMap<String, String>) -> Result<AuditFilter, ApiError>
         page: int("page")?,
         per_page: int("per_page")?,
     })
-}
-
-/// CSV with a header row; fields quoted where needed, and cells that a spreadsheet would run
-/// as a formula prefixed with a quote.
-pub fn csv(items: &[AuditEntry]) -> String {
-    fn cell(v: &str) -> String {
-        let v = if v.starts_with(['=', '+', '-', '@']) {
-            format!("'{v}")
-        } else {
-            v.to_string()
-        };
-        if v.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", v.replace('"', "\"\""))
-        } else {
-            v
-        }
-    }
-    let mut out = String::from("id,at,kind,actor,target,ip,detail\r\n");
-    for e in items {
-        let row = [
-            e.id.as_str(),
-            &rfc3339(e.at),
-            &e.kind,
-            e.actor.as_deref().unwrap_or(""),
-            e.target.as_deref().unwrap_or(""),
-            e.ip.as_deref().unwrap_or(""),
-            &e.detail,
-        ];
-        out.push_str(&row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
-    }
-    out
 }
 
 pub async fn list(
@@ -92,7 +59,7 @@ pub async fn list(
                     "attachment; filename=\"deskward-audit.csv\"",
                 ),
             ],
-            csv(&page.items),
+            csv::audit(&page.items),
         )
             .into_response());
     }

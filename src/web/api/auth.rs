@@ -59,7 +59,7 @@ pub async fn login(
         .sessions_of(&out.member.account_id, &out.member.id, out.member.kind)
         .await?;
     let body = json!({
-        "user": MemberJson::new(&out.member, &sessions),
+        "user": MemberJson::new(&out.member, &sessions, &out.actor),
         "session": SessionJson::from(&out.session),
         "csrf_token": out.csrf_token,
     });
@@ -77,7 +77,7 @@ pub async fn logout(
     client: Client,
     ApiUser(p): ApiUser,
 ) -> Result<Response, ApiError> {
-    state.svc.logout(&p, &client.ip).await?;
+    state.svc.logout(&p.actor).await?;
     Ok(signed_out_response(
         StatusCode::NO_CONTENT.into_response(),
         client.https,
@@ -144,12 +144,12 @@ impl MeBodies {
 }
 
 pub async fn me(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Response, ApiError> {
-    let view = state.svc.me(&p).await?;
+    let view = state.svc.me(&p.actor).await?;
     let body = match state.me_bodies.get(&p.session, &view) {
         Some(body) => body,
         None => {
             let json = MeJson {
-                user: MemberJson::from(&*view),
+                user: MemberJson::of(&view, &p.actor),
                 session: SessionJson::from(&p.session),
                 csrf_token: &p.csrf_token,
             };
@@ -175,7 +175,7 @@ pub async fn my_sessions(
     State(state): State<AppState>,
     ApiUser(p): ApiUser,
 ) -> Result<Response, ApiError> {
-    let view = state.svc.me(&p).await?;
+    let view = state.svc.me(&p.actor).await?;
     let items: Vec<_> = view
         .sessions
         .iter()
@@ -206,7 +206,7 @@ pub async fn set_status(
     })?;
     let m = state.svc.set_own_status(&p.actor, status).await?;
     let sessions = state.svc.sessions_of(&m.account_id, &m.id, m.kind).await?;
-    Ok(Json(MemberJson::new(&m, &sessions)).into_response())
+    Ok(Json(MemberJson::new(&m, &sessions, &p.actor)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -220,15 +220,13 @@ pub struct PasswordBody {
 
 pub async fn change_password(
     State(state): State<AppState>,
-    client: Client,
     ApiUser(p): ApiUser,
     ApiJson(b): ApiJson<PasswordBody>,
 ) -> Result<Response, ApiError> {
     let ended = state
         .svc
         .change_own_password(
-            &p,
-            &client.ip,
+            &p.actor,
             b.current_password,
             b.new_password,
             b.end_other_sessions,

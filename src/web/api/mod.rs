@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
-use team::{Admins, Agents};
+use super::section::{Admins, Agents};
 
 pub mod audit;
 pub mod auth;

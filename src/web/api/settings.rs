@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::service::settings::{SecurityChange, SecuritySettings};
 use crate::web::AppState;
 use crate::web::error::ApiError;
-use crate::web::request::{ApiUser, Client};
+use crate::web::request::ApiUser;
 
 use super::ApiJson;
 
@@ -42,7 +42,6 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>
 
 pub async fn put(
     State(state): State<AppState>,
-    client: Client,
     ApiUser(p): ApiUser,
     ApiJson(b): ApiJson<PutBody>,
 ) -> Result<Response, ApiError> {
@@ -55,7 +54,6 @@ pub async fn put(
         .svc
         .change_security_settings(
             &p.actor,
-            &client.ip,
             SecurityChange {
                 agent_idle_timeout_minutes: b.agent_idle_timeout_minutes,
                 max_session_lifetime_minutes: b.max_session_lifetime_minutes,

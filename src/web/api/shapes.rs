@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::domain::member::MemberKind;
+use crate::domain::policy::Actor;
 use crate::domain::time::rfc3339;
 use crate::service::MemberView;
 use crate::store::{Member, Session};
@@ -39,11 +40,13 @@ impl From<&Session> for SessionJson {
     }
 }
 
+/// The other account of a linked pair. Viewers who may not see that account's section learn
+/// only that it exists: `id` and `name` are null for them.
 #[derive(Serialize)]
 pub struct LinkedJson {
     pub kind: MemberKind,
-    pub id: String,
-    pub name: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -65,7 +68,8 @@ pub struct MemberJson {
 }
 
 impl MemberJson {
-    pub fn new(m: &Member, sessions: &[Session]) -> Self {
+    /// A person with their live sessions, as `viewer` may see them.
+    pub fn new(m: &Member, sessions: &[Session], viewer: &Actor) -> Self {
         let admin = m.kind == MemberKind::Admin;
         Self {
             id: m.id.clone(),
@@ -82,19 +86,20 @@ impl MemberJson {
                 }
             }),
             status: (!admin).then(|| m.status.as_str()),
-            linked: m.linked.as_ref().map(|l| LinkedJson {
-                kind: l.kind,
-                id: l.id.clone(),
-                name: l.name.clone(),
+            linked: m.linked.as_ref().map(|l| {
+                let shown = viewer.sees_linked(&m.id, l.kind);
+                LinkedJson {
+                    kind: l.kind,
+                    id: shown.then(|| l.id.clone()),
+                    name: shown.then(|| l.name.clone()),
+                }
             }),
             session_active: !sessions.is_empty(),
             sessions: sessions.iter().map(SessionJson::from).collect(),
         }
     }
-}
 
-impl From<&MemberView> for MemberJson {
-    fn from(v: &MemberView) -> Self {
-        MemberJson::new(&v.member, &v.sessions)
+    pub fn of(v: &MemberView, viewer: &Actor) -> Self {
+        MemberJson::new(&v.member, &v.sessions, viewer)
     }
 }

@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::domain::member::MemberKind;
 use crate::service::{NewPerson, PersonPatch, TeamQuery};
 use crate::web::AppState;
 use crate::web::error::ApiError;
-use crate::web::request::{ApiUser, Client};
+use crate::web::request::ApiUser;
+use crate::web::section::Section;
 
 use super::ApiJson;
 use super::shapes::MemberJson;
@@ -37,24 +37,6 @@ pub fn team_query(params: &HashMap<String, String>) -> Result<TeamQuery, ApiErro
     })
 }
 
-/// Which Team section a route serves. Each handler below is written once and routed twice
-/// (`/agents…` with [`Agents`], `/admins…` with [`Admins`]), so the two sections cannot drift
-/// apart.
-pub trait Section: Send + Sync + 'static {
-    const KIND: MemberKind;
-}
-
-pub struct Agents;
-pub struct Admins;
-
-impl Section for Agents {
-    const KIND: MemberKind = MemberKind::Agent;
-}
-
-impl Section for Admins {
-    const KIND: MemberKind = MemberKind::Admin;
-}
-
 pub async fn list<S: Section>(
     State(state): State<AppState>,
     p: ApiUser,
@@ -62,7 +44,11 @@ pub async fn list<S: Section>(
 ) -> Result<Response, ApiError> {
     let query = team_query(&params)?;
     let page = state.svc.list_team(&p.0.actor, S::KIND, &query).await?;
-    let items: Vec<MemberJson> = page.items.iter().map(MemberJson::from).collect();
+    let items: Vec<MemberJson> = page
+        .items
+        .iter()
+        .map(|v| MemberJson::of(v, &p.0.actor))
+        .collect();
     Ok(Json(json!({
         "items": items,
         "total": page.total,
@@ -84,7 +70,6 @@ pub struct CreateBody {
 
 pub async fn create<S: Section>(
     State(state): State<AppState>,
-    client: Client,
     p: ApiUser,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
@@ -92,7 +77,6 @@ pub async fn create<S: Section>(
         .svc
         .add_person(
             &p.0.actor,
-            &client.ip,
             NewPerson {
                 kind: S::KIND,
                 name: body.name,
@@ -102,7 +86,7 @@ pub async fn create<S: Section>(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(MemberJson::from(&view))).into_response())
+    Ok((StatusCode::CREATED, Json(MemberJson::of(&view, &p.0.actor))).into_response())
 }
 
 pub async fn get<S: Section>(
@@ -111,7 +95,7 @@ pub async fn get<S: Section>(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let v = state.svc.get_person(&p.0.actor, S::KIND, &id).await?;
-    Ok(Json(MemberJson::from(&v)).into_response())
+    Ok(Json(MemberJson::of(&v, &p.0.actor)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -122,11 +106,12 @@ pub struct PatchBody {
     password: Option<String>,
     disabled: Option<bool>,
     permissions: Option<Vec<String>>,
+    /// Needed to change one's own password or e-mail.
+    current_password: Option<String>,
 }
 
 pub async fn patch<S: Section>(
     State(state): State<AppState>,
-    client: Client,
     p: ApiUser,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PatchBody>,
@@ -135,7 +120,6 @@ pub async fn patch<S: Section>(
         .svc
         .update_person(
             &p.0.actor,
-            &client.ip,
             S::KIND,
             &id,
             PersonPatch {
@@ -144,21 +128,21 @@ pub async fn patch<S: Section>(
                 password: body.password,
                 disabled: body.disabled,
                 permissions: body.permissions,
+                current_password: body.current_password,
             },
         )
         .await?;
-    Ok(Json(MemberJson::from(&v)).into_response())
+    Ok(Json(MemberJson::of(&v, &p.0.actor)).into_response())
 }
 
 pub async fn end_sessions<S: Section>(
     State(state): State<AppState>,
-    client: Client,
     p: ApiUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let n = state
         .svc
-        .end_person_sessions(&p.0.actor, &client.ip, S::KIND, &id)
+        .end_person_sessions(&p.0.actor, S::KIND, &id)
         .await?;
     Ok(Json(json!({ "ended": n })).into_response())
 }
@@ -171,26 +155,21 @@ pub struct BulkBody {
 
 pub async fn bulk_end(
     State(state): State<AppState>,
-    client: Client,
     p: ApiUser,
     ApiJson(body): ApiJson<BulkBody>,
 ) -> Result<Response, ApiError> {
     let n = state
         .svc
-        .bulk_end_agent_sessions(&p.0.actor, &client.ip, &body.ids)
+        .bulk_end_agent_sessions(&p.0.actor, &body.ids)
         .await?;
     Ok(Json(json!({ "ended": n })).into_response())
 }
 
 pub async fn end_session(
     State(state): State<AppState>,
-    client: Client,
     p: ApiUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state
-        .svc
-        .end_one_session(&p.0.actor, &client.ip, &id)
-        .await?;
+    state.svc.end_one_session(&p.0.actor, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

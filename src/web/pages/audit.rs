@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 
 use crate::domain::time::{human, rfc3339};
 use crate::service::audit::AuditFilter;
 use crate::web::AppState;
-use crate::web::request::PageUser;
+use crate::web::csv;
 
-use super::{Nav, error_page_for, render};
+use super::{InPage, Layout, PageResult, PageUser, render};
 
 pub struct Row {
     pub at: String,
@@ -27,10 +27,7 @@ pub struct Row {
 #[derive(Template)]
 #[template(path = "audit.html")]
 struct AuditPage {
-    title: String,
-    nav: Option<Nav>,
-    notice: Option<String>,
-    error: Option<String>,
+    layout: Layout,
     rows: Vec<Row>,
     total: i64,
     page: i64,
@@ -95,52 +92,30 @@ pub async fn audit_page(
     State(state): State<AppState>,
     PageUser(p): PageUser,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let page = match state
+) -> PageResult {
+    let page = state
         .svc
-        .list_audit(&p.actor, &filter(&params), false)
+        .list_audit_named(&p.actor, &filter(&params))
         .await
-    {
-        Ok(page) => page,
-        Err(e) => return error_page_for(Some(&p), e),
-    };
-    // Show people by name; ids of people since deleted stay as ids.
-    let mut names: HashMap<String, String> = HashMap::new();
-    for e in &page.items {
-        for id in [&e.actor, &e.target].into_iter().flatten() {
-            if !names.contains_key(id)
-                && let Ok(m) = state.svc.store().member(&p.actor.account_id, id).await
-            {
-                names.insert(id.clone(), format!("{} <{}>", m.name, m.email));
-            }
-        }
-    }
-    let name = |id: &Option<String>| {
-        id.as_ref()
-            .map(|i| names.get(i).cloned().unwrap_or_else(|| i.clone()))
-            .unwrap_or_else(|| "—".to_string())
-    };
+        .in_page(&p)?;
     let rows = page
         .items
         .iter()
         .map(|e| Row {
-            at: human(e.at),
-            at_iso: rfc3339(e.at),
-            kind: e.kind.clone(),
-            actor: name(&e.actor),
-            target: name(&e.target),
-            ip: e.ip.clone().unwrap_or_default(),
-            detail: e.detail.clone(),
+            at: human(e.entry.at),
+            at_iso: rfc3339(e.entry.at),
+            kind: e.entry.kind.clone(),
+            actor: e.actor.clone().unwrap_or_else(|| "—".to_string()),
+            target: e.target.clone().unwrap_or_else(|| "—".to_string()),
+            ip: e.entry.ip.clone().unwrap_or_default(),
+            detail: e.entry.detail.clone(),
         })
         .collect();
     let get = |k: &str| params.get(k).cloned().unwrap_or_default();
-    render(
+    Ok(render(
         StatusCode::OK,
         &AuditPage {
-            title: "Audit log".into(),
-            nav: Some(Nav::new(&p, "audit")),
-            notice: None,
-            error: None,
+            layout: Layout::signed_in(&p, "audit", "Audit log"),
             rows,
             total: page.total,
             page: page.page,
@@ -154,26 +129,28 @@ pub async fn audit_page(
             prev_href: href("/security/audit", &params, Some(page.page - 1)),
             next_href: href("/security/audit", &params, Some(page.page + 1)),
         },
-    )
+    ))
 }
 
 pub async fn audit_csv(
     State(state): State<AppState>,
     PageUser(p): PageUser,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    match state.svc.list_audit(&p.actor, &filter(&params), true).await {
-        Ok(page) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"deskward-audit.csv\"",
-                ),
-            ],
-            crate::web::api::audit::csv(&page.items),
-        )
-            .into_response(),
-        Err(e) => error_page_for(Some(&p), e),
-    }
+) -> PageResult {
+    let page = state
+        .svc
+        .list_audit(&p.actor, &filter(&params), true)
+        .await
+        .in_page(&p)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"deskward-audit.csv\"",
+            ),
+        ],
+        csv::audit(&page.items),
+    )
+        .into_response())
 }

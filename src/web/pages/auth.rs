@@ -7,22 +7,21 @@ use axum::response::Response;
 
 use crate::domain::member::{AgentStatus, MemberKind};
 use crate::service::auth::NewAccountRequest;
-use crate::service::{LoginRequest, ServiceError};
+use crate::service::{LoginRequest, Principal, ServiceError};
 use crate::web::AppState;
 use crate::web::api::auth::signed_out_response;
-use crate::web::request::{
-    Client, PageTenant, PageUser, clear_cookie, session_cookie, session_token,
-};
+use crate::web::request::{Client, clear_cookie, session_cookie};
 
-use super::{FormData, Nav, capitalize, error_page, error_page_for, render, see_other};
+use super::extract::check_csrf;
+use super::{
+    FormData, InPage, Layout, PageResult, PageTenant, PageUser, SignedForm, Visitor, capitalize,
+    render, see_other,
+};
 
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
-    title: String,
-    nav: Option<Nav>,
-    notice: Option<String>,
-    error: Option<String>,
+    layout: Layout,
     email: String,
     password: String,
     choose: bool,
@@ -31,10 +30,7 @@ struct LoginPage {
 impl LoginPage {
     fn new(email: String) -> Self {
         Self {
-            title: "Sign in".into(),
-            nav: None,
-            notice: None,
-            error: None,
+            layout: Layout::public("Sign in"),
             email,
             password: String::new(),
             choose: false,
@@ -43,26 +39,14 @@ impl LoginPage {
 }
 
 /// `/`: setup first, then the person's landing page by role.
-pub async fn home(
-    State(state): State<AppState>,
-    tenant: Result<PageTenant, Response>,
-    headers: axum::http::HeaderMap,
-) -> Response {
-    let PageTenant(account_id) = match tenant {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let Some(token) = session_token(&headers) else {
-        return see_other("/login");
-    };
-    match state.svc.authenticate(&account_id, token).await {
-        Ok(p) => see_other(landing(&p)),
-        Err(ServiceError::Unauthenticated(_)) => see_other("/login"),
-        Err(e) => error_page(e),
+pub async fn home(visitor: Visitor) -> Response {
+    match visitor.user {
+        Some(p) => see_other(landing(&p)),
+        None => see_other("/login"),
     }
 }
 
-fn landing(p: &crate::service::Principal) -> &'static str {
+fn landing(p: &Principal) -> &'static str {
     let a = &p.actor;
     match a.kind {
         MemberKind::Agent => "/agent",
@@ -73,33 +57,27 @@ fn landing(p: &crate::service::Principal) -> &'static str {
     }
 }
 
-/// The sign-in form. A browser whose session was ended is told why, once.
-pub async fn login_page(
-    State(state): State<AppState>,
-    PageTenant(account_id): PageTenant,
-    client: Client,
-    headers: axum::http::HeaderMap,
-) -> Response {
-    let mut page = LoginPage::new(String::new());
-    if let Some(token) = session_token(&headers) {
-        match state.svc.authenticate(&account_id, token).await {
-            Ok(p) => return see_other(landing(&p)),
-            Err(ServiceError::Unauthenticated(reason)) => {
-                let reason = match reason {
-                    Some(r) => Some(r),
-                    None => state.svc.end_reason_of(&account_id, token).await,
-                };
-                page.notice = reason.map(|r| r.message().to_string());
-                let mut res = render(StatusCode::OK, &page);
-                if let Ok(v) = HeaderValue::from_str(&clear_cookie(client.https)) {
-                    res.headers_mut().append(header::SET_COOKIE, v);
-                }
-                return res;
-            }
-            Err(e) => return error_page(e),
-        }
+/// Adds a `Set-Cookie` header.
+fn set_cookie(mut res: Response, cookie: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        res.headers_mut().append(header::SET_COOKIE, v);
     }
-    render(StatusCode::OK, &page)
+    res
+}
+
+/// The sign-in form. A browser whose session was ended is told why, once.
+pub async fn login_page(client: Client, visitor: Visitor) -> Response {
+    if let Some(p) = &visitor.user {
+        return see_other(landing(p));
+    }
+    let mut page = LoginPage::new(String::new());
+    match visitor.ended {
+        Some(reason) => {
+            page.layout.notice = reason.map(|r| r.message().to_string());
+            set_cookie(render(StatusCode::OK, &page), &clear_cookie(client.https))
+        }
+        None => render(StatusCode::OK, &page),
+    }
 }
 
 pub async fn login_submit(
@@ -107,7 +85,7 @@ pub async fn login_submit(
     PageTenant(account_id): PageTenant,
     client: Client,
     form: FormData,
-) -> Response {
+) -> PageResult {
     let email = form.text("email");
     let password = form.text("password");
     let as_kind = form.get("as").and_then(|k| k.parse::<MemberKind>().ok());
@@ -125,15 +103,15 @@ pub async fn login_submit(
     let mut page = LoginPage::new(email);
     let status = match result {
         Ok(out) => {
-            let mut res = see_other(if out.member.kind == MemberKind::Agent {
+            let to = if out.member.kind == MemberKind::Agent {
                 "/agent"
             } else {
                 "/"
-            });
-            if let Ok(v) = HeaderValue::from_str(&session_cookie(&out.token, client.https)) {
-                res.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            return res;
+            };
+            return Ok(set_cookie(
+                see_other(to),
+                &session_cookie(&out.token, client.https),
+            ));
         }
         Err(ServiceError::ChooseAccount) => {
             page.choose = true;
@@ -141,86 +119,75 @@ pub async fn login_submit(
             StatusCode::OK
         }
         Err(ServiceError::InvalidCredentials) => {
-            page.error = Some("E-mail or password is incorrect.".into());
+            page.layout.error = Some("E-mail or password is incorrect.".into());
             StatusCode::UNAUTHORIZED
         }
         Err(ServiceError::AccountDisabled) => {
-            page.error = Some("This account has been disabled by an administrator.".into());
+            page.layout.error = Some("This account has been disabled by an administrator.".into());
             StatusCode::FORBIDDEN
         }
         Err(ServiceError::Invalid { message, .. }) => {
-            page.error = Some(capitalize(&message));
+            page.layout.error = Some(capitalize(&message));
             StatusCode::UNPROCESSABLE_ENTITY
         }
         Err(ServiceError::RateLimited { retry_after_secs }) => {
-            page.error = Some(format!(
+            page.layout.error = Some(format!(
                 "Too many failed attempts. Try again in {retry_after_secs} seconds."
             ));
             let mut res = render(StatusCode::TOO_MANY_REQUESTS, &page);
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
-            return res;
+            return Ok(res);
         }
-        Err(e) => return error_page(e),
+        Err(e) => return Err(e.into()),
     };
-    render(status, &page)
+    Ok(render(status, &page))
 }
 
+/// Signs out. Signing out of an already-ended session still clears the cookie.
 pub async fn logout(
     State(state): State<AppState>,
     client: Client,
-    user: Result<PageUser, Response>,
+    visitor: Visitor,
     form: FormData,
-) -> Response {
-    // Signing out of an already-ended session still clears the cookie.
-    if let Ok(PageUser(p)) = user {
-        if let Err(r) = form.check_csrf(&p) {
-            return r;
-        }
-        if let Err(e) = state.svc.logout(&p, &client.ip).await {
-            return error_page_for(Some(&p), e);
-        }
+) -> PageResult {
+    if let Some(p) = visitor.user {
+        check_csrf(&p, &form)?;
+        state.svc.logout(&p.actor).await.in_page(&p)?;
     }
-    signed_out_response(see_other("/login"), client.https)
+    Ok(signed_out_response(see_other("/login"), client.https))
 }
 
 #[derive(Template)]
 #[template(path = "setup.html")]
 struct SetupPage {
-    title: String,
-    nav: Option<Nav>,
-    notice: Option<String>,
-    error: Option<String>,
+    layout: Layout,
     name: String,
     admin_name: String,
     admin_email: String,
 }
 
-pub async fn setup_page(State(state): State<AppState>) -> Response {
-    match state.svc.needs_setup().await {
-        Ok(true) => render(
-            StatusCode::OK,
-            &SetupPage {
-                title: "Set up Deskward".into(),
-                nav: None,
-                notice: None,
-                error: None,
-                name: String::new(),
-                admin_name: String::new(),
-                admin_email: String::new(),
-            },
-        ),
-        Ok(false) => see_other("/login"),
-        Err(e) => error_page(e),
+pub async fn setup_page(State(state): State<AppState>) -> PageResult {
+    if !state.svc.needs_setup().await? {
+        return Ok(see_other("/login"));
     }
+    Ok(render(
+        StatusCode::OK,
+        &SetupPage {
+            layout: Layout::public("Set up Deskward"),
+            name: String::new(),
+            admin_name: String::new(),
+            admin_email: String::new(),
+        },
+    ))
 }
 
 pub async fn setup_submit(
     State(state): State<AppState>,
     client: Client,
     form: FormData,
-) -> Response {
+) -> PageResult {
     let req = NewAccountRequest {
         name: form.text("name"),
         slug: None,
@@ -228,106 +195,80 @@ pub async fn setup_submit(
         admin_email: form.text("admin_email"),
         admin_password: form.text("password"),
     };
-    let (name, admin_name, admin_email) = (
-        req.name.clone(),
-        req.admin_name.clone(),
-        req.admin_email.clone(),
-    );
-    let password = req.admin_password.clone();
     match state.svc.create_account(req, true).await {
         Ok((account, admin)) => {
             let _ = state.single_account.set(account.id.clone());
-            match state
+            let signed_in = state
                 .svc
                 .login(LoginRequest {
                     account_id: account.id,
                     email: admin.email,
-                    password,
+                    password: form.text("password"),
                     as_kind: Some(MemberKind::Admin),
                     ip: client.ip,
                     user_agent: client.user_agent,
                 })
-                .await
-            {
-                Ok(out) => {
-                    let mut res = see_other("/team/agents");
-                    if let Ok(v) = HeaderValue::from_str(&session_cookie(&out.token, client.https))
-                    {
-                        res.headers_mut().insert(header::SET_COOKIE, v);
-                    }
-                    res
-                }
+                .await;
+            Ok(match signed_in {
+                Ok(out) => set_cookie(
+                    see_other("/team/agents"),
+                    &session_cookie(&out.token, client.https),
+                ),
                 Err(_) => see_other("/login"),
-            }
+            })
         }
-        Err(ServiceError::Forbidden(_)) => see_other("/login"),
-        Err(ServiceError::Invalid { message, .. }) => render(
+        Err(ServiceError::Forbidden(_)) => Ok(see_other("/login")),
+        Err(ServiceError::Invalid { message, .. }) => Ok(render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &SetupPage {
-                title: "Set up Deskward".into(),
-                nav: None,
-                notice: None,
-                error: Some(capitalize(&message)),
-                name,
-                admin_name,
-                admin_email,
+                layout: Layout::public("Set up Deskward").with_error(Some(capitalize(&message))),
+                name: form.text("name"),
+                admin_name: form.text("admin_name"),
+                admin_email: form.text("admin_email"),
             },
-        ),
-        Err(e) => error_page(e),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
 #[derive(Template)]
 #[template(path = "agent_home.html")]
 struct AgentHome {
-    title: String,
-    nav: Option<Nav>,
-    notice: Option<String>,
-    error: Option<String>,
+    layout: Layout,
     name: String,
     status: &'static str,
     status_label: &'static str,
-    csrf: String,
 }
 
-pub async fn agent_home(State(state): State<AppState>, PageUser(p): PageUser) -> Response {
+pub async fn agent_home(State(state): State<AppState>, PageUser(p): PageUser) -> PageResult {
     if p.actor.kind != MemberKind::Agent {
-        return see_other(landing(&p));
+        return Ok(see_other(landing(&p)));
     }
-    match state.svc.me(&p).await {
-        Ok(v) => render(
-            StatusCode::OK,
-            &AgentHome {
-                title: "Home".into(),
-                nav: Some(Nav::new(&p, "home")),
-                notice: None,
-                error: None,
-                name: v.member.name.clone(),
-                status: v.member.status.as_str(),
-                status_label: v.member.status.label(),
-                csrf: p.csrf_token.clone(),
-            },
-        ),
-        Err(e) => error_page_for(Some(&p), e),
-    }
+    let v = state.svc.me(&p.actor).await.in_page(&p)?;
+    Ok(render(
+        StatusCode::OK,
+        &AgentHome {
+            layout: Layout::signed_in(&p, "home", "Home"),
+            name: v.member.name.clone(),
+            status: v.member.status.as_str(),
+            status_label: v.member.status.label(),
+        },
+    ))
 }
 
 pub async fn set_status(
     State(state): State<AppState>,
-    PageUser(p): PageUser,
-    form: FormData,
-) -> Response {
-    if let Err(r) = form.check_csrf(&p) {
-        return r;
-    }
-    let Ok(status) = form.text("status").parse::<AgentStatus>() else {
-        return error_page_for(
-            Some(&p),
-            ServiceError::invalid("status", "status must be online or offline"),
-        );
-    };
-    match state.svc.set_own_status(&p.actor, status).await {
-        Ok(_) => see_other("/agent"),
-        Err(e) => error_page_for(Some(&p), e),
-    }
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
+    let status = form
+        .text("status")
+        .parse::<AgentStatus>()
+        .map_err(|()| ServiceError::invalid("status", "status must be online or offline"))
+        .in_page(&p)?;
+    state
+        .svc
+        .set_own_status(&p.actor, status)
+        .await
+        .in_page(&p)?;
+    Ok(see_other("/agent"))
 }

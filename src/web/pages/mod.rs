@@ -2,25 +2,24 @@
 //! script in `static/app.js` adds dialogs and live updates on top.
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::FromRequest;
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use askama::Template;
-
-use crate::domain::member::{MemberKind, Permission};
-use crate::domain::time::{human, rfc3339};
-use crate::service::{Principal, ServiceError};
-use crate::store::Session;
-
 use super::AppState;
+use super::section::{Admins, Agents, Section};
 
 mod audit;
 mod auth;
+mod extract;
+mod layout;
 mod settings;
 mod team;
+
+pub use extract::{FormData, PageTenant, PageUser, SignedForm, Visitor};
+pub use layout::{
+    InPage, Layout, Nav, PageError, PageResult, SessionRow, capitalize, render, see_other,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -42,20 +41,34 @@ pub fn router() -> Router<AppState> {
         .route("/me/password", post(settings::change_password))
         .route("/team", get(team::team_root))
         .route("/team/agents/bulk-end", post(team::bulk_end))
-        .route("/team/{kind}", get(team::list).post(team::create))
-        .route("/team/{kind}/new", get(team::new_person))
-        .route("/team/{kind}/{id}", get(team::profile).post(team::update))
-        .route("/team/{kind}/{id}/disabled", post(team::set_disabled))
-        .route(
-            "/team/{kind}/{id}/end-sessions",
-            get(team::confirm_end_person).post(team::end_person),
-        )
+        .merge(team_routes::<Agents>())
+        .merge(team_routes::<Admins>())
         .route(
             "/sessions/{id}/end",
             get(team::confirm_end_one).post(team::end_one),
         )
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
+}
+
+/// The routes of one Team section, each handler written once for both.
+fn team_routes<S: Section>() -> Router<AppState> {
+    let base = format!("/team/{}", S::KIND.plural());
+    Router::new()
+        .route(&base, get(team::list::<S>).post(team::create::<S>))
+        .route(&format!("{base}/new"), get(team::new_person::<S>))
+        .route(
+            &format!("{base}/{{id}}"),
+            get(team::profile::<S>).post(team::update::<S>),
+        )
+        .route(
+            &format!("{base}/{{id}}/disabled"),
+            post(team::set_disabled::<S>),
+        )
+        .route(
+            &format!("{base}/{{id}}/end-sessions"),
+            get(team::confirm_end_person::<S>).post(team::end_person::<S>),
+        )
 }
 
 async fn css() -> Response {
@@ -81,179 +94,6 @@ fn static_asset(content_type: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response()
-}
-
-/// What the layout shows of the signed-in person.
-pub struct Nav {
-    pub name: String,
-    pub kind: &'static str,
-    pub csrf: String,
-    pub agents: bool,
-    pub admins: bool,
-    pub security: bool,
-    pub audit: bool,
-    pub section: &'static str,
-}
-
-impl Nav {
-    pub fn new(p: &Principal, section: &'static str) -> Self {
-        let a = &p.actor;
-        Nav {
-            name: p.name.clone(),
-            kind: a.kind.as_str(),
-            csrf: p.csrf_token.clone(),
-            agents: a.can_view(MemberKind::Agent),
-            admins: a.can_view(MemberKind::Admin),
-            security: a.has(Permission::Security),
-            audit: a.has(Permission::Audit),
-            section,
-        }
-    }
-}
-
-pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
-    match t.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "template failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "page could not be rendered",
-            )
-                .into_response()
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    title: String,
-    nav: Option<Nav>,
-    notice: Option<String>,
-    error: Option<String>,
-    heading: String,
-    message: String,
-}
-
-/// A page for a service error, with the right status.
-pub fn error_page(e: ServiceError) -> Response {
-    error_page_for(None, e)
-}
-
-pub fn error_page_for(p: Option<&Principal>, e: ServiceError) -> Response {
-    let (status, heading, message) = match e {
-        ServiceError::Unauthenticated(_) => return Redirect::to("/login").into_response(),
-        ServiceError::NotFound => (
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is nothing here, or it belongs to another account.".to_string(),
-        ),
-        ServiceError::Forbidden(msg) => (StatusCode::FORBIDDEN, "Not allowed", capitalize(&msg)),
-        ServiceError::Invalid { message, .. } => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Check your input",
-            capitalize(&message),
-        ),
-        ServiceError::Unavailable => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Temporarily unavailable",
-            "The database cannot be reached right now. Please try again in a moment.".to_string(),
-        ),
-        ServiceError::RateLimited { retry_after_secs } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
-            format!("Please wait {retry_after_secs} seconds and try again."),
-        ),
-        other => {
-            if let ServiceError::Internal(msg) = &other {
-                tracing::error!(error = %msg, "internal error on a page");
-            }
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Something went wrong on our side. Please try again.".to_string(),
-            )
-        }
-    };
-    render(
-        status,
-        &ErrorPage {
-            title: heading.to_string(),
-            nav: p.map(|p| Nav::new(p, "")),
-            notice: None,
-            error: None,
-            heading: heading.to_string(),
-            message,
-        },
-    )
-}
-
-pub fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => {
-            f.to_uppercase().chain(c).collect::<String>() + if s.ends_with('.') { "" } else { "." }
-        }
-        None => String::new(),
-    }
-}
-
-/// A urlencoded form body, read leniently: repeated keys are kept (checkbox lists) and a
-/// malformed body is just empty fields, which validation then names.
-pub struct FormData(pub Vec<(String, String)>);
-
-impl FormData {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self, name: &str) -> String {
-        self.get(name).unwrap_or("").to_string()
-    }
-
-    pub fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    /// The CSRF token of a page form must match the session's.
-    // The error is the page to answer with, as for axum's own extractors' rejections.
-    #[allow(clippy::result_large_err)]
-    pub fn check_csrf(&self, p: &Principal) -> Result<(), Response> {
-        if super::request::constant_time_eq(self.get("csrf_token").unwrap_or(""), &p.csrf_token) {
-            Ok(())
-        } else {
-            Err(error_page_for(
-                Some(p),
-                ServiceError::Forbidden(
-                    "this form has expired or came from another site; reload the page and try again"
-                        .to_string(),
-                ),
-            ))
-        }
-    }
-}
-
-impl<S: Send + Sync> FromRequest<S> for FormData {
-    type Rejection = Response;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).into_response())?;
-        Ok(FormData(
-            form_urlencoded::parse(&bytes)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        ))
-    }
 }
 
 /// A local path to return to after an action; anything else falls back to `default`.
@@ -305,37 +145,11 @@ pub fn notice(done: Option<&str>, n: Option<&str>) -> Option<String> {
     })
 }
 
-/// A session as pages show it.
-pub struct SessionRow {
-    pub id: String,
-    pub started: String,
-    pub started_iso: String,
-    pub last_seen: String,
-    pub ip: String,
-    pub device: String,
-    pub user_agent: String,
-    pub current: bool,
-    pub ip_match: bool,
-    pub ua_match: bool,
-}
-
-impl SessionRow {
-    pub fn new(s: &Session) -> Self {
-        Self {
-            id: s.id.clone(),
-            started: human(s.started_at),
-            started_iso: rfc3339(s.started_at),
-            last_seen: human(s.last_seen_at),
-            ip: s.ip.clone(),
-            device: s.device.clone(),
-            user_agent: s.user_agent.clone(),
-            current: false,
-            ip_match: false,
-            ua_match: false,
-        }
+/// Any other address: the 404 page, with the navigation when someone is signed in.
+pub async fn not_found(user: Result<PageUser, Response>) -> PageError {
+    let missing = crate::service::ServiceError::NotFound;
+    match user {
+        Ok(PageUser(p)) => PageError::of(&p, missing),
+        Err(_) => PageError::from(missing),
     }
-}
-
-pub fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
 }

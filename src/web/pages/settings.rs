@@ -2,24 +2,19 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 
-use crate::service::ServiceError;
 use crate::service::settings::SecurityChange;
+use crate::service::{Principal, ServiceError};
 use crate::web::AppState;
-use crate::web::request::{Client, PageUser};
 
-use super::{FormData, Nav, SessionRow, capitalize, error_page_for, render, see_other};
+use super::{
+    InPage, Layout, PageResult, PageUser, SessionRow, SignedForm, capitalize, render, see_other,
+};
 
 #[derive(Template)]
 #[template(path = "security.html")]
 struct SecurityPage {
-    title: String,
-    nav: Option<Nav>,
-    notice: Option<String>,
-    error: Option<String>,
-    csrf: String,
+    layout: Layout,
     amount: String,
     unit: &'static str,
     admin_hours: i64,
@@ -28,136 +23,114 @@ struct SecurityPage {
 
 async fn security(
     state: &AppState,
-    p: &crate::service::Principal,
-    notice: Option<String>,
-    error: Option<String>,
-) -> Response {
-    match state.svc.security_settings(&p.actor).await {
-        Ok(s) => {
-            let m = s.agent_idle_timeout_minutes;
-            let (amount, unit) = if m % 60 == 0 {
-                (m / 60, "hours")
-            } else {
-                (m, "minutes")
-            };
-            render(
-                if error.is_some() {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                } else {
-                    StatusCode::OK
-                },
-                &SecurityPage {
-                    title: "Security".into(),
-                    nav: Some(Nav::new(p, "security")),
-                    notice,
-                    error,
-                    csrf: p.csrf_token.clone(),
-                    amount: amount.to_string(),
-                    unit,
-                    admin_hours: s.admin_idle_timeout_minutes / 60,
-                    lifetime_hours: s
-                        .max_session_lifetime_minutes
-                        .map(|m| (m / 60).to_string())
-                        .unwrap_or_default(),
-                },
-            )
-        }
-        Err(e) => error_page_for(Some(p), e),
-    }
+    p: &Principal,
+    layout: impl FnOnce(Layout) -> Layout,
+) -> PageResult {
+    let s = state.svc.security_settings(&p.actor).await.in_page(p)?;
+    let m = s.agent_idle_timeout_minutes;
+    let (amount, unit) = if m % 60 == 0 {
+        (m / 60, "hours")
+    } else {
+        (m, "minutes")
+    };
+    let layout = layout(Layout::signed_in(p, "security", "Security"));
+    Ok(render(
+        layout.status(),
+        &SecurityPage {
+            layout,
+            amount: amount.to_string(),
+            unit,
+            admin_hours: s.admin_idle_timeout_minutes / 60,
+            lifetime_hours: s
+                .max_session_lifetime_minutes
+                .map(|m| (m / 60).to_string())
+                .unwrap_or_default(),
+        },
+    ))
 }
 
-pub async fn security_page(State(state): State<AppState>, PageUser(p): PageUser) -> Response {
-    security(&state, &p, None, None).await
+pub async fn security_page(State(state): State<AppState>, PageUser(p): PageUser) -> PageResult {
+    security(&state, &p, |l| l).await
+}
+
+/// The Security form's values as minutes, or the sentence saying what is wrong with them.
+fn security_change(form: &super::FormData) -> Result<SecurityChange, String> {
+    let amount = form.text("amount");
+    let n = amount
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| format!("The timeout must be a whole number, got \"{amount}\"."))?;
+    let minutes = match form.get("unit") {
+        Some("hours") => n.checked_mul(60),
+        Some("minutes") => Some(n),
+        _ => return Err("Choose minutes or hours.".into()),
+    }
+    .ok_or("The timeout is too large.")?;
+    let lifetime = form.text("lifetime_hours");
+    let lifetime = match lifetime.trim() {
+        "" => None,
+        h => match h.parse::<i64>() {
+            Ok(h) if h > 0 => Some(h.saturating_mul(60)),
+            _ => {
+                return Err(
+                    "The absolute lifetime must be a whole number of hours, or empty.".into(),
+                );
+            }
+        },
+    };
+    Ok(SecurityChange {
+        agent_idle_timeout_minutes: Some(minutes),
+        max_session_lifetime_minutes: Some(lifetime),
+    })
+}
+
+/// The page's words for a setting the service refused, by the field it names.
+fn settings_error(field: &str, message: &str) -> String {
+    match field {
+        "agent_idle_timeout_minutes" => {
+            "The agents' timeout must be between 5 minutes and 90 days.".to_string()
+        }
+        "max_session_lifetime_minutes" => {
+            "The absolute lifetime must be between 5 minutes and 360 days, or empty.".to_string()
+        }
+        _ => capitalize(message),
+    }
 }
 
 pub async fn security_submit(
     State(state): State<AppState>,
-    client: Client,
-    PageUser(p): PageUser,
-    form: FormData,
-) -> Response {
-    if let Err(r) = form.check_csrf(&p) {
-        return r;
-    }
-    let amount = form.text("amount");
-    let Ok(n) = amount.trim().parse::<i64>() else {
-        return security(
-            &state,
-            &p,
-            None,
-            Some(format!(
-                "The timeout must be a whole number, got \"{amount}\"."
-            )),
-        )
-        .await;
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
+    let change = match security_change(&form) {
+        Ok(c) => c,
+        Err(e) => return security(&state, &p, |l| l.with_error(Some(e))).await,
     };
-    let minutes = match form.get("unit") {
-        Some("hours") => n.checked_mul(60),
-        Some("minutes") => Some(n),
-        _ => None,
-    };
-    let Some(minutes) = minutes else {
-        return security(&state, &p, None, Some("Choose minutes or hours.".into())).await;
-    };
-    let lifetime = form.text("lifetime_hours");
-    let lifetime = if lifetime.trim().is_empty() {
-        None
-    } else {
-        match lifetime.trim().parse::<i64>() {
-            Ok(h) if h > 0 => Some(h * 60),
-            _ => {
-                return security(
-                    &state,
-                    &p,
-                    None,
-                    Some("The absolute lifetime must be a whole number of hours, or empty.".into()),
-                )
-                .await;
-            }
+    match state.svc.change_security_settings(&p.actor, change).await {
+        Ok(_) => {
+            let saved = Some("Security settings saved.".to_string());
+            security(&state, &p, |l| l.with_notice(saved)).await
         }
-    };
-    let change = SecurityChange {
-        agent_idle_timeout_minutes: Some(minutes),
-        max_session_lifetime_minutes: Some(lifetime),
-    };
-    match state
-        .svc
-        .change_security_settings(&p.actor, &client.ip, change)
-        .await
-    {
-        Ok(_) => security(&state, &p, Some("Security settings saved.".into()), None).await,
-        Err(ServiceError::Invalid { message, .. }) => {
-            let msg = message.replace(
-                "agent_idle_timeout_minutes must be",
-                "The agents' timeout must be",
-            );
-            security(&state, &p, None, Some(capitalize(&msg))).await
+        Err(ServiceError::Invalid { field, message }) => {
+            let error = Some(settings_error(&field, &message));
+            security(&state, &p, |l| l.with_error(error)).await
         }
-        Err(e) => error_page_for(Some(&p), e),
+        Err(e) => Err(e).in_page(&p),
     }
 }
 
 #[derive(Template)]
 #[template(path = "my_sessions.html")]
 struct MySessionsPage {
-    title: String,
-    nav: Option<Nav>,
-    notice: Option<String>,
-    error: Option<String>,
-    csrf: String,
+    layout: Layout,
     sessions: Vec<SessionRow>,
 }
 
 async fn my_sessions_page(
     state: &AppState,
-    p: &crate::service::Principal,
-    notice: Option<String>,
-    error: Option<String>,
-) -> Response {
-    let v = match state.svc.me(p).await {
-        Ok(v) => v,
-        Err(e) => return error_page_for(Some(p), e),
-    };
+    p: &Principal,
+    layout: impl FnOnce(Layout) -> Layout,
+) -> PageResult {
+    let v = state.svc.me(&p.actor).await.in_page(p)?;
     let sessions = v
         .sessions
         .iter()
@@ -167,44 +140,28 @@ async fn my_sessions_page(
             row
         })
         .collect();
-    render(
-        if error.is_some() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::OK
-        },
-        &MySessionsPage {
-            title: "My sessions".into(),
-            nav: Some(Nav::new(p, "me")),
-            notice,
-            error,
-            csrf: p.csrf_token.clone(),
-            sessions,
-        },
-    )
+    let layout = layout(Layout::signed_in(p, "me", "My sessions"));
+    Ok(render(
+        layout.status(),
+        &MySessionsPage { layout, sessions },
+    ))
 }
 
 pub async fn change_password(
     State(state): State<AppState>,
-    client: Client,
-    PageUser(p): PageUser,
-    form: FormData,
-) -> Response {
-    if let Err(r) = form.check_csrf(&p) {
-        return r;
-    }
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
     let end_others = form.get("end_others") == Some("yes");
-    match state
+    let changed = state
         .svc
         .change_own_password(
-            &p,
-            &client.ip,
+            &p.actor,
             form.text("current_password"),
             form.text("new_password"),
             end_others,
         )
-        .await
-    {
+        .await;
+    match changed {
         Ok(n) => {
             let msg = if end_others {
                 format!(
@@ -214,44 +171,30 @@ pub async fn change_password(
             } else {
                 "Password changed.".to_string()
             };
-            my_sessions_page(&state, &p, Some(msg), None).await
+            my_sessions_page(&state, &p, |l| l.with_notice(Some(msg))).await
         }
         Err(ServiceError::Invalid { message, .. }) => {
-            my_sessions_page(&state, &p, None, Some(capitalize(&message))).await
+            let error = Some(capitalize(&message));
+            my_sessions_page(&state, &p, |l| l.with_error(error)).await
         }
-        Err(e) => error_page_for(Some(&p), e),
+        Err(e) => Err(e).in_page(&p),
     }
 }
 
-pub async fn my_sessions(State(state): State<AppState>, PageUser(p): PageUser) -> Response {
-    my_sessions_page(&state, &p, None, None).await
+pub async fn my_sessions(State(state): State<AppState>, PageUser(p): PageUser) -> PageResult {
+    my_sessions_page(&state, &p, |l| l).await
 }
 
 pub async fn end_mine(
     State(state): State<AppState>,
-    PageUser(p): PageUser,
     Path(id): Path<String>,
-    form: FormData,
-) -> Response {
-    if let Err(r) = form.check_csrf(&p) {
-        return r;
-    }
-    match state.svc.end_own_session(&p, &id).await {
-        Ok(()) => see_other("/me/sessions"),
-        Err(e) => error_page_for(Some(&p), e),
-    }
+    SignedForm(p, _): SignedForm,
+) -> PageResult {
+    state.svc.end_own_session(&p.actor, &id).await.in_page(&p)?;
+    Ok(see_other("/me/sessions"))
 }
 
-pub async fn end_others(
-    State(state): State<AppState>,
-    PageUser(p): PageUser,
-    form: FormData,
-) -> Response {
-    if let Err(r) = form.check_csrf(&p) {
-        return r;
-    }
-    match state.svc.end_other_sessions(&p).await {
-        Ok(_) => see_other("/me/sessions"),
-        Err(e) => error_page_for(Some(&p), e),
-    }
+pub async fn end_others(State(state): State<AppState>, SignedForm(p, _): SignedForm) -> PageResult {
+    state.svc.end_other_sessions(&p.actor).await.in_page(&p)?;
+    Ok(see_other("/me/sessions"))
 }

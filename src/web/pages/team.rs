@@ -1,5 +1,5 @@
 //! The Team pages: Agents and Administrators lists, profiles, and ending sessions with a
-//! confirmation (a dialog with JavaScript, a page without).
+//! confirmation (a dialog with JavaScript, a page without). Each handler serves both sections.
 
 use std::collections::HashMap;
 
@@ -9,30 +9,40 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::domain::member::{MemberKind, Permission};
-use crate::domain::policy::{Actor, Target};
+use crate::domain::policy::Actor;
 use crate::service::{MemberView, NewPerson, PersonPatch, Principal, ServiceError, TeamQuery};
 use crate::store::Member;
 use crate::web::AppState;
-use crate::web::request::{Client, PageUser};
+use crate::web::section::Section;
 
 use super::{
-    FormData, Nav, SessionRow, capitalize, error_page_for, notice, render, safe_back, see_other,
-    with_notice,
+    InPage, Layout, PageError, PageResult, PageUser, SessionRow, SignedForm, capitalize, notice,
+    render, safe_back, see_other, with_notice,
 };
 
-fn kind_of(segment: &str) -> Result<MemberKind, ServiceError> {
-    match segment {
-        "agents" => Ok(MemberKind::Agent),
-        "admins" => Ok(MemberKind::Admin),
-        _ => Err(ServiceError::NotFound),
-    }
-}
-
+/// "agent" or "administrator", as sentences name a kind.
 fn kind_label(k: MemberKind) -> &'static str {
     match k {
         MemberKind::Agent => "agent",
         MemberKind::Admin => "administrator",
     }
+}
+
+fn section_title(k: MemberKind) -> &'static str {
+    match k {
+        MemberKind::Agent => "Agents",
+        MemberKind::Admin => "Administrators",
+    }
+}
+
+/// The Team list of a section.
+fn list_href(k: MemberKind) -> String {
+    format!("/team/{}", k.plural())
+}
+
+/// A person's profile.
+fn profile_href(k: MemberKind, id: &str) -> String {
+    format!("/team/{}/{id}", k.plural())
 }
 
 pub struct LinkView {
@@ -45,15 +55,21 @@ pub struct LinkView {
     pub disabled: bool,
 }
 
+/// The chain icon's facts. Viewers who may not see the linked person's section learn only
+/// that a linked account exists, not whose.
 fn link_view(actor: &Actor, m: &Member) -> Option<LinkView> {
     let l = m.linked.as_ref()?;
-    let can_open = actor.can_view(l.kind);
+    let shown = actor.sees_linked(&m.id, l.kind);
     Some(LinkView {
-        href: format!("/team/{}/{}", l.kind.plural(), l.id),
-        label: format!("{} {}", kind_label(l.kind), l.name),
-        name: l.name.clone(),
+        href: profile_href(l.kind, &l.id),
+        label: if shown {
+            format!("{} {}", kind_label(l.kind), l.name)
+        } else {
+            format!("an {} account", kind_label(l.kind))
+        },
+        name: if shown { l.name.clone() } else { String::new() },
         kind_label: kind_label(l.kind),
-        can_open,
+        can_open: shown,
         can_manage: false,
         disabled: false,
     })
@@ -81,14 +97,6 @@ fn initials(name: &str) -> String {
         .collect()
 }
 
-fn can_manage(actor: &Actor, m: &Member) -> bool {
-    actor.can_manage(Target {
-        member_id: &m.id,
-        kind: m.kind,
-        primary: m.primary,
-    })
-}
-
 fn card(actor: &Actor, v: &MemberView) -> Card {
     let m = &v.member;
     Card {
@@ -101,7 +109,7 @@ fn card(actor: &Actor, v: &MemberView) -> Card {
         status: m.status.as_str(),
         status_label: m.status.label(),
         sessions: v.sessions.iter().map(SessionRow::new).collect(),
-        can_end: can_manage(actor, m),
+        can_end: actor.can_manage(m.as_target()),
         linked: link_view(actor, m),
     }
 }
@@ -109,12 +117,8 @@ fn card(actor: &Actor, v: &MemberView) -> Card {
 #[derive(Template)]
 #[template(path = "team.html")]
 struct TeamPage {
-    title: String,
-    nav: Option<Nav>,
-    notice: Option<String>,
-    error: Option<String>,
+    layout: Layout,
     kind: &'static str,
-    csrf: String,
     cards: Vec<Card>,
     total: i64,
     page: i64,
@@ -124,26 +128,26 @@ struct TeamPage {
     session: String,
     status: String,
     filtered: bool,
-    can_add: bool,
     back: String,
     prev_href: String,
     next_href: String,
 }
 
-pub async fn team_root(PageUser(p): PageUser) -> Response {
+pub async fn team_root(PageUser(p): PageUser) -> PageResult {
     if p.actor.can_view(MemberKind::Agent) {
-        see_other("/team/agents")
+        Ok(see_other("/team/agents"))
     } else if p.actor.can_view(MemberKind::Admin) {
-        see_other("/team/admins")
+        Ok(see_other("/team/admins"))
     } else {
-        error_page_for(
-            Some(&p),
+        Err(PageError::of(
+            &p,
             ServiceError::Forbidden("you have no access to the Team section".into()),
-        )
+        ))
     }
 }
 
-fn page_href(kind: &str, params: &HashMap<String, String>, page: i64) -> String {
+/// A list page's address with the same filters, on page `page`.
+fn page_href(kind: MemberKind, params: &HashMap<String, String>, page: i64) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
     for key in ["q", "session", "status", "per_page"] {
         if let Some(v) = params.get(key).filter(|v| !v.is_empty()) {
@@ -155,22 +159,25 @@ fn page_href(kind: &str, params: &HashMap<String, String>, page: i64) -> String 
     }
     let q = s.finish();
     if q.is_empty() {
-        format!("/team/{kind}")
+        list_href(kind)
     } else {
-        format!("/team/{kind}?{q}")
+        format!("{}?{q}", list_href(kind))
     }
 }
 
-pub async fn list(
+/// The notice a redirect after an action asked for (`done`, `n`).
+fn done_notice(params: &HashMap<String, String>) -> Option<String> {
+    notice(
+        params.get("done").map(String::as_str),
+        params.get("n").map(String::as_str),
+    )
+}
+
+pub async fn list<S: Section>(
     State(state): State<AppState>,
     PageUser(p): PageUser,
-    Path(kind): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let kind = match kind_of(&kind) {
-        Ok(k) => k,
-        Err(e) => return error_page_for(Some(&p), e),
-    };
+) -> PageResult {
     let int = |name: &str| params.get(name).and_then(|v| v.trim().parse::<i64>().ok());
     let query = TeamQuery {
         session: params.get("session").cloned(),
@@ -179,47 +186,35 @@ pub async fn list(
         page: int("page"),
         per_page: int("per_page"),
     };
-    let page = match state.svc.list_team(&p.actor, kind, &query).await {
-        Ok(page) => page,
-        Err(e) => return error_page_for(Some(&p), e),
-    };
-    let seg = kind.plural();
+    let page = state
+        .svc
+        .list_team(&p.actor, S::KIND, &query)
+        .await
+        .in_page(&p)?;
     let get = |k: &str| params.get(k).cloned().unwrap_or_default();
     let filtered = ["q", "session", "status"]
         .iter()
         .any(|k| params.get(*k).is_some_and(|v| !v.is_empty()));
-    let last_page = page.last_page();
-    render(
+    Ok(render(
         StatusCode::OK,
         &TeamPage {
-            title: if kind == MemberKind::Agent {
-                "Agents".into()
-            } else {
-                "Administrators".into()
-            },
-            nav: Some(Nav::new(&p, "team")),
-            notice: notice(
-                params.get("done").map(String::as_str),
-                params.get("n").map(String::as_str),
-            ),
-            error: None,
-            kind: seg,
-            csrf: p.csrf_token.clone(),
+            layout: Layout::signed_in(&p, "team", section_title(S::KIND))
+                .with_notice(done_notice(&params)),
+            kind: S::KIND.plural(),
             cards: page.items.iter().map(|v| card(&p.actor, v)).collect(),
             total: page.total,
             page: page.page,
             per_page: page.per_page,
-            last_page,
+            last_page: page.last_page(),
             q: get("q"),
             session: get("session"),
             status: get("status"),
             filtered,
-            can_add: true,
-            back: page_href(seg, &params, page.page),
-            prev_href: page_href(seg, &params, page.page - 1),
-            next_href: page_href(seg, &params, page.page + 1),
+            back: page_href(S::KIND, &params, page.page),
+            prev_href: page_href(S::KIND, &params, page.page - 1),
+            next_href: page_href(S::KIND, &params, page.page + 1),
         },
-    )
+    ))
 }
 
 pub struct PermView {
@@ -245,66 +240,43 @@ fn perm_views(actor: &Actor, checked: &[String]) -> Vec<PermView> {
 #[derive(Template)]
 #[template(path = "person_new.html")]
 struct NewPersonPage {
-    title: String,
-    nav: Option<Nav>,
-    notice: Option<String>,
-    error: Option<String>,
+    layout: Layout,
     kind: &'static str,
-    csrf: String,
     name: String,
     email: String,
     permissions: Vec<PermView>,
 }
 
-pub async fn new_person(PageUser(p): PageUser, Path(kind): Path<String>) -> Response {
-    let kind = match kind_of(&kind) {
-        Ok(k) if p.actor.can_view(k) => k,
-        Ok(_) => {
-            return error_page_for(
-                Some(&p),
-                ServiceError::Forbidden("you cannot add people here".into()),
-            );
-        }
-        Err(e) => return error_page_for(Some(&p), e),
-    };
-    render(
+pub async fn new_person<S: Section>(PageUser(p): PageUser) -> PageResult {
+    if !p.actor.can_view(S::KIND) {
+        return Err(PageError::of(
+            &p,
+            ServiceError::Forbidden("you cannot add people here".into()),
+        ));
+    }
+    Ok(render(
         StatusCode::OK,
         &NewPersonPage {
-            title: "Add".into(),
-            nav: Some(Nav::new(&p, "team")),
-            notice: None,
-            error: None,
-            kind: kind.plural(),
-            csrf: p.csrf_token.clone(),
+            layout: Layout::signed_in(&p, "team", "Add"),
+            kind: S::KIND.plural(),
             name: String::new(),
             email: String::new(),
             permissions: perm_views(&p.actor, &[]),
         },
-    )
+    ))
 }
 
-pub async fn create(
+pub async fn create<S: Section>(
     State(state): State<AppState>,
-    client: Client,
-    PageUser(p): PageUser,
-    Path(kind): Path<String>,
-    form: FormData,
-) -> Response {
-    if let Err(r) = form.check_csrf(&p) {
-        return r;
-    }
-    let kind = match kind_of(&kind) {
-        Ok(k) => k,
-        Err(e) => return error_page_for(Some(&p), e),
-    };
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
     let perms = form.all("permissions");
     let result = state
         .svc
         .add_person(
             &p.actor,
-            &client.ip,
             NewPerson {
-                kind,
+                kind: S::KIND,
                 name: form.text("name"),
                 email: form.text("email"),
                 password: form.text("password"),
@@ -313,38 +285,26 @@ pub async fn create(
         )
         .await;
     match result {
-        Ok(_) => see_other(&with_notice(
-            &format!("/team/{}", kind.plural()),
-            "added",
-            None,
-        )),
-        Err(ServiceError::Invalid { message, .. }) => render(
+        Ok(_) => Ok(see_other(&with_notice(&list_href(S::KIND), "added", None))),
+        Err(ServiceError::Invalid { message, .. }) => Ok(render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &NewPersonPage {
-                title: "Add".into(),
-                nav: Some(Nav::new(&p, "team")),
-                notice: None,
-                error: Some(capitalize(&message)),
-                kind: kind.plural(),
-                csrf: p.csrf_token.clone(),
+                layout: Layout::signed_in(&p, "team", "Add").with_error(Some(capitalize(&message))),
+                kind: S::KIND.plural(),
                 name: form.text("name"),
                 email: form.text("email"),
                 permissions: perm_views(&p.actor, &perms),
             },
-        ),
-        Err(e) => error_page_for(Some(&p), e),
+        )),
+        Err(e) => Err(PageError::of(&p, e)),
     }
 }
 
 #[derive(Template)]
 #[template(path = "profile.html")]
 struct ProfilePage {
-    title: String,
-    nav: Option<Nav>,
-    notice: Option<String>,
-    error: Option<String>,
+    layout: Layout,
     kind: &'static str,
-    csrf: String,
     p: Card,
     sessions: Vec<SessionRow>,
     can_manage: bool,
@@ -355,18 +315,22 @@ struct ProfilePage {
     cmp_linked: Vec<SessionRow>,
 }
 
+/// Marks which of `rows` share an IP address or user agent with any of `others`.
+fn mark_matches(rows: &mut [SessionRow], others: &[crate::store::Session]) {
+    for s in rows.iter_mut() {
+        s.ip_match = others.iter().any(|o| o.ip == s.ip);
+        s.ua_match = others.iter().any(|o| o.user_agent == s.user_agent);
+    }
+}
+
 async fn profile_page(
     state: &AppState,
     p: &Principal,
     kind: MemberKind,
     id: &str,
-    notice_text: Option<String>,
-    error: Option<String>,
-) -> Response {
-    let v = match state.svc.get_person(&p.actor, kind, id).await {
-        Ok(v) => v,
-        Err(e) => return error_page_for(Some(p), e),
-    };
+    layout: impl FnOnce(Layout) -> Layout,
+) -> PageResult {
+    let v = state.svc.get_person(&p.actor, kind, id).await.in_page(p)?;
     let m = &v.member;
     let mut linked = link_view(&p.actor, m);
     let mut cmp_self: Vec<SessionRow> = v.sessions.iter().map(SessionRow::new).collect();
@@ -375,17 +339,11 @@ async fn profile_page(
         && lv.can_open
         && let Ok(other) = state.svc.get_person(&p.actor, l.kind, &l.id).await
     {
-        lv.can_manage = can_manage(&p.actor, &other.member);
+        lv.can_manage = p.actor.can_manage(other.member.as_target());
         lv.disabled = other.member.disabled;
         cmp_linked = other.sessions.iter().map(SessionRow::new).collect();
-        for s in cmp_self.iter_mut() {
-            s.ip_match = other.sessions.iter().any(|o| o.ip == s.ip);
-            s.ua_match = other.sessions.iter().any(|o| o.user_agent == s.user_agent);
-        }
-        for s in cmp_linked.iter_mut() {
-            s.ip_match = v.sessions.iter().any(|o| o.ip == s.ip);
-            s.ua_match = v.sessions.iter().any(|o| o.user_agent == s.user_agent);
-        }
+        mark_matches(&mut cmp_self, &other.sessions);
+        mark_matches(&mut cmp_linked, &v.sessions);
     }
     let perms: Vec<String> = m
         .permissions
@@ -393,21 +351,14 @@ async fn profile_page(
         .iter()
         .map(|s| s.to_string())
         .collect();
-    render(
-        if error.is_some() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::OK
-        },
+    let layout = layout(Layout::signed_in(p, "team", m.name.clone()));
+    Ok(render(
+        layout.status(),
         &ProfilePage {
-            title: m.name.clone(),
-            nav: Some(Nav::new(p, "team")),
-            notice: notice_text,
-            error,
+            layout,
             kind: kind.plural(),
-            csrf: p.csrf_token.clone(),
             sessions: v.sessions.iter().map(SessionRow::new).collect(),
-            can_manage: can_manage(&p.actor, m),
+            can_manage: p.actor.can_manage(m.as_target()),
             is_self: m.id == p.actor.member_id,
             permissions: perm_views(&p.actor, &perms),
             p: card(&p.actor, &v),
@@ -415,40 +366,24 @@ async fn profile_page(
             cmp_self,
             cmp_linked,
         },
-    )
+    ))
 }
 
-pub async fn profile(
+pub async fn profile<S: Section>(
     State(state): State<AppState>,
     PageUser(p): PageUser,
-    Path((kind, id)): Path<(String, String)>,
+    Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let kind = match kind_of(&kind) {
-        Ok(k) => k,
-        Err(e) => return error_page_for(Some(&p), e),
-    };
-    let n = notice(
-        params.get("done").map(String::as_str),
-        params.get("n").map(String::as_str),
-    );
-    profile_page(&state, &p, kind, &id, n, None).await
+) -> PageResult {
+    let n = done_notice(&params);
+    profile_page(&state, &p, S::KIND, &id, |l| l.with_notice(n)).await
 }
 
-pub async fn update(
+pub async fn update<S: Section>(
     State(state): State<AppState>,
-    client: Client,
-    PageUser(p): PageUser,
-    Path((kind, id)): Path<(String, String)>,
-    form: FormData,
-) -> Response {
-    if let Err(r) = form.check_csrf(&p) {
-        return r;
-    }
-    let kind = match kind_of(&kind) {
-        Ok(k) => k,
-        Err(e) => return error_page_for(Some(&p), e),
-    };
+    Path(id): Path<String>,
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
     let password = form.text("password");
     let patch = PersonPatch {
         name: form.get("name").map(str::to_string),
@@ -458,79 +393,59 @@ pub async fn update(
         permissions: form
             .get("permissions_present")
             .map(|_| form.all("permissions")),
+        current_password: form.get("current_password").map(str::to_string),
     };
-    match state
-        .svc
-        .update_person(&p.actor, &client.ip, kind, &id, patch)
-        .await
-    {
-        Ok(_) => see_other(&with_notice(
-            &format!("/team/{}/{id}", kind.plural()),
+    match state.svc.update_person(&p.actor, S::KIND, &id, patch).await {
+        Ok(_) => Ok(see_other(&with_notice(
+            &profile_href(S::KIND, &id),
             "saved",
             None,
-        )),
+        ))),
         Err(ServiceError::Invalid { message, .. }) => {
-            profile_page(&state, &p, kind, &id, None, Some(capitalize(&message))).await
+            let error = Some(capitalize(&message));
+            profile_page(&state, &p, S::KIND, &id, |l| l.with_error(error)).await
         }
-        Err(e) => error_page_for(Some(&p), e),
+        Err(e) => Err(PageError::of(&p, e)),
     }
 }
 
-pub async fn set_disabled(
+pub async fn set_disabled<S: Section>(
     State(state): State<AppState>,
-    client: Client,
-    PageUser(p): PageUser,
-    Path((kind, id)): Path<(String, String)>,
-    form: FormData,
-) -> Response {
-    if let Err(r) = form.check_csrf(&p) {
-        return r;
-    }
-    let kind = match kind_of(&kind) {
-        Ok(k) => k,
-        Err(e) => return error_page_for(Some(&p), e),
-    };
+    Path(id): Path<String>,
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
     let disabled = match form.get("disabled") {
         Some("true") => true,
         Some("false") => false,
         _ => {
-            return error_page_for(
-                Some(&p),
+            return Err(PageError::of(
+                &p,
                 ServiceError::invalid("disabled", "disabled must be true or false"),
-            );
+            ));
         }
     };
     let patch = PersonPatch {
         disabled: Some(disabled),
         ..Default::default()
     };
-    let back = safe_back(form.get("back"), &format!("/team/{}/{id}", kind.plural()));
-    match state
+    let back = safe_back(form.get("back"), &profile_href(S::KIND, &id));
+    state
         .svc
-        .update_person(&p.actor, &client.ip, kind, &id, patch)
+        .update_person(&p.actor, S::KIND, &id, patch)
         .await
-    {
-        Ok(_) => see_other(&with_notice(
-            &back,
-            if disabled { "disabled" } else { "enabled" },
-            None,
-        )),
-        Err(e) => error_page_for(Some(&p), e),
-    }
+        .in_page(&p)?;
+    let done = if disabled { "disabled" } else { "enabled" };
+    Ok(see_other(&with_notice(&back, done, None)))
 }
 
 #[derive(Template)]
 #[template(path = "confirm.html")]
 struct ConfirmPage {
-    title: String,
-    nav: Option<Nav>,
-    notice: Option<String>,
-    error: Option<String>,
+    layout: Layout,
     heading: String,
     message: String,
     sessions: Vec<SessionRow>,
     action: String,
-    csrf: String,
     back: String,
     ids: Vec<String>,
     button: String,
@@ -551,15 +466,11 @@ fn confirm(p: &Principal, c: Confirm) -> Response {
     render(
         StatusCode::OK,
         &ConfirmPage {
-            title: c.heading.to_string(),
-            nav: Some(Nav::new(p, "team")),
-            notice: None,
-            error: None,
+            layout: Layout::signed_in(p, "team", c.heading),
             heading: c.heading.to_string(),
             message: c.message,
             sessions: c.sessions,
             action: c.action,
-            csrf: p.csrf_token.clone(),
             back: c.back,
             ids: c.ids,
             button: c.button.to_string(),
@@ -568,108 +479,80 @@ fn confirm(p: &Principal, c: Confirm) -> Response {
 }
 
 /// The confirmation page for ending a person's sessions (the no-JavaScript path).
-pub async fn confirm_end_person(
+pub async fn confirm_end_person<S: Section>(
     State(state): State<AppState>,
     PageUser(p): PageUser,
-    Path((kind, id)): Path<(String, String)>,
+    Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let kind = match kind_of(&kind) {
-        Ok(k) => k,
-        Err(e) => return error_page_for(Some(&p), e),
-    };
-    let v = match state.svc.get_person(&p.actor, kind, &id).await {
-        Ok(v) => v,
-        Err(e) => return error_page_for(Some(&p), e),
-    };
-    if !can_manage(&p.actor, &v.member) {
-        return error_page_for(
-            Some(&p),
+) -> PageResult {
+    let v = state
+        .svc
+        .get_person(&p.actor, S::KIND, &id)
+        .await
+        .in_page(&p)?;
+    if !p.actor.can_manage(v.member.as_target()) {
+        return Err(PageError::of(
+            &p,
             ServiceError::Forbidden("only the primary administrator can end this session".into()),
-        );
+        ));
     }
-    let back = safe_back(
-        params.get("back").map(String::as_str),
-        &format!("/team/{}", kind.plural()),
-    );
+    let back = safe_back(params.get("back").map(String::as_str), &list_href(S::KIND));
     let n = v.sessions.len();
-    confirm(
+    let which = if n == 1 {
+        "the active session".to_string()
+    } else {
+        format!("all {n} active sessions")
+    };
+    Ok(confirm(
         &p,
         Confirm {
             heading: "End session?",
             message: format!(
-                "End {} of {}? They will be signed out and will need to sign in again to continue working.",
-                if n == 1 {
-                    "the active session".to_string()
-                } else {
-                    format!("all {n} active sessions")
-                },
+                "End {which} of {}? They will be signed out and will need to sign in again to continue working.",
                 v.member.name
             ),
             sessions: v.sessions.iter().map(SessionRow::new).collect(),
-            action: format!("/team/{}/{id}/end-sessions", kind.plural()),
+            action: format!("{}/end-sessions", profile_href(S::KIND, &id)),
             back,
             ids: Vec::new(),
             button: "End session",
         },
-    )
+    ))
 }
 
-pub async fn end_person(
+pub async fn end_person<S: Section>(
     State(state): State<AppState>,
-    client: Client,
-    PageUser(p): PageUser,
-    Path((kind, id)): Path<(String, String)>,
-    form: FormData,
-) -> Response {
-    if let Err(r) = form.check_csrf(&p) {
-        return r;
-    }
-    let kind = match kind_of(&kind) {
-        Ok(k) => k,
-        Err(e) => return error_page_for(Some(&p), e),
-    };
-    let back = safe_back(form.get("back"), &format!("/team/{}", kind.plural()));
-    match state
+    Path(id): Path<String>,
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
+    let back = safe_back(form.get("back"), &list_href(S::KIND));
+    let n = state
         .svc
-        .end_person_sessions(&p.actor, &client.ip, kind, &id)
+        .end_person_sessions(&p.actor, S::KIND, &id)
         .await
-    {
-        Ok(n) => see_other(&with_notice(&back, "ended", Some(n))),
-        Err(e) => error_page_for(Some(&p), e),
-    }
+        .in_page(&p)?;
+    Ok(see_other(&with_notice(&back, "ended", Some(n))))
 }
 
+/// The confirmation page for ending one session; offered only to those who may end it.
 pub async fn confirm_end_one(
     State(state): State<AppState>,
     PageUser(p): PageUser,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let s = match state.svc.store().session(&p.actor.account_id, &id).await {
-        Ok(s) if s.ended_at.is_none() => s,
-        Ok(_) => return error_page_for(Some(&p), ServiceError::NotFound),
-        Err(e) => return error_page_for(Some(&p), e.into()),
-    };
-    let v = match state
-        .svc
-        .get_person(&p.actor, s.member_kind, &s.member_id)
-        .await
-    {
-        Ok(v) => v,
-        Err(e) => return error_page_for(Some(&p), e),
-    };
+) -> PageResult {
+    let (s, owner) = state.svc.session_to_end(&p.actor, &id).await.in_page(&p)?;
     let back = safe_back(
         params.get("back").map(String::as_str),
-        &format!("/team/{}/{}", s.member_kind.plural(), s.member_id),
+        &profile_href(owner.kind, &owner.id),
     );
-    confirm(
+    Ok(confirm(
         &p,
         Confirm {
             heading: "End session?",
             message: format!(
                 "End this session of {}? They will be signed out and must sign in again.",
-                v.member.name
+                owner.name
             ),
             sessions: vec![SessionRow::new(&s)],
             action: format!("/sessions/{id}/end"),
@@ -677,65 +560,51 @@ pub async fn confirm_end_one(
             ids: Vec::new(),
             button: "End session",
         },
-    )
+    ))
 }
 
 pub async fn end_one(
     State(state): State<AppState>,
-    client: Client,
-    PageUser(p): PageUser,
     Path(id): Path<String>,
-    form: FormData,
-) -> Response {
-    if let Err(r) = form.check_csrf(&p) {
-        return r;
-    }
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
     let back = safe_back(form.get("back"), "/team");
-    match state.svc.end_one_session(&p.actor, &client.ip, &id).await {
-        Ok(()) => see_other(&with_notice(&back, "ended", Some(1))),
-        Err(e) => error_page_for(Some(&p), e),
-    }
+    state.svc.end_one_session(&p.actor, &id).await.in_page(&p)?;
+    Ok(see_other(&with_notice(&back, "ended", Some(1))))
 }
 
 /// The bulk form: without `confirm` it shows the warning page; with it, ends the sessions.
 pub async fn bulk_end(
     State(state): State<AppState>,
-    client: Client,
-    PageUser(p): PageUser,
-    form: FormData,
-) -> Response {
-    if let Err(r) = form.check_csrf(&p) {
-        return r;
-    }
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
     let ids = form.all("ids");
     let back = safe_back(form.get("back"), "/team/agents");
     if ids.is_empty() {
-        return see_other(&back);
+        return Ok(see_other(&back));
     }
     if form.get("confirm") != Some("yes") {
-        return confirm(
+        let n = ids.len();
+        return Ok(confirm(
             &p,
             Confirm {
                 heading: "End sessions of the selected agents?",
                 message: format!(
-                    "Every active session of the {} selected agent{} will end. They will be signed out and must sign in again.",
-                    ids.len(),
-                    if ids.len() == 1 { "" } else { "s" }
+                    "Every active session of the {n} selected agent{} will end. They will be signed out and must sign in again.",
+                    if n == 1 { "" } else { "s" }
                 ),
                 sessions: Vec::new(),
                 action: "/team/agents/bulk-end".into(),
-                back: back.clone(),
+                back,
                 ids,
                 button: "End sessions",
             },
-        );
+        ));
     }
-    match state
+    let n = state
         .svc
-        .bulk_end_agent_sessions(&p.actor, &client.ip, &ids)
+        .bulk_end_agent_sessions(&p.actor, &ids)
         .await
-    {
-        Ok(n) => see_other(&with_notice(&back, "ended", Some(n))),
-        Err(e) => error_page_for(Some(&p), e),
-    }
+        .in_page(&p)?;
+    Ok(see_other(&with_notice(&back, "ended", Some(n))))
 }

@@ -1,0 +1,255 @@
+//! What every page shares: the layout around it (title, navigation, notice, error), rendering,
+//! and the one error type whose response is the error page.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use crate::domain::member::{MemberKind, Permission};
+use crate::domain::time::{human, rfc3339};
+use crate::service::{Principal, ServiceError, ServiceResult};
+use crate::store::Session;
+
+/// The layout's fields, one per page (`layout` in every template).
+pub struct Layout {
+    pub title: String,
+    /// The signed-in person's navigation; `None` on sign-in, setup and public error pages.
+    pub nav: Option<Nav>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Layout {
+    /// A page for the signed-in person, with `section` marked in the navigation.
+    pub fn signed_in(p: &Principal, section: &'static str, title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            nav: Some(Nav::new(p, section)),
+            notice: None,
+            error: None,
+        }
+    }
+
+    /// A page for someone not signed in.
+    pub fn public(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            nav: None,
+            notice: None,
+            error: None,
+        }
+    }
+
+    pub fn with_notice(mut self, notice: Option<String>) -> Self {
+        self.notice = notice;
+        self
+    }
+
+    pub fn with_error(mut self, error: Option<String>) -> Self {
+        self.error = error;
+        self
+    }
+
+    /// The session's CSRF token for the page's forms (empty when not signed in).
+    pub fn csrf(&self) -> &str {
+        self.nav.as_ref().map_or("", |n| n.csrf.as_str())
+    }
+
+    /// 422 when the page shows an input error, else 200.
+    pub fn status(&self) -> StatusCode {
+        if self.error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        }
+    }
+}
+
+/// What the layout shows of the signed-in person.
+pub struct Nav {
+    pub name: String,
+    pub kind: &'static str,
+    pub csrf: String,
+    pub agents: bool,
+    pub admins: bool,
+    pub security: bool,
+    pub audit: bool,
+    pub section: &'static str,
+}
+
+impl Nav {
+    pub fn new(p: &Principal, section: &'static str) -> Self {
+        let a = &p.actor;
+        Nav {
+            name: p.name.clone(),
+            kind: a.kind.as_str(),
+            csrf: p.csrf_token.clone(),
+            agents: a.can_view(MemberKind::Agent),
+            admins: a.can_view(MemberKind::Admin),
+            security: a.has(Permission::Security),
+            audit: a.has(Permission::Audit),
+            section,
+        }
+    }
+}
+
+pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+pub fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// What a page handler answers: the page, or the error page for what went wrong.
+pub type PageResult = Result<Response, PageError>;
+
+/// A service error on its way to becoming the error page; with the navigation of the person
+/// who hit it, when they are signed in.
+pub struct PageError {
+    // Boxed: the error travels through every handler's `Result`.
+    nav: Option<Box<Nav>>,
+    error: ServiceError,
+}
+
+impl From<ServiceError> for PageError {
+    fn from(error: ServiceError) -> Self {
+        Self { nav: None, error }
+    }
+}
+
+/// Turns a service result into a page result whose error page keeps the person's navigation.
+pub trait InPage<T> {
+    fn in_page(self, p: &Principal) -> Result<T, PageError>;
+}
+
+impl<T> InPage<T> for ServiceResult<T> {
+    fn in_page(self, p: &Principal) -> Result<T, PageError> {
+        self.map_err(|error| PageError::of(p, error))
+    }
+}
+
+impl PageError {
+    pub fn of(p: &Principal, error: ServiceError) -> Self {
+        Self {
+            nav: Some(Box::new(Nav::new(p, ""))),
+            error,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    heading: String,
+    message: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, heading, message) = match self.error {
+            ServiceError::Unauthenticated(_) => return see_other("/login"),
+            ServiceError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here, or it belongs to another account.".to_string(),
+            ),
+            ServiceError::Forbidden(msg) => {
+                (StatusCode::FORBIDDEN, "Not allowed", capitalize(&msg))
+            }
+            ServiceError::Invalid { message, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Check your input",
+                capitalize(&message),
+            ),
+            ServiceError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The database cannot be reached right now. Please try again in a moment."
+                    .to_string(),
+            ),
+            ServiceError::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                format!("Please wait {retry_after_secs} seconds and try again."),
+            ),
+            other => {
+                if let ServiceError::Internal(msg) = &other {
+                    tracing::error!(error = %msg, "internal error on a page");
+                }
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Something went wrong on our side. Please try again.".to_string(),
+                )
+            }
+        };
+        let layout = Layout {
+            title: heading.to_string(),
+            nav: self.nav.map(|n| *n),
+            notice: None,
+            error: None,
+        };
+        render(
+            status,
+            &ErrorPage {
+                layout,
+                heading: heading.to_string(),
+                message,
+            },
+        )
+    }
+}
+
+/// A sentence for a page: first letter upper-case, full stop at the end.
+pub fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => {
+            f.to_uppercase().chain(c).collect::<String>() + if s.ends_with('.') { "" } else { "." }
+        }
+        None => String::new(),
+    }
+}
+
+/// A session as pages show it.
+pub struct SessionRow {
+    pub id: String,
+    pub started: String,
+    pub started_iso: String,
+    pub last_seen: String,
+    pub ip: String,
+    pub device: String,
+    pub user_agent: String,
+    pub current: bool,
+    pub ip_match: bool,
+    pub ua_match: bool,
+}
+
+impl SessionRow {
+    pub fn new(s: &Session) -> Self {
+        Self {
+            id: s.id.clone(),
+            started: human(s.started_at),
+            started_iso: rfc3339(s.started_at),
+            last_seen: human(s.last_seen_at),
+            ip: s.ip.clone(),
+            device: s.device.clone(),
+            user_agent: s.user_agent.clone(),
+            current: false,
+            ip_match: false,
+            ua_match: false,
+        }
+    }
+}
