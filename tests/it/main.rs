@@ -14,3 +14,4 @@ mod api_team;
 mod browser;
 mod conformance;
 mod multi_instance;
+mod permissions;

@@ -480,6 +480,14 @@ impl Client {
         self.send(self.request(Method::POST, path).json(body)).await
     }
 
+    /// Posts a page form as the browser would, with the session's CSRF token added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let csrf = self.csrf().unwrap_or_default();
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.send(self.raw.post(self.url(path)).form(&all)).await
+    }
+
     pub async fn put_json(&self, path: &str, body: &Value) -> Response {
         self.send(self.request(Method::PUT, path).json(body)).await
     }

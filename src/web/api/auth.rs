@@ -214,8 +214,8 @@ pub async fn set_status(
 pub struct PasswordBody {
     current_password: String,
     new_password: String,
-    #[serde(default)]
-    end_other_sessions: bool,
+    /// Other sessions end unless this is false: whoever learnt the old password is out.
+    end_other_sessions: Option<bool>,
 }
 
 pub async fn change_password(
@@ -229,7 +229,7 @@ pub async fn change_password(
             &p.actor,
             b.current_password,
             b.new_password,
-            b.end_other_sessions,
+            b.end_other_sessions.unwrap_or(true),
         )
         .await?;
     Ok(Json(json!({ "ended": ended })).into_response())
