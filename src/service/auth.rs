@@ -176,15 +176,7 @@ impl Service {
             .into_iter()
             .filter(|c| req.as_kind.is_none_or(|k| c.member.kind == k))
             .collect();
-        let mut matched = Vec::new();
-        if candidates.is_empty() {
-            passwords::verify(req.password.clone(), None).await?;
-        }
-        for c in candidates {
-            if passwords::verify(req.password.clone(), Some(c.password_hash)).await? {
-                matched.push(c.member);
-            }
-        }
+        let mut matched = matching(&req.password, candidates, req.as_kind.is_some()).await?;
         let member = match matched.len() {
             0 => {
                 let keys = [account_key, ip_key];
@@ -706,6 +698,34 @@ impl Service {
     }
 }
 
+/// The people among `candidates` whose password this is. Always as many password checks as
+/// there could be candidates (one per kind, or one when the kind is given), padding with a
+/// dummy hash, so the answer takes as long whether an e-mail names nobody, one account or a
+/// linked pair. The checks run side by side.
+async fn matching(
+    password: &str,
+    candidates: Vec<crate::store::Credentials>,
+    kind_given: bool,
+) -> ServiceResult<Vec<Member>> {
+    let slots = if kind_given { 1 } else { 2 };
+    let mut candidates = candidates.into_iter();
+    let checks = (0..slots).map(|_| {
+        let c = candidates.next();
+        let password = password.to_string();
+        async move {
+            let (member, hash) = match c {
+                Some(c) => (Some(c.member), Some(c.password_hash)),
+                None => (None, None),
+            };
+            passwords::verify(password, hash)
+                .await
+                .map(|ok| member.filter(|_| ok))
+        }
+    });
+    let results = futures_util::future::join_all(checks).await;
+    results.into_iter().filter_map(|r| r.transpose()).collect()
+}
+
 impl Service {
     /// Refuses at once (429) when any of these keys (person, then address, as
     /// [`throttle_keys`] makes them) has failed too often lately.
@@ -728,16 +748,44 @@ impl Service {
 
 /// The sign-in throttling keys of an attempt: the person (account and e-mail) and the
 /// address. Hashed: the throttling table holds no e-mail or address in the clear.
+///
+/// An IPv6 client is counted by its /64: one subscriber usually holds a whole /64 and can
+/// pick any address in it, so counting single addresses would throttle nobody.
 fn throttle_keys(account_id: &str, email_norm: &str, ip: &str) -> Vec<String> {
     vec![
         token_hash(&format!("account:{account_id}:{email_norm}")),
-        token_hash(&format!("ip:{ip}")),
+        token_hash(&format!("ip:{}", address_key(ip))),
     ]
+}
+
+/// What an address is counted as: itself for IPv4, its /64 for IPv6.
+fn address_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            ipnet::Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |n| n.trunc().to_string())
+        }
+        _ => ip.to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            address_key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            address_key("2001:db8:1:2::")
+        );
+        assert_ne!(
+            address_key("2001:db8:1:3::1"),
+            address_key("2001:db8:1:2::1")
+        );
+        assert_eq!(address_key("203.0.113.9"), "203.0.113.9");
+        assert_eq!(address_key("unknown"), "unknown");
+    }
 
     #[test]
     fn slugs() {

@@ -15,3 +15,4 @@ mod browser;
 mod conformance;
 mod multi_instance;
 mod permissions;
+mod throttling;
