@@ -41,6 +41,8 @@ enum Command {
     Migrate(DbArgs),
     /// Start the service on a fresh database seeded with a realistic team.
     Demo(DemoArgs),
+    /// Copy a running SQLite database consistently into a new file.
+    Backup(BackupArgs),
     /// Seed a large data set for benchmarks (10,000 agents by default) into an empty database.
     SeedLarge(SeedLargeArgs),
 }
@@ -99,6 +101,15 @@ struct CreateArgs {
     admin_name: String,
     #[arg(long)]
     admin_email: String,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    /// The file to write; it must not exist yet.
+    #[arg(long)]
+    to: std::path::PathBuf,
     #[command(flatten)]
     db: DbArgs,
 }
@@ -245,6 +256,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(describe)?;
             println!("id: {}", account.id);
             println!("slug: {}", account.slug);
+            Ok(())
+        }
+        Command::Backup(a) => {
+            let bytes = deskward::backup::sqlite(&a.db.database_url, &a.to).await?;
+            println!(
+                "backed up {} to {} ({bytes} bytes)",
+                redact_url(&a.db.database_url),
+                a.to.display()
+            );
             Ok(())
         }
         Command::Migrate(a) => {

@@ -14,5 +14,6 @@ mod api_team;
 mod browser;
 mod conformance;
 mod multi_instance;
+mod operations;
 mod permissions;
 mod throttling;

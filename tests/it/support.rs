@@ -132,6 +132,11 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// The URL of the test's database.
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
     /// A new browser-like client: its own cookie jar, no session yet.
     pub fn client(&self) -> Client {
         Client::new(&self.base, None)
