@@ -35,7 +35,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Account {
     pub id: String,
     pub slug: String,
@@ -71,7 +71,7 @@ pub struct Member {
     pub linked: Option<LinkedRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Session {
     pub id: String,
     pub account_id: String,
@@ -89,12 +89,14 @@ pub struct Session {
 
 /// What the authentication hot path reads in one indexed lookup: the live session, its
 /// person and the account's timeout settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuthRecord {
+    #[sqlx(flatten)]
     pub session: Session,
     pub csrf_token: String,
     pub member_name: String,
     pub member_email: String,
+    #[sqlx(rename = "is_primary")]
     pub primary: bool,
     pub permissions: Permissions,
     pub disabled: bool,
@@ -102,13 +104,14 @@ pub struct AuthRecord {
     pub max_session_lifetime_minutes: Option<i64>,
 }
 
-/// A session that has just been ended, for events and audit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A session that has just been ended, for events and audit, with the reason it ended for.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EndedSession {
     pub id: String,
     pub account_id: String,
     pub member_id: String,
     pub member_kind: MemberKind,
+    #[sqlx(rename = "end_reason")]
     pub reason: EndReason,
 }
 
@@ -183,7 +186,7 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEntry {
     pub id: String,
     pub account_id: String,
