@@ -13,4 +13,5 @@ mod api_security;
 mod api_team;
 mod browser;
 mod conformance;
+mod conformance_paging;
 mod multi_instance;

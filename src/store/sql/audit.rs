@@ -91,9 +91,9 @@ macro_rules! methods {
                     wh.push(format!("at < {}", args.int(t)));
                 }
                 let wh = wh.join(" AND ");
-                let total: i64 = Self::dynamic_scalar(format!("SELECT COUNT(*) FROM audit_log WHERE {wh}"), &args)
-                .fetch_one(&self.pool)
-                .await?;
+                let count_sql = format!("SELECT COUNT(*) FROM audit_log WHERE {wh}");
+                let total: i64 =
+                    Self::dynamic_scalar(count_sql, &args).fetch_one(&self.pool).await?;
                 let limit = args.int(q.limit);
                 let offset = args.int(q.offset);
                 let sql = format!(
