@@ -360,8 +360,8 @@ pub trait Store: Send + Sync + 'static {
         by: Option<&str>,
         at: Millis,
     ) -> StoreResult<Vec<EndedSession>>;
-    /// Ends, with reason `expired`, every session idle beyond its timeout or older than its
-    /// account's absolute lifetime.
+    /// Ends, with reason `expired`, every session idle beyond its timeout or (agents only)
+    /// older than its account's absolute lifetime.
     async fn expire_sessions(&self, now: Millis) -> StoreResult<Vec<EndedSession>>;
 
     // Audit.

@@ -5,18 +5,19 @@ use crate::domain::session::ADMIN_IDLE_TIMEOUT_MINUTES;
 use crate::domain::time::{MINUTE, Millis};
 
 /// Last-activity and start cutoffs of one account at one instant: a live session seen before
-/// its kind's idle cutoff, or started before the lifetime cutoff, is expired. Administrators'
-/// idle timeout is fixed (`admin_idle_at`), agents' is the account's.
+/// its kind's idle cutoff, or an agent's started before the lifetime cutoff, is expired.
+/// Administrators' idle timeout is fixed (`admin_idle_at`); the account's settings (idle
+/// timeout, absolute lifetime) govern agents' sessions only.
 pub(in crate::store) struct Cutoffs {
     pub agent_idle: Millis,
-    pub lifetime: Option<Millis>,
+    pub agent_lifetime: Option<Millis>,
 }
 
 impl Cutoffs {
     pub fn at(now: Millis, agent_idle_minutes: i64, max_lifetime_minutes: Option<i64>) -> Self {
         Cutoffs {
             agent_idle: now - agent_idle_minutes * MINUTE,
-            lifetime: max_lifetime_minutes.map(|m| now - m * MINUTE),
+            agent_lifetime: max_lifetime_minutes.map(|m| now - m * MINUTE),
         }
     }
 
@@ -127,8 +128,8 @@ macro_rules! methods {
                 }
             }
 
-            /// Ends, as `expired`, every live session past its timeout or its account's
-            /// lifetime, in one account or all. One range scan of a live-sessions
+            /// Ends, as `expired`, every live session past its timeout or (agents only) its
+            /// account's lifetime, in one account or all. One range scan of a live-sessions
             /// index per rule and account, rather than one statement whose OR'd, correlated
             /// conditions would read every live session.
             async fn expire_in(
@@ -169,9 +170,9 @@ macro_rules! methods {
                         Self::expire_where(conn, idle_rule, now, cut.agent_idle, Some(&id))
                             .await?,
                     );
-                    if let Some(life_cut) = cut.lifetime {
+                    if let Some(life_cut) = cut.agent_lifetime {
                         let lifetime_rule =
-                            "started_at < $2 AND account_id = $3";
+                            "started_at < $2 AND account_id = $3 AND member_kind = 'agent'";
                         ended.extend(
                             Self::expire_where(conn, lifetime_rule, now, life_cut, Some(&id))
                                 .await?,
