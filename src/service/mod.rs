@@ -280,6 +280,7 @@ impl Service {
             target: target.map(str::to_string),
             ip: ip.map(str::to_string),
             detail,
+            count: 1,
         };
         if let Err(e) = self.store.insert_audit(&entry).await {
             tracing::error!(error = %e, kind, "could not write audit entry");

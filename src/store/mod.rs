@@ -196,6 +196,9 @@ pub struct AuditEntry {
     pub target: Option<String>,
     pub ip: Option<String>,
     pub detail: String,
+    /// How many times this happened: 1, or more for an entry that counts repeats
+    /// (`Store::count_audit`), whose `at` and `detail` are then the latest.
+    pub count: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -252,6 +255,8 @@ pub trait Store: Send + Sync + 'static {
     // People.
     async fn insert_member(&self, m: &NewMember) -> StoreResult<Member>;
     async fn member(&self, account_id: &str, id: &str) -> StoreResult<Member>;
+    /// The people with these ids in the account, by id; unknown ids are skipped.
+    async fn members(&self, account_id: &str, ids: &[String]) -> StoreResult<Vec<Member>>;
     async fn credentials_by_email(
         &self,
         account_id: &str,
@@ -368,6 +373,10 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_audit(&self, e: &AuditEntry) -> StoreResult<()>;
     /// Many entries in few statements (a bulk ending writes one per session).
     async fn insert_audits(&self, entries: &[AuditEntry]) -> StoreResult<()>;
+    /// Inserts `e` with a count of 1, or, if a row with its id exists in its account, adds 1
+    /// to that row's count and sets its `at` and `detail` to `e`'s (repeats counted, say, per
+    /// address and hour). A row of that id in another account is a `Conflict` on `id`.
+    async fn count_audit(&self, e: &AuditEntry) -> StoreResult<()>;
     async fn list_audit(
         &self,
         account_id: &str,

@@ -13,5 +13,7 @@ mod api_security;
 mod api_team;
 mod browser;
 mod conformance;
+mod conformance_audit;
 mod conformance_paging;
+mod conformance_people;
 mod multi_instance;

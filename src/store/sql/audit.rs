@@ -1,18 +1,18 @@
-//! The audit log: single and batched inserts, and the filtered, paged list.
+//! The audit log: single and batched inserts, counted repeats, and the filtered, paged list.
 
 use crate::store::AuditEntry;
 
 /// Inserts the audit rows of one JSON array of `[id, account_id, at, kind, actor, target, ip,
-/// detail]` arrays, bound as `$1`.
+/// detail, count]` arrays, bound as `$1`.
 pub(in crate::store) fn insert_audits_sql(backend: &str) -> &'static str {
     if backend == "postgres" {
-        "INSERT INTO audit_log (id, account_id, at, kind, actor, target, ip, detail) \
-         SELECT e->>0, e->>1, (e->>2)::bigint, e->>3, e->>4, e->>5, e->>6, e->>7 \
-         FROM jsonb_array_elements($1::jsonb) AS e"
+        "INSERT INTO audit_log (id, account_id, at, kind, actor, target, ip, detail, count) \
+         SELECT e->>0, e->>1, (e->>2)::bigint, e->>3, e->>4, e->>5, e->>6, e->>7, \
+         (e->>8)::bigint FROM jsonb_array_elements($1::jsonb) AS e"
     } else {
-        "INSERT INTO audit_log (id, account_id, at, kind, actor, target, ip, detail) \
+        "INSERT INTO audit_log (id, account_id, at, kind, actor, target, ip, detail, count) \
          SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
-         value->>7 FROM json_each($1)"
+         value->>7, value->>8 FROM json_each($1)"
     }
 }
 
@@ -29,7 +29,8 @@ pub(in crate::store) fn audits_json(entries: &[AuditEntry]) -> String {
                 e.actor,
                 e.target,
                 e.ip,
-                e.detail
+                e.detail,
+                e.count
             ])
         })
         .collect();
@@ -44,8 +45,37 @@ macro_rules! methods {
 
             async fn insert_audit(&self, e: &AuditEntry) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO audit_log (id, account_id, at, kind, actor, target, ip, detail) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO audit_log \
+                     (id, account_id, at, kind, actor, target, ip, detail, count) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&e.id)
+                .bind(&e.account_id)
+                .bind(e.at)
+                .bind(&e.kind)
+                .bind(&e.actor)
+                .bind(&e.target)
+                .bind(&e.ip)
+                .bind(&e.detail)
+                .bind(e.count)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn insert_audits(&self, entries: &[AuditEntry]) -> StoreResult<()> {
+                Self::insert_audits_in(&self.pool, entries).await
+            }
+
+            async fn count_audit(&self, e: &AuditEntry) -> StoreResult<()> {
+                // A row of that id in another account is not this one's to count.
+                let r = sqlx::query(
+                    "INSERT INTO audit_log \
+                     (id, account_id, at, kind, actor, target, ip, detail, count) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) \
+                     ON CONFLICT (id) DO UPDATE SET count = audit_log.count + 1, \
+                     at = excluded.at, detail = excluded.detail \
+                     WHERE audit_log.account_id = excluded.account_id",
                 )
                 .bind(&e.id)
                 .bind(&e.account_id)
@@ -57,11 +87,10 @@ macro_rules! methods {
                 .bind(&e.detail)
                 .execute(&self.pool)
                 .await?;
+                if r.rows_affected() == 0 {
+                    return Err(StoreError::Conflict { field: "id" });
+                }
                 Ok(())
-            }
-
-            async fn insert_audits(&self, entries: &[AuditEntry]) -> StoreResult<()> {
-                Self::insert_audits_in(&self.pool, entries).await
             }
 
             async fn list_audit(

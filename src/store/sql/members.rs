@@ -87,6 +87,23 @@ macro_rules! methods {
                 Ok(row.into())
             }
 
+            async fn members(&self, account_id: &str, ids: &[String]) -> StoreResult<Vec<Member>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut args = sql::Args::default();
+                let sql = format!(
+                    "SELECT {} FROM {} WHERE m.account_id = {} AND m.id IN ({}) ORDER BY m.id",
+                    sql::MEMBER_COLUMNS,
+                    sql::MEMBER_FROM,
+                    args.text(account_id),
+                    args.list($backend, ids)
+                );
+                let rows: Vec<sql::members::MemberRow> =
+                    Self::dynamic_as(sql, &args).fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(Member::from).collect())
+            }
+
             async fn credentials_by_email(
                 &self,
                 account_id: &str,
