@@ -115,6 +115,45 @@ pub struct EndedSession {
     pub reason: EndReason,
 }
 
+/// Which sessions `Store::end_sessions` ends, and why.
+#[derive(Debug, Clone)]
+pub struct EndSessions {
+    /// None only for `Which::Expired` across every account (the background sweep).
+    pub account_id: Option<String>,
+    pub which: Which,
+    pub reason: EndReason,
+    /// Member id of the person who ended them, if a person did.
+    pub by: Option<String>,
+    /// Written on the audit rows.
+    pub ip: Option<String>,
+    pub at: Millis,
+}
+
+/// The selection of an [`EndSessions`] request. Only live sessions (not yet ended) are ever
+/// selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Which {
+    /// One session by id (in the account). A session already ended or of another account ends
+    /// nothing.
+    Session(String),
+    /// Every live session of these people of `kind`; any id that is not a person of that kind
+    /// in the account fails the whole call with `StoreError::UnknownIds`.
+    People { kind: MemberKind, ids: Vec<String> },
+    /// Every live session of one person except `keep` (a person's "sign out my other
+    /// sessions").
+    PersonExcept {
+        member_id: String,
+        keep: Option<String>,
+    },
+    /// The oldest live sessions of one person, so that at most `keep` (the newest by
+    /// started_at, id) stay live (a cap on sessions per person). Sessions already past their
+    /// timeout take no place among those kept: they end (as expired) too.
+    AllButNewest { member_id: String, keep: usize },
+    /// Every live session idle beyond its timeout or past its lifetime (the sweep), in the
+    /// account or (account_id None) everywhere.
+    Expired,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewAccount {
     pub id: String,
@@ -326,6 +365,14 @@ pub trait Store: Send + Sync + 'static {
     async fn online_without_tabs(&self, fresh_after: Millis) -> StoreResult<Vec<(String, String)>>;
 
     // Sessions.
+    /// Ends the sessions `req.which` selects and writes one audit row per ended session, in
+    /// one transaction; returns them, each with the reason actually used. Except for
+    /// `Which::Expired`, a selected session already idle beyond its timeout at `req.at` (or,
+    /// for an agent, older than the account's absolute lifetime) ends with reason `expired`
+    /// and no `ended_by` instead of `req.reason`. Of two concurrent calls ending the same
+    /// session, one returns it. `account_id` None is only for `Which::Expired`; otherwise the
+    /// call fails and changes nothing.
+    async fn end_sessions(&self, req: &EndSessions) -> StoreResult<Vec<EndedSession>>;
     async fn insert_session(&self, s: &NewSession) -> StoreResult<Session>;
     /// The hot path: one indexed read by token hash; only sessions not ended.
     async fn auth_record(&self, token_hash: &str) -> StoreResult<Option<AuthRecord>>;

@@ -14,6 +14,7 @@ mod api_team;
 mod browser;
 mod conformance;
 mod conformance_audit;
+mod conformance_endings;
 mod conformance_paging;
 mod conformance_people;
 mod multi_instance;

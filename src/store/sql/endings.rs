@@ -1,14 +1,19 @@
-//! Ending sessions: one by id, every live session of some people, and the expiry rules of the
-//! sweep.
+//! Ending sessions: `end_sessions` (one transaction with its audit rows, every way a session
+//! ends), the expiry rules of the sweep, and the older single-purpose methods the service still
+//! calls (`end_session`, `end_member_sessions`, `expire_sessions`).
 
+use crate::domain::audit::session_end_entry;
 use crate::domain::session::ADMIN_IDLE_TIMEOUT_MINUTES;
 use crate::domain::time::{MINUTE, Millis};
+use crate::ids::new_id;
+use crate::store::{AuditEntry, EndSessions, EndedSession};
 
 /// Last-activity and start cutoffs of one account at one instant: a live session seen before
 /// its kind's idle cutoff, or an agent's started before the lifetime cutoff, is expired.
-/// Administrators' idle timeout is fixed (`admin_idle_at`); the account's settings (idle
-/// timeout, absolute lifetime) govern agents' sessions only.
+/// Administrators' idle timeout is fixed; the account's settings (idle timeout, absolute
+/// lifetime) govern agents' sessions only.
 pub(in crate::store) struct Cutoffs {
+    pub admin_idle: Millis,
     pub agent_idle: Millis,
     pub agent_lifetime: Option<Millis>,
 }
@@ -16,6 +21,7 @@ pub(in crate::store) struct Cutoffs {
 impl Cutoffs {
     pub fn at(now: Millis, agent_idle_minutes: i64, max_lifetime_minutes: Option<i64>) -> Self {
         Cutoffs {
+            admin_idle: Self::admin_idle_at(now),
             agent_idle: now - agent_idle_minutes * MINUTE,
             agent_lifetime: max_lifetime_minutes.map(|m| now - m * MINUTE),
         }
@@ -25,6 +31,51 @@ impl Cutoffs {
     pub fn admin_idle_at(now: Millis) -> Millis {
         now - ADMIN_IDLE_TIMEOUT_MINUTES * MINUTE
     }
+
+    /// The condition "already expired" over the session columns of table alias `t`, the
+    /// cutoffs bound in `args`.
+    pub fn sql(&self, t: &str, args: &mut super::Args) -> String {
+        let mut cond = format!(
+            "({t}.last_seen_at < CASE {t}.member_kind WHEN 'admin' THEN {} ELSE {} END",
+            args.int(self.admin_idle),
+            args.int(self.agent_idle)
+        );
+        if let Some(life) = self.agent_lifetime {
+            cond += &format!(
+                " OR ({t}.member_kind = 'agent' AND {t}.started_at < {})",
+                args.int(life)
+            );
+        }
+        cond.push(')');
+        cond
+    }
+}
+
+/// The audit rows of these endings, in the one shape of `domain::audit::session_end_entry`.
+pub(in crate::store) fn audit_rows(ended: &[EndedSession], req: &EndSessions) -> Vec<AuditEntry> {
+    ended
+        .iter()
+        .map(|e| {
+            let a = session_end_entry(
+                &e.id,
+                &e.member_id,
+                e.reason,
+                req.by.as_deref(),
+                req.ip.as_deref(),
+            );
+            AuditEntry {
+                id: new_id("au"),
+                account_id: e.account_id.clone(),
+                at: req.at,
+                kind: a.kind.as_str().to_string(),
+                actor: a.actor,
+                target: Some(a.target),
+                ip: a.ip,
+                detail: a.detail,
+                count: 1,
+            }
+        })
+        .collect()
 }
 
 /// Appends the ending methods (see the chain in `sql/mod.rs`).
@@ -32,6 +83,29 @@ macro_rules! methods {
     ([$store:ty, $db:ty, $backend:literal] $rest:tt { $($methods:tt)* } { $($helpers:tt)* }) => {
         $crate::store::sql::next_area! { [$store, $db, $backend] $rest {
             $($methods)*
+
+            async fn end_sessions(&self, req: &EndSessions) -> StoreResult<Vec<EndedSession>> {
+                if req.account_id.is_none() && req.which != Which::Expired {
+                    return Err(StoreError::Other(
+                        "end_sessions: account_id is required except for Which::Expired"
+                            .to_string(),
+                    ));
+                }
+                if let Which::People { ids, .. } = &req.which
+                    && ids.is_empty()
+                {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.begin_write().await?;
+                let ended = match req.account_id.as_deref() {
+                    None => Self::expire_in(&mut tx, req.at, None).await?,
+                    Some(account_id) => Self::end_selected_in(&mut tx, account_id, req).await?,
+                };
+                let entries = sql::endings::audit_rows(&ended, req);
+                Self::insert_audits_in(&mut *tx, &entries).await?;
+                tx.commit().await?;
+                Ok(ended)
+            }
 
             async fn end_session(
                 &self,
@@ -126,6 +200,74 @@ macro_rules! methods {
                 } else {
                     Err(StoreError::UnknownIds(unknown))
                 }
+            }
+
+            /// Ends the sessions `which` selects in one account; those already past their
+            /// timeout (or, for agents, their lifetime) end as `expired`, by no one.
+            async fn end_selected_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                account_id: &str,
+                req: &EndSessions,
+            ) -> StoreResult<Vec<EndedSession>> {
+                let which = &req.which;
+                let settings: Option<(i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT agent_idle_timeout_minutes, max_session_lifetime_minutes \
+                     FROM accounts WHERE id = $1",
+                )
+                .bind(account_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if let Which::People { kind, ids } = which {
+                    Self::check_people_in(conn, account_id, *kind, ids).await?;
+                }
+                let Some((idle, lifetime)) = settings else {
+                    return Ok(Vec::new());
+                };
+                let cutoffs = sql::endings::Cutoffs::at(req.at, idle, lifetime);
+                let mut args = sql::Args::default();
+                let at = args.int(req.at);
+                let account = args.text(account_id);
+                let expired = cutoffs.sql("sessions", &mut args);
+                let reason = args.text(req.reason.as_str());
+                let by = args.opt_text(req.by.as_deref());
+                let selected = match which {
+                    Which::Session(id) => format!("id = {}", args.text(id.as_str())),
+                    Which::People { ids, .. } => {
+                        format!("member_id IN ({})", args.list($backend, ids))
+                    }
+                    Which::PersonExcept { member_id, keep } => {
+                        let member = format!("member_id = {}", args.text(member_id.as_str()));
+                        match keep {
+                            Some(keep) => {
+                                format!("{member} AND id <> {}", args.text(keep.as_str()))
+                            }
+                            None => member,
+                        }
+                    }
+                    Which::AllButNewest { member_id, keep } => {
+                        // Expired sessions take no place among those kept: they end too.
+                        let member = args.text(member_id.as_str());
+                        let still_live = cutoffs.sql("k", &mut args);
+                        format!(
+                            "member_id = {member} AND id NOT IN (SELECT k.id FROM sessions k \
+                             WHERE k.account_id = {account} AND k.member_id = {member} \
+                             AND k.ended_at IS NULL AND NOT {still_live} \
+                             ORDER BY k.started_at DESC, k.id DESC LIMIT {})",
+                            args.int(i64::try_from(*keep).unwrap_or(i64::MAX))
+                        )
+                    }
+                    // The sweep's rules, in this account.
+                    Which::Expired => return Self::expire_in(conn, req.at, Some(account_id)).await,
+                };
+                let sql = format!(
+                    "UPDATE sessions SET ended_at = {at}, \
+                     end_reason = CASE WHEN {expired} THEN 'expired' ELSE {reason} END, \
+                     ended_by = CASE WHEN {expired} THEN NULL ELSE {by} END \
+                     WHERE account_id = {account} AND ended_at IS NULL AND {selected} \
+                     RETURNING {}",
+                    sql::ENDED_COLUMNS
+                );
+                Ok(Self::dynamic_as(sql, &args).fetch_all(&mut *conn).await?)
             }
 
             /// Ends, as `expired`, every live session past its timeout or (agents only) its

@@ -48,7 +48,11 @@ macro_rules! methods {
                 Ok(())
             }
 
-            async fn presence_tabs(&self, member_id: &str, fresh_after: Millis) -> StoreResult<i64> {
+            async fn presence_tabs(
+                &self,
+                member_id: &str,
+                fresh_after: Millis,
+            ) -> StoreResult<i64> {
                 Ok(sqlx::query_scalar(
                     "SELECT CAST(COALESCE(SUM(tabs), 0) AS BIGINT) FROM presence \
                      WHERE member_id = $1 AND heartbeat_at > $2",
