@@ -1,5 +1,6 @@
 //! Domain types and rules of Deskward, free of I/O so they can be unit-tested directly.
 
+pub mod audit;
 pub mod device;
 pub mod email;
 pub mod member;

@@ -25,6 +25,9 @@ pub mod team;
 pub use auth::{LoginOutcome, LoginRequest, Principal};
 pub use team::{MemberView, NewPerson, Page, PersonPatch, TeamQuery};
 
+/// Ids are made in `crate::ids`, which the store shares; re-exported for the service's callers.
+pub use crate::ids::{new_id, random_hex};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("not signed in")]
@@ -304,6 +307,7 @@ impl Service {
             target: target.map(str::to_string),
             ip: ip.map(str::to_string),
             detail,
+            count: 1,
         };
         if let Err(e) = self.store.insert_audit(&entry).await {
             tracing::error!(error = %e, kind, "could not write audit entry");
@@ -336,18 +340,6 @@ impl Service {
             .active_sessions(account_id, &[member_id.to_string()], after)
             .await?)
     }
-}
-
-/// An opaque id: a short prefix naming what it is, then 96 random bits.
-pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", random_hex(12))
-}
-
-/// `n` random bytes from the OS, hex-encoded.
-pub fn random_hex(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    getrandom::fill(&mut buf).expect("the OS random source is available");
-    hex::encode(buf)
 }
 
 /// What the database stores of a session token: its SHA-256, hex-encoded.

@@ -610,6 +610,7 @@ impl Service {
                 target: Some(e.member_id.clone()),
                 ip: Some(actor.ip.clone()),
                 detail: format!("session {} ended ({})", e.id, e.reason),
+                count: 1,
             })
             .collect();
         if let Err(e) = self.store.insert_audits(&entries).await {

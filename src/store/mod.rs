@@ -35,7 +35,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Account {
     pub id: String,
     pub slug: String,
@@ -71,7 +71,7 @@ pub struct Member {
     pub linked: Option<LinkedRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Session {
     pub id: String,
     pub account_id: String,
@@ -89,12 +89,14 @@ pub struct Session {
 
 /// What the authentication hot path reads in one indexed lookup: the live session, its
 /// person and the account's timeout settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuthRecord {
+    #[sqlx(flatten)]
     pub session: Session,
     pub csrf_token: String,
     pub member_name: String,
     pub member_email: String,
+    #[sqlx(rename = "is_primary")]
     pub primary: bool,
     pub permissions: Permissions,
     pub disabled: bool,
@@ -102,14 +104,54 @@ pub struct AuthRecord {
     pub max_session_lifetime_minutes: Option<i64>,
 }
 
-/// A session that has just been ended, for events and audit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A session that has just been ended, for events and audit, with the reason it ended for.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EndedSession {
     pub id: String,
     pub account_id: String,
     pub member_id: String,
     pub member_kind: MemberKind,
+    #[sqlx(rename = "end_reason")]
     pub reason: EndReason,
+}
+
+/// Which sessions `Store::end_sessions` ends, and why.
+#[derive(Debug, Clone)]
+pub struct EndSessions {
+    /// None only for `Which::Expired` across every account (the background sweep).
+    pub account_id: Option<String>,
+    pub which: Which,
+    pub reason: EndReason,
+    /// Member id of the person who ended them, if a person did.
+    pub by: Option<String>,
+    /// Written on the audit rows.
+    pub ip: Option<String>,
+    pub at: Millis,
+}
+
+/// The selection of an [`EndSessions`] request. Only live sessions (not yet ended) are ever
+/// selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Which {
+    /// One session by id (in the account). A session already ended or of another account ends
+    /// nothing.
+    Session(String),
+    /// Every live session of these people of `kind`; any id that is not a person of that kind
+    /// in the account fails the whole call with `StoreError::UnknownIds`.
+    People { kind: MemberKind, ids: Vec<String> },
+    /// Every live session of one person except `keep` (a person's "sign out my other
+    /// sessions").
+    PersonExcept {
+        member_id: String,
+        keep: Option<String>,
+    },
+    /// The oldest live sessions of one person, so that at most `keep` (the newest by
+    /// started_at, id) stay live (a cap on sessions per person). Sessions already past their
+    /// timeout take no place among those kept: they end (as expired) too.
+    AllButNewest { member_id: String, keep: usize },
+    /// Every live session idle beyond its timeout or past its lifetime (the sweep), in the
+    /// account or (account_id None) everywhere.
+    Expired,
 }
 
 #[derive(Debug, Clone)]
@@ -183,7 +225,7 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEntry {
     pub id: String,
     pub account_id: String,
@@ -193,6 +235,9 @@ pub struct AuditEntry {
     pub target: Option<String>,
     pub ip: Option<String>,
     pub detail: String,
+    /// How many times this happened: 1, or more for an entry that counts repeats
+    /// (`Store::count_audit`), whose `at` and `detail` are then the latest.
+    pub count: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -249,6 +294,8 @@ pub trait Store: Send + Sync + 'static {
     // People.
     async fn insert_member(&self, m: &NewMember) -> StoreResult<Member>;
     async fn member(&self, account_id: &str, id: &str) -> StoreResult<Member>;
+    /// The people with these ids in the account, by id; unknown ids are skipped.
+    async fn members(&self, account_id: &str, ids: &[String]) -> StoreResult<Vec<Member>>;
     async fn credentials_by_email(
         &self,
         account_id: &str,
@@ -318,6 +365,14 @@ pub trait Store: Send + Sync + 'static {
     async fn online_without_tabs(&self, fresh_after: Millis) -> StoreResult<Vec<(String, String)>>;
 
     // Sessions.
+    /// Ends the sessions `req.which` selects and writes one audit row per ended session, in
+    /// one transaction; returns them, each with the reason actually used. Except for
+    /// `Which::Expired`, a selected session already idle beyond its timeout at `req.at` (or,
+    /// for an agent, older than the account's absolute lifetime) ends with reason `expired`
+    /// and no `ended_by` instead of `req.reason`. Of two concurrent calls ending the same
+    /// session, one returns it. `account_id` None is only for `Which::Expired`; otherwise the
+    /// call fails and changes nothing.
+    async fn end_sessions(&self, req: &EndSessions) -> StoreResult<Vec<EndedSession>>;
     async fn insert_session(&self, s: &NewSession) -> StoreResult<Session>;
     /// The hot path: one indexed read by token hash; only sessions not ended.
     async fn auth_record(&self, token_hash: &str) -> StoreResult<Option<AuthRecord>>;
@@ -357,14 +412,18 @@ pub trait Store: Send + Sync + 'static {
         by: Option<&str>,
         at: Millis,
     ) -> StoreResult<Vec<EndedSession>>;
-    /// Ends, with reason `expired`, every session idle beyond its timeout or older than its
-    /// account's absolute lifetime.
+    /// Ends, with reason `expired`, every session idle beyond its timeout or (agents only)
+    /// older than its account's absolute lifetime.
     async fn expire_sessions(&self, now: Millis) -> StoreResult<Vec<EndedSession>>;
 
     // Audit.
     async fn insert_audit(&self, e: &AuditEntry) -> StoreResult<()>;
     /// Many entries in few statements (a bulk ending writes one per session).
     async fn insert_audits(&self, entries: &[AuditEntry]) -> StoreResult<()>;
+    /// Inserts `e` with a count of 1, or, if a row with its id exists in its account, adds 1
+    /// to that row's count and sets its `at` and `detail` to `e`'s (repeats counted, say, per
+    /// address and hour). A row of that id in another account is a `Conflict` on `id`.
+    async fn count_audit(&self, e: &AuditEntry) -> StoreResult<()>;
     async fn list_audit(
         &self,
         account_id: &str,

@@ -28,10 +28,6 @@ impl PgStore {
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         Ok(Self { pool })
     }
-
-    pub fn pool(&self) -> &sqlx::PgPool {
-        &self.pool
-    }
 }
 
 impl_sql_store!(PgStore, sqlx::Postgres, "postgres");

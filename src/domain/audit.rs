@@ -1,0 +1,201 @@
+//! What the audit log records: the kinds of entries, and the one shape of the entry written
+//! when a session ends (whoever ends it, the store writes it with the ending).
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::session::EndReason;
+
+/// The kind of an audit entry, as stored and as the audit filters name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditKind {
+    SignIn,
+    SignInFailed,
+    SignInRefused,
+    SignOut,
+    SessionEnded,
+    SessionExpired,
+    MemberCreated,
+    MemberUpdated,
+    MemberDisabled,
+    MemberEnabled,
+    PasswordChanged,
+    PermissionsChanged,
+    SettingsChanged,
+    AccountCreated,
+}
+
+impl AuditKind {
+    /// Every kind, in the order the audit page offers them.
+    pub const ALL: [AuditKind; 14] = [
+        AuditKind::SignIn,
+        AuditKind::SignInFailed,
+        AuditKind::SignInRefused,
+        AuditKind::SignOut,
+        AuditKind::SessionEnded,
+        AuditKind::SessionExpired,
+        AuditKind::MemberCreated,
+        AuditKind::MemberUpdated,
+        AuditKind::MemberDisabled,
+        AuditKind::MemberEnabled,
+        AuditKind::PasswordChanged,
+        AuditKind::PermissionsChanged,
+        AuditKind::SettingsChanged,
+        AuditKind::AccountCreated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::SignIn => "signin",
+            AuditKind::SignInFailed => "signin.failed",
+            AuditKind::SignInRefused => "signin.refused",
+            AuditKind::SignOut => "signout",
+            AuditKind::SessionEnded => "session.ended",
+            AuditKind::SessionExpired => "session.expired",
+            AuditKind::MemberCreated => "member.created",
+            AuditKind::MemberUpdated => "member.updated",
+            AuditKind::MemberDisabled => "member.disabled",
+            AuditKind::MemberEnabled => "member.enabled",
+            AuditKind::PasswordChanged => "password.changed",
+            AuditKind::PermissionsChanged => "permissions.changed",
+            AuditKind::SettingsChanged => "settings.changed",
+            AuditKind::AccountCreated => "account.created",
+        }
+    }
+
+    /// The kind of the entry for a session that ended for `reason`: a sign-out, an expiry,
+    /// or (for every other reason) an ending by someone.
+    pub fn for_end(reason: EndReason) -> AuditKind {
+        match reason {
+            EndReason::Logout => AuditKind::SignOut,
+            EndReason::Expired => AuditKind::SessionExpired,
+            EndReason::EndedByAdmin | EndReason::Disabled | EndReason::PasswordChanged => {
+                AuditKind::SessionEnded
+            }
+        }
+    }
+}
+
+impl FromStr for AuditKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        AuditKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown audit kind \"{s}\""))
+    }
+}
+
+impl fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The audit entry of one ended session, without the id, account and time the writer adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEndEntry {
+    pub kind: AuditKind,
+    pub actor: Option<String>,
+    pub target: String,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+/// The one shape of the entry for a session that ended. An expired session was ended by no
+/// one from nowhere, so it names neither who asked (`by`) nor the address they asked from.
+pub fn session_end_entry(
+    session_id: &str,
+    member_id: &str,
+    reason: EndReason,
+    by: Option<&str>,
+    ip: Option<&str>,
+) -> SessionEndEntry {
+    let expired = reason == EndReason::Expired;
+    SessionEndEntry {
+        kind: AuditKind::for_end(reason),
+        actor: if expired {
+            None
+        } else {
+            by.map(str::to_string)
+        },
+        target: member_id.to_string(),
+        ip: if expired {
+            None
+        } else {
+            ip.map(str::to_string)
+        },
+        detail: format!("session {session_id} ended ({reason})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in AuditKind::ALL {
+            assert_eq!(k.as_str().parse::<AuditKind>(), Ok(k));
+        }
+        assert!("session.killed".parse::<AuditKind>().is_err());
+    }
+
+    #[test]
+    fn an_ending_is_a_signout_an_expiry_or_an_ending_by_someone() {
+        assert_eq!(AuditKind::for_end(EndReason::Logout), AuditKind::SignOut);
+        assert_eq!(
+            AuditKind::for_end(EndReason::Expired),
+            AuditKind::SessionExpired
+        );
+        for r in [
+            EndReason::EndedByAdmin,
+            EndReason::Disabled,
+            EndReason::PasswordChanged,
+        ] {
+            assert_eq!(AuditKind::for_end(r), AuditKind::SessionEnded);
+        }
+    }
+
+    #[test]
+    fn session_end_entries_have_one_shape() {
+        let e = session_end_entry(
+            "se_1",
+            "ag_1",
+            EndReason::EndedByAdmin,
+            Some("ad_1"),
+            Some("203.0.113.9"),
+        );
+        assert_eq!(
+            e,
+            SessionEndEntry {
+                kind: AuditKind::SessionEnded,
+                actor: Some("ad_1".into()),
+                target: "ag_1".into(),
+                ip: Some("203.0.113.9".into()),
+                detail: "session se_1 ended (ended_by_admin)".into(),
+            }
+        );
+        let out = session_end_entry("se_2", "ag_1", EndReason::Logout, None, Some("192.0.2.1"));
+        assert_eq!(out.kind, AuditKind::SignOut);
+        assert_eq!(out.ip.as_deref(), Some("192.0.2.1"));
+        assert_eq!(out.detail, "session se_2 ended (logout)");
+        // Expired: no one ended it, from nowhere, whatever the caller passed.
+        let gone = session_end_entry(
+            "se_3",
+            "ag_1",
+            EndReason::Expired,
+            Some("ad_1"),
+            Some("203.0.113.9"),
+        );
+        assert_eq!(
+            (gone.kind, gone.actor, gone.ip, gone.detail.as_str()),
+            (
+                AuditKind::SessionExpired,
+                None,
+                None,
+                "session se_3 ended (expired)"
+            )
+        );
+    }
+}

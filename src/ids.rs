@@ -1,0 +1,35 @@
+//! Opaque random ids and tokens, shared by the service and the store (which writes audit rows
+//! of its own). The OS random source is the only I/O here.
+
+/// An opaque id: a short prefix naming what it is, then 96 random bits.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", random_hex(12))
+}
+
+/// `n` random bytes from the OS, hex-encoded.
+pub fn random_hex(n: usize) -> String {
+    hex::encode(random_bytes(n))
+}
+
+/// `n` random bytes from the OS.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).expect("the OS random source is available");
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_carry_their_prefix_and_96_random_bits() {
+        let a = new_id("au");
+        let b = new_id("au");
+        assert_eq!(a.len(), "au_".len() + 24);
+        assert!(a.starts_with("au_"));
+        assert!(a[3..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert_eq!(random_bytes(32).len(), 32);
+    }
+}

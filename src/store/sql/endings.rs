@@ -1,0 +1,350 @@
+//! Ending sessions: `end_sessions` (one transaction with its audit rows, every way a session
+//! ends), the expiry rules of the sweep, and the older single-purpose methods the service still
+//! calls (`end_session`, `end_member_sessions`, `expire_sessions`).
+
+use crate::domain::audit::session_end_entry;
+use crate::domain::session::ADMIN_IDLE_TIMEOUT_MINUTES;
+use crate::domain::time::{MINUTE, Millis};
+use crate::ids::new_id;
+use crate::store::{AuditEntry, EndSessions, EndedSession};
+
+/// Last-activity and start cutoffs of one account at one instant: a live session seen before
+/// its kind's idle cutoff, or an agent's started before the lifetime cutoff, is expired.
+/// Administrators' idle timeout is fixed; the account's settings (idle timeout, absolute
+/// lifetime) govern agents' sessions only.
+pub(in crate::store) struct Cutoffs {
+    pub admin_idle: Millis,
+    pub agent_idle: Millis,
+    pub agent_lifetime: Option<Millis>,
+}
+
+impl Cutoffs {
+    pub fn at(now: Millis, agent_idle_minutes: i64, max_lifetime_minutes: Option<i64>) -> Self {
+        Cutoffs {
+            admin_idle: Self::admin_idle_at(now),
+            agent_idle: now - agent_idle_minutes * MINUTE,
+            agent_lifetime: max_lifetime_minutes.map(|m| now - m * MINUTE),
+        }
+    }
+
+    /// Administrators' idle cutoff, the same in every account.
+    pub fn admin_idle_at(now: Millis) -> Millis {
+        now - ADMIN_IDLE_TIMEOUT_MINUTES * MINUTE
+    }
+
+    /// The condition "already expired" over the session columns of table alias `t`, the
+    /// cutoffs bound in `args`.
+    pub fn sql(&self, t: &str, args: &mut super::Args) -> String {
+        let mut cond = format!(
+            "({t}.last_seen_at < CASE {t}.member_kind WHEN 'admin' THEN {} ELSE {} END",
+            args.int(self.admin_idle),
+            args.int(self.agent_idle)
+        );
+        if let Some(life) = self.agent_lifetime {
+            cond += &format!(
+                " OR ({t}.member_kind = 'agent' AND {t}.started_at < {})",
+                args.int(life)
+            );
+        }
+        cond.push(')');
+        cond
+    }
+}
+
+/// The audit rows of these endings, in the one shape of `domain::audit::session_end_entry`.
+pub(in crate::store) fn audit_rows(ended: &[EndedSession], req: &EndSessions) -> Vec<AuditEntry> {
+    ended
+        .iter()
+        .map(|e| {
+            let a = session_end_entry(
+                &e.id,
+                &e.member_id,
+                e.reason,
+                req.by.as_deref(),
+                req.ip.as_deref(),
+            );
+            AuditEntry {
+                id: new_id("au"),
+                account_id: e.account_id.clone(),
+                at: req.at,
+                kind: a.kind.as_str().to_string(),
+                actor: a.actor,
+                target: Some(a.target),
+                ip: a.ip,
+                detail: a.detail,
+                count: 1,
+            }
+        })
+        .collect()
+}
+
+/// Appends the ending methods (see the chain in `sql/mod.rs`).
+macro_rules! methods {
+    ([$store:ty, $db:ty, $backend:literal] $rest:tt { $($methods:tt)* } { $($helpers:tt)* }) => {
+        $crate::store::sql::next_area! { [$store, $db, $backend] $rest {
+            $($methods)*
+
+            async fn end_sessions(&self, req: &EndSessions) -> StoreResult<Vec<EndedSession>> {
+                if req.account_id.is_none() && req.which != Which::Expired {
+                    return Err(StoreError::Other(
+                        "end_sessions: account_id is required except for Which::Expired"
+                            .to_string(),
+                    ));
+                }
+                if let Which::People { ids, .. } = &req.which
+                    && ids.is_empty()
+                {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.begin_write().await?;
+                let ended = match req.account_id.as_deref() {
+                    None => Self::expire_in(&mut tx, req.at, None).await?,
+                    Some(account_id) => Self::end_selected_in(&mut tx, account_id, req).await?,
+                };
+                let entries = sql::endings::audit_rows(&ended, req);
+                Self::insert_audits_in(&mut *tx, &entries).await?;
+                tx.commit().await?;
+                Ok(ended)
+            }
+
+            async fn end_session(
+                &self,
+                account_id: &str,
+                session_id: &str,
+                reason: EndReason,
+                by: Option<&str>,
+                at: Millis,
+            ) -> StoreResult<Option<EndedSession>> {
+                let sql = format!(
+                    "UPDATE sessions SET ended_at = $1, end_reason = $2, ended_by = $3 \
+                     WHERE account_id = $4 AND id = $5 AND ended_at IS NULL RETURNING {}",
+                    sql::ENDED_COLUMNS
+                );
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(at)
+                    .bind(reason.as_str())
+                    .bind(by)
+                    .bind(account_id)
+                    .bind(session_id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn end_member_sessions(
+                &self,
+                account_id: &str,
+                kind: MemberKind,
+                member_ids: &[String],
+                reason: EndReason,
+                by: Option<&str>,
+                at: Millis,
+            ) -> StoreResult<Vec<EndedSession>> {
+                if member_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.begin_write().await?;
+                Self::check_people_in(&mut tx, account_id, kind, member_ids).await?;
+                let mut args = sql::Args::default();
+                let sql = format!(
+                    "UPDATE sessions SET ended_at = {}, end_reason = {}, ended_by = {} \
+                     WHERE account_id = {} AND ended_at IS NULL AND member_id IN ({}) \
+                     RETURNING {}",
+                    args.int(at),
+                    args.text(reason.as_str()),
+                    args.opt_text(by),
+                    args.text(account_id),
+                    args.list($backend, member_ids),
+                    sql::ENDED_COLUMNS
+                );
+                let ended = Self::dynamic_as(sql, &args).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(ended)
+            }
+
+            async fn expire_sessions(&self, now: Millis) -> StoreResult<Vec<EndedSession>> {
+                let mut conn = self.pool.acquire().await?;
+                Self::expire_in(&mut conn, now, None).await
+            }
+        } {
+            $($helpers)*
+
+            /// Fails with `UnknownIds` (in the order given, once each) unless every id names
+            /// a person of `kind` in the account.
+            async fn check_people_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                account_id: &str,
+                kind: MemberKind,
+                ids: &[String],
+            ) -> StoreResult<()> {
+                let mut args = sql::Args::default();
+                let sql = format!(
+                    "SELECT id FROM members WHERE account_id = {} AND kind = {} AND id IN ({})",
+                    args.text(account_id),
+                    args.text(kind.as_str()),
+                    args.list($backend, ids)
+                );
+                let found: std::collections::HashSet<String> =
+                    Self::dynamic_scalar(sql, &args)
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .into_iter()
+                        .collect();
+                let mut unknown: Vec<String> = Vec::new();
+                for id in ids {
+                    if !found.contains(id) && !unknown.contains(id) {
+                        unknown.push(id.clone());
+                    }
+                }
+                if unknown.is_empty() {
+                    Ok(())
+                } else {
+                    Err(StoreError::UnknownIds(unknown))
+                }
+            }
+
+            /// Ends the sessions `which` selects in one account; those already past their
+            /// timeout (or, for agents, their lifetime) end as `expired`, by no one.
+            async fn end_selected_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                account_id: &str,
+                req: &EndSessions,
+            ) -> StoreResult<Vec<EndedSession>> {
+                let which = &req.which;
+                let settings: Option<(i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT agent_idle_timeout_minutes, max_session_lifetime_minutes \
+                     FROM accounts WHERE id = $1",
+                )
+                .bind(account_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if let Which::People { kind, ids } = which {
+                    Self::check_people_in(conn, account_id, *kind, ids).await?;
+                }
+                let Some((idle, lifetime)) = settings else {
+                    return Ok(Vec::new());
+                };
+                let cutoffs = sql::endings::Cutoffs::at(req.at, idle, lifetime);
+                let mut args = sql::Args::default();
+                let at = args.int(req.at);
+                let account = args.text(account_id);
+                let expired = cutoffs.sql("sessions", &mut args);
+                let reason = args.text(req.reason.as_str());
+                let by = args.opt_text(req.by.as_deref());
+                let selected = match which {
+                    Which::Session(id) => format!("id = {}", args.text(id.as_str())),
+                    Which::People { ids, .. } => {
+                        format!("member_id IN ({})", args.list($backend, ids))
+                    }
+                    Which::PersonExcept { member_id, keep } => {
+                        let member = format!("member_id = {}", args.text(member_id.as_str()));
+                        match keep {
+                            Some(keep) => {
+                                format!("{member} AND id <> {}", args.text(keep.as_str()))
+                            }
+                            None => member,
+                        }
+                    }
+                    Which::AllButNewest { member_id, keep } => {
+                        // Expired sessions take no place among those kept: they end too.
+                        let member = args.text(member_id.as_str());
+                        let still_live = cutoffs.sql("k", &mut args);
+                        format!(
+                            "member_id = {member} AND id NOT IN (SELECT k.id FROM sessions k \
+                             WHERE k.account_id = {account} AND k.member_id = {member} \
+                             AND k.ended_at IS NULL AND NOT {still_live} \
+                             ORDER BY k.started_at DESC, k.id DESC LIMIT {})",
+                            args.int(i64::try_from(*keep).unwrap_or(i64::MAX))
+                        )
+                    }
+                    // The sweep's rules, in this account.
+                    Which::Expired => return Self::expire_in(conn, req.at, Some(account_id)).await,
+                };
+                let sql = format!(
+                    "UPDATE sessions SET ended_at = {at}, \
+                     end_reason = CASE WHEN {expired} THEN 'expired' ELSE {reason} END, \
+                     ended_by = CASE WHEN {expired} THEN NULL ELSE {by} END \
+                     WHERE account_id = {account} AND ended_at IS NULL AND {selected} \
+                     RETURNING {}",
+                    sql::ENDED_COLUMNS
+                );
+                Ok(Self::dynamic_as(sql, &args).fetch_all(&mut *conn).await?)
+            }
+
+            /// Ends, as `expired`, every live session past its timeout or (agents only) its
+            /// account's lifetime, in one account or all. One range scan of a live-sessions
+            /// index per rule and account, rather than one statement whose OR'd, correlated
+            /// conditions would read every live session.
+            async fn expire_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                now: Millis,
+                account_id: Option<&str>,
+            ) -> StoreResult<Vec<EndedSession>> {
+                let in_account = if account_id.is_some() { " AND account_id = $3" } else { "" };
+                let admin_cut = sql::endings::Cutoffs::admin_idle_at(now);
+                let mut ended = Self::expire_where(
+                    conn,
+                    &format!("last_seen_at < $2 AND member_kind = 'admin'{in_account}"),
+                    now,
+                    admin_cut,
+                    account_id,
+                )
+                .await?;
+                let accounts: Vec<(String, i64, Option<i64>)> = match account_id {
+                    Some(id) => sqlx::query_as(
+                        "SELECT id, agent_idle_timeout_minutes, max_session_lifetime_minutes \
+                         FROM accounts WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_all(&mut *conn)
+                    .await?,
+                    None => sqlx::query_as(
+                        "SELECT id, agent_idle_timeout_minutes, max_session_lifetime_minutes \
+                         FROM accounts",
+                    )
+                    .fetch_all(&mut *conn)
+                    .await?,
+                };
+                for (id, idle, lifetime) in accounts {
+                    let cut = sql::endings::Cutoffs::at(now, idle, lifetime);
+                    let idle_rule =
+                        "last_seen_at < $2 AND account_id = $3 AND member_kind = 'agent'";
+                    ended.extend(
+                        Self::expire_where(conn, idle_rule, now, cut.agent_idle, Some(&id))
+                            .await?,
+                    );
+                    if let Some(life_cut) = cut.agent_lifetime {
+                        let lifetime_rule =
+                            "started_at < $2 AND account_id = $3 AND member_kind = 'agent'";
+                        ended.extend(
+                            Self::expire_where(conn, lifetime_rule, now, life_cut, Some(&id))
+                                .await?,
+                        );
+                    }
+                }
+                Ok(ended)
+            }
+
+            /// Marks expired the live sessions matching `rule`, a condition on `$2` (the
+            /// cutoff) and, with an account, `$3`.
+            async fn expire_where(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                rule: &str,
+                now: Millis,
+                cutoff: Millis,
+                account_id: Option<&str>,
+            ) -> StoreResult<Vec<EndedSession>> {
+                let sql = format!(
+                    "UPDATE sessions SET ended_at = $1, end_reason = 'expired' \
+                     WHERE ended_at IS NULL AND {rule} RETURNING {}",
+                    sql::ENDED_COLUMNS
+                );
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(cutoff);
+                if let Some(id) = account_id {
+                    q = q.bind(id.to_string());
+                }
+                Ok(q.fetch_all(&mut *conn).await?)
+            }
+        } }
+    };
+}
+pub(in crate::store) use methods;

@@ -1,0 +1,359 @@
+//! The SQL both backends share, one text per statement for SQLite and PostgreSQL (same `$n`
+//! placeholders, integer times, text ids), split by area: `accounts`, `members`, `sessions`,
+//! `endings`, `audit`, `presence` and `throttling`.
+//!
+//! How one text serves both pools: each area writes its `Store` methods once, in a
+//! `macro_rules! methods` over the pool's database type, and `impl_sql_store!` instantiates them
+//! for `SqliteStore` and `PgStore`. A trait impl is one block and `#[async_trait]` only rewrites
+//! methods written out in that block (it runs before any macro call inside it expands), so the
+//! areas are chained: `impl_sql_store!` hands an empty method list to the first area, each area
+//! appends its methods (and any private helpers) and hands both lists to the next through
+//! `next_area!`, and the last step emits the one `impl Store` and the helpers' `impl`. Generic
+//! functions over `sqlx::Database` were the alternative; Rust does not carry a helper trait's
+//! where-clauses to its users, so every function would have repeated a dozen bounds (each bound
+//! type, the executors, `Send` futures for `async_trait`).
+//!
+//! Shared by all areas, outside the macros: driver errors become `StoreError` in one place
+//! (`From<sqlx::Error>`, so `?` does it), unique-constraint conflicts are told apart by the
+//! constraint's name, rows are read with `sqlx::FromRow` (the domain's text-valued types decode
+//! themselves, below), and dynamic statements collect their values in `Args`.
+
+use sqlx::error::BoxDynError;
+
+use crate::domain::member::{AgentStatus, MemberKind, Permissions};
+use crate::domain::session::EndReason;
+
+use super::StoreError;
+
+pub(in crate::store) mod accounts;
+pub(in crate::store) mod audit;
+pub(in crate::store) mod endings;
+pub(in crate::store) mod members;
+pub(in crate::store) mod presence;
+pub(in crate::store) mod sessions;
+pub(in crate::store) mod throttling;
+
+/// Implements `Store` for a struct with a `pool: sqlx::Pool<$db>` field.
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty, $backend:literal) => {
+        $crate::store::sql::next_area! {
+            [$store, $db, $backend]
+            [accounts, members, sessions, endings, audit, presence, throttling]
+            {} {}
+        }
+    };
+}
+pub(in crate::store) use impl_sql_store;
+
+/// One step of the chain: the next area appends its methods, or, with no area left, the
+/// collected methods become the `Store` impl (with what concerns the whole database: its
+/// name, health, upkeep) and the collected helpers an inherent impl.
+macro_rules! next_area {
+    ($p:tt [$area:ident $(, $rest:ident)*] { $($methods:tt)* } { $($helpers:tt)* }) => {
+        $crate::store::sql::$area::methods! { $p [$($rest),*] { $($methods)* } { $($helpers)* } }
+    };
+    ([$store:ty, $db:ty, $backend:literal] [] { $($methods:tt)* } { $($helpers:tt)* }) => {
+        impl $store {
+            /// Starts a transaction that reads, then writes. SQLite takes the write lock up
+            /// front (`BEGIN IMMEDIATE`) so the transaction waits its turn (busy timeout)
+            /// instead of failing with "database is locked" when another connection writes
+            /// between its read and its write.
+            async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, $db>> {
+                let begin = if $backend == "sqlite" { "BEGIN IMMEDIATE" } else { "BEGIN" };
+                Ok(self.pool.begin_with(begin).await?)
+            }
+
+            /// A statement built at run time, with the values its `Args` collected.
+            fn dynamic<'a>(
+                sql: String,
+                args: &'a $crate::store::sql::Args,
+            ) -> sqlx::query::Query<'a, $db, <$db as sqlx::Database>::Arguments> {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for a in args.values() {
+                    q = match a {
+                        $crate::store::sql::Arg::Int(v) => q.bind(*v),
+                        $crate::store::sql::Arg::Text(v) => q.bind(v.as_str()),
+                    };
+                }
+                q
+            }
+
+            /// As `dynamic`, reading each row as a `T`.
+            fn dynamic_as<'a, T>(
+                sql: String,
+                args: &'a $crate::store::sql::Args,
+            ) -> sqlx::query::QueryAs<'a, $db, T, <$db as sqlx::Database>::Arguments>
+            where
+                T: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
+            {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for a in args.values() {
+                    q = match a {
+                        $crate::store::sql::Arg::Int(v) => q.bind(*v),
+                        $crate::store::sql::Arg::Text(v) => q.bind(v.as_str()),
+                    };
+                }
+                q
+            }
+
+            /// As `dynamic`, reading the first column of each row as a `T`.
+            fn dynamic_scalar<'a, T>(
+                sql: String,
+                args: &'a $crate::store::sql::Args,
+            ) -> sqlx::query::QueryScalar<'a, $db, T, <$db as sqlx::Database>::Arguments>
+            where
+                (T,): for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
+            {
+                let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+                for a in args.values() {
+                    q = match a {
+                        $crate::store::sql::Arg::Int(v) => q.bind(*v),
+                        $crate::store::sql::Arg::Text(v) => q.bind(v.as_str()),
+                    };
+                }
+                q
+            }
+
+            $($helpers)*
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn checkpoint(&self) -> StoreResult<()> {
+                if $backend == "sqlite" {
+                    // PASSIVE: copies what no reader still needs, never waits for anyone.
+                    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            $($methods)*
+        }
+    };
+}
+pub(in crate::store) use next_area;
+
+/// A bind value for dynamically built statements.
+pub(in crate::store) enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// Builds `$n` placeholders while collecting their values in order.
+#[derive(Default)]
+pub(in crate::store) struct Args(Vec<Arg>);
+
+impl Args {
+    pub fn int(&mut self, v: i64) -> String {
+        self.0.push(Arg::Int(v));
+        format!("${}", self.0.len())
+    }
+
+    pub fn text(&mut self, v: impl Into<String>) -> String {
+        self.0.push(Arg::Text(v.into()));
+        format!("${}", self.0.len())
+    }
+
+    /// A text value or SQL NULL.
+    pub fn opt_text(&mut self, v: Option<&str>) -> String {
+        match v {
+            Some(v) => self.text(v),
+            None => "NULL".to_string(),
+        }
+    }
+
+    /// A list for `x IN (…)`, bound as one JSON array that the database unpacks. One value
+    /// and one statement text whatever the length: SQLite's cost per `$n` placeholder grows
+    /// with their number, and 1,000 ids made a bulk ending spend a third of its time there.
+    pub fn list(&mut self, backend: &str, values: &[String]) -> String {
+        let json = serde_json::to_string(values).unwrap_or_else(|_| "[]".to_string());
+        let p = self.text(json);
+        if backend == "postgres" {
+            format!("SELECT jsonb_array_elements_text({p}::jsonb) AS v")
+        } else {
+            format!("SELECT value AS v FROM json_each({p})")
+        }
+    }
+
+    /// The values, in placeholder order.
+    pub fn values(&self) -> &[Arg] {
+        &self.0
+    }
+}
+
+/// Maps a driver error to the store's: unique violations name the colliding input (see
+/// [`conflict_field`]), connection trouble is `Unavailable` so the web layer answers 503.
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                let name = db.constraint().or_else(|| sqlite_constraint(db.message()));
+                StoreError::Conflict {
+                    field: conflict_field(name.unwrap_or_default()),
+                }
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
+            other => StoreError::Other(other.to_string()),
+        }
+    }
+}
+
+/// The input a unique constraint protects, by the constraint's name. Primary keys and token
+/// hashes are ids the caller generates: any other constraint is `id`.
+fn conflict_field(constraint: &str) -> &'static str {
+    match constraint {
+        "accounts_slug_key" => "slug",
+        "members_email" => "email",
+        "members_one_primary" => "primary",
+        _ => "id",
+    }
+}
+
+/// SQLite's unique constraints by the key its errors report. SQLite names no constraint in a
+/// unique violation, only the index's key as "table.column, …" (the index name appears only for
+/// expression indexes), so the key, read exactly, is turned into the name PostgreSQL reports.
+const SQLITE_UNIQUE_KEYS: [(&str, &str); 3] = [
+    ("accounts.slug", "accounts_slug_key"),
+    (
+        "members.account_id, members.kind, members.email_norm",
+        "members_email",
+    ),
+    // The partial index `members_one_primary` is on the account alone.
+    ("members.account_id", "members_one_primary"),
+];
+
+fn sqlite_constraint(message: &str) -> Option<&'static str> {
+    let key = message.strip_prefix("UNIQUE constraint failed: ")?;
+    SQLITE_UNIQUE_KEYS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, name)| *name)
+}
+
+/// Lets a domain type stored as text be read straight from a column on either database.
+macro_rules! text_column {
+    ($t:ty, |$text:ident| $parse:expr) => {
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $t
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $t
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                let $text = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
+                $parse
+            }
+        }
+    };
+}
+
+text_column!(MemberKind, |text| text
+    .parse()
+    .map_err(|()| format!("bad member kind in database: {text}").into()));
+text_column!(AgentStatus, |text| text
+    .parse()
+    .map_err(|()| format!("bad status in database: {text}").into()));
+text_column!(EndReason, |text| text
+    .parse()
+    .map_err(|()| format!("bad end reason in database: {text}").into()));
+// Unknown names (from a newer version) are ignored, not fatal.
+text_column!(Permissions, |text| Ok(Permissions::from_db(text)));
+
+pub(in crate::store) const MEMBER_COLUMNS: &str = "m.id, m.account_id, m.kind, m.name, \
+     m.email, m.is_primary, m.permissions, m.status, m.status_choice, m.disabled, m.created_at, \
+     l.id AS linked_id, l.name AS linked_name";
+
+/// Joins each person to the other-kind person with the same normalized e-mail: the linked
+/// account is derived on every read, never stored. The other kind is spelled as an equality so
+/// the join is one seek in the unique (account, kind, e-mail) index, not a scan of the account.
+pub(in crate::store) const MEMBER_FROM: &str = "members m LEFT JOIN members l \
+     ON l.account_id = m.account_id \
+     AND l.kind = (CASE m.kind WHEN 'agent' THEN 'admin' ELSE 'agent' END) \
+     AND l.email_norm = m.email_norm";
+
+pub(in crate::store) const SESSION_COLUMNS: &str = "s.id, s.account_id, s.member_id, \
+     s.member_kind, s.started_at, s.last_seen_at, s.ip, s.user_agent, s.device, s.ended_at, \
+     s.end_reason, s.ended_by";
+
+/// What an ending `UPDATE … RETURNING` gives back: an `EndedSession` with the reason used.
+pub(in crate::store) const ENDED_COLUMNS: &str =
+    "id, account_id, member_id, member_kind, end_reason";
+
+/// Orders names by bytes on both databases (SQLite's default), whatever collation the
+/// PostgreSQL database was created with, so both list people in the same order.
+pub(in crate::store) fn byte_order(backend: &str) -> &'static str {
+    if backend == "postgres" {
+        " COLLATE \"C\""
+    } else {
+        ""
+    }
+}
+
+/// Escapes LIKE wildcards so a search for "50%" means the characters, not a pattern.
+pub(in crate::store) fn like_pattern(search: &str) -> String {
+    let mut out = String::with_capacity(search.len() + 2);
+    out.push('%');
+    for c in search.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_keys_name_their_constraints_exactly() {
+        let name = |m: &str| sqlite_constraint(m).map(conflict_field);
+        assert_eq!(
+            name("UNIQUE constraint failed: accounts.slug"),
+            Some("slug")
+        );
+        assert_eq!(
+            name("UNIQUE constraint failed: members.account_id, members.kind, members.email_norm"),
+            Some("email")
+        );
+        assert_eq!(
+            name("UNIQUE constraint failed: members.account_id"),
+            Some("primary")
+        );
+        // Primary keys and token hashes are ids; a key is matched whole, never in part.
+        assert_eq!(name("UNIQUE constraint failed: members.id"), None);
+        assert_eq!(
+            name("UNIQUE constraint failed: members.account_id, members.kind"),
+            None
+        );
+        assert_eq!(conflict_field("sessions_token_hash_key"), "id");
+        assert_eq!(conflict_field("members_pkey"), "id");
+    }
+}

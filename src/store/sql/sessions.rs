@@ -1,0 +1,113 @@
+//! Sessions while they live: sign-in inserts them, the authentication hot path reads them by
+//! token hash, activity is recorded, and the Team pages list them. Ending them is `endings`.
+
+/// Appends the session methods (see the chain in `sql/mod.rs`).
+macro_rules! methods {
+    ([$store:ty, $db:ty, $backend:literal] $rest:tt { $($methods:tt)* } { $($helpers:tt)* }) => {
+        $crate::store::sql::next_area! { [$store, $db, $backend] $rest {
+            $($methods)*
+
+            async fn insert_session(&self, s: &NewSession) -> StoreResult<Session> {
+                sqlx::query(
+                    "INSERT INTO sessions (id, account_id, member_id, member_kind, token_hash, \
+                     csrf_token, started_at, last_seen_at, ip, user_agent, device) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)",
+                )
+                .bind(&s.id)
+                .bind(&s.account_id)
+                .bind(&s.member_id)
+                .bind(s.member_kind.as_str())
+                .bind(&s.token_hash)
+                .bind(&s.csrf_token)
+                .bind(s.started_at)
+                .bind(&s.ip)
+                .bind(&s.user_agent)
+                .bind(&s.device)
+                .execute(&self.pool)
+                .await?;
+                self.session(&s.account_id, &s.id).await
+            }
+
+            async fn auth_record(&self, token_hash: &str) -> StoreResult<Option<AuthRecord>> {
+                let sql = format!(
+                    "SELECT {}, s.csrf_token, m.name AS member_name, m.email AS member_email, \
+                     m.is_primary, m.permissions, m.disabled, a.agent_idle_timeout_minutes, \
+                     a.max_session_lifetime_minutes \
+                     FROM sessions s JOIN members m ON m.id = s.member_id \
+                     JOIN accounts a ON a.id = s.account_id \
+                     WHERE s.token_hash = $1 AND s.ended_at IS NULL",
+                    sql::SESSION_COLUMNS
+                );
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn touch_session(&self, session_id: &str, at: Millis) -> StoreResult<bool> {
+                let r = sqlx::query(
+                    // Never moves back (another instance may have recorded a later instant),
+                    // yet still reports the session live.
+                    "UPDATE sessions SET last_seen_at = \
+                     CASE WHEN last_seen_at < $1 THEN $1 ELSE last_seen_at END \
+                     WHERE id = $2 AND ended_at IS NULL",
+                )
+                .bind(at)
+                .bind(session_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn ended_session_reason(
+                &self,
+                account_id: &str,
+                token_hash: &str,
+            ) -> StoreResult<Option<EndReason>> {
+                let reason: Option<Option<EndReason>> = sqlx::query_scalar(
+                    "SELECT end_reason FROM sessions WHERE account_id = $1 AND token_hash = $2",
+                )
+                .bind(account_id)
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(reason.flatten())
+            }
+
+            async fn session(&self, account_id: &str, session_id: &str) -> StoreResult<Session> {
+                let sql = format!(
+                    "SELECT {} FROM sessions s WHERE s.account_id = $1 AND s.id = $2",
+                    sql::SESSION_COLUMNS
+                );
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(account_id)
+                    .bind(session_id)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn active_sessions(
+                &self,
+                account_id: &str,
+                member_ids: &[String],
+                active_after: Millis,
+            ) -> StoreResult<Vec<Session>> {
+                if member_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut args = sql::Args::default();
+                let sql = format!(
+                    "SELECT {} FROM sessions s WHERE s.account_id = {} AND s.ended_at IS NULL \
+                     AND s.last_seen_at >= {} AND s.member_id IN ({}) \
+                     ORDER BY s.started_at, s.id",
+                    sql::SESSION_COLUMNS,
+                    args.text(account_id),
+                    args.int(active_after),
+                    args.list($backend, member_ids)
+                );
+                Ok(Self::dynamic_as(sql, &args).fetch_all(&self.pool).await?)
+            }
+        } { $($helpers)* } }
+    };
+}
+pub(in crate::store) use methods;
