@@ -11,9 +11,10 @@ use crate::domain::session::{self, EndReason, Liveness};
 use crate::domain::time::Millis;
 use crate::events::Event;
 use crate::store::{
-    Account, AuthRecord, Member, NewAccount, NewMember, NewSession, Session, StoreError,
+    Account, AuthRecord, Member, NewAccount, NewMember, NewSession, Session, StoreError, Which,
 };
 
+use super::ending::{Scope, counted};
 use super::{
     Service, ServiceError, ServiceResult, limiter, new_id, passwords, random_hex, token_hash,
 };
@@ -331,28 +332,13 @@ impl Service {
             self.cache.put(hash, fresh.clone());
             return Ok(Arc::new(fresh));
         }
-        if let Some(ended) = self
-            .store
-            .end_session(
-                &rec.session.account_id,
-                &rec.session.id,
-                EndReason::Expired,
-                None,
-                now,
-            )
-            .await?
-        {
-            self.audit(
-                &rec.session.account_id,
-                "session.expired",
-                None,
-                Some(&ended.member_id),
-                None,
-                format!("session {} expired", ended.id),
-            )
-            .await;
-            self.announce_ended(&[ended]).await;
-        }
+        self.end(
+            Scope::Account(&rec.session.account_id),
+            Which::Session(rec.session.id.clone()),
+            EndReason::Expired,
+            None,
+        )
+        .await?;
         Err(ServiceError::Unauthenticated(Some(EndReason::Expired)))
     }
 
@@ -418,28 +404,12 @@ impl Service {
             .session_id
             .as_deref()
             .ok_or(ServiceError::Unauthenticated(None))?;
-        let ended = self
-            .store
-            .end_session(
-                &actor.account_id,
-                session_id,
-                EndReason::Logout,
-                Some(&actor.member_id),
-                self.now(),
-            )
-            .await?;
-        if let Some(e) = ended {
-            self.audit(
-                &actor.account_id,
-                "signout",
-                Some(&actor.member_id),
-                Some(&actor.member_id),
-                Some(&actor.ip),
-                format!("signed out of session {}", e.id),
-            )
-            .await;
-            self.announce_ended(&[e]).await;
-        }
+        self.end_by(
+            actor,
+            Which::Session(session_id.to_string()),
+            EndReason::Logout,
+        )
+        .await?;
         Ok(())
     }
 
@@ -549,28 +519,12 @@ impl Service {
         if s.member_id != actor.member_id || s.ended_at.is_some() {
             return Err(ServiceError::NotFound);
         }
-        if let Some(e) = self
-            .store
-            .end_session(
-                &actor.account_id,
-                session_id,
-                EndReason::Logout,
-                Some(&actor.member_id),
-                self.now(),
-            )
-            .await?
-        {
-            self.audit(
-                &actor.account_id,
-                "session.ended",
-                Some(&actor.member_id),
-                Some(&actor.member_id),
-                None,
-                format!("own session {} ended from My sessions", e.id),
-            )
-            .await;
-            self.announce_ended(&[e]).await;
-        }
+        self.end_by(
+            actor,
+            Which::Session(session_id.to_string()),
+            EndReason::Logout,
+        )
+        .await?;
         Ok(())
     }
 
@@ -585,31 +539,12 @@ impl Service {
         actor: &Actor,
         reason: EndReason,
     ) -> ServiceResult<usize> {
-        let mine = self
-            .sessions_of(&actor.account_id, &actor.member_id, actor.kind)
-            .await?;
-        let mut ended = Vec::new();
-        for s in mine
-            .iter()
-            .filter(|s| Some(s.id.as_str()) != actor.session_id.as_deref())
-        {
-            if let Some(e) = self
-                .store
-                .end_session(
-                    &actor.account_id,
-                    &s.id,
-                    reason,
-                    Some(&actor.member_id),
-                    self.now(),
-                )
-                .await?
-            {
-                ended.push(e);
-            }
-        }
-        self.record_endings(actor, &ended).await;
-        self.announce_ended(&ended).await;
-        Ok(ended.len())
+        let others = Which::PersonExcept {
+            member_id: actor.member_id.clone(),
+            keep: actor.session_id.clone(),
+        };
+        let ended = self.end_by(actor, others, reason).await?;
+        Ok(counted(&ended, reason))
     }
 
     /// Changes the caller's own password; needs the current one. Ends every other session of

@@ -11,11 +11,12 @@ use crate::domain::policy::Actor;
 use crate::domain::session::{self, EndReason};
 use crate::domain::time::{MINUTE, Millis};
 use crate::events::{Event, EventBus};
-use crate::store::{AuditEntry, EndedSession, Session, Store, StoreError};
+use crate::store::{AuditEntry, Session, Store, StoreError, Which};
 
 pub mod audit;
 pub mod auth;
 pub mod cache;
+pub(crate) mod ending;
 pub mod limiter;
 pub mod passwords;
 pub mod presence;
@@ -233,59 +234,18 @@ impl Service {
         }
     }
 
-    /// Ends sessions idle beyond their timeout; run periodically so lists are right without
-    /// anyone visiting.
+    /// Ends sessions idle beyond their timeout (or agents' past their account's lifetime) in
+    /// every account; the background sweep, so lists are right without anyone visiting.
     pub async fn expire_sessions(&self) -> ServiceResult<usize> {
-        let ended = self.store.expire_sessions(self.now()).await?;
-        for e in &ended {
-            self.audit(
-                &e.account_id,
-                "session.expired",
+        let ended = self
+            .end(
+                ending::Scope::Everywhere,
+                Which::Expired,
+                EndReason::Expired,
                 None,
-                Some(&e.member_id),
-                None,
-                format!("session {} expired", e.id),
             )
-            .await;
-        }
-        self.announce_ended(&ended).await;
+            .await?;
         Ok(ended.len())
-    }
-
-    /// Tells every listener that these sessions ended and, for agents, marks them Offline at
-    /// once (their tabs are being disconnected).
-    pub(crate) async fn announce_ended(&self, ended: &[EndedSession]) {
-        let mut offline: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-        for e in ended {
-            self.publish(Event::SessionEnded {
-                account_id: e.account_id.clone(),
-                member_id: e.member_id.clone(),
-                member_kind: e.member_kind,
-                session_id: e.id.clone(),
-                reason: e.reason,
-            });
-            if e.member_kind == MemberKind::Agent {
-                let ids = offline.entry(&e.account_id).or_default();
-                if !ids.contains(&e.member_id) {
-                    ids.push(e.member_id.clone());
-                }
-            }
-        }
-        // One statement per account, however many agents a bulk ending touched.
-        for (account_id, ids) in offline {
-            match self.store.set_offline_many(account_id, &ids).await {
-                Ok(changed) => {
-                    for member_id in changed {
-                        self.publish(Event::StatusChanged {
-                            account_id: account_id.to_string(),
-                            member_id,
-                            status: crate::domain::member::AgentStatus::Offline,
-                        });
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "could not set agents offline"),
-            }
-        }
     }
 
     /// Writes an audit entry. A failure to audit is logged, never shown to the person acting.

@@ -3,7 +3,10 @@
 use crate::domain::policy::Actor;
 use crate::domain::session::{self, ADMIN_IDLE_TIMEOUT_MINUTES};
 
+use super::ending::Scope;
 use super::{Service, ServiceError, ServiceResult};
+use crate::domain::session::EndReason;
+use crate::store::Which;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecuritySettings {
@@ -97,8 +100,15 @@ impl Service {
         self.publish(crate::events::Event::SettingsChanged {
             account_id: actor.account_id.clone(),
         });
-        // Sessions already past a shorter timeout end now, not at the next sweep.
-        self.expire_sessions().await?;
+        // Sessions of this account already past a shorter timeout end now, not at the next
+        // sweep (one indexed pass over this account's live sessions, never every account's).
+        self.end(
+            Scope::Account(&actor.account_id),
+            Which::Expired,
+            EndReason::Expired,
+            None,
+        )
+        .await?;
         self.security_settings(actor).await
     }
 }

@@ -9,11 +9,10 @@ use crate::domain::password;
 use crate::domain::policy::{Actor, Target};
 use crate::domain::session::EndReason;
 use crate::events::Event;
-use crate::store::{
-    AuditEntry, EndedSession, Member, MemberPatch, MemberQuery, NewMember, Session, SessionFilter,
-};
+use crate::store::{Member, MemberPatch, MemberQuery, NewMember, Session, SessionFilter, Which};
 
 use super::auth::check_name;
+use super::ending::counted;
 use super::{Service, ServiceError, ServiceResult, new_id, passwords};
 
 pub const DEFAULT_PER_PAGE: i64 = 50;
@@ -506,10 +505,9 @@ impl Service {
         Ok((session, owner))
     }
 
-    /// Ends one session by id.
+    /// Ends one session by id. A session already past its timeout is expired, not ended by
+    /// anyone: it ends as such and the answer is "not found", as for any session not live.
     pub async fn end_one_session(&self, actor: &Actor, session_id: &str) -> ServiceResult<()> {
-        // A session already past its idle timeout is expired, not ended by anyone.
-        self.expire_sessions().await?;
         let (_, owner) = self.session_to_end(actor, session_id).await?;
         // Anyone may end their own session (as from "My sessions"); that is a sign-out.
         let reason = if owner.id == actor.member_id {
@@ -518,19 +516,11 @@ impl Service {
             EndReason::EndedByAdmin
         };
         let ended = self
-            .store
-            .end_session(
-                &actor.account_id,
-                session_id,
-                reason,
-                Some(&actor.member_id),
-                self.now(),
-            )
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        self.record_endings(actor, std::slice::from_ref(&ended))
-            .await;
-        self.announce_ended(&[ended]).await;
+            .end_by(actor, Which::Session(session_id.to_string()), reason)
+            .await?;
+        if counted(&ended, reason) == 0 {
+            return Err(ServiceError::NotFound);
+        }
         Ok(())
     }
 
@@ -571,6 +561,8 @@ impl Service {
             .await
     }
 
+    /// Ends every live session of these people of `kind`, in one transaction; returns how
+    /// many ended for `reason` (sessions found already idle end as expired and are not counted).
     async fn end_sessions_of(
         &self,
         actor: &Actor,
@@ -578,44 +570,12 @@ impl Service {
         ids: &[String],
         reason: EndReason,
     ) -> ServiceResult<usize> {
-        // Sessions already past their idle timeout count as expired, not as ended by someone.
-        self.expire_sessions().await?;
-        let ended = self
-            .store
-            .end_member_sessions(
-                &actor.account_id,
-                kind,
-                ids,
-                reason,
-                Some(&actor.member_id),
-                self.now(),
-            )
-            .await?;
-        self.record_endings(actor, &ended).await;
-        self.announce_ended(&ended).await;
-        Ok(ended.len())
-    }
-
-    /// One audit entry per ended session, written in one batch.
-    pub(crate) async fn record_endings(&self, actor: &Actor, ended: &[EndedSession]) {
-        let now = self.now();
-        let entries: Vec<AuditEntry> = ended
-            .iter()
-            .map(|e| AuditEntry {
-                id: new_id("au"),
-                account_id: e.account_id.clone(),
-                at: now,
-                kind: "session.ended".to_string(),
-                actor: Some(actor.member_id.clone()),
-                target: Some(e.member_id.clone()),
-                ip: Some(actor.ip.clone()),
-                detail: format!("session {} ended ({})", e.id, e.reason),
-                count: 1,
-            })
-            .collect();
-        if let Err(e) = self.store.insert_audits(&entries).await {
-            tracing::error!(error = %e, "could not write audit entries");
-        }
+        let people = Which::People {
+            kind,
+            ids: ids.to_vec(),
+        };
+        let ended = self.end_by(actor, people, reason).await?;
+        Ok(counted(&ended, reason))
     }
 
     fn require_manage(&self, actor: &Actor, target: &Member) -> ServiceResult<()> {

@@ -1,0 +1,111 @@
+//! The one way a session ends. Sign-out, expiry, an administrator, disabling, a new password,
+//! a session cap: every caller names the sessions, the reason and who ended them, and this
+//! function does the rest the same way each time — one transaction that ends the sessions and
+//! writes their audit rows (one shape, `domain::audit`), then the caches, the events every open
+//! tab listens to, and presence (an agent whose tabs are cut off is Offline at once).
+//!
+//! A new reason for sessions to end is a variant of `EndReason` and one call of [`Service::end`].
+
+use std::collections::BTreeMap;
+
+use crate::domain::member::{AgentStatus, MemberKind};
+use crate::domain::policy::Actor;
+use crate::domain::session::EndReason;
+use crate::events::Event;
+use crate::store::{EndSessions, EndedSession, Which};
+
+use super::{Service, ServiceResult};
+
+/// Where the sessions to end are: in the actor's account, in another given account, or (the
+/// background sweep only) in every account.
+pub(crate) enum Scope<'a> {
+    Account(&'a str),
+    Everywhere,
+}
+
+impl Service {
+    /// Ends the sessions `which` selects, for `reason`, by `by` (a person, or `None` for the
+    /// system: expiry, a policy). Sessions already past their timeout end as `expired` instead,
+    /// since nobody ended them. Returns the sessions that ended, each with its actual reason.
+    pub(crate) async fn end(
+        &self,
+        scope: Scope<'_>,
+        which: Which,
+        reason: EndReason,
+        by: Option<&Actor>,
+    ) -> ServiceResult<Vec<EndedSession>> {
+        let request = EndSessions {
+            account_id: match scope {
+                Scope::Account(id) => Some(id.to_string()),
+                Scope::Everywhere => None,
+            },
+            which,
+            reason,
+            by: by.map(|a| a.member_id.clone()),
+            ip: by.map(|a| a.ip.clone()),
+            at: self.now(),
+        };
+        let ended = self.store.end_sessions(&request).await?;
+        self.announce_ended(&ended).await;
+        Ok(ended)
+    }
+
+    /// Ends sessions in the actor's own account; the common case.
+    pub(crate) async fn end_by(
+        &self,
+        actor: &Actor,
+        which: Which,
+        reason: EndReason,
+    ) -> ServiceResult<Vec<EndedSession>> {
+        self.end(
+            Scope::Account(&actor.account_id),
+            which,
+            reason,
+            Some(actor),
+        )
+        .await
+    }
+
+    /// Tells every listener that these sessions ended (the cache drops them first, so the next
+    /// request here is refused) and, for agents, marks them Offline at once: their tabs are
+    /// being disconnected.
+    async fn announce_ended(&self, ended: &[EndedSession]) {
+        let mut offline: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for e in ended {
+            self.publish(Event::SessionEnded {
+                account_id: e.account_id.clone(),
+                member_id: e.member_id.clone(),
+                member_kind: e.member_kind,
+                session_id: e.id.clone(),
+                reason: e.reason,
+            });
+            if e.member_kind == MemberKind::Agent {
+                let ids = offline.entry(&e.account_id).or_default();
+                if !ids.contains(&e.member_id) {
+                    ids.push(e.member_id.clone());
+                }
+            }
+        }
+        // One statement per account, however many agents a bulk ending touched.
+        for (account_id, ids) in offline {
+            match self.store.set_offline_many(account_id, &ids).await {
+                Ok(changed) => {
+                    for member_id in changed {
+                        self.publish(Event::StatusChanged {
+                            account_id: account_id.to_string(),
+                            member_id,
+                            status: AgentStatus::Offline,
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not set agents offline"),
+            }
+        }
+    }
+}
+
+/// How many of `ended` ended for `reason` itself: sessions found already past their timeout
+/// ended as expired, and nobody ended those.
+pub(crate) fn counted(ended: &[EndedSession], reason: EndReason) -> usize {
+    ended.iter().filter(|e| e.reason == reason).count()
+}
