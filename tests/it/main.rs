@@ -13,4 +13,5 @@ mod api_security;
 mod api_team;
 mod browser;
 mod conformance;
+mod hardening;
 mod multi_instance;
