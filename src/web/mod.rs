@@ -2,6 +2,7 @@
 //! Handlers are thin: they translate requests to service calls and results to responses.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use std::convert::Infallible;
@@ -32,8 +33,16 @@ pub struct WebConfig {
     pub base_domain: Option<String>,
     pub trusted_proxies: Vec<IpNet>,
     /// Served over HTTPS by this process or a proxy in front of it: cookies get `Secure`
-    /// and the `__Host-` prefix, responses get HSTS.
+    /// and the `__Host-` prefix, responses get HSTS. (A trusted proxy's
+    /// `X-Forwarded-Proto: https` does the same for its requests; see `request::is_https`.)
     pub https: bool,
+}
+
+impl WebConfig {
+    /// Whether `ip` is one of the `--trusted-proxy` ranges.
+    pub fn trusts(&self, ip: &IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|n| n.contains(ip))
+    }
 }
 
 /// What every handler shares, behind one `Arc` so that handing it to a handler costs one
@@ -92,10 +101,10 @@ pub fn router(state: AppState) -> Router {
 /// every route and clones with it on every request: on `/api/v1/me`, which every tab calls,
 /// those clones were a fifth of the work.
 pub fn app(state: AppState) -> HttpApp {
-    let hsts = state.cfg.https;
+    let cfg = state.cfg.clone();
     let app = App {
         router: router(state),
-        hsts,
+        cfg,
     };
     // Method, path and status of every request; headers (cookies) are never recorded.
     tower_http::trace::TraceLayer::new_for_http().layer(app)
@@ -108,8 +117,7 @@ pub type HttpApp = Trace<App, SharedClassifier<ServerErrorsAsFailures>>;
 #[derive(Clone)]
 pub struct App {
     router: Router,
-    /// Served over HTTPS: responses get HSTS.
-    hsts: bool,
+    cfg: Arc<WebConfig>,
 }
 
 type Finish = fn(Result<Response, Infallible>) -> Result<Response, Infallible>;
@@ -126,15 +134,18 @@ impl tower::Service<Request> for App {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
-        let finish: Finish = if self.hsts {
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let https = request::is_https(req.headers(), request::peer_ip(req.extensions()), &self.cfg);
+        // HSTS whenever the request came over HTTPS, errors included.
+        let finish: Finish = if https {
             |res| res.map(|r| with_security_headers(r, true))
         } else {
             |res| res.map(|r| with_security_headers(r, false))
         };
-        if let Some(refusal) = cross_site_refusal(&req) {
+        if let Some(refusal) = malformed_refusal(&req).or_else(|| cross_site_refusal(&req)) {
             return Either::Left(std::future::ready(finish(Ok(refusal))));
         }
+        request::keep_transport_cookie(req.headers_mut(), https);
         Either::Right(self.router.call(req).map(finish))
     }
 }
@@ -173,6 +184,21 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
     }
+}
+
+/// Refuses what no client may send whatever the route: several `Host` headers (which one
+/// names the account, or the origin the cross-site check compares, would depend on who
+/// reads it).
+fn malformed_refusal(req: &Request) -> Option<Response> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    (hosts.next().is_some() && hosts.next().is_some()).then(|| {
+        error::ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the request has several Host headers: send exactly one",
+        )
+        .into_response()
+    })
 }
 
 /// Refuses state-changing requests a browser marks as cross-site, whatever their cookies:

@@ -449,4 +449,10 @@ async fn event_streams_per_session_are_capped(backend: Backend) {
     );
 }
 
-backend_tests!(return_paths_stay_on_site);
+backend_tests!(
+    return_paths_stay_on_site,
+    forwarded_for_is_parsed_and_the_walk_stops_at_garbage,
+    over_https_only_the_host_cookie_is_accepted,
+    forwarded_https_gets_hsts_and_the_host_cookie,
+    several_host_headers_are_refused,
+);
