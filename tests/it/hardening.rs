@@ -455,4 +455,5 @@ backend_tests!(
     over_https_only_the_host_cookie_is_accepted,
     forwarded_https_gets_hsts_and_the_host_cookie,
     several_host_headers_are_refused,
+    malformed_path_ids_get_the_json_error,
 );

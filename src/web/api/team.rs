@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use crate::web::AppState;
 use crate::web::error::ApiError;
 use crate::web::request::{ApiUser, Client};
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use super::shapes::MemberJson;
 
 /// Reads the Team list query, naming the parameter that is malformed.
@@ -108,7 +108,7 @@ pub async fn create<S: Section>(
 pub async fn get<S: Section>(
     State(state): State<AppState>,
     p: ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let v = state.svc.get_person(&p.0.actor, S::KIND, &id).await?;
     Ok(Json(MemberJson::from(&v)).into_response())
@@ -128,7 +128,7 @@ pub async fn patch<S: Section>(
     State(state): State<AppState>,
     client: Client,
     p: ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchBody>,
 ) -> Result<Response, ApiError> {
     let v = state
@@ -154,7 +154,7 @@ pub async fn end_sessions<S: Section>(
     State(state): State<AppState>,
     client: Client,
     p: ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let n = state
         .svc
@@ -186,7 +186,7 @@ pub async fn end_session(
     State(state): State<AppState>,
     client: Client,
     p: ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     state
         .svc
