@@ -457,3 +457,53 @@ backend_tests!(
     several_host_headers_are_refused,
     malformed_path_ids_get_the_json_error,
 );
+
+/// The SQLite database and the `-wal` and `-shm` files SQLite makes beside it are readable by
+/// their owner only, whatever the process's umask.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deskward.db");
+    let store = deskward::store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open a new SQLite database");
+    let svc = deskward::service::Service::new(
+        store,
+        std::sync::Arc::new(deskward::clock::SystemClock),
+        deskward::events::EventBus::new(),
+        deskward::service::ServiceConfig::default(),
+    );
+    let (account, _) = svc
+        .create_account(
+            deskward::service::auth::NewAccountRequest {
+                name: "Acme Support".to_string(),
+                slug: Some("acme".to_string()),
+                admin_name: "Pat Primary".to_string(),
+                admin_email: PRIMARY_EMAIL.to_string(),
+                admin_password: PRIMARY_PASSWORD.to_string(),
+            },
+            true,
+        )
+        .await
+        .expect("writes to the new database");
+    svc.login(deskward::service::LoginRequest {
+        account_id: account.id,
+        email: PRIMARY_EMAIL.to_string(),
+        password: PRIMARY_PASSWORD.to_string(),
+        as_kind: None,
+        ip: "127.0.0.1".to_string(),
+        user_agent: "test".to_string(),
+    })
+    .await
+    .expect("a session is written");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", path.display());
+        let mode = std::fs::metadata(&file)
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file} has mode {:o}", mode & 0o777);
+    }
+}

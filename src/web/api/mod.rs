@@ -108,9 +108,7 @@ where
                         format!("{key}: not valid UTF-8 once percent-decoded")
                     }
                     ErrorKind::ParseErrorAtKey {
-                        key,
-                        expected_type,
-                        ..
+                        key, expected_type, ..
                     } => format!("{key}: expected {expected_type}"),
                     ErrorKind::DeserializeError { key, message, .. } => {
                         format!("{key}: {message}")

@@ -15,8 +15,8 @@ use crate::web::AppState;
 use crate::web::error::ApiError;
 use crate::web::request::{ApiUser, Client};
 
-use super::{ApiJson, ApiPath};
 use super::shapes::MemberJson;
+use super::{ApiJson, ApiPath};
 
 /// Reads the Team list query, naming the parameter that is malformed.
 pub fn team_query(params: &HashMap<String, String>) -> Result<TeamQuery, ApiError> {
