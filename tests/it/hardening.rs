@@ -313,14 +313,19 @@ async fn forwarded_https_gets_hsts_and_the_host_cookie(backend: Backend) {
     assert_eq!(name, "deskward_session");
 }
 
-/// Sends raw bytes on a new connection and reads until the server closes it (at most 10 s,
-/// so a server that never answers fails the test instead of hanging it).
+/// Sends raw bytes on a new connection and reads until the server closes it; a server that
+/// keeps the connection open fails the test (after 10 s) instead of hanging it.
 async fn raw_exchange(app: &TestApp, request: &[u8]) -> String {
     let mut tcp = TcpStream::connect(app.addr).await.unwrap();
     tcp.write_all(request).await.unwrap();
     let mut buf = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut buf)).await;
-    String::from_utf8_lossy(&buf).to_string()
+    let read = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    assert!(
+        read.is_ok(),
+        "the server kept the connection open; it sent {text:?}"
+    );
+    text
 }
 
 /// Several `Host` headers are refused with 400; a single one is served as usual.
@@ -506,4 +511,111 @@ async fn the_sqlite_files_are_readable_by_their_owner_only() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{file} has mode {:o}", mode & 0o777);
     }
+}
+
+/// A request whose body stops arriving (its `Content-Length` promises more than it sends, or a
+/// chunk never ends) gets 408 and its connection closed after the body-read timeout, on the
+/// API and on page forms; bodies that arrive are served, and long-lived event streams (a
+/// response, not a body) are not cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_arriving_is_cut_off() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.body_read_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let tab = app.primary_client().await;
+    let mut stream = EventStream::open(&tab).await;
+    let cases = [
+        (
+            "/api/v1/auth/login",
+            "Content-Type: application/json\r\nContent-Length: 100",
+            "{\"email\":",
+        ),
+        (
+            "/login",
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100",
+            "email=a",
+        ),
+        (
+            "/api/v1/auth/login",
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked",
+            "40\r\n{\"email\":",
+        ),
+    ];
+    for (path, headers, partial) in cases {
+        let answer = raw_exchange(
+            &app,
+            format!("POST {path} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n\r\n{partial}")
+                .as_bytes(),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+    }
+    // A whole body is read as usual.
+    let whole = "{\"email\":\"owner@acme.test\",\"password\":\"wrong password here\"}";
+    let answer = raw_exchange(
+        &app,
+        format!(
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{whole}",
+            whole.len()
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // The event stream opened before all this is still open and still hears its session end.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    tab.logout().await.expect_status(StatusCode::NO_CONTENT);
+    assert_eq!(
+        stream.until("session_ended", Duration::from_secs(5)).await,
+        Some(json!({"reason": "logout"}))
+    );
+}
+
+/// Reads one `GET /healthz` answer (its body is `ok`) from a kept-alive connection.
+async fn read_health_answer(tcp: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.ends_with(b"\r\n\r\nok") {
+        let n = tcp.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&buf).to_string()
+}
+
+/// With a ceiling of two connections, a third waits (unserved, in the listen backlog) while
+/// both are open, and is served as soon as one of them closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_ceiling_wait_for_one_to_close() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.max_connections = 2).await;
+    let health = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut first = TcpStream::connect(app.addr).await.unwrap();
+    let mut second = TcpStream::connect(app.addr).await.unwrap();
+    for c in [&mut first, &mut second] {
+        c.write_all(health).await.unwrap();
+        assert!(read_health_answer(c).await.starts_with("HTTP/1.1 200"));
+    }
+    let mut third = TcpStream::connect(app.addr).await.unwrap();
+    third.write_all(health).await.unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), third.read(&mut byte))
+            .await
+            .is_err(),
+        "a third connection was served past a ceiling of two"
+    );
+    // The first two are still served.
+    second.write_all(health).await.unwrap();
+    assert!(
+        read_health_answer(&mut second)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    drop(first);
+    let answer = tokio::time::timeout(Duration::from_secs(10), read_health_answer(&mut third))
+        .await
+        .expect("served once a connection closed");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
