@@ -59,6 +59,8 @@ pub struct AppInner {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Serialized `GET /api/v1/me` answers, reused while nothing in them changed.
     pub me_bodies: api::auth::MeBodies,
+    /// Open event streams by session, for the per-session cap.
+    pub streams: events::SessionStreams,
 }
 
 impl std::ops::Deref for AppState {
@@ -81,6 +83,7 @@ impl AppState {
             slugs: Arc::new(RwLock::new(HashMap::new())),
             shutdown,
             me_bodies: api::auth::MeBodies::default(),
+            streams: events::SessionStreams::default(),
         }))
     }
 }

@@ -461,6 +461,7 @@ backend_tests!(
     forwarded_https_gets_hsts_and_the_host_cookie,
     several_host_headers_are_refused,
     malformed_path_ids_get_the_json_error,
+    event_streams_per_session_are_capped,
 );
 
 /// The SQLite database and the `-wal` and `-shm` files SQLite makes beside it are readable by
