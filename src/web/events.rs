@@ -33,10 +33,13 @@ pub const MAX_STREAMS_PER_SESSION: usize = 20;
 /// ending each other's streams every few seconds.
 const DISPLACED_RETRY: Duration = Duration::from_secs(600);
 
-/// The open event streams of each session, oldest first.
+/// One session's open streams, oldest first: each one's number and what ends it.
+type Open = VecDeque<(u64, oneshot::Sender<()>)>;
+
+/// The open event streams of each session.
 #[derive(Default)]
 pub struct SessionStreams {
-    by_session: Mutex<HashMap<String, VecDeque<(u64, oneshot::Sender<()>)>>>,
+    by_session: Mutex<HashMap<String, Open>>,
     next_id: AtomicU64,
 }
 
