@@ -57,8 +57,6 @@ pub struct AppInner {
     pub slugs: Arc<RwLock<HashMap<String, String>>>,
     /// Turns true when the server shuts down; open event streams end then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
-    /// Serialized `GET /api/v1/me` answers, reused while nothing in them changed.
-    pub me_bodies: api::auth::MeBodies,
     /// Open event streams by session, for the per-session cap.
     pub streams: events::SessionStreams,
 }
@@ -82,7 +80,6 @@ impl AppState {
             single_account: Arc::new(OnceLock::new()),
             slugs: Arc::new(RwLock::new(HashMap::new())),
             shutdown,
-            me_bodies: api::auth::MeBodies::default(),
             streams: events::SessionStreams::default(),
         }))
     }
