@@ -77,7 +77,11 @@ measure() {
     echo "RESULT memory_${2}_peak_mib $hwm MiB" >> "$RESULTS"
 }
 
-note "binary: $BIN ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown) in $ROOT)"
+if [ "$BIN" = "$ROOT/target/release/deskward" ]; then
+    note "binary: $BIN (commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ', with uncommitted changes in src/'))"
+else
+    note "binary: $BIN"
+fi
 note "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); cpus: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 DESKWARD_ADMIN_PASSWORD=$PASSWORD "$BIN" account create --name "Memory Bench" --slug mem \
