@@ -89,6 +89,24 @@ struct ServeArgs {
     /// Seconds between sweeps that mark idle sessions expired.
     #[arg(long, env = "DESKWARD_SWEEP_SECS", default_value_t = 15)]
     sweep_secs: u64,
+    /// Seconds a request body may keep the server waiting once it stops arriving; then the
+    /// request gets 408 and the connection closes. Event streams are not limited by it.
+    #[arg(
+        long,
+        env = "DESKWARD_BODY_READ_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    body_read_timeout_secs: u64,
+    /// Connections served at once (each open tab holds one for its event stream); past it new
+    /// connections wait until one closes. Keep `ulimit -n` above it.
+    #[arg(
+        long,
+        env = "DESKWARD_MAX_CONNECTIONS",
+        default_value_t = 25_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    max_connections: u64,
 }
 
 #[derive(Args)]
@@ -199,6 +217,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     presence_grace_ms: (a.presence_grace_secs * 1000) as i64,
                 },
                 sweep_interval: Duration::from_secs(a.sweep_secs.max(1)),
+                body_read_timeout: Duration::from_secs(a.body_read_timeout_secs),
+                max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
                 ..ServerConfig::default()
             };
             let events = deskward::relay::events_for(&a.db.database_url).await;

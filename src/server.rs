@@ -22,6 +22,14 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's head before its connection is closed
     /// (slow-header attacks; also how long an idle keep-alive connection is kept).
     pub header_read_timeout: Duration,
+    /// How long a request's body may keep the server waiting once it stops arriving: then
+    /// the request gets 408 and its connection is closed (slow-body attacks). Responses, such
+    /// as event streams, are not limited by it.
+    pub body_read_timeout: Duration,
+    /// Connections served at once. Past it the server accepts no more until one closes; new
+    /// ones wait in the listen backlog. Each takes a file descriptor, so `ulimit -n` must be
+    /// above it (the benchmark holds 10,000 event streams).
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -31,6 +39,8 @@ impl Default for ServerConfig {
             service: ServiceConfig::default(),
             sweep_interval: Duration::from_secs(15),
             header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 25_000,
         }
     }
 }
@@ -93,7 +103,12 @@ pub async fn serve(
     };
     let state = AppState::new(svc, config.web, stream_stop);
     let app = web::app(state);
-    let result = accept_loop(listener, app, config.header_read_timeout, async move {
+    let limits = Limits {
+        header_read_timeout: config.header_read_timeout,
+        body_read_timeout: config.body_read_timeout,
+        max_connections: config.max_connections,
+    };
+    let result = accept_loop(listener, app, limits, async move {
         shutdown.await;
         // Event streams never end by themselves: tell them to, or shutdown would wait.
         let _ = stop_tx.send(true);
@@ -103,6 +118,14 @@ pub async fn serve(
     sweeper.abort();
     heart.abort();
     result
+}
+
+/// What the serving loop enforces on clients (see [`ServerConfig`]).
+#[derive(Clone, Copy)]
+struct Limits {
+    header_read_timeout: Duration,
+    body_read_timeout: Duration,
+    max_connections: usize,
 }
 
 /// Serves HTTP/1.1 on every accepted connection until `shutdown` resolves, then waits for the
@@ -115,7 +138,7 @@ pub async fn serve(
 async fn accept_loop(
     listener: TcpListener,
     app: web::HttpApp,
-    header_read_timeout: Duration,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::extract::ConnectInfo;
@@ -125,9 +148,28 @@ async fn accept_loop(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         // A client that never finishes its request head does not keep a connection forever.
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout);
+    // One permit per open connection, held by its task: at the ceiling the loop stops
+    // accepting, so the kernel's backlog queues the next ones instead of this process running
+    // out of memory or file descriptors.
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let mut at_ceiling = false;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        if slots.available_permits() == 0 && !at_ceiling {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "connection ceiling reached: new connections wait until one closes"
+            );
+        }
+        at_ceiling = slots.available_permits() == 0;
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -143,22 +185,139 @@ async fn accept_loop(
         // Events are small writes that must leave at once, not wait for the peer's delayed ACK.
         let _ = tcp.set_nodelay(true);
         let router = app.clone();
+        let body_limit = limits.body_read_timeout;
         let service =
             hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let mut req = req.map(axum::body::Body::new);
+                let (mut req, timed_out) = body::limit(req, body_limit);
                 req.extensions_mut().insert(ConnectInfo(remote));
-                tower::ServiceExt::oneshot(router.clone(), req)
+                let answer = tower::ServiceExt::oneshot(router.clone(), req);
+                async move {
+                    use http_body_util::Either;
+                    let res = answer.await;
+                    match timed_out {
+                        Some(flag) if flag.load(std::sync::atomic::Ordering::Relaxed) => {
+                            Ok(body::timed_out_response(body_limit).map(Either::Right))
+                        }
+                        _ => res.map(|r| r.map(Either::Left)),
+                    }
+                }
             });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The request body's read timeout.
+mod body {
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+
+    use crate::web::error::ApiError;
+
+    /// Wraps a request's body in [`TimedBody`] (unless it has none, as with every `GET`);
+    /// the flag, when there is one, says afterwards whether the body ran out of time.
+    pub fn limit(
+        req: hyper::Request<Incoming>,
+        within: Duration,
+    ) -> (axum::extract::Request, Option<Arc<AtomicBool>>) {
+        if req.body().is_end_stream() {
+            return (req.map(axum::body::Body::new), None);
+        }
+        let flag = Arc::new(AtomicBool::new(false));
+        let timed_out = flag.clone();
+        let req = req.map(|inner| {
+            axum::body::Body::new(TimedBody {
+                inner,
+                within,
+                deadline: None,
+                timed_out,
+            })
+        });
+        (req, Some(flag))
+    }
+
+    /// What a request whose body stopped arriving gets, whatever its handler made of the
+    /// failed read; the connection closes after it (the rest of the body is never read).
+    pub fn timed_out_response(within: Duration) -> Response {
+        tracing::info!(
+            seconds = within.as_secs_f64(),
+            "request body stopped arriving; answered 408 and closed"
+        );
+        let mut res = ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                within.as_secs_f64()
+            ),
+        )
+        .into_response();
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        res
+    }
+
+    /// A request body that must arrive within `within` of the first time the handler had to
+    /// wait for it. The clock starts only then, so a body already received costs no timer; it
+    /// is a deadline, not an idle timeout, so a body trickling in a byte at a time is cut off
+    /// too.
+    struct TimedBody {
+        inner: Incoming,
+        within: Duration,
+        deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+        timed_out: Arc<AtomicBool>,
+    }
+
+    impl Body for TimedBody {
+        type Data = Bytes;
+        type Error = axum::BoxError;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            let this = self.get_mut();
+            if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+                return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+            }
+            let within = this.within;
+            let deadline = this
+                .deadline
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(within)));
+            if deadline.as_mut().poll(cx).is_ready() {
+                this.timed_out.store(true, Ordering::Relaxed);
+                return Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "request body timed out",
+                )
+                .into())));
+            }
+            Poll::Pending
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.inner.is_end_stream()
+        }
+
+        fn size_hint(&self) -> SizeHint {
+            self.inner.size_hint()
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

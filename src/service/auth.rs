@@ -507,8 +507,7 @@ impl Service {
             .sessions_of(&actor.account_id, &actor.member_id, actor.kind)
             .await?;
         let view = super::MemberView { member, sessions };
-        self.cache.put_view(view.clone(), now);
-        Ok(std::sync::Arc::new(view))
+        Ok(self.cache.put_view(view, now))
     }
 }
 

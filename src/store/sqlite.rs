@@ -26,6 +26,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             // Checkpoints run in the background (`Store::checkpoint`), not in requests.
             .pragma("wal_autocheckpoint", "0");
+        if !in_memory_or_read_only(url) {
+            create_private(options.get_filename())?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
@@ -37,6 +40,57 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         Ok(Self { pool })
+    }
+}
+
+/// Whether the URL opens a database that has no file to create (`:memory:`, `mode=memory`) or
+/// must not create one (`mode=ro`).
+fn in_memory_or_read_only(url: &str) -> bool {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (database, query) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:"
+        || form_urlencoded::parse(query.as_bytes())
+            .any(|(k, v)| k == "mode" && (v == "memory" || v == "ro"))
+}
+
+/// Creates the database file, if missing, readable and writable by its owner only, before
+/// SQLite opens it: SQLite gives the `-wal` and `-shm` files it makes beside it the same mode,
+/// so sessions' token hashes and the audit log are not left readable by every local user.
+/// An existing file keeps its mode (it is the operator's), with a warning when others may
+/// read it.
+fn create_private(path: &std::path::Path) -> StoreResult<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Ok(meta) = std::fs::metadata(path)
+                    && meta.permissions().mode() & 0o077 != 0
+                {
+                    tracing::warn!(
+                        file = %path.display(),
+                        mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                        "the database file is readable by other users; chmod 600 it (and its -wal and -shm files)"
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "cannot create the database file {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
     }
 }
 

@@ -2,8 +2,10 @@
 //! its session ends (then closes), and tells administrators what changed on the Team pages
 //! they may see.
 
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -11,6 +13,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::oneshot;
 
 use crate::domain::member::MemberKind;
 use crate::domain::policy::Actor;
@@ -20,14 +23,75 @@ use crate::service::presence::TabGuard;
 use crate::web::AppState;
 use crate::web::request::ApiUser;
 
+/// Event streams one session may hold open at once (in this instance); a newer one ends the
+/// oldest. Each holds a connection and a task, so a script opening streams in a loop with one
+/// cookie must not be able to hold thousands.
+pub const MAX_STREAMS_PER_SESSION: usize = 20;
+
+/// How long a tab whose stream was ended for a newer one waits before its browser reconnects
+/// (the SSE `retry` field), so that more than twenty tabs of one session do not take turns
+/// ending each other's streams every few seconds.
+const DISPLACED_RETRY: Duration = Duration::from_secs(600);
+
+/// One session's open streams, oldest first: each one's number and what ends it.
+type Open = VecDeque<(u64, oneshot::Sender<()>)>;
+
+/// The open event streams of each session.
+#[derive(Default)]
+pub struct SessionStreams {
+    by_session: Mutex<HashMap<String, Open>>,
+    next_id: AtomicU64,
+}
+
+impl SessionStreams {
+    /// Registers a new stream of `session_id`, ending the session's oldest one when that makes
+    /// more than [`MAX_STREAMS_PER_SESSION`]. Returns the stream's number (to leave with) and
+    /// what tells it that it was ended.
+    fn join(&self, session_id: &str) -> (u64, oneshot::Receiver<()>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let mut map = self.by_session.lock().unwrap_or_else(|e| e.into_inner());
+        let open = map.entry(session_id.to_string()).or_default();
+        open.push_back((id, tx));
+        while open.len() > MAX_STREAMS_PER_SESSION {
+            if let Some((_, oldest)) = open.pop_front() {
+                let _ = oldest.send(());
+            }
+        }
+        (id, rx)
+    }
+
+    /// Forgets a stream that has ended (for whatever reason).
+    fn leave(&self, session_id: &str, id: u64) {
+        let mut map = self.by_session.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = map.get_mut(session_id) {
+            open.retain(|(i, _)| *i != id);
+            if open.is_empty() {
+                map.remove(session_id);
+            }
+        }
+    }
+}
+
 struct StreamState {
     state: AppState,
     rx: tokio::sync::broadcast::Receiver<Arc<Event>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Resolves when a newer stream of the same session took this one's place.
+    displaced: oneshot::Receiver<()>,
+    slot: u64,
     principal: Principal,
     token_account: String,
     _guard: TabGuard,
     done: bool,
+}
+
+impl Drop for StreamState {
+    fn drop(&mut self) {
+        self.state
+            .streams
+            .leave(&self.principal.session.id, self.slot);
+    }
 }
 
 pub async fn stream(
@@ -37,11 +101,14 @@ pub async fn stream(
     // Subscribe before announcing the tab, so nothing that happens in between is missed.
     let rx = state.svc.events().subscribe();
     let guard = state.svc.tab_connected(&p.actor).await;
+    let (slot, displaced) = state.streams.join(&p.session.id);
     let st = StreamState {
         token_account: p.actor.account_id.clone(),
         shutdown: state.shutdown.clone(),
         state,
         rx,
+        displaced,
+        slot,
         principal: p,
         _guard: guard,
         done: false,
@@ -58,6 +125,14 @@ pub async fn stream(
             let next = tokio::select! {
                 next = st.rx.recv() => next,
                 _ = st.shutdown.changed() => return None,
+                _ = &mut st.displaced => {
+                    st.done = true;
+                    let closed = SseEvent::default()
+                        .event("stream_closed")
+                        .retry(DISPLACED_RETRY)
+                        .data(json!({"reason": "too_many_streams"}).to_string());
+                    return Some((Ok(closed), st));
+                }
             };
             match next {
                 Ok(ev) => {

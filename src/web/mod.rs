@@ -2,6 +2,7 @@
 //! Handlers are thin: they translate requests to service calls and results to responses.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use std::convert::Infallible;
@@ -34,8 +35,16 @@ pub struct WebConfig {
     pub base_domain: Option<String>,
     pub trusted_proxies: Vec<IpNet>,
     /// Served over HTTPS by this process or a proxy in front of it: cookies get `Secure`
-    /// and the `__Host-` prefix, responses get HSTS.
+    /// and the `__Host-` prefix, responses get HSTS. (A trusted proxy's
+    /// `X-Forwarded-Proto: https` does the same for its requests; see `request::is_https`.)
     pub https: bool,
+}
+
+impl WebConfig {
+    /// Whether `ip` is one of the `--trusted-proxy` ranges.
+    pub fn trusts(&self, ip: &IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|n| n.contains(ip))
+    }
 }
 
 /// What every handler shares, behind one `Arc` so that handing it to a handler costs one
@@ -50,8 +59,8 @@ pub struct AppInner {
     pub slugs: Arc<RwLock<HashMap<String, String>>>,
     /// Turns true when the server shuts down; open event streams end then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
-    /// Serialized `GET /api/v1/me` answers, reused while nothing in them changed.
-    pub me_bodies: api::auth::MeBodies,
+    /// Open event streams by session, for the per-session cap.
+    pub streams: events::SessionStreams,
 }
 
 impl std::ops::Deref for AppState {
@@ -73,7 +82,7 @@ impl AppState {
             single_account: Arc::new(OnceLock::new()),
             slugs: Arc::new(RwLock::new(HashMap::new())),
             shutdown,
-            me_bodies: api::auth::MeBodies::default(),
+            streams: events::SessionStreams::default(),
         }))
     }
 }
@@ -95,10 +104,10 @@ pub fn router(state: AppState) -> Router {
 /// every route and clones with it on every request: on `/api/v1/me`, which every tab calls,
 /// those clones were a fifth of the work.
 pub fn app(state: AppState) -> HttpApp {
-    let hsts = state.cfg.https;
+    let cfg = state.cfg.clone();
     let app = App {
         router: router(state),
-        hsts,
+        cfg,
     };
     // Method, path and status of every request; headers (cookies) are never recorded.
     tower_http::trace::TraceLayer::new_for_http().layer(app)
@@ -111,8 +120,7 @@ pub type HttpApp = Trace<App, SharedClassifier<ServerErrorsAsFailures>>;
 #[derive(Clone)]
 pub struct App {
     router: Router,
-    /// Served over HTTPS: responses get HSTS.
-    hsts: bool,
+    cfg: Arc<WebConfig>,
 }
 
 type Finish = fn(Result<Response, Infallible>) -> Result<Response, Infallible>;
@@ -129,15 +137,18 @@ impl tower::Service<Request> for App {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
-        let finish: Finish = if self.hsts {
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let https = request::is_https(req.headers(), request::peer_ip(req.extensions()), &self.cfg);
+        // HSTS whenever the request came over HTTPS, errors included.
+        let finish: Finish = if https {
             |res| res.map(|r| with_security_headers(r, true))
         } else {
             |res| res.map(|r| with_security_headers(r, false))
         };
-        if let Some(refusal) = cross_site_refusal(&req) {
+        if let Some(refusal) = malformed_refusal(&req).or_else(|| cross_site_refusal(&req)) {
             return Either::Left(std::future::ready(finish(Ok(refusal))));
         }
+        request::keep_transport_cookie(req.headers_mut(), https);
         Either::Right(self.router.call(req).map(finish))
     }
 }
@@ -177,6 +188,21 @@ async fn healthz(State(state): State<AppState>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
     }
+}
+
+/// Refuses what no client may send whatever the route: several `Host` headers (which one
+/// names the account, or the origin the cross-site check compares, would depend on who
+/// reads it).
+fn malformed_refusal(req: &Request) -> Option<Response> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    (hosts.next().is_some() && hosts.next().is_some()).then(|| {
+        error::ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the request has several Host headers: send exactly one",
+        )
+        .into_response()
+    })
 }
 
 /// Refuses state-changing requests a browser marks as cross-site, whatever their cookies:

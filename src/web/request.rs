@@ -5,13 +5,13 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, header};
 
 use crate::service::{Principal, ServiceError};
 use crate::store::StoreError;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, WebConfig};
 
 pub const COOKIE: &str = "deskward_session";
 pub const SECURE_COOKIE: &str = "__Host-deskward_session";
@@ -37,40 +37,12 @@ impl FromRequestParts<AppState> for Client {
 }
 
 pub fn client(parts: &Parts, state: &AppState) -> Client {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let trusted = |ip: &IpAddr| state.cfg.trusted_proxies.iter().any(|n| n.contains(ip));
-    let mut ip = peer;
-    let mut https = state.cfg.https;
-    if let Some(p) = peer
-        && trusted(&p)
-    {
-        // Walk X-Forwarded-For from the right: the first address that is not one of our
-        // proxies is the client; anything left of it could be forged by the client.
-        let forwarded: Vec<IpAddr> = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .collect();
-        if let Some(real) = forwarded.iter().rev().find(|a| !trusted(a)) {
-            ip = Some(*real);
-        } else if let Some(first) = forwarded.first() {
-            ip = Some(*first);
-        }
-        if parts
-            .headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
-        {
-            https = true;
-        }
-    }
+    let cfg = &state.cfg;
+    let peer = peer_ip(&parts.extensions);
+    let ip = match peer {
+        Some(p) if cfg.trusts(&p) => Some(forwarded_client(&parts.headers, p, cfg)),
+        other => other,
+    };
     let user_agent = parts
         .headers
         .get(header::USER_AGENT)
@@ -81,14 +53,78 @@ pub fn client(parts: &Parts, state: &AppState) -> Client {
         .collect();
     Client {
         ip: ip
-            .map(|i| i.to_canonical().to_string())
+            .map(|i| i.to_string())
             .unwrap_or_else(|| "unknown".to_string()),
         user_agent,
-        https,
+        https: is_https(&parts.headers, peer, cfg),
     }
 }
 
+/// The connection's peer address (IPv4-mapped IPv6 as plain IPv4, so `--trusted-proxy
+/// 127.0.0.1/32` matches on a dual-stack socket too).
+pub fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical())
+}
+
+/// The client behind a trusted proxy at `peer`: `X-Forwarded-For` walked from the right (the
+/// entry our nearest proxy added) for as long as the addresses are our own proxies. The first
+/// one that is not is the client; anything left of it could be forged by the client. An entry
+/// that does not parse ends the walk too, rather than being skipped: what lies beyond it
+/// cannot be vouched for, so the client is then the nearest address known (the last trusted
+/// hop read, or the peer itself).
+fn forwarded_client(headers: &HeaderMap, peer: IpAddr, cfg: &WebConfig) -> IpAddr {
+    let mut nearest = peer;
+    // Several headers read as one list in order, so the last header holds the rightmost entries.
+    for value in headers.get_all("x-forwarded-for").iter().rev() {
+        let Ok(list) = value.to_str() else {
+            return nearest;
+        };
+        for entry in list.rsplit(',') {
+            let Some(ip) = forwarded_address(entry) else {
+                return nearest;
+            };
+            nearest = ip;
+            if !cfg.trusts(&ip) {
+                return ip;
+            }
+        }
+    }
+    // Only our own proxies: the farthest one is the nearest thing to a client there is.
+    nearest
+}
+
+/// One `X-Forwarded-For` entry: `203.0.113.7`, `203.0.113.7:4711`, `2001:db8::1`,
+/// `[2001:db8::1]` or `[2001:db8::1]:443`; anything else is `None`.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    let ip = if let Ok(ip) = entry.parse::<IpAddr>() {
+        ip
+    } else if let Ok(sa) = entry.parse::<SocketAddr>() {
+        sa.ip()
+    } else {
+        let inner = entry.strip_prefix('[')?.strip_suffix(']')?;
+        IpAddr::V6(inner.parse().ok()?)
+    };
+    Some(ip.to_canonical())
+}
+
+/// Whether the request reached the site over HTTPS: `--https`, or a trusted proxy's
+/// `X-Forwarded-Proto: https` (a proxy terminating TLS in front of a plain-HTTP deployment).
+pub fn is_https(headers: &HeaderMap, peer: Option<IpAddr>, cfg: &WebConfig) -> bool {
+    cfg.https
+        || (peer.is_some_and(|p| cfg.trusts(&p))
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https")))
+}
+
 /// The session token from the cookie, if the request carries one.
+///
+/// Either cookie name is read here: [`keep_transport_cookie`] has already removed, for every
+/// request, the one its transport may not use.
 pub fn session_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
@@ -98,6 +134,52 @@ pub fn session_token(headers: &HeaderMap) -> Option<&str> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == SECURE_COOKIE || *k == COOKIE)
         .map(|(_, v)| v.trim())
+}
+
+/// Removes from the `Cookie` headers the session cookie this transport does not use: over
+/// HTTPS only `__Host-deskward_session` counts (a plain-named cookie can be planted by anyone
+/// who can answer for a sibling domain or over plain HTTP, a `__Host-` one cannot), over plain
+/// HTTP only `deskward_session` (the one this server issues there). Done once per request,
+/// before any handler, so every reader of the cookie sees the same answer.
+pub fn keep_transport_cookie(headers: &mut HeaderMap, https: bool) {
+    let refused = if https { COOKIE } else { SECURE_COOKIE };
+    let is_refused = |pair: &str| {
+        pair.trim()
+            .split_once('=')
+            .is_some_and(|(k, _)| k == refused)
+    };
+    let present = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(';').any(is_refused));
+    if !present {
+        return;
+    }
+    let mut kept: Vec<HeaderValue> = Vec::new();
+    for value in headers.get_all(header::COOKIE) {
+        match value.to_str() {
+            Ok(v) => {
+                let rest: Vec<&str> = v
+                    .split(';')
+                    .filter(|p| !is_refused(p))
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .collect();
+                if !rest.is_empty()
+                    && let Ok(v) = HeaderValue::from_str(&rest.join("; "))
+                {
+                    kept.push(v);
+                }
+            }
+            // Not text: no cookie of ours can be read from it anyway.
+            Err(_) => kept.push(value.clone()),
+        }
+    }
+    headers.remove(header::COOKIE);
+    for v in kept {
+        headers.append(header::COOKIE, v);
+    }
 }
 
 /// Resolves the account this request is for: by host label with `--base-domain`, otherwise
@@ -253,5 +335,50 @@ mod tests {
             session_cookie("t", true).starts_with("__Host-deskward_session=t; Path=/; HttpOnly")
         );
         assert!(!session_cookie("t", false).contains("Secure"));
+    }
+
+    #[test]
+    fn each_transport_keeps_only_its_own_session_cookie() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            "deskward_session=plain; a=1; __Host-deskward_session=secure"
+                .parse()
+                .unwrap(),
+        );
+        h.append(header::COOKIE, "deskward_session=again".parse().unwrap());
+        let mut over_https = h.clone();
+        keep_transport_cookie(&mut over_https, true);
+        assert_eq!(session_token(&over_https), Some("secure"));
+        let left: Vec<_> = over_https.get_all(header::COOKIE).iter().collect();
+        assert_eq!(left, ["a=1; __Host-deskward_session=secure"]);
+        keep_transport_cookie(&mut h, false);
+        assert_eq!(session_token(&h), Some("plain"));
+        assert!(
+            h.get_all(header::COOKIE)
+                .iter()
+                .all(|v| !v.to_str().unwrap().contains("__Host-"))
+        );
+    }
+
+    #[test]
+    fn reads_forwarded_entries_with_ports_and_brackets() {
+        let ip = |s: &str| forwarded_address(s).map(|i| i.to_string());
+        assert_eq!(ip(" 203.0.113.7 ").as_deref(), Some("203.0.113.7"));
+        assert_eq!(ip("203.0.113.7:80").as_deref(), Some("203.0.113.7"));
+        assert_eq!(ip("[2001:db8::1]:443").as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip("[2001:db8::1]").as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip("[::ffff:192.0.2.1]").as_deref(), Some("192.0.2.1"));
+        for bad in [
+            "",
+            "unknown",
+            "203.0.113.7:",
+            "203.0.113.7:99999",
+            "[2001:db8::1",
+            "[203.0.113.7]",
+            "_hidden",
+        ] {
+            assert_eq!(ip(bad), None, "{bad:?}");
+        }
     }
 }

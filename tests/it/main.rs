@@ -17,6 +17,7 @@ mod conformance_audit;
 mod conformance_endings;
 mod conformance_paging;
 mod conformance_people;
+mod hardening;
 mod multi_instance;
 mod operations;
 mod permissions;

@@ -1,8 +1,5 @@
 //! Sign-in, sign-out and the caller's own record.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,9 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::domain::member::{AgentStatus, MemberKind};
-use crate::domain::time::Millis;
-use crate::service::{LoginRequest, MemberView};
-use crate::store::Session;
+use crate::service::LoginRequest;
 use crate::web::AppState;
 use crate::web::error::ApiError;
 use crate::web::request::{ApiTenant, ApiUser, Client, clear_cookie, session_cookie};
@@ -102,50 +97,12 @@ struct MeJson<'a> {
     csrf_token: &'a str,
 }
 
-/// Serialized `/api/v1/me` bodies by session. Every tab asks for `/me`, and serializing the
-/// person with their sessions was a fifth of the request's cost, so the body is reused while
-/// it would come out the same: the service hands out the same cached view (`Arc`) until
-/// anything about the person changes, and the session's last activity is part of the key.
-#[derive(Default)]
-pub struct MeBodies {
-    by_session: RwLock<HashMap<String, MeBody>>,
-}
-
-struct MeBody {
-    /// Held, not just compared, so its address cannot be reused by a newer view.
-    view: Arc<MemberView>,
-    last_seen_at: Millis,
-    body: Bytes,
-}
-
-/// Bodies kept at most (about a kilobyte each); past that the map starts over.
-const MAX_ME_BODIES: usize = 50_000;
-
-impl MeBodies {
-    fn get(&self, session: &Session, view: &Arc<MemberView>) -> Option<Bytes> {
-        let map = self.by_session.read().unwrap_or_else(|e| e.into_inner());
-        map.get(&session.id)
-            .filter(|b| Arc::ptr_eq(&b.view, view) && b.last_seen_at == session.last_seen_at)
-            .map(|b| b.body.clone())
-    }
-
-    fn put(&self, session: &Session, view: Arc<MemberView>, body: Bytes) {
-        let mut map = self.by_session.write().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_ME_BODIES {
-            map.clear();
-        }
-        let entry = MeBody {
-            view,
-            last_seen_at: session.last_seen_at,
-            body,
-        };
-        map.insert(session.id.clone(), entry);
-    }
-}
-
 pub async fn me(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Response, ApiError> {
     let view = state.svc.me(&p.actor).await?;
-    let body = match state.me_bodies.get(&p.session, &view) {
+    // Every tab asks for `/me`, and serializing the person with their sessions was a fifth
+    // of the request's cost: the body is kept for the session while it would come out the
+    // same (the service's cache bounds these bodies by bytes and drops them as sessions end).
+    let body = match state.svc.kept_body(&p.session, &view) {
         Some(body) => body,
         None => {
             let json = MeJson {
@@ -157,7 +114,7 @@ pub async fn me(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Re
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
             })?;
             let body = Bytes::from(body);
-            state.me_bodies.put(&p.session, view, body.clone());
+            state.svc.keep_body(&p.session, &view, body.clone());
             body
         }
     };

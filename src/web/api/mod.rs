@@ -1,8 +1,11 @@
 //! The JSON API of API.md, under `/api/v1`.
 
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::routing::{delete, get, post, put};
 use serde::de::DeserializeOwned;
 
@@ -80,6 +83,45 @@ where
                 Err(ApiError::invalid(format!("body: {}", e.body_text())))
             }
             Err(e) => Err(ApiError::invalid(format!("body: {}", e.body_text()))),
+        }
+    }
+}
+
+/// `axum::extract::Path` whose rejections are the API's JSON errors: a path parameter that
+/// cannot be read (not UTF-8 once percent-decoded, say) is a 422 naming it, not axum's
+/// plain-text 400. Every API handler that takes a path parameter takes it through this.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::invalid(match e.into_kind() {
+                    ErrorKind::InvalidUtf8InPathParam { key } => {
+                        format!("{key}: not valid UTF-8 once percent-decoded")
+                    }
+                    ErrorKind::ParseErrorAtKey {
+                        key, expected_type, ..
+                    } => format!("{key}: expected {expected_type}"),
+                    ErrorKind::DeserializeError { key, message, .. } => {
+                        format!("{key}: {message}")
+                    }
+                    other => format!("path: {other}"),
+                }))
+            }
+            // The route has no such parameter: a mistake in this program, not in the request.
+            Err(e) => Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.body_text(),
+            )),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -15,8 +15,8 @@ use crate::web::error::ApiError;
 use crate::web::request::ApiUser;
 use crate::web::section::Section;
 
-use super::ApiJson;
 use super::shapes::MemberJson;
+use super::{ApiJson, ApiPath};
 
 /// Reads the Team list query, naming the parameter that is malformed.
 pub fn team_query(params: &HashMap<String, String>) -> Result<TeamQuery, ApiError> {
@@ -92,7 +92,7 @@ pub async fn create<S: Section>(
 pub async fn get<S: Section>(
     State(state): State<AppState>,
     p: ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let v = state.svc.get_person(&p.0.actor, S::KIND, &id).await?;
     Ok(Json(MemberJson::of(&v, &p.0.actor)).into_response())
@@ -113,7 +113,7 @@ pub struct PatchBody {
 pub async fn patch<S: Section>(
     State(state): State<AppState>,
     p: ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchBody>,
 ) -> Result<Response, ApiError> {
     let v = state
@@ -138,7 +138,7 @@ pub async fn patch<S: Section>(
 pub async fn end_sessions<S: Section>(
     State(state): State<AppState>,
     p: ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let n = state
         .svc
@@ -168,7 +168,7 @@ pub async fn bulk_end(
 pub async fn end_session(
     State(state): State<AppState>,
     p: ApiUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     state.svc.end_one_session(&p.0.actor, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -97,13 +97,19 @@ fn static_asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// A local path to return to after an action; anything else falls back to `default`.
+///
+/// Only printable ASCII is kept (what browsers send for a page's own path and query): a TAB,
+/// CR or LF is dropped by a browser's URL parser, so `/\t/evil.test` would reach the browser
+/// as `//evil.test`, another site; other control characters would not even fit in a
+/// `Location` header. A backslash counts as a slash to browsers, so `/\evil.test` is refused
+/// like `//evil.test`.
 pub fn safe_back(back: Option<&str>, default: &str) -> String {
     match back {
         Some(b)
             if b.starts_with('/')
                 && !b.starts_with("//")
-                && !b.contains('\\')
-                && b.len() < 2000 =>
+                && b.len() < 2000
+                && b.bytes().all(|c| c.is_ascii_graphic() && c != b'\\') =>
         {
             b.to_string()
         }
