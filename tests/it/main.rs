@@ -17,4 +17,5 @@ mod conformance_audit;
 mod conformance_endings;
 mod conformance_paging;
 mod conformance_people;
+mod conformance_throttling;
 mod multi_instance;
