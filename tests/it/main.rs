@@ -17,5 +17,6 @@ mod conformance_audit;
 mod conformance_endings;
 mod conformance_paging;
 mod conformance_people;
+mod conformance_signin_state;
 mod conformance_throttling;
 mod multi_instance;

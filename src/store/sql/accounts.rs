@@ -105,6 +105,21 @@ macro_rules! methods {
                 Ok(())
             }
 
+            async fn server_secret(&self, name: &str) -> StoreResult<Vec<u8>> {
+                // Whoever inserts first wins; everyone then reads the winner's bytes.
+                sqlx::query(
+                    "INSERT INTO server_secrets (name, secret) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind($crate::ids::random_bytes(32))
+                .execute(&self.pool)
+                .await?;
+                Ok(sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
         } { $($helpers)* } }
     };
 }
