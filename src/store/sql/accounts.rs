@@ -1,5 +1,5 @@
-//! Accounts: creation with the primary administrator (first-run setup cannot race), reads, and
-//! the per-account session settings.
+//! Accounts: creation with the primary administrator (first-run setup cannot race), reads, the
+//! per-account session settings; and the secrets every instance of the deployment shares.
 
 /// Appends the accounts methods (see the chain in `sql/mod.rs`).
 macro_rules! methods {

@@ -15,8 +15,9 @@
 //!
 //! Shared by all areas, outside the macros: driver errors become `StoreError` in one place
 //! (`From<sqlx::Error>`, so `?` does it), unique-constraint conflicts are told apart by the
-//! constraint's name, rows are read with `sqlx::FromRow` (the domain's text-valued types decode
-//! themselves, below), and dynamic statements collect their values in `Args`.
+//! constraint's name (PostgreSQL reports it; SQLite reports the key, mapped to the same names
+//! in `SQLITE_UNIQUE_KEYS`), rows are read with `sqlx::FromRow` (the domain's text-valued types
+//! decode themselves, below), and dynamic statements collect their values in `Args`.
 
 use sqlx::error::BoxDynError;
 
