@@ -261,6 +261,24 @@ pub struct FailureWindow {
     pub newest: Option<Millis>,
 }
 
+/// Server-side state of a sign-in in progress ("choose an account", a second step), kept
+/// under the hash of the id the client holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub id_hash: String,
+    pub account_id: String,
+    pub purpose: String,
+    /// The people this sign-in may end as.
+    pub member_ids: Vec<String>,
+    pub ip: String,
+    pub user_agent: String,
+    /// Whatever else the step needs, as the service encodes it.
+    pub data: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub failures: i64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which database this is, for logs and the health check.
@@ -290,6 +308,9 @@ pub trait Store: Send + Sync + 'static {
         account_id: &str,
         minutes: Option<i64>,
     ) -> StoreResult<()>;
+    /// The 32 random bytes stored under `name`, shared by every instance on this database;
+    /// made on first use (concurrent first uses agree on one value).
+    async fn server_secret(&self, name: &str) -> StoreResult<Vec<u8>>;
 
     // People.
     async fn insert_member(&self, m: &NewMember) -> StoreResult<Member>;
@@ -311,6 +332,37 @@ pub trait Store: Send + Sync + 'static {
     async fn clear_signin_failures(&self, key: &str) -> StoreResult<()>;
     /// Forgets failures at or before `before`; returns how many.
     async fn prune_signin_failures(&self, before: Millis) -> StoreResult<u64>;
+    /// Reserves one sign-in attempt for every key, atomically: the keys' failure windows
+    /// (failures after `since`, in the order of `keys`) are read while the keys are locked
+    /// against concurrent reservations (SQLite: the write lock, `BEGIN IMMEDIATE`; PostgreSQL:
+    /// `pg_advisory_xact_lock` per key, taken in sorted order), `allow` decides from them, and
+    /// only if it allows is one row per key inserted at `at` (counted as a failure until
+    /// `forgive_signin_attempt` removes it). Returns Ok(attempt id) or Err(the windows) when
+    /// refused. Correct across several processes on one database.
+    async fn reserve_signin_attempt(
+        &self,
+        keys: &[String],
+        since: Millis,
+        at: Millis,
+        // What `Fn(&[FailureWindow])` means, spelled out: `#[async_trait]` would otherwise
+        // tie the elided lifetime to the call's.
+        allow: &(dyn for<'w> Fn(&'w [FailureWindow]) -> bool + Send + Sync),
+    ) -> StoreResult<Result<String, Vec<FailureWindow>>>;
+    /// Removes the rows of one reservation (the password was right).
+    async fn forgive_signin_attempt(&self, attempt_id: &str) -> StoreResult<()>;
+
+    // Sign-in challenges.
+    /// Stores a challenge; a taken `id_hash` is a `Conflict` on `id`.
+    async fn insert_challenge(&self, c: &Challenge) -> StoreResult<()>;
+    /// A challenge not yet expired at `now` (live while `now < expires_at`).
+    async fn challenge(&self, id_hash: &str, now: Millis) -> StoreResult<Option<Challenge>>;
+    /// Removes and returns a challenge not yet expired at `now`: of concurrent callers, at
+    /// most one gets it.
+    async fn take_challenge(&self, id_hash: &str, now: Millis) -> StoreResult<Option<Challenge>>;
+    /// Adds one to a challenge's failures and returns the new count; `NotFound` if it is gone.
+    async fn count_challenge_failure(&self, id_hash: &str) -> StoreResult<i64>;
+    /// Forgets challenges expired at `now`; returns how many.
+    async fn prune_challenges(&self, now: Millis) -> StoreResult<u64>;
 
     /// Whether anyone with this e-mail has ever had a session from this IP (a "known place"
     /// that sign-in throttling spares).

@@ -17,6 +17,8 @@ mod conformance_audit;
 mod conformance_endings;
 mod conformance_paging;
 mod conformance_people;
+mod conformance_signin_state;
+mod conformance_throttling;
 mod hardening;
 mod multi_instance;
 mod operations;

@@ -1,5 +1,5 @@
-//! Accounts: creation with the primary administrator (first-run setup cannot race), reads, and
-//! the per-account session settings.
+//! Accounts: creation with the primary administrator (first-run setup cannot race), reads, the
+//! per-account session settings; and the secrets every instance of the deployment shares.
 
 /// Appends the accounts methods (see the chain in `sql/mod.rs`).
 macro_rules! methods {
@@ -105,6 +105,21 @@ macro_rules! methods {
                 Ok(())
             }
 
+            async fn server_secret(&self, name: &str) -> StoreResult<Vec<u8>> {
+                // Whoever inserts first wins; everyone then reads the winner's bytes.
+                sqlx::query(
+                    "INSERT INTO server_secrets (name, secret) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind($crate::ids::random_bytes(32))
+                .execute(&self.pool)
+                .await?;
+                Ok(sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
         } { $($helpers)* } }
     };
 }

@@ -1,6 +1,6 @@
 //! The SQL both backends share, one text per statement for SQLite and PostgreSQL (same `$n`
 //! placeholders, integer times, text ids), split by area: `accounts`, `members`, `sessions`,
-//! `endings`, `audit`, `presence` and `throttling`.
+//! `endings`, `audit`, `presence`, `throttling` and `challenges`.
 //!
 //! How one text serves both pools: each area writes its `Store` methods once, in a
 //! `macro_rules! methods` over the pool's database type, and `impl_sql_store!` instantiates them
@@ -15,8 +15,9 @@
 //!
 //! Shared by all areas, outside the macros: driver errors become `StoreError` in one place
 //! (`From<sqlx::Error>`, so `?` does it), unique-constraint conflicts are told apart by the
-//! constraint's name, rows are read with `sqlx::FromRow` (the domain's text-valued types decode
-//! themselves, below), and dynamic statements collect their values in `Args`.
+//! constraint's name (PostgreSQL reports it; SQLite reports the key, mapped to the same names
+//! in `SQLITE_UNIQUE_KEYS`), rows are read with `sqlx::FromRow` (the domain's text-valued types
+//! decode themselves, below), and dynamic statements collect their values in `Args`.
 
 use sqlx::error::BoxDynError;
 
@@ -27,6 +28,7 @@ use super::StoreError;
 
 pub(in crate::store) mod accounts;
 pub(in crate::store) mod audit;
+pub(in crate::store) mod challenges;
 pub(in crate::store) mod endings;
 pub(in crate::store) mod members;
 pub(in crate::store) mod presence;
@@ -38,7 +40,7 @@ macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $backend:literal) => {
         $crate::store::sql::next_area! {
             [$store, $db, $backend]
-            [accounts, members, sessions, endings, audit, presence, throttling]
+            [accounts, members, sessions, endings, audit, presence, throttling, challenges]
             {} {}
         }
     };

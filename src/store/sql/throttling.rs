@@ -1,9 +1,28 @@
 //! Sign-in throttling shared by every instance on one database: failures per opaque key
-//! (the service stores hashes, never e-mails or addresses), and the "known place" test that
-//! throttling spares.
+//! (the service stores hashes, never e-mails or addresses), attempts reserved before the
+//! password is checked, and the "known place" test that throttling spares.
+
+use sha2::{Digest, Sha256};
 
 use crate::domain::time::Millis;
 use crate::store::FailureWindow;
+
+/// The PostgreSQL advisory lock of each key, sorted and without repeats, so that two
+/// reservations over overlapping keys take their locks in one order and cannot deadlock.
+pub(in crate::store) fn advisory_locks(keys: &[String]) -> Vec<i64> {
+    let mut locks: Vec<i64> = keys
+        .iter()
+        .map(|k| {
+            let digest = Sha256::digest(format!("deskward signin attempt {k}").as_bytes());
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            i64::from_be_bytes(first)
+        })
+        .collect();
+    locks.sort_unstable();
+    locks.dedup();
+    locks
+}
 
 /// A key's window from its `COUNT(*), MIN(at), MAX(at)` row.
 pub(in crate::store) fn window(
@@ -32,7 +51,7 @@ macro_rules! methods {
             }
 
             async fn record_signin_failure(&self, keys: &[String], at: Millis) -> StoreResult<()> {
-                Self::insert_failures_in(&self.pool, keys, at).await
+                Self::insert_failures_in(&self.pool, keys, at, None).await
             }
 
             async fn clear_signin_failures(&self, key: &str) -> StoreResult<()> {
@@ -49,6 +68,47 @@ macro_rules! methods {
                     .execute(&self.pool)
                     .await?;
                 Ok(r.rows_affected())
+            }
+
+            async fn reserve_signin_attempt(
+                &self,
+                keys: &[String],
+                since: Millis,
+                at: Millis,
+                allow: &(dyn for<'w> Fn(&'w [FailureWindow]) -> bool + Send + Sync),
+            ) -> StoreResult<Result<String, Vec<FailureWindow>>> {
+                // SQLite: BEGIN IMMEDIATE holds the database's write lock, which every process
+                // on the file shares. PostgreSQL: one advisory lock per key, held to the end of
+                // the transaction, server-wide, so every instance queues on the same keys.
+                let mut tx = self.begin_write().await?;
+                if $backend == "postgres" {
+                    for lock in sql::throttling::advisory_locks(keys) {
+                        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                            .bind(lock)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                let mut windows = Vec::with_capacity(keys.len());
+                for key in keys {
+                    windows.push(Self::failures_in(&mut tx, key, since).await?);
+                }
+                if !allow(&windows) {
+                    tx.rollback().await?;
+                    return Ok(Err(windows));
+                }
+                let attempt_id = $crate::ids::new_id("sa");
+                Self::insert_failures_in(&mut *tx, keys, at, Some(&attempt_id)).await?;
+                tx.commit().await?;
+                Ok(Ok(attempt_id))
+            }
+
+            async fn forgive_signin_attempt(&self, attempt_id: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM signin_failures WHERE attempt_id = $1")
+                    .bind(attempt_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn has_session_from_ip(
@@ -88,11 +148,12 @@ macro_rules! methods {
                 Ok(sql::throttling::window(row))
             }
 
-            /// One failure row per key at `at`, in one statement.
+            /// One failure row per key at `at`, in one statement, under a reservation or not.
             async fn insert_failures_in<'e, E>(
                 executor: E,
                 keys: &[String],
                 at: Millis,
+                attempt_id: Option<&str>,
             ) -> StoreResult<()>
             where
                 E: sqlx::Executor<'e, Database = $db>,
@@ -102,8 +163,10 @@ macro_rules! methods {
                 }
                 let mut args = sql::Args::default();
                 let sql = format!(
-                    "INSERT INTO signin_failures (key, at) SELECT ks.v, {} FROM ({}) AS ks",
+                    "INSERT INTO signin_failures (key, at, attempt_id) \
+                     SELECT ks.v, {}, {} FROM ({}) AS ks",
                     args.int(at),
+                    args.opt_text(attempt_id),
                     args.list($backend, keys)
                 );
                 Self::dynamic(sql, &args).execute(executor).await?;
