@@ -83,6 +83,20 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 
+# --- Python checkers (schemathesis, standardwebhooks) in a virtual environment -------------------
+# Kept under target/ (ignored by git); reinstalled when scripts/test-requirements.txt changes.
+venv="target/test-venv"
+if [[ ! -x "$venv/bin/python" ]] || ! cmp -s scripts/test-requirements.txt "$venv/requirements.txt"; then
+    log "installing the Python checkers into $venv"
+    command -v python3 >/dev/null || die "python3 not found (the tests run schemathesis and standardwebhooks)"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/test-requirements.txt \
+        || die "pip install -r scripts/test-requirements.txt failed"
+    cp scripts/test-requirements.txt "$venv/requirements.txt"
+fi
+export DESKWARD_TEST_PYTHON="$PWD/$venv/bin/python"
+
 # --- Checks and tests --------------------------------------------------------------------------
 failed=()
 step() {
