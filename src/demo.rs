@@ -153,6 +153,7 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
         as_kind: Some(kind),
         ip: BROWSERS[i % BROWSERS.len()].1.to_string(),
         user_agent: BROWSERS[i % BROWSERS.len()].0.to_string(),
+        device_pass: None,
     };
     // The primary administrator and Tara (a linked pair: she is an agent too) are signed in.
     svc.login(login(DEMO_ADMIN.into(), MemberKind::Admin, 1))

@@ -18,6 +18,15 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
     buf
 }
 
+/// Compares secrets without an early exit, so timing tells nothing about how much matched.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() || a.is_empty() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +40,13 @@ mod tests {
         assert!(a[3..].chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
         assert_eq!(random_bytes(32).len(), 32);
+    }
+
+    #[test]
+    fn compares_in_constant_time_shape() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("", ""));
+        assert!(!constant_time_eq("abc", "abcd"));
     }
 }

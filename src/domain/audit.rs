@@ -69,9 +69,10 @@ impl AuditKind {
         match reason {
             EndReason::Logout => AuditKind::SignOut,
             EndReason::Expired => AuditKind::SessionExpired,
-            EndReason::EndedByAdmin | EndReason::Disabled | EndReason::PasswordChanged => {
-                AuditKind::SessionEnded
-            }
+            EndReason::EndedByAdmin
+            | EndReason::Disabled
+            | EndReason::PasswordChanged
+            | EndReason::Replaced => AuditKind::SessionEnded,
         }
     }
 }

@@ -12,6 +12,9 @@ pub const ADMIN_IDLE_TIMEOUT_MINUTES: i64 = 72 * 60;
 pub const DEFAULT_AGENT_IDLE_TIMEOUT_MINUTES: i64 = 72 * 60;
 pub const MIN_AGENT_IDLE_TIMEOUT_MINUTES: i64 = 5;
 pub const MAX_AGENT_IDLE_TIMEOUT_MINUTES: i64 = 90 * 24 * 60;
+/// Live sessions one person may hold, whatever the account's policy: each costs memory on
+/// every instance, so a person signing in again and again replaces their oldest session.
+pub const MAX_SESSIONS_PER_PERSON: usize = 100;
 /// Last activity is written at most this often per session, keeping the hot path read-only.
 pub const TOUCH_INTERVAL: Millis = MINUTE;
 
@@ -23,6 +26,8 @@ pub enum EndReason {
     EndedByAdmin,
     Disabled,
     PasswordChanged,
+    /// A newer sign-in of the same person took its place (a cap on sessions per person).
+    Replaced,
 }
 
 impl EndReason {
@@ -33,6 +38,7 @@ impl EndReason {
             EndReason::EndedByAdmin => "ended_by_admin",
             EndReason::Disabled => "disabled",
             EndReason::PasswordChanged => "password_changed",
+            EndReason::Replaced => "replaced",
         }
     }
 
@@ -48,7 +54,11 @@ impl EndReason {
             }
             EndReason::Disabled => "Your account has been disabled by an administrator.",
             EndReason::PasswordChanged => {
-                "Your password was changed by an administrator. Please sign in with the new one."
+                "Your password was changed. Please sign in with the new one."
+            }
+            EndReason::Replaced => {
+                "You were signed out here because your account signed in elsewhere and only a \
+                 limited number of sessions may be open at once."
             }
         }
     }
@@ -63,6 +73,7 @@ impl FromStr for EndReason {
             "ended_by_admin" => EndReason::EndedByAdmin,
             "disabled" => EndReason::Disabled,
             "password_changed" => EndReason::PasswordChanged,
+            "replaced" => EndReason::Replaced,
             _ => return Err(()),
         })
     }
@@ -178,6 +189,7 @@ mod tests {
             EndReason::EndedByAdmin,
             EndReason::Disabled,
             EndReason::PasswordChanged,
+            EndReason::Replaced,
         ] {
             assert_eq!(r.as_str().parse::<EndReason>(), Ok(r));
         }

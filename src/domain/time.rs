@@ -9,6 +9,7 @@ pub type Millis = i64;
 
 pub const MINUTE: Millis = 60_000;
 pub const HOUR: Millis = 60 * MINUTE;
+pub const DAY: Millis = 24 * HOUR;
 
 /// RFC 3339 in UTC with second precision, as the API promises.
 pub fn rfc3339(ms: Millis) -> String {

@@ -2,22 +2,19 @@
 
 use std::sync::Arc;
 
-use crate::domain::device;
-use crate::domain::email::{self, Email, MAX_EMAIL_LEN};
+use crate::domain::email::{self, Email};
 use crate::domain::member::{MemberKind, Permissions};
 use crate::domain::password::{self, MAX_PASSWORD_CHARS};
 use crate::domain::policy::Actor;
 use crate::domain::session::{self, EndReason, Liveness};
 use crate::domain::time::Millis;
-use crate::events::Event;
 use crate::store::{
-    Account, AuthRecord, Member, NewAccount, NewMember, NewSession, Session, StoreError, Which,
+    Account, AuthRecord, Member, NewAccount, NewMember, Session, StoreError, Which,
 };
 
 use super::ending::{Scope, counted};
-use super::{
-    Service, ServiceError, ServiceResult, limiter, new_id, passwords, random_hex, token_hash,
-};
+use super::signin::throttle_keys;
+use super::{Service, ServiceError, ServiceResult, new_id, passwords, token_hash};
 
 /// A signed-in person on one request.
 #[derive(Debug, Clone)]
@@ -25,25 +22,6 @@ pub struct Principal {
     pub actor: Actor,
     pub name: String,
     pub email: String,
-    pub session: Session,
-    pub csrf_token: String,
-}
-
-pub struct LoginRequest {
-    pub account_id: String,
-    pub email: String,
-    pub password: String,
-    pub as_kind: Option<MemberKind>,
-    pub ip: String,
-    pub user_agent: String,
-}
-
-/// A successful sign-in: the raw token goes into the cookie and nowhere else.
-pub struct LoginOutcome {
-    pub token: String,
-    /// The person, as the new session's requests will act.
-    pub actor: Actor,
-    pub member: Member,
     pub session: Session,
     pub csrf_token: String,
 }
@@ -121,146 +99,6 @@ impl Service {
         )
         .await;
         Ok((account, member))
-    }
-
-    /// Signs a person in and starts a fresh session. Unknown e-mail and wrong password are
-    /// indistinguishable, in answer and in time.
-    pub async fn login(&self, req: LoginRequest) -> ServiceResult<LoginOutcome> {
-        if req.email.trim().chars().count() > MAX_EMAIL_LEN {
-            return Err(ServiceError::invalid(
-                "email",
-                "e-mail is longer than 254 characters",
-            ));
-        }
-        if req.password.chars().count() > MAX_PASSWORD_CHARS {
-            return Err(ServiceError::invalid(
-                "password",
-                "password is longer than 128 characters",
-            ));
-        }
-        if req.email.trim().is_empty() {
-            return Err(ServiceError::invalid("email", "e-mail is required"));
-        }
-        if req.password.is_empty() {
-            return Err(ServiceError::invalid("password", "password is required"));
-        }
-        let norm = email::normalize(&req.email);
-        let now = self.now();
-        let [account_key, ip_key]: [String; 2] = throttle_keys(&req.account_id, &norm, &req.ip)
-            .try_into()
-            .expect("two keys");
-        let since = now - limiter::WINDOW;
-        let failures = self.store.signin_failures(&ip_key, since).await?;
-        if let Some(secs) = limiter::wait_secs(failures, limiter::PER_IP, now) {
-            return Err(ServiceError::RateLimited {
-                retry_after_secs: secs,
-            });
-        }
-        let failures = self.store.signin_failures(&account_key, since).await?;
-        if let Some(secs) = limiter::wait_secs(failures, limiter::PER_ACCOUNT, now) {
-            // The owner signing in from a place they used before is not locked out by a
-            // flood from elsewhere.
-            if !self
-                .store
-                .has_session_from_ip(&req.account_id, &norm, &req.ip)
-                .await?
-            {
-                return Err(ServiceError::RateLimited {
-                    retry_after_secs: secs,
-                });
-            }
-        }
-        let candidates: Vec<_> = self
-            .store
-            .credentials_by_email(&req.account_id, &norm)
-            .await?
-            .into_iter()
-            .filter(|c| req.as_kind.is_none_or(|k| c.member.kind == k))
-            .collect();
-        let mut matched = matching(&req.password, candidates, req.as_kind.is_some()).await?;
-        let member = match matched.len() {
-            0 => {
-                let keys = [account_key, ip_key];
-                if let Err(e) = self.store.record_signin_failure(&keys, now).await {
-                    tracing::error!(error = %e, "could not record a failed sign-in");
-                }
-                self.audit(
-                    &req.account_id,
-                    "signin.failed",
-                    None,
-                    None,
-                    Some(&req.ip),
-                    format!("failed sign-in for {norm}"),
-                )
-                .await;
-                return Err(ServiceError::InvalidCredentials);
-            }
-            1 => {
-                if let Err(e) = self.store.clear_signin_failures(&account_key).await {
-                    tracing::warn!(error = %e, "could not clear failed sign-ins");
-                }
-                matched.pop().expect("one match")
-            }
-            _ => return Err(ServiceError::ChooseAccount),
-        };
-        if member.disabled {
-            self.audit(
-                &req.account_id,
-                "signin.refused",
-                Some(&member.id),
-                Some(&member.id),
-                Some(&req.ip),
-                "sign-in refused: account disabled".to_string(),
-            )
-            .await;
-            return Err(ServiceError::AccountDisabled);
-        }
-        let token = random_hex(32);
-        let csrf_token = random_hex(32);
-        let new = NewSession {
-            id: new_id("se"),
-            account_id: req.account_id.clone(),
-            member_id: member.id.clone(),
-            member_kind: member.kind,
-            token_hash: token_hash(&token),
-            csrf_token: csrf_token.clone(),
-            started_at: self.now(),
-            ip: req.ip.clone(),
-            device: device::describe(&req.user_agent),
-            user_agent: req.user_agent,
-        };
-        let session = self.store.insert_session(&new).await?;
-        self.audit(
-            &req.account_id,
-            "signin",
-            Some(&member.id),
-            Some(&member.id),
-            Some(&req.ip),
-            format!("signed in from {}", session.device),
-        )
-        .await;
-        self.publish(Event::SessionStarted {
-            account_id: member.account_id.clone(),
-            member_id: member.id.clone(),
-            member_kind: member.kind,
-            session_id: session.id.clone(),
-        });
-        let actor = Actor {
-            account_id: member.account_id.clone(),
-            member_id: member.id.clone(),
-            kind: member.kind,
-            primary: member.primary,
-            permissions: member.permissions.clone(),
-            ip: req.ip.clone(),
-            session_id: Some(session.id.clone()),
-        };
-        Ok(LoginOutcome {
-            token,
-            actor,
-            member,
-            session,
-            csrf_token,
-        })
     }
 
     /// Checks the session a cookie names, on every authenticated request: memory first, else
@@ -617,109 +455,22 @@ impl Service {
             .member(&actor.account_id, &actor.member_id)
             .await?;
         let keys = throttle_keys(&actor.account_id, &email::normalize(&me.email), &actor.ip);
-        self.refuse_if_throttled(&keys).await?;
+        let attempt = self.reserve_attempt(&keys, false).await?;
         let stored = self
             .store
             .password_hash(&actor.account_id, &actor.member_id)
             .await?;
-        if passwords::verify(current, Some(stored)).await? {
-            return Ok(());
+        if !passwords::verify(current, Some(stored)).await? {
+            return Err(wrong());
         }
-        if let Err(e) = self.store.record_signin_failure(&keys, self.now()).await {
-            tracing::error!(error = %e, "could not record a failed password check");
-        }
-        Err(wrong())
-    }
-}
-
-/// The people among `candidates` whose password this is. Always as many password checks as
-/// there could be candidates (one per kind, or one when the kind is given), padding with a
-/// dummy hash, so the answer takes as long whether an e-mail names nobody, one account or a
-/// linked pair. The checks run side by side.
-async fn matching(
-    password: &str,
-    candidates: Vec<crate::store::Credentials>,
-    kind_given: bool,
-) -> ServiceResult<Vec<Member>> {
-    let slots = if kind_given { 1 } else { 2 };
-    let mut candidates = candidates.into_iter();
-    let checks = (0..slots).map(|_| {
-        let c = candidates.next();
-        let password = password.to_string();
-        async move {
-            let (member, hash) = match c {
-                Some(c) => (Some(c.member), Some(c.password_hash)),
-                None => (None, None),
-            };
-            passwords::verify(password, hash)
-                .await
-                .map(|ok| member.filter(|_| ok))
-        }
-    });
-    let results = futures_util::future::join_all(checks).await;
-    results.into_iter().filter_map(|r| r.transpose()).collect()
-}
-
-impl Service {
-    /// Refuses at once (429) when any of these keys (person, then address, as
-    /// [`throttle_keys`] makes them) has failed too often lately.
-    async fn refuse_if_throttled(&self, keys: &[String]) -> ServiceResult<()> {
-        let now = self.now();
-        for (key, limits) in keys.iter().zip([limiter::PER_ACCOUNT, limiter::PER_IP]) {
-            let failures = self
-                .store
-                .signin_failures(key, now - limiter::WINDOW)
-                .await?;
-            if let Some(secs) = limiter::wait_secs(failures, limits, now) {
-                return Err(ServiceError::RateLimited {
-                    retry_after_secs: secs,
-                });
-            }
-        }
+        self.forgive_attempt(&attempt, &keys[0]).await;
         Ok(())
-    }
-}
-
-/// The sign-in throttling keys of an attempt: the person (account and e-mail) and the
-/// address. Hashed: the throttling table holds no e-mail or address in the clear.
-///
-/// An IPv6 client is counted by its /64: one subscriber usually holds a whole /64 and can
-/// pick any address in it, so counting single addresses would throttle nobody.
-fn throttle_keys(account_id: &str, email_norm: &str, ip: &str) -> Vec<String> {
-    vec![
-        token_hash(&format!("account:{account_id}:{email_norm}")),
-        token_hash(&format!("ip:{}", address_key(ip))),
-    ]
-}
-
-/// What an address is counted as: itself for IPv4, its /64 for IPv6.
-fn address_key(ip: &str) -> String {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) => {
-            ipnet::Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |n| n.trunc().to_string())
-        }
-        _ => ip.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ipv6_clients_are_counted_by_their_64() {
-        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
-        assert_eq!(
-            address_key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
-            address_key("2001:db8:1:2::")
-        );
-        assert_ne!(
-            address_key("2001:db8:1:3::1"),
-            address_key("2001:db8:1:2::1")
-        );
-        assert_eq!(address_key("203.0.113.9"), "203.0.113.9");
-        assert_eq!(address_key("unknown"), "unknown");
-    }
 
     #[test]
     fn slugs() {

@@ -21,9 +21,11 @@ pub mod limiter;
 pub mod passwords;
 pub mod presence;
 pub mod settings;
+pub mod signin;
 pub mod team;
 
-pub use auth::{LoginOutcome, LoginRequest, Principal};
+pub use auth::Principal;
+pub use signin::{ChosenLogin, LoginOutcome, LoginRequest};
 pub use team::{MemberView, NewPerson, Page, PersonPatch, TeamQuery};
 
 /// Ids are made in `crate::ids`, which the store shares; re-exported for the service's callers.
@@ -44,8 +46,10 @@ pub enum ServiceError {
     InvalidCredentials,
     #[error("this account is disabled")]
     AccountDisabled,
+    /// The password opened both accounts of a linked pair; `challenge` (held server-side for
+    /// a few minutes) completes the sign-in once the person says which.
     #[error("the password matches both an agent and an administrator account")]
-    ChooseAccount,
+    ChooseAccount { challenge: String },
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
     #[error("service temporarily unavailable")]
@@ -122,6 +126,8 @@ pub struct Service {
     cache: cache::AuthCache,
     /// This process among the instances sharing the database (presence rows are per instance).
     instance_id: String,
+    /// Secrets shared by every instance (`Store::server_secret`), kept once read.
+    secrets: std::sync::RwLock<std::collections::HashMap<String, Arc<[u8]>>>,
 }
 
 impl Service {
@@ -140,6 +146,7 @@ impl Service {
             tabless_since: Default::default(),
             cache: cache::AuthCache::default(),
             instance_id: new_id("in"),
+            secrets: Default::default(),
         }
     }
 
@@ -178,6 +185,25 @@ impl Service {
 
     pub fn now(&self) -> Millis {
         self.clock.now()
+    }
+
+    /// A secret every instance shares, made on first use and kept once read.
+    pub(crate) async fn secret(&self, name: &str) -> ServiceResult<Arc<[u8]>> {
+        let known = self
+            .secrets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned();
+        if let Some(s) = known {
+            return Ok(s);
+        }
+        let secret: Arc<[u8]> = self.store.server_secret(name).await?.into();
+        self.secrets
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), secret.clone());
+        Ok(secret)
     }
 
     /// Whether the database answers, for the health check.

@@ -18,8 +18,9 @@ pub fn audit(items: &[AuditEntry]) -> String {
             v
         }
     }
-    let mut out = String::from("id,at,kind,actor,target,ip,detail\r\n");
+    let mut out = String::from("id,at,kind,actor,target,ip,detail,count\r\n");
     for e in items {
+        let count = e.count.to_string();
         let row = [
             e.id.as_str(),
             &rfc3339(e.at),
@@ -28,6 +29,7 @@ pub fn audit(items: &[AuditEntry]) -> String {
             e.target.as_deref().unwrap_or(""),
             e.ip.as_deref().unwrap_or(""),
             &e.detail,
+            &count,
         ];
         out.push_str(&row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
         out.push_str("\r\n");

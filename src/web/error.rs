@@ -80,7 +80,7 @@ impl From<ServiceError> for ApiError {
                 "account_disabled",
                 "this account has been disabled by an administrator",
             ),
-            E::ChooseAccount => Self::new(
+            E::ChooseAccount { .. } => Self::new(
                 StatusCode::CONFLICT,
                 "choose_account",
                 "this e-mail and password open both an agent and an administrator account; \

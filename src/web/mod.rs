@@ -22,6 +22,7 @@ use tower_http::trace::Trace;
 use crate::service::Service;
 
 pub mod api;
+pub mod cookies;
 pub mod csv;
 pub mod error;
 pub mod events;
@@ -148,7 +149,7 @@ impl tower::Service<Request> for App {
         if let Some(refusal) = malformed_refusal(&req).or_else(|| cross_site_refusal(&req)) {
             return Either::Left(std::future::ready(finish(Ok(refusal))));
         }
-        request::keep_transport_cookie(req.headers_mut(), https);
+        cookies::keep_transport_cookie(req.headers_mut(), https);
         Either::Right(self.router.call(req).map(finish))
     }
 }

@@ -5,16 +5,15 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{Extensions, HeaderMap, HeaderValue, Method, header};
+use axum::http::{Extensions, HeaderMap, Method, header};
 
+pub use crate::ids::constant_time_eq;
 use crate::service::{Principal, ServiceError};
 use crate::store::StoreError;
+use crate::web::cookies::session_token;
 
 use super::error::ApiError;
 use super::{AppState, WebConfig};
-
-pub const COOKIE: &str = "deskward_session";
-pub const SECURE_COOKIE: &str = "__Host-deskward_session";
 
 /// The client as the service records it.
 #[derive(Debug, Clone)]
@@ -121,67 +120,6 @@ pub fn is_https(headers: &HeaderMap, peer: Option<IpAddr>, cfg: &WebConfig) -> b
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("https")))
 }
 
-/// The session token from the cookie, if the request carries one.
-///
-/// Either cookie name is read here: [`keep_transport_cookie`] has already removed, for every
-/// request, the one its transport may not use.
-pub fn session_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SECURE_COOKIE || *k == COOKIE)
-        .map(|(_, v)| v.trim())
-}
-
-/// Removes from the `Cookie` headers the session cookie this transport does not use: over
-/// HTTPS only `__Host-deskward_session` counts (a plain-named cookie can be planted by anyone
-/// who can answer for a sibling domain or over plain HTTP, a `__Host-` one cannot), over plain
-/// HTTP only `deskward_session` (the one this server issues there). Done once per request,
-/// before any handler, so every reader of the cookie sees the same answer.
-pub fn keep_transport_cookie(headers: &mut HeaderMap, https: bool) {
-    let refused = if https { COOKIE } else { SECURE_COOKIE };
-    let is_refused = |pair: &str| {
-        pair.trim()
-            .split_once('=')
-            .is_some_and(|(k, _)| k == refused)
-    };
-    let present = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(';').any(is_refused));
-    if !present {
-        return;
-    }
-    let mut kept: Vec<HeaderValue> = Vec::new();
-    for value in headers.get_all(header::COOKIE) {
-        match value.to_str() {
-            Ok(v) => {
-                let rest: Vec<&str> = v
-                    .split(';')
-                    .filter(|p| !is_refused(p))
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .collect();
-                if !rest.is_empty()
-                    && let Ok(v) = HeaderValue::from_str(&rest.join("; "))
-                {
-                    kept.push(v);
-                }
-            }
-            // Not text: no cookie of ours can be read from it anyway.
-            Err(_) => kept.push(value.clone()),
-        }
-    }
-    headers.remove(header::COOKIE);
-    for v in kept {
-        headers.append(header::COOKIE, v);
-    }
-}
-
 /// Resolves the account this request is for: by host label with `--base-domain`, otherwise
 /// the deployment's one account.
 pub async fn tenant(parts: &Parts, state: &AppState) -> Result<String, ServiceError> {
@@ -272,15 +210,6 @@ fn is_safe(m: &Method) -> bool {
     matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Compares secrets without an early exit, so timing tells nothing about how much matched.
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() || a.is_empty() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Maps a store error reached outside the service (tenant lookups).
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
@@ -288,78 +217,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The cookie outlives closing the browser (400 days, the most browsers keep): the session
-/// ends on the server by the idle timeout, logout or an administrator, not with the tabs.
-const COOKIE_MAX_AGE: u32 = 400 * 24 * 3600;
-
-/// The `Set-Cookie` value that starts a session. `Secure` and the `__Host-` prefix over
-/// HTTPS; plain HTTP on localhost keeps working for local use.
-pub fn session_cookie(token: &str, https: bool) -> String {
-    if https {
-        format!(
-            "{SECURE_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={COOKIE_MAX_AGE}"
-        )
-    } else {
-        format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE}")
-    }
-}
-
-/// The `Set-Cookie` value that removes the session cookie.
-pub fn clear_cookie(https: bool) -> String {
-    let name = if https { SECURE_COOKIE } else { COOKIE };
-    let secure = if https { "; Secure" } else { "" };
-    format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn compares_in_constant_time_shape() {
-        assert!(constant_time_eq("abc", "abc"));
-        assert!(!constant_time_eq("abc", "abd"));
-        assert!(!constant_time_eq("", ""));
-        assert!(!constant_time_eq("abc", "abcd"));
-    }
-
-    #[test]
-    fn reads_the_session_cookie() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            "a=1; deskward_session=tok; b=2".parse().unwrap(),
-        );
-        assert_eq!(session_token(&h), Some("tok"));
-        assert!(
-            session_cookie("t", true).starts_with("__Host-deskward_session=t; Path=/; HttpOnly")
-        );
-        assert!(!session_cookie("t", false).contains("Secure"));
-    }
-
-    #[test]
-    fn each_transport_keeps_only_its_own_session_cookie() {
-        let mut h = HeaderMap::new();
-        h.append(
-            header::COOKIE,
-            "deskward_session=plain; a=1; __Host-deskward_session=secure"
-                .parse()
-                .unwrap(),
-        );
-        h.append(header::COOKIE, "deskward_session=again".parse().unwrap());
-        let mut over_https = h.clone();
-        keep_transport_cookie(&mut over_https, true);
-        assert_eq!(session_token(&over_https), Some("secure"));
-        let left: Vec<_> = over_https.get_all(header::COOKIE).iter().collect();
-        assert_eq!(left, ["a=1; __Host-deskward_session=secure"]);
-        keep_transport_cookie(&mut h, false);
-        assert_eq!(session_token(&h), Some("plain"));
-        assert!(
-            h.get_all(header::COOKIE)
-                .iter()
-                .all(|v| !v.to_str().unwrap().contains("__Host-"))
-        );
-    }
 
     #[test]
     fn reads_forwarded_entries_with_ports_and_brackets() {

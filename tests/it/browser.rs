@@ -539,6 +539,7 @@ impl App {
                 as_kind: Some(as_kind),
                 ip: ip.to_string(),
                 user_agent: user_agent.to_string(),
+                device_pass: None,
             })
             .await
             .unwrap_or_else(|e| panic!("fixture sign-in of {email}: {e}"))

@@ -501,6 +501,7 @@ async fn the_sqlite_files_are_readable_by_their_owner_only() {
         as_kind: None,
         ip: "127.0.0.1".to_string(),
         user_agent: "test".to_string(),
+        device_pass: None,
     })
     .await
     .expect("a session is written");

@@ -23,4 +23,5 @@ mod hardening;
 mod multi_instance;
 mod operations;
 mod permissions;
+mod signin;
 mod throttling;

@@ -154,6 +154,11 @@ async fn own_credentials_need_the_current_password(backend: Backend) {
         statuses.push(res.status.as_u16());
     }
     assert!(statuses.contains(&429), "{statuses:?}");
+    // They count for sign-in too: a browser without Sam's known-device pass must wait.
+    app.client()
+        .login("sam@acme.test", "new secret words")
+        .await
+        .expect_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     // They are the same failures sign-in counts for that e-mail.
     let key = deskward::service::token_hash(&format!("account:{}:sam@acme.test", app.account.id));
     let window = app.store.signin_failures(&key, 0).await.unwrap();

@@ -28,6 +28,7 @@ pub const START: Millis = 1_790_000_000_000;
 pub const SECOND: Millis = 1_000;
 pub const MINUTE: Millis = 60 * SECOND;
 pub const HOUR: Millis = 60 * MINUTE;
+pub const DAY: Millis = 24 * HOUR;
 
 pub const PRIMARY_NAME: &str = "Pat Primary";
 pub const PRIMARY_EMAIL: &str = "owner@acme.test";
@@ -231,6 +232,7 @@ impl TestApp {
                 as_kind: None,
                 ip: "127.0.0.1".to_string(),
                 user_agent: "fixture".to_string(),
+                device_pass: None,
             })
             .await
             .unwrap_or_else(|e| panic!("fixture sign-in of {email}: {e}"));
@@ -529,6 +531,23 @@ impl Client {
         res
     }
 
+    /// A cookie's value as the jar would send it now.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let url: Url = self.base.parse().expect("base URL");
+        let header: HeaderValue = self.jar.cookies(&url)?;
+        header.to_str().ok()?.split(';').find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
+    }
+
+    /// Puts any cookie into the jar.
+    pub fn plant(&self, name: &str, value: &str) {
+        let url: Url = self.base.parse().expect("base URL");
+        self.jar
+            .add_cookie_str(&format!("{name}={value}; Path=/"), &url);
+    }
+
     /// The CSRF token this client will send.
     pub fn csrf(&self) -> Option<String> {
         self.csrf.lock().unwrap().clone()
@@ -679,4 +698,42 @@ pub fn names(list: &Value) -> Vec<String> {
 /// A fresh client for any server address (another instance of a multi-instance test).
 pub fn client_for_base(base: &str) -> Client {
     Client::new(base, None)
+}
+
+/// Another instance of the service on a test's database, with the same clock: what a second
+/// process behind the same load balancer would be.
+pub struct OtherInstance {
+    pub base: String,
+    _stop: oneshot::Sender<()>,
+}
+
+impl OtherInstance {
+    pub fn client(&self) -> Client {
+        client_for_base(&self.base)
+    }
+}
+
+pub async fn second_instance(app: &TestApp) -> OtherInstance {
+    let store = deskward::store::connect(app.database_url())
+        .await
+        .expect("connect the second instance");
+    let config = ServerConfig {
+        sweep_interval: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let svc = deskward::server::build(
+        store,
+        Arc::new(app.clock.clone()),
+        deskward::events::EventBus::new(),
+        &config,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let base = format!("http://{}", listener.local_addr().expect("local address"));
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(deskward::server::serve(svc, config, listener, async move {
+        let _ = rx.await;
+    }));
+    OtherInstance { base, _stop: tx }
 }

@@ -69,7 +69,7 @@ pub async fn list(
         .map(|e| {
             json!({
                 "id": e.id, "at": rfc3339(e.at), "kind": e.kind, "actor": e.actor,
-                "target": e.target, "ip": e.ip, "detail": e.detail,
+                "target": e.target, "ip": e.ip, "detail": e.detail, "count": e.count,
             })
         })
         .collect();

@@ -11,8 +11,9 @@ use serde_json::json;
 use crate::domain::member::{AgentStatus, MemberKind};
 use crate::service::LoginRequest;
 use crate::web::AppState;
+use crate::web::cookies::{self, clear_cookie, device_cookie, session_cookie};
 use crate::web::error::ApiError;
-use crate::web::request::{ApiTenant, ApiUser, Client, clear_cookie, session_cookie};
+use crate::web::request::{ApiTenant, ApiUser, Client};
 
 use super::ApiJson;
 use super::shapes::{MemberJson, SessionJson};
@@ -30,6 +31,7 @@ pub async fn login(
     State(state): State<AppState>,
     ApiTenant(account_id): ApiTenant,
     client: Client,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let as_kind = match body.as_kind.as_deref() {
@@ -47,6 +49,7 @@ pub async fn login(
             as_kind,
             ip: client.ip,
             user_agent: client.user_agent,
+            device_pass: cookies::device_pass(&headers, client.https),
         })
         .await?;
     let sessions = state
@@ -59,11 +62,8 @@ pub async fn login(
         "csrf_token": out.csrf_token,
     });
     let mut res = Json(body).into_response();
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&session_cookie(&out.token, client.https))
-            .map_err(|_| ApiError::invalid("token"))?,
-    );
+    cookies::set(&mut res, &session_cookie(&out.token, client.https));
+    cookies::set(&mut res, &device_cookie(&out.device_pass, client.https));
     Ok(res)
 }
 

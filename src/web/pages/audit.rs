@@ -7,6 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
+use crate::domain::audit::AuditKind;
 use crate::domain::time::{human, rfc3339};
 use crate::service::audit::AuditFilter;
 use crate::web::AppState;
@@ -41,23 +42,6 @@ struct AuditPage {
     prev_href: String,
     next_href: String,
 }
-
-const KINDS: [&str; 14] = [
-    "signin",
-    "signin.failed",
-    "signin.refused",
-    "signout",
-    "session.ended",
-    "session.expired",
-    "member.created",
-    "member.updated",
-    "member.disabled",
-    "member.enabled",
-    "password.changed",
-    "permissions.changed",
-    "settings.changed",
-    "account.created",
-];
 
 fn href(path: &str, params: &HashMap<String, String>, page: Option<i64>) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
@@ -108,7 +92,11 @@ pub async fn audit_page(
             actor: e.actor.clone().unwrap_or_else(|| "—".to_string()),
             target: e.target.clone().unwrap_or_else(|| "—".to_string()),
             ip: e.entry.ip.clone().unwrap_or_default(),
-            detail: e.entry.detail.clone(),
+            detail: if e.entry.count > 1 {
+                format!("{} (×{})", e.entry.detail, e.entry.count)
+            } else {
+                e.entry.detail.clone()
+            },
         })
         .collect();
     let get = |k: &str| params.get(k).cloned().unwrap_or_default();
@@ -124,7 +112,7 @@ pub async fn audit_page(
             kind: get("kind"),
             from: get("from"),
             to: get("to"),
-            kinds: KINDS.to_vec(),
+            kinds: AuditKind::ALL.iter().map(|k| k.as_str()).collect(),
             csv_href: href("/security/audit.csv", &params, None),
             prev_href: href("/security/audit", &params, Some(page.page - 1)),
             next_href: href("/security/audit", &params, Some(page.page + 1)),

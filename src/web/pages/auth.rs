@@ -7,10 +7,11 @@ use axum::response::Response;
 
 use crate::domain::member::{AgentStatus, MemberKind};
 use crate::service::auth::NewAccountRequest;
-use crate::service::{LoginRequest, Principal, ServiceError};
+use crate::service::{ChosenLogin, LoginRequest, Principal, ServiceError};
 use crate::web::AppState;
 use crate::web::api::auth::signed_out_response;
-use crate::web::request::{Client, clear_cookie, session_cookie};
+use crate::web::cookies::{self, clear_cookie, device_cookie, session_cookie};
+use crate::web::request::Client;
 
 use super::extract::check_csrf;
 use super::{
@@ -23,8 +24,8 @@ use super::{
 struct LoginPage {
     layout: Layout,
     email: String,
-    password: String,
-    choose: bool,
+    /// Set when the password opened two linked accounts: the server-side choice to complete.
+    challenge: Option<String>,
 }
 
 impl LoginPage {
@@ -32,8 +33,7 @@ impl LoginPage {
         Self {
             layout: Layout::public("Sign in"),
             email,
-            password: String::new(),
-            choose: false,
+            challenge: None,
         }
     }
 }
@@ -84,22 +84,40 @@ pub async fn login_submit(
     State(state): State<AppState>,
     PageTenant(account_id): PageTenant,
     client: Client,
+    headers: axum::http::HeaderMap,
     form: FormData,
 ) -> PageResult {
     let email = form.text("email");
-    let password = form.text("password");
     let as_kind = form.get("as").and_then(|k| k.parse::<MemberKind>().ok());
-    let result = state
-        .svc
-        .login(LoginRequest {
-            account_id,
-            email: email.clone(),
-            password: password.clone(),
-            as_kind,
-            ip: client.ip.clone(),
-            user_agent: client.user_agent.clone(),
-        })
-        .await;
+    // The second step of a linked sign-in carries the challenge, never the password.
+    let result = match (form.get("challenge"), as_kind) {
+        (Some(challenge), Some(as_kind)) => {
+            state
+                .svc
+                .login_chosen(ChosenLogin {
+                    account_id,
+                    challenge: challenge.to_string(),
+                    as_kind,
+                    ip: client.ip.clone(),
+                    user_agent: client.user_agent.clone(),
+                })
+                .await
+        }
+        _ => {
+            state
+                .svc
+                .login(LoginRequest {
+                    account_id,
+                    email: email.clone(),
+                    password: form.text("password"),
+                    as_kind,
+                    ip: client.ip.clone(),
+                    user_agent: client.user_agent.clone(),
+                    device_pass: cookies::device_pass(&headers, client.https),
+                })
+                .await
+        }
+    };
     let mut page = LoginPage::new(email);
     let status = match result {
         Ok(out) => {
@@ -108,18 +126,21 @@ pub async fn login_submit(
             } else {
                 "/"
             };
-            return Ok(set_cookie(
-                see_other(to),
-                &session_cookie(&out.token, client.https),
-            ));
+            let mut res = see_other(to);
+            cookies::set(&mut res, &session_cookie(&out.token, client.https));
+            cookies::set(&mut res, &device_cookie(&out.device_pass, client.https));
+            return Ok(res);
         }
-        Err(ServiceError::ChooseAccount) => {
-            page.choose = true;
-            page.password = password;
+        Err(ServiceError::ChooseAccount { challenge }) => {
+            page.challenge = Some(challenge);
             StatusCode::OK
         }
         Err(ServiceError::InvalidCredentials) => {
-            page.layout.error = Some("E-mail or password is incorrect.".into());
+            page.layout.error = Some(if form.get("challenge").is_some() {
+                "That choice has expired. Please sign in again.".into()
+            } else {
+                "E-mail or password is incorrect.".into()
+            });
             StatusCode::UNAUTHORIZED
         }
         Err(ServiceError::AccountDisabled) => {
@@ -207,6 +228,7 @@ pub async fn setup_submit(
                     as_kind: Some(MemberKind::Admin),
                     ip: client.ip,
                     user_agent: client.user_agent,
+                    device_pass: None,
                 })
                 .await;
             Ok(match signed_in {

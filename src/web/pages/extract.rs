@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use crate::domain::session::EndReason;
 use crate::service::{Principal, ServiceError};
 use crate::web::AppState;
-use crate::web::request::{client, constant_time_eq, session_token, tenant};
+use crate::web::cookies::session_token;
+use crate::web::request::{client, constant_time_eq, tenant};
 
 use super::layout::{PageError, see_other};
 

@@ -1,0 +1,194 @@
+//! The cookies Deskward sets and reads: the session cookie and the known-device pass. Over
+//! HTTPS each carries the `__Host-` prefix (a cookie only this origin can set, over TLS).
+
+use axum::http::{HeaderMap, HeaderValue, header};
+
+pub const COOKIE: &str = "deskward_session";
+pub const SECURE_COOKIE: &str = "__Host-deskward_session";
+
+/// The session token from the cookie, if the request carries one.
+///
+/// Either cookie name is read here: [`keep_transport_cookie`] has already removed, for every
+/// request, the one its transport may not use.
+pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SECURE_COOKIE || *k == COOKIE)
+        .map(|(_, v)| v.trim())
+}
+
+/// Removes from the `Cookie` headers the session cookie this transport does not use: over
+/// HTTPS only `__Host-deskward_session` counts (a plain-named cookie can be planted by anyone
+/// who can answer for a sibling domain or over plain HTTP, a `__Host-` one cannot), over plain
+/// HTTP only `deskward_session` (the one this server issues there). Done once per request,
+/// before any handler, so every reader of the cookie sees the same answer.
+pub fn keep_transport_cookie(headers: &mut HeaderMap, https: bool) {
+    let refused = if https { COOKIE } else { SECURE_COOKIE };
+    let is_refused = |pair: &str| {
+        pair.trim()
+            .split_once('=')
+            .is_some_and(|(k, _)| k == refused)
+    };
+    let present = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(';').any(is_refused));
+    if !present {
+        return;
+    }
+    let mut kept: Vec<HeaderValue> = Vec::new();
+    for value in headers.get_all(header::COOKIE) {
+        match value.to_str() {
+            Ok(v) => {
+                let rest: Vec<&str> = v
+                    .split(';')
+                    .filter(|p| !is_refused(p))
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .collect();
+                if !rest.is_empty()
+                    && let Ok(v) = HeaderValue::from_str(&rest.join("; "))
+                {
+                    kept.push(v);
+                }
+            }
+            // Not text: no cookie of ours can be read from it anyway.
+            Err(_) => kept.push(value.clone()),
+        }
+    }
+    headers.remove(header::COOKIE);
+    for v in kept {
+        headers.append(header::COOKIE, v);
+    }
+}
+
+/// The cookie outlives closing the browser (400 days, the most browsers keep): the session
+/// ends on the server by the idle timeout, logout or an administrator, not with the tabs.
+const COOKIE_MAX_AGE: u32 = 400 * 24 * 3600;
+
+/// The `Set-Cookie` value that starts a session. `Secure` and the `__Host-` prefix over
+/// HTTPS; plain HTTP on localhost keeps working for local use.
+pub fn session_cookie(token: &str, https: bool) -> String {
+    if https {
+        format!(
+            "{SECURE_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={COOKIE_MAX_AGE}"
+        )
+    } else {
+        format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE}")
+    }
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie(https: bool) -> String {
+    let name = if https { SECURE_COOKIE } else { COOKIE };
+    let secure = if https { "; Secure" } else { "" };
+    format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+}
+
+/// The known-device pass: lets its holder sign in while a flood of wrong passwords from
+/// elsewhere holds their e-mail throttled (OWASP's device cookie).
+pub const DEVICE_COOKIE: &str = "deskward_device";
+pub const SECURE_DEVICE_COOKIE: &str = "__Host-deskward_device";
+const DEVICE_MAX_AGE: u32 = 90 * 24 * 3600;
+
+/// The known-device pass the browser sent, under the name its transport allows.
+pub fn device_pass(headers: &HeaderMap, https: bool) -> Option<String> {
+    let name = if https {
+        SECURE_DEVICE_COOKIE
+    } else {
+        DEVICE_COOKIE
+    };
+    cookie(headers, name).map(str::to_string)
+}
+
+/// The `Set-Cookie` value that stores a known-device pass.
+pub fn device_cookie(pass: &str, https: bool) -> String {
+    if https {
+        format!(
+            "{SECURE_DEVICE_COOKIE}={pass}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={DEVICE_MAX_AGE}"
+        )
+    } else {
+        format!("{DEVICE_COOKIE}={pass}; Path=/; HttpOnly; SameSite=Lax; Max-Age={DEVICE_MAX_AGE}")
+    }
+}
+
+/// A cookie's value by name.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// Adds a `Set-Cookie` header to an answer.
+pub fn set(res: &mut axum::response::Response, cookie: &str) {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_session_cookie() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "a=1; deskward_session=tok; b=2".parse().unwrap(),
+        );
+        assert_eq!(session_token(&h), Some("tok"));
+        assert!(
+            session_cookie("t", true).starts_with("__Host-deskward_session=t; Path=/; HttpOnly")
+        );
+        assert!(!session_cookie("t", false).contains("Secure"));
+    }
+
+    #[test]
+    fn each_transport_keeps_only_its_own_session_cookie() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            "deskward_session=plain; a=1; __Host-deskward_session=secure"
+                .parse()
+                .unwrap(),
+        );
+        h.append(header::COOKIE, "deskward_session=again".parse().unwrap());
+        let mut over_https = h.clone();
+        keep_transport_cookie(&mut over_https, true);
+        assert_eq!(session_token(&over_https), Some("secure"));
+        let left: Vec<_> = over_https.get_all(header::COOKIE).iter().collect();
+        assert_eq!(left, ["a=1; __Host-deskward_session=secure"]);
+        keep_transport_cookie(&mut h, false);
+        assert_eq!(session_token(&h), Some("plain"));
+        assert!(
+            h.get_all(header::COOKIE)
+                .iter()
+                .all(|v| !v.to_str().unwrap().contains("__Host-"))
+        );
+    }
+
+    #[test]
+    fn the_device_pass_is_read_under_its_transports_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "deskward_device=plain; __Host-deskward_device=secure"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(device_pass(&h, false).as_deref(), Some("plain"));
+        assert_eq!(device_pass(&h, true).as_deref(), Some("secure"));
+        assert!(device_cookie("p", true).contains("Secure"));
+    }
+}
