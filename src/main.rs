@@ -87,6 +87,46 @@ struct ServeArgs {
     /// Seconds between sweeps that mark idle sessions expired.
     #[arg(long, env = "DESKWARD_SWEEP_SECS", default_value_t = 15)]
     sweep_secs: u64,
+    #[command(flatten)]
+    guard: GuardArgs,
+}
+
+/// Deskward in front of another app (forward auth); see docs/reverse-proxy.md.
+#[derive(Args)]
+struct GuardArgs {
+    /// Serve everything under this path (e.g. /deskward), so Deskward shares one host with the
+    /// app it guards.
+    #[arg(long, env = "DESKWARD_PATH_PREFIX", default_value = "")]
+    path_prefix: String,
+    /// Where agents land after signing in without `rd` (an absolute URL, or a path on the
+    /// same host); default: Deskward's own agent page.
+    #[arg(long, env = "DESKWARD_AGENT_HOME")]
+    agent_home: Option<String>,
+    /// An origin besides the request's own that sign-in may return to (`rd`), such as
+    /// https://help.example.com. Repeatable.
+    #[arg(
+        long = "return-origin",
+        env = "DESKWARD_RETURN_ORIGINS",
+        value_delimiter = ','
+    )]
+    return_origins: Vec<String>,
+}
+
+impl GuardArgs {
+    /// The web settings these flags stand for; the error names the flag that is wrong.
+    fn apply(self, web: &mut WebConfig) -> Result<(), String> {
+        web.path_prefix = deskward::web::prefix::normalize(&self.path_prefix)?;
+        web.agent_home = self
+            .agent_home
+            .map(|h| deskward::web::return_to::parse_agent_home(&h))
+            .transpose()?;
+        web.return_origins = self
+            .return_origins
+            .iter()
+            .map(|o| deskward::web::return_to::parse_origin(o))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
 }
 
 #[derive(Args)]
@@ -175,15 +215,19 @@ fn first_line(s: &str) -> String {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve(a) => {
+            let mut web = WebConfig {
+                base_domain: a
+                    .base_domain
+                    .map(|d| d.trim_matches('.').to_ascii_lowercase()),
+                trusted_proxies: a.trusted_proxies,
+                https: a.https,
+                ..WebConfig::default()
+            };
+            a.guard.apply(&mut web)?;
+            let prefix = web.path_prefix.clone();
             let store = open(&a.db.database_url).await?;
             let config = ServerConfig {
-                web: WebConfig {
-                    base_domain: a
-                        .base_domain
-                        .map(|d| d.trim_matches('.').to_ascii_lowercase()),
-                    trusted_proxies: a.trusted_proxies,
-                    https: a.https,
-                },
+                web,
                 service: ServiceConfig {
                     presence_grace_ms: (a.presence_grace_secs * 1000) as i64,
                 },
@@ -203,11 +247,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             if needs_setup {
                 println!(
-                    "First run: open http://{}/setup to create your account.",
+                    "First run: open http://{}{prefix}/setup to create your account.",
                     a.bind
                 );
             } else {
-                println!("Deskward is running at http://{}/", a.bind);
+                println!("Deskward is running at http://{}{prefix}/", a.bind);
             }
             server::serve(svc, config, listener, server::shutdown_signal())
                 .await

@@ -2,15 +2,19 @@
 
 use askama::Template;
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
+use url::Url;
 
 use crate::domain::member::{AgentStatus, MemberKind};
+use crate::domain::session::EndReason;
 use crate::service::auth::NewAccountRequest;
 use crate::service::{LoginRequest, Principal, ServiceError};
 use crate::web::AppState;
 use crate::web::api::auth::signed_out_response;
 use crate::web::request::{Client, clear_cookie, session_cookie};
+use crate::web::return_to;
 
 use super::extract::check_csrf;
 use super::{
@@ -25,15 +29,18 @@ struct LoginPage {
     email: String,
     password: String,
     choose: bool,
+    /// Where to go once signed in (an allowed `rd`, else empty), kept through the form.
+    rd: String,
 }
 
 impl LoginPage {
-    fn new(email: String) -> Self {
+    fn new(email: String, rd: &Option<Url>) -> Self {
         Self {
             layout: Layout::public("Sign in"),
             email,
             password: String::new(),
             choose: false,
+            rd: rd.as_ref().map(|u| u.to_string()).unwrap_or_default(),
         }
     }
 }
@@ -44,6 +51,30 @@ pub async fn home(visitor: Visitor) -> Response {
         Some(p) => see_other(landing(&p)),
         None => see_other("/login"),
     }
+}
+
+/// Where someone goes once signed in: back to `rd` (already checked), else agents to
+/// `--agent-home` when set, else their landing page in Deskward.
+pub fn after_sign_in(state: &AppState, kind: MemberKind, landing: &str, rd: Option<Url>) -> String {
+    if let Some(url) = rd {
+        return url.into();
+    }
+    match (&state.cfg.agent_home, kind) {
+        (Some(home), MemberKind::Agent) => home.clone(),
+        _ => crate::web::prefix::url(landing),
+    }
+}
+
+/// 303 to a URL [`after_sign_in`] chose (already complete: absolute, or prefixed).
+fn go(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// A query parameter of the request.
+fn query_param(parts: &Parts, name: &str) -> Option<String> {
+    form_urlencoded::parse(parts.uri.query()?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 fn landing(p: &Principal) -> &'static str {
@@ -65,18 +96,30 @@ fn set_cookie(mut res: Response, cookie: &str) -> Response {
     res
 }
 
-/// The sign-in form. A browser whose session was ended is told why, once.
-pub async fn login_page(client: Client, visitor: Visitor) -> Response {
+/// The sign-in form. A browser whose session was ended is told why, once (from the ended
+/// session itself, else from `reason`, which guard.js passes along). With `rd`, signing in
+/// goes back there when its origin is allowed; someone already signed in goes at once.
+pub async fn login_page(
+    State(state): State<AppState>,
+    client: Client,
+    visitor: Visitor,
+    parts: Parts,
+) -> Response {
+    let rd = return_to::allowed(query_param(&parts, "rd").as_deref(), &parts, &state);
     if let Some(p) = &visitor.user {
-        return see_other(landing(p));
+        return go(&after_sign_in(&state, p.actor.kind, landing(p), rd));
     }
-    let mut page = LoginPage::new(String::new());
+    let said = query_param(&parts, "reason").and_then(|r| r.parse::<EndReason>().ok());
+    let mut page = LoginPage::new(String::new(), &rd);
     match visitor.ended {
         Some(reason) => {
-            page.layout.notice = reason.map(|r| r.message().to_string());
+            page.layout.notice = reason.or(said).map(|r| r.message().to_string());
             set_cookie(render(StatusCode::OK, &page), &clear_cookie(client.https))
         }
-        None => render(StatusCode::OK, &page),
+        None => {
+            page.layout.notice = said.map(|r| r.message().to_string());
+            render(StatusCode::OK, &page)
+        }
     }
 }
 
@@ -84,8 +127,10 @@ pub async fn login_submit(
     State(state): State<AppState>,
     PageTenant(account_id): PageTenant,
     client: Client,
+    parts: Parts,
     form: FormData,
 ) -> PageResult {
+    let rd = return_to::allowed(form.get("rd"), &parts, &state);
     let email = form.text("email");
     let password = form.text("password");
     let as_kind = form.get("as").and_then(|k| k.parse::<MemberKind>().ok());
@@ -100,16 +145,17 @@ pub async fn login_submit(
             user_agent: client.user_agent.clone(),
         })
         .await;
-    let mut page = LoginPage::new(email);
+    let mut page = LoginPage::new(email, &rd);
     let status = match result {
         Ok(out) => {
-            let to = if out.member.kind == MemberKind::Agent {
+            let landing = if out.member.kind == MemberKind::Agent {
                 "/agent"
             } else {
                 "/"
             };
+            let to = after_sign_in(&state, out.member.kind, landing, rd);
             return Ok(set_cookie(
-                see_other(to),
+                go(&to),
                 &session_cookie(&out.token, client.https),
             ));
         }
