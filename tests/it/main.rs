@@ -13,6 +13,7 @@ mod api_security;
 mod api_team;
 mod browser;
 mod conformance;
+mod forward_auth;
 mod multi_instance;
 mod permissions;
 mod throttling;

@@ -16,6 +16,7 @@ mod layout;
 mod settings;
 mod team;
 
+pub use auth::after_sign_in;
 pub use extract::{FormData, PageTenant, PageUser, SignedForm, Visitor};
 pub use layout::{
     InPage, Layout, Nav, PageError, PageResult, SessionRow, capitalize, render, see_other,
