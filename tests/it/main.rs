@@ -15,5 +15,7 @@ mod browser;
 mod conformance;
 mod forward_auth;
 mod multi_instance;
+mod path_prefix;
 mod permissions;
+mod sign_in_rd;
 mod throttling;
