@@ -5,6 +5,7 @@ pub mod clock;
 pub mod demo;
 pub mod domain;
 pub mod events;
+pub mod guarded;
 pub mod relay;
 pub mod server;
 pub mod service;

@@ -17,5 +17,6 @@ mod forward_auth;
 mod multi_instance;
 mod path_prefix;
 mod permissions;
+mod proxies;
 mod sign_in_rd;
 mod throttling;
