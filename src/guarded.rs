@@ -5,13 +5,21 @@
 //! what works.
 
 use std::collections::BTreeMap;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
+
+use crate::demo::DEMO_ADMIN;
+use crate::server::{self, ServerConfig};
+use crate::service::{Service, random_hex};
+use crate::web::WebConfig;
 
 /// The guide, as built into this binary.
 pub const GUIDE: &str = include_str!("../docs/reverse-proxy.md");
@@ -233,6 +241,134 @@ fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// The web settings of a Deskward behind the guide's proxy on loopback: under `/deskward`,
+/// the proxy trusted, agents landing in the app.
+pub fn web_config() -> WebConfig {
+    WebConfig {
+        path_prefix: "/deskward".to_string(),
+        trusted_proxies: vec![
+            "127.0.0.1/32".parse().expect("a CIDR"),
+            "::1/128".parse().expect("a CIDR"),
+        ],
+        agent_home: Some("/".to_string()),
+        ..WebConfig::default()
+    }
+}
+
+/// `deskward demo` with nginx: nginx on `bind` running the guide's configuration, in front of
+/// the sample inbox and of Deskward (each on a free loopback port), until Ctrl-C. `config.web`
+/// should be [`web_config`].
+pub async fn serve_demo(
+    svc: Arc<Service>,
+    config: ServerConfig,
+    bind: SocketAddr,
+    nginx: &Path,
+) -> Result<(), String> {
+    let listen = |what: &'static str| async move {
+        tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("cannot listen on loopback for {what}: {e}"))
+    };
+    let desk_listener = listen("Deskward").await?;
+    let app_listener = listen("the sample inbox").await?;
+    let at = Addresses {
+        proxy: bind,
+        deskward: desk_listener.local_addr().map_err(|e| e.to_string())?,
+        app: app_listener.local_addr().map_err(|e| e.to_string())?,
+    };
+    let dir = std::env::temp_dir().join(format!("deskward-demo-nginx-{}", random_hex(6)));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // nginx's workers drop root privileges and must still reach their temporary files.
+    let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755));
+    let result = run_demo(svc, config, desk_listener, app_listener, &at, &dir, nginx).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run_demo(
+    svc: Arc<Service>,
+    config: ServerConfig,
+    desk_listener: tokio::net::TcpListener,
+    app_listener: tokio::net::TcpListener,
+    at: &Addresses,
+    dir: &Path,
+    nginx: &Path,
+) -> Result<(), String> {
+    let conf = write_nginx(GUIDE, at, dir)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let app = inbox("/deskward", None);
+    let app_task = tokio::spawn(
+        axum::serve(app_listener, app)
+            .with_graceful_shutdown(until_stopped(stopped.clone()))
+            .into_future(),
+    );
+    let desk_task = tokio::spawn(server::serve(
+        svc,
+        config,
+        desk_listener,
+        until_stopped(stopped.clone()),
+    ));
+    let mut proxy = tokio::process::Command::new(nginx)
+        .arg("-e")
+        .arg("stderr")
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&conf)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", nginx.display()))?;
+    let outcome = tokio::select! {
+        ready = answers(at.proxy, "/deskward/healthz") => match ready {
+            Ok(()) => {
+                println!();
+                println!("The sample helpdesk, guarded by Deskward behind nginx (docs/reverse-proxy.md):");
+                println!("  open http://{}/ and sign in as an agent, e.g. aaliyah.brooks@northwind.example", at.proxy);
+                println!("  Deskward itself is at http://{}/deskward/ ({DEMO_ADMIN});", at.proxy);
+                println!("  end the agent's session there and watch the inbox tab go to the sign-in page.");
+                println!("Ctrl-C stops everything.");
+                tokio::select! {
+                    _ = server::shutdown_signal() => Ok(()),
+                    status = proxy.wait() => Err(format!("nginx stopped ({})", status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()))),
+                }
+            }
+            Err(e) => Err(e),
+        },
+        status = proxy.wait() => Err(format!(
+            "nginx could not start on {} ({}); is the port free?",
+            at.proxy,
+            status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())
+        )),
+    };
+    let _ = proxy.kill().await;
+    let _ = stop.send(true);
+    let _ = app_task.await;
+    let _ = desk_task.await;
+    outcome
+}
+
+/// Waits (up to 10 s) until `addr` answers `GET path` with 200.
+async fn answers(addr: SocketAddr, path: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for _ in 0..200 {
+        if let Ok(mut tcp) = tokio::net::TcpStream::connect(addr).await {
+            let ask = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+            let mut head = [0u8; 12];
+            if tcp.write_all(ask.as_bytes()).await.is_ok()
+                && tcp.read_exact(&mut head).await.is_ok()
+                && head.ends_with(b" 200")
+            {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(format!("nothing answered on http://{addr}{path} within 10 s"))
 }
 
 /// Where an executable is: on `PATH`, or in the sbin directories a non-root `PATH` often lacks.

@@ -168,6 +168,10 @@ struct DemoArgs {
     /// Seed the data and exit instead of serving.
     #[arg(long)]
     seed_only: bool,
+    /// Serve Deskward alone, even when nginx is installed (by default the demo then runs a
+    /// sample helpdesk guarded by Deskward behind nginx on --bind).
+    #[arg(long)]
+    no_proxy: bool,
 }
 
 fn main() -> ExitCode {
@@ -324,7 +328,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Demo(a) => {
-            deskward::demo::run(&a.database_url, a.bind, a.agents, a.seed_only).await
+            deskward::demo::run(
+                &a.database_url,
+                a.bind,
+                a.agents,
+                a.seed_only,
+                !a.no_proxy,
+            )
+            .await
         }
     }
 }
