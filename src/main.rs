@@ -43,6 +43,34 @@ enum Command {
     Demo(DemoArgs),
     /// Seed a large data set for benchmarks (10,000 agents by default) into an empty database.
     SeedLarge(SeedLargeArgs),
+    /// Write docs/reverse-proxy.md's nginx or Caddy configuration, filled in for loopback
+    /// addresses, into a directory and print the file to run (for the benchmarks).
+    #[command(hide = true)]
+    ProxyConfig(ProxyConfigArgs),
+}
+
+#[derive(Args)]
+struct ProxyConfigArgs {
+    #[arg(value_enum)]
+    proxy: ProxyKind,
+    /// Where the proxy listens.
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Where Deskward listens (served with --path-prefix /deskward).
+    #[arg(long)]
+    deskward: SocketAddr,
+    /// Where the guarded app listens.
+    #[arg(long)]
+    app: SocketAddr,
+    /// An existing directory for the configuration (and nginx's pid, logs and temporary files).
+    #[arg(long)]
+    dir: std::path::PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProxyKind {
+    Nginx,
+    Caddy,
 }
 
 #[derive(Subcommand)]
@@ -325,6 +353,26 @@ async fn run(cli: Cli) -> Result<(), String> {
                 started.elapsed().as_secs_f64(),
                 deskward::demo::DEMO_PASSWORD
             );
+            Ok(())
+        }
+        Command::ProxyConfig(a) => {
+            use deskward::guarded;
+            let at = guarded::Addresses {
+                proxy: a.listen,
+                deskward: a.deskward,
+                app: a.app,
+            };
+            let path = match a.proxy {
+                ProxyKind::Nginx => guarded::write_nginx(guarded::GUIDE, &at, &a.dir)?,
+                ProxyKind::Caddy => {
+                    let path = a.dir.join("Caddyfile");
+                    let text = guarded::caddyfile(guarded::GUIDE, &at)?;
+                    std::fs::write(&path, text)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    path
+                }
+            };
+            println!("{}", path.display());
             Ok(())
         }
         Command::Demo(a) => {
