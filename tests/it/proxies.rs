@@ -536,6 +536,20 @@ fn the_traefik_configuration_names_what_deskward_answers() {
     }
 }
 
+/// The README shows the nginx configuration: the same blocks as the guide, word for word.
+#[test]
+fn the_readme_shows_the_guides_nginx_configuration() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    for name in ["nginx-http", "nginx-guard", "nginx-server"] {
+        assert_eq!(
+            guarded::block(&readme, name).unwrap(),
+            guarded::block(&guide(), name).unwrap(),
+            "README.md's {name} block differs from docs/reverse-proxy.md's"
+        );
+    }
+}
+
 backend_tests!(
     nginx_guards_the_app,
     caddy_guards_the_app,
