@@ -187,15 +187,21 @@ fn inbox_page(h: &HeaderMap, deskward: &str, guard: Option<&str>) -> String {
     let name = percent_encoding::percent_decode_str(&get("remote-name"))
         .decode_utf8_lossy()
         .into_owned();
-    let rows: String = ["Remote-User", "Remote-Email", "Remote-Name", "Remote-Id", "Remote-Groups"]
-        .iter()
-        .map(|k| {
-            format!(
-                "<tr><th scope=\"row\">{k}</th><td><code>{}</code></td></tr>",
-                escape(&get(k))
-            )
-        })
-        .collect();
+    let rows: String = [
+        "Remote-User",
+        "Remote-Email",
+        "Remote-Name",
+        "Remote-Id",
+        "Remote-Groups",
+    ]
+    .iter()
+    .map(|k| {
+        format!(
+            "<tr><th scope=\"row\">{k}</th><td><code>{}</code></td></tr>",
+            escape(&get(k))
+        )
+    })
+    .collect();
     let script = guard
         .map(|src| format!("<script src=\"{}\" defer></script>\n", escape(src)))
         .unwrap_or_default();
@@ -205,7 +211,9 @@ fn inbox_page(h: &HeaderMap, deskward: &str, guard: Option<&str>) -> String {
         ("#1031", "Invoice address is wrong", "Open"),
     ]
     .iter()
-    .map(|(id, subject, status)| format!("<tr><td>{id}</td><td>{subject}</td><td>{status}</td></tr>"))
+    .map(|(id, subject, status)| {
+        format!("<tr><td>{id}</td><td>{subject}</td><td>{status}</td></tr>")
+    })
     .collect::<String>();
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -368,7 +376,9 @@ async fn answers(addr: SocketAddr, path: &str) -> Result<(), String> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    Err(format!("nothing answered on http://{addr}{path} within 10 s"))
+    Err(format!(
+        "nothing answered on http://{addr}{path} within 10 s"
+    ))
 }
 
 /// Where an executable is: on `PATH`, or in the sbin directories a non-root `PATH` often lacks.

@@ -376,14 +376,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Demo(a) => {
-            deskward::demo::run(
-                &a.database_url,
-                a.bind,
-                a.agents,
-                a.seed_only,
-                !a.no_proxy,
-            )
-            .await
+            deskward::demo::run(&a.database_url, a.bind, a.agents, a.seed_only, !a.no_proxy).await
         }
     }
 }

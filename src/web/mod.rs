@@ -108,7 +108,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .with_state(state.clone())
-        .nest_service(&prefix, prefix::Mounted::new(&prefix, routes.with_state(state)))
+        .nest_service(
+            &prefix,
+            prefix::Mounted::new(&prefix, routes.with_state(state)),
+        )
         .fallback_service(prefix::Mounted::new(&prefix, outside))
 }
 

@@ -22,7 +22,9 @@ tokio::task_local! {
 
 /// The prefix of the request being served: `""` when Deskward is mounted at the root.
 pub fn current() -> Arc<str> {
-    PREFIX.try_with(Arc::clone).unwrap_or_else(|_| Arc::from(""))
+    PREFIX
+        .try_with(Arc::clone)
+        .unwrap_or_else(|_| Arc::from(""))
 }
 
 /// `path` (relative to Deskward's root, starting with `/`) as the browser must ask for it.
@@ -52,8 +54,10 @@ impl Mounted {
 impl tower::Service<Request> for Mounted {
     type Response = Response;
     type Error = Infallible;
-    type Future =
-        tokio::task::futures::TaskLocalFuture<Arc<str>, axum::routing::future::RouteFuture<Infallible>>;
+    type Future = tokio::task::futures::TaskLocalFuture<
+        Arc<str>,
+        axum::routing::future::RouteFuture<Infallible>,
+    >;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -104,7 +108,10 @@ mod tests {
         assert_eq!(normalize("/").unwrap(), "");
         assert_eq!(normalize("/deskward").unwrap(), "/deskward");
         assert_eq!(normalize(" /deskward/ ").unwrap(), "/deskward");
-        assert_eq!(normalize("/tools/desk-ward_2").unwrap(), "/tools/desk-ward_2");
+        assert_eq!(
+            normalize("/tools/desk-ward_2").unwrap(),
+            "/tools/desk-ward_2"
+        );
         for bad in [
             "deskward",
             "//deskward",

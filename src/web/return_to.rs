@@ -62,7 +62,10 @@ pub fn parse_agent_home(raw: &str) -> Result<String, String> {
              (e.g. https://desk.example.com/ or /)"
         )
     };
-    if raw.chars().any(|c| c.is_control() || c == '\\' || c.is_whitespace()) {
+    if raw
+        .chars()
+        .any(|c| c.is_control() || c == '\\' || c.is_whitespace())
+    {
         return Err(bad());
     }
     if raw.starts_with('/') {
@@ -121,7 +124,11 @@ pub fn own_origin(parts: &Parts, state: &AppState) -> Option<Origin> {
 
 /// `scheme://host` as an origin, when `host` is a host with an optional port and nothing else.
 fn origin_of_host(scheme: &str, host: &str) -> Option<Origin> {
-    if host.is_empty() || host.bytes().any(|b| b"/\\?#@ ".contains(&b) || b.is_ascii_control()) {
+    if host.is_empty()
+        || host
+            .bytes()
+            .any(|b| b"/\\?#@ ".contains(&b) || b.is_ascii_control())
+    {
         return None;
     }
     let u = Url::parse(&format!("{scheme}://{host}/")).ok()?;
@@ -135,7 +142,9 @@ fn origin_of_host(scheme: &str, host: &str) -> Option<Origin> {
 pub fn check(rd: &str, own: Option<&Origin>, others: &[Origin]) -> Option<Url> {
     if rd.is_empty()
         || rd.len() > MAX_RD_LEN
-        || rd.chars().any(|c| c.is_control() || c == '\\' || c.is_whitespace())
+        || rd
+            .chars()
+            .any(|c| c.is_control() || c == '\\' || c.is_whitespace())
     {
         return None;
     }
@@ -162,7 +171,11 @@ pub fn check(rd: &str, own: Option<&Origin>, others: &[Origin]) -> Option<Url> {
 /// `rd` from this request, if sign-in may return there (see [`check`]).
 pub fn allowed(rd: Option<&str>, parts: &Parts, state: &AppState) -> Option<Url> {
     let rd = rd?;
-    check(rd, own_origin(parts, state).as_ref(), &state.cfg.return_origins)
+    check(
+        rd,
+        own_origin(parts, state).as_ref(),
+        &state.cfg.return_origins,
+    )
 }
 
 #[cfg(test)]
@@ -203,7 +216,13 @@ mod tests {
             parse_agent_home("https://desk.example.com").unwrap(),
             "https://desk.example.com/"
         );
-        for bad in ["inbox", "//evil.example", "/a\\b", "ftp://x.example/", "https://u@x.example/"] {
+        for bad in [
+            "inbox",
+            "//evil.example",
+            "/a\\b",
+            "ftp://x.example/",
+            "https://u@x.example/",
+        ] {
             assert!(parse_agent_home(bad).is_err(), "{bad:?}");
         }
     }
@@ -249,7 +268,11 @@ mod tests {
         ] {
             assert_eq!(ok(bad), None, "{bad:?} was allowed");
         }
-        assert_eq!(check("/inbox", None, &[]), None, "a path needs an own origin");
+        assert_eq!(
+            check("/inbox", None, &[]),
+            None,
+            "a path needs an own origin"
+        );
     }
 
     #[test]

@@ -95,12 +95,15 @@ impl Requirement {
             .map(|(_, v)| match v.as_ref() {
                 "agent" => Ok(Requirement::Kind(MemberKind::Agent)),
                 "admin" => Ok(Requirement::Kind(MemberKind::Admin)),
-                other => other.parse::<Permission>().map(Requirement::Permission).map_err(|_| {
-                    format!(
-                        "require: unknown value \"{other}\" (use agent, admin, team.agents, \
+                other => other
+                    .parse::<Permission>()
+                    .map(Requirement::Permission)
+                    .map_err(|_| {
+                        format!(
+                            "require: unknown value \"{other}\" (use agent, admin, team.agents, \
                          team.admins, security or audit)"
-                    )
-                }),
+                        )
+                    }),
             })
             .collect()
     }
@@ -291,7 +294,11 @@ mod tests {
     fn groups_name_the_role_and_what_it_holds() {
         assert_eq!(groups(&actor(MemberKind::Agent, false, &[])), "agent");
         assert_eq!(
-            groups(&actor(MemberKind::Admin, false, &[Permission::Audit, Permission::TeamAgents])),
+            groups(&actor(
+                MemberKind::Admin,
+                false,
+                &[Permission::Audit, Permission::TeamAgents]
+            )),
             "admin,team.agents,audit"
         );
         assert_eq!(

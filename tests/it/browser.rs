@@ -1663,7 +1663,8 @@ async fn the_guarded_app_signs_its_tab_out(backend: Backend, kind: crate::proxie
     let wanted = stack.proxy.url("/inbox/7?tab=open");
     let sign_in = format!("/deskward/login?rd={}", encode(&wanted));
     b.goto(&wanted).await;
-    b.wait_path("the sign-in page with rd", |p| p == sign_in).await;
+    b.wait_path("the sign-in page with rd", |p| p == sign_in)
+        .await;
     b.find("input[name=email]")
         .await
         .send_keys("ann@acme.test")

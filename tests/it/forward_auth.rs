@@ -8,8 +8,8 @@ use std::time::Duration;
 use deskward::clock::SystemClock;
 use deskward::domain::session::EndReason;
 use deskward::server::ServerConfig;
-use deskward::service::auth::NewAccountRequest;
 use deskward::service::ServiceConfig;
+use deskward::service::auth::NewAccountRequest;
 use reqwest::header::{ACCEPT, COOKIE, HOST, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -174,7 +174,10 @@ async fn verify_without_a_session_points_to_sign_in(backend: Backend) {
 
     // Without any original URL, sign-in is on the request's own origin and carries no rd.
     let r = verify(&c, AUTH_REQUEST, &[]).await;
-    assert_eq!(header(&r, "location"), format!("{}{PREFIX}/login", app.base));
+    assert_eq!(
+        header(&r, "location"),
+        format!("{}{PREFIX}/login", app.base)
+    );
 }
 
 async fn verify_refuses_ended_expired_and_disabled_sessions(backend: Backend) {
@@ -231,7 +234,10 @@ async fn verify_refuses_ended_expired_and_disabled_sessions(backend: Backend) {
         .await
         .expect_status(StatusCode::OK);
     owner
-        .patch_json(&format!("/api/v1/agents/{}", ann.id), &json!({"disabled": true}))
+        .patch_json(
+            &format!("/api/v1/agents/{}", ann.id),
+            &json!({"disabled": true}),
+        )
         .await
         .expect_status(StatusCode::OK);
     verify(&agent, FORWARD_AUTH, &[])
@@ -418,7 +424,10 @@ async fn traefik_forward_auth_request_is_understood(backend: Backend) {
             .header("x-forwarded-uri", "/tickets/42?view=full")
             .header("x-forwarded-for", "198.51.100.4")
             .header(ACCEPT, accept)
-            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0")
+            .header(
+                "user-agent",
+                "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+            )
     };
     let anonymous = desk(&app);
     let r = anonymous

@@ -28,10 +28,20 @@ async fn pages_routes_and_assets_live_under_the_prefix(backend: Backend) {
         "action=\"/deskward/login\"",
         "data-prefix=\"/deskward\"",
     ] {
-        assert!(page.text.contains(needle), "{needle} missing:\n{}", page.text);
+        assert!(
+            page.text.contains(needle),
+            "{needle} missing:\n{}",
+            page.text
+        );
     }
     // Nothing of Deskward's is left at the root but the health check.
-    for path in ["/login", "/team/agents", "/api/v1/me", "/static/app.js", "/guard.js"] {
+    for path in [
+        "/login",
+        "/team/agents",
+        "/api/v1/me",
+        "/static/app.js",
+        "/guard.js",
+    ] {
         root.get(path).await.expect_status(StatusCode::NOT_FOUND);
     }
     root.get("/healthz").await.expect_status(StatusCode::OK);
@@ -68,9 +78,16 @@ async fn pages_routes_and_assets_live_under_the_prefix(backend: Backend) {
     assert!(guard.contains("session_ended") && guard.contains("/api/v1/events"));
 
     // The 404 page, inside the prefix or outside it, still finds its stylesheet.
-    for r in [c.get("/nothing-here").await, root.get("/nothing-here").await] {
+    for r in [
+        c.get("/nothing-here").await,
+        root.get("/nothing-here").await,
+    ] {
         assert_eq!(r.status, StatusCode::NOT_FOUND);
-        assert!(r.text.contains("href=\"/deskward/static/app.css\""), "{}", r.text);
+        assert!(
+            r.text.contains("href=\"/deskward/static/app.css\""),
+            "{}",
+            r.text
+        );
         assert!(r.text.contains("<a href=\"/deskward/\">"), "{}", r.text);
     }
 }
@@ -192,7 +209,11 @@ fn serve_refuses_malformed_guard_flags() {
     for (flag, value, names) in [
         ("--path-prefix", "desk ward", "--path-prefix"),
         ("--path-prefix", "/a/../b", "--path-prefix"),
-        ("--return-origin", "https://help.example.com/app", "--return-origin"),
+        (
+            "--return-origin",
+            "https://help.example.com/app",
+            "--return-origin",
+        ),
         ("--return-origin", "help.example.com", "--return-origin"),
         ("--agent-home", "//evil.example/", "--agent-home"),
         ("--agent-home", "inbox", "--agent-home"),

@@ -124,7 +124,10 @@ impl Proxy {
         let http = reqwest::Client::new();
         let start = Instant::now();
         loop {
-            if let Ok(r) = http.get(format!("{}{PREFIX}/healthz", self.base)).send().await
+            if let Ok(r) = http
+                .get(format!("{}{PREFIX}/healthz", self.base))
+                .send()
+                .await
                 && r.status() == StatusCode::OK
             {
                 return;
@@ -476,14 +479,13 @@ async fn untrusted_peers_cannot_describe_the_original_request(backend: Backend, 
         Kind::Caddy => "forward-auth",
     };
     let r = peer
-        .get(
-            stack
-                .app
-                .url(&format!("{PREFIX}/api/v1/verify/{endpoint}")),
-        )
+        .get(stack.app.url(&format!("{PREFIX}/api/v1/verify/{endpoint}")))
         .header(ACCEPT, "text/html")
         .header("X-Forwarded-Proto", "http")
-        .header("X-Forwarded-Host", stack.proxy.base.trim_start_matches("http://"))
+        .header(
+            "X-Forwarded-Host",
+            stack.proxy.base.trim_start_matches("http://"),
+        )
         .header("X-Forwarded-Uri", "/evil")
         .header("X-Original-URL", stack.proxy.url("/evil"))
         .send()

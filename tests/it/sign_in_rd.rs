@@ -36,9 +36,8 @@ async fn form_sign_in(c: &Client, email: &str, password: &str, rd: &str) -> Stri
 
 async fn sign_in_goes_back_to_an_allowed_rd_only(backend: Backend) {
     let app = guarded_with(backend, |c| {
-        c.web.return_origins = vec![
-            deskward::web::return_to::parse_origin("https://help.example.com").unwrap(),
-        ];
+        c.web.return_origins =
+            vec![deskward::web::return_to::parse_origin("https://help.example.com").unwrap()];
     })
     .await;
     app.add_agent("Ann Agent", "ann@acme.test").await;
@@ -50,8 +49,10 @@ async fn sign_in_goes_back_to_an_allowed_rd_only(backend: Backend) {
         .await
         .expect_status(StatusCode::OK);
     assert!(
-        page.text
-            .contains(&format!("name=\"rd\" value=\"{}\"", own.replace('&', "&#38;"))),
+        page.text.contains(&format!(
+            "name=\"rd\" value=\"{}\"",
+            own.replace('&', "&#38;")
+        )),
         "{}",
         page.text
     );
@@ -95,7 +96,10 @@ async fn sign_in_goes_back_to_an_allowed_rd_only(backend: Backend) {
             .get(&format!("/login?{}", query(&rd)))
             .await
             .expect_status(StatusCode::OK);
-        assert!(!page.text.contains("name=\"rd\""), "{rd:?} kept in the form");
+        assert!(
+            !page.text.contains("name=\"rd\""),
+            "{rd:?} kept in the form"
+        );
         let c = desk(&app);
         assert_eq!(
             form_sign_in(&c, "ann@acme.test", PASSWORD, &rd).await,
@@ -144,9 +148,7 @@ async fn the_origin_is_the_one_the_browser_saw(backend: Backend) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let mut rb = peer
-        .post(app.url(&format!("{PREFIX}/login")))
-        .form(&fields);
+    let mut rb = peer.post(app.url(&format!("{PREFIX}/login"))).form(&fields);
     for (k, v) in behind_proxy {
         rb = rb.header(k, v);
     }
