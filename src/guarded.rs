@@ -106,7 +106,7 @@ pub fn write_nginx(guide: &str, at: &Addresses, dir: &Path) -> Result<PathBuf, S
     )?;
     let d = dir.display();
     let conf = format!(
-        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+        "daemon off;\nworker_processes auto;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
          events {{ worker_connections 1024; }}\n\
          http {{\n\
          access_log off;\n\
