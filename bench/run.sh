@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deskward benchmarks (issues 8 and 5): see BENCHMARKS.md at the repository root.
+# Deskward benchmarks (issues 8, 5 and 14): see BENCHMARKS.md at the repository root.
 #
 #   bench/run.sh [--quick] [--no-build] [--reseed] [--rounds N] [--duration SECS] [--out DIR] [--keep]
 #
@@ -11,8 +11,9 @@
 #   --out DIR     where the logs and summary go (default: a new /tmp/deskward-bench.* directory)
 #   --keep        keep the databases in the work directory
 #   --only LIST   run only these phases (comma-separated: startup, throughput, team, bulk, latency,
-#                 signin, streams); the default is all of them
+#                 signin, streams, verify, chain); the default is all of them
 #   BENCH_PORT    first of the loopback ports used (default 28100; the next 10 are used too)
+#   The chain phase runs its own nginx on loopback (apt-get install -y nginx).
 #
 # Everything listens on and talks to 127.0.0.1 only; every phase is bounded in time.
 set -euo pipefail
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
         --out) OUT="$2"; shift ;;
         --keep) KEEP=1 ;;
         --only) ONLY="$2"; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -38,8 +39,8 @@ done
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for phase in ${ONLY//,/ }; do
     case "$phase" in
-        startup|throughput|team|bulk|latency|signin|streams) ;;
-        *) echo "unknown phase '$phase' for --only (startup, throughput, team, bulk, latency, signin, streams)" >&2; exit 2 ;;
+        startup|throughput|team|bulk|latency|signin|streams|verify|chain) ;;
+        *) echo "unknown phase '$phase' for --only (startup, throughput, team, bulk, latency, signin, streams, verify, chain)" >&2; exit 2 ;;
     esac
 done
 
@@ -56,6 +57,7 @@ PASSWORD="demo-password-2026"
 P0=${BENCH_PORT:-28100}
 P_DESK=$P0 P_HELLO=$((P0 + 1)) P_PEER=$((P0 + 2)) P_PEER_SAVE=$((P0 + 3))
 P_LARGE=$((P0 + 4)) P_STREAMS=$((P0 + 5)) P_START=$((P0 + 10))
+P_GUARD=$((P0 + 6)) P_NGX=$((P0 + 7)) P_NGX_OPEN=$((P0 + 8))
 if [ "$QUICK" = 1 ]; then
     TEAM_REQ=30 BULK_ROUNDS=1 LAT_ITERS=100 LAT_IMMEDIATE=30 SIGNIN_BURSTS=1 STREAMS=2000 STREAM_SESSIONS=200 LOADED_ITERS=20 START_RUNS=3
 else
@@ -109,7 +111,7 @@ for b in "$DW" "$BIN/hello" "$BIN/peer" "$BIN/loadgen"; do
     [ -x "$b" ] || { echo "missing $b (run without --no-build)" >&2; exit 1; }
 done
 
-for p in $P_DESK $P_HELLO $P_PEER $P_PEER_SAVE $P_LARGE $P_STREAMS $P_START; do
+for p in $P_DESK $P_HELLO $P_PEER $P_PEER_SAVE $P_LARGE $P_STREAMS $P_START $P_GUARD $P_NGX $P_NGX_OPEN; do
     if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/"; then
         echo "port $p is in use; set BENCH_PORT to another base" >&2; exit 1
     fi
@@ -139,11 +141,11 @@ stop() {
     wait "$pid" 2>/dev/null || true
 }
 
-# deskward_login PORT EMAIL -> "cookie csrf"
+# deskward_login PORT EMAIL [PREFIX] -> "cookie csrf"
 deskward_login() {
     local body
     body=$(curl -s --max-time 30 -D "$WORK/headers" -H 'content-type: application/json' \
-        -d "{\"email\":\"$2\",\"password\":\"$PASSWORD\"}" "http://127.0.0.1:$1/api/v1/auth/login")
+        -d "{\"email\":\"$2\",\"password\":\"$PASSWORD\"}" "http://127.0.0.1:$1${3:-}/api/v1/auth/login")
     local cookie csrf
     cookie=$(awk 'tolower($1) == "set-cookie:" {sub(/;.*/, "", $2); print $2}' "$WORK/headers" | tr -d '\r')
     csrf=$(printf '%s' "$body" | sed -n 's/.*"csrf_token":"\([0-9a-f]*\)".*/\1/p')
@@ -161,6 +163,38 @@ lg() {
     [ "$rc" = 0 ] || note "(loadgen $1 failed with status $rc; going on)"
 }
 status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"; }
+# wrk_phase PHASE ROUNDS NAME... : alternating wrk runs against the named targets (URL_name,
+# COOKIE_name and LABEL_name set by the caller); lines "name round rps p50 p99 non2xx" go to
+# $WORK/wrk-PHASE.txt, medians come from phase_figure.
+wrk_phase() {
+    local phase=$1 rounds=$2; shift 2
+    local round t f rps p50 p99 bad errs url cookie label
+    local -a args
+    : > "$WORK/wrk-$phase.txt"
+    for round in $(seq 1 "$rounds"); do
+        for t in "$@"; do
+            url=URL_$t cookie=COOKIE_$t label=LABEL_$t
+            f="$OUT/wrk-$phase-$t-$round.txt"
+            args=(-t1 -c32 "-d${DURATION}s" --latency --timeout 5s)
+            [ -n "${!cookie}" ] && args+=(-H "Cookie: ${!cookie}")
+            timeout $((DURATION + 30)) wrk "${args[@]}" "${!url}" > "$f"
+            rps=$(awk '/^Requests\/sec/ {print $2}' "$f")
+            p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$f")")
+            p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$f")")
+            bad=$(awk '/Non-2xx/ {print $NF}' "$f"); bad=${bad:-0}
+            errs=$(awk '/Socket errors/ {print $0}' "$f")
+            echo "$t $round $rps $p50 $p99 $bad" >> "$WORK/wrk-$phase.txt"
+            printf '  round %s  %-38s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms%s\n' "$round" "${!label}" "$rps" "$p50" "$p99" \
+                "$([ "$bad" != 0 ] && echo "  NON-2xx: $bad")${errs:+  ($errs)}" | tee -a "$OUT/log.txt"
+            sleep 1
+        done
+    done
+}
+# phase_figure PHASE NAME COLUMN: the median over the rounds of one column (3 req/s, 4 p50, 5 p99).
+phase_figure() { awk -v t="$2" -v c="$3" '$1 == t {print $c}' "$WORK/wrk-$1.txt" | median; }
+# wrk latency figures in ms, whatever unit wrk chose.
+to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # ---------------------------------------------------------------- start-up and idle memory
 DESKWARD_ADMIN_PASSWORD=$PASSWORD "$DW" account create --name "Bench Empty" --slug empty --admin-name "Bench Admin" \
@@ -207,9 +241,6 @@ URL[peer]="http://127.0.0.1:$P_PEER/me";               COOKIE[peer]="$PEER_COOKI
 URL[peer_save]="http://127.0.0.1:$P_PEER_SAVE/me";     COOKIE[peer_save]="$PEER_SAVE_COOKIE"; LABEL[peer_save]="peer + always_save GET /me"
 URL[deskward]="http://127.0.0.1:$P_DESK/api/v1/me";    COOKIE[deskward]="$DESK_COOKIE";      LABEL[deskward]="Deskward GET /api/v1/me"
 
-# wrk latency figures in ms, whatever unit wrk chose.
-to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 say "wrk -t1 -c32 -d${DURATION}s --latency, $ROUNDS round(s), targets alternating"
 for round in $(seq 1 "$ROUNDS"); do
@@ -261,6 +292,99 @@ awk -v d="${RPS[deskward]}" -v h="${RPS[hello]}" -v p="${RPS[peer]}" -v s="${RPS
     'BEGIN { printf "RESULT ratio_deskward_hello %.3f x\nRESULT ratio_deskward_peer %.3f x\nRESULT ratio_deskward_peer_save %.3f x\n", d / h, d / p, d / s }' >> "$RESULTS"
 
 for name in hello peer peer_save deskward; do eval "stop \$PID_$name"; done
+fi
+
+# ---------------------------------------------------------------- forward auth (issue 14)
+if want verify || want chain; then
+# Deskward as it runs in front of an app: under /deskward, the loopback proxy trusted.
+start guarded "$P_GUARD" /deskward/healthz "$DW" serve --database-url "sqlite://$WORK/empty.db" \
+    --bind "127.0.0.1:$P_GUARD" --path-prefix /deskward --trusted-proxy 127.0.0.1/32
+read -r GUARD_COOKIE _ <<< "$(deskward_login "$P_GUARD" admin@bench.example /deskward)"
+VERIFY="http://127.0.0.1:$P_GUARD/deskward/api/v1/verify/auth-request"
+[ "$(status_of -H "Cookie: $GUARD_COOKIE" "$VERIFY")" = 200 ]
+[ "$(status_of "$VERIFY")" = 401 ]
+start hello "$P_HELLO" / "$BIN/hello" --bind "127.0.0.1:$P_HELLO"
+fi
+
+if want verify; then
+say "forward auth: the verify endpoint alone, against hello and the peer's /verify"
+start peer "$P_PEER" /me "$BIN/peer" --bind "127.0.0.1:$P_PEER" --database "$WORK/peer-verify.db"
+PEER_V_COOKIE=$(curl -s --max-time 10 -D - -o /dev/null -X POST "http://127.0.0.1:$P_PEER/login" |
+    awk 'tolower($1) == "set-cookie:" {sub(/;.*/, "", $2); print $2}' | tr -d '\r')
+[ "$(status_of -H "Cookie: $PEER_V_COOKIE" "http://127.0.0.1:$P_PEER/verify")" = 200 ]
+[ "$(status_of "http://127.0.0.1:$P_PEER/verify")" = 401 ]
+note "hello answers 200; the peer's /verify and Deskward's verify 200 with their cookie, 401 without"
+URL_hello="http://127.0.0.1:$P_HELLO/"; COOKIE_hello=""; LABEL_hello="hello (bare axum) GET /"
+URL_peer="http://127.0.0.1:$P_PEER/verify"; COOKIE_peer="$PEER_V_COOKIE"; LABEL_peer="peer tower-sessions GET /verify"
+URL_verify="$VERIFY"; COOKIE_verify="$GUARD_COOKIE"; LABEL_verify="Deskward GET verify/auth-request"
+say "wrk -t1 -c32 -d${DURATION}s --latency, $ROUNDS round(s), targets alternating"
+wrk_phase verify "$ROUNDS" hello peer verify
+for t in hello peer verify; do
+    result "verify_wrk_${t}_rps" "$(phase_figure verify "$t" 3)" req/s
+    result "verify_wrk_${t}_p50_ms" "$(phase_figure verify "$t" 4)" ms
+    result "verify_wrk_${t}_p99_ms" "$(phase_figure verify "$t" 5)" ms
+done
+V=$(phase_figure verify verify 3) H=$(phase_figure verify hello 3) PV=$(phase_figure verify peer 3)
+awk -v v="$V" -v h="$H" -v p="$PV" 'BEGIN {
+    printf "verify / hello = %.2f   (target >= 0.60)\nverify / peer  = %.2f   (target >= 2.00)\n", v / h, v / p }' |
+    tee "$OUT/verify.md" | tee -a "$OUT/log.txt"
+awk -v v="$V" -v h="$H" -v p="$PV" \
+    'BEGIN { printf "RESULT ratio_verify_hello %.3f x\nRESULT ratio_verify_peer %.3f x\n", v / h, v / p }' >> "$RESULTS"
+stop "$PID_peer"
+fi
+
+if want chain; then
+say "forward auth: nginx → verify → upstream, against the same nginx → upstream without the check"
+NGINX=$(command -v nginx || true)
+[ -z "$NGINX" ] && [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx
+[ -n "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx" >&2; exit 1; }
+# nginx's workers drop root privileges; they must still reach their temporary files.
+mkdir -p "$WORK/nginx"; chmod 755 "$WORK" "$WORK/nginx"
+# docs/reverse-proxy.md's configuration with Deskward and the upstream (hello) filled in ...
+CONF=$("$DW" proxy-config nginx --listen "127.0.0.1:$P_NGX" --deskward "127.0.0.1:$P_GUARD" \
+    --app "127.0.0.1:$P_HELLO" --dir "$WORK/nginx")
+# ... and beside it, in the same nginx, the same upstream without the check.
+sed -i '$ d' "$CONF"
+cat >> "$CONF" <<UNGUARDED
+server {
+    listen 127.0.0.1:$P_NGX_OPEN;
+    location / {
+        proxy_pass http://helpdesk;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host \$http_host;
+        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+}
+}
+UNGUARDED
+start nginx "$P_NGX" /deskward/healthz "$NGINX" -e stderr -p "$WORK/nginx" -c "$CONF"
+[ "$(status_of -H "Cookie: $GUARD_COOKIE" "http://127.0.0.1:$P_NGX/")" = 200 ]
+[ "$(status_of "http://127.0.0.1:$P_NGX/")" = 401 ]
+[ "$(status_of "http://127.0.0.1:$P_NGX_OPEN/")" = 200 ]
+note "guarded: 200 with the cookie, 401 without; unguarded: 200"
+URL_open="http://127.0.0.1:$P_NGX_OPEN/"; COOKIE_open="$GUARD_COOKIE"; LABEL_open="nginx → upstream"
+URL_guarded="http://127.0.0.1:$P_NGX/"; COOKIE_guarded="$GUARD_COOKIE"; LABEL_guarded="nginx → verify → upstream"
+say "wrk -t1 -c32 -d${DURATION}s --latency, $ROUNDS round(s), targets alternating"
+wrk_phase chain "$ROUNDS" open guarded
+for t in open guarded; do
+    result "chain_wrk_${t}_rps" "$(phase_figure chain "$t" 3)" req/s
+    result "chain_wrk_${t}_p50_ms" "$(phase_figure chain "$t" 4)" ms
+    result "chain_wrk_${t}_p99_ms" "$(phase_figure chain "$t" 5)" ms
+done
+G=$(phase_figure chain guarded 3) O=$(phase_figure chain open 3)
+GP=$(phase_figure chain guarded 5) OP=$(phase_figure chain open 5)
+awk -v g="$G" -v o="$O" -v gp="$GP" -v op="$OP" 'BEGIN {
+    printf "guarded / unguarded = %.2f   (target >= 0.50)\np99 added = %.3f ms   (target < 2 ms)\n", g / o, gp - op }' |
+    tee "$OUT/chain.md" | tee -a "$OUT/log.txt"
+awk -v g="$G" -v o="$O" -v gp="$GP" -v op="$OP" \
+    'BEGIN { printf "RESULT ratio_chain_guarded_open %.3f x\nRESULT chain_p99_added_ms %.3f ms\n", g / o, gp - op }' >> "$RESULTS"
+stop "$PID_nginx"
+fi
+if want verify || want chain; then
+    stop "$PID_guarded"
+    stop "$PID_hello"
 fi
 
 # ---------------------------------------------------------------- the large data set
@@ -321,6 +445,8 @@ fi
 say "summary"
 note "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -f "$OUT/throughput.md" ] && cat "$OUT/throughput.md"
+[ -f "$OUT/verify.md" ] && cat "$OUT/verify.md"
+[ -f "$OUT/chain.md" ] && cat "$OUT/chain.md"
 echo
 awk '{ printf "  %-44s %12s %s\n", $2, $3, $4 }' "$RESULTS"
 echo

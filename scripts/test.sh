@@ -3,8 +3,8 @@
 # (unit tests, store conformance on SQLite and PostgreSQL, HTTP and browser tests).
 #
 # Meant for a fresh Debian 12 machine, run as root (CI sets CI=true): it installs Chromium and
-# chromedriver when missing, makes sure PostgreSQL answers on 127.0.0.1:5432, and exits non-zero
-# when anything fails. Every step runs even after an earlier one failed, so one run reports all.
+# chromedriver, nginx and Caddy when missing, makes sure PostgreSQL answers on 127.0.0.1:5432,
+# and exits non-zero when anything fails. Every step runs even after an earlier one failed, so one run reports all.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -35,6 +35,34 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
         || die "apt-get install chromium chromium-driver failed"
     command -v chromium >/dev/null && command -v chromedriver >/dev/null \
         || die "chromium or chromedriver still missing after installation"
+fi
+
+# --- nginx and Caddy, for the forward-auth tests ---------------------------------------------
+# The tests run their own instances, on loopback ports with temporary directories
+# (tests/it/proxies.rs). The Debian services must not start while installing (nginx's default
+# site would take port 80), nor at boot.
+have() { command -v "$1" >/dev/null || [[ -x "/usr/sbin/$1" ]]; }
+if ! have nginx || ! have caddy; then
+    log "installing nginx and caddy (their services stay stopped)"
+    export DEBIAN_FRONTEND=noninteractive
+    policy=/usr/sbin/policy-rc.d
+    added_policy=0
+    if [[ ! -e "$policy" ]]; then
+        printf '#!/bin/sh\n# scripts/test.sh: no service starts while packages install\nexit 101\n' \
+            | as_root tee "$policy" >/dev/null
+        as_root chmod 755 "$policy"
+        added_policy=1
+    fi
+    installed=0
+    as_root apt-get update -qq >/dev/null \
+        && as_root apt-get install -y -qq -o=Dpkg::Use-Pty=0 nginx caddy >/dev/null \
+        && installed=1
+    [[ "$added_policy" == 1 ]] && as_root rm -f "$policy"
+    [[ "$installed" == 1 ]] || die "apt-get install nginx caddy failed"
+    if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+        as_root systemctl disable --now nginx caddy >/dev/null 2>&1 || true
+    fi
+    have nginx && have caddy || die "nginx or caddy still missing after installation"
 fi
 
 # --- PostgreSQL on 127.0.0.1:5432 ------------------------------------------------------------

@@ -207,11 +207,14 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
 }
 
 /// Replaces the demo database, seeds it and serves it (unless `seed_only`).
+/// Seeds the demo data into `url` and serves it on `bind`. With `proxy` and nginx installed,
+/// `bind` is nginx in front of a sample helpdesk that Deskward guards (`guarded::serve_demo`).
 pub async fn run(
     url: &str,
     bind: SocketAddr,
     agents: usize,
     seed_only: bool,
+    proxy: bool,
 ) -> Result<(), String> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
@@ -231,7 +234,13 @@ pub async fn run(
             store::redact_url(url)
         ));
     }
-    let config = ServerConfig::default();
+    let nginx = proxy
+        .then(|| crate::guarded::find_program("nginx"))
+        .flatten();
+    let mut config = ServerConfig::default();
+    if nginx.is_some() {
+        config.web = crate::guarded::web_config();
+    }
     let svc = server::build(store, Arc::new(SystemClock), EventBus::new(), &config);
     seed(&svc, agents).await?;
     svc.housekeeping().await;
@@ -247,6 +256,15 @@ pub async fn run(
     println!("Agents: e.g. aaliyah.brooks@northwind.example, same password.");
     if seed_only {
         return Ok(());
+    }
+    if let Some(nginx) = nginx {
+        return crate::guarded::serve_demo(svc, config, bind, &nginx).await;
+    }
+    if proxy {
+        println!(
+            "(With nginx installed, the demo also shows Deskward guarding a sample helpdesk; \
+             see docs/reverse-proxy.md.)"
+        );
     }
     let listener = tokio::net::TcpListener::bind(bind)
         .await

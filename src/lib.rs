@@ -6,6 +6,7 @@ pub mod clock;
 pub mod demo;
 pub mod domain;
 pub mod events;
+pub mod guarded;
 pub mod ids;
 pub mod relay;
 pub mod server;

@@ -45,6 +45,34 @@ enum Command {
     Backup(BackupArgs),
     /// Seed a large data set for benchmarks (10,000 agents by default) into an empty database.
     SeedLarge(SeedLargeArgs),
+    /// Write docs/reverse-proxy.md's nginx or Caddy configuration, filled in for loopback
+    /// addresses, into a directory and print the file to run (for the benchmarks).
+    #[command(hide = true)]
+    ProxyConfig(ProxyConfigArgs),
+}
+
+#[derive(Args)]
+struct ProxyConfigArgs {
+    #[arg(value_enum)]
+    proxy: ProxyKind,
+    /// Where the proxy listens.
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Where Deskward listens (served with --path-prefix /deskward).
+    #[arg(long)]
+    deskward: SocketAddr,
+    /// Where the guarded app listens.
+    #[arg(long)]
+    app: SocketAddr,
+    /// An existing directory for the configuration (and nginx's pid, logs and temporary files).
+    #[arg(long)]
+    dir: std::path::PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProxyKind {
+    Nginx,
+    Caddy,
 }
 
 #[derive(Subcommand)]
@@ -107,6 +135,46 @@ struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     max_connections: u64,
+    #[command(flatten)]
+    guard: GuardArgs,
+}
+
+/// Deskward in front of another app (forward auth); see docs/reverse-proxy.md.
+#[derive(Args)]
+struct GuardArgs {
+    /// Serve everything under this path (e.g. /deskward), so Deskward shares one host with the
+    /// app it guards.
+    #[arg(long, env = "DESKWARD_PATH_PREFIX", default_value = "")]
+    path_prefix: String,
+    /// Where agents land after signing in without `rd` (an absolute URL, or a path on the
+    /// same host); default: Deskward's own agent page.
+    #[arg(long, env = "DESKWARD_AGENT_HOME")]
+    agent_home: Option<String>,
+    /// An origin besides the request's own that sign-in may return to (`rd`), such as
+    /// https://help.example.com. Repeatable.
+    #[arg(
+        long = "return-origin",
+        env = "DESKWARD_RETURN_ORIGINS",
+        value_delimiter = ','
+    )]
+    return_origins: Vec<String>,
+}
+
+impl GuardArgs {
+    /// The web settings these flags stand for; the error names the flag that is wrong.
+    fn apply(self, web: &mut WebConfig) -> Result<(), String> {
+        web.path_prefix = deskward::web::prefix::normalize(&self.path_prefix)?;
+        web.agent_home = self
+            .agent_home
+            .map(|h| deskward::web::return_to::parse_agent_home(&h))
+            .transpose()?;
+        web.return_origins = self
+            .return_origins
+            .iter()
+            .map(|o| deskward::web::return_to::parse_origin(o))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
 }
 
 #[derive(Args)]
@@ -157,6 +225,10 @@ struct DemoArgs {
     /// Seed the data and exit instead of serving.
     #[arg(long)]
     seed_only: bool,
+    /// Serve Deskward alone, even when nginx is installed (by default the demo then runs a
+    /// sample helpdesk guarded by Deskward behind nginx on --bind).
+    #[arg(long)]
+    no_proxy: bool,
 }
 
 fn main() -> ExitCode {
@@ -204,15 +276,19 @@ fn first_line(s: &str) -> String {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve(a) => {
+            let mut web = WebConfig {
+                base_domain: a
+                    .base_domain
+                    .map(|d| d.trim_matches('.').to_ascii_lowercase()),
+                trusted_proxies: a.trusted_proxies,
+                https: a.https,
+                ..WebConfig::default()
+            };
+            a.guard.apply(&mut web)?;
+            let prefix = web.path_prefix.clone();
             let store = open(&a.db.database_url).await?;
             let config = ServerConfig {
-                web: WebConfig {
-                    base_domain: a
-                        .base_domain
-                        .map(|d| d.trim_matches('.').to_ascii_lowercase()),
-                    trusted_proxies: a.trusted_proxies,
-                    https: a.https,
-                },
+                web,
                 service: ServiceConfig {
                     presence_grace_ms: (a.presence_grace_secs * 1000) as i64,
                 },
@@ -234,11 +310,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             if needs_setup {
                 println!(
-                    "First run: open http://{}/setup to create your account.",
+                    "First run: open http://{}{prefix}/setup to create your account.",
                     a.bind
                 );
             } else {
-                println!("Deskward is running at http://{}/", a.bind);
+                println!("Deskward is running at http://{}{prefix}/", a.bind);
             }
             server::serve(svc, config, listener, server::shutdown_signal())
                 .await
@@ -319,8 +395,28 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::ProxyConfig(a) => {
+            use deskward::guarded;
+            let at = guarded::Addresses {
+                proxy: a.listen,
+                deskward: a.deskward,
+                app: a.app,
+            };
+            let path = match a.proxy {
+                ProxyKind::Nginx => guarded::write_nginx(guarded::GUIDE, &at, &a.dir)?,
+                ProxyKind::Caddy => {
+                    let path = a.dir.join("Caddyfile");
+                    let text = guarded::caddyfile(guarded::GUIDE, &at)?;
+                    std::fs::write(&path, text)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    path
+                }
+            };
+            println!("{}", path.display());
+            Ok(())
+        }
         Command::Demo(a) => {
-            deskward::demo::run(&a.database_url, a.bind, a.agents, a.seed_only).await
+            deskward::demo::run(&a.database_url, a.bind, a.agents, a.seed_only, !a.no_proxy).await
         }
     }
 }

@@ -3,6 +3,12 @@
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
+  // Deskward's --path-prefix: links from the server carry it; paths kept for the server
+  // ("back") are without it, as the server's own redirects add it.
+  var PREFIX = document.body.getAttribute("data-prefix") || "";
+  function local(path) {
+    return PREFIX && path.indexOf(PREFIX + "/") === 0 ? path.slice(PREFIX.length) : path;
+  }
   var dialog = document.getElementById("confirm-dialog");
 
   // Confirmation dialog: any element with data-confirm opens it and posts to that URL.
@@ -13,7 +19,7 @@
     document.getElementById("confirm-title").textContent = title || "End session?";
     document.getElementById("confirm-text").textContent = text || "";
     document.getElementById("confirm-ok").textContent = okLabel || "End session";
-    document.getElementById("confirm-back").value = location.pathname + location.search;
+    document.getElementById("confirm-back").value = local(location.pathname) + location.search;
     var extra = document.getElementById("confirm-extra");
     extra.textContent = "";
     (extraIds || []).forEach(function (id) {
@@ -76,7 +82,7 @@
     if (!chosen.length) { e.preventDefault(); return; }
     var ids = chosen.map(function (p) { return p.value; });
     var n = ids.length;
-    if (openConfirm("/team/agents/bulk-end", "End sessions of the selected agents?",
+    if (openConfirm(PREFIX + "/team/agents/bulk-end", "End sessions of the selected agents?",
         "Every active session of the " + n + " selected agent" + (n === 1 ? "" : "s") +
         " will end. They will be signed out and must sign in again.", "End sessions", ids)) {
       e.preventDefault();
@@ -86,13 +92,13 @@
 
   // Live updates: one event stream per tab.
   if (!document.body.hasAttribute("data-signed-in") || !window.EventSource) return;
-  var source = new EventSource("/api/v1/events");
+  var source = new EventSource(PREFIX + "/api/v1/events");
   // A page kept for Back must not hold its stream: browsers allow few connections per host.
   window.addEventListener("pagehide", function () { source.close(); });
   window.addEventListener("pageshow", function (e) { if (e.persisted) location.reload(); });
   source.addEventListener("session_ended", function () {
     source.close();
-    location.href = "/login";
+    location.href = PREFIX + "/login";
   });
   var pending = null;
   function refreshList() {

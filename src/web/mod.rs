@@ -27,8 +27,11 @@ pub mod csv;
 pub mod error;
 pub mod events;
 pub mod pages;
+pub mod prefix;
 pub mod request;
+pub mod return_to;
 pub mod section;
+pub mod verify;
 
 /// Web settings from the command line.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +42,15 @@ pub struct WebConfig {
     /// and the `__Host-` prefix, responses get HSTS. (A trusted proxy's
     /// `X-Forwarded-Proto: https` does the same for its requests; see `request::is_https`.)
     pub https: bool,
+    /// Where Deskward is mounted when it shares a host with the app it guards: `""` (the
+    /// root) or a normalized path such as `/deskward` (see [`prefix::normalize`]).
+    pub path_prefix: String,
+    /// Where agents land after signing in without `rd`: an absolute URL, or a path on the
+    /// request's host (not under the prefix). `None`: Deskward's own agent page.
+    pub agent_home: Option<String>,
+    /// Origins besides the request's own that sign-in may return to (`rd`), from
+    /// `--return-origin` (see [`return_to::parse_origin`]).
+    pub return_origins: Vec<url::Origin>,
 }
 
 impl WebConfig {
@@ -88,14 +100,29 @@ impl AppState {
     }
 }
 
-/// The routes, with their state.
+/// The routes, with their state; under `--path-prefix` when one is set (`/healthz` answers
+/// at the root as well, for load balancers).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let prefix = state.cfg.path_prefix.clone();
+    let routes = Router::new()
         .nest("/api/v1", api::router())
         .merge(pages::router())
         .route("/healthz", axum::routing::get(healthz))
+        .fallback(pages::not_found);
+    if prefix.is_empty() {
+        return routes.with_state(state);
+    }
+    let outside = Router::new()
         .fallback(pages::not_found)
-        .with_state(state)
+        .with_state(state.clone());
+    Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .with_state(state.clone())
+        .nest_service(
+            &prefix,
+            prefix::Mounted::new(&prefix, routes.with_state(state)),
+        )
+        .fallback_service(prefix::Mounted::new(&prefix, outside))
 }
 
 /// The whole HTTP application: the routes inside what every request goes through (request

@@ -1643,3 +1643,107 @@ async fn leaving_a_page_closes_its_event_stream() {
     .await;
     b.close().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Deskward guarding an app behind real nginx and Caddy (forward auth), on both databases.
+
+/// The whole flow of issue 14 in a browser: the app's page sends a newcomer to Deskward's
+/// sign-in and back; the app sees who it is; guard.js (injected by nginx, included by the app
+/// behind Caddy) keeps the agent Online; an administrator ends the session and the open tab is
+/// on the sign-in page with the reason, and the next app request is redirected.
+async fn the_guarded_app_signs_its_tab_out(backend: Backend, kind: crate::proxies::Kind) {
+    use crate::proxies::Stack;
+    use deskward::web::return_to::encode;
+
+    let stack = Stack::start(backend, kind).await;
+    let app = &stack.app;
+    let ann = app.add_agent("Ann Agent", "ann@acme.test").await;
+    let driver = ChromeDriver::start().await;
+    let b = driver.browser().await;
+
+    let wanted = stack.proxy.url("/inbox/7?tab=open");
+    let sign_in = format!("/deskward/login?rd={}", encode(&wanted));
+    b.goto(&wanted).await;
+    b.wait_path("the sign-in page with rd", |p| p == sign_in)
+        .await;
+    b.find("input[name=email]")
+        .await
+        .send_keys("ann@acme.test")
+        .await
+        .expect("type the e-mail");
+    b.find("input[name=password]")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .expect("type the password");
+    b.click("main form button[type=submit]").await;
+    b.wait_path("the page asked for", |p| p == "/inbox/7?tab=open")
+        .await;
+    assert_eq!(b.text("#who").await, "Ann Agent");
+    assert_eq!(
+        b.texts("#identity td").await,
+        [
+            "ann@acme.test",
+            "ann@acme.test",
+            "Ann%20Agent",
+            ann.id.as_str(),
+            "agent"
+        ],
+        "the Remote-User, -Email, -Name, -Id and -Groups the app received"
+    );
+
+    // guard.js holds the event stream: the tab counts for presence.
+    eventually("guard.js to connect the tab", WAIT, async || {
+        Ok((app.svc.connections().count(&app.account.id, &ann.id) > 0).then_some(()))
+    })
+    .await;
+    eventually("the agent to be Online", WAIT, async || {
+        Ok((app.stored_member(&ann.id).await.status == AgentStatus::Online).then_some(()))
+    })
+    .await;
+
+    // An administrator ends the session in Deskward: the app's tab goes to sign-in at once.
+    let ended_at = Instant::now();
+    let n = app
+        .svc
+        .end_person_sessions(&app.primary_actor(), MemberKind::Agent, &ann.id)
+        .await
+        .expect("end the agent's sessions");
+    assert_eq!(n, 1);
+    let expected = format!(
+        "/deskward/login?reason=ended_by_admin&rd={}",
+        encode(&wanted)
+    );
+    b.wait_path("the tab on the sign-in page with the reason", |p| {
+        p == expected
+    })
+    .await;
+    eprintln!(
+        "{kind:?}/{backend:?}: the tab reached the sign-in page {:?} after the ending",
+        ended_at.elapsed()
+    );
+    assert_eq!(b.text("p.notice").await, ENDED_BY_ADMIN);
+    assert_eq!(
+        app.stored_member(&ann.id).await.status,
+        AgentStatus::Offline
+    );
+
+    // The next request to the app is redirected to sign-in, and signing in comes back.
+    b.goto(&wanted).await;
+    b.wait_path("the next app request to be redirected", |p| p == sign_in)
+        .await;
+    b.close().await;
+}
+
+async fn nginx_guarded_app_signs_its_tab_out(backend: Backend) {
+    the_guarded_app_signs_its_tab_out(backend, crate::proxies::Kind::Nginx).await
+}
+
+async fn caddy_guarded_app_signs_its_tab_out(backend: Backend) {
+    the_guarded_app_signs_its_tab_out(backend, crate::proxies::Kind::Caddy).await
+}
+
+backend_tests!(
+    nginx_guarded_app_signs_its_tab_out,
+    caddy_guarded_app_signs_its_tab_out,
+);

@@ -161,11 +161,7 @@ async fn choosing_a_linked_account_never_puts_the_password_in_the_page(backend: 
         )
         .await;
     let c = app.client();
-    let form = |fields: &[(&str, &str)]| {
-        c.raw
-            .post(app.url("/login"))
-            .form(&fields.to_vec())
-    };
+    let form = |fields: &[(&str, &str)]| c.raw.post(app.url("/login")).form(&fields.to_vec());
     let page = c
         .send(form(&[("email", "tara@acme.test"), ("password", shared)]))
         .await;

@@ -3,6 +3,8 @@
 //!
 //!   POST /login  puts a user id into the session (sets the cookie)
 //!   GET  /me     200 with a signed-in session, 401 otherwise
+//!   GET  /verify the same check as a forward-auth endpoint: 200 with `Remote-User` and an
+//!                empty body, 401 otherwise (Deskward's `/api/v1/verify/auth-request`)
 //!
 //! Usage: peer --database PATH [--bind 127.0.0.1:PORT] [--always-save]
 //!
@@ -46,6 +48,14 @@ async fn me(session: Session) -> impl IntoResponse {
     }
 }
 
+async fn verify(session: Session) -> impl IntoResponse {
+    match session.get::<String>(USER_KEY).await {
+        Ok(Some(user)) => (StatusCode::OK, [("remote-user", user)]).into_response(),
+        Ok(None) => StatusCode::UNAUTHORIZED.into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let mut bind = "127.0.0.1:18082".to_string();
@@ -80,6 +90,7 @@ async fn main() {
     let app = Router::new()
         .route("/login", post(login))
         .route("/me", get(me))
+        .route("/verify", get(verify))
         .layer(layer);
     let listener = tokio::net::TcpListener::bind(&bind).await.expect("bind");
     println!("peer listening on http://{bind}/ (always_save={always_save})");

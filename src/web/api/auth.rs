@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,9 @@ use crate::service::LoginRequest;
 use crate::web::AppState;
 use crate::web::cookies::{self, clear_cookie, device_cookie, session_cookie};
 use crate::web::error::ApiError;
+use crate::web::pages::after_sign_in;
 use crate::web::request::{ApiTenant, ApiUser, Client};
+use crate::web::return_to;
 
 use super::ApiJson;
 use super::shapes::{MemberJson, SessionJson};
@@ -25,15 +28,19 @@ pub struct LoginBody {
     password: String,
     #[serde(rename = "as")]
     as_kind: Option<String>,
+    /// Where the person wanted to go (forward auth); the answer's `redirect_to` is it when
+    /// its origin is allowed.
+    rd: Option<String>,
 }
 
 pub async fn login(
     State(state): State<AppState>,
     ApiTenant(account_id): ApiTenant,
     client: Client,
-    headers: axum::http::HeaderMap,
+    parts: Parts,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
+    let rd = return_to::allowed(body.rd.as_deref(), &parts, &state);
     let as_kind = match body.as_kind.as_deref() {
         None => None,
         Some(k) => Some(k.parse::<MemberKind>().map_err(|_| {
@@ -49,17 +56,22 @@ pub async fn login(
             as_kind,
             ip: client.ip,
             user_agent: client.user_agent,
-            device_pass: cookies::device_pass(&headers, client.https),
+            device_pass: cookies::device_pass(&parts.headers, client.https),
         })
         .await?;
     let sessions = state
         .svc
         .sessions_of(&out.member.account_id, &out.member.id, out.member.kind)
         .await?;
+    let landing = match out.member.kind {
+        MemberKind::Agent => "/agent",
+        MemberKind::Admin => "/",
+    };
     let body = json!({
         "user": MemberJson::new(&out.member, &sessions, &out.actor),
         "session": SessionJson::from(&out.session),
         "csrf_token": out.csrf_token,
+        "redirect_to": after_sign_in(&state, out.member.kind, landing, rd),
     });
     let mut res = Json(body).into_response();
     cookies::set(&mut res, &session_cookie(&out.token, client.https));

@@ -56,6 +56,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/sessions/{id}", delete(team::end_session))
         .route("/settings/security", get(settings::get).put(settings::put))
+        .route("/verify/auth-request", get(super::verify::auth_request))
+        .route("/verify/forward-auth", get(super::verify::forward_auth))
         .fallback(|| async { ApiError::not_found() })
 }
 

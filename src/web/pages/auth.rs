@@ -2,16 +2,20 @@
 
 use askama::Template;
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
+use url::Url;
 
 use crate::domain::member::{AgentStatus, MemberKind};
+use crate::domain::session::EndReason;
 use crate::service::auth::NewAccountRequest;
 use crate::service::{ChosenLogin, LoginRequest, Principal, ServiceError};
 use crate::web::AppState;
 use crate::web::api::auth::signed_out_response;
 use crate::web::cookies::{self, clear_cookie, device_cookie, session_cookie};
 use crate::web::request::Client;
+use crate::web::return_to;
 
 use super::extract::check_csrf;
 use super::{
@@ -26,14 +30,17 @@ struct LoginPage {
     email: String,
     /// Set when the password opened two linked accounts: the server-side choice to complete.
     challenge: Option<String>,
+    /// Where to go once signed in (an allowed `rd`, else empty), kept through the form.
+    rd: String,
 }
 
 impl LoginPage {
-    fn new(email: String) -> Self {
+    fn new(email: String, rd: &Option<Url>) -> Self {
         Self {
             layout: Layout::public("Sign in"),
             email,
             challenge: None,
+            rd: rd.as_ref().map(|u| u.to_string()).unwrap_or_default(),
         }
     }
 }
@@ -44,6 +51,30 @@ pub async fn home(visitor: Visitor) -> Response {
         Some(p) => see_other(landing(&p)),
         None => see_other("/login"),
     }
+}
+
+/// Where someone goes once signed in: back to `rd` (already checked), else agents to
+/// `--agent-home` when set, else their landing page in Deskward.
+pub fn after_sign_in(state: &AppState, kind: MemberKind, landing: &str, rd: Option<Url>) -> String {
+    if let Some(url) = rd {
+        return url.into();
+    }
+    match (&state.cfg.agent_home, kind) {
+        (Some(home), MemberKind::Agent) => home.clone(),
+        _ => crate::web::prefix::url(landing),
+    }
+}
+
+/// 303 to a URL [`after_sign_in`] chose (already complete: absolute, or prefixed).
+fn go(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// A query parameter of the request.
+fn query_param(parts: &Parts, name: &str) -> Option<String> {
+    form_urlencoded::parse(parts.uri.query()?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 fn landing(p: &Principal) -> &'static str {
@@ -57,26 +88,34 @@ fn landing(p: &Principal) -> &'static str {
     }
 }
 
-/// Adds a `Set-Cookie` header.
-fn set_cookie(mut res: Response, cookie: &str) -> Response {
-    if let Ok(v) = HeaderValue::from_str(cookie) {
-        res.headers_mut().append(header::SET_COOKIE, v);
-    }
-    res
-}
-
-/// The sign-in form. A browser whose session was ended is told why, once.
-pub async fn login_page(client: Client, visitor: Visitor) -> Response {
+/// The sign-in form. A browser whose session was ended is told why, once (from the ended
+/// session itself, else from `reason`, which guard.js passes along). With `rd`, signing in
+/// goes back there when its origin is allowed; someone already signed in goes at once.
+pub async fn login_page(
+    State(state): State<AppState>,
+    client: Client,
+    visitor: Visitor,
+    parts: Parts,
+) -> Response {
+    let rd = return_to::allowed(query_param(&parts, "rd").as_deref(), &parts, &state);
     if let Some(p) = &visitor.user {
-        return see_other(landing(p));
+        return go(&after_sign_in(&state, p.actor.kind, landing(p), rd));
     }
-    let mut page = LoginPage::new(String::new());
+    let said = query_param(&parts, "reason").and_then(|r| r.parse::<EndReason>().ok());
+    let mut page = LoginPage::new(String::new(), &rd);
     match visitor.ended {
         Some(reason) => {
-            page.layout.notice = reason.map(|r| r.message().to_string());
-            set_cookie(render(StatusCode::OK, &page), &clear_cookie(client.https))
+            page.layout.notice = reason.or(said).map(|r| r.message().to_string());
+            {
+                let mut res = render(StatusCode::OK, &page);
+                cookies::set(&mut res, &clear_cookie(client.https));
+                res
+            }
         }
-        None => render(StatusCode::OK, &page),
+        None => {
+            page.layout.notice = said.map(|r| r.message().to_string());
+            render(StatusCode::OK, &page)
+        }
     }
 }
 
@@ -84,9 +123,10 @@ pub async fn login_submit(
     State(state): State<AppState>,
     PageTenant(account_id): PageTenant,
     client: Client,
-    headers: axum::http::HeaderMap,
+    parts: Parts,
     form: FormData,
 ) -> PageResult {
+    let rd = return_to::allowed(form.get("rd"), &parts, &state);
     let email = form.text("email");
     let as_kind = form.get("as").and_then(|k| k.parse::<MemberKind>().ok());
     // The second step of a linked sign-in carries the challenge, never the password.
@@ -113,20 +153,21 @@ pub async fn login_submit(
                     as_kind,
                     ip: client.ip.clone(),
                     user_agent: client.user_agent.clone(),
-                    device_pass: cookies::device_pass(&headers, client.https),
+                    device_pass: cookies::device_pass(&parts.headers, client.https),
                 })
                 .await
         }
     };
-    let mut page = LoginPage::new(email);
+    let mut page = LoginPage::new(email, &rd);
     let status = match result {
         Ok(out) => {
-            let to = if out.member.kind == MemberKind::Agent {
+            let landing = if out.member.kind == MemberKind::Agent {
                 "/agent"
             } else {
                 "/"
             };
-            let mut res = see_other(to);
+            let to = after_sign_in(&state, out.member.kind, landing, rd);
+            let mut res = go(&to);
             cookies::set(&mut res, &session_cookie(&out.token, client.https));
             cookies::set(&mut res, &device_cookie(&out.device_pass, client.https));
             return Ok(res);
@@ -232,10 +273,12 @@ pub async fn setup_submit(
                 })
                 .await;
             Ok(match signed_in {
-                Ok(out) => set_cookie(
-                    see_other("/team/agents"),
-                    &session_cookie(&out.token, client.https),
-                ),
+                Ok(out) => {
+                    let mut res = see_other("/team/agents");
+                    cookies::set(&mut res, &session_cookie(&out.token, client.https));
+                    cookies::set(&mut res, &device_cookie(&out.device_pass, client.https));
+                    res
+                }
                 Err(_) => see_other("/login"),
             })
         }

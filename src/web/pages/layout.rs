@@ -1,6 +1,8 @@
 //! What every page shares: the layout around it (title, navigation, notice, error), rendering,
 //! and the one error type whose response is the error page.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -9,9 +11,12 @@ use crate::domain::member::{MemberKind, Permission};
 use crate::domain::time::{human, rfc3339};
 use crate::service::{Principal, ServiceError, ServiceResult};
 use crate::store::Session;
+use crate::web::prefix;
 
 /// The layout's fields, one per page (`layout` in every template).
 pub struct Layout {
+    /// `--path-prefix`, written before every link of the page.
+    pub prefix: Arc<str>,
     pub title: String,
     /// The signed-in person's navigation; `None` on sign-in, setup and public error pages.
     pub nav: Option<Nav>,
@@ -23,6 +28,7 @@ impl Layout {
     /// A page for the signed-in person, with `section` marked in the navigation.
     pub fn signed_in(p: &Principal, section: &'static str, title: impl Into<String>) -> Self {
         Self {
+            prefix: prefix::current(),
             title: title.into(),
             nav: Some(Nav::new(p, section)),
             notice: None,
@@ -33,6 +39,7 @@ impl Layout {
     /// A page for someone not signed in.
     pub fn public(title: impl Into<String>) -> Self {
         Self {
+            prefix: prefix::current(),
             title: title.into(),
             nav: None,
             notice: None,
@@ -107,8 +114,13 @@ pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
     }
 }
 
+/// 303 to a Deskward path (`/login`; the prefix is added) or to an absolute URL (kept).
 pub fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
+    if to.starts_with('/') && !to.starts_with("//") {
+        Redirect::to(&prefix::url(to)).into_response()
+    } else {
+        Redirect::to(to).into_response()
+    }
 }
 
 /// What a page handler answers: the page, or the error page for what went wrong.
@@ -196,6 +208,7 @@ impl IntoResponse for PageError {
             }
         };
         let layout = Layout {
+            prefix: prefix::current(),
             title: heading.to_string(),
             nav: self.nav.map(|n| *n),
             notice: None,

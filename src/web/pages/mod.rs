@@ -16,6 +16,7 @@ mod layout;
 mod settings;
 mod team;
 
+pub use auth::after_sign_in;
 pub use extract::{FormData, PageTenant, PageUser, SignedForm, Visitor};
 pub use layout::{
     InPage, Layout, Nav, PageError, PageResult, SessionRow, capitalize, render, see_other,
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
+        .route("/guard.js", get(guard_js))
 }
 
 /// The routes of one Team section, each handler written once for both.
@@ -82,6 +84,14 @@ async fn js() -> Response {
     static_asset(
         "text/javascript; charset=utf-8",
         include_str!("../../../static/app.js"),
+    )
+}
+
+/// The script a guarded app includes (see `static/guard.js`).
+async fn guard_js() -> Response {
+    static_asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../../static/guard.js"),
     )
 }
 

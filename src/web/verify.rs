@@ -1,0 +1,310 @@
+//! Forward auth: the question a reverse proxy asks before every request to the app Deskward
+//! guards, "may this request pass, and who is it?". `auth-request` answers nginx's
+//! `auth_request`; `forward-auth` answers Traefik's `forwardAuth` and Caddy's `forward_auth`.
+//!
+//! The check is the same one every page and API call makes (`Service::authenticate`): the
+//! session from memory, activity written at most once a minute, an ended session refused on
+//! its very next check. What the proxy says about the original request (`X-Original-URL`,
+//! `X-Forwarded-*`) is believed only from `--trusted-proxy` peers; from anyone else the answer
+//! is as if there were no original request, so a forged header can at most lose its own `rd`.
+
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use url::Url;
+
+use crate::domain::member::{MemberKind, Permission};
+use crate::domain::policy::Actor;
+use crate::service::{Principal, ServiceError};
+
+use super::AppState;
+use super::cookies::session_token;
+use super::error::ApiError;
+use super::request::{client, tenant};
+use super::return_to::{self, first_value, trusted_peer};
+
+/// `GET {prefix}/api/v1/verify/auth-request`: 200 with the identity headers, or 401 whose
+/// `Location` is the absolute sign-in URL (nginx turns it into a redirect), or 403.
+pub async fn auth_request(State(state): State<AppState>, req: Request) -> Response {
+    verify(&state, &req.into_parts().0, Style::AuthRequest).await
+}
+
+/// `GET {prefix}/api/v1/verify/forward-auth`: 200 with the identity headers; without a
+/// session, 302 to sign-in for a page (GET or HEAD asking for HTML), else 401 JSON; or 403.
+pub async fn forward_auth(State(state): State<AppState>, req: Request) -> Response {
+    verify(&state, &req.into_parts().0, Style::ForwardAuth).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    AuthRequest,
+    ForwardAuth,
+}
+
+async fn verify(state: &AppState, parts: &Parts, style: Style) -> Response {
+    let required = match Requirement::parse_query(parts.uri.query()) {
+        Ok(r) => r,
+        Err(message) => return ApiError::invalid(message).into_response(),
+    };
+    match check(state, parts).await {
+        Ok(p) => match required.iter().find(|r| !r.met_by(&p.actor)) {
+            None => identity(&p),
+            Some(r) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this page needs {}", r.describe()),
+            )
+            .into_response(),
+        },
+        Err(ServiceError::Unauthenticated(_)) => sign_in_needed(state, parts, style),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The session the request's cookie names, checked as for any request (and counted as
+/// activity).
+async fn check(state: &AppState, parts: &Parts) -> Result<Principal, ServiceError> {
+    let account_id = match tenant(parts, state).await {
+        Ok(id) => id,
+        Err(ServiceError::NotFound) => return Err(ServiceError::Unauthenticated(None)),
+        Err(e) => return Err(e),
+    };
+    let token = session_token(&parts.headers).ok_or(ServiceError::Unauthenticated(None))?;
+    let ip = client(parts, state).ip;
+    state.svc.authenticate(&account_id, token, &ip).await
+}
+
+/// What a `require=` asks of the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Requirement {
+    /// That role exactly.
+    Kind(MemberKind),
+    /// An administrator holding it (the primary administrator holds every one).
+    Permission(Permission),
+}
+
+impl Requirement {
+    /// Every `require=` of the query (all must hold); an unknown value is a configuration
+    /// mistake, refused so that it never lets anyone through.
+    fn parse_query(query: Option<&str>) -> Result<Vec<Requirement>, String> {
+        let Some(q) = query else {
+            return Ok(Vec::new());
+        };
+        form_urlencoded::parse(q.as_bytes())
+            .filter(|(k, _)| k == "require")
+            .map(|(_, v)| match v.as_ref() {
+                "agent" => Ok(Requirement::Kind(MemberKind::Agent)),
+                "admin" => Ok(Requirement::Kind(MemberKind::Admin)),
+                other => other
+                    .parse::<Permission>()
+                    .map(Requirement::Permission)
+                    .map_err(|_| {
+                        format!(
+                            "require: unknown value \"{other}\" (use agent, admin, team.agents, \
+                         team.admins, security or audit)"
+                        )
+                    }),
+            })
+            .collect()
+    }
+
+    fn met_by(self, a: &Actor) -> bool {
+        match self {
+            Requirement::Kind(k) => a.kind == k,
+            Requirement::Permission(p) => a.has(p),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Requirement::Kind(MemberKind::Agent) => "an agent account".to_string(),
+            Requirement::Kind(MemberKind::Admin) => "an administrator account".to_string(),
+            Requirement::Permission(p) => format!("the {} permission", p.as_str()),
+        }
+    }
+}
+
+/// `Remote-Groups`: `agent`, or `admin` plus `primary` and the permissions held.
+fn groups(a: &Actor) -> String {
+    match a.kind {
+        MemberKind::Agent => "agent".to_string(),
+        MemberKind::Admin => {
+            let mut g = String::from("admin");
+            if a.primary {
+                g.push_str(",primary");
+            }
+            for p in a.effective_permissions().iter() {
+                g.push(',');
+                g.push_str(p.as_str());
+            }
+            g
+        }
+    }
+}
+
+/// 200 with who is asking, for the proxy to hand to the app.
+fn identity(p: &Principal) -> Response {
+    let mut res = StatusCode::OK.into_response();
+    let h = res.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        // Stored e-mail addresses and ids are valid header values; a value that is not is
+        // left out rather than sent mangled.
+        if let Ok(v) = HeaderValue::try_from(value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set("remote-user", p.email.clone());
+    set("remote-email", p.email.clone());
+    set("remote-name", return_to::encode(&p.name));
+    set("remote-id", p.actor.member_id.clone());
+    set("remote-groups", groups(&p.actor));
+    res
+}
+
+/// The original request, as a trusted proxy describes it: `X-Original-URL` (nginx) or
+/// `X-Forwarded-Proto`, `-Host` and `-Uri` (Traefik, Caddy), each endpoint preferring its
+/// proxy's own. From an untrusted peer: none.
+fn original_url(state: &AppState, parts: &Parts, style: Style) -> Option<Url> {
+    if !trusted_peer(parts, state) {
+        return None;
+    }
+    let from_original = || {
+        let v = parts.headers.get("x-original-url")?.to_str().ok()?;
+        Url::parse(v).ok()
+    };
+    let from_forwarded = || {
+        let proto = first_value(parts, "x-forwarded-proto").unwrap_or("http");
+        let host = first_value(parts, "x-forwarded-host")?;
+        let uri = parts
+            .headers
+            .get("x-forwarded-uri")
+            .and_then(|v| v.to_str().ok())
+            .filter(|u| u.starts_with('/') && !u.starts_with("//"))
+            .unwrap_or("/");
+        if host.bytes().any(|b| b"/\\?#@ ".contains(&b)) {
+            return None;
+        }
+        Url::parse(&format!("{proto}://{host}{uri}")).ok()
+    };
+    let url = match style {
+        Style::AuthRequest => from_original().or_else(from_forwarded),
+        Style::ForwardAuth => from_forwarded().or_else(from_original),
+    }?;
+    (matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.username().is_empty()
+        && url.password().is_none())
+    .then_some(url)
+}
+
+/// Whether the original request was a page load a browser can be redirected from: GET or
+/// HEAD asking for HTML. Anything else (an API call, a form post) gets 401 JSON instead.
+fn wants_page(state: &AppState, parts: &Parts) -> bool {
+    let method = if trusted_peer(parts, state) {
+        first_value(parts, "x-forwarded-method")
+            .and_then(|m| m.parse::<Method>().ok())
+            .unwrap_or_else(|| parts.method.clone())
+    } else {
+        parts.method.clone()
+    };
+    let html = parts
+        .headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("text/html"));
+    html && (method == Method::GET || method == Method::HEAD)
+}
+
+/// No live session: where to sign in, in the form the endpoint's proxy expects.
+fn sign_in_needed(state: &AppState, parts: &Parts, style: Style) -> Response {
+    let prefix = &state.cfg.path_prefix;
+    let location = match original_url(state, parts, style) {
+        Some(orig) => format!(
+            "{}{prefix}/login?rd={}",
+            orig.origin().ascii_serialization(),
+            return_to::encode(orig.as_str())
+        ),
+        None => match return_to::own_origin(parts, state) {
+            Some(own) => format!("{}{prefix}/login", own.ascii_serialization()),
+            None => format!("{prefix}/login"),
+        },
+    };
+    let mut res = if style == Style::ForwardAuth && wants_page(state, parts) {
+        StatusCode::FOUND.into_response()
+    } else {
+        ApiError::unauthenticated().into_response()
+    };
+    if let Ok(v) = HeaderValue::try_from(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::member::Permissions;
+
+    fn actor(kind: MemberKind, primary: bool, perms: &[Permission]) -> Actor {
+        Actor {
+            account_id: "ac".into(),
+            member_id: "m".into(),
+            kind,
+            primary,
+            permissions: Permissions::new(perms.to_vec()),
+            ip: "127.0.0.1".into(),
+            session_id: None,
+        }
+    }
+
+    #[test]
+    fn requirements_are_parsed_and_unknown_ones_refused() {
+        assert_eq!(Requirement::parse_query(None).unwrap(), vec![]);
+        assert_eq!(Requirement::parse_query(Some("x=1")).unwrap(), vec![]);
+        assert_eq!(
+            Requirement::parse_query(Some("require=admin&require=audit")).unwrap(),
+            vec![
+                Requirement::Kind(MemberKind::Admin),
+                Requirement::Permission(Permission::Audit)
+            ]
+        );
+        let e = Requirement::parse_query(Some("require=root")).unwrap_err();
+        assert!(e.contains("\"root\""), "{e}");
+        assert!(Requirement::parse_query(Some("require=")).is_err());
+    }
+
+    #[test]
+    fn requirements_follow_roles_and_permissions() {
+        let agent = actor(MemberKind::Agent, false, &[]);
+        let sub = actor(MemberKind::Admin, false, &[Permission::Audit]);
+        let primary = actor(MemberKind::Admin, true, &[]);
+        let is = |r: Requirement, a: &Actor| r.met_by(a);
+        assert!(is(Requirement::Kind(MemberKind::Agent), &agent));
+        assert!(!is(Requirement::Kind(MemberKind::Agent), &sub));
+        assert!(!is(Requirement::Kind(MemberKind::Admin), &agent));
+        assert!(is(Requirement::Kind(MemberKind::Admin), &primary));
+        assert!(is(Requirement::Permission(Permission::Audit), &sub));
+        assert!(!is(Requirement::Permission(Permission::Security), &sub));
+        assert!(is(Requirement::Permission(Permission::Security), &primary));
+        assert!(!is(Requirement::Permission(Permission::Audit), &agent));
+    }
+
+    #[test]
+    fn groups_name_the_role_and_what_it_holds() {
+        assert_eq!(groups(&actor(MemberKind::Agent, false, &[])), "agent");
+        assert_eq!(
+            groups(&actor(
+                MemberKind::Admin,
+                false,
+                &[Permission::Audit, Permission::TeamAgents]
+            )),
+            "admin,team.agents,audit"
+        );
+        assert_eq!(
+            groups(&actor(MemberKind::Admin, true, &[])),
+            "admin,primary,team.agents,team.admins,security,audit"
+        );
+    }
+}

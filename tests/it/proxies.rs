@@ -1,0 +1,562 @@
+//! Deskward guarding an app behind the real nginx and Caddy, each running the configuration of
+//! `docs/reverse-proxy.md` (read from the file, loopback addresses filled in), in front of the
+//! sample inbox (`deskward::guarded::inbox`), whose `/api/` paths echo what they received.
+//!
+//! nginx and Caddy are required (scripts/test.sh installs them): when either is missing the
+//! test fails saying so; it never skips.
+
+use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use deskward::guarded::{self, Addresses};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, COOKIE, LOCATION};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use crate::db::Backend;
+use crate::forward_auth::{PREFIX, desk_signed_in, guarded as guarded_app};
+use crate::support::{
+    COOKIE as COOKIE_NAME, HOUR, MINUTE, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, TestApp,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Nginx,
+    Caddy,
+}
+
+impl Kind {
+    fn program(self) -> &'static str {
+        match self {
+            Kind::Nginx => "nginx",
+            Kind::Caddy => "caddy",
+        }
+    }
+}
+
+/// The guide as it is in the repository now.
+fn guide() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reverse-proxy.md");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+fn free_port() -> SocketAddr {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+/// A proxy process on a loopback port, killed (with its workers) when dropped.
+pub struct Proxy {
+    child: Child,
+    dir: tempfile::TempDir,
+    /// `http://127.0.0.1:port`, what the browser opens.
+    pub base: String,
+}
+
+impl Proxy {
+    pub async fn start(kind: Kind, deskward: SocketAddr, app: SocketAddr) -> Proxy {
+        let program = guarded::find_program(kind.program()).unwrap_or_else(|| {
+            panic!(
+                "the proxy tests need {0}, and it is not installed \
+                 (scripts/test.sh installs it: apt-get install -y nginx caddy)",
+                kind.program()
+            )
+        });
+        let dir = tempfile::tempdir().expect("temporary directory for the proxy");
+        // nginx's workers drop root privileges; they must still reach their temp files.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod the proxy's directory");
+        let at = Addresses {
+            proxy: free_port(),
+            deskward,
+            app,
+        };
+        let mut cmd = Command::new(&program);
+        match kind {
+            Kind::Nginx => {
+                let conf = guarded::write_nginx(&guide(), &at, dir.path())
+                    .unwrap_or_else(|e| panic!("nginx configuration from the guide: {e}"));
+                cmd.arg("-e")
+                    .arg("stderr")
+                    .arg("-p")
+                    .arg(dir.path())
+                    .arg("-c")
+                    .arg(conf);
+            }
+            Kind::Caddy => {
+                let caddyfile = guarded::caddyfile(&guide(), &at)
+                    .unwrap_or_else(|e| panic!("Caddyfile from the guide: {e}"));
+                let path = dir.path().join("Caddyfile");
+                std::fs::write(&path, caddyfile).expect("write the Caddyfile");
+                cmd.args(["run", "--adapter", "caddyfile", "--config"])
+                    .arg(&path)
+                    .env("HOME", dir.path())
+                    .env("XDG_DATA_HOME", dir.path())
+                    .env("XDG_CONFIG_HOME", dir.path());
+            }
+        }
+        let log = std::fs::File::create(dir.path().join("stderr.log")).expect("proxy log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+        let mut proxy = Proxy {
+            child,
+            dir,
+            base: format!("http://{}", at.proxy),
+        };
+        proxy.wait_ready(kind).await;
+        proxy
+    }
+
+    async fn wait_ready(&mut self, kind: Kind) {
+        let http = reqwest::Client::new();
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = http
+                .get(format!("{}{PREFIX}/healthz", self.base))
+                .send()
+                .await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before answering:\n{}",
+                    kind.program(),
+                    self.log()
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{} did not answer on {} within 20 s:\n{}",
+                kind.program(),
+                self.base,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// What the proxy wrote to stderr (and nginx to its error log).
+    pub fn log(&self) -> String {
+        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+        read(self.dir.path().join("stderr.log")) + &read(self.dir.path().join("error.log"))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // The whole group: the master and its workers.
+        let _ = Command::new("/bin/kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sample inbox on a loopback port, stopped when dropped.
+pub struct Inbox {
+    pub addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Inbox {
+    /// With nginx the proxy injects guard.js; behind Caddy the app includes it.
+    pub async fn start(kind: Kind) -> Inbox {
+        let guard = (kind == Kind::Caddy).then_some("/deskward/guard.js");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the inbox");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = guarded::inbox(PREFIX, guard);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Inbox { addr, _stop: tx }
+    }
+}
+
+/// Deskward (under `/deskward`, the loopback proxy trusted), the inbox, and the proxy in front.
+pub struct Stack {
+    pub app: TestApp,
+    pub proxy: Proxy,
+    _inbox: Inbox,
+}
+
+impl Stack {
+    pub async fn start(backend: Backend, kind: Kind) -> Stack {
+        let app = guarded_app(backend).await;
+        let inbox = Inbox::start(kind).await;
+        let proxy = Proxy::start(kind, app.addr, inbox.addr).await;
+        Stack {
+            app,
+            proxy,
+            _inbox: inbox,
+        }
+    }
+}
+
+/// A browser stand-in talking to the proxy: cookies kept, redirects not followed.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("no Location on {}", r.status()))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn encode(s: &str) -> String {
+    deskward::web::return_to::encode(s)
+}
+
+/// A page load, as a browser's navigation asks for it.
+async fn page(c: &reqwest::Client, url: &str) -> reqwest::Response {
+    c.get(url)
+        .header(ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// An API call of the app's own scripts.
+async fn api(c: &reqwest::Client, url: &str) -> reqwest::Response {
+    c.get(url)
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Asserts the answer to a request without a (live) session: a page load goes to sign-in with
+/// the page as `rd`, an API call gets 401 JSON.
+async fn assert_refused(stack: &Stack, c: &reqwest::Client, what: &str) {
+    let wanted = stack.proxy.url("/inbox/7?tab=open");
+    let r = page(c, &wanted).await;
+    assert_eq!(r.status(), StatusCode::FOUND, "{what}: page load");
+    assert_eq!(
+        location(&r),
+        stack
+            .proxy
+            .url(&format!("{PREFIX}/login?rd={}", encode(&wanted))),
+        "{what}: sign-in URL"
+    );
+    let r = api(c, &stack.proxy.url("/api/cases")).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what}: API call");
+    let body: Value = r.json().await.expect("a JSON error");
+    assert_eq!(body["error"]["code"], "unauthenticated", "{what}");
+}
+
+async fn the_proxy_guards_the_app(backend: Backend, kind: Kind) {
+    let stack = Stack::start(backend, kind).await;
+    let app = &stack.app;
+    let ann = app.add_agent("Zoë O'Brien", "zoe@acme.test").await;
+    let c = browser();
+
+    // No cookie: a page load goes to sign-in, an API call gets 401 JSON; a form post too.
+    assert_refused(&stack, &c, "no cookie").await;
+    let r = c
+        .post(stack.proxy.url("/inbox/7/reply"))
+        .header(ACCEPT, "text/html")
+        .form(&[("text", "hello")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a form post");
+
+    // The sign-in page, through the proxy, keeps rd; signing in goes back there.
+    let wanted = stack.proxy.url("/inbox/7?tab=open");
+    let sign_in = location(&page(&c, &wanted).await);
+    let r = page(&c, &sign_in).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("name=\"rd\""));
+    let r = c
+        .post(stack.proxy.url(&format!("{PREFIX}/login")))
+        .form(&[
+            ("email", "zoe@acme.test"),
+            ("password", PASSWORD),
+            ("rd", wanted.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), wanted);
+
+    // The app sees who it is, once, whatever the client claimed.
+    let r = c
+        .get(stack.proxy.url("/api/echo"))
+        .header("Remote-User", "owner@acme.test")
+        .header("Remote-Groups", "admin,primary")
+        .header("Remote-Id", "forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let seen: Value = r.json().await.unwrap();
+    let h = &seen["headers"];
+    assert_eq!(h["remote-user"], json!(["zoe@acme.test"]), "{seen}");
+    assert_eq!(h["remote-email"], json!(["zoe@acme.test"]), "{seen}");
+    assert_eq!(h["remote-name"], json!(["Zo%C3%AB%20O%27Brien"]), "{seen}");
+    assert_eq!(h["remote-id"], json!([ann.id]), "{seen}");
+    assert_eq!(h["remote-groups"], json!(["agent"]), "{seen}");
+    // Deskward's own pages are reachable through the proxy, signed in.
+    let r = page(&c, &stack.proxy.url(&format!("{PREFIX}/agent"))).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Every page of the app carries guard.js exactly once (injected by nginx, included by the
+    // app behind Caddy).
+    let html = page(&c, &wanted).await.text().await.unwrap();
+    assert_eq!(
+        html.matches("<script src=\"/deskward/guard.js\" defer></script>")
+            .count(),
+        1,
+        "{html}"
+    );
+    assert!(html.contains("<b id=\"who\">Zoë O&#39;Brien</b>"), "{html}");
+
+    // An administrators' part: agents get 403, administrators pass.
+    let r = page(&c, &stack.proxy.url("/admin/settings")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let owner = browser();
+    let r = owner
+        .post(stack.proxy.url(&format!("{PREFIX}/login")))
+        .form(&[("email", PRIMARY_EMAIL), ("password", PRIMARY_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), format!("{PREFIX}/"));
+    let r = owner
+        .get(stack.proxy.url("/admin/api/whoami"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let seen: Value = r.json().await.unwrap();
+    assert_eq!(
+        seen["headers"]["remote-groups"],
+        json!(["admin,primary,team.agents,team.admins,security,audit"])
+    );
+
+    // Forged descriptions of the original request from the client change nothing: the proxy
+    // sets its own.
+    let anonymous = browser();
+    let r = anonymous
+        .get(&wanted)
+        .header(ACCEPT, "text/html")
+        .header("X-Original-URL", "http://evil.example/")
+        .header("X-Forwarded-Uri", "/evil")
+        .header("X-Forwarded-Host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(
+        location(&r),
+        stack
+            .proxy
+            .url(&format!("{PREFIX}/login?rd={}", encode(&wanted)))
+    );
+
+    // An rd to another origin is ignored by the sign-in page.
+    let r = anonymous
+        .post(stack.proxy.url(&format!("{PREFIX}/login")))
+        .form(&[
+            ("email", "zoe@acme.test"),
+            ("password", PASSWORD),
+            ("rd", "http://evil.example/inbox"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), format!("{PREFIX}/agent"));
+}
+
+async fn ended_expired_and_disabled_sessions_stop_at_the_proxy(backend: Backend, kind: Kind) {
+    let stack = Stack::start(backend, kind).await;
+    let app = &stack.app;
+    let ann = app.add_agent("Ann Agent", "ann@acme.test").await;
+    let owner = desk_signed_in(app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    let wanted = stack.proxy.url("/inbox/7?tab=open");
+
+    // A browser signed in through the proxy.
+    let signed_in = || async {
+        let c = browser();
+        let r = c
+            .post(stack.proxy.url(&format!("{PREFIX}/login")))
+            .form(&[("email", "ann@acme.test"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(page(&c, &wanted).await.status(), StatusCode::OK);
+        c
+    };
+
+    // Ended by an administrator: the very next request is refused.
+    let c = signed_in().await;
+    owner
+        .delete(&format!("/api/v1/agents/{}/sessions", ann.id))
+        .await
+        .expect_status(StatusCode::OK);
+    assert_refused(&stack, &c, "ended by an administrator").await;
+
+    // Expired.
+    let c = signed_in().await;
+    app.advance(72 * HOUR + MINUTE);
+    assert_refused(&stack, &c, "expired").await;
+
+    // The person disabled.
+    let owner = desk_signed_in(app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    let c = signed_in().await;
+    owner
+        .patch_json(
+            &format!("/api/v1/agents/{}", ann.id),
+            &json!({"disabled": true}),
+        )
+        .await
+        .expect_status(StatusCode::OK);
+    assert_refused(&stack, &c, "disabled").await;
+
+    // A cookie that never named a session.
+    let forged = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = forged
+        .get(&wanted)
+        .header(ACCEPT, "text/html")
+        .header(COOKIE, format!("{COOKIE_NAME}={}", "ab".repeat(32)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND, "a made-up cookie");
+}
+
+/// Straight to Deskward from a peer that is not the proxy, the forwarded headers are ignored.
+async fn untrusted_peers_cannot_describe_the_original_request(backend: Backend, kind: Kind) {
+    let stack = Stack::start(backend, kind).await;
+    let peer = reqwest::Client::builder()
+        .local_address(IpAddr::from([127, 0, 0, 2]))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let endpoint = match kind {
+        Kind::Nginx => "auth-request",
+        Kind::Caddy => "forward-auth",
+    };
+    let r = peer
+        .get(stack.app.url(&format!("{PREFIX}/api/v1/verify/{endpoint}")))
+        .header(ACCEPT, "text/html")
+        .header("X-Forwarded-Proto", "http")
+        .header(
+            "X-Forwarded-Host",
+            stack.proxy.base.trim_start_matches("http://"),
+        )
+        .header("X-Forwarded-Uri", "/evil")
+        .header("X-Original-URL", stack.proxy.url("/evil"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(r.status(), StatusCode::FOUND | StatusCode::UNAUTHORIZED),
+        "{}",
+        r.status()
+    );
+    assert_eq!(
+        location(&r),
+        format!("{}{PREFIX}/login", stack.app.base),
+        "no rd from an untrusted peer"
+    );
+}
+
+async fn nginx_guards_the_app(backend: Backend) {
+    the_proxy_guards_the_app(backend, Kind::Nginx).await
+}
+async fn caddy_guards_the_app(backend: Backend) {
+    the_proxy_guards_the_app(backend, Kind::Caddy).await
+}
+async fn nginx_stops_ended_expired_and_disabled_sessions(backend: Backend) {
+    ended_expired_and_disabled_sessions_stop_at_the_proxy(backend, Kind::Nginx).await
+}
+async fn caddy_stops_ended_expired_and_disabled_sessions(backend: Backend) {
+    ended_expired_and_disabled_sessions_stop_at_the_proxy(backend, Kind::Caddy).await
+}
+async fn nginx_untrusted_peers_cannot_describe_the_original_request(backend: Backend) {
+    untrusted_peers_cannot_describe_the_original_request(backend, Kind::Nginx).await
+}
+async fn caddy_untrusted_peers_cannot_describe_the_original_request(backend: Backend) {
+    untrusted_peers_cannot_describe_the_original_request(backend, Kind::Caddy).await
+}
+
+/// The Traefik block cannot run here (not packaged); at least it must name the endpoint and
+/// the headers the tests reproduce.
+#[test]
+fn the_traefik_configuration_names_what_deskward_answers() {
+    let block = guarded::block(&guide(), "traefik").expect("the guide's Traefik block");
+    for needle in [
+        "address: \"http://127.0.0.1:8080/deskward/api/v1/verify/forward-auth\"",
+        "address: \"http://127.0.0.1:8080/deskward/api/v1/verify/forward-auth?require=admin\"",
+        "trustForwardHeader: false",
+        "authResponseHeaders: [Remote-User, Remote-Email, Remote-Name, Remote-Id, Remote-Groups]",
+        "PathPrefix(`/deskward/`)",
+    ] {
+        assert!(block.contains(needle), "{needle} missing from:\n{block}");
+    }
+}
+
+/// The README shows the nginx configuration: the same blocks as the guide, word for word.
+#[test]
+fn the_readme_shows_the_guides_nginx_configuration() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    for name in ["nginx-http", "nginx-guard", "nginx-server"] {
+        assert_eq!(
+            guarded::block(&readme, name).unwrap(),
+            guarded::block(&guide(), name).unwrap(),
+            "README.md's {name} block differs from docs/reverse-proxy.md's"
+        );
+    }
+}
+
+backend_tests!(
+    nginx_guards_the_app,
+    caddy_guards_the_app,
+    nginx_stops_ended_expired_and_disabled_sessions,
+    caddy_stops_ended_expired_and_disabled_sessions,
+    nginx_untrusted_peers_cannot_describe_the_original_request,
+    caddy_untrusted_peers_cannot_describe_the_original_request,
+);
