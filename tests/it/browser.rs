@@ -30,32 +30,33 @@ use deskward::store::{Account, Member, Session};
 
 use crate::db::{Backend, TestDb};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// How long any single wait may take before the test fails.
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// The presence grace period the server runs with here.
-const GRACE_MS: i64 = 1500;
+pub(crate) const GRACE_MS: i64 = 1500;
 
-const PRIMARY_NAME: &str = "Pat Primary";
-const PRIMARY_EMAIL: &str = "owner@acme.test";
-const PRIMARY_PASSWORD: &str = "owner password 123";
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PRIMARY_NAME: &str = "Pat Primary";
+pub(crate) const PRIMARY_EMAIL: &str = "owner@acme.test";
+pub(crate) const PRIMARY_PASSWORD: &str = "owner password 123";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
-const CHROME_WINDOWS_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+pub(crate) const CHROME_WINDOWS_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
      (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const FIREFOX_LINUX_UA: &str =
+pub(crate) const FIREFOX_LINUX_UA: &str =
     "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 
-const NO_SESSION_TIP: &str = "No active session in the web version of the service";
-const ENDED_BY_ADMIN: &str = "Your session was ended by an administrator. Please sign in again.";
+pub(crate) const NO_SESSION_TIP: &str = "No active session in the web version of the service";
+pub(crate) const ENDED_BY_ADMIN: &str =
+    "Your session was ended by an administrator. Please sign in again.";
 
 // ---------------------------------------------------------------------------------------------
 // Polling
 
 /// Polls `probe` every 100 ms until it yields a value; fails the test after `within`.
-async fn eventually<T>(
+pub(crate) async fn eventually<T>(
     what: &str,
     within: Duration,
     mut probe: impl AsyncFnMut() -> Result<Option<T>, CmdError>,
@@ -75,7 +76,7 @@ async fn eventually<T>(
 }
 
 /// JavaScript's idea of truth, for values returned by scripts.
-fn truthy(v: &Value) -> bool {
+pub(crate) fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Bool(b) => *b,
@@ -90,13 +91,13 @@ fn truthy(v: &Value) -> bool {
 
 /// chromedriver as a child process on a free port, in its own process group so that it and
 /// every browser it started are killed together when the test ends (even by a panic).
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     child: Child,
     url: String,
 }
 
 impl ChromeDriver {
-    async fn start() -> ChromeDriver {
+    pub(crate) async fn start() -> ChromeDriver {
         for (what, path) in [("Chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)] {
             assert!(
                 Path::new(path).exists(),
@@ -142,7 +143,7 @@ impl ChromeDriver {
     }
 
     /// A new headless Chromium with a fresh profile.
-    async fn browser(&self) -> Browser {
+    pub(crate) async fn browser(&self) -> Browser {
         let profile = tempfile::tempdir().expect("temporary browser profile");
         let args = vec![
             "--headless".to_string(),
@@ -187,13 +188,13 @@ impl Drop for ChromeDriver {
     }
 }
 
-struct Browser {
-    c: Client,
+pub(crate) struct Browser {
+    pub(crate) c: Client,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.c
             .goto(url)
             .await
@@ -201,7 +202,7 @@ impl Browser {
     }
 
     /// The current path with its query string.
-    async fn path(&self) -> String {
+    pub(crate) async fn path(&self) -> String {
         let u = self.c.current_url().await.expect("current URL");
         match u.query() {
             Some(q) => format!("{}?{q}", u.path()),
@@ -209,7 +210,7 @@ impl Browser {
         }
     }
 
-    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+    pub(crate) async fn js(&self, script: &str, args: Vec<Value>) -> Value {
         self.c
             .execute(script, args)
             .await
@@ -217,7 +218,7 @@ impl Browser {
     }
 
     /// Waits until `script` returns something truthy, and returns it.
-    async fn wait_js(&self, what: &str, script: &str, args: Vec<Value>) -> Value {
+    pub(crate) async fn wait_js(&self, what: &str, script: &str, args: Vec<Value>) -> Value {
         eventually(what, WAIT, async || {
             let v = self.c.execute(script, args.clone()).await?;
             Ok(truthy(&v).then_some(v))
@@ -226,7 +227,7 @@ impl Browser {
     }
 
     /// Waits until the current path (with query) satisfies `ok`.
-    async fn wait_path(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    pub(crate) async fn wait_path(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         eventually(what, WAIT, async || {
             let u = self.c.current_url().await?;
             let p = match u.query() {
@@ -238,7 +239,7 @@ impl Browser {
         .await
     }
 
-    async fn find(&self, css: &str) -> Element {
+    pub(crate) async fn find(&self, css: &str) -> Element {
         eventually(&format!("element {css}"), WAIT, async || {
             match self.c.find(Locator::Css(css)).await {
                 Ok(e) => Ok(Some(e)),
@@ -249,7 +250,7 @@ impl Browser {
         .await
     }
 
-    async fn exists(&self, css: &str) -> bool {
+    pub(crate) async fn exists(&self, css: &str) -> bool {
         truthy(
             &self
                 .js(
@@ -261,7 +262,7 @@ impl Browser {
     }
 
     /// Clicks the element `css` names, retrying while it is missing, replaced or covered.
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         eventually(&format!("a click on {css}"), WAIT, async || {
             let el = match self.c.find(Locator::Css(css)).await {
                 Ok(e) => e,
@@ -275,7 +276,7 @@ impl Browser {
     }
 
     /// The element's text content, whitespace collapsed; waits for the element.
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         let v = self
             .wait_js(
                 &format!("text of {css}"),
@@ -288,7 +289,7 @@ impl Browser {
     }
 
     /// Texts of every element `css` matches, in document order.
-    async fn texts(&self, css: &str) -> Vec<String> {
+    pub(crate) async fn texts(&self, css: &str) -> Vec<String> {
         let v = self
             .js(
                 "return Array.from(document.querySelectorAll(arguments[0]))
@@ -300,7 +301,7 @@ impl Browser {
     }
 
     /// The HTTP status of the document now shown.
-    async fn status(&self) -> i64 {
+    pub(crate) async fn status(&self) -> i64 {
         self.js(
             "const n = performance.getEntriesByType('navigation')[0];
              return n ? n.responseStatus : 0;",
@@ -312,7 +313,7 @@ impl Browser {
     }
 
     /// Whether the tooltip with this id is rendered and visible.
-    async fn tip_visible(&self, tip_id: &str) -> bool {
+    pub(crate) async fn tip_visible(&self, tip_id: &str) -> bool {
         truthy(
             &self
                 .js(
@@ -329,7 +330,7 @@ impl Browser {
     }
 
     /// Moves the real (WebDriver) mouse over the element `css` names.
-    async fn hover(&self, css: &str) {
+    pub(crate) async fn hover(&self, css: &str) {
         let el = self.find(css).await;
         self.js(
             "arguments[0].scrollIntoView({block: 'center'});",
@@ -346,7 +347,7 @@ impl Browser {
     }
 
     /// Moves the mouse to the top left corner, away from every tooltip.
-    async fn mouse_away(&self) {
+    pub(crate) async fn mouse_away(&self) {
         let mouse = MouseActions::new("mouse".into()).then(PointerAction::MoveTo {
             duration: None,
             x: 1.0,
@@ -358,7 +359,7 @@ impl Browser {
             .expect("move the mouse away");
     }
 
-    async fn dialog_open(&self) -> bool {
+    pub(crate) async fn dialog_open(&self) -> bool {
         truthy(
             &self
                 .js(
@@ -370,7 +371,7 @@ impl Browser {
     }
 
     /// Signs in through the sign-in form; returns the path landed on.
-    async fn sign_in(&self, app: &App, email: &str, password: &str) -> String {
+    pub(crate) async fn sign_in(&self, app: &App, email: &str, password: &str) -> String {
         self.goto(&app.url("/login")).await;
         self.find("input[name=email]")
             .await
@@ -389,7 +390,7 @@ impl Browser {
         .await
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.c.close().await;
     }
 }
@@ -398,20 +399,20 @@ impl Browser {
 // The server
 
 /// The real service on port 0 with a fresh SQLite database and one account.
-struct App {
-    base: String,
-    svc: Arc<Service>,
+pub(crate) struct App {
+    pub(crate) base: String,
+    pub(crate) svc: Arc<Service>,
     /// The same database, read directly to check what was stored.
-    store: Arc<dyn deskward::store::Store>,
-    account: Account,
-    primary: Member,
+    pub(crate) store: Arc<dyn deskward::store::Store>,
+    pub(crate) account: Account,
+    pub(crate) primary: Member,
     shutdown: Option<oneshot::Sender<()>>,
     // Dropped last: the server stops before its database goes.
     _db: TestDb,
 }
 
 impl App {
-    async fn spawn() -> App {
+    pub(crate) async fn spawn() -> App {
         let db = TestDb::new(Backend::Sqlite).await;
         let store = deskward::store::connect(&db.url)
             .await
@@ -465,11 +466,11 @@ impl App {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn primary_actor(&self) -> Actor {
+    pub(crate) fn primary_actor(&self) -> Actor {
         Actor {
             account_id: self.account.id.clone(),
             member_id: self.primary.id.clone(),
@@ -481,7 +482,7 @@ impl App {
         }
     }
 
-    fn agent_actor(&self, agent: &Member) -> Actor {
+    pub(crate) fn agent_actor(&self, agent: &Member) -> Actor {
         Actor {
             account_id: self.account.id.clone(),
             member_id: agent.id.clone(),
@@ -493,7 +494,7 @@ impl App {
         }
     }
 
-    async fn add(
+    pub(crate) async fn add(
         &self,
         kind: MemberKind,
         name: &str,
@@ -517,13 +518,13 @@ impl App {
             .member
     }
 
-    async fn agent(&self, name: &str, email: &str) -> Member {
+    pub(crate) async fn agent(&self, name: &str, email: &str) -> Member {
         self.add(MemberKind::Agent, name, email, PASSWORD, &[])
             .await
     }
 
     /// Starts a session through the service, as if from `ip` with `user_agent`.
-    async fn login(
+    pub(crate) async fn login(
         &self,
         email: &str,
         password: &str,
@@ -546,14 +547,14 @@ impl App {
             .session
     }
 
-    async fn sessions(&self, m: &Member) -> Vec<Session> {
+    pub(crate) async fn sessions(&self, m: &Member) -> Vec<Session> {
         self.svc
             .sessions_of(&self.account.id, &m.id, m.kind)
             .await
             .expect("read sessions")
     }
 
-    async fn member(&self, id: &str) -> Member {
+    pub(crate) async fn member(&self, id: &str) -> Member {
         self.store
             .member(&self.account.id, id)
             .await
@@ -561,7 +562,7 @@ impl App {
     }
 
     /// Waits until the agent has an open event stream (a tab connected).
-    async fn wait_tab_connected(&self, m: &Member) {
+    pub(crate) async fn wait_tab_connected(&self, m: &Member) {
         eventually(
             &format!("a connected tab of {}", m.name),
             WAIT,
