@@ -104,6 +104,30 @@ impl Service {
     }
 }
 
+/// What an ending did, for the notice a person reads: sessions and people counted apart
+/// ("2 sessions of 1 person ended").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndedCount {
+    pub sessions: usize,
+    pub people: usize,
+}
+
+/// The sessions and people of `ended` that ended for `reason` itself (see [`counted`]).
+pub(crate) fn tally(ended: &[EndedSession], reason: EndReason) -> EndedCount {
+    let mut people: Vec<&str> = ended
+        .iter()
+        .filter(|e| e.reason == reason)
+        .map(|e| e.member_id.as_str())
+        .collect();
+    let sessions = people.len();
+    people.sort_unstable();
+    people.dedup();
+    EndedCount {
+        sessions,
+        people: people.len(),
+    }
+}
+
 /// How many of `ended` ended for `reason` itself: sessions found already past their timeout
 /// ended as expired, and nobody ended those.
 pub(crate) fn counted(ended: &[EndedSession], reason: EndReason) -> usize {

@@ -25,6 +25,7 @@ pub mod signin;
 pub mod team;
 
 pub use auth::Principal;
+pub use ending::EndedCount;
 pub use signin::{ChosenLogin, LoginOutcome, LoginRequest};
 pub use team::{MemberView, NewPerson, Page, PersonPatch, TeamQuery};
 

@@ -12,7 +12,7 @@ use crate::events::Event;
 use crate::store::{Member, MemberPatch, MemberQuery, NewMember, Session, SessionFilter, Which};
 
 use super::auth::check_name;
-use super::ending::counted;
+use super::ending::{EndedCount, counted, tally};
 use super::{Service, ServiceError, ServiceResult, new_id, passwords};
 
 pub const DEFAULT_PER_PAGE: i64 = 50;
@@ -148,13 +148,8 @@ impl Service {
                 },
             )
             .await?;
-        let last = ((total + per_page - 1) / per_page).max(1);
-        if page > last {
-            return Err(ServiceError::invalid(
-                "page",
-                format!("page {page} is beyond the last page ({last})"),
-            ));
-        }
+        // A page past the end (the list shrank since the link was made) is empty, with the
+        // true total: the caller can tell it from an empty list and find the last page.
         let items = self
             .with_sessions(&actor.account_id, members, active_after)
             .await?;
@@ -530,7 +525,7 @@ impl Service {
         actor: &Actor,
         kind: MemberKind,
         id: &str,
-    ) -> ServiceResult<usize> {
+    ) -> ServiceResult<EndedCount> {
         let member = self.get_person(actor, kind, id).await?.member;
         self.require_manage(actor, &member)?;
         self.end_sessions_of(actor, kind, &[id.to_string()], EndReason::EndedByAdmin)
@@ -543,7 +538,7 @@ impl Service {
         &self,
         actor: &Actor,
         ids: &[String],
-    ) -> ServiceResult<usize> {
+    ) -> ServiceResult<EndedCount> {
         self.require_view(actor, MemberKind::Agent)?;
         if ids.is_empty() {
             return Err(ServiceError::invalid("ids", "select at least one agent"));
@@ -562,20 +557,21 @@ impl Service {
     }
 
     /// Ends every live session of these people of `kind`, in one transaction; returns how
-    /// many ended for `reason` (sessions found already idle end as expired and are not counted).
+    /// many sessions and people ended for `reason` (sessions found already idle end as expired
+    /// and are not counted).
     async fn end_sessions_of(
         &self,
         actor: &Actor,
         kind: MemberKind,
         ids: &[String],
         reason: EndReason,
-    ) -> ServiceResult<usize> {
+    ) -> ServiceResult<EndedCount> {
         let people = Which::People {
             kind,
             ids: ids.to_vec(),
         };
         let ended = self.end_by(actor, people, reason).await?;
-        Ok(counted(&ended, reason))
+        Ok(tally(&ended, reason))
     }
 
     fn require_manage(&self, actor: &Actor, target: &Member) -> ServiceResult<()> {

@@ -765,7 +765,7 @@ async fn ending_a_session_signs_the_agent_out_live() {
         .await;
     assert_eq!(
         admin.text("main .notice").await,
-        "1 session ended. The person has been signed out."
+        "1 session of 1 person ended. They have been signed out."
     );
     admin.find(&format!("{} .sess.none", card(&sam))).await;
     assert!(!admin.exists(&green).await, "the card is still green");
@@ -892,7 +892,10 @@ async fn bulk_ending_sessions_of_selected_agents() {
         .wait_path("the list after the bulk end", |p| p.contains("done=ended"))
         .await;
     let notice = admin.text("main .notice").await;
-    assert!(notice.starts_with("3 sessions ended"), "notice: {notice}");
+    assert_eq!(
+        notice,
+        "3 sessions of 3 people ended. Those people have been signed out."
+    );
 
     for a in selected {
         admin.find(&format!("{} .icons .sess.none", card(a))).await;
@@ -1335,16 +1338,21 @@ async fn linked_accounts_open_each_other_and_end_the_linked_session() {
     .await;
     assert_eq!(
         b.text("main .notice").await,
-        "1 session ended. The person has been signed out."
+        "1 session of 1 person ended. They have been signed out."
     );
     assert!(
         !b.exists("#end-linked").await,
         "the button stays with nothing left to end"
     );
+    let section = b.text("section.compare").await;
+    assert!(section.contains("No active session"), "{section}");
     assert!(
-        b.text("section.compare")
-            .await
-            .contains("No active session")
+        section.contains("The linked account has no active session: there is nothing to compare."),
+        "{section}"
+    );
+    assert!(
+        !section.contains("(different)") && !section.contains("(same)"),
+        "nothing is compared with no session: {section}"
     );
     assert!(
         app.sessions(&lee_agent).await.is_empty(),
@@ -1710,7 +1718,7 @@ async fn the_guarded_app_signs_its_tab_out(backend: Backend, kind: crate::proxie
         .end_person_sessions(&app.primary_actor(), MemberKind::Agent, &ann.id)
         .await
         .expect("end the agent's sessions");
-    assert_eq!(n, 1);
+    assert_eq!(n.sessions, 1);
     let expected = format!(
         "/deskward/login?reason=ended_by_admin&rd={}",
         encode(&wanted)

@@ -28,4 +28,5 @@ mod permissions;
 mod proxies;
 mod sign_in_rd;
 mod signin;
+mod team_pages;
 mod throttling;

@@ -144,7 +144,7 @@ pub async fn end_sessions<S: Section>(
         .svc
         .end_person_sessions(&p.0.actor, S::KIND, &id)
         .await?;
-    Ok(Json(json!({ "ended": n })).into_response())
+    Ok(Json(json!({ "ended": n.sessions, "people": n.people })).into_response())
 }
 
 #[derive(Deserialize)]
@@ -162,7 +162,7 @@ pub async fn bulk_end(
         .svc
         .bulk_end_agent_sessions(&p.0.actor, &body.ids)
         .await?;
-    Ok(Json(json!({ "ended": n })).into_response())
+    Ok(Json(json!({ "ended": n.sessions, "people": n.people })).into_response())
 }
 
 pub async fn end_session(

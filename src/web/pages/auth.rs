@@ -194,7 +194,8 @@ pub async fn login_submit(
         }
         Err(ServiceError::RateLimited { retry_after_secs }) => {
             page.layout.error = Some(format!(
-                "Too many failed attempts. Try again in {retry_after_secs} seconds."
+                "Too many failed attempts. Try again in {}.",
+                super::counted_noun(retry_after_secs as usize, "second", "seconds")
             ));
             let mut res = render(StatusCode::TOO_MANY_REQUESTS, &page);
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {

@@ -194,7 +194,10 @@ impl IntoResponse for PageError {
             ServiceError::RateLimited { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
-                format!("Please wait {retry_after_secs} seconds and try again."),
+                format!(
+                    "Please wait {} and try again.",
+                    super::counted_noun(retry_after_secs as usize, "second", "seconds")
+                ),
             ),
             other => {
                 if let ServiceError::Internal(msg) = &other {

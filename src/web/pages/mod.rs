@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 
 use super::AppState;
 use super::section::{Admins, Agents, Section};
+use crate::service::EndedCount;
 
 mod audit;
 mod auth;
@@ -127,16 +128,18 @@ pub fn safe_back(back: Option<&str>, default: &str) -> String {
     }
 }
 
-/// `back` with `done` (and `n`) set, replacing any earlier notice.
-pub fn with_notice(back: &str, done: &str, n: Option<usize>) -> String {
+/// `back` with `done` (and the counts `n` sessions of `people`) set, replacing any earlier
+/// notice.
+pub fn with_notice(back: &str, done: &str, counts: Option<EndedCount>) -> String {
     let (path, query) = back.split_once('?').unwrap_or((back, ""));
     let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .filter(|(k, _)| k != "done" && k != "n")
+        .filter(|(k, _)| k != "done" && k != "n" && k != "people")
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     pairs.push(("done".into(), done.into()));
-    if let Some(n) = n {
-        pairs.push(("n".into(), n.to_string()));
+    if let Some(c) = counts {
+        pairs.push(("n".into(), c.sessions.to_string()));
+        pairs.push(("people".into(), c.people.to_string()));
     }
     let q = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
@@ -144,14 +147,30 @@ pub fn with_notice(back: &str, done: &str, n: Option<usize>) -> String {
     format!("{path}?{q}")
 }
 
-/// The message a `done` parameter stands for.
-pub fn notice(done: Option<&str>, n: Option<&str>) -> Option<String> {
-    let n: Option<usize> = n.and_then(|n| n.parse().ok());
+/// "1 session", "2 people": a count with its noun in correct English.
+pub fn counted_noun(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The message a `done` parameter stands for; `n` counts sessions and `people` the people
+/// they belonged to.
+pub fn notice(done: Option<&str>, n: Option<&str>, people: Option<&str>) -> Option<String> {
+    let n: usize = n.and_then(|n| n.parse().ok()).unwrap_or(0);
+    let people: Option<usize> = people.and_then(|p| p.parse().ok());
     Some(match done? {
-        "ended" => match n.unwrap_or(0) {
-            0 => "There was no active session to end.".to_string(),
-            1 => "1 session ended. The person has been signed out.".to_string(),
-            k => format!("{k} sessions ended. Those people have been signed out."),
+        "ended" => match (n, people) {
+            (0, _) => "There was no active session to end.".to_string(),
+            (n, Some(p)) if p > 0 => format!(
+                "{} of {} ended. {} been signed out.",
+                counted_noun(n, "session", "sessions"),
+                counted_noun(p, "person", "people"),
+                if p == 1 {
+                    "They have"
+                } else {
+                    "Those people have"
+                }
+            ),
+            (n, _) => format!("{} ended.", counted_noun(n, "session", "sessions")),
         },
         "added" => "Added. They can sign in now.".to_string(),
         "saved" => "Changes saved.".to_string(),
@@ -167,5 +186,49 @@ pub async fn not_found(user: Result<PageUser, Response>) -> PageError {
     match user {
         Ok(PageUser(p)) => PageError::of(&p, missing),
         Err(_) => PageError::from(missing),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_count_sessions_and_people_in_english() {
+        let ended = |n, p| notice(Some("ended"), Some(n), p).unwrap();
+        assert_eq!(
+            ended("1", Some("1")),
+            "1 session of 1 person ended. They have been signed out."
+        );
+        assert_eq!(
+            ended("2", Some("1")),
+            "2 sessions of 1 person ended. They have been signed out."
+        );
+        assert_eq!(
+            ended("5", Some("3")),
+            "5 sessions of 3 people ended. Those people have been signed out."
+        );
+        assert_eq!(ended("0", Some("0")), "There was no active session to end.");
+        // An older link without the people count still reads correctly.
+        assert_eq!(ended("1", None), "1 session ended.");
+        assert_eq!(notice(Some("unknown"), None, None), None);
+        assert_eq!(counted_noun(1, "second", "seconds"), "1 second");
+        assert_eq!(counted_noun(2, "second", "seconds"), "2 seconds");
+    }
+
+    #[test]
+    fn a_notice_replaces_the_earlier_one_and_keeps_filters() {
+        let counts = EndedCount {
+            sessions: 2,
+            people: 1,
+        };
+        assert_eq!(
+            with_notice(
+                "/team/agents?session=active&done=ended&n=9&people=9",
+                "ended",
+                Some(counts)
+            ),
+            "/team/agents?session=active&done=ended&n=2&people=1"
+        );
     }
 }

@@ -148,6 +148,17 @@ pub async fn team_root(PageUser(p): PageUser) -> PageResult {
 
 /// A list page's address with the same filters, on page `page`.
 fn page_href(kind: MemberKind, params: &HashMap<String, String>, page: i64) -> String {
+    href_with(kind, params, page, &[])
+}
+
+/// A list page's address with the same filters, on page `page`, plus the `extra` parameters
+/// that are present (such as the notice of an action just done).
+fn href_with(
+    kind: MemberKind,
+    params: &HashMap<String, String>,
+    page: i64,
+    extra: &[&str],
+) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
     for key in ["q", "session", "status", "per_page"] {
         if let Some(v) = params.get(key).filter(|v| !v.is_empty()) {
@@ -156,6 +167,11 @@ fn page_href(kind: MemberKind, params: &HashMap<String, String>, page: i64) -> S
     }
     if page > 1 {
         s.append_pair("page", &page.to_string());
+    }
+    for key in extra {
+        if let Some(v) = params.get(*key).filter(|v| !v.is_empty()) {
+            s.append_pair(key, v);
+        }
     }
     let q = s.finish();
     if q.is_empty() {
@@ -170,6 +186,7 @@ fn done_notice(params: &HashMap<String, String>) -> Option<String> {
     notice(
         params.get("done").map(String::as_str),
         params.get("n").map(String::as_str),
+        params.get("people").map(String::as_str),
     )
 }
 
@@ -191,6 +208,17 @@ pub async fn list<S: Section>(
         .list_team(&p.actor, S::KIND, &query)
         .await
         .in_page(&p)?;
+    // Past the end (people ended or removed since the link was made, as after ending the
+    // sessions of everyone on the last page of a filtered list): show the last page, keeping
+    // the notice of what was just done.
+    if page.page > page.last_page() {
+        return Ok(see_other(&href_with(
+            S::KIND,
+            &params,
+            page.last_page(),
+            &["done", "n", "people"],
+        )));
+    }
     let get = |k: &str| params.get(k).cloned().unwrap_or_default();
     let filtered = ["q", "session", "status"]
         .iter()
@@ -570,7 +598,11 @@ pub async fn end_one(
 ) -> PageResult {
     let back = safe_back(form.get("back"), "/team");
     state.svc.end_one_session(&p.actor, &id).await.in_page(&p)?;
-    Ok(see_other(&with_notice(&back, "ended", Some(1))))
+    let one = crate::service::EndedCount {
+        sessions: 1,
+        people: 1,
+    };
+    Ok(see_other(&with_notice(&back, "ended", Some(one))))
 }
 
 /// The bulk form: without `confirm` it shows the warning page; with it, ends the sessions.
