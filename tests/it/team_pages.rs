@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::db::Backend;
-use crate::support::{PASSWORD, TestApp};
+use crate::support::{PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, TestApp};
 
 /// Ending the sessions of the only person on the last page of "active sessions" shrinks the
 /// list by one page: the redirect back must land on the new last page with the notice, not on
@@ -124,7 +124,97 @@ async fn bulk_notice_counts_sessions_and_people(backend: Backend) {
     assert_eq!(v, json!({"ended": 2, "people": 1}));
 }
 
+/// The demo's case: every administrator signed in, the primary several times. Paging the
+/// "active session" list one by one shows each person exactly once, in the API and on the
+/// pages, and the totals agree with the items.
+async fn people_with_several_sessions_appear_on_exactly_one_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut expected = vec!["Pat Primary".to_string()];
+    for (name, email) in [
+        ("Sam Sub", "sam@acme.test"),
+        ("Sid Sub", "sid@acme.test"),
+        ("Tara Sub", "tara@acme.test"),
+    ] {
+        app.add_admin(name, email, &["audit"]).await;
+        app.start_session(email, PASSWORD).await;
+        expected.push(name.to_string());
+    }
+    for _ in 0..3 {
+        app.start_session(PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    }
+    for (name, email) in [("Ann A", "ann@acme.test"), ("Bob B", "bob@acme.test")] {
+        app.add_agent(name, email).await;
+        for _ in 0..3 {
+            app.start_session(email, PASSWORD).await;
+        }
+    }
+    app.add_agent("Cid C", "cid@acme.test").await;
+    app.start_session("cid@acme.test", PASSWORD).await;
+    let owner = app.primary_client().await;
+    expected.sort();
+
+    let mut seen = Vec::new();
+    for page in 1..=5 {
+        let v = owner
+            .get(&format!(
+                "/api/v1/admins?session=active&per_page=1&page={page}"
+            ))
+            .await
+            .expect_status(StatusCode::OK)
+            .json();
+        assert_eq!(v["total"], 4, "page {page}");
+        for item in v["items"].as_array().unwrap() {
+            seen.push(item["name"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(seen, expected, "each administrator once, in order");
+
+    let mut agents = Vec::new();
+    for page in 1..=3 {
+        let v = owner
+            .get(&format!(
+                "/api/v1/agents?session=active&per_page=2&page={page}"
+            ))
+            .await
+            .expect_status(StatusCode::OK)
+            .json();
+        assert_eq!(v["total"], 3);
+        for item in v["items"].as_array().unwrap() {
+            agents.push(item["name"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(
+        agents,
+        ["Ann A", "Bob B", "Cid C"],
+        "pages 2 and 3 do not overlap"
+    );
+
+    // The pages: one card per page, each administrator once, in the same order.
+    let api_ids: Vec<String> = owner.get("/api/v1/admins?session=active").await.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut page_ids = Vec::new();
+    for page in 1..=4 {
+        let html = owner
+            .get(&format!(
+                "/team/admins?session=active&per_page=1&page={page}"
+            ))
+            .await
+            .expect_status(StatusCode::OK)
+            .text;
+        let cards: Vec<&str> = html.split("<li class=\"card").skip(1).collect();
+        assert_eq!(cards.len(), 1, "page {page} shows one card");
+        let id = cards[0].split("data-id=\"").nth(1).unwrap();
+        page_ids.push(id[..id.find('"').unwrap()].to_string());
+    }
+    assert_eq!(page_ids, api_ids);
+}
+
 backend_tests!(
+    people_with_several_sessions_appear_on_exactly_one_page,
     ending_on_the_last_filtered_page_lands_on_the_new_last_page,
     bulk_notice_counts_sessions_and_people,
 );
