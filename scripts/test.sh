@@ -125,6 +125,27 @@ if [[ ! -x "$venv/bin/python" ]] || ! cmp -s scripts/test-requirements.txt "$ven
 fi
 export DESKWARD_TEST_PYTHON="$PWD/$venv/bin/python"
 
+# --- axe-core (npm), injected into pages by the accessibility browser test ---------------------
+axe_version="4.14.1"
+axe_dir="target/axe"
+axe_js="$axe_dir/node_modules/axe-core/axe.min.js"
+if [[ ! -f "$axe_js" ]] || [[ "$(cat "$axe_dir/version" 2>/dev/null)" != "$axe_version" ]]; then
+    if ! command -v npm >/dev/null; then
+        log "installing npm"
+        export DEBIAN_FRONTEND=noninteractive
+        as_root apt-get update -qq >/dev/null
+        as_root apt-get install -y -qq -o=Dpkg::Use-Pty=0 npm >/dev/null \
+            || die "apt-get install npm failed"
+    fi
+    log "installing axe-core $axe_version into $axe_dir"
+    mkdir -p "$axe_dir"
+    npm install --silent --no-audit --no-fund --prefix "$axe_dir" "axe-core@$axe_version" \
+        || die "npm install axe-core@$axe_version failed"
+    [[ -f "$axe_js" ]] || die "axe-core installed but $axe_js is missing"
+    echo "$axe_version" >"$axe_dir/version"
+fi
+export DESKWARD_AXE_JS="$PWD/$axe_js"
+
 # --- Checks and tests --------------------------------------------------------------------------
 failed=()
 step() {

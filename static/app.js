@@ -55,6 +55,41 @@
     }
   });
 
+  // Tooltips (WCAG 1.4.13): Escape hides the open one without moving hover or focus; it
+  // comes back on the next hover or focus. One that would run off the bottom of the window
+  // opens upward instead. A mouse click on an icon that does nothing (red) does not keep
+  // its tooltip stuck open by focus.
+  function openTip(wrap) {
+    wrap.classList.remove("tip-dismissed", "tip-up");
+    var tip = wrap.querySelector(".tip");
+    if (!tip) return;
+    var shown = tip.style.display;
+    tip.style.display = "block"; // measured even before :hover applies
+    var height = tip.offsetHeight;
+    tip.style.display = shown;
+    var r = wrap.getBoundingClientRect();
+    var below = window.innerHeight - r.bottom;
+    if (below < height + 16 && r.top > below) wrap.classList.add("tip-up");
+  }
+  document.addEventListener("mouseover", function (e) {
+    var w = e.target.closest && e.target.closest(".tip-wrap");
+    if (w && !w.contains(e.relatedTarget)) openTip(w);
+  });
+  document.addEventListener("focusin", function (e) {
+    var w = e.target.closest && e.target.closest(".tip-wrap");
+    if (w) openTip(w);
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    document.querySelectorAll(".tip-wrap:hover, .tip-wrap:focus-within").forEach(function (w) {
+      w.classList.add("tip-dismissed");
+    });
+  });
+  document.addEventListener("click", function (e) {
+    var red = e.target.closest && e.target.closest(".sess.none");
+    if (red && e.detail > 0) red.blur();
+  });
+
   // Bulk selection on Agents.
   function updateBulk() {
     var picks = document.querySelectorAll("input.pick");

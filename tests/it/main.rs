@@ -12,6 +12,8 @@ mod api_profiles;
 mod api_security;
 mod api_team;
 mod browser;
+mod browser_a11y;
+mod browser_team;
 mod conformance;
 mod conformance_audit;
 mod conformance_endings;
