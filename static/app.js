@@ -11,27 +11,41 @@
   }
   var dialog = document.getElementById("confirm-dialog");
 
-  // Confirmation dialog: any element with data-confirm opens it and posts to that URL.
-  function openConfirm(action, title, text, okLabel, extraIds) {
+  // Confirmation dialog. It posts to `o.action` with the page's CSRF token, `back`, and any
+  // `o.ids` / `o.fields`, plus confirm=yes. `o.items` lists what will end (sessions or
+  // people); `o.warning` is a stronger line; without `o.okLabel` there is nothing to confirm.
+  function openConfirm(o) {
     if (!dialog || typeof dialog.showModal !== "function") return false;
     var form = document.getElementById("confirm-form");
-    form.action = action;
-    document.getElementById("confirm-title").textContent = title || "End session?";
-    document.getElementById("confirm-text").textContent = text || "";
-    document.getElementById("confirm-ok").textContent = okLabel || "End session";
+    form.action = o.action || "";
+    document.getElementById("confirm-title").textContent = o.title || "End session?";
+    document.getElementById("confirm-text").textContent = o.text || "";
+    var warning = document.getElementById("confirm-warning");
+    warning.textContent = o.warning || "";
+    warning.hidden = !o.warning;
+    var list = document.getElementById("confirm-list");
+    list.textContent = "";
+    (o.items || []).forEach(function (t) {
+      var li = document.createElement("li");
+      li.textContent = t;
+      list.appendChild(li);
+    });
+    list.hidden = !(o.items && o.items.length);
+    var ok = document.getElementById("confirm-ok");
+    ok.hidden = o.okLabel === null;
+    ok.textContent = o.okLabel || "End session";
+    document.getElementById("confirm-cancel").textContent = o.okLabel === null ? "Close" : "Cancel";
     document.getElementById("confirm-back").value = local(location.pathname) + location.search;
     var extra = document.getElementById("confirm-extra");
     extra.textContent = "";
-    (extraIds || []).forEach(function (id) {
+    function hidden(name, value) {
       var input = document.createElement("input");
-      input.type = "hidden"; input.name = "ids"; input.value = id;
+      input.type = "hidden"; input.name = name; input.value = value;
       extra.appendChild(input);
-    });
-    if (extraIds) {
-      var c = document.createElement("input");
-      c.type = "hidden"; c.name = "confirm"; c.value = "yes";
-      extra.appendChild(c);
     }
+    (o.ids || []).forEach(function (id) { hidden("ids", id); });
+    (o.fields || []).forEach(function (f) { hidden(f[0], f[1]); });
+    hidden("confirm", "yes");
     dialog.showModal();
     document.getElementById("confirm-cancel").focus();
     return true;
@@ -41,16 +55,51 @@
     // Keep Tab inside the dialog (showModal makes the rest inert; this also wraps focus).
     dialog.addEventListener("keydown", function (e) {
       if (e.key !== "Tab") return;
-      var f = dialog.querySelectorAll("button");
+      var f = Array.prototype.filter.call(dialog.querySelectorAll("button"), function (b) { return !b.hidden; });
       var first = f[0], last = f[f.length - 1];
       if (e.shiftKey && document.activeElement === first) { last.focus(); e.preventDefault(); }
       else if (!e.shiftKey && document.activeElement === last) { first.focus(); e.preventDefault(); }
     });
   }
+  // The sessions a tooltip shows, one line each, for the dialog to list.
+  function sessionLines(tipId) {
+    var tip = tipId && document.getElementById(tipId);
+    if (!tip) return [];
+    var lines = Array.prototype.map.call(tip.querySelectorAll(".tip-session"), function (s) {
+      return s.textContent.replace(/\s+/g, " ").trim();
+    });
+    var more = tip.querySelector(".tip-more");
+    if (more) lines.push(more.textContent.replace(/\s+/g, " ").trim());
+    return lines;
+  }
   document.addEventListener("click", function (e) {
     var el = e.target.closest && e.target.closest("[data-confirm]");
     if (!el) return;
-    if (openConfirm(el.getAttribute("data-confirm"), el.getAttribute("data-confirm-title"), el.getAttribute("data-confirm-text"))) {
+    if (openConfirm({
+      action: el.getAttribute("data-confirm"),
+      title: el.getAttribute("data-confirm-title"),
+      text: el.getAttribute("data-confirm-text"),
+      warning: el.getAttribute("data-confirm-warning"),
+      items: sessionLines(el.getAttribute("data-confirm-list")),
+    })) {
+      e.preventDefault();
+    }
+  });
+  // Forms that ask first (disabling an account, ending one's own sessions): the dialog posts
+  // the same fields with confirm=yes. Without JavaScript the server asks on a page instead.
+  document.addEventListener("submit", function (e) {
+    var f = e.target;
+    if (!f.hasAttribute || !f.hasAttribute("data-confirm-title")) return;
+    var fields = Array.prototype.filter.call(f.elements, function (el) {
+      return el.name && el.name !== "csrf_token" && el.name !== "back" && el.type !== "submit";
+    }).map(function (el) { return [el.name, el.value]; });
+    if (openConfirm({
+      action: f.action,
+      title: f.getAttribute("data-confirm-title"),
+      text: f.getAttribute("data-confirm-text"),
+      okLabel: f.getAttribute("data-confirm-ok"),
+      fields: fields,
+    })) {
       e.preventDefault();
     }
   });
@@ -117,11 +166,19 @@
     if (!chosen.length) { e.preventDefault(); return; }
     var ids = chosen.map(function (p) { return p.value; });
     var n = ids.length;
-    if (openConfirm(PREFIX + "/team/agents/bulk-end", "End sessions of the selected agents?",
-        "Every active session of the " + n + " selected agent" + (n === 1 ? "" : "s") +
-        " will end. They will be signed out and must sign in again.", "End sessions", ids)) {
-      e.preventDefault();
-    }
+    var names = chosen.map(function (p) { return p.getAttribute("data-name") || p.value; });
+    var items = names.slice(0, 10);
+    if (names.length > 10) items.push("and " + (names.length - 10) + " more");
+    var agents = n + " selected agent" + (n === 1 ? "" : "s");
+    var live = chosen.filter(function (p) { return p.hasAttribute("data-has-session"); }).length;
+    var opened = live === 0
+      ? openConfirm({ title: "Nothing to end", items: items, okLabel: null,
+          text: "None of the " + agents + " has an active session: there is nothing to end." })
+      : openConfirm({ action: PREFIX + "/team/agents/bulk-end", title: "End sessions of the selected agents?",
+          text: "Every active session of the " + agents + " will end (" + live + " agent" + (live === 1 ? "" : "s") +
+            " with a session now). They will be signed out and must sign in again.",
+          okLabel: "End sessions", ids: ids, items: items });
+    if (opened) e.preventDefault();
   });
   updateBulk();
 

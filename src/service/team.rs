@@ -327,17 +327,8 @@ impl Service {
                 .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
         }
         if let Some(d) = patch.disabled.filter(|d| *d != before.disabled) {
-            if d && before.primary {
-                return Err(ServiceError::invalid(
-                    "disabled",
-                    "the primary administrator cannot be disabled",
-                ));
-            }
-            if d && before.id == actor.member_id {
-                return Err(ServiceError::invalid(
-                    "disabled",
-                    "you cannot disable yourself",
-                ));
+            if d {
+                may_be_disabled(actor, before)?;
             }
             changes.disabled = Some(d);
         }
@@ -556,6 +547,53 @@ impl Service {
             .await
     }
 
+    /// A person the actor may disable, with their live sessions: what a confirmation shows
+    /// before disabling. The same refusals as the change itself, so nobody is asked to confirm
+    /// what they may not do.
+    pub async fn person_to_disable(
+        &self,
+        actor: &Actor,
+        kind: MemberKind,
+        id: &str,
+    ) -> ServiceResult<MemberView> {
+        let v = self.get_person(actor, kind, id).await?;
+        self.require_administer(actor, &v.member)?;
+        may_be_disabled(actor, &v.member)?;
+        Ok(v)
+    }
+
+    /// The selected agents with their live sessions, ordered by name: what a bulk ending
+    /// would end, for the confirmation. Ids that are not agents of this account are left out
+    /// (the ending itself refuses them).
+    pub async fn bulk_preview(
+        &self,
+        actor: &Actor,
+        ids: &[String],
+    ) -> ServiceResult<Vec<MemberView>> {
+        self.require_view(actor, MemberKind::Agent)?;
+        if ids.len() > MAX_BULK_IDS {
+            return Err(ServiceError::invalid(
+                "ids",
+                format!("at most {MAX_BULK_IDS} agents at once"),
+            ));
+        }
+        let mut unique: Vec<String> = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        let account = self.store.account(&actor.account_id).await?;
+        let active_after = self.active_after(MemberKind::Agent, account.agent_idle_timeout_minutes);
+        let mut agents: Vec<Member> = self
+            .store
+            .members(&actor.account_id, &unique)
+            .await?
+            .into_iter()
+            .filter(|m| m.kind == MemberKind::Agent)
+            .collect();
+        agents.sort_by_cached_key(|m| (m.name.to_lowercase(), m.id.clone()));
+        self.with_sessions(&actor.account_id, agents, active_after)
+            .await
+    }
+
     /// Ends every live session of these people of `kind`, in one transaction; returns how
     /// many sessions and people ended for `reason` (sessions found already idle end as expired
     /// and are not counted).
@@ -672,4 +710,21 @@ fn refusal(target: &Member) -> ServiceError {
     } else {
         ServiceError::Forbidden("you are not allowed to manage this person".to_string())
     }
+}
+
+/// Nobody disables the primary administrator, nor themselves.
+fn may_be_disabled(actor: &Actor, m: &Member) -> ServiceResult<()> {
+    if m.primary {
+        return Err(ServiceError::invalid(
+            "disabled",
+            "the primary administrator cannot be disabled",
+        ));
+    }
+    if m.id == actor.member_id {
+        return Err(ServiceError::invalid(
+            "disabled",
+            "you cannot disable yourself",
+        ));
+    }
+    Ok(())
 }

@@ -208,7 +208,7 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
             &format!("/team/agents/{}/end-sessions", ada.id),
         ),
         ("security", "/security"),
-        ("audit log", "/audit"),
+        ("audit log", "/security/audit"),
         ("my sessions", "/me/sessions"),
         ("404 signed in", "/team/agents/no-such-id"),
     ] {

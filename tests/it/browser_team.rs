@@ -100,3 +100,133 @@ async fn tooltips_dismiss_with_escape_stay_in_the_window_and_never_stick() {
     .await;
     b.close().await;
 }
+
+/// The dialogs say what they will end: the sessions behind a green icon (and that this browser
+/// is among them on one's own card), the people of a bulk ending (or that none has a
+/// session); disabling and ending one's own session ask first too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialogs_name_what_they_end_and_destructive_forms_ask_first() {
+    let app = App::spawn().await;
+    let ada = app.agent("Ada Active", "ada@acme.test").await;
+    for ip in ["203.0.113.7", "198.51.100.23"] {
+        app.login(
+            &ada.email,
+            PASSWORD,
+            MemberKind::Agent,
+            ip,
+            CHROME_WINDOWS_UA,
+        )
+        .await;
+    }
+    let mut quiet = Vec::new();
+    for i in 0..11 {
+        quiet.push(
+            app.agent(&format!("Quiet {i:02}"), &format!("q{i:02}@acme.test"))
+                .await,
+        );
+    }
+
+    let driver = ChromeDriver::start().await;
+    let b = driver.browser().await;
+    b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    b.goto(&app.url("/team/agents")).await;
+
+    // The green icon's dialog lists both sessions.
+    b.click(&format!("#member-{} .icons .sess.active", ada.id))
+        .await;
+    assert!(b.dialog_open().await);
+    let items = b.texts("#confirm-list li").await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert!(items.iter().any(|i| i.contains("IP address: 203.0.113.7")));
+    assert!(
+        items
+            .iter()
+            .any(|i| i.contains("IP address: 198.51.100.23"))
+    );
+    assert!(!b.exists("#confirm-warning:not([hidden])").await);
+    b.click("#confirm-cancel").await;
+
+    // Bulk with nobody signed in: nothing to end, nothing to confirm.
+    b.click(&format!("#member-{} input.pick", quiet[0].id))
+        .await;
+    b.click("#bulk-end").await;
+    assert!(b.dialog_open().await);
+    assert_eq!(b.text("#confirm-title").await, "Nothing to end");
+    assert!(
+        b.exists("#confirm-ok[hidden]").await,
+        "no button to confirm"
+    );
+    b.click("#confirm-cancel").await;
+
+    // Bulk with everyone: ten names, then "and 2 more".
+    b.click("#select-all").await;
+    b.click("#bulk-end").await;
+    assert!(b.dialog_open().await);
+    let names = b.texts("#confirm-list li").await;
+    assert_eq!(names.len(), 11, "{names:?}");
+    assert_eq!(names[0], "Ada Active");
+    assert_eq!(names[10], "and 2 more");
+    assert!(
+        b.text("#confirm-text")
+            .await
+            .contains("(1 agent with a session now)")
+    );
+    b.click("#confirm-cancel").await;
+
+    // One's own card: the dialog warns that this browser is included.
+    b.goto(&app.url("/team/admins")).await;
+    b.click(&format!("#member-{} .icons .sess.active", app.primary.id))
+        .await;
+    assert!(b.dialog_open().await);
+    assert_eq!(
+        b.text("#confirm-warning").await,
+        "This includes the session in this browser: you will be signed out here too."
+    );
+    b.click("#confirm-cancel").await;
+
+    // Disabling asks first, then disables.
+    b.goto(&app.url(&format!("/team/agents/{}", quiet[1].id)))
+        .await;
+    b.click("form[action$='/disabled'] button[type=submit]")
+        .await;
+    assert!(b.dialog_open().await, "disabling asks first");
+    assert_eq!(b.text("#confirm-title").await, "Disable account?");
+    assert!(!app.member(&quiet[1].id).await.disabled);
+    b.click("#confirm-ok").await;
+    b.wait_path("the profile after disabling", |p| {
+        p.contains("done=disabled")
+    })
+    .await;
+    assert!(app.member(&quiet[1].id).await.disabled);
+
+    // My sessions: "End this session" asks, then ends that one.
+    let other = app
+        .login(
+            PRIMARY_EMAIL,
+            PRIMARY_PASSWORD,
+            MemberKind::Admin,
+            "192.0.2.50",
+            CHROME_WINDOWS_UA,
+        )
+        .await;
+    b.goto(&app.url("/me/sessions")).await;
+    b.click(&format!(
+        "form[action$='/me/sessions/{}/end'] button",
+        other.id
+    ))
+    .await;
+    assert!(b.dialog_open().await);
+    assert_eq!(b.text("#confirm-title").await, "End this session?");
+    assert!(b.text("#confirm-text").await.contains("192.0.2.50"));
+    b.click("#confirm-ok").await;
+    eventually("the other session to end", WAIT, async || {
+        Ok(app
+            .sessions(&app.primary)
+            .await
+            .iter()
+            .all(|s| s.id != other.id)
+            .then_some(()))
+    })
+    .await;
+    b.close().await;
+}

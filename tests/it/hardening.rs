@@ -68,7 +68,7 @@ async fn return_paths_stay_on_site(backend: Backend) {
         "evil.test",
         "",
     ];
-    let default = "/team/agents?done=ended&n=0";
+    let default = "/team/agents?done=ended&n=0&people=0";
     for back in hostile {
         let res = admin
             .raw
@@ -115,7 +115,7 @@ async fn return_paths_stay_on_site(backend: Backend) {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         res.headers()["location"],
-        "/team/agents?q=ann&page=1&done=ended&n=0"
+        "/team/agents?q=ann&page=1&done=ended&n=0&people=0"
     );
 }
 

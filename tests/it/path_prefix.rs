@@ -143,7 +143,10 @@ async fn page_flows_redirect_within_the_prefix(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
-    assert_eq!(location(&r), "/deskward/team/agents?q=ann&done=ended&n=1");
+    assert_eq!(
+        location(&r),
+        "/deskward/team/agents?q=ann&done=ended&n=1&people=1"
+    );
     // A `back` pointing elsewhere is not followed.
     let r = admin
         .post_form(
@@ -151,7 +154,10 @@ async fn page_flows_redirect_within_the_prefix(backend: Backend) {
             &[("back", "//evil.example/")],
         )
         .await;
-    assert_eq!(location(&r), "/deskward/team/agents?done=ended&n=1");
+    assert_eq!(
+        location(&r),
+        "/deskward/team/agents?done=ended&n=1&people=1"
+    );
 
     let r = admin.post_form("/logout", &[]).await;
     assert_eq!(location(&r), "/deskward/login");

@@ -213,7 +213,155 @@ async fn people_with_several_sessions_appear_on_exactly_one_page(backend: Backen
     assert_eq!(page_ids, api_ids);
 }
 
+/// Without JavaScript, disabling an account and ending one's own sessions ask on a page
+/// first; nothing changes until the confirmed form comes back.
+async fn destructive_forms_ask_first_without_javascript(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.add_agent("Ann Agent", "ann@acme.test").await;
+    app.start_session("ann@acme.test", PASSWORD).await;
+    let owner = app.primary_client().await;
+    let page = format!("/team/agents/{}", ann.id);
+
+    let ask = owner
+        .post_form(&format!("{page}/disabled"), &[("disabled", "true")])
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(ask.text.contains("Disable account?"), "{}", ask.text);
+    assert!(ask.text.contains("name=\"disabled\" value=\"true\""));
+    assert!(ask.text.contains("name=\"confirm\" value=\"yes\""));
+    assert!(
+        !app.stored_member(&ann.id).await.disabled,
+        "asked, not done"
+    );
+    owner
+        .post_form(
+            &format!("{page}/disabled"),
+            &[("disabled", "true"), ("confirm", "yes")],
+        )
+        .await
+        .expect_status(StatusCode::SEE_OTHER);
+    assert!(app.stored_member(&ann.id).await.disabled);
+    // Enabling again needs no confirmation.
+    owner
+        .post_form(&format!("{page}/disabled"), &[("disabled", "false")])
+        .await
+        .expect_status(StatusCode::SEE_OTHER);
+    assert!(!app.stored_member(&ann.id).await.disabled);
+
+    // My sessions: "End this session" and "End all other sessions".
+    let other = app.signed_in(PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    let other_id = other.me().await.json()["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ask = owner
+        .post_form(&format!("/me/sessions/{other_id}/end"), &[])
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(ask.text.contains("End this session?"), "{}", ask.text);
+    other.me().await.expect_status(StatusCode::OK);
+    owner
+        .post_form(
+            &format!("/me/sessions/{other_id}/end"),
+            &[("confirm", "yes")],
+        )
+        .await
+        .expect_status(StatusCode::SEE_OTHER);
+    other.me().await.expect_status(StatusCode::UNAUTHORIZED);
+    owner
+        .post_form("/me/sessions/no-such-session/end", &[])
+        .await
+        .expect_status(StatusCode::NOT_FOUND);
+
+    let third = app.signed_in(PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    let ask = owner
+        .post_form("/me/sessions/end-others", &[])
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(
+        ask.text.contains("End 1 other session of yours?"),
+        "{}",
+        ask.text
+    );
+    third.me().await.expect_status(StatusCode::OK);
+    owner
+        .post_form("/me/sessions/end-others", &[("confirm", "yes")])
+        .await
+        .expect_status(StatusCode::SEE_OTHER);
+    third.me().await.expect_status(StatusCode::UNAUTHORIZED);
+    owner.me().await.expect_status(StatusCode::OK);
+
+    // Ending one's own sessions from the Team pages warns that this browser is included.
+    let ask = owner
+        .get(&format!("/team/admins/{}/end-sessions", app.primary.id))
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(
+        ask.text.contains(
+            "This includes the session in this browser: you will be signed out here too."
+        ),
+        "{}",
+        ask.text
+    );
+}
+
+/// The bulk confirmation names the people (the first ten, then "and N more") and says so when
+/// none of them has a session.
+async fn bulk_confirmation_names_people(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let a = app
+            .add_agent(&format!("Agent {i:02}"), &format!("a{i:02}@acme.test"))
+            .await;
+        ids.push(a.id);
+    }
+    let owner = app.primary_client().await;
+    let form = |ids: &[String]| {
+        ids.iter()
+            .map(|id| ("ids".to_string(), id.clone()))
+            .collect::<Vec<_>>()
+    };
+    let fields = form(&ids);
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let ask = owner
+        .post_form("/team/agents/bulk-end", &refs)
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(ask.text.contains("Nothing to end"), "{}", ask.text);
+    assert!(
+        ask.text
+            .contains("None of the 12 selected agents has an active session")
+    );
+    assert!(ask.text.contains("<li>Agent 09</li>") && !ask.text.contains("<li>Agent 10</li>"));
+    assert!(ask.text.contains("and 2 more"));
+    assert!(!ask.text.contains("name=\"confirm\""), "nothing to confirm");
+
+    app.start_session("a03@acme.test", PASSWORD).await;
+    let ask = owner
+        .post_form("/team/agents/bulk-end", &refs)
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(
+        ask.text.contains("End sessions of the selected agents?"),
+        "{}",
+        ask.text
+    );
+    assert!(
+        ask.text.contains("(1 agent with a session now)"),
+        "{}",
+        ask.text
+    );
+    let v = owner.get("/api/v1/agents?session=active").await.json();
+    assert_eq!(v["total"], 1, "asked, not done");
+}
+
 backend_tests!(
+    destructive_forms_ask_first_without_javascript,
+    bulk_confirmation_names_people,
     people_with_several_sessions_appear_on_exactly_one_page,
     ending_on_the_last_filtered_page_lands_on_the_new_last_page,
     bulk_notice_counts_sessions_and_people,

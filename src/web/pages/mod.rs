@@ -12,6 +12,7 @@ use crate::service::EndedCount;
 
 mod audit;
 mod auth;
+mod confirm;
 mod extract;
 mod layout;
 mod settings;

@@ -7,8 +7,10 @@ use crate::service::settings::SecurityChange;
 use crate::service::{Principal, ServiceError};
 use crate::web::AppState;
 
+use super::confirm::{Confirm, THIS_BROWSER, confirm};
 use super::{
-    InPage, Layout, PageResult, PageUser, SessionRow, SignedForm, capitalize, render, see_other,
+    InPage, Layout, PageError, PageResult, PageUser, SessionRow, SignedForm, capitalize,
+    counted_noun, render, see_other,
 };
 
 #[derive(Template)]
@@ -185,16 +187,71 @@ pub async fn my_sessions(State(state): State<AppState>, PageUser(p): PageUser) -
     my_sessions_page(&state, &p, |l| l).await
 }
 
+/// Ends one of the person's own sessions, after a confirmation (the dialog, or without
+/// JavaScript this page).
 pub async fn end_mine(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    SignedForm(p, _): SignedForm,
+    SignedForm(p, form): SignedForm,
 ) -> PageResult {
+    if form.get("confirm") != Some("yes") {
+        let me = state.svc.me(&p.actor).await.in_page(&p)?;
+        let Some(s) = me.sessions.iter().find(|s| s.id == id) else {
+            return Err(PageError::of(&p, ServiceError::NotFound));
+        };
+        let row = SessionRow::new(s);
+        return Ok(confirm(
+            &p,
+            Confirm {
+                nav: "me",
+                heading: "End this session?",
+                message: format!(
+                    "End your session in {} at {}? That browser will be signed out.",
+                    row.device, row.ip
+                ),
+                warning: (s.id == p.session.id).then(|| THIS_BROWSER.to_string()),
+                sessions: vec![row],
+                action: format!("/me/sessions/{id}/end"),
+                back: "/me/sessions".into(),
+                button: "End this session",
+                ..Confirm::default()
+            },
+        ));
+    }
     state.svc.end_own_session(&p.actor, &id).await.in_page(&p)?;
     Ok(see_other("/me/sessions"))
 }
 
-pub async fn end_others(State(state): State<AppState>, SignedForm(p, _): SignedForm) -> PageResult {
+/// Ends every other session of the person, after a confirmation listing them.
+pub async fn end_others(
+    State(state): State<AppState>,
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
+    if form.get("confirm") != Some("yes") {
+        let me = state.svc.me(&p.actor).await.in_page(&p)?;
+        let others: Vec<SessionRow> = me
+            .sessions
+            .iter()
+            .filter(|s| s.id != p.session.id)
+            .map(SessionRow::new)
+            .collect();
+        return Ok(confirm(
+            &p,
+            Confirm {
+                nav: "me",
+                heading: "End all other sessions?",
+                message: format!(
+                    "End {} of yours? Those browsers will be signed out; this one stays signed in.",
+                    counted_noun(others.len(), "other session", "other sessions")
+                ),
+                sessions: others,
+                action: "/me/sessions/end-others".into(),
+                back: "/me/sessions".into(),
+                button: "End other sessions",
+                ..Confirm::default()
+            },
+        ));
+    }
     state.svc.end_other_sessions(&p.actor).await.in_page(&p)?;
     Ok(see_other("/me/sessions"))
 }

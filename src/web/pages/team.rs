@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 
 use crate::domain::member::{MemberKind, Permission};
 use crate::domain::policy::Actor;
@@ -15,9 +14,10 @@ use crate::store::Member;
 use crate::web::AppState;
 use crate::web::section::Section;
 
+use super::confirm::{Confirm, NAMES_LISTED, THIS_BROWSER, confirm};
 use super::{
-    InPage, Layout, PageError, PageResult, PageUser, SessionRow, SignedForm, capitalize, notice,
-    render, safe_back, see_other, with_notice,
+    InPage, Layout, PageError, PageResult, PageUser, SessionRow, SignedForm, capitalize,
+    counted_noun, notice, render, safe_back, see_other, with_notice,
 };
 
 /// "agent" or "administrator", as sentences name a kind.
@@ -86,6 +86,8 @@ pub struct Card {
     pub status_label: &'static str,
     pub sessions: Vec<SessionRow>,
     pub can_end: bool,
+    /// The viewer's own card: ending its sessions signs this browser out too.
+    pub is_self: bool,
     pub linked: Option<LinkView>,
 }
 
@@ -110,6 +112,7 @@ fn card(actor: &Actor, v: &MemberView) -> Card {
         status_label: m.status.label(),
         sessions: v.sessions.iter().map(SessionRow::new).collect(),
         can_end: actor.can_manage(m.as_target()),
+        is_self: m.id == actor.member_id,
         linked: link_view(actor, m),
     }
 }
@@ -452,11 +455,35 @@ pub async fn set_disabled<S: Section>(
             ));
         }
     };
+    let back = safe_back(form.get("back"), &profile_href(S::KIND, &id));
+    if disabled && form.get("confirm") != Some("yes") {
+        let v = state
+            .svc
+            .person_to_disable(&p.actor, S::KIND, &id)
+            .await
+            .in_page(&p)?;
+        return Ok(confirm(
+            &p,
+            Confirm {
+                heading: "Disable account?",
+                message: format!(
+                    "Disable the {} account of {}? Every session of it ends at once, and it cannot sign in until it is enabled again.",
+                    kind_label(S::KIND),
+                    v.member.name
+                ),
+                sessions: v.sessions.iter().map(SessionRow::new).collect(),
+                action: format!("{}/disabled", profile_href(S::KIND, &id)),
+                back,
+                fields: vec![("disabled".into(), "true".into())],
+                button: "Disable account",
+                ..Confirm::default()
+            },
+        ));
+    }
     let patch = PersonPatch {
         disabled: Some(disabled),
         ..Default::default()
     };
-    let back = safe_back(form.get("back"), &profile_href(S::KIND, &id));
     state
         .svc
         .update_person(&p.actor, S::KIND, &id, patch)
@@ -464,46 +491,6 @@ pub async fn set_disabled<S: Section>(
         .in_page(&p)?;
     let done = if disabled { "disabled" } else { "enabled" };
     Ok(see_other(&with_notice(&back, done, None)))
-}
-
-#[derive(Template)]
-#[template(path = "confirm.html")]
-struct ConfirmPage {
-    layout: Layout,
-    heading: String,
-    message: String,
-    sessions: Vec<SessionRow>,
-    action: String,
-    back: String,
-    ids: Vec<String>,
-    button: String,
-}
-
-/// What a confirmation page asks.
-struct Confirm {
-    heading: &'static str,
-    message: String,
-    sessions: Vec<SessionRow>,
-    action: String,
-    back: String,
-    ids: Vec<String>,
-    button: &'static str,
-}
-
-fn confirm(p: &Principal, c: Confirm) -> Response {
-    render(
-        StatusCode::OK,
-        &ConfirmPage {
-            layout: Layout::signed_in(p, "team", c.heading),
-            heading: c.heading.to_string(),
-            message: c.message,
-            sessions: c.sessions,
-            action: c.action,
-            back: c.back,
-            ids: c.ids,
-            button: c.button.to_string(),
-        },
-    )
 }
 
 /// The confirmation page for ending a person's sessions (the no-JavaScript path).
@@ -539,11 +526,13 @@ pub async fn confirm_end_person<S: Section>(
                 "End {which} of {}? They will be signed out and will need to sign in again to continue working.",
                 v.member.name
             ),
+            warning: (v.member.id == p.actor.member_id).then(|| THIS_BROWSER.to_string()),
             sessions: v.sessions.iter().map(SessionRow::new).collect(),
             action: format!("{}/end-sessions", profile_href(S::KIND, &id)),
             back,
             ids: Vec::new(),
             button: "End session",
+            ..Confirm::default()
         },
     ))
 }
@@ -587,6 +576,7 @@ pub async fn confirm_end_one(
             back,
             ids: Vec::new(),
             button: "End session",
+            ..Confirm::default()
         },
     ))
 }
@@ -616,20 +606,42 @@ pub async fn bulk_end(
         return Ok(see_other(&back));
     }
     if form.get("confirm") != Some("yes") {
-        let n = ids.len();
+        let chosen = state.svc.bulk_preview(&p.actor, &ids).await.in_page(&p)?;
+        let n = chosen.len();
+        let with_sessions = chosen.iter().filter(|v| !v.sessions.is_empty()).count();
+        let names: Vec<String> = chosen.iter().map(|v| v.member.name.clone()).collect();
+        let more = names.len().saturating_sub(NAMES_LISTED);
+        let agents = counted_noun(n, "selected agent", "selected agents");
+        if with_sessions == 0 {
+            return Ok(confirm(
+                &p,
+                Confirm {
+                    heading: "Nothing to end",
+                    message: format!(
+                        "None of the {agents} has an active session: there is nothing to end."
+                    ),
+                    people: names.into_iter().take(NAMES_LISTED).collect(),
+                    more_people: more,
+                    back,
+                    ..Confirm::default()
+                },
+            ));
+        }
         return Ok(confirm(
             &p,
             Confirm {
                 heading: "End sessions of the selected agents?",
                 message: format!(
-                    "Every active session of the {n} selected agent{} will end. They will be signed out and must sign in again.",
-                    if n == 1 { "" } else { "s" }
+                    "Every active session of the {agents} will end ({} with a session now). They will be signed out and must sign in again.",
+                    counted_noun(with_sessions, "agent", "agents")
                 ),
-                sessions: Vec::new(),
+                people: names.into_iter().take(NAMES_LISTED).collect(),
+                more_people: more,
                 action: "/team/agents/bulk-end".into(),
                 back,
                 ids,
                 button: "End sessions",
+                ..Confirm::default()
             },
         ));
     }
