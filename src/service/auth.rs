@@ -236,6 +236,18 @@ impl Service {
             .ok()?
     }
 
+    /// The e-mail of the person whose (ended) session a token named, to fill in the sign-in
+    /// form that tells them it ended.
+    pub async fn email_of_session(&self, account_id: &str, token: &str) -> Option<String> {
+        if token.len() != 64 {
+            return None;
+        }
+        self.store
+            .session_email(account_id, &token_hash(token))
+            .await
+            .ok()?
+    }
+
     /// Ends the session the actor acts through.
     pub async fn logout(&self, actor: &Actor) -> ServiceResult<()> {
         let session_id = actor

@@ -437,6 +437,13 @@ pub trait Store: Send + Sync + 'static {
         account_id: &str,
         token_hash: &str,
     ) -> StoreResult<Option<EndReason>>;
+    /// The e-mail of the person whose session a token named, so the sign-in page that tells
+    /// them it ended can fill it in.
+    async fn session_email(
+        &self,
+        account_id: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<String>>;
     async fn session(&self, account_id: &str, session_id: &str) -> StoreResult<Session>;
     /// Live sessions (not ended, seen after `active_after`) of these people, oldest first.
     async fn active_sessions(

@@ -785,8 +785,25 @@ async fn ending_a_session_signs_the_agent_out_live() {
         took < Duration::from_secs(5),
         "the agent was signed out only after {took:?}"
     );
-    assert_eq!(agent.text("main .notice").await, ENDED_BY_ADMIN);
+    // Information, not success; and the e-mail is filled in, the password focused.
+    assert_eq!(agent.text("main .info").await, ENDED_BY_ADMIN);
+    assert!(!agent.exists("main .notice").await);
     assert!(agent.exists("input[name=email]").await, "no sign-in form");
+    assert_eq!(
+        agent
+            .js(
+                "return document.querySelector('input[name=email]').value;",
+                vec![]
+            )
+            .await,
+        json!(sam.email)
+    );
+    assert_eq!(
+        agent
+            .js("return document.activeElement.name;", vec![])
+            .await,
+        json!("password")
+    );
     assert!(app.sessions(&sam).await.is_empty());
 
     // Navigating again stays on the sign-in page.
@@ -1731,7 +1748,7 @@ async fn the_guarded_app_signs_its_tab_out(backend: Backend, kind: crate::proxie
         "{kind:?}/{backend:?}: the tab reached the sign-in page {:?} after the ending",
         ended_at.elapsed()
     );
-    assert_eq!(b.text("p.notice").await, ENDED_BY_ADMIN);
+    assert_eq!(b.text("p.info").await, ENDED_BY_ADMIN);
     assert_eq!(
         app.stored_member(&ann.id).await.status,
         AgentStatus::Offline

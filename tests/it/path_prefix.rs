@@ -160,7 +160,7 @@ async fn page_flows_redirect_within_the_prefix(backend: Backend) {
     );
 
     let r = admin.post_form("/logout", &[]).await;
-    assert_eq!(location(&r), "/deskward/login");
+    assert_eq!(location(&r), "/deskward/login?reason=logout");
 }
 
 /// The CSRF token a page embeds for its forms.

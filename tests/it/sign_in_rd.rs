@@ -251,7 +251,7 @@ async fn the_sign_in_page_says_why_the_tab_was_sent_there(backend: Backend) {
             }))
             .await
             .expect_status(StatusCode::OK);
-        assert!(!page.text.contains("class=\"notice\""), "{reason:?}");
+        assert!(!page.text.contains("class=\"info\""), "{reason:?}");
     }
 }
 

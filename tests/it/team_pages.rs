@@ -359,7 +359,52 @@ async fn bulk_confirmation_names_people(backend: Backend) {
     assert_eq!(v["total"], 1, "asked, not done");
 }
 
+/// Signing out says so; a browser whose session an administrator ended is told why, as
+/// information (not success), with its e-mail filled in.
+async fn sign_in_page_tells_why_as_information(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.add_agent("Ann Agent", "ann@acme.test").await;
+    let c = app.signed_in("ann@acme.test", PASSWORD).await;
+    let r = c
+        .post_form("/logout", &[])
+        .await
+        .expect_status(StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/login?reason=logout"));
+    let page = c
+        .get("/login?reason=logout")
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(
+        page.text
+            .contains("<p class=\"info\" role=\"status\">You have signed out.</p>"),
+        "{}",
+        page.text
+    );
+
+    let c = app.signed_in("ann@acme.test", PASSWORD).await;
+    let owner = app.primary_client().await;
+    owner
+        .delete(&format!("/api/v1/agents/{}/sessions", ann.id))
+        .await
+        .expect_status(StatusCode::OK);
+    let page = c.get("/login").await.expect_status(StatusCode::OK);
+    assert!(
+        page.text.contains(
+            "<p class=\"info\" role=\"status\">Your session was ended by an administrator. Please sign in again.</p>"
+        ),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("class=\"notice\""));
+    assert!(
+        page.text.contains("value=\"ann@acme.test\""),
+        "{}",
+        page.text
+    );
+}
+
 backend_tests!(
+    sign_in_page_tells_why_as_information,
     destructive_forms_ask_first_without_javascript,
     bulk_confirmation_names_people,
     people_with_several_sessions_appear_on_exactly_one_page,

@@ -74,6 +74,22 @@ macro_rules! methods {
                 Ok(reason.flatten())
             }
 
+            async fn session_email(
+                &self,
+                account_id: &str,
+                token_hash: &str,
+            ) -> StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT m.email FROM sessions s \
+                     JOIN members m ON m.id = s.member_id AND m.account_id = s.account_id \
+                     WHERE s.account_id = $1 AND s.token_hash = $2",
+                )
+                .bind(account_id)
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn session(&self, account_id: &str, session_id: &str) -> StoreResult<Session> {
                 let sql = format!(
                     "SELECT {} FROM sessions s WHERE s.account_id = $1 AND s.id = $2",

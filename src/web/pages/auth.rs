@@ -102,10 +102,10 @@ pub async fn login_page(
         return go(&after_sign_in(&state, p.actor.kind, landing(p), rd));
     }
     let said = query_param(&parts, "reason").and_then(|r| r.parse::<EndReason>().ok());
-    let mut page = LoginPage::new(String::new(), &rd);
+    let mut page = LoginPage::new(visitor.ended_email.clone().unwrap_or_default(), &rd);
     match visitor.ended {
         Some(reason) => {
-            page.layout.notice = reason.or(said).map(|r| r.message().to_string());
+            page.layout.info = reason.or(said).map(|r| r.message().to_string());
             {
                 let mut res = render(StatusCode::OK, &page);
                 cookies::set(&mut res, &clear_cookie(client.https));
@@ -113,7 +113,7 @@ pub async fn login_page(
             }
         }
         None => {
-            page.layout.notice = said.map(|r| r.message().to_string());
+            page.layout.info = said.map(|r| r.message().to_string());
             render(StatusCode::OK, &page)
         }
     }
@@ -219,7 +219,11 @@ pub async fn logout(
         check_csrf(&p, &form)?;
         state.svc.logout(&p.actor).await.in_page(&p)?;
     }
-    Ok(signed_out_response(see_other("/login"), client.https))
+    // The sign-in page says so: the cookie is gone, so only the address can tell it.
+    Ok(signed_out_response(
+        see_other("/login?reason=logout"),
+        client.https,
+    ))
 }
 
 #[derive(Template)]

@@ -53,6 +53,8 @@ pub struct Visitor {
     pub user: Option<Principal>,
     /// The cookie named a session that no longer lets anyone in; the reason, when known.
     pub ended: Option<Option<EndReason>>,
+    /// Whose that ended session was, to fill in the sign-in form.
+    pub ended_email: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Visitor {
@@ -64,6 +66,7 @@ impl FromRequestParts<AppState> for Visitor {
             account_id,
             user: None,
             ended: None,
+            ended_email: None,
         };
         let Some(token) = session_token(&parts.headers) else {
             return Ok(visitor);
@@ -81,6 +84,7 @@ impl FromRequestParts<AppState> for Visitor {
                     None => state.svc.end_reason_of(&visitor.account_id, token).await,
                 };
                 visitor.ended = Some(reason);
+                visitor.ended_email = state.svc.email_of_session(&visitor.account_id, token).await;
             }
             Err(e) => return Err(PageError::from(e).into_response()),
         }

@@ -20,7 +20,10 @@ pub struct Layout {
     pub title: String,
     /// The signed-in person's navigation; `None` on sign-in, setup and public error pages.
     pub nav: Option<Nav>,
+    /// Success: something the person did worked.
     pub notice: Option<String>,
+    /// Information that is neither success nor error (why a session ended).
+    pub info: Option<String>,
     pub error: Option<String>,
 }
 
@@ -32,6 +35,7 @@ impl Layout {
             title: title.into(),
             nav: Some(Nav::new(p, section)),
             notice: None,
+            info: None,
             error: None,
         }
     }
@@ -43,6 +47,7 @@ impl Layout {
             title: title.into(),
             nav: None,
             notice: None,
+            info: None,
             error: None,
         }
     }
@@ -215,6 +220,7 @@ impl IntoResponse for PageError {
             title: heading.to_string(),
             nav: self.nav.map(|n| *n),
             notice: None,
+            info: None,
             error: None,
         };
         render(
