@@ -137,6 +137,8 @@ impl Service {
         events: EventBus,
         config: ServiceConfig,
     ) -> Self {
+        // The webhook outbox rows the store writes with each change carry this clock's time.
+        store.use_clock(clock.clone());
         Self {
             store,
             clock,

@@ -19,6 +19,7 @@ mod conformance_paging;
 mod conformance_people;
 mod conformance_signin_state;
 mod conformance_throttling;
+mod conformance_webhooks;
 mod forward_auth;
 mod hardening;
 mod multi_instance;
