@@ -30,3 +30,4 @@ mod proxies;
 mod sign_in_rd;
 mod signin;
 mod throttling;
+mod webhooks;

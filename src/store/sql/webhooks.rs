@@ -313,6 +313,18 @@ macro_rules! methods {
                 lease_until: Millis,
                 limit: i64,
             ) -> StoreResult<Vec<DeliveryJob>> {
+                // A read first: the worker asks several times a second, and on SQLite an
+                // UPDATE takes the write lock even when it changes nothing.
+                let due: Option<i64> = sqlx::query_scalar(
+                    "SELECT seq FROM webhook_deliveries WHERE status = 'pending' \
+                     AND next_attempt_at <= $1 AND claimed_until <= $1 LIMIT 1",
+                )
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                if due.is_none() {
+                    return Ok(Vec::new());
+                }
                 let claimed: Vec<WebhookDelivery> =
                     sqlx::query_as(sqlx::AssertSqlSafe(sql::webhooks::claim_sql($backend)))
                         .bind(lease_until)
