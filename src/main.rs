@@ -137,6 +137,33 @@ struct ServeArgs {
     max_connections: u64,
     #[command(flatten)]
     guard: GuardArgs,
+    #[command(flatten)]
+    keep: KeepArgs,
+}
+
+/// Webhook targets and how long old rows are kept; see docs/webhooks.md and
+/// docs/operations.md.
+#[derive(Args)]
+struct KeepArgs {
+    /// Allow webhook targets on loopback and private ranges (a receiver on this host or LAN).
+    #[arg(long, env = "DESKWARD_WEBHOOK_ALLOW_PRIVATE")]
+    webhook_allow_private: bool,
+    /// Days ended sessions and webhook deliveries are kept before the sweep deletes them.
+    #[arg(
+        long,
+        env = "DESKWARD_RETENTION_DAYS",
+        default_value_t = 400,
+        value_parser = clap::value_parser!(i64).range(1..)
+    )]
+    retention_days: i64,
+    /// Days audit entries are kept (longer than the rest: investigations look back further).
+    #[arg(
+        long,
+        env = "DESKWARD_AUDIT_RETENTION_DAYS",
+        default_value_t = 730,
+        value_parser = clap::value_parser!(i64).range(1..)
+    )]
+    audit_retention_days: i64,
 }
 
 /// Deskward in front of another app (forward auth); see docs/reverse-proxy.md.
@@ -295,6 +322,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 sweep_interval: Duration::from_secs(a.sweep_secs.max(1)),
                 body_read_timeout: Duration::from_secs(a.body_read_timeout_secs),
                 max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
+                webhooks: deskward::service::delivery::DeliveryConfig {
+                    allow_private: a.keep.webhook_allow_private,
+                    ..Default::default()
+                },
+                retention: deskward::service::retention::RetentionConfig {
+                    days: a.keep.retention_days,
+                    audit_days: a.keep.audit_retention_days,
+                    ..Default::default()
+                },
                 ..ServerConfig::default()
             };
             let events = deskward::relay::events_for(&a.db.database_url).await;

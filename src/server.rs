@@ -30,6 +30,10 @@ pub struct ServerConfig {
     /// ones wait in the listen backlog. Each takes a file descriptor, so `ulimit -n` must be
     /// above it (the benchmark holds 10,000 event streams).
     pub max_connections: usize,
+    /// Webhook delivery (`--webhook-allow-private`).
+    pub webhooks: crate::service::delivery::DeliveryConfig,
+    /// How long ended sessions, audit entries and deliveries are kept (`--retention-days`).
+    pub retention: crate::service::retention::RetentionConfig,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +45,8 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
             max_connections: 25_000,
+            webhooks: Default::default(),
+            retention: Default::default(),
         }
     }
 }
@@ -53,6 +59,7 @@ pub fn build(
     config: &ServerConfig,
 ) -> Arc<Service> {
     let svc = Arc::new(Service::new(store, clock, events, config.service.clone()));
+    svc.set_webhook_allow_private(config.webhooks.allow_private);
     svc.start_background();
     svc
 }
@@ -101,6 +108,36 @@ pub async fn serve(
             }
         })
     };
+    // One delivery worker per instance, beside the handlers: a slow receiver never holds up
+    // a request.
+    let deliveries = tokio::spawn(
+        svc.clone()
+            .run_deliveries(config.webhooks.clone(), stop_rx.clone()),
+    );
+    let retention = {
+        let svc = svc.clone();
+        let config = config.retention.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(config.every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => match svc.retention_sweep(&config).await {
+                        Ok(p) if p != Default::default() => tracing::info!(
+                            sessions = p.sessions,
+                            audit_entries = p.audit_entries,
+                            deliveries = p.deliveries,
+                            "retention: deleted old rows"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+                    },
+                    _ = stop.changed() => break,
+                }
+            }
+        })
+    };
     let state = AppState::new(svc, config.web, stream_stop);
     let app = web::app(state);
     let limits = Limits {
@@ -117,6 +154,8 @@ pub async fn serve(
     let _ = stop_rx.changed().await;
     sweeper.abort();
     heart.abort();
+    deliveries.abort();
+    retention.abort();
     result
 }
 

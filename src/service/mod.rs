@@ -16,13 +16,16 @@ use crate::store::{AuditEntry, Session, Store, StoreError, Which};
 pub mod audit;
 pub mod auth;
 pub mod cache;
+pub mod delivery;
 pub(crate) mod ending;
 pub mod limiter;
 pub mod passwords;
 pub mod presence;
+pub mod retention;
 pub mod settings;
 pub mod signin;
 pub mod team;
+pub mod webhooks;
 
 pub use auth::Principal;
 pub use ending::EndedCount;
@@ -129,6 +132,8 @@ pub struct Service {
     instance_id: String,
     /// Secrets shared by every instance (`Store::server_secret`), kept once read.
     secrets: std::sync::RwLock<std::collections::HashMap<String, Arc<[u8]>>>,
+    /// `--webhook-allow-private` (see `webhooks`).
+    webhook_allow_private: std::sync::atomic::AtomicBool,
 }
 
 impl Service {
@@ -138,6 +143,8 @@ impl Service {
         events: EventBus,
         config: ServiceConfig,
     ) -> Self {
+        // The webhook outbox rows the store writes with each change carry this clock's time.
+        store.use_clock(clock.clone());
         Self {
             store,
             clock,
@@ -148,6 +155,7 @@ impl Service {
             cache: cache::AuthCache::default(),
             instance_id: new_id("in"),
             secrets: Default::default(),
+            webhook_allow_private: Default::default(),
         }
     }
 

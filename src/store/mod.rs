@@ -279,6 +279,73 @@ pub struct Challenge {
     pub failures: i64,
 }
 
+// --- webhooks
+
+/// A webhook endpoint of an account. `events` is the stored filter (`EventFilter::to_db`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub account_id: String,
+    pub url: String,
+    pub events: String,
+    pub secret: String,
+    /// None while enabled; why it was turned off otherwise ("gone": the receiver said 410).
+    pub disabled_reason: Option<String>,
+    pub created_at: Millis,
+}
+
+/// One event for one endpoint in the outbox; `id` is the `webhook-id` (`msg_…`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WebhookDelivery {
+    pub id: String,
+    pub account_id: String,
+    pub endpoint_id: String,
+    pub member_id: String,
+    pub event_type: String,
+    pub body: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub delivered_at: Option<Millis>,
+}
+
+/// A claimed delivery with what sending it needs.
+#[derive(Debug, Clone)]
+pub struct DeliveryJob {
+    pub delivery: WebhookDelivery,
+    pub url: String,
+    pub secret: String,
+}
+
+/// What became of one attempt, as the worker decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptResult {
+    /// `pending` (try again at `next_attempt_at`), `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<Millis>,
+    /// Turns the endpoint off (the receiver answered 410 Gone).
+    pub disable_endpoint: bool,
+}
+
+/// What the retention sweep deletes by age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retained {
+    /// Sessions ended before the cutoff.
+    EndedSessions,
+    /// Audit entries written before the cutoff.
+    AuditEntries,
+    /// Webhook deliveries created before the cutoff.
+    Deliveries,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which database this is, for logs and the health check.
@@ -488,6 +555,49 @@ pub trait Store: Send + Sync + 'static {
         account_id: &str,
         q: &AuditQuery,
     ) -> StoreResult<(Vec<AuditEntry>, i64)>;
+
+    // --- webhooks
+    /// The clock that stamps the outbox rows written with each change (the service's).
+    fn use_clock(&self, clock: std::sync::Arc<dyn crate::clock::Clock>);
+    async fn insert_webhook(&self, e: &WebhookEndpoint) -> StoreResult<()>;
+    /// The account's endpoints, oldest first.
+    async fn webhooks(&self, account_id: &str) -> StoreResult<Vec<WebhookEndpoint>>;
+    async fn webhook(&self, account_id: &str, id: &str) -> StoreResult<WebhookEndpoint>;
+    /// Deletes an endpoint and its deliveries; `NotFound` if it is not the account's.
+    async fn delete_webhook(&self, account_id: &str, id: &str) -> StoreResult<()>;
+    /// An endpoint's deliveries, newest first.
+    async fn webhook_deliveries(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
+    /// Puts a delivery back in the queue to be sent at `now` with a fresh schedule ("send
+    /// again"); `NotFound` unless it belongs to that endpoint of the account.
+    async fn retry_delivery(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        delivery_id: &str,
+        now: Millis,
+    ) -> StoreResult<WebhookDelivery>;
+    /// Claims up to `limit` deliveries due at `now` until `lease_until`, oldest first, never a
+    /// person's event while an earlier one of theirs for that endpoint is pending, never one
+    /// another caller holds (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
+    /// `UPDATE … RETURNING` under the write lock). A claim whose lease ran out (its instance
+    /// died) can be claimed again.
+    async fn claim_deliveries(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<DeliveryJob>>;
+    /// Records an attempt's result and releases the claim.
+    async fn finish_delivery(&self, delivery_id: &str, r: &AttemptResult) -> StoreResult<()>;
+    /// Deliveries not yet delivered nor failed, in every account (the backlog).
+    async fn pending_deliveries(&self) -> StoreResult<i64>;
+    /// Deletes at most `limit` rows of `what` older than `before`; returns how many.
+    async fn delete_older(&self, what: Retained, before: Millis, limit: i64) -> StoreResult<u64>;
 }
 
 /// Opens the store a database URL names, applying its migrations.

@@ -11,6 +11,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 pub struct PgStore {
     pool: sqlx::PgPool,
+    /// Stamps the webhook outbox rows (`Store::use_clock`).
+    clock: std::sync::RwLock<std::sync::Arc<dyn crate::clock::Clock>>,
 }
 
 impl PgStore {
@@ -26,7 +28,10 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            clock: std::sync::RwLock::new(std::sync::Arc::new(crate::clock::SystemClock)),
+        })
     }
 }
 

@@ -12,6 +12,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    /// Stamps the webhook outbox rows (`Store::use_clock`).
+    clock: std::sync::RwLock<std::sync::Arc<dyn crate::clock::Clock>>,
 }
 
 impl SqliteStore {
@@ -39,7 +41,10 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            clock: std::sync::RwLock::new(std::sync::Arc::new(crate::clock::SystemClock)),
+        })
     }
 }
 

@@ -103,6 +103,11 @@ macro_rules! methods {
                 };
                 let entries = sql::endings::audit_rows(&ended, req);
                 Self::insert_audits_in(&mut *tx, &entries).await?;
+                let changes: Vec<sql::webhooks::Change> = ended
+                    .iter()
+                    .map(|e| sql::webhooks::Change::session(&e.account_id, &e.member_id, &e.id, true))
+                    .collect();
+                Self::record_changes_in(&mut tx, self.outbox_now(), &changes).await?;
                 tx.commit().await?;
                 Ok(ended)
             }

@@ -69,7 +69,15 @@ macro_rules! methods {
             $($methods)*
 
             async fn insert_member(&self, m: &NewMember) -> StoreResult<Member> {
-                Self::insert_member_in(&self.pool, m).await?;
+                let mut tx = self.begin_write().await?;
+                Self::insert_member_in(&mut *tx, m).await?;
+                let change = sql::webhooks::Change::person(
+                    &m.account_id,
+                    &m.id,
+                    $crate::domain::webhook::EventType::MemberCreated,
+                );
+                Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
+                tx.commit().await?;
                 self.member(&m.account_id, &m.id).await
             }
 
@@ -222,10 +230,28 @@ macro_rules! methods {
                         args.text(account_id),
                         args.text(id)
                     );
-                    let r = Self::dynamic(sql, &args).execute(&self.pool).await?;
+                    let mut tx = self.begin_write().await?;
+                    let r = Self::dynamic(sql, &args).execute(&mut *tx).await?;
                     if r.rows_affected() == 0 {
                         return Err(StoreError::NotFound);
                     }
+                    // A password change alone is no news to a receiver.
+                    let event = if patch.disabled == Some(true) {
+                        Some($crate::domain::webhook::EventType::MemberDisabled)
+                    } else if patch.name.is_some()
+                        || patch.email.is_some()
+                        || patch.permissions.is_some()
+                        || patch.disabled.is_some()
+                    {
+                        Some($crate::domain::webhook::EventType::MemberUpdated)
+                    } else {
+                        None
+                    };
+                    if let Some(event) = event {
+                        let change = sql::webhooks::Change::person(account_id, id, event);
+                        Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
+                    }
+                    tx.commit().await?;
                 }
                 self.member(account_id, id).await
             }
@@ -237,7 +263,18 @@ macro_rules! methods {
                 status: AgentStatus,
                 choice: Option<AgentStatus>,
             ) -> StoreResult<Member> {
-                let r = sqlx::query(
+                let mut tx = self.begin_write().await?;
+                let before: Option<AgentStatus> = sqlx::query_scalar(
+                    "SELECT status FROM members WHERE account_id = $1 AND id = $2 AND kind = 'agent'",
+                )
+                .bind(account_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(before) = before else {
+                    return Err(StoreError::NotFound);
+                };
+                sqlx::query(
                     "UPDATE members SET status = $1, status_choice = COALESCE($2, status_choice) \
                      WHERE account_id = $3 AND id = $4 AND kind = 'agent'",
                 )
@@ -245,11 +282,17 @@ macro_rules! methods {
                 .bind(choice.map(|c| c.as_str()))
                 .bind(account_id)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                if r.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
+                if before != status {
+                    let change = sql::webhooks::Change::person(
+                        account_id,
+                        id,
+                        $crate::domain::webhook::EventType::PresenceChanged,
+                    );
+                    Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
                 }
+                tx.commit().await?;
                 self.member(account_id, id).await
             }
 
@@ -267,8 +310,21 @@ macro_rules! methods {
                         args.text(account_id),
                         args.list($backend, chunk)
                     );
+                    let mut tx = self.begin_write().await?;
                     let ids: Vec<(String,)> =
-                        Self::dynamic_as(sql, &args).fetch_all(&self.pool).await?;
+                        Self::dynamic_as(sql, &args).fetch_all(&mut *tx).await?;
+                    let changes: Vec<sql::webhooks::Change> = ids
+                        .iter()
+                        .map(|(id,)| {
+                            sql::webhooks::Change::person(
+                                account_id,
+                                id,
+                                $crate::domain::webhook::EventType::PresenceChanged,
+                            )
+                        })
+                        .collect();
+                    Self::record_changes_in(&mut tx, self.outbox_now(), &changes).await?;
+                    tx.commit().await?;
                     changed.extend(ids.into_iter().map(|(id,)| id));
                 }
                 Ok(changed)

@@ -1,6 +1,6 @@
 //! The SQL both backends share, one text per statement for SQLite and PostgreSQL (same `$n`
 //! placeholders, integer times, text ids), split by area: `accounts`, `members`, `sessions`,
-//! `endings`, `audit`, `presence`, `throttling` and `challenges`.
+//! `endings`, `audit`, `presence`, `throttling`, `challenges` and `webhooks`.
 //!
 //! How one text serves both pools: each area writes its `Store` methods once, in a
 //! `macro_rules! methods` over the pool's database type, and `impl_sql_store!` instantiates them
@@ -34,13 +34,14 @@ pub(in crate::store) mod members;
 pub(in crate::store) mod presence;
 pub(in crate::store) mod sessions;
 pub(in crate::store) mod throttling;
+pub(in crate::store) mod webhooks;
 
 /// Implements `Store` for a struct with a `pool: sqlx::Pool<$db>` field.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $backend:literal) => {
         $crate::store::sql::next_area! {
             [$store, $db, $backend]
-            [accounts, members, sessions, endings, audit, presence, throttling, challenges]
+            [accounts, members, sessions, endings, audit, presence, throttling, challenges, webhooks]
             {} {}
         }
     };

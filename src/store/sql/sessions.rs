@@ -8,6 +8,7 @@ macro_rules! methods {
             $($methods)*
 
             async fn insert_session(&self, s: &NewSession) -> StoreResult<Session> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO sessions (id, account_id, member_id, member_kind, token_hash, \
                      csrf_token, started_at, last_seen_at, ip, user_agent, device) \
@@ -23,8 +24,11 @@ macro_rules! methods {
                 .bind(&s.ip)
                 .bind(&s.user_agent)
                 .bind(&s.device)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                let change = sql::webhooks::Change::session(&s.account_id, &s.member_id, &s.id, false);
+                Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
+                tx.commit().await?;
                 self.session(&s.account_id, &s.id).await
             }
 

@@ -18,6 +18,7 @@ pub mod auth;
 mod settings;
 pub mod shapes;
 mod team;
+mod webhooks;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -56,6 +57,13 @@ pub fn router() -> Router<AppState> {
         )
         .route("/sessions/{id}", delete(team::end_session))
         .route("/settings/security", get(settings::get).put(settings::put))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", delete(webhooks::delete))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry),
+        )
         .route("/verify/auth-request", get(super::verify::auth_request))
         .route("/verify/forward-auth", get(super::verify::forward_auth))
         .fallback(|| async { ApiError::not_found() })
