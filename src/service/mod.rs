@@ -19,6 +19,7 @@ pub mod cache;
 pub(crate) mod ending;
 pub mod limiter;
 pub mod passwords;
+pub mod policies;
 pub mod presence;
 pub mod settings;
 pub mod signin;
@@ -128,6 +129,7 @@ pub struct Service {
     instance_id: String,
     /// Secrets shared by every instance (`Store::server_secret`), kept once read.
     secrets: std::sync::RwLock<std::collections::HashMap<String, Arc<[u8]>>>,
+    policies: policies::PolicyCache,
 }
 
 impl Service {
@@ -147,6 +149,7 @@ impl Service {
             cache: cache::AuthCache::default(),
             instance_id: new_id("in"),
             secrets: Default::default(),
+            policies: Default::default(),
         }
     }
 
@@ -162,6 +165,7 @@ impl Service {
     /// the next request here already sees the change.
     pub(crate) fn publish(&self, event: Event) {
         self.cache.apply(&event);
+        self.policies.apply(&event);
         self.events.publish(event);
     }
 
@@ -175,8 +179,14 @@ impl Service {
                 let ev = rx.recv().await;
                 let Some(svc) = svc.upgrade() else { break };
                 match ev {
-                    Ok(ev) => svc.cache.apply(&ev),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => svc.cache.clear(),
+                    Ok(ev) => {
+                        svc.cache.apply(&ev);
+                        svc.policies.apply(&ev);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        svc.cache.clear();
+                        svc.policies.apply(&Event::Resync);
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
             }

@@ -10,6 +10,7 @@ use crate::domain::audit::AuditKind;
 use crate::domain::device;
 use crate::domain::email::{self, MAX_EMAIL_LEN};
 use crate::domain::member::MemberKind;
+use crate::domain::office;
 use crate::domain::password::MAX_PASSWORD_CHARS;
 use crate::domain::policy::Actor;
 use crate::domain::session::{EndReason, MAX_SESSIONS_PER_PERSON};
@@ -182,10 +183,16 @@ impl Service {
             session_id: Some(session.id.clone()),
         };
         // Whatever a signed-in person does, they hold a bounded number of sessions (each holds
-        // memory on every instance); the newest one, this one, is always kept.
+        // memory on every instance), fewer when the account limits agents' sessions; the
+        // newest one, this one, is always kept. Read fresh: a limit set on another instance
+        // applies to the very next sign-in.
+        let limit = self
+            .fresh_session_policy(&member.account_id)
+            .await?
+            .max_sessions_per_person;
         let cap = Which::AllButNewest {
             member_id: member.id.clone(),
-            keep: MAX_SESSIONS_PER_PERSON,
+            keep: office::sessions_to_keep(member.kind, limit, MAX_SESSIONS_PER_PERSON),
         };
         self.end(
             Scope::Account(&member.account_id),

@@ -279,6 +279,27 @@ pub struct Challenge {
     pub failures: i64,
 }
 
+/// An account's session policies as stored; the service reads them into domain types.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionPolicyRecord {
+    pub max_sessions_per_person: Option<i64>,
+    /// A JSON array of `{"cidr", "name"}`.
+    pub office_networks: String,
+    pub agents_network_policy: String,
+    pub admins_network_policy: String,
+}
+
+impl Default for SessionPolicyRecord {
+    fn default() -> Self {
+        SessionPolicyRecord {
+            max_sessions_per_person: None,
+            office_networks: "[]".to_string(),
+            agents_network_policy: "off".to_string(),
+            admins_network_policy: "off".to_string(),
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which database this is, for logs and the health check.
@@ -481,6 +502,15 @@ pub trait Store: Send + Sync + 'static {
         account_id: &str,
         q: &AuditQuery,
     ) -> StoreResult<(Vec<AuditEntry>, i64)>;
+
+    // --- session policies
+    /// The account's session policies as stored (the defaults when it never set any).
+    async fn session_policy(&self, account_id: &str) -> StoreResult<SessionPolicyRecord>;
+    async fn set_session_policy(
+        &self,
+        account_id: &str,
+        p: &SessionPolicyRecord,
+    ) -> StoreResult<()>;
 }
 
 /// Opens the store a database URL names, applying its migrations.

@@ -25,6 +25,7 @@ mod multi_instance;
 mod operations;
 mod path_prefix;
 mod permissions;
+mod policies;
 mod proxies;
 mod sign_in_rd;
 mod signin;

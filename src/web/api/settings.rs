@@ -18,6 +18,7 @@ fn body(s: &SecuritySettings) -> Response {
         "agent_idle_timeout_minutes": s.agent_idle_timeout_minutes,
         "admin_idle_timeout_minutes": s.admin_idle_timeout_minutes,
         "max_session_lifetime_minutes": s.max_session_lifetime_minutes,
+        "max_sessions_per_person": s.max_sessions_per_person,
     }))
     .into_response()
 }
@@ -33,6 +34,9 @@ pub struct PutBody {
     /// Present as null to turn the absolute lifetime off.
     #[serde(default, deserialize_with = "present")]
     max_session_lifetime_minutes: Option<Option<i64>>,
+    /// Present as null to remove the limit.
+    #[serde(default, deserialize_with = "present")]
+    max_sessions_per_person: Option<Option<i64>>,
 }
 
 /// Tells "absent" (None) from "null" (Some(None)).
@@ -45,7 +49,10 @@ pub async fn put(
     ApiUser(p): ApiUser,
     ApiJson(b): ApiJson<PutBody>,
 ) -> Result<Response, ApiError> {
-    if b.agent_idle_timeout_minutes.is_none() && b.max_session_lifetime_minutes.is_none() {
+    if b.agent_idle_timeout_minutes.is_none()
+        && b.max_session_lifetime_minutes.is_none()
+        && b.max_sessions_per_person.is_none()
+    {
         return Err(ApiError::invalid(
             "agent_idle_timeout_minutes: required (a whole number of minutes)",
         ));
@@ -57,6 +64,7 @@ pub async fn put(
             SecurityChange {
                 agent_idle_timeout_minutes: b.agent_idle_timeout_minutes,
                 max_session_lifetime_minutes: b.max_session_lifetime_minutes,
+                max_sessions_per_person: b.max_sessions_per_person,
             },
         )
         .await?;

@@ -19,6 +19,7 @@ struct SecurityPage {
     unit: &'static str,
     admin_hours: i64,
     lifetime_hours: String,
+    max_sessions: String,
 }
 
 async fn security(
@@ -44,6 +45,10 @@ async fn security(
             lifetime_hours: s
                 .max_session_lifetime_minutes
                 .map(|m| (m / 60).to_string())
+                .unwrap_or_default(),
+            max_sessions: s
+                .max_sessions_per_person
+                .map(|n| n.to_string())
                 .unwrap_or_default(),
         },
     ))
@@ -78,9 +83,18 @@ fn security_change(form: &super::FormData) -> Result<SecurityChange, String> {
             }
         },
     };
+    let max_sessions = form.text("max_sessions");
+    let max_sessions = match max_sessions.trim() {
+        "" => None,
+        n => Some(n.parse::<i64>().map_err(|_| {
+            "The number of sessions per person must be a whole number from 1 to 10, or empty."
+                .to_string()
+        })?),
+    };
     Ok(SecurityChange {
         agent_idle_timeout_minutes: Some(minutes),
         max_session_lifetime_minutes: Some(lifetime),
+        max_sessions_per_person: Some(max_sessions),
     })
 }
 
@@ -92,6 +106,10 @@ fn settings_error(field: &str, message: &str) -> String {
         }
         "max_session_lifetime_minutes" => {
             "The absolute lifetime must be between 5 minutes and 360 days, or empty.".to_string()
+        }
+        "max_sessions_per_person" => {
+            "The number of sessions per person must be from 1 to 10, or empty for no limit."
+                .to_string()
         }
         _ => capitalize(message),
     }
