@@ -47,6 +47,13 @@ pub enum ServiceError {
     InvalidCredentials,
     #[error("this account is disabled")]
     AccountDisabled,
+    /// Sign-in from outside every office network, under an `enforce` policy.
+    #[error("sign-in from outside the office networks is not allowed")]
+    OutsideOfficeNetwork,
+    /// A Security change would lock the saving administrator out from where they are; it
+    /// needs confirming. The message says why.
+    #[error("{0}")]
+    WouldLockOutSelf(String),
     /// The password opened both accounts of a linked pair; `challenge` (held server-side for
     /// a few minutes) completes the sign-in once the person says which.
     #[error("the password matches both an agent and an administrator account")]

@@ -7,7 +7,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::domain::audit::AuditKind;
-use crate::domain::office::{Networks, OfficeNetwork, RolePolicies};
+use crate::domain::office::{
+    MAX_OFFICE_NETWORKS, NetworkPolicy, Networks, OfficeNetwork, RolePolicies, parse_network,
+};
 use crate::domain::policy::Actor;
 use crate::events::Event;
 use crate::store::SessionPolicyRecord;
@@ -53,18 +55,14 @@ impl SessionPolicy {
 
 /// How long a policy read from the database is trusted without an event saying it changed:
 /// instances that share no event relay (several processes on one SQLite file) agree within it.
-#[allow(dead_code)]
 const POLICY_TTL: Duration = Duration::from_secs(2);
 
 /// Policies by account id, each with the moment it was read.
-// Read on the hot path by the office-network check.
-#[allow(dead_code)]
 #[derive(Default)]
 pub(crate) struct PolicyCache {
     map: RwLock<HashMap<String, (Instant, Arc<SessionPolicy>)>>,
 }
 
-#[allow(dead_code)]
 impl PolicyCache {
     fn get(&self, account_id: &str) -> Option<Arc<SessionPolicy>> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
@@ -93,7 +91,6 @@ impl PolicyCache {
 
 impl Service {
     /// The account's session policies, from memory when read lately.
-    #[allow(dead_code)]
     pub(crate) async fn session_policy(
         &self,
         account_id: &str,
@@ -117,40 +114,169 @@ impl Service {
 }
 
 impl Service {
-    /// Stores the session-policy part of a validated Security change, audited per field.
-    /// Takes effect for the next sign-in; sessions already open beyond a new limit stay.
+    /// Validates and stores the session-policy part of a Security change, audited per field.
+    /// Nothing is stored when any part is refused: a bad network entry (422 naming it), a
+    /// sub-administrator changing the administrators' policy (403), or a change that would
+    /// lock the saving administrator out from where they are, unless confirmed (409). A new
+    /// limit applies from the next sign-in; new networks or policies re-mark live sessions at
+    /// once, and under `enforce` a session ends at its next request from outside.
     pub(crate) async fn change_session_policy(
         &self,
         actor: &Actor,
         change: &SecurityChange,
     ) -> ServiceResult<()> {
         let before = self.fresh_session_policy(&actor.account_id).await?;
-        let mut after = before.clone();
-        if let Some(n) = change.max_sessions_per_person {
-            after.max_sessions_per_person = n;
-        }
+        let after = proposed(&before, change)?;
         if after == before {
             return Ok(());
+        }
+        if after.roles.admins != before.roles.admins && !actor.primary {
+            return Err(ServiceError::Forbidden(
+                "only the primary administrator may change the administrators' office-network \
+                 policy"
+                    .to_string(),
+            ));
+        }
+        if !change.confirm
+            && let Some(why) = locks_out(&before, &after, actor)
+        {
+            return Err(ServiceError::WouldLockOutSelf(why));
         }
         self.store
             .set_session_policy(&actor.account_id, &after.to_record())
             .await?;
-        if after.max_sessions_per_person != before.max_sessions_per_person {
-            let show = |v: Option<i64>| v.map_or("no limit".to_string(), |n| n.to_string());
+        for line in changes(&before, &after) {
             self.audit(
                 &actor.account_id,
                 AuditKind::SettingsChanged.as_str(),
                 Some(&actor.member_id),
                 None,
                 Some(&actor.ip),
-                format!(
-                    "sessions per person {} → {}",
-                    show(before.max_sessions_per_person),
-                    show(after.max_sessions_per_person)
-                ),
+                line,
             )
             .await;
         }
+        if after.networks != before.networks || after.roles != before.roles {
+            self.mark_outside(&actor.account_id, &after).await?;
+        }
         Ok(())
     }
+
+    /// Marks the account's live sessions outside the office networks afresh (for the Team
+    /// lists' filter and the flag), in one read and one write.
+    async fn mark_outside(&self, account_id: &str, p: &SessionPolicy) -> ServiceResult<()> {
+        let live = self.store.live_session_addresses(account_id).await?;
+        let outside: Vec<String> = live
+            .into_iter()
+            .filter(|(_, kind, _, first, latest)| {
+                // The primary's `enforce` still flags, so the kind alone decides the mark.
+                p.roles.for_person(*kind, false) != NetworkPolicy::Off
+                    && (p.networks.is_outside(first) || p.networks.is_outside(latest))
+            })
+            .map(|(id, ..)| id)
+            .collect();
+        self.store.set_outside_office(account_id, &outside).await?;
+        // Views and records in memory carry the old marks.
+        self.cache.clear();
+        Ok(())
+    }
+}
+
+/// The policy a change asks for, validated; errors name the field or entry.
+fn proposed(before: &SessionPolicy, change: &SecurityChange) -> ServiceResult<SessionPolicy> {
+    let mut after = before.clone();
+    if let Some(n) = change.max_sessions_per_person {
+        after.max_sessions_per_person = n;
+    }
+    if let Some(list) = &change.office_networks {
+        if list.len() > MAX_OFFICE_NETWORKS {
+            return Err(ServiceError::invalid(
+                "office_networks",
+                format!(
+                    "office_networks holds at most {MAX_OFFICE_NETWORKS} ranges, got {}",
+                    list.len()
+                ),
+            ));
+        }
+        after.office_networks = list
+            .iter()
+            .enumerate()
+            .map(|(i, (cidr, name))| {
+                parse_network(cidr, name).map_err(|e| {
+                    ServiceError::invalid("office_networks", format!("office_networks[{i}]: {e}"))
+                })
+            })
+            .collect::<ServiceResult<_>>()?;
+        after.networks = Networks::compile(&after.office_networks);
+    }
+    let role = |field: &str, v: &Option<String>, old: NetworkPolicy| {
+        match v {
+        None => Ok(old),
+        Some(text) => text.trim().parse::<NetworkPolicy>().map_err(|()| {
+            ServiceError::invalid(
+                "office_network_policy",
+                format!("office_network_policy.{field} must be \"off\", \"flag\" or \"enforce\", got \"{text}\""),
+            )
+        }),
+    }
+    };
+    after.roles.agents = role("agents", &change.agents_network_policy, before.roles.agents)?;
+    after.roles.admins = role("admins", &change.admins_network_policy, before.roles.admins)?;
+    Ok(after)
+}
+
+/// Why saving `after` would sign the saving administrator out from where they are now (and
+/// `before` did not), if it would.
+fn locks_out(before: &SessionPolicy, after: &SessionPolicy, actor: &Actor) -> Option<String> {
+    let refused = |p: &SessionPolicy| {
+        p.roles.for_person(actor.kind, actor.primary) == NetworkPolicy::Enforce
+            && p.networks.is_outside(&actor.ip)
+    };
+    (refused(after) && !refused(before)).then(|| {
+        format!(
+            "saving this would sign you out at once: your address {} is outside every office \
+             network and the policy for your role would be enforce; send \"confirm\": true to \
+             save anyway",
+            actor.ip
+        )
+    })
+}
+
+/// One audit line per changed part.
+fn changes(before: &SessionPolicy, after: &SessionPolicy) -> Vec<String> {
+    let mut out = Vec::new();
+    if after.max_sessions_per_person != before.max_sessions_per_person {
+        let show = |v: Option<i64>| v.map_or("no limit".to_string(), |n| n.to_string());
+        out.push(format!(
+            "sessions per person {} → {}",
+            show(before.max_sessions_per_person),
+            show(after.max_sessions_per_person)
+        ));
+    }
+    if after.office_networks != before.office_networks {
+        let show = |l: &[OfficeNetwork]| {
+            if l.is_empty() {
+                "none".to_string()
+            } else {
+                l.iter()
+                    .map(|n| n.cidr.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        out.push(format!(
+            "office networks {} → {}",
+            show(&before.office_networks),
+            show(&after.office_networks)
+        ));
+    }
+    for (role, b, a) in [
+        ("agents", before.roles.agents, after.roles.agents),
+        ("administrators", before.roles.admins, after.roles.admins),
+    ] {
+        if a != b {
+            out.push(format!("office-network policy for {role} {b} → {a}"));
+        }
+    }
+    out
 }

@@ -1,7 +1,7 @@
 //! The Security section: the agents' inactivity timeout, the optional absolute lifetime and the
 //! session policies (`service::policies`).
 
-use crate::domain::office;
+use crate::domain::office::{self, OfficeNetwork, RolePolicies};
 use crate::domain::policy::Actor;
 use crate::domain::session::{self, ADMIN_IDLE_TIMEOUT_MINUTES};
 
@@ -17,6 +17,8 @@ pub struct SecuritySettings {
     pub max_session_lifetime_minutes: Option<i64>,
     /// Agents' live sessions per person (None: no limit beyond the cap of 100).
     pub max_sessions_per_person: Option<i64>,
+    pub office_networks: Vec<OfficeNetwork>,
+    pub office_network_policy: RolePolicies,
 }
 
 /// A change request; absent fields stay as they are.
@@ -27,6 +29,13 @@ pub struct SecurityChange {
     pub max_session_lifetime_minutes: Option<Option<i64>>,
     /// `Some(None)` removes the limit of sessions per person.
     pub max_sessions_per_person: Option<Option<i64>>,
+    /// The whole new list, as (cidr, name) entries to validate.
+    pub office_networks: Option<Vec<(String, String)>>,
+    /// `off`, `flag` or `enforce`, to validate.
+    pub agents_network_policy: Option<String>,
+    pub admins_network_policy: Option<String>,
+    /// Save even though it would lock out the saving administrator from where they are.
+    pub confirm: bool,
 }
 
 impl Service {
@@ -43,6 +52,8 @@ impl Service {
             admin_idle_timeout_minutes: ADMIN_IDLE_TIMEOUT_MINUTES,
             max_session_lifetime_minutes: a.max_session_lifetime_minutes,
             max_sessions_per_person: policy.max_sessions_per_person,
+            office_networks: policy.office_networks,
+            office_network_policy: policy.roles,
         })
     }
 

@@ -301,7 +301,9 @@ pub(in crate::store) const MEMBER_FROM: &str = "members m LEFT JOIN members l \
 
 pub(in crate::store) const SESSION_COLUMNS: &str = "s.id, s.account_id, s.member_id, \
      s.member_kind, s.started_at, s.last_seen_at, s.ip, s.user_agent, s.device, s.ended_at, \
-     s.end_reason, s.ended_by";
+     s.end_reason, s.ended_by, COALESCE(s.last_ip, s.ip) AS last_ip, \
+     COALESCE(s.last_user_agent, s.user_agent) AS last_user_agent, s.ip_changed_at, \
+     s.device_changed_at, s.outside_office";
 
 /// What an ending `UPDATE … RETURNING` gives back: an `EndedSession` with the reason used.
 pub(in crate::store) const ENDED_COLUMNS: &str =
