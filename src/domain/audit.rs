@@ -23,11 +23,13 @@ pub enum AuditKind {
     PermissionsChanged,
     SettingsChanged,
     AccountCreated,
+    SessionIpChanged,
+    SessionDeviceChanged,
 }
 
 impl AuditKind {
     /// Every kind, in the order the audit page offers them.
-    pub const ALL: [AuditKind; 14] = [
+    pub const ALL: [AuditKind; 16] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignInRefused,
@@ -42,6 +44,8 @@ impl AuditKind {
         AuditKind::PermissionsChanged,
         AuditKind::SettingsChanged,
         AuditKind::AccountCreated,
+        AuditKind::SessionIpChanged,
+        AuditKind::SessionDeviceChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +64,8 @@ impl AuditKind {
             AuditKind::PermissionsChanged => "permissions.changed",
             AuditKind::SettingsChanged => "settings.changed",
             AuditKind::AccountCreated => "account.created",
+            AuditKind::SessionIpChanged => "session.ip_changed",
+            AuditKind::SessionDeviceChanged => "session.device_changed",
         }
     }
 
@@ -72,7 +78,8 @@ impl AuditKind {
             EndReason::EndedByAdmin
             | EndReason::Disabled
             | EndReason::PasswordChanged
-            | EndReason::Replaced => AuditKind::SessionEnded,
+            | EndReason::Replaced
+            | EndReason::OutsideOfficeNetwork => AuditKind::SessionEnded,
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod device;
 pub mod email;
 pub mod member;
+pub mod office;
 pub mod password;
 pub mod policy;
 pub mod session;

@@ -28,6 +28,8 @@ pub enum EndReason {
     PasswordChanged,
     /// A newer sign-in of the same person took its place (a cap on sessions per person).
     Replaced,
+    /// The office-network policy (enforce) saw a request from outside every office network.
+    OutsideOfficeNetwork,
 }
 
 impl EndReason {
@@ -39,6 +41,7 @@ impl EndReason {
             EndReason::Disabled => "disabled",
             EndReason::PasswordChanged => "password_changed",
             EndReason::Replaced => "replaced",
+            EndReason::OutsideOfficeNetwork => "outside_office_network",
         }
     }
 
@@ -60,6 +63,10 @@ impl EndReason {
                 "You were signed out here because your account signed in elsewhere and only a \
                  limited number of sessions may be open at once."
             }
+            EndReason::OutsideOfficeNetwork => {
+                "You were signed out because your connection comes from outside the office \
+                 networks, and your account may only be used from the office."
+            }
         }
     }
 }
@@ -74,6 +81,7 @@ impl FromStr for EndReason {
             "disabled" => EndReason::Disabled,
             "password_changed" => EndReason::PasswordChanged,
             "replaced" => EndReason::Replaced,
+            "outside_office_network" => EndReason::OutsideOfficeNetwork,
             _ => return Err(()),
         })
     }
@@ -190,6 +198,7 @@ mod tests {
             EndReason::Disabled,
             EndReason::PasswordChanged,
             EndReason::Replaced,
+            EndReason::OutsideOfficeNetwork,
         ] {
             assert_eq!(r.as_str().parse::<EndReason>(), Ok(r));
         }

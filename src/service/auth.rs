@@ -2,19 +2,30 @@
 
 use std::sync::Arc;
 
+use crate::domain::audit::AuditKind;
+use crate::domain::device;
 use crate::domain::email::{self, Email};
 use crate::domain::member::{MemberKind, Permissions};
+use crate::domain::office::NetworkPolicy;
 use crate::domain::password::{self, MAX_PASSWORD_CHARS};
 use crate::domain::policy::Actor;
 use crate::domain::session::{self, EndReason, Liveness};
 use crate::domain::time::Millis;
 use crate::store::{
-    Account, AuthRecord, Member, NewAccount, NewMember, Session, StoreError, Which,
+    Account, AuthRecord, Member, NewAccount, NewMember, Session, SessionSeen, StoreError, Which,
 };
 
 use super::ending::{Scope, counted};
 use super::signin::throttle_keys;
 use super::{Service, ServiceError, ServiceResult, new_id, passwords, token_hash};
+
+/// Where a request comes from, as the activity write records it.
+struct Seen<'a> {
+    ip: &'a str,
+    user_agent: &'a str,
+    /// The office-network mark the session should carry now.
+    outside: bool,
+}
 
 /// A signed-in person on one request.
 #[derive(Debug, Clone)]
@@ -102,13 +113,15 @@ impl Service {
     }
 
     /// Checks the session a cookie names, on every authenticated request: memory first, else
-    /// one indexed read; plus at most one write a minute to record activity. `ip` is where the
-    /// request comes from.
+    /// one indexed read; plus at most one write a minute to record activity (with the latest
+    /// address and device). `ip` is where the request comes from: under an `enforce`
+    /// office-network policy a request from outside ends the session there and then.
     pub async fn authenticate(
         &self,
         account_id: &str,
         token: &str,
         ip: &str,
+        user_agent: &str,
     ) -> ServiceResult<Principal> {
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ServiceError::Unauthenticated(None));
@@ -122,7 +135,20 @@ impl Service {
         if liveness(&rec).is_expired(now) {
             rec = self.expire_unless_seen_elsewhere(&hash, &rec, now).await?;
         }
-        let session = self.record_activity(&hash, &rec, now).await?;
+        let policy = self.session_policy(account_id).await?;
+        let network = policy
+            .roles
+            .for_person(rec.session.member_kind, rec.primary);
+        if network == NetworkPolicy::Enforce && policy.networks.is_outside(ip) {
+            return Err(self.end_outside(&rec, ip).await);
+        }
+        let seen = Seen {
+            ip,
+            user_agent,
+            outside: network != NetworkPolicy::Off
+                && (policy.networks.is_outside(&rec.session.ip) || policy.networks.is_outside(ip)),
+        };
+        let session = self.record_activity(&hash, &rec, now, &seen).await?;
         Ok(Principal {
             actor: Actor {
                 account_id: session.account_id.clone(),
@@ -180,28 +206,112 @@ impl Service {
         Err(ServiceError::Unauthenticated(Some(EndReason::Expired)))
     }
 
-    /// Records activity at most once a minute per session; the write also tells whether the
-    /// session was ended elsewhere meanwhile (then it is refused here too).
+    /// Records activity at most once a minute per session, with the address and device of
+    /// that request (a change is audited); the write also tells whether the session was ended
+    /// elsewhere meanwhile (then it is refused here too).
     async fn record_activity(
         &self,
         hash: &str,
         rec: &AuthRecord,
         now: Millis,
+        seen: &Seen<'_>,
     ) -> ServiceResult<Session> {
-        let mut session = rec.session.clone();
         if !liveness(rec).needs_touch(now) {
-            return Ok(session);
+            return Ok(rec.session.clone());
         }
-        if !self.store.touch_session(&session.id, now).await? {
-            self.cache.forget_session(&session.id);
+        let before = &rec.session;
+        let touched = self
+            .store
+            .touch_session_seen(&SessionSeen {
+                session_id: before.id.clone(),
+                at: now,
+                ip: seen.ip.to_string(),
+                user_agent: seen.user_agent.to_string(),
+                outside_office: seen.outside,
+            })
+            .await?;
+        if !touched {
+            self.cache.forget_session(&before.id);
             return Err(ServiceError::Unauthenticated(None));
         }
-        session.last_seen_at = now;
         let mut updated = rec.clone();
-        updated.session.last_seen_at = now;
+        let s = &mut updated.session;
+        s.last_seen_at = now;
+        s.outside_office = seen.outside;
+        if before.last_ip != seen.ip {
+            s.last_ip = seen.ip.to_string();
+            s.ip_changed_at = Some(now);
+            self.audit_moved(
+                before,
+                AuditKind::SessionIpChanged,
+                seen.ip,
+                format!(
+                    "session {} IP changed: {} → {}",
+                    before.id, before.last_ip, seen.ip
+                ),
+            )
+            .await;
+        }
+        if before.last_user_agent != seen.user_agent {
+            s.last_user_agent = seen.user_agent.to_string();
+            s.device_changed_at = Some(now);
+            self.audit_moved(
+                before,
+                AuditKind::SessionDeviceChanged,
+                seen.ip,
+                format!(
+                    "session {} device changed: {} → {} ({})",
+                    before.id,
+                    device::describe(&before.last_user_agent),
+                    device::describe(seen.user_agent),
+                    seen.user_agent
+                ),
+            )
+            .await;
+        }
+        let session = updated.session.clone();
         self.cache.put(hash, updated);
         self.cache.forget_view(&session.member_id);
         Ok(session)
+    }
+
+    async fn audit_moved(&self, s: &Session, kind: AuditKind, ip: &str, detail: String) {
+        self.audit(
+            &s.account_id,
+            kind.as_str(),
+            Some(&s.member_id),
+            Some(&s.member_id),
+            Some(ip),
+            detail,
+        )
+        .await;
+    }
+
+    /// Ends a session whose request came from outside the office networks under `enforce`
+    /// (through the one ending path: audited, pushed to its tabs) and returns the refusal.
+    async fn end_outside(&self, rec: &AuthRecord, ip: &str) -> ServiceError {
+        let s = &rec.session;
+        let actor = Actor {
+            account_id: s.account_id.clone(),
+            member_id: s.member_id.clone(),
+            kind: s.member_kind,
+            primary: rec.primary,
+            permissions: rec.permissions.clone(),
+            ip: ip.to_string(),
+            session_id: Some(s.id.clone()),
+        };
+        let ended = self
+            .end(
+                Scope::Account(&s.account_id),
+                Which::Session(s.id.clone()),
+                EndReason::OutsideOfficeNetwork,
+                Some(&actor),
+            )
+            .await;
+        match ended {
+            Ok(_) => ServiceError::Unauthenticated(Some(EndReason::OutsideOfficeNetwork)),
+            Err(e) => e,
+        }
     }
 
     /// Why a session ended, if it has (an open stream re-checks its own after missed events).

@@ -295,6 +295,11 @@ mod tests {
             ended_at: None,
             end_reason: None,
             ended_by: None,
+            last_ip: "192.0.2.1".to_string(),
+            last_user_agent: "test".to_string(),
+            ip_changed_at: None,
+            device_changed_at: None,
+            outside_office: false,
         }
     }
 

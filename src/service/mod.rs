@@ -20,6 +20,7 @@ pub mod delivery;
 pub(crate) mod ending;
 pub mod limiter;
 pub mod passwords;
+pub mod policies;
 pub mod presence;
 pub mod retention;
 pub mod settings;
@@ -50,6 +51,13 @@ pub enum ServiceError {
     InvalidCredentials,
     #[error("this account is disabled")]
     AccountDisabled,
+    /// Sign-in from outside every office network, under an `enforce` policy.
+    #[error("sign-in from outside the office networks is not allowed")]
+    OutsideOfficeNetwork,
+    /// A Security change would lock the saving administrator out from where they are; it
+    /// needs confirming. The message says why.
+    #[error("{0}")]
+    WouldLockOutSelf(String),
     /// The password opened both accounts of a linked pair; `challenge` (held server-side for
     /// a few minutes) completes the sign-in once the person says which.
     #[error("the password matches both an agent and an administrator account")]
@@ -134,6 +142,7 @@ pub struct Service {
     secrets: std::sync::RwLock<std::collections::HashMap<String, Arc<[u8]>>>,
     /// `--webhook-allow-private` (see `webhooks`).
     webhook_allow_private: std::sync::atomic::AtomicBool,
+    policies: policies::PolicyCache,
 }
 
 impl Service {
@@ -156,6 +165,7 @@ impl Service {
             instance_id: new_id("in"),
             secrets: Default::default(),
             webhook_allow_private: Default::default(),
+            policies: Default::default(),
         }
     }
 
@@ -171,6 +181,7 @@ impl Service {
     /// the next request here already sees the change.
     pub(crate) fn publish(&self, event: Event) {
         self.cache.apply(&event);
+        self.policies.apply(&event);
         self.events.publish(event);
     }
 
@@ -184,8 +195,14 @@ impl Service {
                 let ev = rx.recv().await;
                 let Some(svc) = svc.upgrade() else { break };
                 match ev {
-                    Ok(ev) => svc.cache.apply(&ev),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => svc.cache.clear(),
+                    Ok(ev) => {
+                        svc.cache.apply(&ev);
+                        svc.policies.apply(&ev);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        svc.cache.clear();
+                        svc.policies.apply(&Event::Resync);
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
             }

@@ -1,5 +1,7 @@
-//! The Security section: the agents' inactivity timeout and the optional absolute lifetime.
+//! The Security section: the agents' inactivity timeout, the optional absolute lifetime and the
+//! session policies (`service::policies`).
 
+use crate::domain::office::{self, OfficeNetwork, RolePolicies};
 use crate::domain::policy::Actor;
 use crate::domain::session::{self, ADMIN_IDLE_TIMEOUT_MINUTES};
 
@@ -13,6 +15,10 @@ pub struct SecuritySettings {
     pub agent_idle_timeout_minutes: i64,
     pub admin_idle_timeout_minutes: i64,
     pub max_session_lifetime_minutes: Option<i64>,
+    /// Agents' live sessions per person (None: no limit beyond the cap of 100).
+    pub max_sessions_per_person: Option<i64>,
+    pub office_networks: Vec<OfficeNetwork>,
+    pub office_network_policy: RolePolicies,
 }
 
 /// A change request; absent fields stay as they are.
@@ -21,6 +27,15 @@ pub struct SecurityChange {
     pub agent_idle_timeout_minutes: Option<i64>,
     /// `Some(None)` turns the absolute lifetime off.
     pub max_session_lifetime_minutes: Option<Option<i64>>,
+    /// `Some(None)` removes the limit of sessions per person.
+    pub max_sessions_per_person: Option<Option<i64>>,
+    /// The whole new list, as (cidr, name) entries to validate.
+    pub office_networks: Option<Vec<(String, String)>>,
+    /// `off`, `flag` or `enforce`, to validate.
+    pub agents_network_policy: Option<String>,
+    pub admins_network_policy: Option<String>,
+    /// Save even though it would lock out the saving administrator from where they are.
+    pub confirm: bool,
 }
 
 impl Service {
@@ -31,10 +46,14 @@ impl Service {
             ));
         }
         let a = self.store.account(&actor.account_id).await?;
+        let policy = self.fresh_session_policy(&actor.account_id).await?;
         Ok(SecuritySettings {
             agent_idle_timeout_minutes: a.agent_idle_timeout_minutes,
             admin_idle_timeout_minutes: ADMIN_IDLE_TIMEOUT_MINUTES,
             max_session_lifetime_minutes: a.max_session_lifetime_minutes,
+            max_sessions_per_person: policy.max_sessions_per_person,
+            office_networks: policy.office_networks,
+            office_network_policy: policy.roles,
         })
     }
 
@@ -57,6 +76,11 @@ impl Service {
                 "max_session_lifetime_minutes must be between 5 minutes and 360 days, or null for no limit",
             ));
         }
+        if let Some(Some(n)) = change.max_sessions_per_person {
+            office::check_max_sessions(n)
+                .map_err(|e| ServiceError::invalid("max_sessions_per_person", e))?;
+        }
+        self.change_session_policy(actor, &change).await?;
         if let Some(m) = change.agent_idle_timeout_minutes
             && m != before.agent_idle_timeout_minutes
         {

@@ -10,13 +10,15 @@ use crate::domain::audit::AuditKind;
 use crate::domain::device;
 use crate::domain::email::{self, MAX_EMAIL_LEN};
 use crate::domain::member::MemberKind;
+use crate::domain::office::{self, NetworkPolicy};
 use crate::domain::password::MAX_PASSWORD_CHARS;
 use crate::domain::policy::Actor;
 use crate::domain::session::{EndReason, MAX_SESSIONS_PER_PERSON};
 use crate::domain::time::{DAY, MINUTE, Millis};
 use crate::events::Event;
 use crate::store::{
-    AuditEntry, Challenge, Credentials, FailureWindow, Member, NewSession, Session, Which,
+    AuditEntry, Challenge, Credentials, FailureWindow, Member, NewSession, Session, SessionSeen,
+    Which,
 };
 
 use super::ending::Scope;
@@ -142,6 +144,22 @@ impl Service {
             .await;
             return Err(ServiceError::AccountDisabled);
         }
+        // Read fresh: a policy set on another instance applies to the very next sign-in.
+        let policy = self.fresh_session_policy(&member.account_id).await?;
+        let network = policy.roles.for_person(member.kind, member.primary);
+        let outside = network != NetworkPolicy::Off && policy.networks.is_outside(ip);
+        if outside && network == NetworkPolicy::Enforce {
+            self.audit(
+                &member.account_id,
+                AuditKind::SignInRefused.as_str(),
+                Some(&member.id),
+                Some(&member.id),
+                Some(ip),
+                format!("sign-in refused: {ip} is outside the office networks"),
+            )
+            .await;
+            return Err(ServiceError::OutsideOfficeNetwork);
+        }
         let token = random_hex(32);
         let csrf_token = random_hex(32);
         let new = NewSession {
@@ -156,7 +174,20 @@ impl Service {
             device: device::describe(user_agent),
             user_agent: user_agent.to_string(),
         };
-        let session = self.store.insert_session(&new).await?;
+        let mut session = self.store.insert_session(&new).await?;
+        if outside {
+            // Marked for the Team lists' `network=outside` (only such sign-ins pay the write).
+            self.store
+                .touch_session_seen(&SessionSeen {
+                    session_id: session.id.clone(),
+                    at: session.started_at,
+                    ip: ip.to_string(),
+                    user_agent: user_agent.to_string(),
+                    outside_office: true,
+                })
+                .await?;
+            session.outside_office = true;
+        }
         self.audit(
             &member.account_id,
             AuditKind::SignIn.as_str(),
@@ -182,10 +213,12 @@ impl Service {
             session_id: Some(session.id.clone()),
         };
         // Whatever a signed-in person does, they hold a bounded number of sessions (each holds
-        // memory on every instance); the newest one, this one, is always kept.
+        // memory on every instance), fewer when the account limits agents' sessions; the
+        // newest one, this one, is always kept.
+        let limit = policy.max_sessions_per_person;
         let cap = Which::AllButNewest {
             member_id: member.id.clone(),
-            keep: MAX_SESSIONS_PER_PERSON,
+            keep: office::sessions_to_keep(member.kind, limit, MAX_SESSIONS_PER_PERSON),
         };
         self.end(
             Scope::Account(&member.account_id),

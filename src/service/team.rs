@@ -55,6 +55,8 @@ pub struct TeamQuery {
     pub q: Option<String>,
     pub page: Option<i64>,
     pub per_page: Option<i64>,
+    /// `outside`: only people with a session outside the office networks.
+    pub network: Option<String>,
 }
 
 pub struct NewPerson {
@@ -92,6 +94,20 @@ impl Service {
                 return Err(ServiceError::invalid(
                     "session",
                     format!("session must be \"active\" or \"none\", got \"{other}\""),
+                ));
+            }
+        };
+        let session = match query.network.as_deref().filter(|s| !s.is_empty()) {
+            None => session,
+            // With any session filter but `none` (which no outside session can meet).
+            Some("outside") if session != Some(SessionFilter::None) => {
+                Some(SessionFilter::OutsideOffice)
+            }
+            Some("outside") => session,
+            Some(other) => {
+                return Err(ServiceError::invalid(
+                    "network",
+                    format!("network must be \"outside\", got \"{other}\""),
                 ));
             }
         };

@@ -85,6 +85,16 @@ pub struct Session {
     pub ended_at: Option<Millis>,
     pub end_reason: Option<EndReason>,
     pub ended_by: Option<String>,
+    /// The latest address and User-Agent seen (recorded with the activity touch); the first
+    /// ones until a change.
+    pub last_ip: String,
+    pub last_user_agent: String,
+    /// When the latest address or device was first seen, if it ever changed.
+    pub ip_changed_at: Option<Millis>,
+    pub device_changed_at: Option<Millis>,
+    /// Outside every office network (first or latest address) while the person's role has a
+    /// `flag` or `enforce` policy.
+    pub outside_office: bool,
 }
 
 /// What the authentication hot path reads in one indexed lookup: the live session, its
@@ -194,6 +204,8 @@ pub struct NewSession {
 pub enum SessionFilter {
     Active,
     None,
+    /// Active, and outside the office networks (`network=outside`).
+    OutsideOffice,
 }
 
 /// A page of the Team list. `active_after` is the last-activity cutoff that makes a
@@ -344,6 +356,37 @@ pub enum Retained {
     AuditEntries,
     /// Webhook deliveries created before the cutoff.
     Deliveries,
+}
+
+/// What one throttled activity write records.
+#[derive(Debug, Clone)]
+pub struct SessionSeen {
+    pub session_id: String,
+    pub at: Millis,
+    pub ip: String,
+    pub user_agent: String,
+    pub outside_office: bool,
+}
+
+/// An account's session policies as stored; the service reads them into domain types.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionPolicyRecord {
+    pub max_sessions_per_person: Option<i64>,
+    /// A JSON array of `{"cidr", "name"}`.
+    pub office_networks: String,
+    pub agents_network_policy: String,
+    pub admins_network_policy: String,
+}
+
+impl Default for SessionPolicyRecord {
+    fn default() -> Self {
+        SessionPolicyRecord {
+            max_sessions_per_person: None,
+            office_networks: "[]".to_string(),
+            agents_network_policy: "off".to_string(),
+            admins_network_policy: "off".to_string(),
+        }
+    }
 }
 
 #[async_trait]
@@ -598,6 +641,26 @@ pub trait Store: Send + Sync + 'static {
     async fn pending_deliveries(&self) -> StoreResult<i64>;
     /// Deletes at most `limit` rows of `what` older than `before`; returns how many.
     async fn delete_older(&self, what: Retained, before: Millis, limit: i64) -> StoreResult<u64>;
+    // --- session policies
+    /// The account's session policies as stored (the defaults when it never set any).
+    async fn session_policy(&self, account_id: &str) -> StoreResult<SessionPolicyRecord>;
+    async fn set_session_policy(
+        &self,
+        account_id: &str,
+        p: &SessionPolicyRecord,
+    ) -> StoreResult<()>;
+    /// Records activity at `at` (never moving back) with the address and User-Agent seen,
+    /// noting when either changed, and the office-network mark; false when the session is no
+    /// longer live.
+    async fn touch_session_seen(&self, t: &SessionSeen) -> StoreResult<bool>;
+    /// Live sessions of the account: (id, member kind, member id, first address, latest).
+    async fn live_session_addresses(
+        &self,
+        account_id: &str,
+    ) -> StoreResult<Vec<(String, MemberKind, String, String, String)>>;
+    /// Marks exactly these live sessions of the account as outside the office networks (one
+    /// statement; the others are unmarked).
+    async fn set_outside_office(&self, account_id: &str, outside: &[String]) -> StoreResult<()>;
 }
 
 /// Opens the store a database URL names, applying its migrations.

@@ -80,6 +80,12 @@ impl From<ServiceError> for ApiError {
                 "account_disabled",
                 "this account has been disabled by an administrator",
             ),
+            E::OutsideOfficeNetwork => Self::new(
+                StatusCode::FORBIDDEN,
+                "outside_office_network",
+                "sign-in from outside the office networks is not allowed for this account",
+            ),
+            E::WouldLockOutSelf(msg) => Self::new(StatusCode::CONFLICT, "would_lock_out_self", msg),
             E::ChooseAccount { .. } => Self::new(
                 StatusCode::CONFLICT,
                 "choose_account",

@@ -171,8 +171,11 @@ impl FromRequestParts<AppState> for ApiUser {
             other => other.into(),
         })?;
         let token = session_token(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
-        let ip = client(parts, state).ip;
-        let p = state.svc.authenticate(&account_id, token, &ip).await?;
+        let Client { ip, user_agent, .. } = client(parts, state);
+        let p = state
+            .svc
+            .authenticate(&account_id, token, &ip, &user_agent)
+            .await?;
         if !is_safe(&parts.method) {
             let sent = parts
                 .headers

@@ -21,7 +21,7 @@ use crate::service::{Principal, ServiceError};
 use super::AppState;
 use super::cookies::session_token;
 use super::error::ApiError;
-use super::request::{client, tenant};
+use super::request::{Client, client, tenant};
 use super::return_to::{self, first_value, trusted_peer};
 
 /// `GET {prefix}/api/v1/verify/auth-request`: 200 with the identity headers, or 401 whose
@@ -71,8 +71,11 @@ async fn check(state: &AppState, parts: &Parts) -> Result<Principal, ServiceErro
         Err(e) => return Err(e),
     };
     let token = session_token(&parts.headers).ok_or(ServiceError::Unauthenticated(None))?;
-    let ip = client(parts, state).ip;
-    state.svc.authenticate(&account_id, token, &ip).await
+    let Client { ip, user_agent, .. } = client(parts, state);
+    state
+        .svc
+        .authenticate(&account_id, token, &ip, &user_agent)
+        .await
 }
 
 /// What a `require=` asks of the person.

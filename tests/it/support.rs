@@ -427,8 +427,13 @@ pub struct Client {
 
 impl Client {
     fn new(base: &str, user_agent: Option<&str>) -> Client {
+        Self::with_headers(base, user_agent, HeaderMap::new())
+    }
+
+    fn with_headers(base: &str, user_agent: Option<&str>, headers: HeaderMap) -> Client {
         let jar = Arc::new(Jar::default());
         let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30));
@@ -578,6 +583,25 @@ impl Client {
         self.jar
             .add_cookie_str(&format!("{COOKIE}={token}; Path=/"), &url);
     }
+}
+
+/// A client whose every request says, through a trusted proxy (the server must trust
+/// 127.0.0.1), that it comes from `ip`, with this User-Agent.
+pub fn forwarded_client(base: &str, ip: &str, user_agent: &str) -> Client {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-forwarded-for",
+        HeaderValue::from_str(ip).expect("an address"),
+    );
+    Client::with_headers(base, Some(user_agent), headers)
+}
+
+/// The same session as `c` (cookie and CSRF token) from another address or device.
+pub fn moved_client(c: &Client, ip: &str, user_agent: &str) -> Client {
+    let moved = forwarded_client(&c.base, ip, user_agent);
+    moved.plant_cookie(&c.session_token().expect("a signed-in client"));
+    moved.set_csrf(c.csrf().as_deref());
+    moved
 }
 
 /// A new client carrying exactly this session token (for replaying an old cookie).

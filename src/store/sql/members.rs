@@ -169,6 +169,11 @@ macro_rules! methods {
                     wh.push(match filter {
                         SessionFilter::Active => live,
                         SessionFilter::None => format!("NOT {live}"),
+                        // The same shape (and paging by person) with the mark added.
+                        SessionFilter::OutsideOffice => live.replace(
+                            "s.ended_at IS NULL AND",
+                            "s.ended_at IS NULL AND s.outside_office = TRUE AND",
+                        ),
                     });
                 }
                 if let Some(st) = q.status {

@@ -18,6 +18,12 @@ fn body(s: &SecuritySettings) -> Response {
         "agent_idle_timeout_minutes": s.agent_idle_timeout_minutes,
         "admin_idle_timeout_minutes": s.admin_idle_timeout_minutes,
         "max_session_lifetime_minutes": s.max_session_lifetime_minutes,
+        "max_sessions_per_person": s.max_sessions_per_person,
+        "office_networks": s.office_networks,
+        "office_network_policy": {
+            "agents": s.office_network_policy.agents,
+            "admins": s.office_network_policy.admins,
+        },
     }))
     .into_response()
 }
@@ -33,6 +39,47 @@ pub struct PutBody {
     /// Present as null to turn the absolute lifetime off.
     #[serde(default, deserialize_with = "present")]
     max_session_lifetime_minutes: Option<Option<i64>>,
+    /// Present as null to remove the limit.
+    #[serde(default, deserialize_with = "present")]
+    max_sessions_per_person: Option<Option<i64>>,
+    /// Entries `{"cidr", "name"}` or bare CIDR strings.
+    office_networks: Option<Vec<serde_json::Value>>,
+    office_network_policy: Option<PolicyBody>,
+    /// Saves a change that would lock out the saving administrator.
+    #[serde(default)]
+    confirm: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBody {
+    agents: Option<String>,
+    admins: Option<String>,
+}
+
+/// The office networks as (cidr, name), naming the entry that is neither a CIDR string nor
+/// `{"cidr", "name"}`.
+fn networks(list: &[serde_json::Value]) -> Result<Vec<(String, String)>, ApiError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+            match v {
+                serde_json::Value::String(c) => Ok((c.clone(), String::new())),
+                serde_json::Value::Object(o)
+                    if o.keys().all(|k| k == "cidr" || k == "name") && text("cidr").is_some() =>
+                {
+                    Ok((
+                        text("cidr").unwrap_or_default(),
+                        text("name").unwrap_or_default(),
+                    ))
+                }
+                _ => Err(ApiError::invalid(format!(
+                    "office_networks[{i}]: must be a CIDR string or {{\"cidr\", \"name\"}}, got {v}"
+                ))),
+            }
+        })
+        .collect()
 }
 
 /// Tells "absent" (None) from "null" (Some(None)).
@@ -45,11 +92,21 @@ pub async fn put(
     ApiUser(p): ApiUser,
     ApiJson(b): ApiJson<PutBody>,
 ) -> Result<Response, ApiError> {
-    if b.agent_idle_timeout_minutes.is_none() && b.max_session_lifetime_minutes.is_none() {
+    if b.agent_idle_timeout_minutes.is_none()
+        && b.max_session_lifetime_minutes.is_none()
+        && b.max_sessions_per_person.is_none()
+        && b.office_networks.is_none()
+        && b.office_network_policy.is_none()
+    {
         return Err(ApiError::invalid(
             "agent_idle_timeout_minutes: required (a whole number of minutes)",
         ));
     }
+    let office_networks = b.office_networks.as_deref().map(networks).transpose()?;
+    let (agents, admins) = match b.office_network_policy {
+        Some(p) => (p.agents, p.admins),
+        None => (None, None),
+    };
     let s = state
         .svc
         .change_security_settings(
@@ -57,6 +114,11 @@ pub async fn put(
             SecurityChange {
                 agent_idle_timeout_minutes: b.agent_idle_timeout_minutes,
                 max_session_lifetime_minutes: b.max_session_lifetime_minutes,
+                max_sessions_per_person: b.max_sessions_per_person,
+                office_networks,
+                agents_network_policy: agents,
+                admins_network_policy: admins,
+                confirm: b.confirm,
             },
         )
         .await?;

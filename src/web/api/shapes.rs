@@ -16,6 +16,9 @@ pub struct SessionJson {
     pub ip: String,
     pub user_agent: String,
     pub device: String,
+    pub last_ip: String,
+    pub last_user_agent: String,
+    pub outside_office_network: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,6 +36,9 @@ impl From<&Session> for SessionJson {
             ip: s.ip.clone(),
             user_agent: s.user_agent.clone(),
             device: s.device.clone(),
+            last_ip: s.last_ip.clone(),
+            last_user_agent: s.last_user_agent.clone(),
+            outside_office_network: s.outside_office,
             ended_at: s.ended_at.map(rfc3339),
             end_reason: s.end_reason.map(|r| r.as_str()),
             ended_by: s.ended_by.clone(),

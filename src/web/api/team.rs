@@ -34,6 +34,7 @@ pub fn team_query(params: &HashMap<String, String>) -> Result<TeamQuery, ApiErro
         q: params.get("q").cloned(),
         page: int("page")?,
         per_page: int("per_page")?,
+        network: params.get("network").cloned(),
     })
 }
 

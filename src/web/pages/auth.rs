@@ -188,6 +188,14 @@ pub async fn login_submit(
             page.layout.error = Some("This account has been disabled by an administrator.".into());
             StatusCode::FORBIDDEN
         }
+        Err(ServiceError::OutsideOfficeNetwork) => {
+            page.layout.error = Some(
+                "Sign-in refused: you are connecting from outside the office networks, and this \
+                 account may only sign in from the office. Your password was not the problem."
+                    .into(),
+            );
+            StatusCode::FORBIDDEN
+        }
         Err(ServiceError::Invalid { message, .. }) => {
             page.layout.error = Some(capitalize(&message));
             StatusCode::UNPROCESSABLE_ENTITY

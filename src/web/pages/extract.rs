@@ -11,7 +11,7 @@ use crate::domain::session::EndReason;
 use crate::service::{Principal, ServiceError};
 use crate::web::AppState;
 use crate::web::cookies::session_token;
-use crate::web::request::{client, constant_time_eq, tenant};
+use crate::web::request::{Client, client, constant_time_eq, tenant};
 
 use super::layout::{PageError, see_other};
 
@@ -71,10 +71,10 @@ impl FromRequestParts<AppState> for Visitor {
         let Some(token) = session_token(&parts.headers) else {
             return Ok(visitor);
         };
-        let ip = client(parts, state).ip;
+        let Client { ip, user_agent, .. } = client(parts, state);
         match state
             .svc
-            .authenticate(&visitor.account_id, token, &ip)
+            .authenticate(&visitor.account_id, token, &ip, &user_agent)
             .await
         {
             Ok(p) => visitor.user = Some(p),

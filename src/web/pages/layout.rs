@@ -257,6 +257,12 @@ pub struct SessionRow {
     pub current: bool,
     pub ip_match: bool,
     pub ua_match: bool,
+    /// "IP changed at 14:02: 203.0.113.24 → 198.51.100.7", when it did.
+    pub ip_changed: Option<String>,
+    /// "Device changed at 14:02: Chrome on Windows → Firefox on Linux", when it did.
+    pub device_changed: Option<String>,
+    /// Outside every office network (under a flag or enforce policy): the address to name.
+    pub outside: Option<String>,
 }
 
 impl SessionRow {
@@ -272,6 +278,22 @@ impl SessionRow {
             current: false,
             ip_match: false,
             ua_match: false,
+            ip_changed: s
+                .ip_changed_at
+                .filter(|_| s.last_ip != s.ip)
+                .map(|at| format!("IP changed at {}: {} → {}", human(at), s.ip, s.last_ip)),
+            device_changed: s
+                .device_changed_at
+                .filter(|_| s.last_user_agent != s.user_agent)
+                .map(|at| {
+                    format!(
+                        "Device changed at {}: {} → {}",
+                        human(at),
+                        s.device,
+                        crate::domain::device::describe(&s.last_user_agent)
+                    )
+                }),
+            outside: s.outside_office.then(|| s.last_ip.clone()),
         }
     }
 }

@@ -3,6 +3,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 
+use crate::domain::office::NetworkPolicy;
 use crate::service::settings::SecurityChange;
 use crate::service::{Principal, ServiceError};
 use crate::web::AppState;
@@ -21,12 +22,47 @@ struct SecurityPage {
     unit: &'static str,
     admin_hours: i64,
     lifetime_hours: String,
+    max_sessions: String,
+    /// One office network a line: the range, then its name.
+    networks: String,
+    agents_policy: &'static str,
+    admins_policy: &'static str,
+    /// Only the primary administrator may change the administrators' policy.
+    primary: bool,
+    /// Why the last save needs confirming (it would lock the saver out), with the form's
+    /// values kept for "Save anyway".
+    confirm_why: Option<String>,
+}
+
+/// The office-network part of the form as submitted, shown again on the confirmation step.
+#[derive(Default)]
+struct Draft {
+    networks: Option<String>,
+    agents: Option<String>,
+    admins: Option<String>,
+    confirm_why: Option<String>,
+}
+
+/// The policies as the form's select values.
+fn policy_value(text: Option<&str>, current: NetworkPolicy) -> &'static str {
+    text.and_then(|t| t.parse::<NetworkPolicy>().ok())
+        .unwrap_or(current)
+        .as_str()
 }
 
 async fn security(
     state: &AppState,
     p: &Principal,
     layout: impl FnOnce(Layout) -> Layout,
+) -> PageResult {
+    security_with(state, p, layout, Draft::default()).await
+}
+
+async fn security_with(
+    state: &AppState,
+    p: &Principal,
+    layout: impl FnOnce(Layout) -> Layout,
+    draft: Draft,
 ) -> PageResult {
     let s = state.svc.security_settings(&p.actor).await.in_page(p)?;
     let m = s.agent_idle_timeout_minutes;
@@ -47,6 +83,21 @@ async fn security(
                 .max_session_lifetime_minutes
                 .map(|m| (m / 60).to_string())
                 .unwrap_or_default(),
+            max_sessions: s
+                .max_sessions_per_person
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            networks: draft.networks.unwrap_or_else(|| {
+                s.office_networks
+                    .iter()
+                    .map(|n| format!("{} {}", n.cidr, n.name).trim_end().to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }),
+            agents_policy: policy_value(draft.agents.as_deref(), s.office_network_policy.agents),
+            admins_policy: policy_value(draft.admins.as_deref(), s.office_network_policy.admins),
+            primary: p.actor.primary,
+            confirm_why: draft.confirm_why,
         },
     ))
 }
@@ -80,9 +131,32 @@ fn security_change(form: &super::FormData) -> Result<SecurityChange, String> {
             }
         },
     };
+    let max_sessions = form.text("max_sessions");
+    let max_sessions = match max_sessions.trim() {
+        "" => None,
+        n => Some(n.parse::<i64>().map_err(|_| {
+            "The number of sessions per person must be a whole number from 1 to 10, or empty."
+                .to_string()
+        })?),
+    };
+    let office_networks = form.get("office_networks").map(|text| {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| match l.split_once(char::is_whitespace) {
+                Some((cidr, name)) => (cidr.to_string(), name.trim().to_string()),
+                None => (l.to_string(), String::new()),
+            })
+            .collect()
+    });
     Ok(SecurityChange {
         agent_idle_timeout_minutes: Some(minutes),
         max_session_lifetime_minutes: Some(lifetime),
+        max_sessions_per_person: Some(max_sessions),
+        office_networks,
+        agents_network_policy: form.get("agents_network_policy").map(str::to_string),
+        admins_network_policy: form.get("admins_network_policy").map(str::to_string),
+        confirm: form.get("confirm") == Some("yes"),
     })
 }
 
@@ -94,6 +168,11 @@ fn settings_error(field: &str, message: &str) -> String {
         }
         "max_session_lifetime_minutes" => {
             "The absolute lifetime must be between 5 minutes and 360 days, or empty.".to_string()
+        }
+        "office_networks" | "office_network_policy" => capitalize(message),
+        "max_sessions_per_person" => {
+            "The number of sessions per person must be from 1 to 10, or empty for no limit."
+                .to_string()
         }
         _ => capitalize(message),
     }
@@ -114,9 +193,25 @@ pub async fn security_submit(
         }
         Err(ServiceError::Invalid { field, message }) => {
             let error = Some(settings_error(&field, &message));
-            security(&state, &p, |l| l.with_error(error)).await
+            security_with(&state, &p, |l| l.with_error(error), draft(&form, None)).await
+        }
+        Err(ServiceError::WouldLockOutSelf(why)) => {
+            let why = Some(format!(
+                "Nothing was saved yet: {}.",
+                why.split("; send").next().unwrap_or(&why)
+            ));
+            security_with(&state, &p, |l| l, draft(&form, why)).await
         }
         Err(e) => Err(e).in_page(&p),
+    }
+}
+
+fn draft(form: &super::FormData, confirm_why: Option<String>) -> Draft {
+    Draft {
+        networks: form.get("office_networks").map(str::to_string),
+        agents: form.get("agents_network_policy").map(str::to_string),
+        admins: form.get("admins_network_policy").map(str::to_string),
+        confirm_why,
     }
 }
 

@@ -89,6 +89,9 @@ pub struct Card {
     /// The viewer's own card: ending its sessions signs this browser out too.
     pub is_self: bool,
     pub linked: Option<LinkView>,
+    /// The addresses of sessions outside the office networks, for the icon beside the
+    /// session icon.
+    pub outside: Option<String>,
 }
 
 fn initials(name: &str) -> String {
@@ -114,7 +117,19 @@ fn card(actor: &Actor, v: &MemberView) -> Card {
         can_end: actor.can_manage(m.as_target()),
         is_self: m.id == actor.member_id,
         linked: link_view(actor, m),
+        outside: outside_addresses(&v.sessions),
     }
+}
+
+/// The latest addresses of the sessions marked outside the office networks, if any.
+pub(crate) fn outside_addresses(sessions: &[crate::store::Session]) -> Option<String> {
+    let mut ips: Vec<&str> = sessions
+        .iter()
+        .filter(|s| s.outside_office)
+        .map(|s| s.last_ip.as_str())
+        .collect();
+    ips.dedup();
+    (!ips.is_empty()).then(|| ips.join(", "))
 }
 
 #[derive(Template)]
@@ -199,12 +214,15 @@ pub async fn list<S: Section>(
     Query(params): Query<HashMap<String, String>>,
 ) -> PageResult {
     let int = |name: &str| params.get(name).and_then(|v| v.trim().parse::<i64>().ok());
+    // The page's Session filter offers "Outside office networks" (the API's `network=outside`).
+    let outside = params.get("session").is_some_and(|s| s == "outside");
     let query = TeamQuery {
-        session: params.get("session").cloned(),
+        session: params.get("session").cloned().filter(|_| !outside),
         status: params.get("status").cloned(),
         q: params.get("q").cloned(),
         page: int("page"),
         per_page: int("per_page"),
+        network: outside.then(|| "outside".to_string()),
     };
     let page = state
         .svc

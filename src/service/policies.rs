@@ -1,0 +1,282 @@
+//! Session policies of an account (the Security section's limit of sessions per person, office
+//! networks and the network policy per role), read into domain types and kept in memory so the
+//! office-network check on every request costs no database read.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::domain::audit::AuditKind;
+use crate::domain::office::{
+    MAX_OFFICE_NETWORKS, NetworkPolicy, Networks, OfficeNetwork, RolePolicies, parse_network,
+};
+use crate::domain::policy::Actor;
+use crate::events::Event;
+use crate::store::SessionPolicyRecord;
+
+use super::settings::SecurityChange;
+use super::{Service, ServiceError, ServiceResult};
+
+/// An account's session policies, with the office networks compiled for matching.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionPolicy {
+    pub max_sessions_per_person: Option<i64>,
+    pub office_networks: Vec<OfficeNetwork>,
+    pub roles: RolePolicies,
+    pub networks: Networks,
+}
+
+impl SessionPolicy {
+    fn from_record(r: SessionPolicyRecord) -> ServiceResult<SessionPolicy> {
+        let office_networks: Vec<OfficeNetwork> = serde_json::from_str(&r.office_networks)
+            .map_err(|e| ServiceError::Internal(format!("bad office networks stored: {e}")))?;
+        let roles = RolePolicies {
+            agents: r.agents_network_policy.parse().unwrap_or_default(),
+            admins: r.admins_network_policy.parse().unwrap_or_default(),
+        };
+        Ok(SessionPolicy {
+            max_sessions_per_person: r.max_sessions_per_person,
+            networks: Networks::compile(&office_networks),
+            office_networks,
+            roles,
+        })
+    }
+
+    pub(crate) fn to_record(&self) -> SessionPolicyRecord {
+        SessionPolicyRecord {
+            max_sessions_per_person: self.max_sessions_per_person,
+            office_networks: serde_json::to_string(&self.office_networks)
+                .unwrap_or_else(|_| "[]".to_string()),
+            agents_network_policy: self.roles.agents.as_str().to_string(),
+            admins_network_policy: self.roles.admins.as_str().to_string(),
+        }
+    }
+}
+
+/// How long a policy read from the database is trusted without an event saying it changed:
+/// instances that share no event relay (several processes on one SQLite file) agree within it.
+const POLICY_TTL: Duration = Duration::from_secs(2);
+
+/// Policies by account id, each with the moment it was read.
+#[derive(Default)]
+pub(crate) struct PolicyCache {
+    map: RwLock<HashMap<String, (Instant, Arc<SessionPolicy>)>>,
+}
+
+impl PolicyCache {
+    fn get(&self, account_id: &str) -> Option<Arc<SessionPolicy>> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.get(account_id)
+            .filter(|(at, _)| at.elapsed() < POLICY_TTL)
+            .map(|(_, p)| p.clone())
+    }
+
+    fn put(&self, account_id: &str, p: Arc<SessionPolicy>) {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(account_id.to_string(), (Instant::now(), p));
+    }
+
+    /// Drops what an event may have made wrong.
+    pub(crate) fn apply(&self, event: &Event) {
+        match event {
+            Event::SettingsChanged { account_id } => {
+                let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+                map.remove(account_id);
+            }
+            Event::Resync => self.map.write().unwrap_or_else(|e| e.into_inner()).clear(),
+            _ => {}
+        }
+    }
+}
+
+impl Service {
+    /// The account's session policies, from memory when read lately.
+    pub(crate) async fn session_policy(
+        &self,
+        account_id: &str,
+    ) -> ServiceResult<Arc<SessionPolicy>> {
+        if let Some(p) = self.policies.get(account_id) {
+            return Ok(p);
+        }
+        let p = Arc::new(self.fresh_session_policy(account_id).await?);
+        self.policies.put(account_id, p.clone());
+        Ok(p)
+    }
+
+    /// The account's session policies as the database holds them now (sign-in and changes
+    /// read these, so another instance's change applies at once).
+    pub(crate) async fn fresh_session_policy(
+        &self,
+        account_id: &str,
+    ) -> ServiceResult<SessionPolicy> {
+        SessionPolicy::from_record(self.store.session_policy(account_id).await?)
+    }
+}
+
+impl Service {
+    /// Validates and stores the session-policy part of a Security change, audited per field.
+    /// Nothing is stored when any part is refused: a bad network entry (422 naming it), a
+    /// sub-administrator changing the administrators' policy (403), or a change that would
+    /// lock the saving administrator out from where they are, unless confirmed (409). A new
+    /// limit applies from the next sign-in; new networks or policies re-mark live sessions at
+    /// once, and under `enforce` a session ends at its next request from outside.
+    pub(crate) async fn change_session_policy(
+        &self,
+        actor: &Actor,
+        change: &SecurityChange,
+    ) -> ServiceResult<()> {
+        let before = self.fresh_session_policy(&actor.account_id).await?;
+        let after = proposed(&before, change)?;
+        if after == before {
+            return Ok(());
+        }
+        if after.roles.admins != before.roles.admins && !actor.primary {
+            return Err(ServiceError::Forbidden(
+                "only the primary administrator may change the administrators' office-network \
+                 policy"
+                    .to_string(),
+            ));
+        }
+        if !change.confirm
+            && let Some(why) = locks_out(&before, &after, actor)
+        {
+            return Err(ServiceError::WouldLockOutSelf(why));
+        }
+        self.store
+            .set_session_policy(&actor.account_id, &after.to_record())
+            .await?;
+        for line in changes(&before, &after) {
+            self.audit(
+                &actor.account_id,
+                AuditKind::SettingsChanged.as_str(),
+                Some(&actor.member_id),
+                None,
+                Some(&actor.ip),
+                line,
+            )
+            .await;
+        }
+        if after.networks != before.networks || after.roles != before.roles {
+            self.mark_outside(&actor.account_id, &after).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks the account's live sessions outside the office networks afresh (for the Team
+    /// lists' filter and the flag), in one read and one write.
+    async fn mark_outside(&self, account_id: &str, p: &SessionPolicy) -> ServiceResult<()> {
+        let live = self.store.live_session_addresses(account_id).await?;
+        let outside: Vec<String> = live
+            .into_iter()
+            .filter(|(_, kind, _, first, latest)| {
+                // The primary's `enforce` still flags, so the kind alone decides the mark.
+                p.roles.for_person(*kind, false) != NetworkPolicy::Off
+                    && (p.networks.is_outside(first) || p.networks.is_outside(latest))
+            })
+            .map(|(id, ..)| id)
+            .collect();
+        self.store.set_outside_office(account_id, &outside).await?;
+        // Views and records in memory carry the old marks.
+        self.cache.clear();
+        Ok(())
+    }
+}
+
+/// The policy a change asks for, validated; errors name the field or entry.
+fn proposed(before: &SessionPolicy, change: &SecurityChange) -> ServiceResult<SessionPolicy> {
+    let mut after = before.clone();
+    if let Some(n) = change.max_sessions_per_person {
+        after.max_sessions_per_person = n;
+    }
+    if let Some(list) = &change.office_networks {
+        if list.len() > MAX_OFFICE_NETWORKS {
+            return Err(ServiceError::invalid(
+                "office_networks",
+                format!(
+                    "office_networks holds at most {MAX_OFFICE_NETWORKS} ranges, got {}",
+                    list.len()
+                ),
+            ));
+        }
+        after.office_networks = list
+            .iter()
+            .enumerate()
+            .map(|(i, (cidr, name))| {
+                parse_network(cidr, name).map_err(|e| {
+                    ServiceError::invalid("office_networks", format!("office_networks[{i}]: {e}"))
+                })
+            })
+            .collect::<ServiceResult<_>>()?;
+        after.networks = Networks::compile(&after.office_networks);
+    }
+    let role = |field: &str, v: &Option<String>, old: NetworkPolicy| {
+        match v {
+        None => Ok(old),
+        Some(text) => text.trim().parse::<NetworkPolicy>().map_err(|()| {
+            ServiceError::invalid(
+                "office_network_policy",
+                format!("office_network_policy.{field} must be \"off\", \"flag\" or \"enforce\", got \"{text}\""),
+            )
+        }),
+    }
+    };
+    after.roles.agents = role("agents", &change.agents_network_policy, before.roles.agents)?;
+    after.roles.admins = role("admins", &change.admins_network_policy, before.roles.admins)?;
+    Ok(after)
+}
+
+/// Why saving `after` would sign the saving administrator out from where they are now (and
+/// `before` did not), if it would.
+fn locks_out(before: &SessionPolicy, after: &SessionPolicy, actor: &Actor) -> Option<String> {
+    let refused = |p: &SessionPolicy| {
+        p.roles.for_person(actor.kind, actor.primary) == NetworkPolicy::Enforce
+            && p.networks.is_outside(&actor.ip)
+    };
+    (refused(after) && !refused(before)).then(|| {
+        format!(
+            "saving this would sign you out at once: your address {} is outside every office \
+             network and the policy for your role would be enforce; send \"confirm\": true to \
+             save anyway",
+            actor.ip
+        )
+    })
+}
+
+/// One audit line per changed part.
+fn changes(before: &SessionPolicy, after: &SessionPolicy) -> Vec<String> {
+    let mut out = Vec::new();
+    if after.max_sessions_per_person != before.max_sessions_per_person {
+        let show = |v: Option<i64>| v.map_or("no limit".to_string(), |n| n.to_string());
+        out.push(format!(
+            "sessions per person {} → {}",
+            show(before.max_sessions_per_person),
+            show(after.max_sessions_per_person)
+        ));
+    }
+    if after.office_networks != before.office_networks {
+        let show = |l: &[OfficeNetwork]| {
+            if l.is_empty() {
+                "none".to_string()
+            } else {
+                l.iter()
+                    .map(|n| n.cidr.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        out.push(format!(
+            "office networks {} → {}",
+            show(&before.office_networks),
+            show(&after.office_networks)
+        ));
+    }
+    for (role, b, a) in [
+        ("agents", before.roles.agents, after.roles.agents),
+        ("administrators", before.roles.admins, after.roles.admins),
+    ] {
+        if a != b {
+            out.push(format!("office-network policy for {role} {b} → {a}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,226 @@
+//! Session policies in the browser: the Security form (office networks, policies, the limit
+//! of sessions), the outside-office icon and tooltip on the Team page, and the confirmation
+//! step before a change that would lock out the administrator saving it.
+
+use deskward::domain::member::MemberKind;
+use deskward::domain::office::NetworkPolicy;
+use deskward::service::settings::SecurityChange;
+use serde_json::json;
+
+use crate::browser::{
+    App, CHROME_WINDOWS_UA, ChromeDriver, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT,
+    eventually,
+};
+
+/// Sets networks and policies as the primary administrator (exempt wherever they are).
+async fn set_policy(app: &App, networks: &[&str], agents: &str, admins: &str) {
+    app.svc
+        .change_security_settings(
+            &app.primary_actor(),
+            SecurityChange {
+                office_networks: Some(
+                    networks
+                        .iter()
+                        .map(|c| (c.to_string(), String::new()))
+                        .collect(),
+                ),
+                agents_network_policy: Some(agents.to_string()),
+                admins_network_policy: Some(admins.to_string()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("set the office-network policy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_form_saves_networks_policies_and_limit() {
+    let app = App::spawn().await;
+    let driver = ChromeDriver::start().await;
+    let b = driver.browser().await;
+    b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    b.goto(&app.url("/security")).await;
+    b.js(
+        "document.querySelector('#networks').value = arguments[0];
+         document.querySelector('#max-sessions').value = '3';
+         document.querySelector('#agents-policy').value = 'flag';
+         document.querySelector('#admins-policy').value = 'flag';",
+        vec![json!(
+            "203.0.113.0/24 Riga office\n2001:db8:aa::/48 Riga IPv6"
+        )],
+    )
+    .await;
+    b.click("#security-save").await;
+    eventually("the saved notice", WAIT, async || {
+        Ok(b.exists("p.notice").await.then_some(()))
+    })
+    .await;
+    assert_eq!(b.text("p.notice").await, "Security settings saved.");
+    let s = app
+        .svc
+        .security_settings(&app.primary_actor())
+        .await
+        .expect("read settings");
+    assert_eq!(s.max_sessions_per_person, Some(3));
+    assert_eq!(s.office_network_policy.agents, NetworkPolicy::Flag);
+    assert_eq!(s.office_network_policy.admins, NetworkPolicy::Flag);
+    let cidrs: Vec<(&str, &str)> = s
+        .office_networks
+        .iter()
+        .map(|n| (n.cidr.as_str(), n.name.as_str()))
+        .collect();
+    assert_eq!(
+        cidrs,
+        [
+            ("203.0.113.0/24", "Riga office"),
+            ("2001:db8:aa::/48", "Riga IPv6")
+        ]
+    );
+    // The form shows what is saved; a bad entry is named and nothing changes.
+    let shown = b
+        .js("return document.querySelector('#networks').value;", vec![])
+        .await;
+    assert_eq!(
+        shown,
+        json!("203.0.113.0/24 Riga office\n2001:db8:aa::/48 Riga IPv6")
+    );
+    b.js(
+        "document.querySelector('#networks').value = '10.0.0.0/33 Nowhere';",
+        vec![],
+    )
+    .await;
+    b.click("#security-save").await;
+    eventually("the error naming the entry", WAIT, async || {
+        Ok(b.exists("p.error").await.then_some(()))
+    })
+    .await;
+    assert!(b.text("p.error").await.contains("10.0.0.0/33"));
+    let s = app
+        .svc
+        .security_settings(&app.primary_actor())
+        .await
+        .unwrap();
+    assert_eq!(s.office_networks.len(), 2);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_page_flags_a_session_outside_the_office() {
+    let app = App::spawn().await;
+    set_policy(&app, &["203.0.113.0/24"], "flag", "off").await;
+    let otto = app.agent("Otto Outside", "otto@acme.test").await;
+    let ina = app.agent("Ina Inside", "ina@acme.test").await;
+    app.login(
+        &otto.email,
+        PASSWORD,
+        MemberKind::Agent,
+        "198.51.100.7",
+        CHROME_WINDOWS_UA,
+    )
+    .await;
+    app.login(
+        &ina.email,
+        PASSWORD,
+        MemberKind::Agent,
+        "203.0.113.9",
+        CHROME_WINDOWS_UA,
+    )
+    .await;
+    let driver = ChromeDriver::start().await;
+    let b = driver.browser().await;
+    b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    b.goto(&app.url("/team/agents")).await;
+    let icon = format!("#member-{} .icons .outside", otto.id);
+    assert!(
+        b.exists(&icon).await,
+        "the outside icon beside the session icon"
+    );
+    assert!(
+        !b.exists(&format!("#member-{} .icons .outside", ina.id))
+            .await
+    );
+    let tip = format!("tip-o-{}", otto.id);
+    assert!(!b.tip_visible(&tip).await);
+    b.js(
+        "document.querySelector(arguments[0]).focus();",
+        vec![json!(icon)],
+    )
+    .await;
+    eventually("the outside tooltip on focus", WAIT, async || {
+        Ok(b.tip_visible(&tip).await.then_some(()))
+    })
+    .await;
+    assert_eq!(
+        b.text(&format!("#{tip}")).await,
+        "Outside office networks: 198.51.100.7"
+    );
+    // The session tooltip carries the line too.
+    let line = b
+        .js(
+            "return document.querySelector(arguments[0]).textContent;",
+            vec![json!(format!("#tip-s-{} .outside-line", otto.id))],
+        )
+        .await;
+    assert_eq!(line, json!("Outside office networks: 198.51.100.7"));
+    // The Session filter's "Outside office networks" option.
+    b.goto(&app.url("/team/agents?session=outside")).await;
+    let names = b.texts("#team-list li.card a.name").await;
+    assert_eq!(names, ["Otto Outside"]);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saving_a_self_lockout_asks_first() {
+    let app = App::spawn().await;
+    set_policy(&app, &["127.0.0.0/8"], "off", "enforce").await;
+    let sub = app
+        .add(
+            MemberKind::Admin,
+            "Sam Security",
+            "sam@acme.test",
+            PASSWORD,
+            &["security", "team.agents"],
+        )
+        .await;
+    let driver = ChromeDriver::start().await;
+    let b = driver.browser().await;
+    b.sign_in(&app, &sub.email, PASSWORD).await;
+    b.goto(&app.url("/security")).await;
+    b.js(
+        "document.querySelector('#networks').value = '203.0.113.0/24 Riga office';",
+        vec![],
+    )
+    .await;
+    b.click("#security-save").await;
+    eventually("the confirmation step", WAIT, async || {
+        Ok(b.exists("#lockout-confirm").await.then_some(()))
+    })
+    .await;
+    let why = b.text("#lockout-confirm").await;
+    assert!(why.contains("127.0.0.1"), "{why}");
+    assert!(why.contains("outside every office network"), "{why}");
+    // Nothing saved yet; the draft is kept for "Save anyway".
+    let s = app
+        .svc
+        .security_settings(&app.primary_actor())
+        .await
+        .unwrap();
+    assert_eq!(s.office_networks[0].cidr, "127.0.0.0/8");
+    b.click("#confirm-lockout").await;
+    eventually("the confirmed save", WAIT, async || {
+        let s = app
+            .svc
+            .security_settings(&app.primary_actor())
+            .await
+            .unwrap();
+        Ok((s.office_networks[0].cidr == "203.0.113.0/24").then_some(()))
+    })
+    .await;
+    // Their next request ends the session and the sign-in page says why.
+    b.goto(&app.url("/team/agents")).await;
+    b.wait_path("the sign-in page", |p| p.starts_with("/login"))
+        .await;
+    let notice = b.text("main").await;
+    assert!(notice.contains("outside the office"), "{notice}");
+    b.close().await;
+}
