@@ -23,11 +23,16 @@ pub enum AuditKind {
     PermissionsChanged,
     SettingsChanged,
     AccountCreated,
+    MfaAdded,
+    MfaRemoved,
+    MfaReset,
+    RecoveryCodeUsed,
+    MfaFailed,
 }
 
 impl AuditKind {
     /// Every kind, in the order the audit page offers them.
-    pub const ALL: [AuditKind; 14] = [
+    pub const ALL: [AuditKind; 19] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignInRefused,
@@ -42,6 +47,11 @@ impl AuditKind {
         AuditKind::PermissionsChanged,
         AuditKind::SettingsChanged,
         AuditKind::AccountCreated,
+        AuditKind::MfaAdded,
+        AuditKind::MfaRemoved,
+        AuditKind::MfaReset,
+        AuditKind::RecoveryCodeUsed,
+        AuditKind::MfaFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +70,11 @@ impl AuditKind {
             AuditKind::PermissionsChanged => "permissions.changed",
             AuditKind::SettingsChanged => "settings.changed",
             AuditKind::AccountCreated => "account.created",
+            AuditKind::MfaAdded => "mfa.added",
+            AuditKind::MfaRemoved => "mfa.removed",
+            AuditKind::MfaReset => "mfa.reset",
+            AuditKind::RecoveryCodeUsed => "mfa.recovery_code_used",
+            AuditKind::MfaFailed => "signin.mfa_failed",
         }
     }
 
@@ -72,7 +87,8 @@ impl AuditKind {
             EndReason::EndedByAdmin
             | EndReason::Disabled
             | EndReason::PasswordChanged
-            | EndReason::Replaced => AuditKind::SessionEnded,
+            | EndReason::Replaced
+            | EndReason::MfaReset => AuditKind::SessionEnded,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod password;
 pub mod policy;
 pub mod session;
 pub mod time;
+pub mod totp;
 
 pub use email::Email;
 pub use member::{AgentStatus, MemberKind, Permission, Permissions};

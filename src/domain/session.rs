@@ -28,6 +28,8 @@ pub enum EndReason {
     PasswordChanged,
     /// A newer sign-in of the same person took its place (a cap on sessions per person).
     Replaced,
+    /// An administrator reset the person's second factor.
+    MfaReset,
 }
 
 impl EndReason {
@@ -39,6 +41,7 @@ impl EndReason {
             EndReason::Disabled => "disabled",
             EndReason::PasswordChanged => "password_changed",
             EndReason::Replaced => "replaced",
+            EndReason::MfaReset => "mfa_reset",
         }
     }
 
@@ -60,6 +63,10 @@ impl EndReason {
                 "You were signed out here because your account signed in elsewhere and only a \
                  limited number of sessions may be open at once."
             }
+            EndReason::MfaReset => {
+                "An administrator reset your two-factor sign-in. Please sign in and set it up \
+                 again."
+            }
         }
     }
 }
@@ -74,6 +81,7 @@ impl FromStr for EndReason {
             "disabled" => EndReason::Disabled,
             "password_changed" => EndReason::PasswordChanged,
             "replaced" => EndReason::Replaced,
+            "mfa_reset" => EndReason::MfaReset,
             _ => return Err(()),
         })
     }
@@ -190,6 +198,7 @@ mod tests {
             EndReason::Disabled,
             EndReason::PasswordChanged,
             EndReason::Replaced,
+            EndReason::MfaReset,
         ] {
             assert_eq!(r.as_str().parse::<EndReason>(), Ok(r));
         }

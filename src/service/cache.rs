@@ -295,6 +295,8 @@ mod tests {
             ended_at: None,
             end_reason: None,
             ended_by: None,
+            auth_methods: "password".to_string(),
+            mfa_enrollment: false,
         }
     }
 

@@ -31,6 +31,7 @@ pub(in crate::store) mod audit;
 pub(in crate::store) mod challenges;
 pub(in crate::store) mod endings;
 pub(in crate::store) mod members;
+pub(in crate::store) mod mfa;
 pub(in crate::store) mod presence;
 pub(in crate::store) mod sessions;
 pub(in crate::store) mod throttling;
@@ -40,7 +41,7 @@ macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $backend:literal) => {
         $crate::store::sql::next_area! {
             [$store, $db, $backend]
-            [accounts, members, sessions, endings, audit, presence, throttling, challenges]
+            [accounts, members, sessions, endings, audit, presence, throttling, challenges, mfa]
             {} {}
         }
     };
@@ -300,7 +301,7 @@ pub(in crate::store) const MEMBER_FROM: &str = "members m LEFT JOIN members l \
 
 pub(in crate::store) const SESSION_COLUMNS: &str = "s.id, s.account_id, s.member_id, \
      s.member_kind, s.started_at, s.last_seen_at, s.ip, s.user_agent, s.device, s.ended_at, \
-     s.end_reason, s.ended_by";
+     s.end_reason, s.ended_by, s.auth_methods, s.mfa_enrollment";
 
 /// What an ending `UPDATE … RETURNING` gives back: an `EndedSession` with the reason used.
 pub(in crate::store) const ENDED_COLUMNS: &str =
