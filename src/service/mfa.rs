@@ -294,6 +294,62 @@ impl Service {
         Ok(self.store.mfa_policy(account_id).await?)
     }
 
+    /// Only the primary administrator may change whether administrators must have a second
+    /// factor (a sub-administrator could otherwise lock out or unguard their superiors).
+    pub(crate) fn check_mfa_policy_change(
+        &self,
+        actor: &Actor,
+        before: &MfaPolicy,
+        change: &super::settings::SecurityChange,
+    ) -> ServiceResult<()> {
+        if let Some(admins) = change.mfa_required_admins
+            && admins != before.admins
+            && !actor.primary
+        {
+            return Err(ServiceError::Forbidden(
+                "only the primary administrator may change whether administrators need a \
+                 second factor"
+                    .to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies the policy part of a Security change (checked before anything was applied).
+    /// It governs sign-ins from now on: sessions already open stay as they are.
+    pub(crate) async fn change_mfa_policy(
+        &self,
+        actor: &Actor,
+        before: MfaPolicy,
+        change: &super::settings::SecurityChange,
+    ) -> ServiceResult<()> {
+        let after = MfaPolicy {
+            agents: change.mfa_required_agents.unwrap_or(before.agents),
+            admins: change.mfa_required_admins.unwrap_or(before.admins),
+        };
+        if after == before {
+            return Ok(());
+        }
+        self.store.set_mfa_policy(&actor.account_id, after).await?;
+        let show = |b: bool| if b { "required" } else { "optional" };
+        self.audit(
+            &actor.account_id,
+            AuditKind::SettingsChanged.as_str(),
+            Some(&actor.member_id),
+            None,
+            Some(&actor.ip),
+            format!(
+                "second factor for agents {} → {}, for administrators {} → {}",
+                show(before.agents),
+                show(after.agents),
+                show(before.admins),
+                show(after.admins)
+            ),
+        )
+        .await;
+        Ok(())
+    }
+
     /// Whether a person who signs in now must set up a second factor before anything else.
     pub(crate) async fn must_enroll(&self, member: &Member) -> ServiceResult<bool> {
         let policy = self.store.mfa_policy(&member.account_id).await?;

@@ -13,6 +13,8 @@ pub struct SecuritySettings {
     pub agent_idle_timeout_minutes: i64,
     pub admin_idle_timeout_minutes: i64,
     pub max_session_lifetime_minutes: Option<i64>,
+    /// Who must have a second factor.
+    pub mfa_required: crate::store::MfaPolicy,
 }
 
 /// A change request; absent fields stay as they are.
@@ -21,6 +23,10 @@ pub struct SecurityChange {
     pub agent_idle_timeout_minutes: Option<i64>,
     /// `Some(None)` turns the absolute lifetime off.
     pub max_session_lifetime_minutes: Option<Option<i64>>,
+    /// Whether agents must have a second factor.
+    pub mfa_required_agents: Option<bool>,
+    /// Whether administrators must: the primary administrator's to change.
+    pub mfa_required_admins: Option<bool>,
 }
 
 impl Service {
@@ -35,6 +41,7 @@ impl Service {
             agent_idle_timeout_minutes: a.agent_idle_timeout_minutes,
             admin_idle_timeout_minutes: ADMIN_IDLE_TIMEOUT_MINUTES,
             max_session_lifetime_minutes: a.max_session_lifetime_minutes,
+            mfa_required: self.mfa_policy(&actor.account_id).await?,
         })
     }
 
@@ -45,6 +52,7 @@ impl Service {
         change: SecurityChange,
     ) -> ServiceResult<SecuritySettings> {
         let before = self.security_settings(actor).await?;
+        self.check_mfa_policy_change(actor, &before.mfa_required, &change)?;
         if let Some(m) = change.agent_idle_timeout_minutes {
             session::check_agent_timeout(m)
                 .map_err(|e| ServiceError::invalid("agent_idle_timeout_minutes", e))?;
@@ -97,6 +105,8 @@ impl Service {
             )
             .await;
         }
+        self.change_mfa_policy(actor, before.mfa_required, &change)
+            .await?;
         self.publish(crate::events::Event::SettingsChanged {
             account_id: actor.account_id.clone(),
         });

@@ -357,8 +357,300 @@ async fn wrong_codes_at_once_get_only_the_limit_checked(backend: Backend) {
         .expect_status(StatusCode::OK);
 }
 
+/// Every route a session limited to enrolling might try, by method and path, with whether it
+/// stays open to it.
+const ROUTES: &[(&str, &str, bool)] = &[
+    ("GET", "/api/v1/me", true),
+    ("GET", "/api/v1/me/mfa", true),
+    ("GET", "/api/v1/me/sessions", false),
+    ("PUT", "/api/v1/me/status", false),
+    ("PUT", "/api/v1/me/password", false),
+    ("GET", "/api/v1/agents", false),
+    ("POST", "/api/v1/agents", false),
+    ("GET", "/api/v1/admins", false),
+    ("GET", "/api/v1/agents/ag_x", false),
+    ("PATCH", "/api/v1/agents/ag_x", false),
+    ("DELETE", "/api/v1/agents/ag_x/sessions", false),
+    ("DELETE", "/api/v1/agents/ag_x/mfa", false),
+    ("POST", "/api/v1/agents/sessions/end", false),
+    ("DELETE", "/api/v1/sessions/se_x", false),
+    ("GET", "/api/v1/settings/security", false),
+    ("PUT", "/api/v1/settings/security", false),
+    ("GET", "/api/v1/audit", false),
+    ("GET", "/api/v1/events", false),
+];
+
+async fn call(c: &Client, method: &str, path: &str) -> crate::support::Response {
+    let m: reqwest::Method = method.parse().unwrap();
+    let mut rb = c.request(m.clone(), path);
+    if m != reqwest::Method::GET {
+        rb = rb.json(&json!({}));
+    }
+    c.send(rb).await
+}
+
+/// The policy's enrollment-only sessions, for every role on every route: after the password
+/// the person may see who they are, set up a second factor and sign out, nothing else, in the
+/// API and on the pages, and the guarded app behind the proxy is closed to them too.
+async fn a_required_second_factor_limits_the_session_to_enrolling(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("Ann", "ann@acme.test").await;
+    app.add_admin(
+        "Sue",
+        "sue@acme.test",
+        &["team.agents", "team.admins", "security", "audit"],
+    )
+    .await;
+    app.add_agent("Bob", "bob@acme.test").await;
+    let bob = app.signed_in("bob@acme.test", PASSWORD).await;
+    let (bob_secret, _) = enroll(&app, &bob, PASSWORD).await;
+
+    let primary = app.primary_client().await;
+    let sue = app.signed_in("sue@acme.test", PASSWORD).await;
+    let got = sue.get("/api/v1/settings/security").await.json();
+    assert_eq!(
+        got["mfa_required"],
+        json!({"agents": false, "admins": false})
+    );
+    // A sub-administrator with `security` may require it of agents, not of administrators.
+    sue.put_json(
+        "/api/v1/settings/security",
+        &json!({"mfa_required": {"admins": true}}),
+    )
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    sue.put_json(
+        "/api/v1/settings/security",
+        &json!({"mfa_required": {"agents": true, "admins": false}}),
+    )
+    .await
+    .expect_status(StatusCode::OK);
+    sue.put_json(
+        "/api/v1/settings/security",
+        &json!({"mfa_required": {"agents": "yes"}}),
+    )
+    .await
+    .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
+    let set = primary
+        .put_json(
+            "/api/v1/settings/security",
+            &json!({"mfa_required": {"admins": true}}),
+        )
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    assert_eq!(set["mfa_required"], json!({"agents": true, "admins": true}));
+    // Sessions already open are untouched.
+    sue.get("/api/v1/agents")
+        .await
+        .expect_status(StatusCode::OK);
+
+    for (email, password) in [
+        ("ann@acme.test", PASSWORD),
+        ("sue@acme.test", PASSWORD),
+        (
+            crate::support::PRIMARY_EMAIL,
+            crate::support::PRIMARY_PASSWORD,
+        ),
+    ] {
+        let c = app.client();
+        let res = c.login(email, password).await.expect_status(StatusCode::OK);
+        assert!(
+            res.session_token().is_some(),
+            "{email} signs in with the password"
+        );
+        for (method, path, open) in ROUTES {
+            let r = call(&c, method, path).await;
+            let limited = r.status == StatusCode::FORBIDDEN
+                && r.json()["error"]["code"] == json!("mfa_enrollment_required");
+            assert_eq!(
+                limited, !open,
+                "{email} {method} {path}: {} {}",
+                r.status, r.text
+            );
+        }
+        // Pages lead to the setup page, which opens.
+        let page = c.get("/me/sessions").await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{email}");
+        assert!(page.header("location").unwrap().ends_with("/me/security"));
+        let page = c.get("/me/security").await.expect_status(StatusCode::OK);
+        assert!(page.text.contains("requires two-factor sign-in"));
+        // Nor does the session open anything behind the proxy.
+        assert_eq!(
+            c.get("/api/v1/verify/auth-request").await.status,
+            StatusCode::FORBIDDEN
+        );
+        // Setting one up lifts the limit at once, in this session.
+        enroll(&app, &c, password).await;
+        // (The event stream would now stay open: it is left out.)
+        for (method, path, _) in ROUTES.iter().filter(|r| r.1 != "/api/v1/events") {
+            let r = call(&c, method, path).await;
+            assert!(
+                !r.text.contains("mfa_enrollment_required"),
+                "{email} {method} {path} after enrolling: {}",
+                r.text
+            );
+        }
+        c.get("/me/sessions").await.expect_status(StatusCode::OK);
+        c.logout().await.expect_status(StatusCode::NO_CONTENT);
+    }
+
+    // Someone who has a second factor gets the second step, then a full session.
+    let c = app.client();
+    let ch = password_step(&c, "bob@acme.test", PASSWORD).await;
+    let ok = second_step(&c, &ch, &code(&app, &bob_secret, 1))
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    assert_eq!(methods(&ok["session"]), ["password", "totp"]);
+    c.get("/api/v1/me/sessions")
+        .await
+        .expect_status(StatusCode::OK);
+
+    // Signing out is open to a limited session.
+    sue.put_json(
+        "/api/v1/settings/security",
+        &json!({"mfa_required": {"agents": true}}),
+    )
+    .await
+    .expect_status(StatusCode::OK);
+    app.add_agent("Cal", "cal@acme.test").await;
+    let cal = app.signed_in("cal@acme.test", PASSWORD).await;
+    cal.get("/api/v1/agents")
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "mfa_enrollment_required");
+    cal.logout().await.expect_status(StatusCode::NO_CONTENT);
+    // With the requirement lifted, the next sign-in is a full session.
+    sue.put_json(
+        "/api/v1/settings/security",
+        &json!({"mfa_required": {"agents": false}}),
+    )
+    .await
+    .expect_status(StatusCode::OK);
+    let cal = app.signed_in("cal@acme.test", PASSWORD).await;
+    cal.get("/api/v1/me/sessions")
+        .await
+        .expect_status(StatusCode::OK);
+}
+
+/// Resetting someone's second factor takes the permission that changing their password
+/// takes, and ends their sessions with reason `mfa_reset`.
+async fn administrators_reset_a_second_factor_with_the_password_permission(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.add_agent("Ann", "ann@acme.test").await;
+    let ann_c = app.signed_in("ann@acme.test", PASSWORD).await;
+    enroll(&app, &ann_c, PASSWORD).await;
+    let ann_session = ann_c.me().await.json()["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let agents_admin = app
+        .add_admin("Sue", "sue@acme.test", &["team.agents"])
+        .await;
+    app.add_admin("Aud", "aud@acme.test", &["audit"]).await;
+    let sue = app.signed_in("sue@acme.test", PASSWORD).await;
+    let aud = app.signed_in("aud@acme.test", PASSWORD).await;
+    enroll(&app, &sue, PASSWORD).await;
+    let ann_path = format!("/api/v1/agents/{}/mfa", ann.id);
+
+    // Without the Agents section: refused, nothing changes.
+    aud.delete(&ann_path)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    ann_c.me().await.expect_status(StatusCode::OK);
+    // Unknown ids, another account's people, the wrong section: not found.
+    sue.delete("/api/v1/agents/ag_nobody/mfa")
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+    let other = app.other_account().await;
+    sue.delete(&format!("/api/v1/agents/{}/mfa", other.agent.id))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+    // An administrator whose permissions the actor does not all hold: refused.
+    app.add_admin("Ada", "ada@acme.test", &["team.admins"])
+        .await;
+    let ada = app.signed_in("ada@acme.test", PASSWORD).await;
+    ada.delete(&format!("/api/v1/admins/{}/mfa", agents_admin.id))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    // Nobody but the primary touches the primary's.
+    let primary = app.primary_client().await;
+    enroll(&app, &primary, crate::support::PRIMARY_PASSWORD).await;
+    let granted = app
+        .add_admin(
+            "Max",
+            "max@acme.test",
+            &["team.agents", "team.admins", "security", "audit"],
+        )
+        .await;
+    let max = app.signed_in("max@acme.test", PASSWORD).await;
+    max.delete(&format!("/api/v1/admins/{}/mfa", app.primary.id))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+
+    // With the permission: the factor goes, and every session of Ann ends.
+    sue.delete(&ann_path)
+        .await
+        .expect_status(StatusCode::NO_CONTENT);
+    ann_c
+        .me()
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let s = app.stored_session(&ann_session).await;
+    assert_eq!(s.end_reason.map(|r| r.as_str()), Some("mfa_reset"));
+    // Nothing left to reset.
+    sue.delete(&ann_path)
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
+    // Ann signs in with her password alone again.
+    let again = app.signed_in("ann@acme.test", PASSWORD).await;
+    assert_eq!(again.me().await.json()["mfa"]["totp"], json!(false));
+    // The primary resets a sub-administrator's.
+    primary
+        .delete(&format!("/api/v1/admins/{}/mfa", agents_admin.id))
+        .await
+        .expect_status(StatusCode::NO_CONTENT);
+    sue.me()
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    let audit = primary.get("/api/v1/audit?kind=mfa.reset").await.json();
+    assert_eq!(audit["total"], json!(2));
+    let ended = primary
+        .get(&format!(
+            "/api/v1/audit?kind=session.ended&target={}",
+            ann.id
+        ))
+        .await
+        .json();
+    assert!(ended.to_string().contains("mfa_reset"), "{ended}");
+
+    // The profile page offers the reset, which works without JavaScript.
+    let enrolled = app.signed_in("max@acme.test", PASSWORD).await;
+    enroll(&app, &enrolled, PASSWORD).await;
+    let profile = primary
+        .get(&format!("/team/admins/{}", granted.id))
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(profile.text.contains("Reset two-factor sign-in"));
+    assert!(
+        profile.text.contains("signed in with password"),
+        "the sessions say how they were opened"
+    );
+    let res = primary
+        .post_form(&format!("/team/admins/{}/mfa/reset", granted.id), &[])
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    enrolled
+        .me()
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+}
+
 backend_tests!(
     an_authenticator_app_guards_the_sign_in,
     recovery_codes_work_once_and_say_how_many_are_left,
     wrong_codes_at_once_get_only_the_limit_checked,
+    a_required_second_factor_limits_the_session_to_enrolling,
+    administrators_reset_a_second_factor_with_the_password_permission,
 );

@@ -18,6 +18,7 @@ fn body(s: &SecuritySettings) -> Response {
         "agent_idle_timeout_minutes": s.agent_idle_timeout_minutes,
         "admin_idle_timeout_minutes": s.admin_idle_timeout_minutes,
         "max_session_lifetime_minutes": s.max_session_lifetime_minutes,
+        "mfa_required": {"agents": s.mfa_required.agents, "admins": s.mfa_required.admins},
     }))
     .into_response()
 }
@@ -33,6 +34,14 @@ pub struct PutBody {
     /// Present as null to turn the absolute lifetime off.
     #[serde(default, deserialize_with = "present")]
     max_session_lifetime_minutes: Option<Option<i64>>,
+    mfa_required: Option<MfaRequiredBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaRequiredBody {
+    agents: Option<bool>,
+    admins: Option<bool>,
 }
 
 /// Tells "absent" (None) from "null" (Some(None)).
@@ -45,7 +54,10 @@ pub async fn put(
     ApiUser(p): ApiUser,
     ApiJson(b): ApiJson<PutBody>,
 ) -> Result<Response, ApiError> {
-    if b.agent_idle_timeout_minutes.is_none() && b.max_session_lifetime_minutes.is_none() {
+    if b.agent_idle_timeout_minutes.is_none()
+        && b.max_session_lifetime_minutes.is_none()
+        && b.mfa_required.is_none()
+    {
         return Err(ApiError::invalid(
             "agent_idle_timeout_minutes: required (a whole number of minutes)",
         ));
@@ -57,6 +69,8 @@ pub async fn put(
             SecurityChange {
                 agent_idle_timeout_minutes: b.agent_idle_timeout_minutes,
                 max_session_lifetime_minutes: b.max_session_lifetime_minutes,
+                mfa_required_agents: b.mfa_required.as_ref().and_then(|m| m.agents),
+                mfa_required_admins: b.mfa_required.as_ref().and_then(|m| m.admins),
             },
         )
         .await?;

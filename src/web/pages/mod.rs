@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod extract;
 mod layout;
+mod mfa;
 mod settings;
 mod team;
 
@@ -40,6 +41,11 @@ pub fn router() -> Router<AppState> {
         .route("/security/audit", get(audit::audit_page))
         .route("/security/audit.csv", get(audit::audit_csv))
         .route("/me/password", post(settings::change_password))
+        // --- two-factor sign-in
+        .route("/me/security", get(mfa::security_page))
+        .route("/me/security/totp", post(mfa::start_totp))
+        .route("/me/security/totp/confirm", post(mfa::confirm_totp))
+        .route("/me/security/totp/remove", post(mfa::remove_totp))
         .route("/team", get(team::team_root))
         .route("/team/agents/bulk-end", post(team::bulk_end))
         .merge(team_routes::<Agents>())
@@ -71,6 +77,7 @@ fn team_routes<S: Section>() -> Router<AppState> {
             &format!("{base}/{{id}}/end-sessions"),
             get(team::confirm_end_person::<S>).post(team::end_person::<S>),
         )
+        .route(&format!("{base}/{{id}}/mfa/reset"), post(mfa::reset::<S>))
 }
 
 async fn css() -> Response {
@@ -157,6 +164,7 @@ pub fn notice(done: Option<&str>, n: Option<&str>) -> Option<String> {
         "saved" => "Changes saved.".to_string(),
         "disabled" => "Account disabled. Its sessions have ended.".to_string(),
         "enabled" => "Account enabled. They can sign in again.".to_string(),
+        "mfa_reset" => "Two-factor sign-in reset. Their sessions have ended.".to_string(),
         _ => return None,
     })
 }

@@ -19,6 +19,9 @@ struct SecurityPage {
     unit: &'static str,
     admin_hours: i64,
     lifetime_hours: String,
+    mfa_agents: bool,
+    mfa_admins: bool,
+    primary: bool,
 }
 
 async fn security(
@@ -45,6 +48,9 @@ async fn security(
                 .max_session_lifetime_minutes
                 .map(|m| (m / 60).to_string())
                 .unwrap_or_default(),
+            mfa_agents: s.mfa_required.agents,
+            mfa_admins: s.mfa_required.admins,
+            primary: p.actor.primary,
         },
     ))
 }
@@ -81,6 +87,8 @@ fn security_change(form: &super::FormData) -> Result<SecurityChange, String> {
     Ok(SecurityChange {
         agent_idle_timeout_minutes: Some(minutes),
         max_session_lifetime_minutes: Some(lifetime),
+        mfa_required_agents: Some(form.get("mfa_agents") == Some("yes")),
+        mfa_required_admins: Some(form.get("mfa_admins") == Some("yes")),
     })
 }
 
@@ -102,6 +110,11 @@ pub async fn security_submit(
     SignedForm(p, form): SignedForm,
 ) -> PageResult {
     let change = match security_change(&form) {
+        // Only the primary administrator sees the administrators' box enabled.
+        Ok(c) if !p.actor.primary => SecurityChange {
+            mfa_required_admins: None,
+            ..c
+        },
         Ok(c) => c,
         Err(e) => return security(&state, &p, |l| l.with_error(Some(e))).await,
     };
