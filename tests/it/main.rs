@@ -12,6 +12,7 @@ mod api_profiles;
 mod api_security;
 mod api_team;
 mod browser;
+mod browser_mfa;
 mod conformance;
 mod conformance_audit;
 mod conformance_endings;
