@@ -647,10 +647,55 @@ async fn administrators_reset_a_second_factor_with_the_password_permission(backe
         .expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
 }
 
+/// Knowing the password does not reset the count of wrong codes: a correct password step
+/// forgives only its own attempt, and the person's earlier failures stay until a second step
+/// passes. And of two requests racing with the same code, one signs in.
+async fn the_password_does_not_reset_the_count_and_a_code_signs_in_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("Ann", "ann@acme.test").await;
+    let ann = app.signed_in("ann@acme.test", PASSWORD).await;
+    let (secret, _codes) = enroll(&app, &ann, PASSWORD).await;
+    let right = code(&app, &secret, 1);
+    let wrong = if right == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    let attacker = app.client();
+    for _ in 0..4 {
+        let ch = password_step(&attacker, "ann@acme.test", PASSWORD).await;
+        second_step(&attacker, &ch, wrong)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    // Four wrong codes and four right passwords: one more wrong code is free, then none.
+    let ch = password_step(&attacker, "ann@acme.test", PASSWORD).await;
+    second_step(&attacker, &ch, wrong)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    second_step(&attacker, &ch, wrong)
+        .await
+        .expect_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+
+    app.advance(60 * SECOND);
+    let a = app.client();
+    let b = app.client();
+    let ch_a = password_step(&a, "ann@acme.test", PASSWORD).await;
+    let ch_b = password_step(&b, "ann@acme.test", PASSWORD).await;
+    let same = code(&app, &secret, 0);
+    let (ra, rb) = tokio::join!(second_step(&a, &ch_a, &same), second_step(&b, &ch_b, &same));
+    let ok = [&ra, &rb]
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 1, "one code, one sign-in: {} / {}", ra.text, rb.text);
+}
+
 backend_tests!(
     an_authenticator_app_guards_the_sign_in,
     recovery_codes_work_once_and_say_how_many_are_left,
     wrong_codes_at_once_get_only_the_limit_checked,
     a_required_second_factor_limits_the_session_to_enrolling,
     administrators_reset_a_second_factor_with_the_password_permission,
+    the_password_does_not_reset_the_count_and_a_code_signs_in_once,
 );
