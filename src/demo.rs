@@ -375,6 +375,8 @@ pub async fn seed_large(
             ip: ip.to_string(),
             user_agent: ua.to_string(),
             device: crate::domain::device::describe(ua),
+            auth_methods: "password".to_string(),
+            mfa_enrollment: false,
         };
         store.insert_session(&s).await.map_err(e)?;
         if k >= set.active_sessions {

@@ -25,11 +25,16 @@ pub enum AuditKind {
     AccountCreated,
     SessionIpChanged,
     SessionDeviceChanged,
+    MfaAdded,
+    MfaRemoved,
+    MfaReset,
+    RecoveryCodeUsed,
+    MfaFailed,
 }
 
 impl AuditKind {
     /// Every kind, in the order the audit page offers them.
-    pub const ALL: [AuditKind; 16] = [
+    pub const ALL: [AuditKind; 21] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignInRefused,
@@ -46,6 +51,11 @@ impl AuditKind {
         AuditKind::AccountCreated,
         AuditKind::SessionIpChanged,
         AuditKind::SessionDeviceChanged,
+        AuditKind::MfaAdded,
+        AuditKind::MfaRemoved,
+        AuditKind::MfaReset,
+        AuditKind::RecoveryCodeUsed,
+        AuditKind::MfaFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +76,11 @@ impl AuditKind {
             AuditKind::AccountCreated => "account.created",
             AuditKind::SessionIpChanged => "session.ip_changed",
             AuditKind::SessionDeviceChanged => "session.device_changed",
+            AuditKind::MfaAdded => "mfa.added",
+            AuditKind::MfaRemoved => "mfa.removed",
+            AuditKind::MfaReset => "mfa.reset",
+            AuditKind::RecoveryCodeUsed => "mfa.recovery_code_used",
+            AuditKind::MfaFailed => "signin.mfa_failed",
         }
     }
 
@@ -79,7 +94,8 @@ impl AuditKind {
             | EndReason::Disabled
             | EndReason::PasswordChanged
             | EndReason::Replaced
-            | EndReason::OutsideOfficeNetwork => AuditKind::SessionEnded,
+            | EndReason::OutsideOfficeNetwork
+            | EndReason::MfaReset => AuditKind::SessionEnded,
         }
     }
 }

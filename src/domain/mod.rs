@@ -10,6 +10,7 @@ pub mod policy;
 pub mod session;
 pub mod time;
 pub mod webhook;
+pub mod totp;
 
 pub use email::Email;
 pub use member::{AgentStatus, MemberKind, Permission, Permissions};

@@ -30,6 +30,8 @@ pub enum EndReason {
     Replaced,
     /// The office-network policy (enforce) saw a request from outside every office network.
     OutsideOfficeNetwork,
+    /// An administrator reset the person's second factor.
+    MfaReset,
 }
 
 impl EndReason {
@@ -42,6 +44,7 @@ impl EndReason {
             EndReason::PasswordChanged => "password_changed",
             EndReason::Replaced => "replaced",
             EndReason::OutsideOfficeNetwork => "outside_office_network",
+            EndReason::MfaReset => "mfa_reset",
         }
     }
 
@@ -67,6 +70,10 @@ impl EndReason {
                 "You were signed out because your connection comes from outside the office \
                  networks, and your account may only be used from the office."
             }
+            EndReason::MfaReset => {
+                "An administrator reset your two-factor sign-in. Please sign in and set it up \
+                 again."
+            }
         }
     }
 }
@@ -82,6 +89,7 @@ impl FromStr for EndReason {
             "password_changed" => EndReason::PasswordChanged,
             "replaced" => EndReason::Replaced,
             "outside_office_network" => EndReason::OutsideOfficeNetwork,
+            "mfa_reset" => EndReason::MfaReset,
             _ => return Err(()),
         })
     }
@@ -199,6 +207,7 @@ mod tests {
             EndReason::PasswordChanged,
             EndReason::Replaced,
             EndReason::OutsideOfficeNetwork,
+            EndReason::MfaReset,
         ] {
             assert_eq!(r.as_str().parse::<EndReason>(), Ok(r));
         }

@@ -300,6 +300,8 @@ mod tests {
             ip_changed_at: None,
             device_changed_at: None,
             outside_office: false,
+            auth_methods: "password".to_string(),
+            mfa_enrollment: false,
         }
     }
 

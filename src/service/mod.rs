@@ -19,6 +19,7 @@ pub mod cache;
 pub mod delivery;
 pub(crate) mod ending;
 pub mod limiter;
+pub mod mfa;
 pub mod passwords;
 pub mod policies;
 pub mod presence;
@@ -30,7 +31,7 @@ pub mod webhooks;
 
 pub use auth::Principal;
 pub use ending::EndedCount;
-pub use signin::{ChosenLogin, LoginOutcome, LoginRequest};
+pub use signin::{ChosenLogin, LoginOutcome, LoginRequest, MfaLogin};
 pub use team::{MemberView, NewPerson, Page, PersonPatch, TeamQuery};
 
 /// Ids are made in `crate::ids`, which the store shares; re-exported for the service's callers.
@@ -62,6 +63,16 @@ pub enum ServiceError {
     /// a few minutes) completes the sign-in once the person says which.
     #[error("the password matches both an agent and an administrator account")]
     ChooseAccount { challenge: String },
+    /// The password was right and the person has a second factor: `challenge` (held
+    /// server-side for a few minutes) completes the sign-in with a code.
+    #[error("a second step is needed to sign in")]
+    MfaRequired {
+        challenge: String,
+        methods: Vec<&'static str>,
+    },
+    /// The person must set up a second factor before doing anything else.
+    #[error("set up two-factor sign-in first")]
+    MfaEnrollmentRequired,
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
     #[error("service temporarily unavailable")]

@@ -19,6 +19,8 @@ pub struct SecuritySettings {
     pub max_sessions_per_person: Option<i64>,
     pub office_networks: Vec<OfficeNetwork>,
     pub office_network_policy: RolePolicies,
+    /// Who must have a second factor.
+    pub mfa_required: crate::store::MfaPolicy,
 }
 
 /// A change request; absent fields stay as they are.
@@ -36,6 +38,10 @@ pub struct SecurityChange {
     pub admins_network_policy: Option<String>,
     /// Save even though it would lock out the saving administrator from where they are.
     pub confirm: bool,
+    /// Whether agents must have a second factor.
+    pub mfa_required_agents: Option<bool>,
+    /// Whether administrators must: the primary administrator's to change.
+    pub mfa_required_admins: Option<bool>,
 }
 
 impl Service {
@@ -54,6 +60,7 @@ impl Service {
             max_sessions_per_person: policy.max_sessions_per_person,
             office_networks: policy.office_networks,
             office_network_policy: policy.roles,
+            mfa_required: self.mfa_policy(&actor.account_id).await?,
         })
     }
 
@@ -64,6 +71,7 @@ impl Service {
         change: SecurityChange,
     ) -> ServiceResult<SecuritySettings> {
         let before = self.security_settings(actor).await?;
+        self.check_mfa_policy_change(actor, &before.mfa_required, &change)?;
         if let Some(m) = change.agent_idle_timeout_minutes {
             session::check_agent_timeout(m)
                 .map_err(|e| ServiceError::invalid("agent_idle_timeout_minutes", e))?;
@@ -121,6 +129,8 @@ impl Service {
             )
             .await;
         }
+        self.change_mfa_policy(actor, before.mfa_required, &change)
+            .await?;
         self.publish(crate::events::Event::SettingsChanged {
             account_id: actor.account_id.clone(),
         });

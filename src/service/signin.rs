@@ -56,6 +56,18 @@ pub struct LoginOutcome {
     pub csrf_token: String,
     /// A fresh known-device pass for this browser and e-mail (a cookie).
     pub device_pass: String,
+    /// After a recovery code: how many are left.
+    pub recovery_codes_left: Option<i64>,
+}
+
+/// The second step of a sign-in: a code for the challenge the password step gave.
+pub struct MfaLogin {
+    pub account_id: String,
+    pub challenge: String,
+    pub code: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub device_pass: Option<String>,
 }
 
 /// How long the choice between linked accounts may take.
@@ -63,6 +75,7 @@ const CHOICE_TTL: Millis = 5 * MINUTE;
 /// How long a known-device pass is honoured after the last sign-in that issued it.
 pub const DEVICE_PASS_TTL: Millis = 90 * DAY;
 const CHOOSE: &str = "choose";
+const SECOND_STEP: &str = "mfa";
 
 impl Service {
     /// Signs a person in with their password and starts a fresh session. Unknown e-mail and
@@ -92,14 +105,131 @@ impl Service {
             self.audit_failed_signin(&req, &norm, known_email).await;
             return Err(ServiceError::InvalidCredentials);
         }
-        self.forgive_attempt(&attempt, &keys[0]).await;
         if matched.len() > 1 {
+            self.forgive_attempt(&attempt, &keys[0]).await;
             let challenge = self.choice_challenge(&req, &matched).await?;
             return Err(ServiceError::ChooseAccount { challenge });
         }
         let member = matched.pop().expect("one match");
-        self.start_session(member, &norm, &req.ip, &req.user_agent)
+        self.password_proven(member, &norm, &req.ip, &req.user_agent, Some(&attempt))
             .await
+    }
+
+    /// The password was right: a person with a second factor goes on to the second step
+    /// (their earlier failures are not forgiven until it passes, so knowing the password does
+    /// not reset the count of wrong codes); anyone else is signed in.
+    async fn password_proven(
+        &self,
+        member: Member,
+        norm: &str,
+        ip: &str,
+        user_agent: &str,
+        attempt: Option<&str>,
+    ) -> ServiceResult<LoginOutcome> {
+        let methods = if member.disabled {
+            Vec::new()
+        } else {
+            self.second_factor_methods(&member.id).await?
+        };
+        if methods.is_empty() {
+            if let Some(attempt) = attempt {
+                let keys = throttle_keys(&member.account_id, norm, ip);
+                self.forgive_attempt(attempt, &keys[0]).await;
+            }
+            return self
+                .start_session(member, norm, ip, user_agent, "password")
+                .await;
+        }
+        if let Some(attempt) = attempt
+            && let Err(e) = self.store.forgive_signin_attempt(attempt).await
+        {
+            tracing::warn!(error = %e, "could not forgive a sign-in attempt");
+        }
+        let challenge = random_hex(32);
+        let now = self.now();
+        self.store
+            .insert_challenge(&Challenge {
+                id_hash: token_hash(&challenge),
+                account_id: member.account_id.clone(),
+                purpose: SECOND_STEP.to_string(),
+                member_ids: vec![member.id.clone()],
+                ip: ip.to_string(),
+                user_agent: user_agent.to_string(),
+                data: String::new(),
+                created_at: now,
+                expires_at: now + super::mfa::SECOND_STEP_TTL,
+                failures: 0,
+            })
+            .await?;
+        Err(ServiceError::MfaRequired { challenge, methods })
+    }
+
+    /// The second step: a code of the person's authenticator app or a recovery code, for a
+    /// challenge the password step gave to this address. A wrong code counts like a wrong
+    /// password (reserved before the check, per person and per address) and leaves the
+    /// challenge usable until it expires.
+    pub async fn login_mfa(&self, req: MfaLogin) -> ServiceResult<LoginOutcome> {
+        let code = req.code.trim();
+        if code.is_empty() {
+            return Err(ServiceError::invalid("code", "code is required"));
+        }
+        if code.chars().count() > 64 {
+            return Err(ServiceError::invalid(
+                "code",
+                "code is longer than 64 characters",
+            ));
+        }
+        let hash = token_hash(&req.challenge);
+        let c = self
+            .store
+            .challenge(&hash, self.now())
+            .await?
+            .filter(|c| {
+                c.purpose == SECOND_STEP && c.account_id == req.account_id && c.ip == req.ip
+            })
+            .ok_or(ServiceError::InvalidCredentials)?;
+        let member_id = c
+            .member_ids
+            .first()
+            .ok_or(ServiceError::InvalidCredentials)?;
+        let member = self.store.member(&c.account_id, member_id).await?;
+        let norm = email::normalize(&member.email);
+        let keys = throttle_keys(&req.account_id, &norm, &req.ip);
+        let known = match &req.device_pass {
+            Some(pass) => self.is_known_device(pass, &req.account_id, &norm).await,
+            None => false,
+        };
+        let attempt = self.reserve_attempt(&keys, known).await?;
+        let Some(factor) = self.check_second_factor(&member, code).await? else {
+            // The reservation stays: it is this failure.
+            let _ = self.store.count_challenge_failure(&hash).await;
+            self.audit(
+                &member.account_id,
+                AuditKind::MfaFailed.as_str(),
+                None,
+                Some(&member.id),
+                Some(&req.ip),
+                format!("wrong second-step code for {norm}"),
+            )
+            .await;
+            return Err(ServiceError::InvalidCredentials);
+        };
+        if self
+            .store
+            .take_challenge(&hash, self.now())
+            .await?
+            .is_none()
+        {
+            // Another request completed this sign-in first.
+            return Err(ServiceError::InvalidCredentials);
+        }
+        self.forgive_attempt(&attempt, &keys[0]).await;
+        let methods = format!("password,{}", factor.method);
+        let mut out = self
+            .start_session(member, &norm, &req.ip, &req.user_agent, &methods)
+            .await?;
+        out.recovery_codes_left = factor.recovery_codes_left;
+        Ok(out)
     }
 
     /// Completes a sign-in that had to choose between linked accounts. The challenge is taken
@@ -119,7 +249,7 @@ impl Service {
             .find(|m| m.kind == req.as_kind)
             .ok_or_else(refused)?;
         let norm = email::normalize(&member.email);
-        self.start_session(member, &norm, &req.ip, &req.user_agent)
+        self.password_proven(member, &norm, &req.ip, &req.user_agent, None)
             .await
     }
 
@@ -131,6 +261,7 @@ impl Service {
         email_norm: &str,
         ip: &str,
         user_agent: &str,
+        auth_methods: &str,
     ) -> ServiceResult<LoginOutcome> {
         if member.disabled {
             self.audit(
@@ -160,6 +291,9 @@ impl Service {
             .await;
             return Err(ServiceError::OutsideOfficeNetwork);
         }
+        // A person the account requires to have a second factor, who has none, may only set
+        // one up in this session.
+        let mfa_enrollment = auth_methods == "password" && self.must_enroll(&member).await?;
         let token = random_hex(32);
         let csrf_token = random_hex(32);
         let new = NewSession {
@@ -173,6 +307,8 @@ impl Service {
             ip: ip.to_string(),
             device: device::describe(user_agent),
             user_agent: user_agent.to_string(),
+            auth_methods: auth_methods.to_string(),
+            mfa_enrollment,
         };
         let mut session = self.store.insert_session(&new).await?;
         if outside {
@@ -235,6 +371,7 @@ impl Service {
             session,
             csrf_token,
             device_pass,
+            recovery_codes_left: None,
         })
     }
 

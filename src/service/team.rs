@@ -613,7 +613,7 @@ impl Service {
     /// Ends every live session of these people of `kind`, in one transaction; returns how
     /// many sessions and people ended for `reason` (sessions found already idle end as expired
     /// and are not counted).
-    async fn end_sessions_of(
+    pub(crate) async fn end_sessions_of(
         &self,
         actor: &Actor,
         kind: MemberKind,
@@ -638,7 +638,7 @@ impl Service {
 
     /// As [`Service::require_manage`], for changes that would let the actor act as the target
     /// (password, e-mail, permissions, disabling): they must hold every permission it holds.
-    fn require_administer(&self, actor: &Actor, target: &Member) -> ServiceResult<()> {
+    pub(crate) fn require_administer(&self, actor: &Actor, target: &Member) -> ServiceResult<()> {
         self.require_manage(actor, target)?;
         if actor.can_administer(target.as_target()) {
             Ok(())

@@ -95,6 +95,11 @@ pub struct Session {
     /// Outside every office network (first or latest address) while the person's role has a
     /// `flag` or `enforce` policy.
     pub outside_office: bool,
+    /// How the session was opened: "password", then any second factor, comma-separated.
+    pub auth_methods: String,
+    /// The person must set up a second factor and has none yet: the session may do nothing
+    /// else until they have.
+    pub mfa_enrollment: bool,
 }
 
 /// What the authentication hot path reads in one indexed lookup: the live session, its
@@ -198,6 +203,9 @@ pub struct NewSession {
     pub ip: String,
     pub user_agent: String,
     pub device: String,
+    /// See [`Session::auth_methods`].
+    pub auth_methods: String,
+    pub mfa_enrollment: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -661,6 +669,60 @@ pub trait Store: Send + Sync + 'static {
     /// Marks exactly these live sessions of the account as outside the office networks (one
     /// statement; the others are unmarked).
     async fn set_outside_office(&self, account_id: &str, outside: &[String]) -> StoreResult<()>;
+    // --- two-factor sign-in
+    /// The person's authenticator app, confirmed or pending.
+    async fn totp(&self, member_id: &str) -> StoreResult<Option<TotpRecord>>;
+    /// Stores a pending app (replacing a pending one); `false` when a confirmed one exists.
+    async fn put_pending_totp(
+        &self,
+        account_id: &str,
+        member_id: &str,
+        secret: &str,
+        at: Millis,
+    ) -> StoreResult<bool>;
+    /// Confirms the pending app with the step its code was for, replaces the recovery codes
+    /// and lifts the enrollment-only state of the person's live sessions, in one transaction;
+    /// `false` when there was no pending app.
+    async fn confirm_totp(
+        &self,
+        member_id: &str,
+        step: i64,
+        at: Millis,
+        recovery_hashes: &[String],
+    ) -> StoreResult<bool>;
+    /// Records a code of `step` as used, if no code of that step or a later one was: `false`
+    /// means a replay (or no confirmed app).
+    async fn use_totp_step(&self, member_id: &str, step: i64) -> StoreResult<bool>;
+    /// Marks an unused recovery code used; `false` if it is unknown or used.
+    async fn use_recovery_code(
+        &self,
+        member_id: &str,
+        code_hash: &str,
+        at: Millis,
+    ) -> StoreResult<bool>;
+    async fn recovery_codes_left(&self, member_id: &str) -> StoreResult<i64>;
+    /// Removes the app and the recovery codes; `false` when there was nothing to remove.
+    async fn remove_mfa(&self, member_id: &str) -> StoreResult<bool>;
+    async fn mfa_policy(&self, account_id: &str) -> StoreResult<MfaPolicy>;
+    async fn set_mfa_policy(&self, account_id: &str, policy: MfaPolicy) -> StoreResult<()>;
+}
+
+/// A person's authenticator app as stored; `secret` is encrypted by the service.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TotpRecord {
+    pub member_id: String,
+    pub account_id: String,
+    pub secret: String,
+    pub confirmed_at: Option<Millis>,
+    pub last_step: i64,
+    pub created_at: Millis,
+}
+
+/// Who must have a second factor in an account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MfaPolicy {
+    pub agents: bool,
+    pub admins: bool,
 }
 
 /// Opens the store a database URL names, applying its migrations.

@@ -92,6 +92,16 @@ impl From<ServiceError> for ApiError {
                 "this e-mail and password open both an agent and an administrator account; \
                  say which with \"as\": \"agent\" or \"admin\"",
             ),
+            E::MfaRequired { .. } => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "mfa_required",
+                "a second step is needed: send a code to POST /api/v1/auth/login/mfa",
+            ),
+            E::MfaEnrollmentRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "mfa_enrollment_required",
+                "set up two-factor sign-in first (POST /api/v1/me/mfa/totp)",
+            ),
             E::RateLimited { retry_after_secs } => Self {
                 retry_after: Some(retry_after_secs),
                 ..Self::new(

@@ -186,8 +186,24 @@ impl FromRequestParts<AppState> for ApiUser {
                 return Err(ApiError::csrf());
             }
         }
+        if p.session.mfa_enrollment && !enrollment_route(&parts.method, parts.uri.path()) {
+            return Err(ServiceError::MfaEnrollmentRequired.into());
+        }
         Ok(ApiUser(p))
     }
+}
+
+/// What a session limited to setting up a second factor may reach: who it is (`GET /me`),
+/// the setup itself (`/me/mfa/…`) and signing out. `path` is under `/api/v1` (nested routers
+/// see it without that prefix; the full form is accepted too).
+pub fn enrollment_route(method: &Method, path: &str) -> bool {
+    let path = path
+        .find("/api/v1/")
+        .map_or(path, |i| &path[i + "/api/v1".len()..]);
+    (method == Method::GET && path == "/me")
+        || path == "/me/mfa"
+        || path.starts_with("/me/mfa/")
+        || path == "/auth/logout"
 }
 
 /// The account of an API call that needs no session (sign-in).
@@ -223,6 +239,18 @@ impl From<StoreError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enrollment_reaches_only_its_routes() {
+        assert!(enrollment_route(&Method::GET, "/me"));
+        assert!(enrollment_route(&Method::GET, "/api/v1/me"));
+        assert!(!enrollment_route(&Method::PUT, "/me"));
+        assert!(enrollment_route(&Method::POST, "/me/mfa/totp/confirm"));
+        assert!(enrollment_route(&Method::POST, "/auth/logout"));
+        assert!(!enrollment_route(&Method::GET, "/me/sessions"));
+        assert!(!enrollment_route(&Method::GET, "/me/mfafoo"));
+        assert!(!enrollment_route(&Method::GET, "/agents"));
+    }
 
     #[test]
     fn reads_forwarded_entries_with_ports_and_brackets() {

@@ -72,10 +72,15 @@ async fn check(state: &AppState, parts: &Parts) -> Result<Principal, ServiceErro
     };
     let token = session_token(&parts.headers).ok_or(ServiceError::Unauthenticated(None))?;
     let Client { ip, user_agent, .. } = client(parts, state);
-    state
+    let p = state
         .svc
         .authenticate(&account_id, token, &ip, &user_agent)
-        .await
+        .await?;
+    // A session limited to setting up a second factor opens nothing behind the proxy.
+    if p.session.mfa_enrollment {
+        return Err(ServiceError::MfaEnrollmentRequired);
+    }
+    Ok(p)
 }
 
 /// What a `require=` asks of the person.

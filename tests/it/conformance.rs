@@ -111,6 +111,8 @@ pub(crate) fn new_session(m: &Member, id: &str, started_at: Millis) -> NewSessio
         ip: "203.0.113.7".to_string(),
         user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0".to_string(),
         device: "Chrome 131 on Windows".to_string(),
+        auth_methods: "password".to_string(),
+        mfa_enrollment: false,
     }
 }
 

@@ -55,6 +55,8 @@ async fn sessions(store: &Arc<dyn Store>, m: &Member, live: usize, idle: bool, e
             ip: "192.0.2.1".to_string(),
             user_agent: "test".to_string(),
             device: "test".to_string(),
+            auth_methods: "password".to_string(),
+            mfa_enrollment: false,
         };
         let store = store.clone();
         async move {

@@ -32,6 +32,7 @@ pub(in crate::store) mod challenges;
 pub(in crate::store) mod endings;
 pub(in crate::store) mod members;
 pub(in crate::store) mod policies;
+pub(in crate::store) mod mfa;
 pub(in crate::store) mod presence;
 pub(in crate::store) mod sessions;
 pub(in crate::store) mod throttling;
@@ -42,7 +43,7 @@ macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $backend:literal) => {
         $crate::store::sql::next_area! {
             [$store, $db, $backend]
-            [accounts, members, sessions, endings, audit, presence, throttling, challenges, webhooks, policies]
+            [accounts, members, sessions, endings, audit, presence, throttling, challenges, webhooks, policies, mfa]
             {} {}
         }
     };
@@ -304,7 +305,7 @@ pub(in crate::store) const SESSION_COLUMNS: &str = "s.id, s.account_id, s.member
      s.member_kind, s.started_at, s.last_seen_at, s.ip, s.user_agent, s.device, s.ended_at, \
      s.end_reason, s.ended_by, COALESCE(s.last_ip, s.ip) AS last_ip, \
      COALESCE(s.last_user_agent, s.user_agent) AS last_user_agent, s.ip_changed_at, \
-     s.device_changed_at, s.outside_office";
+     s.device_changed_at, s.outside_office, s.auth_methods, s.mfa_enrollment";
 
 /// What an ending `UPDATE … RETURNING` gives back: an `EndedSession` with the reason used.
 pub(in crate::store) const ENDED_COLUMNS: &str =

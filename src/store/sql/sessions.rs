@@ -11,8 +11,9 @@ macro_rules! methods {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO sessions (id, account_id, member_id, member_kind, token_hash, \
-                     csrf_token, started_at, last_seen_at, ip, user_agent, device) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)",
+                     csrf_token, started_at, last_seen_at, ip, user_agent, device, \
+                     auth_methods, mfa_enrollment) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(&s.id)
                 .bind(&s.account_id)
@@ -24,6 +25,8 @@ macro_rules! methods {
                 .bind(&s.ip)
                 .bind(&s.user_agent)
                 .bind(&s.device)
+                .bind(&s.auth_methods)
+                .bind(s.mfa_enrollment)
                 .execute(&mut *tx)
                 .await?;
                 let change = sql::webhooks::Change::session(&s.account_id, &s.member_id, &s.id, false);

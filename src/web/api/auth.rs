@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::domain::member::{AgentStatus, MemberKind};
-use crate::service::LoginRequest;
+use crate::service::{LoginOutcome, LoginRequest, ServiceError};
 use crate::web::AppState;
 use crate::web::cookies::{self, clear_cookie, device_cookie, session_cookie};
 use crate::web::error::ApiError;
@@ -54,11 +54,33 @@ pub async fn login(
             email: body.email,
             password: body.password,
             as_kind,
-            ip: client.ip,
-            user_agent: client.user_agent,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
             device_pass: cookies::device_pass(&parts.headers, client.https),
         })
-        .await?;
+        .await;
+    let out = match out {
+        Err(ServiceError::MfaRequired { challenge, methods }) => {
+            return Ok(Json(json!({
+                "mfa_required": true,
+                "challenge": challenge,
+                "methods": methods,
+            }))
+            .into_response());
+        }
+        other => other?,
+    };
+    signed_in(&state, out, &client, rd).await
+}
+
+/// The answer to a completed sign-in (password alone, or its second step): the person, the
+/// session and its CSRF token, with the session cookie and a fresh known-device pass.
+pub(super) async fn signed_in(
+    state: &AppState,
+    out: LoginOutcome,
+    client: &Client,
+    rd: Option<url::Url>,
+) -> Result<Response, ApiError> {
     let sessions = state
         .svc
         .sessions_of(&out.member.account_id, &out.member.id, out.member.kind)
@@ -67,12 +89,15 @@ pub async fn login(
         MemberKind::Agent => "/agent",
         MemberKind::Admin => "/",
     };
-    let body = json!({
+    let mut body = json!({
         "user": MemberJson::new(&out.member, &sessions, &out.actor),
         "session": SessionJson::from(&out.session),
         "csrf_token": out.csrf_token,
-        "redirect_to": after_sign_in(&state, out.member.kind, landing, rd),
+        "redirect_to": after_sign_in(state, out.member.kind, landing, rd),
     });
+    if let Some(left) = out.recovery_codes_left {
+        body["recovery_codes_left"] = json!(left);
+    }
     let mut res = Json(body).into_response();
     cookies::set(&mut res, &session_cookie(&out.token, client.https));
     cookies::set(&mut res, &device_cookie(&out.device_pass, client.https));
@@ -107,6 +132,7 @@ struct MeJson<'a> {
     user: MemberJson,
     session: SessionJson,
     csrf_token: &'a str,
+    mfa: crate::service::mfa::MfaStatus,
 }
 
 pub async fn me(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Response, ApiError> {
@@ -121,6 +147,7 @@ pub async fn me(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Re
                 user: MemberJson::of(&view, &p.actor),
                 session: SessionJson::from(&p.session),
                 csrf_token: &p.csrf_token,
+                mfa: state.svc.mfa_status(&p.actor.member_id).await?,
             };
             let body = serde_json::to_vec(&json).map_err(|e| {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())

@@ -15,6 +15,7 @@ use super::section::{Admins, Agents};
 
 pub mod audit;
 pub mod auth;
+pub mod mfa;
 mod settings;
 pub mod shapes;
 mod team;
@@ -66,6 +67,16 @@ pub fn router() -> Router<AppState> {
         )
         .route("/verify/auth-request", get(super::verify::auth_request))
         .route("/verify/forward-auth", get(super::verify::forward_auth))
+        // --- two-factor sign-in
+        .route("/auth/login/mfa", post(mfa::login))
+        .route("/me/mfa", get(mfa::status))
+        .route(
+            "/me/mfa/totp",
+            post(mfa::start_totp).delete(mfa::remove_totp),
+        )
+        .route("/me/mfa/totp/confirm", post(mfa::confirm_totp))
+        .route("/agents/{id}/mfa", delete(mfa::reset::<Agents>))
+        .route("/admins/{id}/mfa", delete(mfa::reset::<Admins>))
         .fallback(|| async { ApiError::not_found() })
 }
 

@@ -24,6 +24,7 @@ fn body(s: &SecuritySettings) -> Response {
             "agents": s.office_network_policy.agents,
             "admins": s.office_network_policy.admins,
         },
+        "mfa_required": {"agents": s.mfa_required.agents, "admins": s.mfa_required.admins},
     }))
     .into_response()
 }
@@ -48,6 +49,7 @@ pub struct PutBody {
     /// Saves a change that would lock out the saving administrator.
     #[serde(default)]
     confirm: bool,
+    mfa_required: Option<MfaRequiredBody>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +84,13 @@ fn networks(list: &[serde_json::Value]) -> Result<Vec<(String, String)>, ApiErro
         .collect()
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaRequiredBody {
+    agents: Option<bool>,
+    admins: Option<bool>,
+}
+
 /// Tells "absent" (None) from "null" (Some(None)).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
     Ok(Some(Option::<i64>::deserialize(d)?))
@@ -97,6 +106,7 @@ pub async fn put(
         && b.max_sessions_per_person.is_none()
         && b.office_networks.is_none()
         && b.office_network_policy.is_none()
+        && b.mfa_required.is_none()
     {
         return Err(ApiError::invalid(
             "agent_idle_timeout_minutes: required (a whole number of minutes)",
@@ -119,6 +129,8 @@ pub async fn put(
                 agents_network_policy: agents,
                 admins_network_policy: admins,
                 confirm: b.confirm,
+                mfa_required_agents: b.mfa_required.as_ref().and_then(|m| m.agents),
+                mfa_required_admins: b.mfa_required.as_ref().and_then(|m| m.admins),
             },
         )
         .await?;

@@ -25,6 +25,8 @@ pub struct SessionJson {
     pub end_reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
+    /// How the session was opened: `["password"]`, `["password", "totp"]`, ….
+    pub auth_methods: Vec<String>,
 }
 
 impl From<&Session> for SessionJson {
@@ -42,6 +44,7 @@ impl From<&Session> for SessionJson {
             ended_at: s.ended_at.map(rfc3339),
             end_reason: s.end_reason.map(|r| r.as_str()),
             ended_by: s.ended_by.clone(),
+            auth_methods: s.auth_methods.split(',').map(str::to_string).collect(),
         }
     }
 }

@@ -10,7 +10,7 @@ use url::Url;
 use crate::domain::member::{AgentStatus, MemberKind};
 use crate::domain::session::EndReason;
 use crate::service::auth::NewAccountRequest;
-use crate::service::{ChosenLogin, LoginRequest, Principal, ServiceError};
+use crate::service::{ChosenLogin, LoginRequest, MfaLogin, Principal, ServiceError};
 use crate::web::AppState;
 use crate::web::api::auth::signed_out_response;
 use crate::web::cookies::{self, clear_cookie, device_cookie, session_cookie};
@@ -30,6 +30,8 @@ struct LoginPage {
     email: String,
     /// Set when the password opened two linked accounts: the server-side choice to complete.
     challenge: Option<String>,
+    /// Set when the person has a second factor: the second step to complete with a code.
+    mfa_challenge: Option<String>,
     /// Where to go once signed in (an allowed `rd`, else empty), kept through the form.
     rd: String,
 }
@@ -40,6 +42,7 @@ impl LoginPage {
             layout: Layout::public("Sign in"),
             email,
             challenge: None,
+            mfa_challenge: None,
             rd: rd.as_ref().map(|u| u.to_string()).unwrap_or_default(),
         }
     }
@@ -131,6 +134,19 @@ pub async fn login_submit(
     let as_kind = form.get("as").and_then(|k| k.parse::<MemberKind>().ok());
     // The second step of a linked sign-in carries the challenge, never the password.
     let result = match (form.get("challenge"), as_kind) {
+        _ if form.get("mfa_challenge").is_some() => {
+            state
+                .svc
+                .login_mfa(MfaLogin {
+                    account_id,
+                    challenge: form.text("mfa_challenge"),
+                    code: form.text("code"),
+                    ip: client.ip.clone(),
+                    user_agent: client.user_agent.clone(),
+                    device_pass: cookies::device_pass(&parts.headers, client.https),
+                })
+                .await
+        }
         (Some(challenge), Some(as_kind)) => {
             state
                 .svc
@@ -166,7 +182,12 @@ pub async fn login_submit(
             } else {
                 "/"
             };
-            let to = after_sign_in(&state, out.member.kind, landing, rd);
+            let to = match out.recovery_codes_left {
+                // Someone who needed a recovery code learns how many are left, and where
+                // to make new ones.
+                Some(left) => crate::web::prefix::url(&format!("/me/security?codes_left={left}")),
+                None => after_sign_in(&state, out.member.kind, landing, rd),
+            };
             let mut res = go(&to);
             cookies::set(&mut res, &session_cookie(&out.token, client.https));
             cookies::set(&mut res, &device_cookie(&out.device_pass, client.https));
@@ -175,6 +196,20 @@ pub async fn login_submit(
         Err(ServiceError::ChooseAccount { challenge }) => {
             page.challenge = Some(challenge);
             StatusCode::OK
+        }
+        Err(ServiceError::MfaRequired { challenge, .. }) => {
+            page.mfa_challenge = Some(challenge);
+            StatusCode::OK
+        }
+        Err(ServiceError::InvalidCredentials) if form.get("mfa_challenge").is_some() => {
+            // The challenge stays usable until it expires: the person may try again.
+            page.mfa_challenge = Some(form.text("mfa_challenge"));
+            page.layout.error = Some(
+                "That code is not right. Enter the current code from your authenticator app, \
+                 or a recovery code (if the page has been open for minutes, sign in again)."
+                    .into(),
+            );
+            StatusCode::UNAUTHORIZED
         }
         Err(ServiceError::InvalidCredentials) => {
             page.layout.error = Some(if form.get("challenge").is_some() {
@@ -201,6 +236,7 @@ pub async fn login_submit(
             StatusCode::UNPROCESSABLE_ENTITY
         }
         Err(ServiceError::RateLimited { retry_after_secs }) => {
+            page.mfa_challenge = form.get("mfa_challenge").map(str::to_string);
             page.layout.error = Some(format!(
                 "Too many failed attempts. Try again in {}.",
                 super::counted_noun(retry_after_secs as usize, "second", "seconds")

@@ -40,10 +40,22 @@ impl FromRequestParts<AppState> for PageUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match Visitor::from_request_parts(parts, state).await? {
+            // A session limited to setting up a second factor sees only that page.
+            Visitor { user: Some(p), .. }
+                if p.session.mfa_enrollment && !enrollment_page(parts.uri.path()) =>
+            {
+                Err(see_other("/me/security"))
+            }
             Visitor { user: Some(p), .. } => Ok(PageUser(p)),
             _ => Err(see_other("/login")),
         }
     }
+}
+
+/// The pages a session limited to setting up a second factor may open (with or without the
+/// `--path-prefix` in front).
+fn enrollment_page(path: &str) -> bool {
+    path.ends_with("/me/security") || path.contains("/me/security/") || path.ends_with("/logout")
 }
 
 /// Whoever is asking for a page: a signed-in person, or someone whose cookie names a session

@@ -15,6 +15,7 @@ mod auth;
 mod confirm;
 mod extract;
 mod layout;
+mod mfa;
 mod settings;
 mod team;
 
@@ -42,6 +43,11 @@ pub fn router() -> Router<AppState> {
         .route("/security/audit", get(audit::audit_page))
         .route("/security/audit.csv", get(audit::audit_csv))
         .route("/me/password", post(settings::change_password))
+        // --- two-factor sign-in
+        .route("/me/security", get(mfa::security_page))
+        .route("/me/security/totp", post(mfa::start_totp))
+        .route("/me/security/totp/confirm", post(mfa::confirm_totp))
+        .route("/me/security/totp/remove", post(mfa::remove_totp))
         .route("/team", get(team::team_root))
         .route("/team/agents/bulk-end", post(team::bulk_end))
         .merge(team_routes::<Agents>())
@@ -73,6 +79,7 @@ fn team_routes<S: Section>() -> Router<AppState> {
             &format!("{base}/{{id}}/end-sessions"),
             get(team::confirm_end_person::<S>).post(team::end_person::<S>),
         )
+        .route(&format!("{base}/{{id}}/mfa/reset"), post(mfa::reset::<S>))
 }
 
 async fn css() -> Response {
@@ -177,6 +184,7 @@ pub fn notice(done: Option<&str>, n: Option<&str>, people: Option<&str>) -> Opti
         "saved" => "Changes saved.".to_string(),
         "disabled" => "Account disabled. Its sessions have ended.".to_string(),
         "enabled" => "Account enabled. They can sign in again.".to_string(),
+        "mfa_reset" => "Two-factor sign-in reset. Their sessions have ended.".to_string(),
         _ => return None,
     })
 }

@@ -32,6 +32,8 @@ struct SecurityPage {
     /// Why the last save needs confirming (it would lock the saver out), with the form's
     /// values kept for "Save anyway".
     confirm_why: Option<String>,
+    mfa_agents: bool,
+    mfa_admins: bool,
 }
 
 /// The office-network part of the form as submitted, shown again on the confirmation step.
@@ -98,6 +100,8 @@ async fn security_with(
             admins_policy: policy_value(draft.admins.as_deref(), s.office_network_policy.admins),
             primary: p.actor.primary,
             confirm_why: draft.confirm_why,
+            mfa_agents: s.mfa_required.agents,
+            mfa_admins: s.mfa_required.admins,
         },
     ))
 }
@@ -157,6 +161,8 @@ fn security_change(form: &super::FormData) -> Result<SecurityChange, String> {
         agents_network_policy: form.get("agents_network_policy").map(str::to_string),
         admins_network_policy: form.get("admins_network_policy").map(str::to_string),
         confirm: form.get("confirm") == Some("yes"),
+        mfa_required_agents: Some(form.get("mfa_agents") == Some("yes")),
+        mfa_required_admins: Some(form.get("mfa_admins") == Some("yes")),
     })
 }
 
@@ -183,6 +189,11 @@ pub async fn security_submit(
     SignedForm(p, form): SignedForm,
 ) -> PageResult {
     let change = match security_change(&form) {
+        // Only the primary administrator sees the administrators' box enabled.
+        Ok(c) if !p.actor.primary => SecurityChange {
+            mfa_required_admins: None,
+            ..c
+        },
         Ok(c) => c,
         Err(e) => return security(&state, &p, |l| l.with_error(Some(e))).await,
     };

@@ -362,6 +362,8 @@ struct ProfilePage {
     linked: Option<LinkView>,
     cmp_self: Vec<SessionRow>,
     cmp_linked: Vec<SessionRow>,
+    /// The person has a second factor (an administrator may reset it).
+    mfa_on: bool,
 }
 
 /// Marks which of `rows` share an IP address or user agent with any of `others`.
@@ -414,6 +416,7 @@ async fn profile_page(
             linked,
             cmp_self,
             cmp_linked,
+            mfa_on: state.svc.mfa_status(&m.id).await.in_page(p)?.any(),
         },
     ))
 }

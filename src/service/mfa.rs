@@ -1,0 +1,408 @@
+//! Two-factor sign-in: setting up and removing an authenticator app (the current password
+//! needed), recovery codes, checking a second step's code, the account's policy of who must
+//! have a second factor, and administrators resetting a person's.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::domain::audit::AuditKind;
+use crate::domain::member::MemberKind;
+use crate::domain::policy::Actor;
+use crate::domain::session::EndReason;
+use crate::domain::time::Millis;
+use crate::domain::totp;
+use crate::store::{Member, MfaPolicy, TotpRecord};
+
+use super::{Service, ServiceError, ServiceResult, random_hex, token_hash};
+
+/// How many recovery codes a person gets when they confirm an app.
+pub const RECOVERY_CODES: usize = 10;
+
+/// What `/me` tells about a person's second factors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct MfaStatus {
+    pub totp: bool,
+    pub passkeys: i64,
+    pub recovery_codes_left: i64,
+}
+
+impl MfaStatus {
+    pub fn any(&self) -> bool {
+        self.totp || self.passkeys > 0
+    }
+}
+
+/// An app being set up: the secret as apps take it and the URL the QR code holds.
+#[derive(Debug, Clone)]
+pub struct TotpSetup {
+    pub secret: String,
+    pub otpauth_url: String,
+}
+
+/// A second step that passed: how, and (for a recovery code) how many are left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondFactor {
+    pub method: &'static str,
+    pub recovery_codes_left: Option<i64>,
+}
+
+impl Service {
+    /// The second factors a person has.
+    pub async fn mfa_status(&self, member_id: &str) -> ServiceResult<MfaStatus> {
+        let totp = self
+            .store
+            .totp(member_id)
+            .await?
+            .is_some_and(|t| t.confirmed_at.is_some());
+        let recovery_codes_left = if totp {
+            self.store.recovery_codes_left(member_id).await?
+        } else {
+            0
+        };
+        Ok(MfaStatus {
+            totp,
+            passkeys: 0,
+            recovery_codes_left,
+        })
+    }
+
+    /// Starts setting up an authenticator app (replacing one being set up); needs the current
+    /// password, checked and throttled like a sign-in.
+    pub async fn start_totp(&self, actor: &Actor, password: String) -> ServiceResult<TotpSetup> {
+        self.check_own_password(actor, password, "password").await?;
+        let me = self
+            .store
+            .member(&actor.account_id, &actor.member_id)
+            .await?;
+        let account = self.store.account(&actor.account_id).await?;
+        let secret = crate::ids::random_bytes(totp::SECRET_BYTES);
+        let sealed = self.seal(&actor.member_id, &secret).await?;
+        if !self
+            .store
+            .put_pending_totp(&actor.account_id, &actor.member_id, &sealed, self.now())
+            .await?
+        {
+            return Err(ServiceError::invalid(
+                "totp",
+                "an authenticator app is already set up; remove it first",
+            ));
+        }
+        let b32 = totp::base32_encode(&secret);
+        Ok(TotpSetup {
+            otpauth_url: totp::otpauth_url(&format!("Deskward {}", account.name), &me.email, &b32),
+            secret: b32,
+        })
+    }
+
+    /// The app being set up, for the setup page to show again (its QR code and secret).
+    pub async fn pending_totp(&self, actor: &Actor) -> ServiceResult<Option<TotpSetup>> {
+        let Some(t) = self.store.totp(&actor.member_id).await? else {
+            return Ok(None);
+        };
+        if t.confirmed_at.is_some() {
+            return Ok(None);
+        }
+        let me = self
+            .store
+            .member(&actor.account_id, &actor.member_id)
+            .await?;
+        let account = self.store.account(&actor.account_id).await?;
+        let b32 = totp::base32_encode(&self.open(&t).await?);
+        Ok(Some(TotpSetup {
+            otpauth_url: totp::otpauth_url(&format!("Deskward {}", account.name), &me.email, &b32),
+            secret: b32,
+        }))
+    }
+
+    /// Confirms the app being set up with a code from it; returns the new recovery codes,
+    /// shown this once (only their hashes are kept).
+    pub async fn confirm_totp(&self, actor: &Actor, code: &str) -> ServiceResult<Vec<String>> {
+        let pending = self
+            .store
+            .totp(&actor.member_id)
+            .await?
+            .filter(|t| t.confirmed_at.is_none())
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "code",
+                    "no authenticator app is being set up; start with POST /api/v1/me/mfa/totp",
+                )
+            })?;
+        let secret = self.open(&pending).await?;
+        let now = self.now();
+        let step = totp::matching_step(&secret, code, now)
+            .ok_or_else(|| ServiceError::invalid("code", "code is incorrect or expired"))?;
+        let codes: Vec<String> = (0..RECOVERY_CODES)
+            .map(|_| format!("{}-{}", random_hex(3), random_hex(3)))
+            .collect();
+        let hashes: Vec<String> = codes
+            .iter()
+            .map(|c| token_hash(&totp::normalize_recovery_code(c)))
+            .collect();
+        if !self
+            .store
+            .confirm_totp(&actor.member_id, step, now, &hashes)
+            .await?
+        {
+            return Err(ServiceError::invalid(
+                "code",
+                "no authenticator app is being set up; start with POST /api/v1/me/mfa/totp",
+            ));
+        }
+        self.audit(
+            &actor.account_id,
+            AuditKind::MfaAdded.as_str(),
+            Some(&actor.member_id),
+            Some(&actor.member_id),
+            Some(&actor.ip),
+            "authenticator app set up".to_string(),
+        )
+        .await;
+        self.forget_person(&actor.account_id, &actor.member_id, actor.kind)
+            .await;
+        Ok(codes)
+    }
+
+    /// Removes the caller's own authenticator app and recovery codes; needs the password.
+    pub async fn remove_totp(&self, actor: &Actor, password: String) -> ServiceResult<()> {
+        self.check_own_password(actor, password, "password").await?;
+        if !self.store.remove_mfa(&actor.member_id).await? {
+            return Err(ServiceError::NotFound);
+        }
+        self.audit(
+            &actor.account_id,
+            AuditKind::MfaRemoved.as_str(),
+            Some(&actor.member_id),
+            Some(&actor.member_id),
+            Some(&actor.ip),
+            "authenticator app removed".to_string(),
+        )
+        .await;
+        self.forget_person(&actor.account_id, &actor.member_id, actor.kind)
+            .await;
+        Ok(())
+    }
+
+    /// An administrator resets a person's second factor (they lost their phone): allowed to
+    /// whoever may change that person's password; ends the person's sessions.
+    pub async fn reset_mfa(&self, actor: &Actor, kind: MemberKind, id: &str) -> ServiceResult<()> {
+        let target = self.get_person(actor, kind, id).await?.member;
+        self.require_administer(actor, &target)?;
+        if !self.store.remove_mfa(&target.id).await? {
+            return Err(ServiceError::invalid(
+                "mfa",
+                format!("{} has no second factor to reset", target.name),
+            ));
+        }
+        self.audit(
+            &actor.account_id,
+            AuditKind::MfaReset.as_str(),
+            Some(&actor.member_id),
+            Some(&target.id),
+            Some(&actor.ip),
+            format!("second factor of {} reset", target.email),
+        )
+        .await;
+        self.end_sessions_of(
+            actor,
+            target.kind,
+            std::slice::from_ref(&target.id),
+            EndReason::MfaReset,
+        )
+        .await?;
+        self.forget_person(&target.account_id, &target.id, target.kind)
+            .await;
+        Ok(())
+    }
+
+    /// The methods a person's second step offers; empty when they have no second factor.
+    pub(crate) async fn second_factor_methods(
+        &self,
+        member_id: &str,
+    ) -> ServiceResult<Vec<&'static str>> {
+        let status = self.mfa_status(member_id).await?;
+        let mut methods = Vec::new();
+        if status.totp {
+            methods.push("totp");
+        }
+        if status.recovery_codes_left > 0 {
+            methods.push("recovery_code");
+        }
+        Ok(methods)
+    }
+
+    /// Checks a second step's code: a current code of the person's app, used once, or one of
+    /// their unused recovery codes. `None` when it is neither.
+    pub(crate) async fn check_second_factor(
+        &self,
+        member: &Member,
+        code: &str,
+    ) -> ServiceResult<Option<SecondFactor>> {
+        let now = self.now();
+        if totp::is_totp_code(code) {
+            let Some(t) = self
+                .store
+                .totp(&member.id)
+                .await?
+                .filter(|t| t.confirmed_at.is_some())
+            else {
+                return Ok(None);
+            };
+            let secret = self.open(&t).await?;
+            let Some(step) = totp::matching_step(&secret, code, now) else {
+                return Ok(None);
+            };
+            if !self.store.use_totp_step(&member.id, step).await? {
+                return Ok(None);
+            }
+            return Ok(Some(SecondFactor {
+                method: "totp",
+                recovery_codes_left: None,
+            }));
+        }
+        let norm = totp::normalize_recovery_code(code);
+        if norm.is_empty() || norm.len() > 64 {
+            return Ok(None);
+        }
+        if !self
+            .store
+            .use_recovery_code(&member.id, &token_hash(&norm), now)
+            .await?
+        {
+            return Ok(None);
+        }
+        let left = self.store.recovery_codes_left(&member.id).await?;
+        self.audit(
+            &member.account_id,
+            AuditKind::RecoveryCodeUsed.as_str(),
+            Some(&member.id),
+            Some(&member.id),
+            None,
+            format!("recovery code used to sign in; {left} left"),
+        )
+        .await;
+        self.forget_person(&member.account_id, &member.id, member.kind)
+            .await;
+        Ok(Some(SecondFactor {
+            method: "recovery_code",
+            recovery_codes_left: Some(left),
+        }))
+    }
+
+    /// Who must have a second factor in the account.
+    pub async fn mfa_policy(&self, account_id: &str) -> ServiceResult<MfaPolicy> {
+        Ok(self.store.mfa_policy(account_id).await?)
+    }
+
+    /// Only the primary administrator may change whether administrators must have a second
+    /// factor (a sub-administrator could otherwise lock out or unguard their superiors).
+    pub(crate) fn check_mfa_policy_change(
+        &self,
+        actor: &Actor,
+        before: &MfaPolicy,
+        change: &super::settings::SecurityChange,
+    ) -> ServiceResult<()> {
+        if let Some(admins) = change.mfa_required_admins
+            && admins != before.admins
+            && !actor.primary
+        {
+            return Err(ServiceError::Forbidden(
+                "only the primary administrator may change whether administrators need a \
+                 second factor"
+                    .to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies the policy part of a Security change (checked before anything was applied).
+    /// It governs sign-ins from now on: sessions already open stay as they are.
+    pub(crate) async fn change_mfa_policy(
+        &self,
+        actor: &Actor,
+        before: MfaPolicy,
+        change: &super::settings::SecurityChange,
+    ) -> ServiceResult<()> {
+        let after = MfaPolicy {
+            agents: change.mfa_required_agents.unwrap_or(before.agents),
+            admins: change.mfa_required_admins.unwrap_or(before.admins),
+        };
+        if after == before {
+            return Ok(());
+        }
+        self.store.set_mfa_policy(&actor.account_id, after).await?;
+        let show = |b: bool| if b { "required" } else { "optional" };
+        self.audit(
+            &actor.account_id,
+            AuditKind::SettingsChanged.as_str(),
+            Some(&actor.member_id),
+            None,
+            Some(&actor.ip),
+            format!(
+                "second factor for agents {} → {}, for administrators {} → {}",
+                show(before.agents),
+                show(after.agents),
+                show(before.admins),
+                show(after.admins)
+            ),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Whether a person who signs in now must set up a second factor before anything else.
+    pub(crate) async fn must_enroll(&self, member: &Member) -> ServiceResult<bool> {
+        let policy = self.store.mfa_policy(&member.account_id).await?;
+        let required = match member.kind {
+            MemberKind::Agent => policy.agents,
+            MemberKind::Admin => policy.admins,
+        };
+        Ok(required && !self.mfa_status(&member.id).await?.any())
+    }
+
+    /// Drops what this instance keeps of a person whose second factors changed: their view,
+    /// `/me` bodies and sessions (whose enrollment-only state may have been lifted).
+    async fn forget_person(&self, account_id: &str, member_id: &str, kind: MemberKind) {
+        self.cache.forget_view(member_id);
+        if let Ok(sessions) = self.sessions_of(account_id, member_id, kind).await {
+            for s in sessions {
+                self.cache.forget_session(&s.id);
+            }
+        }
+    }
+
+    /// Encrypts a secret for storage: XOR with an HMAC-SHA256 key stream under a server
+    /// secret, bound to the person and a random nonce, so a copy of the database alone does
+    /// not yield anyone's codes. Stored as `nonce.ciphertext`, hex.
+    async fn seal(&self, member_id: &str, secret: &[u8]) -> ServiceResult<String> {
+        let nonce = crate::ids::random_bytes(16);
+        let pad = self.pad(member_id, &nonce).await?;
+        let ct: Vec<u8> = secret.iter().zip(pad.iter()).map(|(a, b)| a ^ b).collect();
+        Ok(format!("{}.{}", hex::encode(nonce), hex::encode(ct)))
+    }
+
+    async fn open(&self, t: &TotpRecord) -> ServiceResult<Vec<u8>> {
+        let bad = || ServiceError::Internal("unreadable authenticator secret".to_string());
+        let (nonce, ct) = t.secret.split_once('.').ok_or_else(bad)?;
+        let nonce = hex::decode(nonce).map_err(|_| bad())?;
+        let ct = hex::decode(ct).map_err(|_| bad())?;
+        let pad = self.pad(&t.member_id, &nonce).await?;
+        if ct.len() > pad.len() {
+            return Err(bad());
+        }
+        Ok(ct.iter().zip(pad.iter()).map(|(a, b)| a ^ b).collect())
+    }
+
+    async fn pad(&self, member_id: &str, nonce: &[u8]) -> ServiceResult<Vec<u8>> {
+        let key = self.secret("mfa-totp").await?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key)
+            .map_err(|e| ServiceError::Internal(format!("totp key: {e}")))?;
+        mac.update(member_id.as_bytes());
+        mac.update(b"\n");
+        mac.update(nonce);
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+}
+
+/// How long the second step of a sign-in may take.
+pub const SECOND_STEP_TTL: Millis = 5 * crate::domain::time::MINUTE;

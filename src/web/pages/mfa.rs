@@ -1,0 +1,185 @@
+//! "Sign-in security": a person's own two-factor sign-in. Setting up an authenticator app
+//! shows its QR code (an SVG drawn here, no outside service) and the secret as text; the
+//! confirmation shows the recovery codes once. Plain forms: it all works without JavaScript.
+//! A session limited to enrolling is led here from every other page.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::request::Parts;
+
+use crate::service::mfa::{MfaStatus, TotpSetup};
+use crate::service::{Principal, ServiceError};
+use crate::web::AppState;
+use crate::web::section::Section;
+
+use super::{
+    InPage, Layout, PageResult, PageUser, SignedForm, capitalize, render, see_other, with_notice,
+};
+
+#[derive(Template)]
+#[template(path = "me_security.html")]
+struct SecurityPage {
+    layout: Layout,
+    status: MfaStatus,
+    /// The session may do nothing else until a second factor is set up.
+    enrolling: bool,
+    /// An app being set up: its secret, and its QR code as an inline SVG.
+    setup: Option<(String, String)>,
+    /// Shown once, right after the confirmation.
+    recovery_codes: Vec<String>,
+}
+
+/// What the page may add to its defaults.
+#[derive(Default)]
+struct Shown {
+    setup: Option<TotpSetup>,
+    recovery_codes: Vec<String>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+async fn page(state: &AppState, p: &Principal, shown: Shown) -> PageResult {
+    let status = state.svc.mfa_status(&p.actor.member_id).await.in_page(p)?;
+    let setup = match shown.setup {
+        Some(s) => Some(s),
+        None if !status.totp => state.svc.pending_totp(&p.actor).await.in_page(p)?,
+        None => None,
+    };
+    // Whether the session is still limited: the confirmation lifts it in the database.
+    let enrolling = p.session.mfa_enrollment && !status.any();
+    let layout = Layout::signed_in(p, "me-security", "Sign-in security")
+        .with_notice(shown.notice)
+        .with_error(shown.error);
+    Ok(render(
+        layout.status(),
+        &SecurityPage {
+            layout,
+            status,
+            enrolling,
+            setup: setup.map(|s| (s.secret.clone(), qr_svg(&s.otpauth_url))),
+            recovery_codes: shown.recovery_codes,
+        },
+    ))
+}
+
+/// The QR code of an `otpauth://` URL as an SVG element to put in the page.
+fn qr_svg(url: &str) -> String {
+    let Ok(code) = qrcode::QrCode::new(url.as_bytes()) else {
+        return String::new();
+    };
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build();
+    // Inline in HTML: no XML declaration.
+    match svg.find("<svg") {
+        Some(i) => svg[i..].to_string(),
+        None => svg,
+    }
+}
+
+pub async fn security_page(
+    State(state): State<AppState>,
+    PageUser(p): PageUser,
+    parts: Parts,
+) -> PageResult {
+    let left = parts.uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "codes_left")
+            .and_then(|(_, v)| v.parse::<u32>().ok())
+    });
+    let notice = left.map(|n| {
+        format!(
+            "You signed in with a recovery code. You have {n} left{}",
+            if n < 3 {
+                ": remove and set up your authenticator app again to get new ones."
+            } else {
+                "."
+            }
+        )
+    });
+    page(
+        &state,
+        &p,
+        Shown {
+            notice,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+fn input_error(e: ServiceError) -> Result<String, ServiceError> {
+    match e {
+        ServiceError::Invalid { message, .. } => Ok(capitalize(&message)),
+        other => Err(other),
+    }
+}
+
+pub async fn start_totp(
+    State(state): State<AppState>,
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
+    let shown = match state.svc.start_totp(&p.actor, form.text("password")).await {
+        Ok(setup) => Shown {
+            setup: Some(setup),
+            ..Default::default()
+        },
+        Err(e) => Shown {
+            error: Some(input_error(e).in_page(&p)?),
+            ..Default::default()
+        },
+    };
+    page(&state, &p, shown).await
+}
+
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
+    let shown = match state.svc.confirm_totp(&p.actor, &form.text("code")).await {
+        Ok(codes) => Shown {
+            recovery_codes: codes,
+            notice: Some("Two-factor sign-in is on.".to_string()),
+            ..Default::default()
+        },
+        Err(e) => Shown {
+            error: Some(input_error(e).in_page(&p)?),
+            ..Default::default()
+        },
+    };
+    page(&state, &p, shown).await
+}
+
+pub async fn remove_totp(
+    State(state): State<AppState>,
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
+    let shown = match state.svc.remove_totp(&p.actor, form.text("password")).await {
+        Ok(()) => Shown {
+            notice: Some("Your authenticator app was removed.".to_string()),
+            ..Default::default()
+        },
+        Err(e) => Shown {
+            error: Some(input_error(e).in_page(&p)?),
+            ..Default::default()
+        },
+    };
+    page(&state, &p, shown).await
+}
+
+/// The profile's "Reset two-factor sign-in" (same permission as changing the password).
+pub async fn reset<S: Section>(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedForm(p, _): SignedForm,
+) -> PageResult {
+    state
+        .svc
+        .reset_mfa(&p.actor, S::KIND, &id)
+        .await
+        .in_page(&p)?;
+    let back = format!("/team/{}/{id}", S::KIND.plural());
+    Ok(see_other(&with_notice(&back, "mfa_reset", None)))
+}
