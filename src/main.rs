@@ -137,6 +137,10 @@ struct ServeArgs {
     max_connections: u64,
     #[command(flatten)]
     guard: GuardArgs,
+    /// Serve Prometheus metrics at GET /metrics on this separate address (e.g.
+    /// 127.0.0.1:9187); off by default. The main address never serves them.
+    #[arg(long, env = "DESKWARD_METRICS_BIND")]
+    metrics_bind: Option<SocketAddr>,
 }
 
 /// Deskward in front of another app (forward auth); see docs/reverse-proxy.md.
@@ -287,6 +291,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             a.guard.apply(&mut web)?;
             let prefix = web.path_prefix.clone();
             let store = open(&a.db.database_url).await?;
+            let metrics_listener = match a.metrics_bind {
+                Some(addr) => Some(
+                    std::net::TcpListener::bind(addr)
+                        .map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?,
+                ),
+                None => None,
+            };
             let config = ServerConfig {
                 web,
                 service: ServiceConfig {
@@ -295,6 +306,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 sweep_interval: Duration::from_secs(a.sweep_secs.max(1)),
                 body_read_timeout: Duration::from_secs(a.body_read_timeout_secs),
                 max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
+                metrics_listener,
                 ..ServerConfig::default()
             };
             let events = deskward::relay::events_for(&a.db.database_url).await;
@@ -308,6 +320,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 database = %redact_url(&a.db.database_url),
                 "Deskward is listening"
             );
+            if let Some(m) = a.metrics_bind {
+                tracing::info!(address = %m, "metrics at /metrics");
+            }
             if needs_setup {
                 println!(
                     "First run: open http://{}{prefix}/setup to create your account.",

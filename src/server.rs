@@ -30,6 +30,8 @@ pub struct ServerConfig {
     /// ones wait in the listen backlog. Each takes a file descriptor, so `ulimit -n` must be
     /// above it (the benchmark holds 10,000 event streams).
     pub max_connections: usize,
+    /// Where `GET /metrics` is served (`--metrics-bind`); `None`: metrics are off.
+    pub metrics_listener: Option<std::net::TcpListener>,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +43,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
             max_connections: 25_000,
+            metrics_listener: None,
         }
     }
 }
@@ -101,7 +104,24 @@ pub async fn serve(
             }
         })
     };
-    let state = AppState::new(svc, config.web, stream_stop);
+    let mut web = config.web;
+    let metrics = match config.metrics_listener {
+        Some(listener) => {
+            listener.set_nonblocking(true)?;
+            let listener = TcpListener::from_std(listener)?;
+            web.metrics = true;
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(web::metrics::serve(
+                svc.clone(),
+                listener,
+                async move {
+                    let _ = stop.changed().await;
+                },
+            )))
+        }
+        None => None,
+    };
+    let state = AppState::new(svc, web, stream_stop);
     let app = web::app(state);
     let limits = Limits {
         header_read_timeout: config.header_read_timeout,
@@ -117,6 +137,9 @@ pub async fn serve(
     let _ = stop_rx.changed().await;
     sweeper.abort();
     heart.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     result
 }
 

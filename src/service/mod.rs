@@ -18,6 +18,7 @@ pub mod auth;
 pub mod cache;
 pub(crate) mod ending;
 pub mod limiter;
+pub mod metrics;
 pub mod passwords;
 pub mod presence;
 pub mod settings;
@@ -128,6 +129,7 @@ pub struct Service {
     instance_id: String,
     /// Secrets shared by every instance (`Store::server_secret`), kept once read.
     secrets: std::sync::RwLock<std::collections::HashMap<String, Arc<[u8]>>>,
+    metrics: metrics::Metrics,
 }
 
 impl Service {
@@ -147,6 +149,7 @@ impl Service {
             cache: cache::AuthCache::default(),
             instance_id: new_id("in"),
             secrets: Default::default(),
+            metrics: metrics::Metrics::new(),
         }
     }
 

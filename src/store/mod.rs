@@ -279,6 +279,16 @@ pub struct Challenge {
     pub failures: i64,
 }
 
+/// Totals over every account for the metrics scrape (see `Store::live_counts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveCounts {
+    /// Sessions not ended yet (the sweep ends idle ones within its interval).
+    pub agent_sessions: i64,
+    pub admin_sessions: i64,
+    /// Agents whose status is Online and who are not disabled.
+    pub agents_online: i64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which database this is, for logs and the health check.
@@ -481,6 +491,11 @@ pub trait Store: Send + Sync + 'static {
         account_id: &str,
         q: &AuditQuery,
     ) -> StoreResult<(Vec<AuditEntry>, i64)>;
+
+    // --- metrics
+    /// What the metrics scrape reads from the database, in every account at once: live
+    /// sessions by role and agents Online. One grouped count each, never per person.
+    async fn live_counts(&self) -> StoreResult<LiveCounts>;
 }
 
 /// Opens the store a database URL names, applying its migrations.

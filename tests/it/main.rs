@@ -21,6 +21,7 @@ mod conformance_signin_state;
 mod conformance_throttling;
 mod forward_auth;
 mod hardening;
+mod metrics;
 mod multi_instance;
 mod operations;
 mod path_prefix;
