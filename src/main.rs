@@ -43,6 +43,8 @@ enum Command {
     Demo(DemoArgs),
     /// Copy a running SQLite database consistently into a new file.
     Backup(BackupArgs),
+    /// Print the OpenAPI 3.1 description of the HTTP API (docs/openapi.json), or write it.
+    Openapi(OpenapiArgs),
     /// Seed a large data set for benchmarks (10,000 agents by default) into an empty database.
     SeedLarge(SeedLargeArgs),
     /// Write docs/reverse-proxy.md's nginx or Caddy configuration, filled in for loopback
@@ -202,6 +204,13 @@ struct BackupArgs {
     to: std::path::PathBuf,
     #[command(flatten)]
     db: DbArgs,
+}
+
+#[derive(Args)]
+struct OpenapiArgs {
+    /// Write it to this file (e.g. docs/openapi.json) instead of printing it.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -377,6 +386,17 @@ async fn run(cli: Cli) -> Result<(), String> {
                 a.to.display()
             );
             Ok(())
+        }
+        Command::Openapi(a) => {
+            let text = deskward::web::api::openapi::json();
+            match a.out {
+                Some(path) => std::fs::write(&path, text)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display())),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
         }
         Command::Migrate(a) => {
             open(&a.database_url).await?;

@@ -23,6 +23,7 @@ mod forward_auth;
 mod hardening;
 mod metrics;
 mod multi_instance;
+mod openapi;
 mod operations;
 mod path_prefix;
 mod permissions;

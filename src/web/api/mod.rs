@@ -15,6 +15,7 @@ use super::section::{Admins, Agents};
 
 pub mod audit;
 pub mod auth;
+pub mod openapi;
 mod settings;
 pub mod shapes;
 mod team;
@@ -58,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/security", get(settings::get).put(settings::put))
         .route("/verify/auth-request", get(super::verify::auth_request))
         .route("/verify/forward-auth", get(super::verify::forward_auth))
+        .route("/openapi.json", get(openapi::serve))
         .fallback(|| async { ApiError::not_found() })
 }
 
