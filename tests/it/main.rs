@@ -28,6 +28,7 @@ mod operations;
 mod path_prefix;
 mod permissions;
 mod proxies;
+mod schemathesis;
 mod sign_in_rd;
 mod signin;
 mod throttling;

@@ -125,7 +125,9 @@ pub struct MemberPage {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginInput {
+    #[schema(format = Email)]
     pub email: String,
+    #[schema(min_length = 1)]
     pub password: String,
     /// Which account of a linked pair.
     #[serde(rename = "as", skip_serializing_if = "Option::is_none")]
@@ -182,16 +184,24 @@ pub struct Ended {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
+    #[schema(min_length = 1)]
     pub name: String,
+    #[schema(format = Email)]
     pub email: String,
+    /// 12 to 128 characters, not a common password.
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
 }
 
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAdmin {
+    #[schema(min_length = 1)]
     pub name: String,
+    #[schema(format = Email)]
     pub email: String,
+    /// 12 to 128 characters, not a common password.
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Vec<Permission>>,
@@ -262,6 +272,17 @@ pub struct AuditPage {
     pub total: i64,
     pub page: i64,
     pub per_page: i64,
+}
+
+/// One Server-Sent Event of `GET /api/v1/events`: `event` names it (`ready`, `member`,
+/// `status`, `session_ended`, ...) and `data` is JSON text.
+#[derive(Serialize, ToSchema)]
+pub struct StreamEvent {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    pub data: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// The cookie and the CSRF header, declared once.
@@ -382,7 +403,7 @@ mod ops {
         responses(
             (status = 200, description = "Server-Sent Events for the caller's session: `ready`, \
                 member and status events, and `session_ended` with `{\"reason\"}` before it closes",
-                content_type = "text/event-stream", body = String),
+                content_type = "text/event-stream", body = StreamEvent),
             (status = 401, description = "`unauthenticated`", body = ErrorBody),
         ))]
     pub fn events() {}
@@ -573,6 +594,7 @@ mod ops {
             (status = 401, description = "No live session; `Location` holds the sign-in URL", body = ErrorBody,
                 headers(("Location" = String))),
             (status = 403, description = "`forbidden`: the person lacks `require`", body = ErrorBody),
+            (status = 422, description = "`invalid_input`: an unknown `require`", body = ErrorBody),
         ))]
     pub fn verify_auth_request() {}
 
@@ -587,6 +609,7 @@ mod ops {
                 headers(("Location" = String))),
             (status = 401, description = "`unauthenticated`", body = ErrorBody),
             (status = 403, description = "`forbidden`: the person lacks `require`", body = ErrorBody),
+            (status = 422, description = "`invalid_input`: an unknown `require`", body = ErrorBody),
         ))]
     pub fn verify_forward_auth() {}
 
