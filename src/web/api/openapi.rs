@@ -109,6 +109,7 @@ pub struct Member {
     /// Agents only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    #[schema(required)]
     pub linked: Option<Linked>,
     pub session_active: bool,
     pub sessions: Vec<Session>,
@@ -169,6 +170,8 @@ pub struct StatusInput {
 #[serde(deny_unknown_fields)]
 pub struct PasswordInput {
     pub current_password: String,
+    /// 12 to 128 characters, not a common password.
+    #[schema(min_length = 12, max_length = 128)]
     pub new_password: String,
     /// Default true: other sessions end.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -229,7 +232,8 @@ pub struct PersonPatch {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkEnd {
-    /// Agent ids.
+    /// Agent ids (at most 10,000).
+    #[schema(max_items = 10_000)]
     pub ids: Vec<String>,
 }
 
@@ -246,8 +250,12 @@ pub struct SecuritySettings {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityInput {
+    /// 5 minutes to 90 days.
+    #[schema(minimum = 5, maximum = 129_600)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_idle_timeout_minutes: Option<i64>,
+    /// Null: no limit; else 5 minutes to 360 days.
+    #[schema(minimum = 5, maximum = 518_400)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_session_lifetime_minutes: Option<i64>,
 }
@@ -272,6 +280,23 @@ pub struct AuditPage {
     pub total: i64,
     pub page: i64,
     pub per_page: i64,
+}
+
+/// What a verify endpoint may require of the person.
+#[derive(Serialize, ToSchema)]
+pub enum Require {
+    #[serde(rename = "agent")]
+    Agent,
+    #[serde(rename = "admin")]
+    Admin,
+    #[serde(rename = "team.agents")]
+    TeamAgents,
+    #[serde(rename = "team.admins")]
+    TeamAdmins,
+    #[serde(rename = "security")]
+    Security,
+    #[serde(rename = "audit")]
+    Audit,
 }
 
 /// One Server-Sent Event of `GET /api/v1/events`: `event` names it (`ready`, `member`,
@@ -586,7 +611,7 @@ mod ops {
 
     #[utoipa::path(get, path = "/api/v1/verify/auth-request", tag = "forward auth",
         security((), ("session" = [])),
-        params(("require" = Option<String>, Query, description = "`agent`, `admin` or a permission")),
+        params(("require" = Option<Require>, Query, description = "`agent`, `admin` (that role exactly) or a permission")),
         responses(
             (status = 200, description = "A live session; `Remote-*` headers name the person",
                 headers(("Remote-User" = String), ("Remote-Email" = String), ("Remote-Name" = String),
@@ -600,7 +625,7 @@ mod ops {
 
     #[utoipa::path(get, path = "/api/v1/verify/forward-auth", tag = "forward auth",
         security((), ("session" = [])),
-        params(("require" = Option<String>, Query, description = "`agent`, `admin` or a permission")),
+        params(("require" = Option<Require>, Query, description = "`agent`, `admin` (that role exactly) or a permission")),
         responses(
             (status = 200, description = "A live session; `Remote-*` headers name the person",
                 headers(("Remote-User" = String), ("Remote-Email" = String), ("Remote-Name" = String),
