@@ -3,7 +3,7 @@
 # (unit tests, store conformance on SQLite and PostgreSQL, HTTP and browser tests).
 #
 # Meant for a fresh Debian 12 machine, run as root (CI sets CI=true): it installs Chromium and
-# chromedriver, nginx and Caddy when missing, makes sure PostgreSQL answers on 127.0.0.1:5432,
+# chromedriver, nginx, Caddy and promtool when missing, makes sure PostgreSQL answers on 127.0.0.1:5432,
 # and exits non-zero when anything fails. Every step runs even after an earlier one failed, so one run reports all.
 set -euo pipefail
 
@@ -63,6 +63,34 @@ if ! have nginx || ! have caddy; then
         as_root systemctl disable --now nginx caddy >/dev/null 2>&1 || true
     fi
     have nginx && have caddy || die "nginx or caddy still missing after installation"
+fi
+
+# --- promtool, for the metrics tests -------------------------------------------------------
+# tests/it/metrics.rs checks the /metrics output and docs/operations.md's alert rules with
+# `promtool` (Debian package `prometheus`; its server must not start while installing). With
+# CI=true the test fails when promtool is missing instead of skipping.
+if ! have promtool; then
+    log "installing promtool (package prometheus; its service stays stopped)"
+    export DEBIAN_FRONTEND=noninteractive
+    policy=/usr/sbin/policy-rc.d
+    added_policy=0
+    if [[ ! -e "$policy" ]]; then
+        printf '#!/bin/sh\n# scripts/test.sh: no service starts while packages install\nexit 101\n' \
+            | as_root tee "$policy" >/dev/null
+        as_root chmod 755 "$policy"
+        added_policy=1
+    fi
+    installed=0
+    as_root apt-get update -qq >/dev/null \
+        && as_root apt-get install -y -qq -o=Dpkg::Use-Pty=0 --no-install-recommends prometheus \
+            >/dev/null \
+        && installed=1
+    [[ "$added_policy" == 1 ]] && as_root rm -f "$policy"
+    [[ "$installed" == 1 ]] || die "apt-get install prometheus failed"
+    if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+        as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    have promtool || die "promtool still missing after installation"
 fi
 
 # --- PostgreSQL on 127.0.0.1:5432 ------------------------------------------------------------

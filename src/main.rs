@@ -43,6 +43,8 @@ enum Command {
     Demo(DemoArgs),
     /// Copy a running SQLite database consistently into a new file.
     Backup(BackupArgs),
+    /// Print the OpenAPI 3.1 description of the HTTP API (docs/openapi.json), or write it.
+    Openapi(OpenapiArgs),
     /// Seed a large data set for benchmarks (10,000 agents by default) into an empty database.
     SeedLarge(SeedLargeArgs),
     /// Write docs/reverse-proxy.md's nginx or Caddy configuration, filled in for loopback
@@ -137,6 +139,10 @@ struct ServeArgs {
     max_connections: u64,
     #[command(flatten)]
     guard: GuardArgs,
+    /// Serve Prometheus metrics at GET /metrics on this separate address (e.g.
+    /// 127.0.0.1:9187); off by default. The main address never serves them.
+    #[arg(long, env = "DESKWARD_METRICS_BIND")]
+    metrics_bind: Option<SocketAddr>,
     #[command(flatten)]
     keep: KeepArgs,
 }
@@ -228,6 +234,13 @@ struct BackupArgs {
 }
 
 #[derive(Args)]
+struct OpenapiArgs {
+    /// Write it to this file (e.g. docs/openapi.json) instead of printing it.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
 struct SeedLargeArgs {
     #[command(flatten)]
     db: DbArgs,
@@ -314,6 +327,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             a.guard.apply(&mut web)?;
             let prefix = web.path_prefix.clone();
             let store = open(&a.db.database_url).await?;
+            let metrics_listener = match a.metrics_bind {
+                Some(addr) => Some(
+                    std::net::TcpListener::bind(addr)
+                        .map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?,
+                ),
+                None => None,
+            };
             let config = ServerConfig {
                 web,
                 service: ServiceConfig {
@@ -331,6 +351,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     audit_days: a.keep.audit_retention_days,
                     ..Default::default()
                 },
+                metrics_listener,
                 ..ServerConfig::default()
             };
             let events = deskward::relay::events_for(&a.db.database_url).await;
@@ -344,6 +365,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 database = %redact_url(&a.db.database_url),
                 "Deskward is listening"
             );
+            if let Some(m) = a.metrics_bind {
+                tracing::info!(address = %m, "metrics at /metrics");
+            }
             if needs_setup {
                 println!(
                     "First run: open http://{}{prefix}/setup to create your account.",
@@ -398,6 +422,17 @@ async fn run(cli: Cli) -> Result<(), String> {
                 a.to.display()
             );
             Ok(())
+        }
+        Command::Openapi(a) => {
+            let text = deskward::web::api::openapi::json();
+            match a.out {
+                Some(path) => std::fs::write(&path, text)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display())),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
         }
         Command::Migrate(a) => {
             open(&a.database_url).await?;

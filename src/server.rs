@@ -34,6 +34,8 @@ pub struct ServerConfig {
     pub webhooks: crate::service::delivery::DeliveryConfig,
     /// How long ended sessions, audit entries and deliveries are kept (`--retention-days`).
     pub retention: crate::service::retention::RetentionConfig,
+    /// Where `GET /metrics` is served (`--metrics-bind`); `None`: metrics are off.
+    pub metrics_listener: Option<std::net::TcpListener>,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +49,7 @@ impl Default for ServerConfig {
             max_connections: 25_000,
             webhooks: Default::default(),
             retention: Default::default(),
+            metrics_listener: None,
         }
     }
 }
@@ -138,7 +141,24 @@ pub async fn serve(
             }
         })
     };
-    let state = AppState::new(svc, config.web, stream_stop);
+    let mut web = config.web;
+    let metrics = match config.metrics_listener {
+        Some(listener) => {
+            listener.set_nonblocking(true)?;
+            let listener = TcpListener::from_std(listener)?;
+            web.metrics = true;
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(web::metrics::serve(
+                svc.clone(),
+                listener,
+                async move {
+                    let _ = stop.changed().await;
+                },
+            )))
+        }
+        None => None,
+    };
+    let state = AppState::new(svc, web, stream_stop);
     let app = web::app(state);
     let limits = Limits {
         header_read_timeout: config.header_read_timeout,
@@ -156,6 +176,9 @@ pub async fn serve(
     heart.abort();
     deliveries.abort();
     retention.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     result
 }
 

@@ -9,8 +9,8 @@ pub mod password;
 pub mod policy;
 pub mod session;
 pub mod time;
-pub mod webhook;
 pub mod totp;
+pub mod webhook;
 
 pub use email::Email;
 pub use member::{AgentStatus, MemberKind, Permission, Permissions};

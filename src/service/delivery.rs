@@ -169,6 +169,11 @@ impl Service {
             code = ?result.last_status_code,
             "webhook attempt"
         );
+        self.metrics.webhook_delivery(match result.status.as_str() {
+            "delivered" => "delivered",
+            "failed" => "failed",
+            _ => "retry",
+        });
         if let Err(e) = self.store.finish_delivery(&d.id, &result).await {
             tracing::warn!(error = %e, delivery = %d.id, "could not record a webhook attempt");
         }

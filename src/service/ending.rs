@@ -72,6 +72,7 @@ impl Service {
     async fn announce_ended(&self, ended: &[EndedSession]) {
         let mut offline: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for e in ended {
+            self.metrics.session_ended(e.reason);
             self.publish(Event::SessionEnded {
                 account_id: e.account_id.clone(),
                 member_id: e.member_id.clone(),

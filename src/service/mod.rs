@@ -19,6 +19,7 @@ pub mod cache;
 pub mod delivery;
 pub(crate) mod ending;
 pub mod limiter;
+pub mod metrics;
 pub mod mfa;
 pub mod passwords;
 pub mod policies;
@@ -154,6 +155,7 @@ pub struct Service {
     /// `--webhook-allow-private` (see `webhooks`).
     webhook_allow_private: std::sync::atomic::AtomicBool,
     policies: policies::PolicyCache,
+    metrics: metrics::Metrics,
 }
 
 impl Service {
@@ -177,6 +179,7 @@ impl Service {
             secrets: Default::default(),
             webhook_allow_private: Default::default(),
             policies: Default::default(),
+            metrics: metrics::Metrics::new(),
         }
     }
 

@@ -83,6 +83,12 @@ impl Service {
     /// both accounts of a linked pair and no kind was asked for, the answer is
     /// `ChooseAccount` with a short-lived challenge that [`Service::login_chosen`] completes.
     pub async fn login(&self, req: LoginRequest) -> ServiceResult<LoginOutcome> {
+        let result = self.login_uncounted(req).await;
+        self.metrics.signin(&result);
+        result
+    }
+
+    async fn login_uncounted(&self, req: LoginRequest) -> ServiceResult<LoginOutcome> {
         check_input(&req.email, &req.password)?;
         let norm = email::normalize(&req.email);
         let keys = throttle_keys(&req.account_id, &norm, &req.ip);
@@ -169,6 +175,12 @@ impl Service {
     /// password (reserved before the check, per person and per address) and leaves the
     /// challenge usable until it expires.
     pub async fn login_mfa(&self, req: MfaLogin) -> ServiceResult<LoginOutcome> {
+        let result = self.login_mfa_uncounted(req).await;
+        self.metrics.signin(&result);
+        result
+    }
+
+    async fn login_mfa_uncounted(&self, req: MfaLogin) -> ServiceResult<LoginOutcome> {
         let code = req.code.trim();
         if code.is_empty() {
             return Err(ServiceError::invalid("code", "code is required"));
@@ -235,6 +247,12 @@ impl Service {
     /// Completes a sign-in that had to choose between linked accounts. The challenge is taken
     /// once, from the address it was given to, within five minutes.
     pub async fn login_chosen(&self, req: ChosenLogin) -> ServiceResult<LoginOutcome> {
+        let result = self.login_chosen_uncounted(req).await;
+        self.metrics.signin(&result);
+        result
+    }
+
+    async fn login_chosen_uncounted(&self, req: ChosenLogin) -> ServiceResult<LoginOutcome> {
         let refused = || ServiceError::InvalidCredentials;
         let hash = token_hash(&req.challenge);
         let c = self

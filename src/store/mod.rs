@@ -397,6 +397,16 @@ impl Default for SessionPolicyRecord {
     }
 }
 
+/// Totals over every account for the metrics scrape (see `Store::live_counts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveCounts {
+    /// Sessions not ended yet (the sweep ends idle ones within its interval).
+    pub agent_sessions: i64,
+    pub admin_sessions: i64,
+    /// Agents whose status is Online and who are not disabled.
+    pub agents_online: i64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which database this is, for logs and the health check.
@@ -705,6 +715,10 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_mfa(&self, member_id: &str) -> StoreResult<bool>;
     async fn mfa_policy(&self, account_id: &str) -> StoreResult<MfaPolicy>;
     async fn set_mfa_policy(&self, account_id: &str, policy: MfaPolicy) -> StoreResult<()>;
+    // --- metrics
+    /// What the metrics scrape reads from the database, in every account at once: live
+    /// sessions by role and agents Online. One grouped count each, never per person.
+    async fn live_counts(&self) -> StoreResult<LiveCounts>;
 }
 
 /// A person's authenticator app as stored; `secret` is encrypted by the service.

@@ -83,6 +83,7 @@ struct StreamState {
     principal: Principal,
     token_account: String,
     _guard: TabGuard,
+    _counted: crate::service::metrics::StreamGauge,
     done: bool,
 }
 
@@ -102,6 +103,7 @@ pub async fn stream(
     let rx = state.svc.events().subscribe();
     let guard = state.svc.tab_connected(&p.actor).await;
     let (slot, displaced) = state.streams.join(&p.session.id);
+    let counted = state.svc.metrics().stream_opened();
     let st = StreamState {
         token_account: p.actor.account_id.clone(),
         shutdown: state.shutdown.clone(),
@@ -111,6 +113,7 @@ pub async fn stream(
         slot,
         principal: p,
         _guard: guard,
+        _counted: counted,
         done: false,
     };
     let hello = SseEvent::default()

@@ -26,6 +26,7 @@ pub mod cookies;
 pub mod csv;
 pub mod error;
 pub mod events;
+pub mod metrics;
 pub mod pages;
 pub mod prefix;
 pub mod request;
@@ -51,6 +52,8 @@ pub struct WebConfig {
     /// Origins besides the request's own that sign-in may return to (`rd`), from
     /// `--return-origin` (see [`return_to::parse_origin`]).
     pub return_origins: Vec<url::Origin>,
+    /// Metrics are served (`--metrics-bind`): time every request for them.
+    pub metrics: bool,
 }
 
 impl WebConfig {
@@ -109,6 +112,11 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .route("/healthz", axum::routing::get(healthz))
         .fallback(pages::not_found);
+    let routes = if state.cfg.metrics {
+        routes.layer(metrics::TimingLayer(state.svc.clone()))
+    } else {
+        routes
+    };
     if prefix.is_empty() {
         return routes.with_state(state);
     }

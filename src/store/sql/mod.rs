@@ -31,8 +31,9 @@ pub(in crate::store) mod audit;
 pub(in crate::store) mod challenges;
 pub(in crate::store) mod endings;
 pub(in crate::store) mod members;
-pub(in crate::store) mod policies;
+pub(in crate::store) mod metrics;
 pub(in crate::store) mod mfa;
+pub(in crate::store) mod policies;
 pub(in crate::store) mod presence;
 pub(in crate::store) mod sessions;
 pub(in crate::store) mod throttling;
@@ -43,7 +44,7 @@ macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $backend:literal) => {
         $crate::store::sql::next_area! {
             [$store, $db, $backend]
-            [accounts, members, sessions, endings, audit, presence, throttling, challenges, webhooks, policies, mfa]
+            [accounts, members, sessions, endings, audit, presence, throttling, challenges, webhooks, policies, mfa, metrics]
             {} {}
         }
     };

@@ -16,6 +16,7 @@ use super::section::{Admins, Agents};
 pub mod audit;
 pub mod auth;
 pub mod mfa;
+pub mod openapi;
 mod settings;
 pub mod shapes;
 mod team;
@@ -77,6 +78,7 @@ pub fn router() -> Router<AppState> {
         .route("/me/mfa/totp/confirm", post(mfa::confirm_totp))
         .route("/agents/{id}/mfa", delete(mfa::reset::<Agents>))
         .route("/admins/{id}/mfa", delete(mfa::reset::<Admins>))
+        .route("/openapi.json", get(openapi::serve))
         .fallback(|| async { ApiError::not_found() })
 }
 

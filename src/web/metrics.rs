@@ -1,0 +1,118 @@
+//! The Prometheus side of HTTP: the request timing around the routes, and the separate
+//! listener that serves `GET /metrics` (`serve --metrics-bind`), never the public one.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+
+use crate::service::Service;
+
+/// The route label of requests no route matched: the raw path would let any client create
+/// series without end.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Times every request the routes answer, by method, route pattern and status class. Added
+/// to the router only when metrics are served, so without `--metrics-bind` it costs nothing.
+#[derive(Clone)]
+pub struct TimingLayer(pub Arc<Service>);
+
+impl<S> tower::Layer<S> for TimingLayer {
+    type Service = Timed<S>;
+    fn layer(&self, inner: S) -> Timed<S> {
+        Timed {
+            inner,
+            svc: self.0.clone(),
+        }
+    }
+}
+
+/// See [`TimingLayer`].
+#[derive(Clone)]
+pub struct Timed<S> {
+    inner: S,
+    svc: Arc<Service>,
+}
+
+impl<S> tower::Service<Request> for Timed<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = req.method().clone();
+        // The router sets the pattern before calling the route; the fallback has none. A
+        // nested router's own fallback is a catch-all pattern of axum's making: unmatched too.
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|m| m.as_str())
+            .filter(|p| !p.contains("__private__axum"))
+            .map(str::to_owned);
+        let answer = self.inner.call(req);
+        let svc = self.svc.clone();
+        Box::pin(async move {
+            let res = answer.await?;
+            svc.metrics().http_request(
+                method.as_str(),
+                route.as_deref().unwrap_or(UNMATCHED),
+                res.status().as_u16(),
+                started.elapsed(),
+            );
+            Ok(res)
+        })
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    svc: Arc<Service>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/metrics", axum::routing::get(scrape))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found: try /metrics\n") })
+        .with_state(svc);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn scrape(State(svc): State<Arc<Service>>) -> Response {
+    match svc.metrics_text().await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics scrape could not read the database");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable\n".to_string(),
+            )
+                .into_response()
+        }
+    }
+}
