@@ -19,6 +19,7 @@ pub mod cache;
 pub(crate) mod ending;
 pub mod limiter;
 pub mod mfa;
+pub mod passkeys;
 pub mod passwords;
 pub mod presence;
 pub mod settings;

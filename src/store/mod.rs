@@ -526,6 +526,26 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_mfa(&self, member_id: &str) -> StoreResult<bool>;
     async fn mfa_policy(&self, account_id: &str) -> StoreResult<MfaPolicy>;
     async fn set_mfa_policy(&self, account_id: &str, policy: MfaPolicy) -> StoreResult<()>;
+    /// Stores a passkey and lifts the enrollment-only state of the person's live sessions.
+    async fn insert_passkey(&self, p: &PasskeyRecord) -> StoreResult<()>;
+    /// The person's passkeys, oldest first.
+    async fn passkeys(&self, member_id: &str) -> StoreResult<Vec<PasskeyRecord>>;
+    async fn remove_passkey(&self, member_id: &str, id: &str) -> StoreResult<bool>;
+    async fn remove_all_passkeys(&self, member_id: &str) -> StoreResult<u64>;
+    /// Records a sign-in with a passkey and its updated credential (signature counter).
+    async fn passkey_used(&self, id: &str, credential: &str, at: Millis) -> StoreResult<()>;
+}
+
+/// A person's passkey as stored; `credential` is the WebAuthn credential as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PasskeyRecord {
+    pub id: String,
+    pub member_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub credential: String,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
 }
 
 /// A person's authenticator app as stored; `secret` is encrypted by the service.

@@ -13,6 +13,7 @@ mod api_security;
 mod api_team;
 mod browser;
 mod browser_mfa;
+mod browser_passkeys;
 mod conformance;
 mod conformance_audit;
 mod conformance_endings;
