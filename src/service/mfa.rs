@@ -54,14 +54,15 @@ impl Service {
             .totp(member_id)
             .await?
             .is_some_and(|t| t.confirmed_at.is_some());
-        let recovery_codes_left = if totp {
+        let passkeys = self.store.passkeys(member_id).await?.len() as i64;
+        let recovery_codes_left = if totp || passkeys > 0 {
             self.store.recovery_codes_left(member_id).await?
         } else {
             0
         };
         Ok(MfaStatus {
             totp,
-            passkeys: 0,
+            passkeys,
             recovery_codes_left,
         })
     }
@@ -188,7 +189,9 @@ impl Service {
     pub async fn reset_mfa(&self, actor: &Actor, kind: MemberKind, id: &str) -> ServiceResult<()> {
         let target = self.get_person(actor, kind, id).await?.member;
         self.require_administer(actor, &target)?;
-        if !self.store.remove_mfa(&target.id).await? {
+        let app = self.store.remove_mfa(&target.id).await?;
+        let keys = self.store.remove_all_passkeys(&target.id).await?;
+        if !app && keys == 0 {
             return Err(ServiceError::invalid(
                 "mfa",
                 format!("{} has no second factor to reset", target.name),
@@ -224,6 +227,9 @@ impl Service {
         let mut methods = Vec::new();
         if status.totp {
             methods.push("totp");
+        }
+        if status.passkeys > 0 {
+            methods.push("webauthn");
         }
         if status.recovery_codes_left > 0 {
             methods.push("recovery_code");
@@ -362,7 +368,7 @@ impl Service {
 
     /// Drops what this instance keeps of a person whose second factors changed: their view,
     /// `/me` bodies and sessions (whose enrollment-only state may have been lifted).
-    async fn forget_person(&self, account_id: &str, member_id: &str, kind: MemberKind) {
+    pub(crate) async fn forget_person(&self, account_id: &str, member_id: &str, kind: MemberKind) {
         self.cache.forget_view(member_id);
         if let Ok(sessions) = self.sessions_of(account_id, member_id, kind).await {
             for s in sessions {

@@ -21,6 +21,7 @@ pub(crate) mod ending;
 pub mod limiter;
 pub mod metrics;
 pub mod mfa;
+pub mod passkeys;
 pub mod passwords;
 pub mod policies;
 pub mod presence;

@@ -68,6 +68,8 @@ pub struct MfaLogin {
     pub ip: String,
     pub user_agent: String,
     pub device_pass: Option<String>,
+    /// A passkey's answer instead of a code.
+    pub passkey: Option<super::passkeys::PasskeyAnswer>,
 }
 
 /// How long the choice between linked accounts may take.
@@ -182,7 +184,7 @@ impl Service {
 
     async fn login_mfa_uncounted(&self, req: MfaLogin) -> ServiceResult<LoginOutcome> {
         let code = req.code.trim();
-        if code.is_empty() {
+        if code.is_empty() && req.passkey.is_none() {
             return Err(ServiceError::invalid("code", "code is required"));
         }
         if code.chars().count() > 64 {
@@ -212,7 +214,11 @@ impl Service {
             None => false,
         };
         let attempt = self.reserve_attempt(&keys, known).await?;
-        let Some(factor) = self.check_second_factor(&member, code).await? else {
+        let checked = match &req.passkey {
+            Some(answer) => self.check_passkey(&member, &req.challenge, answer).await?,
+            None => self.check_second_factor(&member, code).await?,
+        };
+        let Some(factor) = checked else {
             // The reservation stays: it is this failure.
             let _ = self.store.count_challenge_failure(&hash).await;
             self.audit(

@@ -719,6 +719,26 @@ pub trait Store: Send + Sync + 'static {
     /// What the metrics scrape reads from the database, in every account at once: live
     /// sessions by role and agents Online. One grouped count each, never per person.
     async fn live_counts(&self) -> StoreResult<LiveCounts>;
+    /// Stores a passkey and lifts the enrollment-only state of the person's live sessions.
+    async fn insert_passkey(&self, p: &PasskeyRecord) -> StoreResult<()>;
+    /// The person's passkeys, oldest first.
+    async fn passkeys(&self, member_id: &str) -> StoreResult<Vec<PasskeyRecord>>;
+    async fn remove_passkey(&self, member_id: &str, id: &str) -> StoreResult<bool>;
+    async fn remove_all_passkeys(&self, member_id: &str) -> StoreResult<u64>;
+    /// Records a sign-in with a passkey and its updated credential (signature counter).
+    async fn passkey_used(&self, id: &str, credential: &str, at: Millis) -> StoreResult<()>;
+}
+
+/// A person's passkey as stored; `credential` is the WebAuthn credential as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PasskeyRecord {
+    pub id: String,
+    pub member_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub credential: String,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
 }
 
 /// A person's authenticator app as stored; `secret` is encrypted by the service.

@@ -16,6 +16,7 @@ mod browser_a11y;
 mod browser_mfa;
 mod browser_policies;
 mod browser_team;
+mod browser_passkeys;
 mod conformance;
 mod conformance_audit;
 mod conformance_endings;

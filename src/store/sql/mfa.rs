@@ -167,6 +167,70 @@ macro_rules! methods {
                 .await?;
                 Ok(())
             }
+            async fn insert_passkey(&self, p: &PasskeyRecord) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO mfa_passkeys (id, member_id, account_id, name, credential, \
+                     created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+                )
+                .bind(&p.id)
+                .bind(&p.member_id)
+                .bind(&p.account_id)
+                .bind(&p.name)
+                .bind(&p.credential)
+                .bind(p.created_at)
+                .execute(&mut *tx)
+                .await?;
+                // A second factor now: the person's sessions are no longer limited to enrolling.
+                sqlx::query(
+                    "UPDATE sessions SET mfa_enrollment = FALSE \
+                     WHERE member_id = $1 AND ended_at IS NULL AND mfa_enrollment = TRUE",
+                )
+                .bind(&p.member_id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn passkeys(&self, member_id: &str) -> StoreResult<Vec<PasskeyRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, member_id, account_id, name, credential, created_at, \
+                     last_used_at FROM mfa_passkeys WHERE member_id = $1 ORDER BY created_at, id",
+                )
+                .bind(member_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn remove_passkey(&self, member_id: &str, id: &str) -> StoreResult<bool> {
+                let r = sqlx::query("DELETE FROM mfa_passkeys WHERE member_id = $1 AND id = $2")
+                    .bind(member_id)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn remove_all_passkeys(&self, member_id: &str) -> StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM mfa_passkeys WHERE member_id = $1")
+                    .bind(member_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected())
+            }
+
+            async fn passkey_used(&self, id: &str, credential: &str, at: Millis) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE mfa_passkeys SET credential = $1, last_used_at = $2 WHERE id = $3",
+                )
+                .bind(credential)
+                .bind(at)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
         } { $($helpers)* } }
     };
 }

@@ -76,6 +76,16 @@ pub fn router() -> Router<AppState> {
             post(mfa::start_totp).delete(mfa::remove_totp),
         )
         .route("/me/mfa/totp/confirm", post(mfa::confirm_totp))
+        .route(
+            "/auth/login/mfa/passkey-options",
+            post(mfa::login_passkey_options),
+        )
+        .route("/me/mfa/passkeys/options", post(mfa::passkey_options))
+        .route(
+            "/me/mfa/passkeys",
+            get(mfa::list_passkeys).post(mfa::add_passkey),
+        )
+        .route("/me/mfa/passkeys/{id}", delete(mfa::remove_passkey))
         .route("/agents/{id}/mfa", delete(mfa::reset::<Agents>))
         .route("/admins/{id}/mfa", delete(mfa::reset::<Admins>))
         .route("/openapi.json", get(openapi::serve))

@@ -32,6 +32,8 @@ struct LoginPage {
     challenge: Option<String>,
     /// Set when the person has a second factor: the second step to complete with a code.
     mfa_challenge: Option<String>,
+    /// The second step may use a passkey.
+    mfa_passkey: bool,
     /// Where to go once signed in (an allowed `rd`, else empty), kept through the form.
     rd: String,
 }
@@ -43,6 +45,7 @@ impl LoginPage {
             email,
             challenge: None,
             mfa_challenge: None,
+            mfa_passkey: false,
             rd: rd.as_ref().map(|u| u.to_string()).unwrap_or_default(),
         }
     }
@@ -144,6 +147,7 @@ pub async fn login_submit(
                     ip: client.ip.clone(),
                     user_agent: client.user_agent.clone(),
                     device_pass: cookies::device_pass(&parts.headers, client.https),
+                    passkey: None,
                 })
                 .await
         }
@@ -197,7 +201,8 @@ pub async fn login_submit(
             page.challenge = Some(challenge);
             StatusCode::OK
         }
-        Err(ServiceError::MfaRequired { challenge, .. }) => {
+        Err(ServiceError::MfaRequired { challenge, methods }) => {
+            page.mfa_passkey = methods.contains(&"webauthn");
             page.mfa_challenge = Some(challenge);
             StatusCode::OK
         }

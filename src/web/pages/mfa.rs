@@ -27,6 +27,8 @@ struct SecurityPage {
     setup: Option<(String, String)>,
     /// Shown once, right after the confirmation.
     recovery_codes: Vec<String>,
+    /// Name, id, when added, when last used.
+    passkeys: Vec<(String, String, String, Option<String>)>,
 }
 
 /// What the page may add to its defaults.
@@ -58,6 +60,21 @@ async fn page(state: &AppState, p: &Principal, shown: Shown) -> PageResult {
             enrolling,
             setup: setup.map(|s| (s.secret.clone(), qr_svg(&s.otpauth_url))),
             recovery_codes: shown.recovery_codes,
+            passkeys: state
+                .svc
+                .passkeys(&p.actor)
+                .await
+                .in_page(p)?
+                .into_iter()
+                .map(|k| {
+                    (
+                        k.name,
+                        k.id,
+                        crate::domain::time::human(k.created_at),
+                        k.last_used_at.map(crate::domain::time::human),
+                    )
+                })
+                .collect(),
         },
     ))
 }
@@ -182,4 +199,26 @@ pub async fn reset<S: Section>(
         .in_page(&p)?;
     let back = format!("/team/{}/{id}", S::KIND.plural());
     Ok(see_other(&with_notice(&back, "mfa_reset", None)))
+}
+
+pub async fn remove_passkey(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
+    let shown = match state
+        .svc
+        .remove_passkey(&p.actor, &id, form.text("password"))
+        .await
+    {
+        Ok(()) => Shown {
+            notice: Some("The passkey was removed.".to_string()),
+            ..Default::default()
+        },
+        Err(e) => Shown {
+            error: Some(input_error(e).in_page(&p)?),
+            ..Default::default()
+        },
+    };
+    page(&state, &p, shown).await
 }

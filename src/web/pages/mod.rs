@@ -48,6 +48,10 @@ pub fn router() -> Router<AppState> {
         .route("/me/security/totp", post(mfa::start_totp))
         .route("/me/security/totp/confirm", post(mfa::confirm_totp))
         .route("/me/security/totp/remove", post(mfa::remove_totp))
+        .route(
+            "/me/security/passkeys/{id}/remove",
+            post(mfa::remove_passkey),
+        )
         .route("/team", get(team::team_root))
         .route("/team/agents/bulk-end", post(team::bulk_end))
         .merge(team_routes::<Agents>())
@@ -58,6 +62,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
+        .route("/static/passkeys.js", get(passkeys_js))
         .route("/guard.js", get(guard_js))
 }
 
@@ -93,6 +98,14 @@ async fn js() -> Response {
     static_asset(
         "text/javascript; charset=utf-8",
         include_str!("../../../static/app.js"),
+    )
+}
+
+/// The passkey ceremonies of the Sign-in security page and the sign-in's second step.
+async fn passkeys_js() -> Response {
+    static_asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../../static/passkeys.js"),
     )
 }
 

@@ -1,0 +1,278 @@
+//! Passkeys (WebAuthn, with `webauthn-rs`) as a second factor: several per person, each named
+//! and removable; registering or removing one needs the current password. The ceremonies'
+//! state waits server-side in the sign-in challenge store, never in the browser. The relying
+//! party is the origin the request came to (its host is the RP ID).
+
+use url::Url;
+use webauthn_rs::prelude::{
+    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, Uuid, Webauthn, WebauthnBuilder,
+};
+
+use crate::domain::audit::AuditKind;
+use crate::domain::policy::Actor;
+use crate::store::{Challenge, Member, PasskeyRecord};
+
+use super::mfa::{SECOND_STEP_TTL, SecondFactor};
+use super::{Service, ServiceError, ServiceResult, new_id, random_hex, token_hash};
+
+const REGISTER: &str = "passkey-register";
+const AUTHENTICATE: &str = "passkey-auth";
+
+/// A browser's answer to the sign-in ceremony, and the origin it was made on.
+pub struct PasskeyAnswer {
+    pub credential: PublicKeyCredential,
+    pub origin: Url,
+}
+
+fn webauthn(origin: &Url) -> ServiceResult<Webauthn> {
+    let bad = |e: String| ServiceError::invalid("origin", format!("passkeys: {e}"));
+    let rp_id = origin
+        .host_str()
+        .ok_or_else(|| bad("the site has no host name".to_string()))?;
+    WebauthnBuilder::new(rp_id, origin)
+        .map_err(|e| bad(e.to_string()))?
+        .rp_name("Deskward")
+        .build()
+        .map_err(|e| bad(e.to_string()))
+}
+
+/// The WebAuthn user handle of a person: stable, derived from their id, revealing nothing.
+fn user_handle(member_id: &str) -> Uuid {
+    let h = hex::decode(token_hash(&format!("webauthn-user:{member_id}"))).unwrap_or_default();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    Uuid::from_bytes(b)
+}
+
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Internal(format!("passkey: {e}"))
+}
+
+fn read_passkey(r: &PasskeyRecord) -> ServiceResult<Passkey> {
+    serde_json::from_str(&r.credential).map_err(internal)
+}
+
+impl Service {
+    /// Starts registering a passkey: the options for `navigator.credentials.create`, and the
+    /// id of the registration to finish with.
+    pub async fn start_passkey(
+        &self,
+        actor: &Actor,
+        password: String,
+        origin: &Url,
+    ) -> ServiceResult<(String, serde_json::Value)> {
+        self.check_own_password(actor, password, "password").await?;
+        let w = webauthn(origin)?;
+        let me = self
+            .store
+            .member(&actor.account_id, &actor.member_id)
+            .await?;
+        let existing = self.store.passkeys(&me.id).await?;
+        if existing.len() >= 20 {
+            return Err(ServiceError::invalid(
+                "passkeys",
+                "at most 20 passkeys; remove one first",
+            ));
+        }
+        let exclude = existing
+            .iter()
+            .map(read_passkey)
+            .map(|p| p.map(|p| p.cred_id().clone()))
+            .collect::<ServiceResult<Vec<_>>>()?;
+        let (options, state) = w
+            .start_passkey_registration(user_handle(&me.id), &me.email, &me.name, Some(exclude))
+            .map_err(internal)?;
+        let id = random_hex(32);
+        let now = self.now();
+        self.store
+            .insert_challenge(&Challenge {
+                id_hash: token_hash(&id),
+                account_id: actor.account_id.clone(),
+                purpose: REGISTER.to_string(),
+                member_ids: vec![me.id.clone()],
+                ip: actor.ip.clone(),
+                user_agent: String::new(),
+                data: serde_json::to_string(&state).map_err(internal)?,
+                created_at: now,
+                expires_at: now + SECOND_STEP_TTL,
+                failures: 0,
+            })
+            .await?;
+        Ok((id, serde_json::to_value(options).map_err(internal)?))
+    }
+
+    /// Finishes registering a passkey under a name.
+    pub async fn finish_passkey(
+        &self,
+        actor: &Actor,
+        registration: &str,
+        name: &str,
+        credential: &RegisterPublicKeyCredential,
+        origin: &Url,
+    ) -> ServiceResult<PasskeyRecord> {
+        let name = super::auth::check_name("name", name)?;
+        let c = self
+            .store
+            .take_challenge(&token_hash(registration), self.now())
+            .await?
+            .filter(|c| c.purpose == REGISTER && c.member_ids == [actor.member_id.clone()])
+            .ok_or_else(|| {
+                ServiceError::invalid("registration", "registration expired; start again")
+            })?;
+        let state: PasskeyRegistration = serde_json::from_str(&c.data).map_err(internal)?;
+        let passkey = webauthn(origin)?
+            .finish_passkey_registration(credential, &state)
+            .map_err(|e| {
+                ServiceError::invalid("credential", format!("the passkey was not accepted: {e}"))
+            })?;
+        let record = PasskeyRecord {
+            id: new_id("pk"),
+            member_id: actor.member_id.clone(),
+            account_id: actor.account_id.clone(),
+            name: name.clone(),
+            credential: serde_json::to_string(&passkey).map_err(internal)?,
+            created_at: self.now(),
+            last_used_at: None,
+        };
+        self.store.insert_passkey(&record).await?;
+        self.audit(
+            &actor.account_id,
+            AuditKind::MfaAdded.as_str(),
+            Some(&actor.member_id),
+            Some(&actor.member_id),
+            Some(&actor.ip),
+            format!("passkey \"{name}\" added"),
+        )
+        .await;
+        self.forget_person(&actor.account_id, &actor.member_id, actor.kind)
+            .await;
+        Ok(record)
+    }
+
+    pub async fn passkeys(&self, actor: &Actor) -> ServiceResult<Vec<PasskeyRecord>> {
+        Ok(self.store.passkeys(&actor.member_id).await?)
+    }
+
+    /// Removes one of the caller's passkeys; needs the current password.
+    pub async fn remove_passkey(
+        &self,
+        actor: &Actor,
+        id: &str,
+        password: String,
+    ) -> ServiceResult<()> {
+        let known = self.store.passkeys(&actor.member_id).await?;
+        let Some(p) = known.iter().find(|p| p.id == id) else {
+            return Err(ServiceError::NotFound);
+        };
+        self.check_own_password(actor, password, "password").await?;
+        if !self.store.remove_passkey(&actor.member_id, id).await? {
+            return Err(ServiceError::NotFound);
+        }
+        self.audit(
+            &actor.account_id,
+            AuditKind::MfaRemoved.as_str(),
+            Some(&actor.member_id),
+            Some(&actor.member_id),
+            Some(&actor.ip),
+            format!("passkey \"{}\" removed", p.name),
+        )
+        .await;
+        self.forget_person(&actor.account_id, &actor.member_id, actor.kind)
+            .await;
+        Ok(())
+    }
+
+    /// The options for `navigator.credentials.get` in the second step of a sign-in.
+    pub async fn passkey_options(
+        &self,
+        account_id: &str,
+        challenge: &str,
+        ip: &str,
+        origin: &Url,
+    ) -> ServiceResult<serde_json::Value> {
+        let c = self
+            .store
+            .challenge(&token_hash(challenge), self.now())
+            .await?
+            .filter(|c| c.purpose == "mfa" && c.account_id == account_id && c.ip == ip)
+            .ok_or(ServiceError::InvalidCredentials)?;
+        let member_id = c
+            .member_ids
+            .first()
+            .ok_or(ServiceError::InvalidCredentials)?;
+        let keys = self
+            .store
+            .passkeys(member_id)
+            .await?
+            .iter()
+            .map(read_passkey)
+            .collect::<ServiceResult<Vec<_>>>()?;
+        if keys.is_empty() {
+            return Err(ServiceError::invalid(
+                "challenge",
+                "no passkey to sign in with",
+            ));
+        }
+        let (options, state) = webauthn(origin)?
+            .start_passkey_authentication(&keys)
+            .map_err(internal)?;
+        let now = self.now();
+        // Asking again replaces the ceremony in progress.
+        let id_hash = token_hash(&format!("webauthn:{challenge}"));
+        let _ = self.store.take_challenge(&id_hash, now).await?;
+        self.store
+            .insert_challenge(&Challenge {
+                id_hash,
+                account_id: account_id.to_string(),
+                purpose: AUTHENTICATE.to_string(),
+                member_ids: c.member_ids.clone(),
+                ip: ip.to_string(),
+                user_agent: String::new(),
+                data: serde_json::to_string(&state).map_err(internal)?,
+                created_at: now,
+                expires_at: c.expires_at,
+                failures: 0,
+            })
+            .await?;
+        serde_json::to_value(options).map_err(internal)
+    }
+
+    /// Checks a passkey's answer in the second step; `None` when it does not prove the person.
+    pub(crate) async fn check_passkey(
+        &self,
+        member: &Member,
+        challenge: &str,
+        answer: &PasskeyAnswer,
+    ) -> ServiceResult<Option<SecondFactor>> {
+        let now = self.now();
+        let Some(c) = self
+            .store
+            .take_challenge(&token_hash(&format!("webauthn:{challenge}")), now)
+            .await?
+            .filter(|c| c.purpose == AUTHENTICATE && c.member_ids == [member.id.clone()])
+        else {
+            return Ok(None);
+        };
+        let state: PasskeyAuthentication = serde_json::from_str(&c.data).map_err(internal)?;
+        let Ok(result) =
+            webauthn(&answer.origin)?.finish_passkey_authentication(&answer.credential, &state)
+        else {
+            return Ok(None);
+        };
+        // The key that answered must still be one of the person's (not removed meanwhile).
+        for r in self.store.passkeys(&member.id).await? {
+            let mut key = read_passkey(&r)?;
+            if key.cred_id() == result.cred_id() {
+                key.update_credential(&result);
+                let json = serde_json::to_string(&key).map_err(internal)?;
+                self.store.passkey_used(&r.id, &json, now).await?;
+                return Ok(Some(SecondFactor {
+                    method: "webauthn",
+                    recovery_codes_left: None,
+                }));
+            }
+        }
+        Ok(None)
+    }
+}
