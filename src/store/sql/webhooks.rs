@@ -383,7 +383,17 @@ macro_rules! methods {
                     sqlx::query(
                         "UPDATE webhook_endpoints SET disabled_reason = 'gone' WHERE id = $1",
                     )
-                    .bind(endpoint)
+                    .bind(&endpoint)
+                    .execute(&mut *tx)
+                    .await?;
+                    // Nothing more goes to it: what was waiting fails now rather than sit in
+                    // the queue.
+                    sqlx::query(
+                        "UPDATE webhook_deliveries SET status = 'failed', claimed_until = 0, \
+                         last_error = 'not sent: the endpoint is off (410 Gone)' \
+                         WHERE endpoint_id = $1 AND status = 'pending'",
+                    )
+                    .bind(&endpoint)
                     .execute(&mut *tx)
                     .await?;
                 }
