@@ -1,6 +1,6 @@
 //! The SQL both backends share, one text per statement for SQLite and PostgreSQL (same `$n`
 //! placeholders, integer times, text ids), split by area: `accounts`, `members`, `sessions`,
-//! `endings`, `audit`, `presence`, `throttling`, `challenges` and `webhooks`.
+//! `endings`, `audit`, `presence`, `throttling`, `challenges`, `webhooks` and `retention`.
 //!
 //! How one text serves both pools: each area writes its `Store` methods once, in a
 //! `macro_rules! methods` over the pool's database type, and `impl_sql_store!` instantiates them
@@ -32,6 +32,7 @@ pub(in crate::store) mod challenges;
 pub(in crate::store) mod endings;
 pub(in crate::store) mod members;
 pub(in crate::store) mod presence;
+pub(in crate::store) mod retention;
 pub(in crate::store) mod sessions;
 pub(in crate::store) mod throttling;
 pub(in crate::store) mod webhooks;
@@ -41,7 +42,7 @@ macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $backend:literal) => {
         $crate::store::sql::next_area! {
             [$store, $db, $backend]
-            [accounts, members, sessions, endings, audit, presence, throttling, challenges, webhooks]
+            [accounts, members, sessions, endings, audit, presence, throttling, challenges, webhooks, retention]
             {} {}
         }
     };
