@@ -11,7 +11,7 @@
 #   --out DIR     where the logs and summary go (default: a new /tmp/deskward-bench.* directory)
 #   --keep        keep the databases in the work directory
 #   --only LIST   run only these phases (comma-separated: startup, throughput, team, bulk, latency,
-#                 signin, streams, verify, chain); the default is all of them
+#                 signin, streams, verify, chain, webhooks); the default is all of them
 #   BENCH_PORT    first of the loopback ports used (default 28100; the next 10 are used too)
 #   The chain phase runs its own nginx on loopback (apt-get install -y nginx).
 #
@@ -39,8 +39,8 @@ done
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for phase in ${ONLY//,/ }; do
     case "$phase" in
-        startup|throughput|team|bulk|latency|signin|streams|verify|chain) ;;
-        *) echo "unknown phase '$phase' for --only (startup, throughput, team, bulk, latency, signin, streams, verify, chain)" >&2; exit 2 ;;
+        startup|throughput|team|bulk|latency|signin|streams|verify|chain|webhooks) ;;
+        *) echo "unknown phase '$phase' for --only (startup, throughput, team, bulk, latency, signin, streams, verify, chain, webhooks)" >&2; exit 2 ;;
     esac
 done
 
@@ -57,7 +57,7 @@ PASSWORD="demo-password-2026"
 P0=${BENCH_PORT:-28100}
 P_DESK=$P0 P_HELLO=$((P0 + 1)) P_PEER=$((P0 + 2)) P_PEER_SAVE=$((P0 + 3))
 P_LARGE=$((P0 + 4)) P_STREAMS=$((P0 + 5)) P_START=$((P0 + 10))
-P_GUARD=$((P0 + 6)) P_NGX=$((P0 + 7)) P_NGX_OPEN=$((P0 + 8))
+P_GUARD=$((P0 + 6)) P_NGX=$((P0 + 7)) P_NGX_OPEN=$((P0 + 8)) P_HOOKS=$((P0 + 9))
 if [ "$QUICK" = 1 ]; then
     TEAM_REQ=30 BULK_ROUNDS=1 LAT_ITERS=100 LAT_IMMEDIATE=30 SIGNIN_BURSTS=1 STREAMS=2000 STREAM_SESSIONS=200 LOADED_ITERS=20 START_RUNS=3
 else
@@ -440,6 +440,21 @@ sleep 2
 lg streams --base "http://127.0.0.1:$P_STREAMS" --pid "$PID_streams" --n "$STREAMS" --sessions "$STREAM_SESSIONS" \
     --sessions-file "$WORK/sessions.txt" --latency-iterations "$LOADED_ITERS"
 stop "$PID_streams"
+fi
+
+if want webhooks; then
+say "webhooks: 1,000 session endings (one DELETE /api/v1/sessions/{id} each) → 1,000 session.ended deliveries to a local receiver"
+timeout 600 "$DW" seed-large --database-url "sqlite://$WORK/hooks.db" --agents 1000 --active-sessions 2000 \
+    --ended-sessions 0 >> "$OUT/log.txt"
+start hooks "$P_HOOKS" /healthz "$DW" serve --database-url "sqlite://$WORK/hooks.db" --bind "127.0.0.1:$P_HOOKS" \
+    --webhook-allow-private
+# Back to back (a burst), then one every 10 ms (each delivery on its own).
+for gap in 0 10; do
+    python3 "$BENCH/webhooks.py" --base "http://127.0.0.1:$P_HOOKS" --count 1000 --password "$PASSWORD" \
+        --gap-ms "$gap" | tee "$WORK/hooks.txt" | grep -v '^RESULT' | tee -a "$OUT/log.txt"
+    grep '^RESULT' "$WORK/hooks.txt" >> "$RESULTS"
+done
+stop "$PID_hooks"
 fi
 
 say "summary"

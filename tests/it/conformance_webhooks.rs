@@ -440,6 +440,10 @@ async fn results_retries_and_gone_endpoints(backend: Backend) {
         (bob_row.status.as_str(), bob_row.last_status_code),
         ("failed", Some(410))
     );
+    // What was still waiting for it fails too, rather than sit in the queue.
+    assert!(log.iter().all(|d| d.status == "failed"), "{log:#?}");
+    let ann_row = log.iter().find(|d| d.id == ann.delivery.id).unwrap();
+    assert!(ann_row.last_error.as_deref().unwrap().contains("410"));
 }
 
 async fn retention_deletes_old_rows_in_batches(backend: Backend) {

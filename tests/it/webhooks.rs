@@ -759,3 +759,88 @@ async fn retention_deletes_what_is_older_than_its_age(backend: Backend) {
     let purged = app.svc.retention_sweep(&config).await.unwrap();
     assert!(purged.audit_entries >= 2, "{purged:?}");
 }
+
+/// The Security section's pages work without JavaScript: add (the secret shown once), the
+/// list, the delivery log with "send again", delete; forms need the CSRF token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_security_pages_manage_webhooks_without_javascript() {
+    let app = allowing_private(Backend::Sqlite).await;
+    let admin = app.primary_client().await;
+    let security = admin.get("/security").await.expect_status(StatusCode::OK);
+    assert!(security.text.contains("/security/webhooks"));
+    let empty = admin
+        .get("/security/webhooks")
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(empty.text.contains("No webhook endpoints yet"));
+
+    let added = admin
+        .post_form(
+            "/security/webhooks",
+            &[
+                ("url", "http://127.0.0.1:9/hook"),
+                ("events", "session.started"),
+                ("events", "member.created"),
+            ],
+        )
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(
+        added.text.contains("id=\"webhook-secret\">whsec_"),
+        "{}",
+        added.text
+    );
+    let list = admin.get("/security/webhooks").await;
+    assert!(list.text.contains("http://127.0.0.1:9/hook"));
+    assert!(list.text.contains("session.started, member.created"));
+    assert!(
+        !list.text.contains("whsec_"),
+        "the secret is shown once only"
+    );
+    let bad = admin
+        .post_form("/security/webhooks", &[("url", "not a url")])
+        .await
+        .expect_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text.contains("Url is not a valid URL"), "{}", bad.text);
+
+    let id = admin.get("/api/v1/webhooks").await.json()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.add_agent("Ann", "ann@acme.test").await;
+    let log = admin
+        .get(&format!("/security/webhooks/{id}"))
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(log.text.contains("member.created"));
+    assert!(log.text.contains("Send again"));
+    let msg = deliveries(&admin, &id).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let again = admin
+        .post_form(
+            &format!("/security/webhooks/{id}/deliveries/{msg}/retry"),
+            &[],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+
+    // Without the form's token nothing changes.
+    let forged = app.client();
+    forged.plant_cookie(&admin.session_token().unwrap());
+    let r = forged
+        .post_form(&format!("/security/webhooks/{id}/delete"), &[])
+        .await;
+    assert_ne!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(deliveries(&admin, &id).await.len(), 1);
+
+    let deleted = admin
+        .post_form(&format!("/security/webhooks/{id}/delete"), &[])
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        admin.get("/api/v1/webhooks").await.json()["items"],
+        json!([])
+    );
+}

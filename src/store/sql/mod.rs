@@ -1,6 +1,6 @@
 //! The SQL both backends share, one text per statement for SQLite and PostgreSQL (same `$n`
 //! placeholders, integer times, text ids), split by area: `accounts`, `members`, `sessions`,
-//! `endings`, `audit`, `presence`, `throttling`, `challenges` and `webhooks`.
+//! `endings`, `audit`, `presence`, `throttling`, `challenges`, `webhooks` and `retention`.
 //!
 //! How one text serves both pools: each area writes its `Store` methods once, in a
 //! `macro_rules! methods` over the pool's database type, and `impl_sql_store!` instantiates them
@@ -35,6 +35,7 @@ pub(in crate::store) mod metrics;
 pub(in crate::store) mod mfa;
 pub(in crate::store) mod policies;
 pub(in crate::store) mod presence;
+pub(in crate::store) mod retention;
 pub(in crate::store) mod sessions;
 pub(in crate::store) mod throttling;
 pub(in crate::store) mod webhooks;
@@ -44,7 +45,7 @@ macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $backend:literal) => {
         $crate::store::sql::next_area! {
             [$store, $db, $backend]
-            [accounts, members, sessions, endings, audit, presence, throttling, challenges, webhooks, policies, mfa, metrics]
+            [accounts, members, sessions, endings, audit, presence, throttling, challenges, webhooks, retention, policies, mfa, metrics]
             {} {}
         }
     };

@@ -1,6 +1,6 @@
 //! Webhooks: endpoints, the delivery outbox written inside the transaction of each change it
 //! reports (`record_changes_in`, called by endings, sign-in, presence and people), claiming
-//! with a lease, attempt results, and deleting old rows for retention.
+//! with a lease, and attempt results.
 
 use std::collections::HashMap;
 
@@ -173,24 +173,6 @@ pub(in crate::store) fn claim_sql(backend: &str) -> String {
          AND p.member_id = d.member_id AND p.status = 'pending' AND p.seq < d.seq) \
          ORDER BY d.seq LIMIT $3{lock}) RETURNING {DELIVERY_COLUMNS}"
     )
-}
-
-/// Deletes one batch of old rows of a kind: `$1` the cutoff, `$2` the batch size.
-pub(in crate::store) fn delete_older_sql(what: crate::store::Retained) -> &'static str {
-    use crate::store::Retained;
-    match what {
-        Retained::EndedSessions => {
-            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
-             WHERE ended_at IS NOT NULL AND ended_at < $1 LIMIT $2)"
-        }
-        Retained::AuditEntries => {
-            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 LIMIT $2)"
-        }
-        Retained::Deliveries => {
-            "DELETE FROM webhook_deliveries WHERE seq IN (SELECT seq FROM webhook_deliveries \
-             WHERE created_at < $1 LIMIT $2)"
-        }
-    }
 }
 
 /// Appends the webhook methods (see the chain in `sql/mod.rs`).
@@ -383,7 +365,17 @@ macro_rules! methods {
                     sqlx::query(
                         "UPDATE webhook_endpoints SET disabled_reason = 'gone' WHERE id = $1",
                     )
-                    .bind(endpoint)
+                    .bind(&endpoint)
+                    .execute(&mut *tx)
+                    .await?;
+                    // Nothing more goes to it: what was waiting fails now rather than sit in
+                    // the queue.
+                    sqlx::query(
+                        "UPDATE webhook_deliveries SET status = 'failed', claimed_until = 0, \
+                         last_error = 'not sent: the endpoint is off (410 Gone)' \
+                         WHERE endpoint_id = $1 AND status = 'pending'",
+                    )
+                    .bind(&endpoint)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -397,20 +389,6 @@ macro_rules! methods {
                 )
                 .fetch_one(&self.pool)
                 .await?)
-            }
-
-            async fn delete_older(
-                &self,
-                what: Retained,
-                before: Millis,
-                limit: i64,
-            ) -> StoreResult<u64> {
-                let r = sqlx::query(sql::webhooks::delete_older_sql(what))
-                    .bind(before)
-                    .bind(limit)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(r.rows_affected())
             }
         } {
             $($helpers)*

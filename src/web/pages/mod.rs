@@ -18,6 +18,7 @@ mod layout;
 mod mfa;
 mod settings;
 mod team;
+mod webhooks;
 
 pub use auth::after_sign_in;
 pub use extract::{FormData, PageTenant, PageUser, SignedForm, Visitor};
@@ -41,6 +42,16 @@ pub fn router() -> Router<AppState> {
             get(settings::security_page).post(settings::security_submit),
         )
         .route("/security/audit", get(audit::audit_page))
+        .route(
+            "/security/webhooks",
+            get(webhooks::webhooks_page).post(webhooks::add),
+        )
+        .route("/security/webhooks/{id}", get(webhooks::log_page))
+        .route("/security/webhooks/{id}/delete", post(webhooks::delete))
+        .route(
+            "/security/webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(webhooks::send_again),
+        )
         .route("/security/audit.csv", get(audit::audit_csv))
         .route("/me/password", post(settings::change_password))
         // --- two-factor sign-in

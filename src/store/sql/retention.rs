@@ -1,0 +1,44 @@
+//! Retention: deleting rows older than their configured age (ended sessions, audit entries,
+//! webhook deliveries), one bounded batch per statement so no statement holds a lock long.
+
+/// Deletes one batch of old rows of a kind: `$1` the cutoff, `$2` the batch size.
+pub(in crate::store) fn delete_older_sql(what: crate::store::Retained) -> &'static str {
+    use crate::store::Retained;
+    match what {
+        Retained::EndedSessions => {
+            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
+             WHERE ended_at IS NOT NULL AND ended_at < $1 LIMIT $2)"
+        }
+        Retained::AuditEntries => {
+            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 LIMIT $2)"
+        }
+        Retained::Deliveries => {
+            "DELETE FROM webhook_deliveries WHERE seq IN (SELECT seq FROM webhook_deliveries \
+             WHERE created_at < $1 LIMIT $2)"
+        }
+    }
+}
+
+/// Appends the retention methods (see the chain in `sql/mod.rs`).
+macro_rules! methods {
+    ([$store:ty, $db:ty, $backend:literal] $rest:tt { $($methods:tt)* } { $($helpers:tt)* }) => {
+        $crate::store::sql::next_area! { [$store, $db, $backend] $rest {
+            $($methods)*
+
+            async fn delete_older(
+                &self,
+                what: Retained,
+                before: Millis,
+                limit: i64,
+            ) -> StoreResult<u64> {
+                let r = sqlx::query(sql::retention::delete_older_sql(what))
+                    .bind(before)
+                    .bind(limit)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected())
+            }
+        } { $($helpers)* } }
+    };
+}
+pub(in crate::store) use methods;

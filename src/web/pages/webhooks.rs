@@ -1,0 +1,178 @@
+//! The Webhooks part of the Security section, as pages: the endpoints (add with the secret
+//! shown once, delete) and each one's delivery log with "send again". Plain forms; no script
+//! needed.
+
+use askama::Template;
+use axum::extract::{Path, State};
+
+use crate::domain::time::human;
+use crate::domain::webhook::{EventFilter, EventType};
+use crate::service::{Principal, ServiceError};
+use crate::web::AppState;
+
+use super::{InPage, Layout, PageResult, PageUser, SignedForm, capitalize, render, see_other};
+
+/// An endpoint as the list shows it.
+struct EndpointRow {
+    id: String,
+    url: String,
+    events: String,
+    state: String,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+struct WebhooksPage {
+    layout: Layout,
+    endpoints: Vec<EndpointRow>,
+    event_types: Vec<&'static str>,
+    /// The secret of an endpoint just added: shown this once.
+    new_secret: Option<String>,
+    url: String,
+}
+
+async fn webhooks(
+    state: &AppState,
+    p: &Principal,
+    new_secret: Option<String>,
+    url: String,
+    layout: impl FnOnce(Layout) -> Layout,
+) -> PageResult {
+    let list = state.svc.webhooks(&p.actor).await.in_page(p)?;
+    let endpoints = list
+        .iter()
+        .map(|e| EndpointRow {
+            id: e.id.clone(),
+            url: e.url.clone(),
+            events: EventFilter::from_db(&e.events).names().join(", "),
+            state: match &e.disabled_reason {
+                None => "on".to_string(),
+                Some(r) if r == "gone" => "off (the receiver answered 410 Gone)".to_string(),
+                Some(r) => format!("off ({r})"),
+            },
+            created: human(e.created_at),
+        })
+        .collect();
+    let layout = layout(Layout::signed_in(p, "security", "Webhooks"));
+    Ok(render(
+        layout.status(),
+        &WebhooksPage {
+            layout,
+            endpoints,
+            event_types: EventType::ALL.iter().map(|t| t.as_str()).collect(),
+            new_secret,
+            url,
+        },
+    ))
+}
+
+pub async fn webhooks_page(State(state): State<AppState>, PageUser(p): PageUser) -> PageResult {
+    webhooks(&state, &p, None, String::new(), |l| l).await
+}
+
+pub async fn add(State(state): State<AppState>, SignedForm(p, form): SignedForm) -> PageResult {
+    let url = form.text("url");
+    let mut events = form.all("events");
+    if events.is_empty() {
+        events.push("*".to_string());
+    }
+    match state.svc.create_webhook(&p.actor, &url, &events).await {
+        Ok(created) => {
+            let notice = Some(format!("Webhook to {} added.", created.endpoint.url));
+            webhooks(&state, &p, Some(created.secret), String::new(), |l| {
+                l.with_notice(notice)
+            })
+            .await
+        }
+        Err(ServiceError::Invalid { message, .. }) => {
+            let error = Some(capitalize(&message));
+            webhooks(&state, &p, None, url, |l| l.with_error(error)).await
+        }
+        Err(e) => Err(e).in_page(&p),
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedForm(p, _): SignedForm,
+) -> PageResult {
+    state.svc.delete_webhook(&p.actor, &id).await.in_page(&p)?;
+    Ok(see_other("/security/webhooks"))
+}
+
+/// A delivery as the log shows it.
+struct DeliveryRow {
+    id: String,
+    created: String,
+    event_type: String,
+    status: String,
+    attempts: i64,
+    answer: String,
+    delivered: String,
+}
+
+#[derive(Template)]
+#[template(path = "webhook_log.html")]
+struct LogPage {
+    layout: Layout,
+    id: String,
+    url: String,
+    rows: Vec<DeliveryRow>,
+}
+
+pub async fn log_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PageUser(p): PageUser,
+) -> PageResult {
+    let (endpoint, log) = state
+        .svc
+        .webhook_deliveries(&p.actor, &id)
+        .await
+        .in_page(&p)?;
+    let rows = log
+        .iter()
+        .map(|d| DeliveryRow {
+            id: d.id.clone(),
+            created: human(d.created_at),
+            event_type: d.event_type.clone(),
+            status: if d.status == "pending" && d.attempts > 0 {
+                format!("pending (next try {})", human(d.next_attempt_at))
+            } else {
+                d.status.clone()
+            },
+            attempts: d.attempts,
+            answer: match (d.last_status_code, &d.last_error) {
+                (Some(code), _) => format!("HTTP {code}"),
+                (None, Some(e)) => e.clone(),
+                (None, None) => String::new(),
+            },
+            delivered: d.delivered_at.map(human).unwrap_or_default(),
+        })
+        .collect();
+    let layout = Layout::signed_in(&p, "security", "Webhook deliveries");
+    Ok(render(
+        layout.status(),
+        &LogPage {
+            layout,
+            id: endpoint.id,
+            url: endpoint.url,
+            rows,
+        },
+    ))
+}
+
+pub async fn send_again(
+    State(state): State<AppState>,
+    Path((id, delivery_id)): Path<(String, String)>,
+    SignedForm(p, _): SignedForm,
+) -> PageResult {
+    state
+        .svc
+        .retry_webhook_delivery(&p.actor, &id, &delivery_id)
+        .await
+        .in_page(&p)?;
+    Ok(see_other(&format!("/security/webhooks/{id}")))
+}
