@@ -142,13 +142,19 @@ impl Service {
         if network == NetworkPolicy::Enforce && policy.networks.is_outside(ip) {
             return Err(self.end_outside(&rec, ip).await);
         }
-        let seen = Seen {
-            ip,
-            user_agent,
-            outside: network != NetworkPolicy::Off
-                && (policy.networks.is_outside(&rec.session.ip) || policy.networks.is_outside(ip)),
+        // Only the once-a-minute activity write works out the mark it records.
+        let session = if liveness(&rec).needs_touch(now) {
+            let seen = Seen {
+                ip,
+                user_agent,
+                outside: network != NetworkPolicy::Off
+                    && (policy.networks.is_outside(&rec.session.ip)
+                        || policy.networks.is_outside(ip)),
+            };
+            self.record_activity(&hash, &rec, now, &seen).await?
+        } else {
+            rec.session.clone()
         };
-        let session = self.record_activity(&hash, &rec, now, &seen).await?;
         Ok(Principal {
             actor: Actor {
                 account_id: session.account_id.clone(),

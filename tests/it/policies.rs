@@ -317,6 +317,15 @@ async fn flag_marks_sessions_outside(backend: Backend) {
         .await
         .json();
     assert_eq!(all["sessions"][0]["outside_office_network"], false);
+    let both = primary
+        .get("/api/v1/agents?network=outside&session=active&per_page=1")
+        .await
+        .json();
+    assert_eq!(both["total"], 2);
+    primary
+        .get("/api/v1/agents?network=outside&session=none")
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
     primary
         .get("/api/v1/agents?network=elsewhere")
         .await
