@@ -18,6 +18,7 @@ mod conformance_audit;
 mod conformance_endings;
 mod conformance_paging;
 mod conformance_people;
+mod conformance_policies;
 mod conformance_signin_state;
 mod conformance_throttling;
 mod forward_auth;
