@@ -404,7 +404,10 @@ start nets100 "$P_N100" /healthz "$DW" serve --database-url "sqlite://$WORK/nets
 # (enforce) and passes it.
 RANGES=$(for i in $(seq 0 98); do printf '"10.%d.0.0/16",' "$i"; done; printf '"127.0.0.0/8"')
 for port in "$P_N0" "$P_N100"; do
-    read -r NC NX <<< "$(deskward_login "$port" admin@bench.example)"
+    # The answer's cookies come one a line (session, known-device pass), the CSRF token last.
+    LOGIN=$(deskward_login "$port" admin@bench.example)
+    NC=$(printf '%s\n' "$LOGIN" | head -1 | awk '{print $1}')
+    NX=$(printf '%s\n' "$LOGIN" | tail -1 | awk '{print $NF}')
     curl -s -o /dev/null --max-time 10 -H "Cookie: $NC" -H "X-CSRF-Token: $NX" -H 'content-type: application/json' \
         -d "{\"name\":\"Bench Agent\",\"email\":\"agent@bench.example\",\"password\":\"$PASSWORD\"}" \
         "http://127.0.0.1:$port/api/v1/agents"
