@@ -338,6 +338,8 @@ async fn flag_marks_sessions_outside(backend: Backend) {
     );
     assert!(html.contains("Otto Outside") && !html.contains("Ina Inside"));
     assert!(html.contains("<option value=\"outside\" selected"));
+    let same = primary.get("/team/agents?network=outside").await.text;
+    assert!(same.contains("Otto Outside") && !same.contains("Ina Inside"));
     // My sessions and the profile say it too.
     assert!(
         o.get("/me/sessions")
