@@ -11,7 +11,7 @@
 #   --out DIR     where the logs and summary go (default: a new /tmp/deskward-bench.* directory)
 #   --keep        keep the databases in the work directory
 #   --only LIST   run only these phases (comma-separated: startup, throughput, team, bulk, latency,
-#                 signin, streams, verify, chain, webhooks); the default is all of them
+#                 signin, streams, verify, chain, webhooks, networks); the default is all of them
 #   BENCH_PORT    first of the loopback ports used (default 28100; the next 10 are used too)
 #   The chain phase runs its own nginx on loopback (apt-get install -y nginx).
 #
@@ -39,8 +39,8 @@ done
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for phase in ${ONLY//,/ }; do
     case "$phase" in
-        startup|throughput|team|bulk|latency|signin|streams|verify|chain|webhooks) ;;
-        *) echo "unknown phase '$phase' for --only (startup, throughput, team, bulk, latency, signin, streams, verify, chain, webhooks)" >&2; exit 2 ;;
+        startup|throughput|team|bulk|latency|signin|streams|verify|chain|webhooks|networks) ;;
+        *) echo "unknown phase '$phase' for --only (startup, throughput, team, bulk, latency, signin, streams, verify, chain, webhooks, networks)" >&2; exit 2 ;;
     esac
 done
 
@@ -102,12 +102,15 @@ say "machine"
     echo "open files limit: $(ulimit -n)"
 } | tee -a "$OUT/log.txt"
 
+# The networks phase needs Deskward alone; every other phase also the bench binaries.
+NEED=("$DW")
+[ "$ONLY" = networks ] || NEED+=("$BIN/hello" "$BIN/peer" "$BIN/loadgen")
 if [ "$NO_BUILD" = 0 ]; then
     say "build (release)"
     (cd "$ROOT" && cargo build --release --bin deskward 2>&1 | tail -2)
-    (cd "$BENCH" && cargo build --release 2>&1 | tail -2)
+    [ "$ONLY" = networks ] || (cd "$BENCH" && cargo build --release 2>&1 | tail -2)
 fi
-for b in "$DW" "$BIN/hello" "$BIN/peer" "$BIN/loadgen"; do
+for b in "${NEED[@]}"; do
     [ -x "$b" ] || { echo "missing $b (run without --no-build)" >&2; exit 1; }
 done
 
@@ -387,6 +390,53 @@ if want verify || want chain; then
     stop "$PID_hello"
 fi
 
+# ---------------------------------------------------------------- office networks (issue 16)
+if want networks; then
+say "office networks: GET /api/v1/me as an agent, 100 ranges under enforce against none"
+P_N0=$((P0 + 12)) P_N100=$((P0 + 13))
+for n in nets0 nets100; do
+    DESKWARD_ADMIN_PASSWORD=$PASSWORD "$DW" account create --name "Bench $n" --slug "$n" --admin-name "Bench Admin" \
+        --admin-email admin@bench.example --database-url "sqlite://$WORK/$n.db" > /dev/null
+done
+start nets0 "$P_N0" /healthz "$DW" serve --database-url "sqlite://$WORK/nets0.db" --bind "127.0.0.1:$P_N0"
+start nets100 "$P_N100" /healthz "$DW" serve --database-url "sqlite://$WORK/nets100.db" --bind "127.0.0.1:$P_N100"
+# 99 ranges that miss loopback, then 127.0.0.0/8: the agent's every request runs the whole check
+# (enforce) and passes it.
+RANGES=$(for i in $(seq 0 98); do printf '"10.%d.0.0/16",' "$i"; done; printf '"127.0.0.0/8"')
+for port in "$P_N0" "$P_N100"; do
+    # The answer's cookies come one a line (session, known-device pass), the CSRF token last.
+    LOGIN=$(deskward_login "$port" admin@bench.example)
+    NC=$(printf '%s\n' "$LOGIN" | head -1 | awk '{print $1}')
+    NX=$(printf '%s\n' "$LOGIN" | tail -1 | awk '{print $NF}')
+    curl -s -o /dev/null --max-time 10 -H "Cookie: $NC" -H "X-CSRF-Token: $NX" -H 'content-type: application/json' \
+        -d "{\"name\":\"Bench Agent\",\"email\":\"agent@bench.example\",\"password\":\"$PASSWORD\"}" \
+        "http://127.0.0.1:$port/api/v1/agents"
+    if [ "$port" = "$P_N100" ]; then
+        [ "$(status_of -X PUT -H "Cookie: $NC" -H "X-CSRF-Token: $NX" -H 'content-type: application/json' \
+            -d "{\"office_networks\":[$RANGES],\"office_network_policy\":{\"agents\":\"enforce\",\"admins\":\"flag\"}}" \
+            "http://127.0.0.1:$port/api/v1/settings/security")" = 200 ]
+    fi
+done
+read -r COOKIE_n0 _ <<< "$(deskward_login "$P_N0" agent@bench.example)"
+read -r COOKIE_n100 _ <<< "$(deskward_login "$P_N100" agent@bench.example)"
+URL_n0="http://127.0.0.1:$P_N0/api/v1/me"; LABEL_n0="GET /api/v1/me, no ranges"
+URL_n100="http://127.0.0.1:$P_N100/api/v1/me"; LABEL_n100="GET /api/v1/me, 100 ranges, enforce"
+[ "$(status_of -H "Cookie: $COOKIE_n0" "$URL_n0")" = 200 ]
+[ "$(status_of -H "Cookie: $COOKIE_n100" "$URL_n100")" = 200 ]
+say "wrk -t1 -c32 -d${DURATION}s --latency, $ROUNDS round(s), targets alternating"
+wrk_phase networks "$ROUNDS" n0 n100
+for t in n0 n100; do
+    result "networks_wrk_${t}_rps" "$(phase_figure networks "$t" 3)" req/s
+    result "networks_wrk_${t}_p99_ms" "$(phase_figure networks "$t" 5)" ms
+done
+A=$(phase_figure networks n100 3) B=$(phase_figure networks n0 3)
+awk -v a="$A" -v b="$B" 'BEGIN { printf "100 ranges / none = %.3f   (target >= 0.95)\n", a / b }' |
+    tee "$OUT/networks.md" | tee -a "$OUT/log.txt"
+awk -v a="$A" -v b="$B" 'BEGIN { printf "RESULT ratio_networks_100_none %.3f x\n", a / b }' >> "$RESULTS"
+stop "$PID_nets0"
+stop "$PID_nets100"
+fi
+
 # ---------------------------------------------------------------- the large data set
 if want team || want bulk || want latency || want signin || want streams; then
 say "large data set: 10,000 agents, 20,000 active and 200,000 ended sessions"
@@ -462,6 +512,7 @@ note "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -f "$OUT/throughput.md" ] && cat "$OUT/throughput.md"
 [ -f "$OUT/verify.md" ] && cat "$OUT/verify.md"
 [ -f "$OUT/chain.md" ] && cat "$OUT/chain.md"
+[ -f "$OUT/networks.md" ] && cat "$OUT/networks.md"
 echo
 awk '{ printf "  %-44s %12s %s\n", $2, $3, $4 }' "$RESULTS"
 echo

@@ -142,13 +142,19 @@ impl Service {
         if network == NetworkPolicy::Enforce && policy.networks.is_outside(ip) {
             return Err(self.end_outside(&rec, ip).await);
         }
-        let seen = Seen {
-            ip,
-            user_agent,
-            outside: network != NetworkPolicy::Off
-                && (policy.networks.is_outside(&rec.session.ip) || policy.networks.is_outside(ip)),
+        // Only the once-a-minute activity write works out the mark it records.
+        let session = if liveness(&rec).needs_touch(now) {
+            let seen = Seen {
+                ip,
+                user_agent,
+                outside: network != NetworkPolicy::Off
+                    && (policy.networks.is_outside(&rec.session.ip)
+                        || policy.networks.is_outside(ip)),
+            };
+            self.record_activity(&hash, &rec, now, &seen).await?
+        } else {
+            rec.session.clone()
         };
-        let session = self.record_activity(&hash, &rec, now, &seen).await?;
         Ok(Principal {
             actor: Actor {
                 account_id: session.account_id.clone(),
@@ -288,28 +294,39 @@ impl Service {
     }
 
     /// Ends a session whose request came from outside the office networks under `enforce`
-    /// (through the one ending path: audited, pushed to its tabs) and returns the refusal.
+    /// (through the one ending path, by no one: a policy ended it; audited, pushed to its
+    /// tabs) and returns the refusal. The address it came from is audited beside it.
     async fn end_outside(&self, rec: &AuthRecord, ip: &str) -> ServiceError {
         let s = &rec.session;
-        let actor = Actor {
-            account_id: s.account_id.clone(),
-            member_id: s.member_id.clone(),
-            kind: s.member_kind,
-            primary: rec.primary,
-            permissions: rec.permissions.clone(),
-            ip: ip.to_string(),
-            session_id: Some(s.id.clone()),
-        };
         let ended = self
             .end(
                 Scope::Account(&s.account_id),
                 Which::Session(s.id.clone()),
                 EndReason::OutsideOfficeNetwork,
-                Some(&actor),
+                None,
             )
             .await;
         match ended {
-            Ok(_) => ServiceError::Unauthenticated(Some(EndReason::OutsideOfficeNetwork)),
+            Ok(ended) => {
+                if ended
+                    .iter()
+                    .any(|e| e.reason == EndReason::OutsideOfficeNetwork)
+                {
+                    self.audit(
+                        &s.account_id,
+                        AuditKind::SessionIpChanged.as_str(),
+                        None,
+                        Some(&s.member_id),
+                        Some(ip),
+                        format!(
+                            "session {} used from {ip}, outside the office networks: ended",
+                            s.id
+                        ),
+                    )
+                    .await;
+                }
+                ServiceError::Unauthenticated(Some(EndReason::OutsideOfficeNetwork))
+            }
             Err(e) => e,
         }
     }

@@ -280,3 +280,80 @@ fn changes(before: &SessionPolicy, after: &SessionPolicy) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::member::{MemberKind, Permissions};
+
+    fn admin(primary: bool, ip: &str) -> Actor {
+        Actor {
+            account_id: "ac_1".to_string(),
+            member_id: "ad_1".to_string(),
+            kind: MemberKind::Admin,
+            primary,
+            permissions: Permissions::all(),
+            ip: ip.to_string(),
+            session_id: None,
+        }
+    }
+
+    fn change(networks: &[&str], admins: Option<&str>) -> SecurityChange {
+        SecurityChange {
+            office_networks: Some(
+                networks
+                    .iter()
+                    .map(|c| (c.to_string(), String::new()))
+                    .collect(),
+            ),
+            admins_network_policy: admins.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_change_is_validated_whole_and_names_the_bad_entry() {
+        let before = SessionPolicy::default();
+        let e = proposed(&before, &change(&["10.0.0.0/8", "nope"], None)).unwrap_err();
+        assert!(e.to_string().contains("office_networks[1]"), "{e}");
+        let bad = SecurityChange {
+            agents_network_policy: Some("always".to_string()),
+            ..Default::default()
+        };
+        let e = proposed(&before, &bad).unwrap_err();
+        assert!(
+            e.to_string().contains("office_network_policy.agents"),
+            "{e}"
+        );
+        let ok = proposed(&before, &change(&["10.1.2.3/8"], Some("flag"))).unwrap();
+        assert_eq!(ok.office_networks[0].cidr, "10.0.0.0/8");
+        assert_eq!(ok.roles.admins, NetworkPolicy::Flag);
+        assert!(!ok.networks.is_outside("10.9.9.9"));
+    }
+
+    #[test]
+    fn only_a_new_lockout_of_a_non_primary_saver_asks() {
+        let before = proposed(
+            &SessionPolicy::default(),
+            &change(&["198.51.100.0/24"], Some("enforce")),
+        )
+        .unwrap();
+        let moved = proposed(&before, &change(&["203.0.113.0/24"], None)).unwrap();
+        let why = locks_out(&before, &moved, &admin(false, "198.51.100.7")).unwrap();
+        assert!(why.contains("198.51.100.7"), "{why}");
+        assert_eq!(
+            locks_out(&before, &moved, &admin(true, "198.51.100.7")),
+            None
+        );
+        assert_eq!(
+            locks_out(&before, &moved, &admin(false, "203.0.113.9")),
+            None
+        );
+        let off = proposed(&before, &change(&["203.0.113.0/24"], Some("flag"))).unwrap();
+        assert_eq!(
+            locks_out(&before, &off, &admin(false, "198.51.100.7")),
+            None
+        );
+        assert_eq!(changes(&before, &moved).len(), 1);
+    }
+}

@@ -99,11 +99,16 @@ impl Service {
         };
         let session = match query.network.as_deref().filter(|s| !s.is_empty()) {
             None => session,
-            // With any session filter but `none` (which no outside session can meet).
             Some("outside") if session != Some(SessionFilter::None) => {
                 Some(SessionFilter::OutsideOffice)
             }
-            Some("outside") => session,
+            Some("outside") => {
+                return Err(ServiceError::invalid(
+                    "network",
+                    "network=outside lists people with an active session outside the office \
+                     networks; it cannot be combined with session=none",
+                ));
+            }
             Some(other) => {
                 return Err(ServiceError::invalid(
                     "network",

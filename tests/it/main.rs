@@ -22,6 +22,7 @@ mod conformance_audit;
 mod conformance_endings;
 mod conformance_paging;
 mod conformance_people;
+mod conformance_policies;
 mod conformance_signin_state;
 mod conformance_throttling;
 mod conformance_webhooks;

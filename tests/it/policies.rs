@@ -317,6 +317,15 @@ async fn flag_marks_sessions_outside(backend: Backend) {
         .await
         .json();
     assert_eq!(all["sessions"][0]["outside_office_network"], false);
+    let both = primary
+        .get("/api/v1/agents?network=outside&session=active&per_page=1")
+        .await
+        .json();
+    assert_eq!(both["total"], 2);
+    primary
+        .get("/api/v1/agents?network=outside&session=none")
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
     primary
         .get("/api/v1/agents?network=elsewhere")
         .await
@@ -329,6 +338,8 @@ async fn flag_marks_sessions_outside(backend: Backend) {
     );
     assert!(html.contains("Otto Outside") && !html.contains("Ina Inside"));
     assert!(html.contains("<option value=\"outside\" selected"));
+    let same = primary.get("/team/agents?network=outside").await.text;
+    assert!(same.contains("Otto Outside") && !same.contains("Ina Inside"));
     // My sessions and the profile say it too.
     assert!(
         o.get("/me/sessions")

@@ -741,6 +741,7 @@ async fn team(o: &Opts) -> Res<()> {
         ("q=search", "q=rossi"),
         ("q=no-match", "q=zzzz"),
         ("router", "status=online&session=active"),
+        ("network=outside", "network=outside"),
     ];
     println!(
         "team: {requests} sequential requests per row (after 5 warm-up), first page (50 per page), client-side time on loopback"

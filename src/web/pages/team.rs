@@ -178,7 +178,7 @@ fn href_with(
     extra: &[&str],
 ) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
-    for key in ["q", "session", "status", "per_page"] {
+    for key in ["q", "session", "status", "network", "per_page"] {
         if let Some(v) = params.get(key).filter(|v| !v.is_empty()) {
             s.append_pair(key, v);
         }
@@ -215,7 +215,9 @@ pub async fn list<S: Section>(
 ) -> PageResult {
     let int = |name: &str| params.get(name).and_then(|v| v.trim().parse::<i64>().ok());
     // The page's Session filter offers "Outside office networks" (the API's `network=outside`).
-    let outside = params.get("session").is_some_and(|s| s == "outside");
+    // `network=outside` (the API's spelling) is taken too.
+    let outside = params.get("session").is_some_and(|s| s == "outside")
+        || params.get("network").is_some_and(|s| s == "outside");
     let query = TeamQuery {
         session: params.get("session").cloned().filter(|_| !outside),
         status: params.get("status").cloned(),
@@ -241,7 +243,7 @@ pub async fn list<S: Section>(
         )));
     }
     let get = |k: &str| params.get(k).cloned().unwrap_or_default();
-    let filtered = ["q", "session", "status"]
+    let filtered = ["q", "session", "status", "network"]
         .iter()
         .any(|k| params.get(*k).is_some_and(|v| !v.is_empty()));
     Ok(render(
