@@ -30,11 +30,13 @@ pub enum AuditKind {
     MfaReset,
     RecoveryCodeUsed,
     MfaFailed,
+    WebhookCreated,
+    WebhookDeleted,
 }
 
 impl AuditKind {
     /// Every kind, in the order the audit page offers them.
-    pub const ALL: [AuditKind; 21] = [
+    pub const ALL: [AuditKind; 23] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignInRefused,
@@ -56,6 +58,8 @@ impl AuditKind {
         AuditKind::MfaReset,
         AuditKind::RecoveryCodeUsed,
         AuditKind::MfaFailed,
+        AuditKind::WebhookCreated,
+        AuditKind::WebhookDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +85,37 @@ impl AuditKind {
             AuditKind::MfaReset => "mfa.reset",
             AuditKind::RecoveryCodeUsed => "mfa.recovery_code_used",
             AuditKind::MfaFailed => "signin.mfa_failed",
+            AuditKind::WebhookCreated => "webhook.created",
+            AuditKind::WebhookDeleted => "webhook.deleted",
+        }
+    }
+
+    /// What people read on the audit page (the API keeps the codes).
+    pub fn label(self) -> &'static str {
+        match self {
+            AuditKind::SignIn => "Signed in",
+            AuditKind::SignInFailed => "Sign-in failed",
+            AuditKind::SignInRefused => "Sign-in refused",
+            AuditKind::SignOut => "Signed out",
+            AuditKind::SessionEnded => "Session ended",
+            AuditKind::SessionExpired => "Session expired",
+            AuditKind::MemberCreated => "Person added",
+            AuditKind::MemberUpdated => "Person changed",
+            AuditKind::MemberDisabled => "Account disabled",
+            AuditKind::MemberEnabled => "Account enabled",
+            AuditKind::PasswordChanged => "Password changed",
+            AuditKind::PermissionsChanged => "Permissions changed",
+            AuditKind::SettingsChanged => "Security settings changed",
+            AuditKind::AccountCreated => "Account created",
+            AuditKind::SessionIpChanged => "Session's IP address changed",
+            AuditKind::SessionDeviceChanged => "Session's device changed",
+            AuditKind::MfaAdded => "Two-factor sign-in set up",
+            AuditKind::MfaRemoved => "Two-factor sign-in removed",
+            AuditKind::MfaReset => "Two-factor sign-in reset",
+            AuditKind::RecoveryCodeUsed => "Recovery code used",
+            AuditKind::MfaFailed => "Second sign-in step failed",
+            AuditKind::WebhookCreated => "Webhook added",
+            AuditKind::WebhookDeleted => "Webhook deleted",
         }
     }
 

@@ -1,6 +1,7 @@
 //! The Webhooks part of the Security section: endpoints added (the secret shown once),
 //! listed and deleted, their delivery log, and "send again". Sending is `delivery`.
 
+use crate::domain::audit::AuditKind;
 use crate::domain::policy::Actor;
 use crate::domain::webhook::{self, EventFilter};
 use crate::ids::{new_id, random_bytes};
@@ -79,7 +80,7 @@ impl Service {
         self.store.insert_webhook(&endpoint).await?;
         self.audit(
             &actor.account_id,
-            "webhook.created",
+            AuditKind::WebhookCreated.as_str(),
             Some(&actor.member_id),
             None,
             Some(&actor.ip),
@@ -105,7 +106,7 @@ impl Service {
         self.store.delete_webhook(&actor.account_id, id).await?;
         self.audit(
             &actor.account_id,
-            "webhook.deleted",
+            AuditKind::WebhookDeleted.as_str(),
             Some(&actor.member_id),
             None,
             Some(&actor.ip),

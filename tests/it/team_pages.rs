@@ -403,7 +403,33 @@ async fn sign_in_page_tells_why_as_information(backend: Backend) {
     );
 }
 
+/// The audit page shows readable kinds (the code stays in the title, the API and the CSV).
+async fn the_audit_page_reads_as_words(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.primary_client().await;
+    let page = owner
+        .get("/security/audit")
+        .await
+        .expect_status(StatusCode::OK)
+        .text;
+    assert!(
+        page.contains("<td title=\"signin\">Signed in</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<option value=\"webhook.created\" >Webhook added</option>"),
+        "{page}"
+    );
+    let v = owner
+        .get("/api/v1/audit?kind=signin")
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    assert_eq!(v["items"][0]["kind"], "signin");
+}
+
 backend_tests!(
+    the_audit_page_reads_as_words,
     sign_in_page_tells_why_as_information,
     destructive_forms_ask_first_without_javascript,
     bulk_confirmation_names_people,

@@ -19,6 +19,8 @@ pub struct Row {
     pub at: String,
     pub at_iso: String,
     pub kind: String,
+    /// What people read; the code stays in the title and the CSV.
+    pub kind_label: String,
     pub actor: String,
     pub target: String,
     pub ip: String,
@@ -37,7 +39,8 @@ struct AuditPage {
     kind: String,
     from: String,
     to: String,
-    kinds: Vec<&'static str>,
+    /// (code, label) of every kind, for the filter.
+    kinds: Vec<(&'static str, &'static str)>,
     csv_href: String,
     prev_href: String,
     next_href: String,
@@ -89,6 +92,12 @@ pub async fn audit_page(
             at: human(e.entry.at),
             at_iso: rfc3339(e.entry.at),
             kind: e.entry.kind.clone(),
+            kind_label: e
+                .entry
+                .kind
+                .parse::<AuditKind>()
+                .map(|k| k.label().to_string())
+                .unwrap_or_else(|_| e.entry.kind.clone()),
             actor: e.actor.clone().unwrap_or_else(|| "—".to_string()),
             target: e.target.clone().unwrap_or_else(|| "—".to_string()),
             ip: e.entry.ip.clone().unwrap_or_default(),
@@ -112,7 +121,10 @@ pub async fn audit_page(
             kind: get("kind"),
             from: get("from"),
             to: get("to"),
-            kinds: AuditKind::ALL.iter().map(|k| k.as_str()).collect(),
+            kinds: AuditKind::ALL
+                .iter()
+                .map(|k| (k.as_str(), k.label()))
+                .collect(),
             csv_href: href("/security/audit.csv", &params, None),
             prev_href: href("/security/audit", &params, Some(page.page - 1)),
             next_href: href("/security/audit", &params, Some(page.page + 1)),
