@@ -72,6 +72,8 @@ pub fn router() -> Router<AppState> {
             get(team::confirm_end_one).post(team::end_one),
         )
         .route("/static/app.css", get(css))
+        .route("/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .route("/static/app.js", get(js))
         .route("/static/passkeys.js", get(passkeys_js))
         .route("/guard.js", get(guard_js))
@@ -102,6 +104,14 @@ async fn css() -> Response {
     static_asset(
         "text/css; charset=utf-8",
         include_str!("../../../static/app.css"),
+    )
+}
+
+/// The site's icon; also at `/favicon.ico`, where browsers look without being told.
+async fn favicon() -> Response {
+    static_asset(
+        "image/svg+xml",
+        include_str!("../../../static/favicon.svg"),
     )
 }
 
