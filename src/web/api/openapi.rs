@@ -1182,6 +1182,8 @@ mod ops {
         ops::confirm_totp, ops::passkey_options, ops::list_passkeys, ops::add_passkey,
         ops::remove_passkey, ops::reset_agent_mfa, ops::reset_admin_mfa,
     ),
+    // Named only by the verify endpoints' query parameter, which utoipa does not collect.
+    components(schemas(Require)),
     modifiers(&Auth),
 )]
 struct ApiDoc;
