@@ -187,7 +187,7 @@ pub struct MfaRequired {
     pub mfa_required: bool,
     /// Send it back with the second step.
     pub challenge: String,
-    /// The person's second factors: `totp`, `passkey`, `recovery_code`, ...
+    /// The person's second factors: any of `totp`, `webauthn` (passkeys), `recovery_code`
     pub methods: Vec<String>,
 }
 
@@ -983,7 +983,7 @@ mod ops {
         security(("session" = [])),
         params(("id" = String, Path, description = "Webhook id")),
         responses(
-            (status = 200, description = "The endpoint's deliveries, newest first", body = DeliveryList),
+            (status = 200, description = "The endpoint's latest 100 deliveries, newest first", body = DeliveryList),
             (status = 401, description = "`unauthenticated`", body = ErrorBody),
             (status = 403, description = "`forbidden`: needs `security`", body = ErrorBody),
             (status = 404, description = "`not_found`", body = ErrorBody),
