@@ -109,10 +109,7 @@ async fn css() -> Response {
 
 /// The site's icon; also at `/favicon.ico`, where browsers look without being told.
 async fn favicon() -> Response {
-    static_asset(
-        "image/svg+xml",
-        include_str!("../../../static/favicon.svg"),
-    )
+    static_asset("image/svg+xml", include_str!("../../../static/favicon.svg"))
 }
 
 async fn js() -> Response {
