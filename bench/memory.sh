@@ -100,7 +100,8 @@ done
 login() {
     curl -s --max-time 60 -o /dev/null -D "$4" -H 'content-type: application/json' -H "user-agent: $3" \
         -d "{\"email\":\"$1\",\"password\":\"$2\"}" "$BASE/api/v1/auth/login"
-    awk 'tolower($1) == "set-cookie:" {sub(/;.*/, "", $2); print $2}' "$4" | tr -d '\r'
+    # Only the session cookie: sign-in also sets the known-device pass.
+    awk 'tolower($1) == "set-cookie:" && $2 ~ /^deskward_session=/ {sub(/;.*/, "", $2); print $2}' "$4" | tr -d '\r'
 }
 
 # The agent, added by the administrator.
