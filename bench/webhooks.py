@@ -23,6 +23,10 @@ LOCK = threading.Lock()
 
 
 class Receiver(BaseHTTPRequestHandler):
+    # Keep-alive, as receivers behind any real web server do: a new connection per delivery
+    # would measure Python's accept loop, not Deskward.
+    protocol_version = "HTTP/1.1"
+
     def log_message(self, *args):
         pass
 
