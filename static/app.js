@@ -139,6 +139,32 @@
     if (red && e.detail > 0) red.blur();
   });
 
+  // Times: the server writes UTC (what a page without JavaScript shows); here they become
+  // the viewer's local time with a relative hint, and UTC stays on hover.
+  function relative(ms) {
+    var s = Math.round((Date.now() - ms) / 1000), future = s < 0;
+    s = Math.abs(s);
+    var text;
+    if (s < 60) return future ? "in a moment" : "just now";
+    if (s < 3600) text = Math.round(s / 60) + " min";
+    else if (s < 86400) text = Math.round(s / 3600) + " h";
+    else { var d = Math.round(s / 86400); text = d + (d === 1 ? " day" : " days"); }
+    return future ? "in " + text : text + " ago";
+  }
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (t) {
+      if (t.hasAttribute("data-local")) return;
+      var ms = Date.parse(t.getAttribute("datetime"));
+      if (isNaN(ms)) return;
+      t.title = t.textContent.trim();
+      t.textContent = new Date(ms).toLocaleString(undefined, {
+        year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
+      }) + " (" + relative(ms) + ")";
+      t.setAttribute("data-local", "1");
+    });
+  }
+  localTimes(document);
+
   // Bulk selection on Agents.
   function updateBulk() {
     var picks = document.querySelectorAll("input.pick");
@@ -210,6 +236,7 @@
           current.querySelectorAll("input.pick:checked").forEach(function (p) { checked[p.value] = true; });
           if (current.contains(document.activeElement) && document.activeElement.closest(".tip-wrap")) return;
           current.replaceWith(fresh);
+          localTimes(fresh);
           fresh.querySelectorAll("input.pick").forEach(function (p) { if (checked[p.value]) p.checked = true; });
           updateBulk();
         })

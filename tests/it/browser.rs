@@ -696,8 +696,20 @@ async fn agents_page_shows_session_icons_with_tooltips() {
         .expect("tooltip text");
     let device_name = device::describe(CHROME_WINDOWS_UA);
     assert_eq!(device_name, "Chrome 131 on Windows 10");
+    // With JavaScript the start is in the viewer's time zone with a relative hint; UTC (what
+    // the page says without JavaScript) stays on hover.
+    let time = admin.find(&format!("#{green_tip} time")).await;
+    assert_eq!(
+        time.attr("title").await.unwrap().as_deref(),
+        Some(human(s.started_at).as_str())
+    );
+    let local = time.text().await.unwrap();
+    assert!(
+        local.ends_with("(just now)") || local.ends_with(" min ago)"),
+        "local time with a relative hint: {local}"
+    );
     for expected in [
-        format!("Session start: {}", human(s.started_at)),
+        format!("Session start: {local}"),
         format!("User agent: {device_name}"),
         CHROME_WINDOWS_UA.to_string(),
         "IP address: 203.0.113.7".to_string(),
