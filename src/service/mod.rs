@@ -64,7 +64,12 @@ pub enum ServiceError {
     /// The password opened both accounts of a linked pair; `challenge` (held server-side for
     /// a few minutes) completes the sign-in once the person says which.
     #[error("the password matches both an agent and an administrator account")]
-    ChooseAccount { challenge: String },
+    ChooseAccount {
+        challenge: String,
+        /// The two accounts' names, agent first, so the choice can name them.
+        agent_name: String,
+        admin_name: String,
+    },
     /// The password was right and the person has a second factor: `challenge` (held
     /// server-side for a few minutes) completes the sign-in with a code.
     #[error("a second step is needed to sign in")]

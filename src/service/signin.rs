@@ -116,7 +116,18 @@ impl Service {
         if matched.len() > 1 {
             self.forgive_attempt(&attempt, &keys[0]).await;
             let challenge = self.choice_challenge(&req, &matched).await?;
-            return Err(ServiceError::ChooseAccount { challenge });
+            let name_of = |k: MemberKind| {
+                matched
+                    .iter()
+                    .find(|m| m.kind == k)
+                    .map(|m| m.name.clone())
+                    .unwrap_or_default()
+            };
+            return Err(ServiceError::ChooseAccount {
+                challenge,
+                agent_name: name_of(MemberKind::Agent),
+                admin_name: name_of(MemberKind::Admin),
+            });
         }
         let member = matched.pop().expect("one match");
         self.password_proven(member, &norm, &req.ip, &req.user_agent, Some(&attempt))

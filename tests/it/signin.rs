@@ -149,12 +149,18 @@ async fn unknown_emails_are_counted_not_logged_one_by_one(backend: Backend) {
 async fn choosing_a_linked_account_never_puts_the_password_in_the_page(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let shared = "one password for both";
-    app.add_person(MemberKind::Agent, "Tara", "tara@acme.test", shared, &[])
-        .await;
+    app.add_person(
+        MemberKind::Agent,
+        "Tara Agent",
+        "tara@acme.test",
+        shared,
+        &[],
+    )
+    .await;
     let admin = app
         .add_person(
             MemberKind::Admin,
-            "Tara",
+            "Tara Boss",
             "tara@acme.test",
             shared,
             &["team.agents"],
@@ -167,7 +173,15 @@ async fn choosing_a_linked_account_never_puts_the_password_in_the_page(backend: 
         .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(!page.text.contains(shared), "the password is in the page");
-    assert!(page.text.contains("Sign in as administrator"));
+    assert!(page.text.contains("Sign in as administrator (Tara Boss)"));
+    // The choice names both accounts and offers a way back.
+    assert!(
+        page.text
+            .contains("<b>Tara Agent</b> (agent) and <b>Tara Boss</b> (administrator)"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("Back — sign in with another account"));
     let challenge = page
         .text
         .split("name=\"challenge\" value=\"")

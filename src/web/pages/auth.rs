@@ -30,6 +30,8 @@ struct LoginPage {
     email: String,
     /// Set when the password opened two linked accounts: the server-side choice to complete.
     challenge: Option<String>,
+    /// With a challenge: the agent's and the administrator's names, to choose between.
+    names: Option<(String, String)>,
     /// Set when the person has a second factor: the second step to complete with a code.
     mfa_challenge: Option<String>,
     /// The second step may use a passkey.
@@ -44,6 +46,7 @@ impl LoginPage {
             layout: Layout::public("Sign in"),
             email,
             challenge: None,
+            names: None,
             mfa_challenge: None,
             mfa_passkey: false,
             rd: rd.as_ref().map(|u| u.to_string()).unwrap_or_default(),
@@ -197,8 +200,13 @@ pub async fn login_submit(
             cookies::set(&mut res, &device_cookie(&out.device_pass, client.https));
             return Ok(res);
         }
-        Err(ServiceError::ChooseAccount { challenge }) => {
+        Err(ServiceError::ChooseAccount {
+            challenge,
+            agent_name,
+            admin_name,
+        }) => {
             page.challenge = Some(challenge);
+            page.names = Some((agent_name, admin_name));
             StatusCode::OK
         }
         Err(ServiceError::MfaRequired { challenge, methods }) => {
