@@ -230,3 +230,77 @@ async fn dialogs_name_what_they_end_and_destructive_forms_ask_first() {
     .await;
     b.close().await;
 }
+
+/// Names and e-mails as long as allowed (100 characters, no spaces) wrap or truncate: no page
+/// scrolls sideways at 1280 px nor on a 390 px phone screen, and the full text is there on
+/// hover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_names_never_make_a_page_scroll_sideways() {
+    let app = App::spawn().await;
+    let name = "N".repeat(100);
+    let email = format!("{}@{}.test", "e".repeat(64), "d".repeat(30));
+    let long = app.agent(&name, &email).await;
+    app.login(
+        &email,
+        PASSWORD,
+        MemberKind::Agent,
+        "203.0.113.9",
+        CHROME_WINDOWS_UA,
+    )
+    .await;
+    let driver = ChromeDriver::start().await;
+    let b = driver.browser().await;
+    b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    let mut wide = Vec::new();
+    for (w, h) in [(1280u32, 900u32), (390, 844)] {
+        b.c.set_window_size(w, h).await.expect("resize the window");
+        for path in [
+            "/team/agents".to_string(),
+            format!("/team/agents/{}", long.id),
+            format!("/team/agents/{}/end-sessions", long.id),
+            "/security/audit".to_string(),
+            "/me/sessions".to_string(),
+            "/security".to_string(),
+        ] {
+            b.goto(&app.url(&path)).await;
+            // How much too wide, and the innermost elements that stick out (to say what).
+            let probe = b
+                .js(
+                    "const d = document.documentElement;
+                     const out = [...document.querySelectorAll('main *, header *')]
+                       .filter(e => e.getBoundingClientRect().right > d.clientWidth + 0.5)
+                       .filter(e => ![...e.children].some(c =>
+                           c.getBoundingClientRect().right > d.clientWidth + 0.5))
+                       .slice(0, 3)
+                       .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                           + (e.className ? '.' + String(e.className).split(' ').join('.') : ''));
+                     return [d.scrollWidth - d.clientWidth, out];",
+                    vec![],
+                )
+                .await;
+            let over = probe[0].as_i64().unwrap_or(0);
+            if over > 0 {
+                wide.push(format!(
+                    "{path} at {w} px: {over} px too wide ({})",
+                    probe[1]
+                ));
+            }
+        }
+    }
+    b.c.set_window_size(1280, 900).await.unwrap();
+    b.goto(&app.url("/team/agents")).await;
+    let title = b
+        .js(
+            "const e = document.querySelector(arguments[0]);
+             return [e.getAttribute('title'), e.textContent.trim()];",
+            vec![json!(format!("#member-{} .email", long.id))],
+        )
+        .await;
+    assert_eq!(title[0], json!(email), "the full e-mail on hover");
+    assert!(
+        wide.is_empty(),
+        "pages scroll sideways:\n{}",
+        wide.join("\n")
+    );
+    b.close().await;
+}
