@@ -132,5 +132,5 @@ pub(crate) fn tally(ended: &[EndedSession], reason: EndReason) -> EndedCount {
 /// How many of `ended` ended for `reason` itself: sessions found already past their timeout
 /// ended as expired, and nobody ended those.
 pub(crate) fn counted(ended: &[EndedSession], reason: EndReason) -> usize {
-    ended.iter().filter(|e| e.reason == reason).count()
+    tally(ended, reason).sessions
 }

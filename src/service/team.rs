@@ -552,18 +552,7 @@ impl Service {
         ids: &[String],
     ) -> ServiceResult<EndedCount> {
         self.require_view(actor, MemberKind::Agent)?;
-        if ids.is_empty() {
-            return Err(ServiceError::invalid("ids", "select at least one agent"));
-        }
-        if ids.len() > MAX_BULK_IDS {
-            return Err(ServiceError::invalid(
-                "ids",
-                format!("at most {MAX_BULK_IDS} agents at once"),
-            ));
-        }
-        let mut unique: Vec<String> = ids.to_vec();
-        unique.sort();
-        unique.dedup();
+        let unique = bulk_ids(ids)?;
         self.end_sessions_of(actor, MemberKind::Agent, &unique, EndReason::EndedByAdmin)
             .await
     }
@@ -592,15 +581,7 @@ impl Service {
         ids: &[String],
     ) -> ServiceResult<Vec<MemberView>> {
         self.require_view(actor, MemberKind::Agent)?;
-        if ids.len() > MAX_BULK_IDS {
-            return Err(ServiceError::invalid(
-                "ids",
-                format!("at most {MAX_BULK_IDS} agents at once"),
-            ));
-        }
-        let mut unique: Vec<String> = ids.to_vec();
-        unique.sort();
-        unique.dedup();
+        let unique = bulk_ids(ids)?;
         let account = self.store.account(&actor.account_id).await?;
         let active_after = self.active_after(MemberKind::Agent, account.agent_idle_timeout_minutes);
         let mut agents: Vec<Member> = self
@@ -748,4 +729,22 @@ fn may_be_disabled(actor: &Actor, m: &Member) -> ServiceResult<()> {
         ));
     }
     Ok(())
+}
+
+/// The ids of a bulk request, each once; refuses none or too many (the same rule for the
+/// confirmation and the ending).
+fn bulk_ids(ids: &[String]) -> ServiceResult<Vec<String>> {
+    if ids.is_empty() {
+        return Err(ServiceError::invalid("ids", "select at least one agent"));
+    }
+    if ids.len() > MAX_BULK_IDS {
+        return Err(ServiceError::invalid(
+            "ids",
+            format!("at most {MAX_BULK_IDS} agents at once"),
+        ));
+    }
+    let mut unique: Vec<String> = ids.to_vec();
+    unique.sort();
+    unique.dedup();
+    Ok(unique)
 }
