@@ -286,7 +286,8 @@ pub struct LargeSet {
 /// Seeds a large team straight through the store (one shared password hash, so it takes
 /// seconds, not the hours 10,000 argon2 hashes would): an account "bench" with its primary
 /// administrator, `agents` agents, `active_sessions` live and `ended_sessions` ended
-/// sessions spread over them. Deterministic for a given size.
+/// sessions spread over them (signed out through `Store::end_sessions`, the one ending path,
+/// so each has its audit row like a real one). Deterministic for a given size.
 pub async fn seed_large(
     store: &Arc<dyn store::Store>,
     set: LargeSet,
@@ -294,7 +295,7 @@ pub async fn seed_large(
 ) -> Result<(String, String), String> {
     use crate::domain::member::Permissions;
     use crate::domain::session::EndReason;
-    use crate::store::{NewAccount, NewMember, NewSession};
+    use crate::store::{EndSessions, NewAccount, NewMember, NewSession, Which};
     let e = |e: store::StoreError| e.to_string();
     let hash = crate::service::passwords::hash(DEMO_PASSWORD.to_string())
         .await
@@ -381,7 +382,14 @@ pub async fn seed_large(
         store.insert_session(&s).await.map_err(e)?;
         if k >= set.active_sessions {
             store
-                .end_session(&account.id, &s.id, EndReason::Logout, None, started + 1000)
+                .end_sessions(&EndSessions {
+                    account_id: Some(account.id.clone()),
+                    which: Which::Session(s.id.clone()),
+                    reason: EndReason::Logout,
+                    by: None,
+                    ip: None,
+                    at: started + 1000,
+                })
                 .await
                 .map_err(e)?;
         }

@@ -455,8 +455,6 @@ pub trait Store: Send + Sync + 'static {
     // service stores hashes, never e-mails or addresses).
     /// Failed sign-ins of `key` after `since`: how many, the oldest and the newest.
     async fn signin_failures(&self, key: &str, since: Millis) -> StoreResult<FailureWindow>;
-    /// Records one failure at `at` for each key, in one statement.
-    async fn record_signin_failure(&self, keys: &[String], at: Millis) -> StoreResult<()>;
     async fn clear_signin_failures(&self, key: &str) -> StoreResult<()>;
     /// Forgets failures at or before `before`; returns how many.
     async fn prune_signin_failures(&self, before: Millis) -> StoreResult<u64>;
@@ -492,14 +490,6 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets challenges expired at `now`; returns how many.
     async fn prune_challenges(&self, now: Millis) -> StoreResult<u64>;
 
-    /// Whether anyone with this e-mail has ever had a session from this IP (a "known place"
-    /// that sign-in throttling spares).
-    async fn has_session_from_ip(
-        &self,
-        account_id: &str,
-        email_norm: &str,
-        ip: &str,
-    ) -> StoreResult<bool>;
     async fn list_members(
         &self,
         account_id: &str,
@@ -580,28 +570,6 @@ pub trait Store: Send + Sync + 'static {
         member_ids: &[String],
         active_after: Millis,
     ) -> StoreResult<Vec<Session>>;
-    async fn end_session(
-        &self,
-        account_id: &str,
-        session_id: &str,
-        reason: EndReason,
-        by: Option<&str>,
-        at: Millis,
-    ) -> StoreResult<Option<EndedSession>>;
-    /// Ends every live session of these people of `kind`, in one transaction. Any id that is
-    /// not a person of that kind in this account fails the whole call with `UnknownIds`.
-    async fn end_member_sessions(
-        &self,
-        account_id: &str,
-        kind: MemberKind,
-        member_ids: &[String],
-        reason: EndReason,
-        by: Option<&str>,
-        at: Millis,
-    ) -> StoreResult<Vec<EndedSession>>;
-    /// Ends, with reason `expired`, every session idle beyond its timeout or (agents only)
-    /// older than its account's absolute lifetime.
-    async fn expire_sessions(&self, now: Millis) -> StoreResult<Vec<EndedSession>>;
 
     // Audit.
     async fn insert_audit(&self, e: &AuditEntry) -> StoreResult<()>;

@@ -73,16 +73,16 @@ async fn sessions(store: &Arc<dyn Store>, m: &Member, live: usize, idle: bool, e
     }
     if ended {
         let id = open(NOW).await;
-        store
-            .end_session(
-                &m.account_id,
-                &id,
-                deskward::domain::session::EndReason::Logout,
-                None,
-                NOW,
-            )
-            .await
-            .expect("end");
+        let ended = crate::conformance::end_one(
+            store,
+            &m.account_id,
+            &id,
+            deskward::domain::session::EndReason::Logout,
+            None,
+            NOW,
+        )
+        .await;
+        assert!(ended.is_some(), "{id} ended");
     }
 }
 

@@ -1,13 +1,27 @@
-//! Store conformance, people read by a list of ids in one statement (`members`), so the audit
-//! page can name everyone on it without one read per id.
+//! Store conformance, people: stored and read back (also by a list of ids in one statement,
+//! so the audit page can name everyone on it without one read per id), unique e-mails, the one
+//! primary administrator, patches, linked accounts derived from e-mails, and agents' status.
 
-use deskward::domain::member::MemberKind;
-use deskward::store::LinkedRef;
+use deskward::domain::member::{AgentStatus, MemberKind, Permission, Permissions};
+use deskward::store::{LinkedRef, Member, MemberPatch, NewMember, StoreError};
 
-use crate::conformance::{add, admin, agent, make_account, open};
+use crate::conformance::{
+    T0, add, admin, agent, assert_conflict, assert_not_found, make_account, names, open,
+    primary_admin, query,
+};
 use crate::db::Backend;
 
-backend_tests!(members_by_ids_reads_the_account_s_people_at_once);
+backend_tests!(
+    members_by_ids_reads_the_account_s_people_at_once,
+    members_round_trip,
+    member_email_unique_per_kind_and_account,
+    one_primary_admin_per_account,
+    update_member_patches,
+    linked_accounts_are_derived_from_email,
+    credentials_by_email,
+    set_status_and_choice,
+    set_offline_many_touches_only_online_agents_of_the_account,
+);
 
 async fn members_by_ids_reads_the_account_s_people_at_once(backend: Backend) {
     let (_db, store) = open(backend).await;
@@ -61,4 +75,445 @@ async fn members_by_ids_reads_the_account_s_people_at_once(backend: Backend) {
     many.push("ag1".into());
     let got = store.members("ac1", &many).await.unwrap();
     assert_eq!(got, vec![ann]);
+}
+
+async fn members_round_trip(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+
+    let ann = add(
+        &store,
+        agent("ac1", "ag1", "Ann Lee", " Ann.Lee@Example.com "),
+    )
+    .await;
+    assert_eq!(
+        ann,
+        Member {
+            id: "ag1".into(),
+            account_id: "ac1".into(),
+            kind: MemberKind::Agent,
+            name: "Ann Lee".into(),
+            email: "Ann.Lee@Example.com".into(),
+            primary: false,
+            permissions: Permissions::default(),
+            status: AgentStatus::Offline,
+            status_choice: AgentStatus::Online,
+            disabled: false,
+            created_at: T0,
+            linked: None,
+        }
+    );
+    assert_eq!(store.member("ac1", "ag1").await.unwrap(), ann);
+
+    let perms = Permissions::new(vec![Permission::Audit, Permission::TeamAdmins]);
+    let sub = add(
+        &store,
+        NewMember {
+            permissions: perms.clone(),
+            created_at: T0 + 5,
+            ..admin("ac1", "ad1", "Sub Admin", "sub@example.com")
+        },
+    )
+    .await;
+    assert_eq!(sub.kind, MemberKind::Admin);
+    assert!(!sub.primary);
+    assert_eq!(sub.permissions, perms);
+    assert_eq!(sub.created_at, T0 + 5);
+
+    assert_eq!(
+        store.password_hash("ac1", "ag1").await.unwrap(),
+        "hash-of-ag1"
+    );
+    assert_eq!(
+        store.password_hash("ac1", "ad1").await.unwrap(),
+        "hash-of-ad1"
+    );
+    assert_not_found(store.member("ac1", "nope").await);
+    assert_not_found(store.password_hash("ac1", "nope").await);
+
+    // A taken id is a conflict, not an overwrite.
+    let r = store
+        .insert_member(&agent("ac1", "ag1", "Other", "other@example.com"))
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict { .. })), "{r:?}");
+    assert_eq!(store.member("ac1", "ag1").await.unwrap().name, "Ann Lee");
+}
+
+async fn member_email_unique_per_kind_and_account(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    make_account(&store, "ac2", "beta").await;
+    add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
+
+    // Same address, other case and padding, same kind: refused.
+    assert_conflict(
+        store
+            .insert_member(&agent("ac1", "ag2", "Ann Two", "  ANN@example.COM"))
+            .await,
+        "email",
+    );
+    assert_not_found(store.member("ac1", "ag2").await);
+    // Same address as an administrator of the same account: allowed (a linked pair).
+    add(&store, admin("ac1", "ad1", "Ann Admin", "Ann@Example.com")).await;
+    // A second administrator with it: refused.
+    assert_conflict(
+        store
+            .insert_member(&admin("ac1", "ad2", "Ann Admin 2", "ann@example.com"))
+            .await,
+        "email",
+    );
+    // Same address in another account: allowed, and not linked across accounts.
+    let other = add(
+        &store,
+        agent("ac2", "ag9", "Ann Elsewhere", "ann@example.com"),
+    )
+    .await;
+    assert_eq!(other.linked, None);
+
+    // Changing an e-mail onto a taken one (same kind) is refused and changes nothing.
+    add(&store, agent("ac1", "ag3", "Bob", "bob@example.com")).await;
+    let patch = MemberPatch {
+        email: Some(("ANN@example.com".into(), "ann@example.com".into())),
+        ..MemberPatch::default()
+    };
+    assert_conflict(store.update_member("ac1", "ag3", &patch).await, "email");
+    assert_eq!(
+        store.member("ac1", "ag3").await.unwrap().email,
+        "bob@example.com"
+    );
+}
+
+async fn one_primary_admin_per_account(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    make_account(&store, "ac2", "beta").await;
+    let r = store
+        .insert_member(&primary_admin("ac1", "ad9", "second@acme.example"))
+        .await;
+    assert_conflict(r, "primary");
+    assert_not_found(store.member("ac1", "ad9").await);
+    // Each account has its own primary.
+    assert!(store.member("ac2", "ac2-owner").await.unwrap().primary);
+    assert!(store.member("ac1", "ac1-owner").await.unwrap().primary);
+}
+
+async fn update_member_patches(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    let before = add(&store, admin("ac1", "ad1", "Sub", "sub@example.com")).await;
+
+    // An empty patch changes nothing and returns the person.
+    let same = store
+        .update_member("ac1", "ad1", &MemberPatch::default())
+        .await
+        .unwrap();
+    assert_eq!(same, before);
+
+    let perms = Permissions::new(vec![Permission::Security, Permission::Audit]);
+    let after = store
+        .update_member(
+            "ac1",
+            "ad1",
+            &MemberPatch {
+                name: Some("Zed Sub".into()),
+                email: Some(("Zed@Example.com".into(), "zed@example.com".into())),
+                password_hash: Some("new-hash".into()),
+                disabled: Some(true),
+                permissions: Some(perms.clone()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.name, "Zed Sub");
+    assert_eq!(after.email, "Zed@Example.com");
+    assert!(after.disabled);
+    assert_eq!(after.permissions, perms);
+    assert_eq!(after.created_at, before.created_at);
+    assert_eq!(store.member("ac1", "ad1").await.unwrap(), after);
+    assert_eq!(store.password_hash("ac1", "ad1").await.unwrap(), "new-hash");
+    // The new e-mail is the one sign-in finds; the old one finds nobody.
+    assert_eq!(
+        store
+            .credentials_by_email("ac1", "zed@example.com")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .credentials_by_email("ac1", "sub@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The new name is the one the list sorts and searches by.
+    let mut q = query(MemberKind::Admin, T0);
+    q.search = Some("zed s".into());
+    assert_eq!(
+        names(&store, "ac1", &q).await,
+        (vec!["Zed Sub".to_string()], 1)
+    );
+
+    let enabled = store
+        .update_member(
+            "ac1",
+            "ad1",
+            &MemberPatch {
+                disabled: Some(false),
+                ..MemberPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!enabled.disabled);
+    assert_eq!(enabled.name, "Zed Sub");
+
+    let patch = MemberPatch {
+        name: Some("X".into()),
+        ..MemberPatch::default()
+    };
+    assert_not_found(store.update_member("ac1", "nope", &patch).await);
+}
+
+async fn linked_accounts_are_derived_from_email(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    let ag = add(&store, agent("ac1", "ag1", "Ann Agent", "ann@example.com")).await;
+    assert_eq!(ag.linked, None);
+    let ad = add(
+        &store,
+        admin("ac1", "ad1", "Ann Admin", "  ANN@Example.com "),
+    )
+    .await;
+    let to_agent = Some(LinkedRef {
+        kind: MemberKind::Agent,
+        id: "ag1".into(),
+        name: "Ann Agent".into(),
+    });
+    let to_admin = Some(LinkedRef {
+        kind: MemberKind::Admin,
+        id: "ad1".into(),
+        name: "Ann Admin".into(),
+    });
+    assert_eq!(ad.linked, to_agent);
+    assert_eq!(store.member("ac1", "ag1").await.unwrap().linked, to_admin);
+    assert_eq!(store.member("ac1", "ad1").await.unwrap().linked, to_agent);
+
+    // Lists carry the link too.
+    let (agents, _) = store
+        .list_members("ac1", &query(MemberKind::Agent, T0))
+        .await
+        .unwrap();
+    assert_eq!(agents.len(), 1);
+    assert_eq!(agents[0].linked, to_admin);
+    let (admins, _) = store
+        .list_members("ac1", &query(MemberKind::Admin, T0))
+        .await
+        .unwrap();
+    let ann = admins.iter().find(|m| m.id == "ad1").expect("admin listed");
+    assert_eq!(ann.linked, to_agent);
+    let owner = admins
+        .iter()
+        .find(|m| m.id == "ac1-owner")
+        .expect("owner listed");
+    assert_eq!(owner.linked, None);
+
+    // A rename shows in the link's name.
+    store
+        .update_member(
+            "ac1",
+            "ad1",
+            &MemberPatch {
+                name: Some("Ann A.".into()),
+                ..MemberPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .member("ac1", "ag1")
+            .await
+            .unwrap()
+            .linked
+            .unwrap()
+            .name,
+        "Ann A."
+    );
+
+    // Changing one side's e-mail breaks the link on both sides.
+    let patch = MemberPatch {
+        email: Some((
+            "ann.admin@example.com".into(),
+            "ann.admin@example.com".into(),
+        )),
+        ..MemberPatch::default()
+    };
+    let ad = store.update_member("ac1", "ad1", &patch).await.unwrap();
+    assert_eq!(ad.linked, None);
+    assert_eq!(store.member("ac1", "ag1").await.unwrap().linked, None);
+
+    // And changing it back restores it: the link is never stored.
+    let patch = MemberPatch {
+        email: Some(("Ann@example.com".into(), "ann@example.com".into())),
+        ..MemberPatch::default()
+    };
+    let ad = store.update_member("ac1", "ad1", &patch).await.unwrap();
+    assert_eq!(ad.linked.map(|l| l.id), Some("ag1".to_string()));
+    assert_eq!(
+        store
+            .member("ac1", "ag1")
+            .await
+            .unwrap()
+            .linked
+            .map(|l| l.id),
+        Some("ad1".into())
+    );
+}
+
+async fn credentials_by_email(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    make_account(&store, "ac2", "beta").await;
+    add(&store, agent("ac1", "ag1", "Ann", "Ann@Example.com")).await;
+    add(&store, admin("ac1", "ad1", "Ann Admin", "ann@example.com")).await;
+    add(&store, agent("ac2", "ag2", "Ann Beta", "ann@example.com")).await;
+
+    let creds = store
+        .credentials_by_email("ac1", "ann@example.com")
+        .await
+        .unwrap();
+    let got: Vec<(MemberKind, String, String)> = creds
+        .iter()
+        .map(|c| (c.member.kind, c.member.id.clone(), c.password_hash.clone()))
+        .collect();
+    let mut expected = vec![
+        (
+            MemberKind::Agent,
+            "ag1".to_string(),
+            "hash-of-ag1".to_string(),
+        ),
+        (
+            MemberKind::Admin,
+            "ad1".to_string(),
+            "hash-of-ad1".to_string(),
+        ),
+    ];
+    let mut sorted = got.clone();
+    sorted.sort_by_key(|(k, _, _)| k.as_str());
+    expected.sort_by_key(|(k, _, _)| k.as_str());
+    assert_eq!(sorted, expected);
+    // Each carries its link to the other.
+    for c in &creds {
+        let link = c.member.linked.as_ref().expect("linked");
+        assert_eq!(link.kind, c.member.kind.other());
+    }
+
+    let beta = store
+        .credentials_by_email("ac2", "ann@example.com")
+        .await
+        .unwrap();
+    assert_eq!(beta.len(), 1);
+    assert_eq!(beta[0].member.id, "ag2");
+    assert_eq!(beta[0].member.linked, None);
+    assert!(
+        store
+            .credentials_by_email("ac1", "nobody@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn set_status_and_choice(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    let ann = add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
+    assert_eq!(
+        (ann.status, ann.status_choice),
+        (AgentStatus::Offline, AgentStatus::Online)
+    );
+
+    let m = store
+        .set_status("ac1", "ag1", AgentStatus::Online, Some(AgentStatus::Online))
+        .await
+        .unwrap();
+    assert_eq!(
+        (m.status, m.status_choice),
+        (AgentStatus::Online, AgentStatus::Online)
+    );
+
+    // Presence alone (tabs gone) keeps the person's choice.
+    let m = store
+        .set_status("ac1", "ag1", AgentStatus::Offline, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (m.status, m.status_choice),
+        (AgentStatus::Offline, AgentStatus::Online)
+    );
+
+    let m = store
+        .set_status(
+            "ac1",
+            "ag1",
+            AgentStatus::Offline,
+            Some(AgentStatus::Offline),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (m.status, m.status_choice),
+        (AgentStatus::Offline, AgentStatus::Offline)
+    );
+    let read = store.member("ac1", "ag1").await.unwrap();
+    assert_eq!(
+        (read.status, read.status_choice),
+        (AgentStatus::Offline, AgentStatus::Offline)
+    );
+
+    // Administrators have no status; unknown people are not found.
+    assert_not_found(
+        store
+            .set_status(
+                "ac1",
+                "ac1-owner",
+                AgentStatus::Online,
+                Some(AgentStatus::Online),
+            )
+            .await,
+    );
+    assert_not_found(
+        store
+            .set_status("ac1", "nope", AgentStatus::Online, None)
+            .await,
+    );
+}
+
+async fn set_offline_many_touches_only_online_agents_of_the_account(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    make_account(&store, "ac2", "globex").await;
+    let on = add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
+    let off = add(&store, agent("ac1", "ag2", "Bob", "bob@example.com")).await;
+    let other = add(&store, agent("ac2", "bg1", "Gus", "gus@example.com")).await;
+    for (acc, m) in [("ac1", &on), ("ac2", &other)] {
+        store
+            .set_status(acc, &m.id, AgentStatus::Online, Some(AgentStatus::Online))
+            .await
+            .unwrap();
+    }
+    let ids = vec![on.id.clone(), off.id.clone(), other.id.clone()];
+    let changed = store.set_offline_many("ac1", &ids).await.unwrap();
+    assert_eq!(changed, vec![on.id.clone()]);
+    let ann = store.member("ac1", &on.id).await.unwrap();
+    assert_eq!(ann.status, AgentStatus::Offline);
+    // Her own choice is kept, to come back when a tab connects again.
+    assert_eq!(ann.status_choice, AgentStatus::Online);
+    assert_eq!(
+        store.member("ac2", &other.id).await.unwrap().status,
+        AgentStatus::Online
+    );
+    assert!(store.set_offline_many("ac1", &[]).await.unwrap().is_empty());
 }

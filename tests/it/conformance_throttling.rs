@@ -7,7 +7,7 @@ use std::sync::Arc;
 use deskward::domain::time::{HOUR, MINUTE};
 use deskward::store::{FailureWindow, Store};
 
-use crate::conformance::{Db, T0, open};
+use crate::conformance::{Db, T0, open, record_failure};
 use crate::db::Backend;
 
 backend_tests!(
@@ -15,6 +15,7 @@ backend_tests!(
     the_limit_holds_across_instances,
     a_reservation_counts_once_per_key_until_forgiven,
     reservations_over_the_same_keys_in_any_order_never_deadlock,
+    sign_in_failures_count_per_key_within_the_window,
 );
 
 fn key(c: char) -> String {
@@ -102,15 +103,9 @@ async fn the_limit_holds_across_instances(backend: Backend) {
 async fn a_reservation_counts_once_per_key_until_forgiven(backend: Backend) {
     let (_db, store) = open(backend).await;
     let (a, b) = (key('a'), key('b'));
-    // A failure recorded the older way, and one too old to count.
-    store
-        .record_signin_failure(std::slice::from_ref(&a), T0)
-        .await
-        .unwrap();
-    store
-        .record_signin_failure(std::slice::from_ref(&a), T0 - 2 * HOUR)
-        .await
-        .unwrap();
+    // A failure left by an earlier wrong password, and one too old to count.
+    record_failure(&store, std::slice::from_ref(&a), T0).await;
+    record_failure(&store, std::slice::from_ref(&a), T0 - 2 * HOUR).await;
 
     // The rule sees each key's window after `since`, in the order of the keys.
     let seen = std::sync::Mutex::new(Vec::new());
@@ -250,4 +245,45 @@ async fn reservations_over_the_same_keys_in_any_order_never_deadlock(backend: Ba
     assert_eq!(count(a).await, 40);
     assert_eq!(count(b).await, 30);
     assert_eq!(count(c).await, 40);
+}
+
+async fn sign_in_failures_count_per_key_within_the_window(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let (a, b) = ("a".repeat(64), "b".repeat(64));
+    assert_eq!(
+        store.signin_failures(&a, T0 - HOUR).await.unwrap(),
+        FailureWindow::default()
+    );
+    record_failure(&store, &[a.clone(), b.clone()], T0).await;
+    record_failure(&store, std::slice::from_ref(&a), T0 + MINUTE).await;
+    record_failure(&store, &[], T0 + MINUTE).await;
+    let window = |count, oldest, newest| FailureWindow {
+        count,
+        oldest: Some(oldest),
+        newest: Some(newest),
+    };
+    assert_eq!(
+        store.signin_failures(&a, T0 - HOUR).await.unwrap(),
+        window(2, T0, T0 + MINUTE)
+    );
+    assert_eq!(
+        store.signin_failures(&b, T0 - HOUR).await.unwrap(),
+        window(1, T0, T0)
+    );
+    // Only failures after `since` count.
+    assert_eq!(
+        store.signin_failures(&a, T0).await.unwrap(),
+        window(1, T0 + MINUTE, T0 + MINUTE)
+    );
+    // Clearing one key leaves the other.
+    store.clear_signin_failures(&a).await.unwrap();
+    assert_eq!(store.signin_failures(&a, 0).await.unwrap().count, 0);
+    assert_eq!(store.signin_failures(&b, 0).await.unwrap().count, 1);
+    // Pruning forgets what is at or before the cut.
+    record_failure(&store, std::slice::from_ref(&b), T0 + HOUR).await;
+    assert_eq!(store.prune_signin_failures(T0).await.unwrap(), 1);
+    assert_eq!(
+        store.signin_failures(&b, 0).await.unwrap(),
+        window(1, T0 + HOUR, T0 + HOUR)
+    );
 }

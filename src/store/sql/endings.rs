@@ -1,6 +1,5 @@
-//! Ending sessions: `end_sessions` (one transaction with its audit rows, every way a session
-//! ends), the expiry rules of the sweep, and the older single-purpose methods the service still
-//! calls (`end_session`, `end_member_sessions`, `expire_sessions`).
+//! Ending sessions: `end_sessions`, one transaction with its audit rows for every way a session
+//! ends, and the expiry rules of the sweep.
 
 use crate::domain::audit::session_end_entry;
 use crate::domain::session::ADMIN_IDLE_TIMEOUT_MINUTES;
@@ -110,65 +109,6 @@ macro_rules! methods {
                 Self::record_changes_in(&mut tx, self.outbox_now(), &changes).await?;
                 tx.commit().await?;
                 Ok(ended)
-            }
-
-            async fn end_session(
-                &self,
-                account_id: &str,
-                session_id: &str,
-                reason: EndReason,
-                by: Option<&str>,
-                at: Millis,
-            ) -> StoreResult<Option<EndedSession>> {
-                let sql = format!(
-                    "UPDATE sessions SET ended_at = $1, end_reason = $2, ended_by = $3 \
-                     WHERE account_id = $4 AND id = $5 AND ended_at IS NULL RETURNING {}",
-                    sql::ENDED_COLUMNS
-                );
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(at)
-                    .bind(reason.as_str())
-                    .bind(by)
-                    .bind(account_id)
-                    .bind(session_id)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            async fn end_member_sessions(
-                &self,
-                account_id: &str,
-                kind: MemberKind,
-                member_ids: &[String],
-                reason: EndReason,
-                by: Option<&str>,
-                at: Millis,
-            ) -> StoreResult<Vec<EndedSession>> {
-                if member_ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut tx = self.begin_write().await?;
-                Self::check_people_in(&mut tx, account_id, kind, member_ids).await?;
-                let mut args = sql::Args::default();
-                let sql = format!(
-                    "UPDATE sessions SET ended_at = {}, end_reason = {}, ended_by = {} \
-                     WHERE account_id = {} AND ended_at IS NULL AND member_id IN ({}) \
-                     RETURNING {}",
-                    args.int(at),
-                    args.text(reason.as_str()),
-                    args.opt_text(by),
-                    args.text(account_id),
-                    args.list($backend, member_ids),
-                    sql::ENDED_COLUMNS
-                );
-                let ended = Self::dynamic_as(sql, &args).fetch_all(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(ended)
-            }
-
-            async fn expire_sessions(&self, now: Millis) -> StoreResult<Vec<EndedSession>> {
-                let mut conn = self.pool.acquire().await?;
-                Self::expire_in(&mut conn, now, None).await
             }
         } {
             $($helpers)*

@@ -1,6 +1,6 @@
 //! Sign-in throttling shared by every instance on one database: failures per opaque key
-//! (the service stores hashes, never e-mails or addresses), attempts reserved before the
-//! password is checked, and the "known place" test that throttling spares.
+//! (the service stores hashes, never e-mails or addresses), and attempts reserved before the
+//! password is checked.
 
 use sha2::{Digest, Sha256};
 
@@ -50,10 +50,6 @@ macro_rules! methods {
                 Self::failures_in(&mut conn, key, since).await
             }
 
-            async fn record_signin_failure(&self, keys: &[String], at: Millis) -> StoreResult<()> {
-                Self::insert_failures_in(&self.pool, keys, at, None).await
-            }
-
             async fn clear_signin_failures(&self, key: &str) -> StoreResult<()> {
                 sqlx::query("DELETE FROM signin_failures WHERE key = $1")
                     .bind(key)
@@ -98,7 +94,7 @@ macro_rules! methods {
                     return Ok(Err(windows));
                 }
                 let attempt_id = $crate::ids::new_id("sa");
-                Self::insert_failures_in(&mut *tx, keys, at, Some(&attempt_id)).await?;
+                Self::insert_failures_in(&mut tx, keys, at, &attempt_id).await?;
                 tx.commit().await?;
                 Ok(Ok(attempt_id))
             }
@@ -109,24 +105,6 @@ macro_rules! methods {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
-            }
-
-            async fn has_session_from_ip(
-                &self,
-                account_id: &str,
-                email_norm: &str,
-                ip: &str,
-            ) -> StoreResult<bool> {
-                let row: Option<i32> = sqlx::query_scalar(
-                    "SELECT 1 FROM sessions s JOIN members m ON m.id = s.member_id \
-                     WHERE m.account_id = $1 AND m.email_norm = $2 AND s.ip = $3 LIMIT 1",
-                )
-                .bind(account_id)
-                .bind(email_norm)
-                .bind(ip)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.is_some())
             }
         } {
             $($helpers)*
@@ -148,16 +126,13 @@ macro_rules! methods {
                 Ok(sql::throttling::window(row))
             }
 
-            /// One failure row per key at `at`, in one statement, under a reservation or not.
-            async fn insert_failures_in<'e, E>(
-                executor: E,
+            /// One failure row per key at `at` for one reservation, in one statement.
+            async fn insert_failures_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
                 keys: &[String],
                 at: Millis,
-                attempt_id: Option<&str>,
-            ) -> StoreResult<()>
-            where
-                E: sqlx::Executor<'e, Database = $db>,
-            {
+                attempt_id: &str,
+            ) -> StoreResult<()> {
                 if keys.is_empty() {
                     return Ok(());
                 }
@@ -166,10 +141,10 @@ macro_rules! methods {
                     "INSERT INTO signin_failures (key, at, attempt_id) \
                      SELECT ks.v, {}, {} FROM ({}) AS ks",
                     args.int(at),
-                    args.opt_text(attempt_id),
+                    args.text(attempt_id),
                     args.list($backend, keys)
                 );
-                Self::dynamic(sql, &args).execute(executor).await?;
+                Self::dynamic(sql, &args).execute(&mut *conn).await?;
                 Ok(())
             }
         } }
