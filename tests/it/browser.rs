@@ -16,7 +16,6 @@ use fantoccini::elements::Element;
 use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 use deskward::clock::SystemClock;
 use deskward::domain::device;
@@ -29,6 +28,7 @@ use deskward::service::{LoginRequest, NewPerson, PersonPatch, Service, ServiceCo
 use deskward::store::{Account, Member, Session};
 
 use crate::db::{Backend, TestDb};
+use crate::support::{Serving, serve};
 
 pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -406,7 +406,8 @@ pub(crate) struct App {
     pub(crate) store: Arc<dyn deskward::store::Store>,
     pub(crate) account: Account,
     pub(crate) primary: Member,
-    shutdown: Option<oneshot::Sender<()>>,
+    // Stops the server when the app is dropped.
+    _server: Serving,
     // Dropped last: the server stops before its database goes.
     _db: TestDb,
 }
@@ -442,26 +443,14 @@ impl App {
             )
             .await
             .expect("create the test account");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind port 0");
-        let addr = listener.local_addr().expect("local address");
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(deskward::server::serve(
-            svc.clone(),
-            config,
-            listener,
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let server = serve(svc.clone(), config).await;
         App {
-            base: format!("http://{addr}"),
+            base: server.base.clone(),
             svc,
             store,
             account,
             primary,
-            shutdown: Some(tx),
+            _server: server,
             _db: db,
         }
     }
@@ -569,14 +558,6 @@ impl App {
             async || Ok((self.svc.connections().count(&self.account.id, &m.id) > 0).then_some(())),
         )
         .await
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 use deskward::clock::SystemClock;
 use deskward::domain::member::MemberKind;
@@ -18,6 +17,7 @@ use crate::browser::{
     PRIMARY_PASSWORD,
 };
 use crate::db::{Backend, TestDb};
+use crate::support::{Serving, serve};
 
 /// The WCAG levels axe checks here: 2.0, 2.1 and 2.2, A and AA.
 const TAGS: [&str; 6] = [
@@ -81,7 +81,7 @@ async fn check(b: &Browser, axe: &str, state: &str, all: &mut Vec<String>) {
 }
 
 /// A server with an empty database, for the first-run setup page.
-async fn empty_server() -> (String, oneshot::Sender<()>, TestDb) {
+async fn empty_server() -> (Serving, TestDb) {
     let db = TestDb::new(Backend::Sqlite).await;
     let store = deskward::store::connect(&db.url)
         .await
@@ -93,15 +93,7 @@ async fn empty_server() -> (String, oneshot::Sender<()>, TestDb) {
         deskward::events::EventBus::new(),
         &config,
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind port 0");
-    let addr = listener.local_addr().expect("local address");
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(deskward::server::serve(svc, config, listener, async move {
-        let _ = rx.await;
-    }));
-    (format!("http://{addr}"), tx, db)
+    (serve(svc, config).await, db)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,12 +165,12 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
     visitor.find("input[name=challenge]").await;
     check(&visitor, &axe, "account chooser", &mut found).await;
     visitor.close().await;
-    let (base, stop, _db) = empty_server().await;
+    let (server, _db) = empty_server().await;
     let fresh = driver.browser().await;
-    fresh.goto(&format!("{base}/setup")).await;
+    fresh.goto(&format!("{}/setup", server.base)).await;
     check(&fresh, &axe, "setup", &mut found).await;
     fresh.close().await;
-    let _ = stop.send(());
+    drop(server);
 
     // The primary administrator, everywhere.
     let admin = driver.browser().await;

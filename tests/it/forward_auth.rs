@@ -13,12 +13,11 @@ use deskward::service::auth::NewAccountRequest;
 use reqwest::header::{ACCEPT, COOKIE, HOST, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tokio::sync::oneshot;
 
 use crate::db::{Backend, TestDb};
 use crate::support::{
     COOKIE as COOKIE_NAME, Client, HOUR, MINUTE, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD,
-    Response, SECOND, TestApp, client_for_base,
+    Response, SECOND, Serving, TestApp, client_for_base, serve,
 };
 
 /// Where the guarded deployments of these tests mount Deskward.
@@ -524,7 +523,7 @@ async fn another_instance_refuses_an_ended_session() {
 struct Instance {
     svc: Arc<deskward::service::Service>,
     base: String,
-    _stop: oneshot::Sender<()>,
+    _server: Serving,
 }
 
 async fn instance(url: &str) -> Instance {
@@ -539,21 +538,11 @@ async fn instance(url: &str) -> Instance {
     config.web.path_prefix = PREFIX.to_string();
     config.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     let svc = deskward::server::build(store, Arc::new(SystemClock), events, &config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(deskward::server::serve(
-        svc.clone(),
-        config,
-        listener,
-        async move {
-            let _ = rx.await;
-        },
-    ));
+    let server = serve(svc.clone(), config).await;
     Instance {
         svc,
-        base: format!("http://{addr}"),
-        _stop: tx,
+        base: server.base.clone(),
+        _server: server,
     }
 }
 

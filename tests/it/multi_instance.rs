@@ -13,16 +13,15 @@ use deskward::service::{Service, ServiceConfig};
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 
 use crate::api_events::EventStream;
 use crate::db::{Backend, TestDb};
-use crate::support::{Client, PASSWORD};
+use crate::support::{Client, PASSWORD, Serving, serve};
 
 struct Instance {
     svc: Arc<Service>,
     base: String,
-    _stop: oneshot::Sender<()>,
+    _server: Serving,
 }
 
 async fn instance(url: &str, grace_ms: i64) -> Instance {
@@ -35,21 +34,11 @@ async fn instance(url: &str, grace_ms: i64) -> Instance {
         ..Default::default()
     };
     let svc = deskward::server::build(store, Arc::new(SystemClock), events, &config);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(deskward::server::serve(
-        svc.clone(),
-        config,
-        listener,
-        async move {
-            let _ = rx.await;
-        },
-    ));
+    let server = serve(svc.clone(), config).await;
     Instance {
         svc,
-        base: format!("http://{addr}"),
-        _stop: tx,
+        base: server.base.clone(),
+        _server: server,
     }
 }
 

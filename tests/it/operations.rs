@@ -1,7 +1,6 @@
 //! What operators run beside the service: `deskward backup`.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -12,7 +11,9 @@ use deskward::clock::SystemClock;
 use deskward::server::ServerConfig;
 
 use crate::db::Backend;
-use crate::support::{PRIMARY_EMAIL, PRIMARY_PASSWORD, TestApp, client_for_base};
+use crate::support::{
+    PRIMARY_EMAIL, PRIMARY_PASSWORD, TestApp, client_for_base, run_binary, serve,
+};
 
 /// A backup taken while people are being added and signing in is a whole database: it opens,
 /// passes SQLite's integrity check, and the primary administrator signs in with it.
@@ -62,13 +63,8 @@ async fn a_backup_under_write_load_restores_and_signs_in() {
         deskward::events::EventBus::new(),
         &config,
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(deskward::server::serve(svc, config, listener, async move {
-        let _ = rx.await;
-    }));
-    let c = client_for_base(&base);
+    let server = serve(svc, config).await;
+    let c = client_for_base(&server.base);
     c.login(PRIMARY_EMAIL, PRIMARY_PASSWORD)
         .await
         .expect_status(StatusCode::OK);
@@ -84,7 +80,6 @@ async fn a_backup_under_write_load_restores_and_signs_in() {
         .await
         .unwrap();
     assert_eq!(check.0, "ok");
-    let _ = tx.send(());
 }
 
 /// The command refuses to overwrite a file, and names pg_dump for PostgreSQL, with exit 2.
@@ -94,13 +89,7 @@ async fn backup_refuses_what_it_cannot_do() {
     let dir = tempfile::tempdir().unwrap();
     let existing = dir.path().join("taken.db");
     std::fs::write(&existing, b"keep me").unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_deskward"))
-            .arg("backup")
-            .args(args)
-            .output()
-            .expect("run deskward backup")
-    };
+    let run = |args: &[&str]| run_binary(std::iter::once("backup").chain(args.iter().copied()));
     let out = run(&[
         "--to",
         existing.to_str().unwrap(),

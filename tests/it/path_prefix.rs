@@ -9,7 +9,7 @@ use reqwest::header::{CONTENT_TYPE, ORIGIN};
 use crate::api_events::EventStream;
 use crate::db::Backend;
 use crate::forward_auth::{PREFIX, desk, desk_signed_in, guarded, session_id};
-use crate::support::{PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, Response};
+use crate::support::{PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, Response, run_binary};
 
 fn location(r: &Response) -> &str {
     r.header("location")
@@ -225,12 +225,16 @@ fn serve_refuses_malformed_guard_flags() {
         ("--agent-home", "inbox", "--agent-home"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
-            .args(["serve", "--bind", "127.0.0.1:0", flag, value])
-            .arg("--database-url")
-            .arg(format!("sqlite://{}/x.db", dir.path().display()))
-            .output()
-            .expect("run deskward");
+        let db = format!("sqlite://{}/x.db", dir.path().display());
+        let out = run_binary([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            flag,
+            value,
+            "--database-url",
+            &db,
+        ]);
         assert_eq!(out.status.code(), Some(2), "{flag} {value}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");

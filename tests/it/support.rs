@@ -56,7 +56,7 @@ pub struct TestApp {
     pub account: Account,
     /// Its primary administrator (password [`PRIMARY_PASSWORD`]).
     pub primary: Member,
-    shutdown: Option<oneshot::Sender<()>>,
+    server: Serving,
     // Dropped last: the server must stop before its database goes.
     _db: TestDb,
 }
@@ -102,29 +102,17 @@ impl TestApp {
             )
             .await
             .expect("create the test account");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind port 0");
-        let addr = listener.local_addr().expect("local address");
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(deskward::server::serve(
-            svc.clone(),
-            config,
-            listener,
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let server = serve(svc.clone(), config).await;
         TestApp {
             backend,
-            addr,
-            base: format!("http://{addr}"),
+            addr: server.addr,
+            base: server.base.clone(),
             clock,
             svc,
             store,
             account,
             primary,
-            shutdown: Some(tx),
+            server,
             _db: db,
         }
     }
@@ -313,14 +301,6 @@ impl TestApp {
     /// Moves the injected clock forward.
     pub fn advance(&self, by: Millis) {
         self.clock.advance(by);
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 
@@ -760,4 +740,152 @@ pub async fn second_instance(app: &TestApp) -> OtherInstance {
         let _ = rx.await;
     }));
     OtherInstance { base, _stop: tx }
+}
+
+/// A server running in this process on a port-0 listener of loopback; it shuts down
+/// gracefully when this is dropped.
+pub struct Serving {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:port`
+    pub base: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+/// Serves `svc` with `config` on a fresh port-0 listener: the one way every test starts the
+/// server in-process.
+pub async fn serve(svc: Arc<Service>, config: ServerConfig) -> Serving {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let addr = listener.local_addr().expect("local address");
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(deskward::server::serve(svc, config, listener, async move {
+        let _ = rx.await;
+    }));
+    Serving {
+        addr,
+        base: format!("http://{addr}"),
+        stop: Some(tx),
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Runs `deskward` with these arguments to the end (a one-shot command, or a `serve` that is
+/// expected to refuse its configuration) and returns what it printed and its exit status.
+pub fn run_binary<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
+        .args(args)
+        .output()
+        .expect("run deskward")
+}
+
+/// The `deskward` binary serving as a child process: `Binary::serve(url).arg(..).start()`.
+/// It is killed when dropped.
+pub struct Binary {
+    child: std::process::Child,
+    pub port: u16,
+    /// `http://127.0.0.1:port`
+    pub base: String,
+}
+
+/// How to start a [`Binary`]: the database, the address and any further arguments.
+pub struct BinaryBuilder {
+    database_url: String,
+    port: Option<u16>,
+    args: Vec<String>,
+}
+
+impl Binary {
+    pub fn serve(database_url: &str) -> BinaryBuilder {
+        BinaryBuilder {
+            database_url: database_url.to_string(),
+            port: None,
+            args: Vec::new(),
+        }
+    }
+
+    /// `kill -9`: no shutdown, no chance to finish anything.
+    pub fn kill9(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl BinaryBuilder {
+    /// Listens on this port of 127.0.0.1 (by default a free one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    /// Starts it and waits until `/healthz` answers 200 (at most 20 s).
+    pub async fn start(self) -> Binary {
+        let port = self.port.unwrap_or_else(free_port);
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", &self.database_url])
+            .args(&self.args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start deskward");
+        let mut binary = Binary {
+            child,
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let health = format!("{}/healthz", binary.base);
+        let http = reqwest::Client::new();
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(&health).send().await
+                && r.status() == StatusCode::OK
+            {
+                return binary;
+            }
+            if let Ok(Some(status)) = binary.child.try_wait() {
+                panic!("deskward exited before answering: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "deskward did not answer {health} within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free port on loopback (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind port 0")
+        .local_addr()
+        .expect("local address")
+        .port()
 }

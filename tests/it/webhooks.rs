@@ -18,7 +18,8 @@ use deskward::store::WebhookEndpoint;
 
 use crate::db::{Backend, TestDb};
 use crate::support::{
-    Client, DAY, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, SECOND, TestApp, client_for_base,
+    Binary, Client, DAY, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, SECOND, TestApp,
+    client_for_base, serve,
 };
 
 backend_tests!(
@@ -544,58 +545,6 @@ async fn a_slow_receiver_does_not_slow_sign_in_or_the_team_pages() {
     }
 }
 
-/// A free port on loopback (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Binary(Child);
-
-impl Binary {
-    async fn start(db_url: &str, port: u16) -> Binary {
-        let child = Command::new(env!("CARGO_BIN_EXE_deskward"))
-            .args([
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-                db_url,
-                "--webhook-allow-private",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start deskward");
-        let until = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < until, "deskward did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Binary(child)
-    }
-
-    /// `kill -9`: no shutdown, no chance to send anything.
-    fn kill9(mut self) {
-        let pid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-9", &pid]).status();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn create_acme(url: &str) {
     let store = deskward::store::connect(url).await.expect("connect");
     let svc = deskward::server::build(
@@ -626,9 +575,12 @@ async fn a_change_survives_kill_9_before_its_delivery() {
         return;
     };
     let hook_port = rx.port;
-    let port = free_port();
-    let server = Binary::start(&db.url, port).await;
-    let admin = client_for_base(&format!("http://127.0.0.1:{port}"));
+    let server = Binary::serve(&db.url)
+        .arg("--webhook-allow-private")
+        .start()
+        .await;
+    let port = server.port;
+    let admin = client_for_base(&server.base);
     admin
         .login(PRIMARY_EMAIL, PRIMARY_PASSWORD)
         .await
@@ -641,7 +593,11 @@ async fn a_change_survives_kill_9_before_its_delivery() {
 
     let rx = Receiver::start(hook_port).await.unwrap();
     rx.control(json!({"secret": secret})).await;
-    let _server = Binary::start(&db.url, port).await;
+    let _server = Binary::serve(&db.url)
+        .port(port)
+        .arg("--webhook-allow-private")
+        .start()
+        .await;
     let got = rx
         .wait_for(60, |got| !of_type(got, "member.created").is_empty())
         .await;
@@ -658,8 +614,7 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
     let Some(rx) = Receiver::start(0).await else {
         return;
     };
-    let mut bases = Vec::new();
-    let mut stops = Vec::new();
+    let mut servers = Vec::new();
     for _ in 0..2 {
         let store = deskward::store::connect(&db.url).await.unwrap();
         let events = deskward::relay::events_for(&db.url).await;
@@ -671,18 +626,12 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
             ..Default::default()
         };
         let svc = deskward::server::build(store, Arc::new(SystemClock), events, &config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        bases.push(format!("http://{}", listener.local_addr().unwrap()));
-        let (tx, stop) = tokio::sync::oneshot::channel::<()>();
-        stops.push(tx);
-        tokio::spawn(deskward::server::serve(svc, config, listener, async move {
-            let _ = stop.await;
-        }));
+        servers.push(serve(svc, config).await);
     }
     let admins: Vec<Client> = {
         let mut v = Vec::new();
-        for b in &bases {
-            let c = client_for_base(b);
+        for s in &servers {
+            let c = client_for_base(&s.base);
             c.login(PRIMARY_EMAIL, PRIMARY_PASSWORD)
                 .await
                 .expect_status(StatusCode::OK);
