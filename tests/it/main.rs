@@ -25,6 +25,7 @@ mod conformance_people;
 mod conformance_policies;
 mod conformance_signin_state;
 mod conformance_throttling;
+mod conformance_webhook_order;
 mod conformance_webhooks;
 mod forward_auth;
 mod hardening;
