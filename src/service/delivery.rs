@@ -43,10 +43,19 @@ impl Default for DeliveryConfig {
 /// crashed instance's claims come free after it.
 const LEASE_MS: Millis = 30_000;
 
+/// One attempt's result, on its way to the worker that records it.
+type Finished = (String, AttemptResult);
+
 impl Service {
     /// Sends deliveries until `stop` turns true. Wakes on every event of the bus (a change was
     /// just committed, here or, with the relay, on another instance), when a send finishes (a
     /// person's next event may now go) and every `poll`.
+    ///
+    /// Each round first records every result that came in since the last one, in one
+    /// transaction, then claims as many due deliveries as there are free slots, in one
+    /// statement: two writes a round however many deliveries finished, instead of two per
+    /// delivery. Recording before claiming is what lets a person's next event go in the same
+    /// round as the result of their previous one.
     pub async fn run_deliveries(
         self: Arc<Self>,
         config: DeliveryConfig,
@@ -60,11 +69,23 @@ impl Service {
             }
         };
         let slots = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
-        let done = Arc::new(tokio::sync::Notify::new());
+        let (results_tx, mut results) = tokio::sync::mpsc::unbounded_channel::<Finished>();
+        let mut finished: Vec<Finished> = Vec::new();
         let mut events = self.events.subscribe();
         let mut tick = tokio::time::interval(config.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            while let Ok(r) = results.try_recv() {
+                finished.push(r);
+            }
+            if !finished.is_empty() {
+                // Not recorded (the database is unreachable): the leases run out and the
+                // deliveries are sent again, at least once as promised.
+                if let Err(e) = self.store.finish_deliveries(&finished).await {
+                    tracing::warn!(error = %e, count = finished.len(), "could not record webhook attempts");
+                }
+                finished.clear();
+            }
             let free = slots.available_permits();
             let mut claimed = 0;
             if free > 0 {
@@ -83,11 +104,18 @@ impl Service {
                             let svc = self.clone();
                             let client = client.clone();
                             let config = config.clone();
-                            let done = done.clone();
+                            let results_tx = results_tx.clone();
                             tokio::spawn(async move {
-                                svc.deliver(job, &client, &config).await;
+                                let result = svc.deliver(&job, &client, &config).await;
                                 drop(permit);
-                                done.notify_one();
+                                // The worker is gone (shutdown): record it here, so a graceful
+                                // stop does not send it again.
+                                if let Err(tokio::sync::mpsc::error::SendError(r)) =
+                                    results_tx.send(result)
+                                    && let Err(e) = svc.store.finish_deliveries(&[r]).await
+                                {
+                                    tracing::warn!(error = %e, "could not record a webhook attempt");
+                                }
                             });
                         }
                     }
@@ -97,13 +125,16 @@ impl Service {
             if claimed > 0 && claimed == free {
                 // Probably more waiting: go on once a slot frees.
                 tokio::select! {
-                    _ = done.notified() => continue,
+                    Some(r) = results.recv() => {
+                        finished.push(r);
+                        continue;
+                    }
                     _ = stop.changed() => return,
                 }
             }
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = done.notified() => {}
+                Some(r) = results.recv() => finished.push(r),
                 ev = events.recv() => {
                     if let Err(tokio::sync::broadcast::error::RecvError::Closed) = ev {
                         return;
@@ -114,10 +145,15 @@ impl Service {
         }
     }
 
-    /// One attempt of one delivery, and its result recorded.
-    async fn deliver(&self, job: DeliveryJob, client: &reqwest::Client, config: &DeliveryConfig) {
+    /// One attempt of one delivery, and what to record of it.
+    async fn deliver(
+        &self,
+        job: &DeliveryJob,
+        client: &reqwest::Client,
+        config: &DeliveryConfig,
+    ) -> Finished {
         let d = &job.delivery;
-        let outcome = attempt(&job, client, config).await;
+        let outcome = attempt(job, client, config).await;
         let now = self.clock.now();
         let attempts = d.attempts + 1;
         let retry = |code: Option<i64>, error: String| match webhook::next_attempt(attempts, now) {
@@ -174,9 +210,7 @@ impl Service {
             "failed" => "failed",
             _ => "retry",
         });
-        if let Err(e) = self.store.finish_delivery(&d.id, &result).await {
-            tracing::warn!(error = %e, delivery = %d.id, "could not record a webhook attempt");
-        }
+        (d.id.clone(), result)
     }
 }
 

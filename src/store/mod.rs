@@ -622,7 +622,13 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> StoreResult<Vec<DeliveryJob>>;
     /// Records an attempt's result and releases the claim.
-    async fn finish_delivery(&self, delivery_id: &str, r: &AttemptResult) -> StoreResult<()>;
+    async fn finish_delivery(&self, delivery_id: &str, r: &AttemptResult) -> StoreResult<()> {
+        self.finish_deliveries(&[(delivery_id.to_string(), r.clone())])
+            .await
+    }
+    /// Records the results of several attempts (delivery id, result) in one transaction, in
+    /// the order given, releasing their claims: the worker's results of one round.
+    async fn finish_deliveries(&self, results: &[(String, AttemptResult)]) -> StoreResult<()>;
     /// Deliveries not yet delivered nor failed, in every account (the backlog).
     async fn pending_deliveries(&self) -> StoreResult<i64>;
     /// Deletes at most `limit` rows of `what` older than `before`; returns how many.

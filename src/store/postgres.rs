@@ -13,6 +13,8 @@ pub struct PgStore {
     pool: sqlx::PgPool,
     /// Stamps the webhook outbox rows (`Store::use_clock`).
     clock: std::sync::RwLock<std::sync::Arc<dyn crate::clock::Clock>>,
+    /// Writers' turns (`begin_write`).
+    writes: sql::WriteGate,
 }
 
 impl PgStore {
@@ -31,6 +33,7 @@ impl PgStore {
         Ok(Self {
             pool,
             clock: std::sync::RwLock::new(std::sync::Arc::new(crate::clock::SystemClock)),
+            writes: sql::WriteGate::none(),
         })
     }
 }

@@ -14,6 +14,8 @@ pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     /// Stamps the webhook outbox rows (`Store::use_clock`).
     clock: std::sync::RwLock<std::sync::Arc<dyn crate::clock::Clock>>,
+    /// Writers' turns (`begin_write`).
+    writes: sql::WriteGate,
 }
 
 impl SqliteStore {
@@ -44,6 +46,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             clock: std::sync::RwLock::new(std::sync::Arc::new(crate::clock::SystemClock)),
+            writes: sql::WriteGate::queue(),
         })
     }
 }

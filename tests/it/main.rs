@@ -36,6 +36,7 @@ mod conformance_sessions;
 mod conformance_signin_state;
 mod conformance_team_list;
 mod conformance_throttling;
+mod conformance_webhook_order;
 mod conformance_webhooks;
 mod forward_auth;
 mod hardening;

@@ -309,11 +309,20 @@ macro_rules! methods {
                 let mut changed = Vec::new();
                 for chunk in ids.chunks(1000) {
                     let mut args = sql::Args::default();
+                    // PostgreSQL: the rows locked in id order, as the outbox locks people
+                    // (`record_changes_in`), so the two cannot deadlock.
+                    let people = if $backend == "postgres" {
+                        format!(
+                            "SELECT id FROM members WHERE id IN ({}) ORDER BY id FOR UPDATE",
+                            args.list($backend, chunk)
+                        )
+                    } else {
+                        args.list($backend, chunk)
+                    };
                     let sql = format!(
                         "UPDATE members SET status = 'offline' WHERE account_id = {} \
-                         AND kind = 'agent' AND status = 'online' AND id IN ({}) RETURNING id",
+                         AND kind = 'agent' AND status = 'online' AND id IN ({people}) RETURNING id",
                         args.text(account_id),
-                        args.list($backend, chunk)
                     );
                     let mut tx = self.begin_write().await?;
                     let ids: Vec<(String,)> =

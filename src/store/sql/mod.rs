@@ -62,12 +62,14 @@ macro_rules! next_area {
     ([$store:ty, $db:ty, $backend:literal] [] { $($methods:tt)* } { $($helpers:tt)* }) => {
         impl $store {
             /// Starts a transaction that reads, then writes. SQLite takes the write lock up
-            /// front (`BEGIN IMMEDIATE`) so the transaction waits its turn (busy timeout)
-            /// instead of failing with "database is locked" when another connection writes
-            /// between its read and its write.
-            async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, $db>> {
+            /// front (`BEGIN IMMEDIATE`) so the transaction cannot fail with "database is
+            /// locked" when another connection writes between its read and its write; before
+            /// that it waits its turn at this process's write gate (see [`WriteGate`]).
+            async fn begin_write(&self) -> StoreResult<$crate::store::sql::WriteTx<$db>> {
+                let turn = self.writes.turn().await;
                 let begin = if $backend == "sqlite" { "BEGIN IMMEDIATE" } else { "BEGIN" };
-                Ok(self.pool.begin_with(begin).await?)
+                let tx = self.pool.begin_with(begin).await?;
+                Ok($crate::store::sql::WriteTx { tx, _turn: turn })
             }
 
             /// A statement built at run time, with the values its `Args` collected.
@@ -148,6 +150,65 @@ macro_rules! next_area {
     };
 }
 pub(in crate::store) use next_area;
+
+/// Writers of one process take turns here before they ask SQLite for its one write lock.
+/// SQLite makes a writer that finds the lock taken sleep and try again (1, 2, 5, 10 … 100 ms,
+/// first come not first served), so under a burst of writes — endings, webhook claims and
+/// results — some waited tens of milliseconds behind locks held for a fraction of one. In
+/// this queue (first come, first served) each waits only for the writers ahead of it.
+/// PostgreSQL locks rows, not the database: its stores have no gate.
+pub(in crate::store) struct WriteGate(Option<std::sync::Arc<tokio::sync::Mutex<()>>>);
+
+impl WriteGate {
+    /// The gate of a SQLite store.
+    pub fn queue() -> Self {
+        WriteGate(Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))))
+    }
+
+    /// No gate (PostgreSQL).
+    pub fn none() -> Self {
+        WriteGate(None)
+    }
+
+    /// Waits for this writer's turn; the turn lasts as long as the guard.
+    pub async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.0 {
+            Some(m) => Some(m.clone().lock_owned().await),
+            None => None,
+        }
+    }
+}
+
+/// A write transaction holding its turn at the [`WriteGate`] until it commits or is dropped.
+/// It reads as the connection (`&mut *tx`), like `sqlx::Transaction`.
+pub(in crate::store) struct WriteTx<DB: sqlx::Database> {
+    pub tx: sqlx::Transaction<'static, DB>,
+    pub _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
 
 /// A bind value for dynamically built statements.
 pub(in crate::store) enum Arg {

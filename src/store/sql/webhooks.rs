@@ -307,13 +307,17 @@ macro_rules! methods {
                 if due.is_none() {
                     return Ok(Vec::new());
                 }
+                // One statement leases every row it returns; in a write transaction so that
+                // on SQLite it takes its turn at the write gate like every other writer.
+                let mut tx = self.begin_write().await?;
                 let claimed: Vec<WebhookDelivery> =
                     sqlx::query_as(sqlx::AssertSqlSafe(sql::webhooks::claim_sql($backend)))
                         .bind(lease_until)
                         .bind(now)
                         .bind(limit)
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *tx)
                         .await?;
+                tx.commit().await?;
                 if claimed.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -345,39 +349,47 @@ macro_rules! methods {
                 Ok(jobs)
             }
 
-            async fn finish_delivery(&self, delivery_id: &str, r: &AttemptResult) -> StoreResult<()> {
+            async fn finish_deliveries(
+                &self,
+                results: &[(String, AttemptResult)],
+            ) -> StoreResult<()> {
+                if results.is_empty() {
+                    return Ok(());
+                }
                 let mut tx = self.begin_write().await?;
-                let endpoint: Option<String> = sqlx::query_scalar(
-                    "UPDATE webhook_deliveries SET status = $1, attempts = $2, \
-                     next_attempt_at = $3, last_status_code = $4, last_error = $5, \
-                     delivered_at = $6, claimed_until = 0 WHERE id = $7 RETURNING endpoint_id",
-                )
-                .bind(&r.status)
-                .bind(r.attempts)
-                .bind(r.next_attempt_at)
-                .bind(r.last_status_code)
-                .bind(&r.last_error)
-                .bind(r.delivered_at)
-                .bind(delivery_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if r.disable_endpoint && let Some(endpoint) = endpoint {
-                    sqlx::query(
-                        "UPDATE webhook_endpoints SET disabled_reason = 'gone' WHERE id = $1",
+                for (delivery_id, r) in results {
+                    let endpoint: Option<String> = sqlx::query_scalar(
+                        "UPDATE webhook_deliveries SET status = $1, attempts = $2, \
+                         next_attempt_at = $3, last_status_code = $4, last_error = $5, \
+                         delivered_at = $6, claimed_until = 0 WHERE id = $7 RETURNING endpoint_id",
                     )
-                    .bind(&endpoint)
-                    .execute(&mut *tx)
+                    .bind(&r.status)
+                    .bind(r.attempts)
+                    .bind(r.next_attempt_at)
+                    .bind(r.last_status_code)
+                    .bind(&r.last_error)
+                    .bind(r.delivered_at)
+                    .bind(delivery_id)
+                    .fetch_optional(&mut *tx)
                     .await?;
-                    // Nothing more goes to it: what was waiting fails now rather than sit in
-                    // the queue.
-                    sqlx::query(
-                        "UPDATE webhook_deliveries SET status = 'failed', claimed_until = 0, \
-                         last_error = 'not sent: the endpoint is off (410 Gone)' \
-                         WHERE endpoint_id = $1 AND status = 'pending'",
-                    )
-                    .bind(&endpoint)
-                    .execute(&mut *tx)
-                    .await?;
+                    if r.disable_endpoint && let Some(endpoint) = endpoint {
+                        sqlx::query(
+                            "UPDATE webhook_endpoints SET disabled_reason = 'gone' WHERE id = $1",
+                        )
+                        .bind(&endpoint)
+                        .execute(&mut *tx)
+                        .await?;
+                        // Nothing more goes to it: what was waiting fails now rather than sit
+                        // in the queue.
+                        sqlx::query(
+                            "UPDATE webhook_deliveries SET status = 'failed', claimed_until = 0, \
+                             last_error = 'not sent: the endpoint is off (410 Gone)' \
+                             WHERE endpoint_id = $1 AND status = 'pending'",
+                        )
+                        .bind(&endpoint)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(())
@@ -447,9 +459,17 @@ macro_rules! methods {
                 let mut member_ids: Vec<String> = wanted.iter().map(|c| c.member_id.clone()).collect();
                 member_ids.sort();
                 member_ids.dedup();
+                // PostgreSQL numbers the rows (`seq`) at insert, not at commit: two transactions
+                // writing events of one person (two of their sessions ending at once, a
+                // sign-in beside an ending) could commit in the other order, and a claim in
+                // between would send the later event first. Holding the person's row until
+                // commit makes such transactions take their numbers one after the other
+                // (ordered by id, so transactions about several people cannot deadlock here).
+                // SQLite has one writer at a time: its order is the commit order already.
+                let lock = if $backend == "postgres" { " ORDER BY id FOR UPDATE" } else { "" };
                 let mut args = sql::Args::default();
                 let sql = format!(
-                    "SELECT id, kind, email, name, status FROM members WHERE id IN ({})",
+                    "SELECT id, kind, email, name, status FROM members WHERE id IN ({}){lock}",
                     args.list($backend, &member_ids)
                 );
                 let people: HashMap<String, sql::webhooks::PersonRow> =
