@@ -36,6 +36,7 @@ mod operations;
 mod path_prefix;
 mod permissions;
 mod policies;
+mod pool_limits;
 mod proxies;
 mod schemathesis;
 mod sign_in_rd;
