@@ -3,7 +3,7 @@
 # (unit tests, store conformance on SQLite and PostgreSQL, HTTP and browser tests).
 #
 # Meant for a fresh Debian 12 machine, run as root (CI sets CI=true): it installs Chromium and
-# chromedriver, nginx, Caddy and promtool when missing, makes sure PostgreSQL answers on 127.0.0.1:5432,
+# chromedriver, nginx, Caddy, PgBouncer and promtool when missing, makes sure PostgreSQL answers on 127.0.0.1:5432,
 # and exits non-zero when anything fails. Every step runs even after an earlier one failed, so one run reports all.
 set -euo pipefail
 
@@ -37,13 +37,13 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
         || die "chromium or chromedriver still missing after installation"
 fi
 
-# --- nginx and Caddy, for the forward-auth tests ---------------------------------------------
+# --- nginx, Caddy and PgBouncer, for the forward-auth and pool tests --------------------------
 # The tests run their own instances, on loopback ports with temporary directories
-# (tests/it/proxies.rs). The Debian services must not start while installing (nginx's default
-# site would take port 80), nor at boot.
+# (tests/it/proxies.rs, tests/it/pool_limits.rs). The Debian services must not start while
+# installing (nginx's default site would take port 80, PgBouncer's 6432), nor at boot.
 have() { command -v "$1" >/dev/null || [[ -x "/usr/sbin/$1" ]]; }
-if ! have nginx || ! have caddy; then
-    log "installing nginx and caddy (their services stay stopped)"
+if ! have nginx || ! have caddy || ! have pgbouncer; then
+    log "installing nginx, caddy and pgbouncer (their services stay stopped)"
     export DEBIAN_FRONTEND=noninteractive
     policy=/usr/sbin/policy-rc.d
     added_policy=0
@@ -55,14 +55,15 @@ if ! have nginx || ! have caddy; then
     fi
     installed=0
     as_root apt-get update -qq >/dev/null \
-        && as_root apt-get install -y -qq -o=Dpkg::Use-Pty=0 nginx caddy >/dev/null \
+        && as_root apt-get install -y -qq -o=Dpkg::Use-Pty=0 nginx caddy pgbouncer >/dev/null \
         && installed=1
     [[ "$added_policy" == 1 ]] && as_root rm -f "$policy"
-    [[ "$installed" == 1 ]] || die "apt-get install nginx caddy failed"
+    [[ "$installed" == 1 ]] || die "apt-get install nginx caddy pgbouncer failed"
     if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
-        as_root systemctl disable --now nginx caddy >/dev/null 2>&1 || true
+        as_root systemctl disable --now nginx caddy pgbouncer >/dev/null 2>&1 || true
     fi
-    have nginx && have caddy || die "nginx or caddy still missing after installation"
+    have nginx && have caddy && have pgbouncer \
+        || die "nginx, caddy or pgbouncer still missing after installation"
 fi
 
 # --- promtool, for the metrics tests -------------------------------------------------------

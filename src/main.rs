@@ -145,6 +145,35 @@ struct ServeArgs {
     metrics_bind: Option<SocketAddr>,
     #[command(flatten)]
     keep: KeepArgs,
+    #[command(flatten)]
+    pool: PoolArgs,
+}
+
+/// PostgreSQL connections; see docs/postgres-at-scale.md.
+#[derive(Args)]
+struct PoolArgs {
+    /// PostgreSQL connections this instance's pool may hold; each instance also opens two
+    /// for events. Instances × (pool + 2) must fit the server's and role's connection limits.
+    #[arg(
+        long,
+        env = "DESKWARD_DB_POOL_SIZE",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    db_pool_size: u32,
+    /// Seconds a request waits for a free PostgreSQL connection before it is answered 503.
+    #[arg(
+        long,
+        env = "DESKWARD_DB_ACQUIRE_TIMEOUT_SECS",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    db_acquire_timeout_secs: u64,
+    /// Where the event relay's LISTEN connection goes when --database-url points at a pooler
+    /// in transaction mode (PgBouncer): LISTEN needs a session of its own, so this names the
+    /// server directly. Default: the database URL.
+    #[arg(long, env = "DESKWARD_LISTEN_DATABASE_URL")]
+    listen_database_url: Option<String>,
 }
 
 /// Webhook targets and how long old rows are kept; see docs/webhooks.md and
@@ -300,7 +329,11 @@ fn main() -> ExitCode {
 }
 
 async fn open(url: &str) -> Result<Arc<dyn store::Store>, String> {
-    store::connect(url).await.map_err(|e| {
+    open_with(url, &store::PoolConfig::default()).await
+}
+
+async fn open_with(url: &str, pool: &store::PoolConfig) -> Result<Arc<dyn store::Store>, String> {
+    store::connect_with(url, pool).await.map_err(|e| {
         format!(
             "cannot open database {}: {}",
             redact_url(url),
@@ -326,7 +359,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             a.guard.apply(&mut web)?;
             let prefix = web.path_prefix.clone();
-            let store = open(&a.db.database_url).await?;
+            let pool = store::PoolConfig {
+                size: a.pool.db_pool_size,
+                acquire_timeout: Duration::from_secs(a.pool.db_acquire_timeout_secs),
+            };
+            let store = open_with(&a.db.database_url, &pool).await?;
             let metrics_listener = match a.metrics_bind {
                 Some(addr) => Some(
                     std::net::TcpListener::bind(addr)
@@ -354,7 +391,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 metrics_listener,
                 ..ServerConfig::default()
             };
-            let events = deskward::relay::events_for(&a.db.database_url).await;
+            let events = deskward::relay::events_between(
+                &a.db.database_url,
+                a.pool.listen_database_url.as_deref(),
+            )
+            .await;
             let svc = server::build(store, Arc::new(SystemClock), events, &config);
             let listener = tokio::net::TcpListener::bind(a.bind)
                 .await

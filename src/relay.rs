@@ -18,9 +18,18 @@ struct Envelope {
 
 /// The event bus for a database URL: local only for SQLite, relayed for PostgreSQL.
 pub async fn events_for(url: &str) -> EventBus {
+    events_between(url, None).await
+}
+
+/// As [`events_for`], with the LISTEN connection going to `listen_url` when given: `NOTIFY`
+/// is a statement like any other and works through a pooler in transaction mode, but `LISTEN`
+/// belongs to a session, so behind PgBouncer it needs the server itself (or a session-mode
+/// pool).
+pub async fn events_between(url: &str, listen_url: Option<&str>) -> EventBus {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return EventBus::new();
     }
+    let listen_url = listen_url.unwrap_or(url).to_string();
     let origin = crate::service::random_hex(8);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let bus = EventBus::new().with_outbound(tx);
@@ -29,10 +38,18 @@ pub async fn events_for(url: &str) -> EventBus {
         let url = url.to_string();
         let origin = origin.clone();
         tokio::spawn(async move {
+            let options = match crate::store::postgres::connect_options(&url) {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(error = %e, "event relay cannot start");
+                    return;
+                }
+            };
+            // One connection: events are sent one after another, in order.
             let pool = loop {
                 match sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(2)
-                    .connect(&url)
+                    .max_connections(1)
+                    .connect_with(options.clone())
                     .await
                 {
                     Ok(p) => break p,
@@ -64,11 +81,14 @@ pub async fn events_for(url: &str) -> EventBus {
     // Listener: delivers other instances' events here. After any reconnection every stream
     // re-checks its own session, since notifications sent meanwhile are lost.
     {
-        let url = url.to_string();
         let bus = bus.clone();
         tokio::spawn(async move {
             loop {
-                let mut listener = match PgListener::connect(&url).await {
+                let listener = match crate::store::postgres::connect_options(&listen_url) {
+                    Ok(o) => listener_on(o).await,
+                    Err(e) => Err(sqlx::Error::Configuration(e.to_string().into())),
+                };
+                let mut listener = match listener {
                     Ok(l) => l,
                     Err(e) => {
                         tracing::warn!(error = %e, "event listener cannot connect; retrying");
@@ -106,4 +126,18 @@ pub async fn events_for(url: &str) -> EventBus {
         });
     }
     bus
+}
+
+/// A listener on its own one-connection pool, as `PgListener::connect` makes one, but from
+/// options (see `store::postgres::connect_options`).
+async fn listener_on(options: sqlx::postgres::PgConnectOptions) -> Result<PgListener, sqlx::Error> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_with(options)
+        .await?;
+    let mut listener = PgListener::connect_with(&pool).await?;
+    listener.ignore_pool_close_event(true);
+    Ok(listener)
 }

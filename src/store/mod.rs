@@ -13,7 +13,7 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 
-pub use postgres::PgStore;
+pub use postgres::{PgStore, PoolConfig};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -735,8 +735,13 @@ pub struct MfaPolicy {
 
 /// Opens the store a database URL names, applying its migrations.
 pub async fn connect(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    connect_with(url, &PoolConfig::default()).await
+}
+
+/// As [`connect`], with PostgreSQL's connection pool sized (SQLite's is fixed: one writer).
+pub async fn connect_with(url: &str, pool: &PoolConfig) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(PgStore::connect(url).await?))
+        Ok(std::sync::Arc::new(PgStore::connect_with(url, pool).await?))
     } else if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
     } else {

@@ -113,7 +113,7 @@ impl From<ServiceError> for ApiError {
             E::Unavailable => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                "the database is unreachable; try again shortly",
+                "the database is unreachable or out of connections; try again shortly",
             ),
             E::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");

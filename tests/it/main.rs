@@ -48,6 +48,7 @@ mod operations;
 mod path_prefix;
 mod permissions;
 mod policies;
+mod pool_limits;
 mod proxies;
 mod schemathesis;
 mod sign_in_rd;

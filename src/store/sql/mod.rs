@@ -270,8 +270,14 @@ impl From<sqlx::Error> for StoreError {
                     field: conflict_field(name.unwrap_or_default()),
                 }
             }
+            // Every pooled connection busy, or PostgreSQL refusing new ones (its connection
+            // limit), for the whole acquire timeout: the request is answered 503, never held.
+            sqlx::Error::PoolTimedOut => StoreError::Unavailable(
+                "no database connection within the acquire timeout (every pooled connection \
+                 busy, or PostgreSQL refusing new ones: see --db-pool-size)"
+                    .to_string(),
+            ),
             sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
