@@ -99,7 +99,7 @@ impl Service {
         let member = self.store.member(&account.id, &admin.id).await?;
         self.audit(
             &account.id,
-            "account.created",
+            AuditKind::AccountCreated,
             Some(&member.id),
             None,
             None,
@@ -284,7 +284,7 @@ impl Service {
     async fn audit_moved(&self, s: &Session, kind: AuditKind, ip: &str, detail: String) {
         self.audit(
             &s.account_id,
-            kind.as_str(),
+            kind,
             Some(&s.member_id),
             Some(&s.member_id),
             Some(ip),
@@ -314,7 +314,7 @@ impl Service {
                 {
                     self.audit(
                         &s.account_id,
-                        AuditKind::SessionIpChanged.as_str(),
+                        AuditKind::SessionIpChanged,
                         None,
                         Some(&s.member_id),
                         Some(ip),
@@ -553,12 +553,10 @@ impl Service {
                 },
             )
             .await?;
-        self.audit(
-            &actor.account_id,
-            "password.changed",
+        self.audit_by(
+            actor,
+            AuditKind::PasswordChanged,
             Some(&actor.member_id),
-            Some(&actor.member_id),
-            Some(&actor.ip),
             "own password changed".to_string(),
         )
         .await;

@@ -150,12 +150,10 @@ impl Service {
                 "no authenticator app is being set up; start with POST /api/v1/me/mfa/totp",
             ));
         }
-        self.audit(
-            &actor.account_id,
-            AuditKind::MfaAdded.as_str(),
+        self.audit_by(
+            actor,
+            AuditKind::MfaAdded,
             Some(&actor.member_id),
-            Some(&actor.member_id),
-            Some(&actor.ip),
             "authenticator app set up".to_string(),
         )
         .await;
@@ -170,12 +168,10 @@ impl Service {
         if !self.store.remove_mfa(&actor.member_id).await? {
             return Err(ServiceError::NotFound);
         }
-        self.audit(
-            &actor.account_id,
-            AuditKind::MfaRemoved.as_str(),
+        self.audit_by(
+            actor,
+            AuditKind::MfaRemoved,
             Some(&actor.member_id),
-            Some(&actor.member_id),
-            Some(&actor.ip),
             "authenticator app removed".to_string(),
         )
         .await;
@@ -197,12 +193,10 @@ impl Service {
                 format!("{} has no second factor to reset", target.name),
             ));
         }
-        self.audit(
-            &actor.account_id,
-            AuditKind::MfaReset.as_str(),
-            Some(&actor.member_id),
+        self.audit_by(
+            actor,
+            AuditKind::MfaReset,
             Some(&target.id),
-            Some(&actor.ip),
             format!("second factor of {} reset", target.email),
         )
         .await;
@@ -280,7 +274,7 @@ impl Service {
         let left = self.store.recovery_codes_left(&member.id).await?;
         self.audit(
             &member.account_id,
-            AuditKind::RecoveryCodeUsed.as_str(),
+            AuditKind::RecoveryCodeUsed,
             Some(&member.id),
             Some(&member.id),
             None,
@@ -338,12 +332,10 @@ impl Service {
         }
         self.store.set_mfa_policy(&actor.account_id, after).await?;
         let show = |b: bool| if b { "required" } else { "optional" };
-        self.audit(
-            &actor.account_id,
-            AuditKind::SettingsChanged.as_str(),
-            Some(&actor.member_id),
+        self.audit_by(
+            actor,
+            AuditKind::SettingsChanged,
             None,
-            Some(&actor.ip),
             format!(
                 "second factor for agents {} → {}, for administrators {} → {}",
                 show(before.agents),

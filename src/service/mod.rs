@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
+use crate::domain::audit::AuditKind;
 use crate::domain::member::MemberKind;
 use crate::domain::policy::Actor;
 use crate::domain::session::{self, EndReason};
@@ -320,11 +321,30 @@ impl Service {
         Ok(ended.len())
     }
 
+    /// Writes the audit entry of something `actor` did (in their account, from their address).
+    pub(crate) async fn audit_by(
+        &self,
+        actor: &Actor,
+        kind: AuditKind,
+        target: Option<&str>,
+        detail: String,
+    ) {
+        self.audit(
+            &actor.account_id,
+            kind,
+            Some(&actor.member_id),
+            target,
+            Some(&actor.ip),
+            detail,
+        )
+        .await;
+    }
+
     /// Writes an audit entry. A failure to audit is logged, never shown to the person acting.
     pub(crate) async fn audit(
         &self,
         account_id: &str,
-        kind: &str,
+        kind: AuditKind,
         actor: Option<&str>,
         target: Option<&str>,
         ip: Option<&str>,
@@ -334,7 +354,7 @@ impl Service {
             id: new_id("au"),
             account_id: account_id.to_string(),
             at: self.now(),
-            kind: kind.to_string(),
+            kind: kind.as_str().to_string(),
             actor: actor.map(str::to_string),
             target: target.map(str::to_string),
             ip: ip.map(str::to_string),
@@ -342,7 +362,7 @@ impl Service {
             count: 1,
         };
         if let Err(e) = self.store.insert_audit(&entry).await {
-            tracing::error!(error = %e, kind, "could not write audit entry");
+            tracing::error!(error = %e, kind = kind.as_str(), "could not write audit entry");
         }
     }
 

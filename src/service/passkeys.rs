@@ -136,12 +136,10 @@ impl Service {
             last_used_at: None,
         };
         self.store.insert_passkey(&record).await?;
-        self.audit(
-            &actor.account_id,
-            AuditKind::MfaAdded.as_str(),
+        self.audit_by(
+            actor,
+            AuditKind::MfaAdded,
             Some(&actor.member_id),
-            Some(&actor.member_id),
-            Some(&actor.ip),
             format!("passkey \"{name}\" added"),
         )
         .await;
@@ -169,12 +167,10 @@ impl Service {
         if !self.store.remove_passkey(&actor.member_id, id).await? {
             return Err(ServiceError::NotFound);
         }
-        self.audit(
-            &actor.account_id,
-            AuditKind::MfaRemoved.as_str(),
+        self.audit_by(
+            actor,
+            AuditKind::MfaRemoved,
             Some(&actor.member_id),
-            Some(&actor.member_id),
-            Some(&actor.ip),
             format!("passkey \"{}\" removed", p.name),
         )
         .await;

@@ -146,15 +146,8 @@ impl Service {
             .set_session_policy(&actor.account_id, &after.to_record())
             .await?;
         for line in changes(&before, &after) {
-            self.audit(
-                &actor.account_id,
-                AuditKind::SettingsChanged.as_str(),
-                Some(&actor.member_id),
-                None,
-                Some(&actor.ip),
-                line,
-            )
-            .await;
+            self.audit_by(actor, AuditKind::SettingsChanged, None, line)
+                .await;
         }
         if after.networks != before.networks || after.roles != before.roles {
             self.mark_outside(&actor.account_id, &after).await?;

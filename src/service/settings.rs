@@ -1,6 +1,7 @@
 //! The Security section: the agents' inactivity timeout, the optional absolute lifetime and the
 //! session policies (`service::policies`).
 
+use crate::domain::audit::AuditKind;
 use crate::domain::office::{self, OfficeNetwork, RolePolicies};
 use crate::domain::policy::Actor;
 use crate::domain::session::{self, ADMIN_IDLE_TIMEOUT_MINUTES};
@@ -95,12 +96,10 @@ impl Service {
             self.store
                 .set_agent_idle_timeout(&actor.account_id, m)
                 .await?;
-            self.audit(
-                &actor.account_id,
-                "settings.changed",
-                Some(&actor.member_id),
+            self.audit_by(
+                actor,
+                AuditKind::SettingsChanged,
                 None,
-                Some(&actor.ip),
                 format!(
                     "agent inactivity timeout {} → {} minutes",
                     before.agent_idle_timeout_minutes, m
@@ -115,12 +114,10 @@ impl Service {
                 .set_max_session_lifetime(&actor.account_id, m)
                 .await?;
             let show = |v: Option<i64>| v.map_or("off".to_string(), |m| format!("{m} minutes"));
-            self.audit(
-                &actor.account_id,
-                "settings.changed",
-                Some(&actor.member_id),
+            self.audit_by(
+                actor,
+                AuditKind::SettingsChanged,
                 None,
-                Some(&actor.ip),
                 format!(
                     "absolute session lifetime {} → {}",
                     show(before.max_session_lifetime_minutes),

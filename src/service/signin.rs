@@ -93,12 +93,9 @@ impl Service {
     async fn login_uncounted(&self, req: LoginRequest) -> ServiceResult<LoginOutcome> {
         check_input(&req.email, &req.password)?;
         let norm = email::normalize(&req.email);
-        let keys = throttle_keys(&req.account_id, &norm, &req.ip);
-        let known = match &req.device_pass {
-            Some(pass) => self.is_known_device(pass, &req.account_id, &norm).await,
-            None => false,
-        };
-        let attempt = self.reserve_attempt(&keys, known).await?;
+        let (keys, attempt) = self
+            .reserve_signin(&req.account_id, &norm, &req.ip, req.device_pass.as_deref())
+            .await?;
         let candidates: Vec<Credentials> = self
             .store
             .credentials_by_email(&req.account_id, &norm)
@@ -219,12 +216,9 @@ impl Service {
             .ok_or(ServiceError::InvalidCredentials)?;
         let member = self.store.member(&c.account_id, member_id).await?;
         let norm = email::normalize(&member.email);
-        let keys = throttle_keys(&req.account_id, &norm, &req.ip);
-        let known = match &req.device_pass {
-            Some(pass) => self.is_known_device(pass, &req.account_id, &norm).await,
-            None => false,
-        };
-        let attempt = self.reserve_attempt(&keys, known).await?;
+        let (keys, attempt) = self
+            .reserve_signin(&req.account_id, &norm, &req.ip, req.device_pass.as_deref())
+            .await?;
         let checked = match &req.passkey {
             Some(answer) => self.check_passkey(&member, &req.challenge, answer).await?,
             None => self.check_second_factor(&member, code).await?,
@@ -234,7 +228,7 @@ impl Service {
             let _ = self.store.count_challenge_failure(&hash).await;
             self.audit(
                 &member.account_id,
-                AuditKind::MfaFailed.as_str(),
+                AuditKind::MfaFailed,
                 None,
                 Some(&member.id),
                 Some(&req.ip),
@@ -301,7 +295,7 @@ impl Service {
         if member.disabled {
             self.audit(
                 &member.account_id,
-                AuditKind::SignInRefused.as_str(),
+                AuditKind::SignInRefused,
                 Some(&member.id),
                 Some(&member.id),
                 Some(ip),
@@ -317,7 +311,7 @@ impl Service {
         if outside && network == NetworkPolicy::Enforce {
             self.audit(
                 &member.account_id,
-                AuditKind::SignInRefused.as_str(),
+                AuditKind::SignInRefused,
                 Some(&member.id),
                 Some(&member.id),
                 Some(ip),
@@ -361,7 +355,7 @@ impl Service {
         }
         self.audit(
             &member.account_id,
-            AuditKind::SignIn.as_str(),
+            AuditKind::SignIn,
             Some(&member.id),
             Some(&member.id),
             Some(ip),
@@ -442,7 +436,7 @@ impl Service {
         if known_email {
             self.audit(
                 &req.account_id,
-                AuditKind::SignInFailed.as_str(),
+                AuditKind::SignInFailed,
                 None,
                 None,
                 Some(&req.ip),
@@ -471,6 +465,25 @@ impl Service {
         if let Err(e) = self.store.count_audit(&entry).await {
             tracing::error!(error = %e, "could not count a failed sign-in");
         }
+    }
+
+    /// Reserves an attempt of a sign-in step for the person (account and e-mail) and the
+    /// address, the person's own limit lifted for a valid known-device pass; returns the
+    /// throttling keys (the person's first) and the attempt.
+    async fn reserve_signin(
+        &self,
+        account_id: &str,
+        email_norm: &str,
+        ip: &str,
+        device_pass: Option<&str>,
+    ) -> ServiceResult<(Vec<String>, String)> {
+        let keys = throttle_keys(account_id, email_norm, ip);
+        let known = match device_pass {
+            Some(pass) => self.is_known_device(pass, account_id, email_norm).await,
+            None => false,
+        };
+        let attempt = self.reserve_attempt(&keys, known).await?;
+        Ok((keys, attempt))
     }
 
     /// Counts an attempt for the person and the address before any password is checked, or

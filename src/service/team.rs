@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::domain::audit::AuditKind;
 use crate::domain::email::Email;
 use crate::domain::member::{AgentStatus, MemberKind, Permissions};
 use crate::domain::password;
@@ -25,12 +26,6 @@ pub const MAX_BULK_IDS: usize = 10_000;
 pub struct MemberView {
     pub member: Member,
     pub sessions: Vec<Session>,
-}
-
-impl MemberView {
-    pub fn session_active(&self) -> bool {
-        !self.sessions.is_empty()
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -267,12 +262,10 @@ impl Service {
                 created_at: self.now(),
             })
             .await?;
-        self.audit(
-            &actor.account_id,
-            "member.created",
-            Some(&actor.member_id),
+        self.audit_by(
+            actor,
+            AuditKind::MemberCreated,
             Some(&member.id),
-            Some(&actor.ip),
             format!("added {} {} <{}>", member.kind, member.name, member.email),
         )
         .await;
@@ -418,7 +411,7 @@ impl Service {
         let mut entries = Vec::new();
         if before.name != after.name || before.email != after.email {
             entries.push((
-                "member.updated",
+                AuditKind::MemberUpdated,
                 format!(
                     "profile changed: {} <{}> → {} <{}>",
                     before.name, before.email, after.name, after.email
@@ -431,18 +424,21 @@ impl Service {
             } else {
                 format!("password of {} set by an administrator", after.email)
             };
-            entries.push(("password.changed", whose));
+            entries.push((AuditKind::PasswordChanged, whose));
         }
         if before.disabled != after.disabled {
             entries.push(if after.disabled {
-                ("member.disabled", format!("disabled {}", after.email))
+                (
+                    AuditKind::MemberDisabled,
+                    format!("disabled {}", after.email),
+                )
             } else {
-                ("member.enabled", format!("enabled {}", after.email))
+                (AuditKind::MemberEnabled, format!("enabled {}", after.email))
             });
         }
         if before.permissions != after.permissions {
             entries.push((
-                "permissions.changed",
+                AuditKind::PermissionsChanged,
                 format!(
                     "permissions of {}: [{}] → [{}]",
                     after.email,
@@ -452,15 +448,7 @@ impl Service {
             ));
         }
         for (kind, detail) in entries {
-            self.audit(
-                &actor.account_id,
-                kind,
-                Some(&actor.member_id),
-                Some(&after.id),
-                Some(&actor.ip),
-                detail,
-            )
-            .await;
+            self.audit_by(actor, kind, Some(&after.id), detail).await;
         }
     }
 

@@ -78,12 +78,10 @@ impl Service {
             created_at: self.now(),
         };
         self.store.insert_webhook(&endpoint).await?;
-        self.audit(
-            &actor.account_id,
-            AuditKind::WebhookCreated.as_str(),
-            Some(&actor.member_id),
+        self.audit_by(
+            actor,
+            AuditKind::WebhookCreated,
             None,
-            Some(&actor.ip),
             format!(
                 "webhook {} to {} for {}",
                 endpoint.id,
@@ -104,12 +102,10 @@ impl Service {
         self.require_security(actor)?;
         let endpoint = self.store.webhook(&actor.account_id, id).await?;
         self.store.delete_webhook(&actor.account_id, id).await?;
-        self.audit(
-            &actor.account_id,
-            AuditKind::WebhookDeleted.as_str(),
-            Some(&actor.member_id),
+        self.audit_by(
+            actor,
+            AuditKind::WebhookDeleted,
             None,
-            Some(&actor.ip),
             format!("webhook {} to {}", endpoint.id, endpoint.url),
         )
         .await;

@@ -1,7 +1,9 @@
-//! The cookies Deskward sets and reads: the session cookie and the known-device pass. Over
-//! HTTPS each carries the `__Host-` prefix (a cookie only this origin can set, over TLS).
+//! The cookies Deskward sets and reads: the session cookie and the known-device pass, and the
+//! answer that signs a browser out (the cookie cleared, `Clear-Site-Data`). Over HTTPS each
+//! carries the `__Host-` prefix (a cookie only this origin can set, over TLS).
 
 use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 
 pub const COOKIE: &str = "deskward_session";
 pub const SECURE_COOKIE: &str = "__Host-deskward_session";
@@ -74,12 +76,16 @@ const COOKIE_MAX_AGE: u32 = 400 * 24 * 3600;
 /// The `Set-Cookie` value that starts a session. `Secure` and the `__Host-` prefix over
 /// HTTPS; plain HTTP on localhost keeps working for local use.
 pub fn session_cookie(token: &str, https: bool) -> String {
+    set_cookie(COOKIE, SECURE_COOKIE, token, COOKIE_MAX_AGE, https)
+}
+
+/// A `Set-Cookie` value of one of Deskward's cookies: its `__Host-` name and `Secure` over
+/// HTTPS, its plain name otherwise; never readable by scripts, sent on top-level navigation.
+fn set_cookie(plain: &str, secure: &str, value: &str, max_age: u32, https: bool) -> String {
     if https {
-        format!(
-            "{SECURE_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={COOKIE_MAX_AGE}"
-        )
+        format!("{secure}={value}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={max_age}")
     } else {
-        format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE}")
+        format!("{plain}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}")
     }
 }
 
@@ -108,13 +114,13 @@ pub fn device_pass(headers: &HeaderMap, https: bool) -> Option<String> {
 
 /// The `Set-Cookie` value that stores a known-device pass.
 pub fn device_cookie(pass: &str, https: bool) -> String {
-    if https {
-        format!(
-            "{SECURE_DEVICE_COOKIE}={pass}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={DEVICE_MAX_AGE}"
-        )
-    } else {
-        format!("{DEVICE_COOKIE}={pass}; Path=/; HttpOnly; SameSite=Lax; Max-Age={DEVICE_MAX_AGE}")
-    }
+    set_cookie(
+        DEVICE_COOKIE,
+        SECURE_DEVICE_COOKIE,
+        pass,
+        DEVICE_MAX_AGE,
+        https,
+    )
 }
 
 /// A cookie's value by name.
@@ -134,6 +140,16 @@ pub fn set(res: &mut axum::response::Response, cookie: &str) {
     if let Ok(v) = HeaderValue::from_str(cookie) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
+}
+
+/// Removes the cookie and tells the browser to drop every cookie of this site.
+pub fn signed_out_response(mut res: Response, https: bool) -> Response {
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&clear_cookie(https)) {
+        h.append(header::SET_COOKIE, v);
+    }
+    h.insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
+    res
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ use axum::http::request::Parts;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use url::{Origin, Url};
 
+use crate::domain::member::MemberKind;
+
 use super::AppState;
 use super::request::client;
 
@@ -176,6 +178,18 @@ pub fn allowed(rd: Option<&str>, parts: &Parts, state: &AppState) -> Option<Url>
         own_origin(parts, state).as_ref(),
         &state.cfg.return_origins,
     )
+}
+
+/// Where someone goes once signed in: back to `rd` (already checked), else agents to
+/// `--agent-home` when set, else their landing page in Deskward.
+pub fn after_sign_in(state: &AppState, kind: MemberKind, landing: &str, rd: Option<Url>) -> String {
+    if let Some(url) = rd {
+        return url.into();
+    }
+    match (&state.cfg.agent_home, kind) {
+        (Some(home), MemberKind::Agent) => home.clone(),
+        _ => crate::web::prefix::url(landing),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Browser tests: the real server on port 0 with a fresh SQLite database, driven through
-//! headless Chromium by chromedriver (fantoccini). Chromium and chromedriver are required:
-//! when either is missing the test fails with a message saying so; it never skips.
+//! The browser tests' harness: the real server on port 0 with a fresh SQLite database
+//! (`App`), driven through headless Chromium by chromedriver (`ChromeDriver`, `Browser`,
+//! fantoccini). The tests are in `browser_*.rs`. Chromium and chromedriver are required: when
+//! either is missing the test fails with a message saying so; it never skips.
 //!
 //! Run: `cargo test --test it browser -- --test-threads=1`.
 

@@ -12,11 +12,10 @@ use serde_json::json;
 use crate::domain::member::{AgentStatus, MemberKind};
 use crate::service::{LoginOutcome, LoginRequest, ServiceError};
 use crate::web::AppState;
-use crate::web::cookies::{self, clear_cookie, device_cookie, session_cookie};
+use crate::web::cookies::{self, device_cookie, session_cookie, signed_out_response};
 use crate::web::error::ApiError;
-use crate::web::pages::after_sign_in;
 use crate::web::request::{ApiTenant, ApiUser, Client};
-use crate::web::return_to;
+use crate::web::return_to::{self, after_sign_in};
 
 use super::ApiJson;
 use super::shapes::{MemberJson, SessionJson};
@@ -114,16 +113,6 @@ pub async fn logout(
         StatusCode::NO_CONTENT.into_response(),
         client.https,
     ))
-}
-
-/// Removes the cookie and tells the browser to drop every cookie of this site.
-pub fn signed_out_response(mut res: Response, https: bool) -> Response {
-    let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&clear_cookie(https)) {
-        h.append(header::SET_COOKIE, v);
-    }
-    h.insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
-    res
 }
 
 /// The body of `GET /api/v1/me`.

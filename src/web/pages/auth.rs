@@ -12,10 +12,9 @@ use crate::domain::session::EndReason;
 use crate::service::auth::NewAccountRequest;
 use crate::service::{ChosenLogin, LoginRequest, MfaLogin, Principal, ServiceError};
 use crate::web::AppState;
-use crate::web::api::auth::signed_out_response;
-use crate::web::cookies::{self, clear_cookie, device_cookie, session_cookie};
+use crate::web::cookies::{self, clear_cookie, device_cookie, session_cookie, signed_out_response};
 use crate::web::request::Client;
-use crate::web::return_to;
+use crate::web::return_to::{self, after_sign_in};
 
 use super::extract::check_csrf;
 use super::{
@@ -59,18 +58,6 @@ pub async fn home(visitor: Visitor) -> Response {
     match visitor.user {
         Some(p) => see_other(landing(&p)),
         None => see_other("/login"),
-    }
-}
-
-/// Where someone goes once signed in: back to `rd` (already checked), else agents to
-/// `--agent-home` when set, else their landing page in Deskward.
-pub fn after_sign_in(state: &AppState, kind: MemberKind, landing: &str, rd: Option<Url>) -> String {
-    if let Some(url) = rd {
-        return url.into();
-    }
-    match (&state.cfg.agent_home, kind) {
-        (Some(home), MemberKind::Agent) => home.clone(),
-        _ => crate::web::prefix::url(landing),
     }
 }
 

@@ -20,7 +20,6 @@ mod settings;
 mod team;
 mod webhooks;
 
-pub use auth::after_sign_in;
 pub use extract::{FormData, PageTenant, PageUser, SignedForm, Visitor};
 pub use layout::{
     InPage, Layout, Nav, PageError, PageResult, SessionRow, capitalize, render, see_other,
