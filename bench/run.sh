@@ -88,7 +88,16 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((STREAMS + 1000)) ]; then
     note "warning: ulimit -n is $(ulimit -n); $STREAMS streams may not fit"
 fi
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+# wrk drives the throughput, verify, chain and networks phases; the bench binaries (hello, peer,
+# loadgen) every phase but networks and webhooks.
+needs_wrk() { want throughput || want verify || want chain || want networks; }
+needs_bin() {
+    want startup || want throughput || want team || want bulk || want latency || want signin \
+        || want streams || want verify || want chain
+}
+if needs_wrk; then
+    command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+fi
 command -v curl >/dev/null || { echo "curl is missing" >&2; exit 1; }
 
 say "machine"
@@ -96,19 +105,18 @@ say "machine"
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "cpus: $(nproc), $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
     echo "memory: $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
-    echo "kernel: $(uname -r); $(wrk --version 2>&1 | head -1 | cut -c1-60)"
+    echo "kernel: $(uname -r); $(command -v wrk >/dev/null && wrk --version 2>&1 | head -1 | cut -c1-60)"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "deskward commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (with uncommitted changes in src/)')"
     echo "open files limit: $(ulimit -n)"
 } | tee -a "$OUT/log.txt"
 
-# The networks phase needs Deskward alone; every other phase also the bench binaries.
 NEED=("$DW")
-[ "$ONLY" = networks ] || NEED+=("$BIN/hello" "$BIN/peer" "$BIN/loadgen")
+needs_bin && NEED+=("$BIN/hello" "$BIN/peer" "$BIN/loadgen")
 if [ "$NO_BUILD" = 0 ]; then
     say "build (release)"
     (cd "$ROOT" && cargo build --release --bin deskward 2>&1 | tail -2)
-    [ "$ONLY" = networks ] || (cd "$BENCH" && cargo build --release 2>&1 | tail -2)
+    if needs_bin; then (cd "$BENCH" && cargo build --release 2>&1 | tail -2); fi
 fi
 for b in "${NEED[@]}"; do
     [ -x "$b" ] || { echo "missing $b (run without --no-build)" >&2; exit 1; }

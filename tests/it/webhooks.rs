@@ -26,6 +26,7 @@ backend_tests!(
     every_event_type_is_delivered_signed,
     a_receiver_down_then_up_gets_everything_in_order,
     retention_deletes_what_is_older_than_its_age,
+    a_change_survives_kill_9_before_its_delivery,
 );
 
 // --- the receiver
@@ -567,9 +568,8 @@ async fn create_acme(url: &str) {
     .expect("create the account");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_survives_kill_9_before_its_delivery() {
-    let db = TestDb::new(Backend::Sqlite).await;
+async fn a_change_survives_kill_9_before_its_delivery(backend: Backend) {
+    let db = TestDb::new(backend).await;
     create_acme(&db.url).await;
     let Some(rx) = Receiver::start(0).await else {
         return;
