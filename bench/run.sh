@@ -12,13 +12,18 @@
 #   --keep        keep the databases in the work directory
 #   --only LIST   run only these phases (comma-separated: startup, throughput, team, bulk, latency,
 #                 signin, streams, verify, chain, webhooks, networks); the default is all of them
+#   --database D  sqlite (default) or postgres: the many-accounts data set of issue 18 (1,000
+#                 accounts, 100,000 people, 200,000 live and 5,000,000 ended sessions, 5,000,000
+#                 audit entries; bench/seed-many.sql) in a fresh database on BENCH_PG_URL, two
+#                 instances behind nginx; phases seed, throughput, team, bulk, latency, sweep
 #   BENCH_PORT    first of the loopback ports used (default 28100; the next 10 are used too)
-#   The chain phase runs its own nginx on loopback (apt-get install -y nginx).
+#   BENCH_PG_URL  the PostgreSQL server for --database postgres (default postgres://postgres@127.0.0.1:5432)
+#   The chain phase and --database postgres run their own nginx on loopback (apt-get install -y nginx).
 #
 # Everything listens on and talks to 127.0.0.1 only; every phase is bounded in time.
 set -euo pipefail
 
-QUICK=0 NO_BUILD=0 RESEED=0 ROUNDS=3 DURATION=10 OUT="" KEEP=0 ONLY=""
+QUICK=0 NO_BUILD=0 RESEED=0 ROUNDS=3 DURATION=10 OUT="" KEEP=0 ONLY="" DATABASE=sqlite
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1; ROUNDS=1; DURATION=5 ;;
@@ -29,7 +34,8 @@ while [ $# -gt 0 ]; do
         --out) OUT="$2"; shift ;;
         --keep) KEEP=1 ;;
         --only) ONLY="$2"; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        --database) DATABASE="$2"; shift ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -37,10 +43,15 @@ done
 
 # want PHASE: whether --only (if given) names this phase.
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+case "$DATABASE" in
+    sqlite|postgres) ;;
+    *) echo "unknown database '$DATABASE' for --database (sqlite, postgres)" >&2; exit 2 ;;
+esac
 for phase in ${ONLY//,/ }; do
-    case "$phase" in
-        startup|throughput|team|bulk|latency|signin|streams|verify|chain|webhooks|networks) ;;
-        *) echo "unknown phase '$phase' for --only (startup, throughput, team, bulk, latency, signin, streams, verify, chain, webhooks, networks)" >&2; exit 2 ;;
+    case "$DATABASE:$phase" in
+        sqlite:startup|sqlite:signin|sqlite:streams|sqlite:verify|sqlite:chain|sqlite:webhooks|sqlite:networks) ;;
+        *:throughput|*:team|*:bulk|*:latency|postgres:seed|postgres:sweep) ;;
+        *) echo "unknown phase '$phase' for --only with --database $DATABASE (sqlite: startup, throughput, team, bulk, latency, signin, streams, verify, chain, webhooks, networks; postgres: seed, throughput, team, bulk, latency, sweep)" >&2; exit 2 ;;
     esac
 done
 
@@ -206,6 +217,12 @@ phase_figure() { awk -v t="$2" -v c="$3" '$1 == t {print $c}' "$WORK/wrk-$1.txt"
 # wrk latency figures in ms, whatever unit wrk chose.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+if [ "$DATABASE" = postgres ]; then
+    # shellcheck source=bench/postgres.sh
+    . "$BENCH/postgres.sh"
+    exit 0
+fi
 
 # ---------------------------------------------------------------- start-up and idle memory
 DESKWARD_ADMIN_PASSWORD=$PASSWORD "$DW" account create --name "Bench Empty" --slug empty --admin-name "Bench Admin" \

@@ -4,7 +4,7 @@
 //!   loadgen startup  --port P --runs N [--db-dir DIR] -- CMD ARGS...   ({db} and {port} in ARGS are filled in)
 //!   loadgen login    --base URL --count N [--first-agent F] --out FILE   (admin + N agents' cookies)
 //!   loadgen streams  --base URL --pid PID [--n 10000] [--sessions 1000] [--latency-iterations 0] [--sessions-file FILE]
-//!   loadgen latency  --base URL [--iterations 1000]
+//!   loadgen latency  --base URL [--iterations 1000] [--admin-base URL]   (endings sent to another instance)
 //!   loadgen team     --base URL [--requests 200]
 //!   loadgen bulk     --base URL [--rounds 3] [--size 1000]
 //!   loadgen signin   --base URL [--concurrency 50] [--bursts 4] [--rps 500]
@@ -583,6 +583,7 @@ async fn streams(o: &Opts) -> Res<()> {
         let (lat, closed) = end_latency(
             &c,
             &base,
+            &base,
             &admin,
             &victims,
             Duration::from_millis(settle_ms),
@@ -619,6 +620,7 @@ async fn streams(o: &Opts) -> Res<()> {
 async fn end_latency(
     c: &Client,
     base: &str,
+    admin_base: &str,
     admin: &Login,
     victims: &[Login],
     settle: Duration,
@@ -647,7 +649,7 @@ async fn end_latency(
         });
         let t0 = Instant::now();
         let resp = admin_client
-            .delete(format!("{base}/api/v1/sessions/{session_id}"))
+            .delete(format!("{admin_base}/api/v1/sessions/{session_id}"))
             .header(COOKIE, &admin.cookie)
             .header("X-CSRF-Token", &admin.csrf)
             .send()
@@ -680,6 +682,17 @@ async fn end_latency(
 
 async fn latency(o: &Opts) -> Res<()> {
     let base = o.base();
+    // The ending may go to another instance than the one holding the stream (PostgreSQL:
+    // the event crosses by LISTEN/NOTIFY).
+    let admin_base = if o.map.contains_key("admin-base") {
+        Opts {
+            map: HashMap::from([("base".to_string(), o.str("admin-base", ""))]),
+            rest: Vec::new(),
+        }
+        .base()
+    } else {
+        base.clone()
+    };
     let iters = o.num("iterations", 1_000);
     let immediate = o.num("immediate-iterations", 200);
     let settle_ms = o.num("settle-ms", 100) as u64;
@@ -703,8 +716,15 @@ async fn latency(o: &Opts) -> Res<()> {
             continue;
         }
         let t = Instant::now();
-        let (lat, closed) =
-            end_latency(&c, &base, &admin, set, Duration::from_millis(settle)).await?;
+        let (lat, closed) = end_latency(
+            &c,
+            &base,
+            &admin_base,
+            &admin,
+            set,
+            Duration::from_millis(settle),
+        )
+        .await?;
         let s = summarize(lat);
         println!(
             "latency: DELETE /api/v1/sessions/{{id}} {settle} ms after the stream opened → `event: session_ended` on it, {} endings in {:.1} s: median {:.2} ms, p99 {:.2} ms, max {:.2} ms; {closed} streams closed by the server after the event",
