@@ -14,6 +14,7 @@ mod audit;
 mod auth;
 mod confirm;
 mod extract;
+mod fields;
 mod layout;
 mod mfa;
 mod settings;
@@ -22,6 +23,7 @@ mod webhooks;
 
 pub use auth::after_sign_in;
 pub use extract::{FormData, PageTenant, PageUser, SignedForm, Visitor};
+pub use fields::FieldErrors;
 pub use layout::{
     InPage, Layout, Nav, PageError, PageResult, SessionRow, capitalize, render, see_other,
 };
