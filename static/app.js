@@ -230,9 +230,13 @@
   window.addEventListener("pageshow", function (e) { if (e.persisted) location.reload(); });
   // The stream is open (tests wait for this before changing what the page shows).
   source.addEventListener("ready", function () { document.body.setAttribute("data-live", "open"); });
-  source.addEventListener("session_ended", function () {
+  // The reason travels with the tab: signing out here also ends this stream, and whichever
+  // of the two navigations wins, the sign-in page says why (as guard.js does).
+  source.addEventListener("session_ended", function (e) {
     source.close();
-    location.href = PREFIX + "/login";
+    var reason = "";
+    try { reason = JSON.parse(e.data).reason || ""; } catch (err) { /* the page says why anyway */ }
+    location.href = PREFIX + "/login" + (reason ? "?reason=" + encodeURIComponent(reason) : "");
   });
   // What a refresh of the list changed, in words, for the polite status region: sessions
   // that ended and people who signed in, by comparing each card's count before and after.

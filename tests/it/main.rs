@@ -14,6 +14,7 @@ mod api_team;
 mod browser;
 mod browser_a11y;
 mod browser_forms;
+mod browser_issue13;
 mod browser_mfa;
 mod browser_passkeys;
 mod browser_policies;
