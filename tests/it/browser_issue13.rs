@@ -280,3 +280,144 @@ async fn dead_ends_offer_a_way_back() {
     assert!(!b.exists("input[name=challenge]").await, "back to the form");
     b.close().await;
 }
+
+/// Disabling a linked account asks first like ending sessions does; a green icon the viewer
+/// cannot click looks different from one they can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linked_disabling_asks_first_and_an_unclickable_icon_looks_different() {
+    let app = App::spawn().await;
+    let lee = app.agent("Lee Agent", "lee@acme.test").await;
+    let lee_admin = app
+        .add(
+            MemberKind::Admin,
+            "Lee Admin",
+            "lee@acme.test",
+            PASSWORD,
+            &["audit"],
+        )
+        .await;
+    let sam = app
+        .add(
+            MemberKind::Admin,
+            "Sam Sub",
+            "sam@acme.test",
+            PASSWORD,
+            // Disabling someone needs every permission they hold.
+            &["team.agents", "team.admins", "audit"],
+        )
+        .await;
+    sign_in_from(
+        &app,
+        &lee_admin.email,
+        "203.0.113.4",
+        MemberKind::Admin,
+        PASSWORD,
+    )
+    .await;
+    sign_in_from(
+        &app,
+        PRIMARY_EMAIL,
+        "203.0.113.5",
+        MemberKind::Admin,
+        PRIMARY_PASSWORD,
+    )
+    .await;
+
+    let driver = ChromeDriver::start().await;
+    let b = driver.browser().await;
+    b.sign_in(&app, &sam.email, PASSWORD).await;
+    b.goto(&app.url("/team/admins")).await;
+    let looks = b
+        .js(
+            "const s = (css) => { const e = document.querySelector(css);
+                                  const c = getComputedStyle(e);
+                                  return [e.tagName, c.backgroundColor, c.borderTopColor, c.cursor]; };
+             return [s(arguments[0]), s(arguments[1])];",
+            vec![
+                json!(format!("#member-{} .icons .sess.active", app.primary.id)),
+                json!(format!("#member-{} .icons .sess.active", lee_admin.id)),
+            ],
+        )
+        .await;
+    let (locked, open) = (&looks[0], &looks[1]);
+    assert_eq!(
+        (locked[0].as_str(), open[0].as_str()),
+        (Some("SPAN"), Some("A"))
+    );
+    assert_ne!(locked[1], open[1], "the same fill: {looks}");
+    assert_eq!(locked[3], json!("default"), "{looks}");
+    assert_eq!(open[3], json!("pointer"), "{looks}");
+
+    // The agent's profile: disabling the linked administrator asks first.
+    b.goto(&app.url(&format!("/team/agents/{}", lee.id))).await;
+    b.click(&format!(
+        "form[action$='/team/admins/{}/disabled'] button[type=submit]",
+        lee_admin.id
+    ))
+    .await;
+    assert!(b.dialog_open().await, "disabling asks first");
+    assert_eq!(
+        b.text("#confirm-title").await,
+        "Disable the linked account?"
+    );
+    assert!(!app.member(&lee_admin.id).await.disabled);
+    b.click("#confirm-cancel").await;
+    assert!(
+        !app.member(&lee_admin.id).await.disabled,
+        "cancel does nothing"
+    );
+    b.click(&format!(
+        "form[action$='/team/admins/{}/disabled'] button[type=submit]",
+        lee_admin.id
+    ))
+    .await;
+    b.click("#confirm-ok").await;
+    eventually("the linked account to be disabled", WAIT, async || {
+        Ok(app.member(&lee_admin.id).await.disabled.then_some(()))
+    })
+    .await;
+    assert!(
+        app.sessions(&lee_admin).await.is_empty(),
+        "its sessions ended"
+    );
+    b.close().await;
+
+    // Someone who may end sessions but not disable (they lack a permission the person holds)
+    // is not offered a button that would only lead to a refusal.
+    let kit = app
+        .add(
+            MemberKind::Admin,
+            "Kit Team",
+            "kit@acme.test",
+            PASSWORD,
+            &["team.agents", "team.admins"],
+        )
+        .await;
+    let other = driver.browser().await;
+    other.sign_in(&app, &kit.email, PASSWORD).await;
+    other
+        .goto(&app.url(&format!("/team/agents/{}", lee.id)))
+        .await;
+    other.find("#compare-h").await;
+    assert!(
+        !other
+            .exists(&format!(
+                "form[action$='/team/admins/{}/disabled']",
+                lee_admin.id
+            ))
+            .await,
+        "no button for the linked administrator"
+    );
+    assert!(
+        other
+            .exists(&format!("form[action$='/team/agents/{}/disabled']", lee.id))
+            .await,
+        "the agent's own one stays"
+    );
+    other
+        .goto(&app.url(&format!("/team/admins/{}", sam.id)))
+        .await;
+    other.find("main h1").await;
+    assert!(!other.exists("form[action$='/disabled']").await);
+    other.close().await;
+}

@@ -55,6 +55,9 @@ pub struct LinkView {
     pub kind_label: &'static str,
     pub can_open: bool,
     pub can_manage: bool,
+    /// Disabling needs more than ending sessions (every permission the person holds): the
+    /// button shows only to those it would work for.
+    pub can_disable: bool,
     pub disabled: bool,
 }
 
@@ -74,6 +77,7 @@ fn link_view(actor: &Actor, m: &Member) -> Option<LinkView> {
         kind_label: kind_label(l.kind),
         can_open: shown,
         can_manage: false,
+        can_disable: false,
         disabled: false,
     })
 }
@@ -397,6 +401,8 @@ struct ProfilePage {
     p: Card,
     sessions: Vec<SessionRow>,
     can_manage: bool,
+    /// Disabling needs every permission the person holds (see `LinkView::can_disable`).
+    can_disable: bool,
     is_self: bool,
     permissions: Vec<PermView>,
     linked: Option<LinkView>,
@@ -442,6 +448,7 @@ async fn profile_page(
         && let Ok(other) = state.svc.get_person(&p.actor, l.kind, &l.id).await
     {
         lv.can_manage = p.actor.can_manage(other.member.as_target());
+        lv.can_disable = p.actor.can_administer(other.member.as_target());
         lv.disabled = other.member.disabled;
         cmp_linked = other.sessions.iter().map(SessionRow::new).collect();
         mark_matches(&mut cmp_self, &other.sessions);
@@ -475,6 +482,7 @@ async fn profile_page(
             kind: kind.plural(),
             sessions: v.sessions.iter().map(SessionRow::new).collect(),
             can_manage: p.actor.can_manage(m.as_target()),
+            can_disable: p.actor.can_administer(m.as_target()),
             is_self: m.id == p.actor.member_id,
             permissions: perm_views(&p.actor, &perms),
             p: card(&p.actor, &v),
