@@ -165,6 +165,20 @@
   }
   localTimes(document);
 
+  // A number whose unit is chosen beside it (the Security page's timeout): the browser's
+  // limits follow the unit chosen. The server checks again, in the unit typed.
+  function unitLimits(select) {
+    var input = document.getElementById(select.getAttribute("data-limits"));
+    var o = select.options[select.selectedIndex];
+    if (!input || !o) return;
+    input.min = o.getAttribute("data-min");
+    input.max = o.getAttribute("data-max");
+  }
+  document.querySelectorAll("select[data-limits]").forEach(unitLimits);
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("select[data-limits]")) unitLimits(e.target);
+  });
+
   // Bulk selection on Agents.
   function updateBulk() {
     var picks = document.querySelectorAll("input.pick");
@@ -214,10 +228,48 @@
   // A page kept for Back must not hold its stream: browsers allow few connections per host.
   window.addEventListener("pagehide", function () { source.close(); });
   window.addEventListener("pageshow", function (e) { if (e.persisted) location.reload(); });
-  source.addEventListener("session_ended", function () {
+  // The stream is open (tests wait for this before changing what the page shows).
+  source.addEventListener("ready", function () { document.body.setAttribute("data-live", "open"); });
+  // The reason travels with the tab: signing out here also ends this stream, and whichever
+  // of the two navigations wins, the sign-in page says why (as guard.js does).
+  source.addEventListener("session_ended", function (e) {
     source.close();
-    location.href = PREFIX + "/login";
+    var reason = "";
+    try { reason = JSON.parse(e.data).reason || ""; } catch (err) { /* the page says why anyway */ }
+    location.href = PREFIX + "/login" + (reason ? "?reason=" + encodeURIComponent(reason) : "");
   });
+  // What a refresh of the list changed, in words, for the polite status region: sessions
+  // that ended and people who signed in, by comparing each card's count before and after.
+  function sessionCounts(root) {
+    var out = {};
+    root.querySelectorAll(".card[data-sessions]").forEach(function (c) {
+      out[c.getAttribute("data-id")] = { name: c.getAttribute("data-name"), n: +c.getAttribute("data-sessions") };
+    });
+    return out;
+  }
+  function describeChanges(before, after) {
+    var ended = [], endedTotal = 0, started = [];
+    Object.keys(after).forEach(function (id) {
+      var b = before[id], a = after[id];
+      if (!b) return;
+      if (a.n < b.n) { ended.push({ name: a.name, n: b.n - a.n }); endedTotal += b.n - a.n; }
+      if (a.n > 0 && b.n === 0) started.push(a.name);
+    });
+    var parts = [];
+    if (ended.length === 1) {
+      parts.push(ended[0].name + "'s " + (ended[0].n === 1 ? "session" : ended[0].n + " sessions") + " ended");
+    } else if (ended.length > 1) {
+      parts.push(endedTotal + " sessions of " + ended.length + " people ended");
+    }
+    if (started.length === 1) parts.push(started[0] + " signed in");
+    else if (started.length > 1) parts.push(started.length + " people signed in");
+    return parts.join(". ");
+  }
+  function announce(text) {
+    var region = document.getElementById("live-status");
+    if (!region || !text) return;
+    region.textContent = text;
+  }
   var pending = null;
   function refreshList() {
     var list = document.getElementById("team-list");
@@ -235,7 +287,9 @@
           var checked = {};
           current.querySelectorAll("input.pick:checked").forEach(function (p) { checked[p.value] = true; });
           if (current.contains(document.activeElement) && document.activeElement.closest(".tip-wrap")) return;
+          var said = describeChanges(sessionCounts(current), sessionCounts(fresh));
           current.replaceWith(fresh);
+          announce(said);
           localTimes(fresh);
           fresh.querySelectorAll("input.pick").forEach(function (p) { if (checked[p.value]) p.checked = true; });
           updateBulk();

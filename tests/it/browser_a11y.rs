@@ -24,7 +24,7 @@ const TAGS: [&str; 6] = [
     "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa",
 ];
 
-fn axe_source() -> String {
+pub(crate) fn axe_source() -> String {
     let path = std::env::var("DESKWARD_AXE_JS").unwrap_or_else(|_| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -41,7 +41,7 @@ fn axe_source() -> String {
 }
 
 /// Runs axe on the page as it is now; returns one line per violation and element.
-async fn violations(b: &Browser, axe: &str) -> Vec<String> {
+pub(crate) async fn violations(b: &Browser, axe: &str) -> Vec<String> {
     // WebDriver's own script is not subject to the page's Content-Security-Policy, so the
     // library is evaluated there rather than through a <script> element the policy would stop.
     let loaded =
@@ -81,7 +81,7 @@ async fn check(b: &Browser, axe: &str, state: &str, all: &mut Vec<String>) {
 }
 
 /// A server with an empty database, for the first-run setup page.
-async fn empty_server() -> (Serving, TestDb) {
+pub(crate) async fn empty_server() -> (Serving, TestDb) {
     let db = TestDb::new(Backend::Sqlite).await;
     let store = deskward::store::connect(&db.url)
         .await

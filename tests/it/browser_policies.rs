@@ -91,10 +91,14 @@ async fn security_form_saves_networks_policies_and_limit() {
     .await;
     b.click("#security-save").await;
     eventually("the error naming the entry", WAIT, async || {
-        Ok(b.exists("p.error").await.then_some(()))
+        Ok(b.exists("#office-networks-error").await.then_some(()))
     })
     .await;
-    assert!(b.text("p.error").await.contains("10.0.0.0/33"));
+    assert!(
+        b.text("#office-networks-error")
+            .await
+            .contains("10.0.0.0/33")
+    );
     let s = app
         .svc
         .security_settings(&app.primary_actor())

@@ -750,7 +750,11 @@ async fn the_security_pages_manage_webhooks_without_javascript() {
         .post_form("/security/webhooks", &[("url", "not a url")])
         .await
         .expect_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(bad.text.contains("Url is not a valid URL"), "{}", bad.text);
+    assert!(
+        bad.text.contains("The URL is not a valid URL"),
+        "{}",
+        bad.text
+    );
 
     let id = admin.get("/api/v1/webhooks").await.json()["items"][0]["id"]
         .as_str()

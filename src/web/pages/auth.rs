@@ -7,9 +7,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use url::Url;
 
+use crate::domain::email::{Email, MAX_EMAIL_LEN};
 use crate::domain::member::{AgentStatus, MemberKind};
+use crate::domain::password;
 use crate::domain::session::EndReason;
-use crate::service::auth::NewAccountRequest;
+use crate::service::auth::{NewAccountRequest, check_name};
 use crate::service::{ChosenLogin, LoginRequest, MfaLogin, Principal, ServiceError};
 use crate::web::AppState;
 use crate::web::cookies::{self, clear_cookie, device_cookie, session_cookie, signed_out_response};
@@ -18,8 +20,8 @@ use crate::web::return_to::{self, after_sign_in};
 
 use super::extract::check_csrf;
 use super::{
-    FormData, InPage, Layout, PageResult, PageTenant, PageUser, SignedForm, Visitor, capitalize,
-    render, see_other,
+    FieldErrors, FormData, InPage, Layout, PageResult, PageTenant, PageUser, SignedForm, Visitor,
+    capitalize, render, see_other,
 };
 
 #[derive(Template)]
@@ -37,6 +39,7 @@ struct LoginPage {
     mfa_passkey: bool,
     /// Where to go once signed in (an allowed `rd`, else empty), kept through the form.
     rd: String,
+    errors: FieldErrors,
 }
 
 impl LoginPage {
@@ -49,6 +52,7 @@ impl LoginPage {
             mfa_challenge: None,
             mfa_passkey: false,
             rd: rd.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+            errors: FieldErrors::new(),
         }
     }
 }
@@ -125,6 +129,27 @@ pub async fn login_submit(
     let rd = return_to::allowed(form.get("rd"), &parts, &state);
     let email = form.text("email");
     let as_kind = form.get("as").and_then(|k| k.parse::<MemberKind>().ok());
+    // The first step: both fields are named at once when they are missing.
+    if form.get("mfa_challenge").is_none() && form.get("challenge").is_none() {
+        let mut errors = FieldErrors::new();
+        if email.trim().is_empty() {
+            errors.add("email", "e-mail is required");
+        } else if email.trim().chars().count() > MAX_EMAIL_LEN {
+            errors.add("email", "e-mail is longer than 254 characters");
+        }
+        let typed = form.text("password");
+        if typed.is_empty() {
+            errors.add("password", "password is required");
+        } else if typed.chars().count() > password::MAX_PASSWORD_CHARS {
+            errors.add("password", "password is longer than 128 characters");
+        }
+        if !errors.is_empty() {
+            let mut page = LoginPage::new(email, &rd);
+            page.layout.error = errors.summary();
+            page.errors = errors;
+            return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
+        }
+    }
     // The second step of a linked sign-in carries the challenge, never the password.
     let result = match (form.get("challenge"), as_kind) {
         _ if form.get("mfa_challenge").is_some() => {
@@ -231,6 +256,13 @@ pub async fn login_submit(
             );
             StatusCode::FORBIDDEN
         }
+        Err(ServiceError::Invalid { field, message })
+            if form.get("mfa_challenge").is_none() && form.get("challenge").is_none() =>
+        {
+            page.errors.add(&field, message);
+            page.layout.error = page.errors.summary();
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         Err(ServiceError::Invalid { message, .. }) => {
             page.layout.error = Some(capitalize(&message));
             StatusCode::UNPROCESSABLE_ENTITY
@@ -277,6 +309,20 @@ struct SetupPage {
     name: String,
     admin_name: String,
     admin_email: String,
+    errors: FieldErrors,
+}
+
+impl SetupPage {
+    /// The form as typed (never the password), with what is wrong with it.
+    fn again(form: &FormData, errors: FieldErrors) -> Self {
+        Self {
+            layout: Layout::public("Set up Deskward").with_error(errors.summary()),
+            name: form.text("name"),
+            admin_name: form.text("admin_name"),
+            admin_email: form.text("admin_email"),
+            errors,
+        }
+    }
 }
 
 pub async fn setup_page(State(state): State<AppState>) -> PageResult {
@@ -290,8 +336,28 @@ pub async fn setup_page(State(state): State<AppState>) -> PageResult {
             name: String::new(),
             admin_name: String::new(),
             admin_email: String::new(),
+            errors: FieldErrors::new(),
         },
     ))
+}
+
+/// Every field of the setup form checked by the rules `create_account` applies.
+fn setup_errors(form: &FormData) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    errors.check(
+        "name",
+        check_name("the company or team name", &form.text("name")),
+    );
+    errors.check(
+        "admin_name",
+        check_name("your name", &form.text("admin_name")),
+    );
+    errors.check("admin_email", Email::parse(&form.text("admin_email")));
+    errors.check(
+        "password",
+        password::check_new_password(&form.text("password")),
+    );
+    errors
 }
 
 pub async fn setup_submit(
@@ -299,6 +365,16 @@ pub async fn setup_submit(
     client: Client,
     form: FormData,
 ) -> PageResult {
+    if !state.svc.needs_setup().await? {
+        return Ok(see_other("/login"));
+    }
+    let mut errors = setup_errors(&form);
+    if !errors.is_empty() {
+        return Ok(render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &SetupPage::again(&form, errors),
+        ));
+    }
     let req = NewAccountRequest {
         name: form.text("name"),
         slug: None,
@@ -332,16 +408,13 @@ pub async fn setup_submit(
             })
         }
         Err(ServiceError::Forbidden(_)) => Ok(see_other("/login")),
-        Err(ServiceError::Invalid { message, .. }) => Ok(render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &SetupPage {
-                layout: Layout::public("Set up Deskward").with_error(Some(capitalize(&message))),
-                name: form.text("name"),
-                admin_name: form.text("admin_name"),
-                admin_email: form.text("admin_email"),
-            },
-        )),
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            errors.absorb(e, |f| if f == "slug" { "name" } else { f })?;
+            Ok(render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &SetupPage::again(&form, errors),
+            ))
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::web::AppState;
 use crate::web::section::Section;
 
 use super::{
-    InPage, Layout, PageResult, PageUser, SignedForm, capitalize, render, see_other, with_notice,
+    FieldErrors, InPage, Layout, PageResult, PageUser, SignedForm, render, see_other, with_notice,
 };
 
 #[derive(Template)]
@@ -29,6 +29,7 @@ struct SecurityPage {
     recovery_codes: Vec<String>,
     /// Name, id, when added, when last used.
     passkeys: Vec<(String, String, String, Option<String>)>,
+    errors: FieldErrors,
 }
 
 /// What the page may add to its defaults.
@@ -37,7 +38,9 @@ struct Shown {
     setup: Option<TotpSetup>,
     recovery_codes: Vec<String>,
     notice: Option<String>,
-    error: Option<String>,
+    /// What is wrong with the form just sent: `password` (the authenticator app's forms),
+    /// `code`, or `passkey_password-<id>`.
+    errors: FieldErrors,
 }
 
 async fn page(state: &AppState, p: &Principal, shown: Shown) -> PageResult {
@@ -51,7 +54,7 @@ async fn page(state: &AppState, p: &Principal, shown: Shown) -> PageResult {
     let enrolling = p.session.mfa_enrollment && !status.any();
     let layout = Layout::signed_in(p, "me-security", "Sign-in security")
         .with_notice(shown.notice)
-        .with_error(shown.error);
+        .with_error(shown.errors.summary());
     Ok(render(
         layout.status(),
         &SecurityPage {
@@ -75,6 +78,7 @@ async fn page(state: &AppState, p: &Principal, shown: Shown) -> PageResult {
                     )
                 })
                 .collect(),
+            errors: shown.errors,
         },
     ))
 }
@@ -127,9 +131,14 @@ pub async fn security_page(
     .await
 }
 
-fn input_error(e: ServiceError) -> Result<String, ServiceError> {
+/// A refusal about the form's one field, shown next to it (under `key`).
+fn input_error(key: &str, e: ServiceError) -> Result<FieldErrors, ServiceError> {
     match e {
-        ServiceError::Invalid { message, .. } => Ok(capitalize(&message)),
+        ServiceError::Invalid { message, .. } => {
+            let mut errors = FieldErrors::new();
+            errors.add(key, message);
+            Ok(errors)
+        }
         other => Err(other),
     }
 }
@@ -144,7 +153,7 @@ pub async fn start_totp(
             ..Default::default()
         },
         Err(e) => Shown {
-            error: Some(input_error(e).in_page(&p)?),
+            errors: input_error("password", e).in_page(&p)?,
             ..Default::default()
         },
     };
@@ -162,7 +171,7 @@ pub async fn confirm_totp(
             ..Default::default()
         },
         Err(e) => Shown {
-            error: Some(input_error(e).in_page(&p)?),
+            errors: input_error("code", e).in_page(&p)?,
             ..Default::default()
         },
     };
@@ -179,7 +188,7 @@ pub async fn remove_totp(
             ..Default::default()
         },
         Err(e) => Shown {
-            error: Some(input_error(e).in_page(&p)?),
+            errors: input_error("password", e).in_page(&p)?,
             ..Default::default()
         },
     };
@@ -216,7 +225,7 @@ pub async fn remove_passkey(
             ..Default::default()
         },
         Err(e) => Shown {
-            error: Some(input_error(e).in_page(&p)?),
+            errors: input_error(&format!("passkey_password-{id}"), e).in_page(&p)?,
             ..Default::default()
         },
     };

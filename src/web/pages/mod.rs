@@ -14,6 +14,7 @@ mod audit;
 mod auth;
 mod confirm;
 mod extract;
+mod fields;
 mod layout;
 mod mfa;
 mod settings;
@@ -21,6 +22,7 @@ mod team;
 mod webhooks;
 
 pub use extract::{FormData, PageTenant, PageUser, SignedForm, Visitor};
+pub use fields::FieldErrors;
 pub use layout::{
     InPage, Layout, Nav, PageError, PageResult, SessionRow, capitalize, render, see_other,
 };

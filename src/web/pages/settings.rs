@@ -3,15 +3,17 @@
 use askama::Template;
 use axum::extract::{Path, State};
 
-use crate::domain::office::NetworkPolicy;
+use crate::domain::office::{self, NetworkPolicy};
+use crate::domain::password;
+use crate::domain::session;
 use crate::service::settings::SecurityChange;
 use crate::service::{Principal, ServiceError};
 use crate::web::AppState;
 
 use super::confirm::{Confirm, THIS_BROWSER, confirm};
 use super::{
-    InPage, Layout, PageError, PageResult, PageUser, SessionRow, SignedForm, capitalize,
-    counted_noun, render, see_other,
+    FieldErrors, InPage, Layout, PageError, PageResult, PageUser, SessionRow, SignedForm,
+    capitalize, counted_noun, render, see_other,
 };
 
 #[derive(Template)]
@@ -34,15 +36,111 @@ struct SecurityPage {
     confirm_why: Option<String>,
     mfa_agents: bool,
     mfa_admins: bool,
+    errors: FieldErrors,
+    /// The timeout's limits in each unit, for the browser's min and max.
+    minutes: (i64, i64),
+    hours: (i64, i64),
 }
 
-/// The office-network part of the form as submitted, shown again on the confirmation step.
+/// The unit the agents' timeout is typed in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Unit {
+    Minutes,
+    Hours,
+}
+
+impl Unit {
+    fn parse(s: &str) -> Option<Unit> {
+        match s {
+            "minutes" => Some(Unit::Minutes),
+            "hours" => Some(Unit::Hours),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Unit::Minutes => "minutes",
+            Unit::Hours => "hours",
+        }
+    }
+
+    fn minutes(self) -> i64 {
+        match self {
+            Unit::Minutes => 1,
+            Unit::Hours => 60,
+        }
+    }
+
+    /// The whole amounts of this unit the timeout may be: 5 minutes (1 hour) to 90 days.
+    fn bounds(self) -> (i64, i64) {
+        let (min, max) = (
+            session::MIN_AGENT_IDLE_TIMEOUT_MINUTES,
+            session::MAX_AGENT_IDLE_TIMEOUT_MINUTES,
+        );
+        let per = self.minutes();
+        ((min + per - 1) / per, max / per)
+    }
+
+    /// "1 hour", "129600 minutes".
+    fn of(self, n: i64) -> String {
+        let unit = self.as_str();
+        if n == 1 {
+            format!("1 {}", &unit[..unit.len() - 1])
+        } else {
+            format!("{n} {unit}")
+        }
+    }
+}
+
+/// The agents' timeout as typed, in minutes, with any error worded in the unit typed.
+fn timeout_minutes(amount: &str, unit: Option<&str>, errors: &mut FieldErrors) -> Option<i64> {
+    let Some(unit) = unit.and_then(Unit::parse) else {
+        errors.add("unit", "choose minutes or hours");
+        return None;
+    };
+    let Ok(n) = amount.trim().parse::<i64>() else {
+        errors.add(
+            "amount",
+            format!(
+                "the timeout must be a whole number of {}, got \"{}\"",
+                unit.as_str(),
+                amount.trim()
+            ),
+        );
+        return None;
+    };
+    let (min, max) = unit.bounds();
+    if n < min {
+        errors.add(
+            "amount",
+            format!("the timeout must be at least {}", unit.of(min)),
+        );
+        None
+    } else if n > max {
+        errors.add(
+            "amount",
+            format!("the timeout must be at most {} (90 days)", unit.of(max)),
+        );
+        None
+    } else {
+        Some(n * unit.minutes())
+    }
+}
+
+/// The Security form as submitted, shown again when it is refused or needs confirming.
 #[derive(Default)]
 struct Draft {
+    amount: Option<String>,
+    unit: Option<String>,
+    lifetime: Option<String>,
+    max_sessions: Option<String>,
     networks: Option<String>,
     agents: Option<String>,
     admins: Option<String>,
+    mfa: Option<(bool, bool)>,
     confirm_why: Option<String>,
+    errors: FieldErrors,
 }
 
 /// The policies as the form's select values.
@@ -68,27 +166,35 @@ async fn security_with(
 ) -> PageResult {
     let s = state.svc.security_settings(&p.actor).await.in_page(p)?;
     let m = s.agent_idle_timeout_minutes;
-    let (amount, unit) = if m % 60 == 0 {
-        (m / 60, "hours")
-    } else {
-        (m, "minutes")
+    let (amount, unit) = match (draft.amount, draft.unit.as_deref().and_then(Unit::parse)) {
+        (Some(a), Some(u)) => (a, u),
+        _ if m % 60 == 0 => ((m / 60).to_string(), Unit::Hours),
+        _ => (m.to_string(), Unit::Minutes),
     };
-    let layout = layout(Layout::signed_in(p, "security", "Security"));
+    let mut layout = layout(Layout::signed_in(p, "security", "Security"));
+    if !draft.errors.is_empty() && layout.error.is_none() {
+        layout.error = draft.errors.summary();
+    }
+    let (mfa_agents, mfa_admins) = draft
+        .mfa
+        .unwrap_or((s.mfa_required.agents, s.mfa_required.admins));
     Ok(render(
         layout.status(),
         &SecurityPage {
             layout,
-            amount: amount.to_string(),
-            unit,
+            amount,
+            unit: unit.as_str(),
             admin_hours: s.admin_idle_timeout_minutes / 60,
-            lifetime_hours: s
-                .max_session_lifetime_minutes
-                .map(|m| (m / 60).to_string())
-                .unwrap_or_default(),
-            max_sessions: s
-                .max_sessions_per_person
-                .map(|n| n.to_string())
-                .unwrap_or_default(),
+            lifetime_hours: draft.lifetime.unwrap_or_else(|| {
+                s.max_session_lifetime_minutes
+                    .map(|m| (m / 60).to_string())
+                    .unwrap_or_default()
+            }),
+            max_sessions: draft.max_sessions.unwrap_or_else(|| {
+                s.max_sessions_per_person
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            }),
             networks: draft.networks.unwrap_or_else(|| {
                 s.office_networks
                     .iter()
@@ -100,8 +206,15 @@ async fn security_with(
             admins_policy: policy_value(draft.admins.as_deref(), s.office_network_policy.admins),
             primary: p.actor.primary,
             confirm_why: draft.confirm_why,
-            mfa_agents: s.mfa_required.agents,
-            mfa_admins: s.mfa_required.admins,
+            mfa_agents,
+            mfa_admins: if p.actor.primary {
+                mfa_admins
+            } else {
+                s.mfa_required.admins
+            },
+            errors: draft.errors,
+            minutes: Unit::Minutes.bounds(),
+            hours: Unit::Hours.bounds(),
         },
     ))
 }
@@ -110,78 +223,127 @@ pub async fn security_page(State(state): State<AppState>, PageUser(p): PageUser)
     security(&state, &p, |l| l).await
 }
 
-/// The Security form's values as minutes, or the sentence saying what is wrong with them.
-fn security_change(form: &super::FormData) -> Result<SecurityChange, String> {
-    let amount = form.text("amount");
-    let n = amount
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| format!("The timeout must be a whole number, got \"{amount}\"."))?;
-    let minutes = match form.get("unit") {
-        Some("hours") => n.checked_mul(60),
-        Some("minutes") => Some(n),
-        _ => return Err("Choose minutes or hours.".into()),
+/// The office networks as typed, one a line; each line is checked like the service checks
+/// it, and every bad line is named.
+fn networks(text: &str, errors: &mut FieldErrors) -> Vec<(String, String)> {
+    let list: Vec<(String, String)> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once(char::is_whitespace) {
+            Some((cidr, name)) => (cidr.to_string(), name.trim().to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect();
+    if list.len() > office::MAX_OFFICE_NETWORKS {
+        errors.add(
+            "office_networks",
+            format!(
+                "at most {} office networks, got {}",
+                office::MAX_OFFICE_NETWORKS,
+                list.len()
+            ),
+        );
+        return list;
     }
-    .ok_or("The timeout is too large.")?;
-    let lifetime = form.text("lifetime_hours");
-    let lifetime = match lifetime.trim() {
+    let bad: Vec<String> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .filter_map(|(i, l)| {
+            let l = l.trim();
+            let (cidr, name) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+            office::parse_network(cidr, name.trim())
+                .err()
+                .map(|e| format!("line {}: {e}", i + 1))
+        })
+        .collect();
+    if !bad.is_empty() {
+        errors.add("office_networks", bad.join("; "));
+    }
+    list
+}
+
+/// The Security form's values, every field checked at once (in the unit typed); the service
+/// checks them again.
+fn security_change(form: &super::FormData) -> Result<SecurityChange, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let minutes = timeout_minutes(&form.text("amount"), form.get("unit"), &mut errors);
+    let lifetime = match form.text("lifetime_hours").trim() {
         "" => None,
         h => match h.parse::<i64>() {
-            Ok(h) if h > 0 => Some(h.saturating_mul(60)),
+            Ok(h) if (1..=LIFETIME_MAX_HOURS).contains(&h) => Some(h * 60),
             _ => {
-                return Err(
-                    "The absolute lifetime must be a whole number of hours, or empty.".into(),
+                errors.add(
+                    "lifetime_hours",
+                    format!(
+                        "the absolute lifetime must be a whole number of hours from 1 to \
+                         {LIFETIME_MAX_HOURS} (360 days), or empty"
+                    ),
                 );
+                None
             }
         },
     };
-    let max_sessions = form.text("max_sessions");
-    let max_sessions = match max_sessions.trim() {
+    let max_sessions = match form.text("max_sessions").trim() {
         "" => None,
-        n => Some(n.parse::<i64>().map_err(|_| {
-            "The number of sessions per person must be a whole number from 1 to 10, or empty."
-                .to_string()
-        })?),
+        n => match n.parse::<i64>() {
+            Ok(n) if office::check_max_sessions(n).is_ok() => Some(n),
+            _ => {
+                errors.add(
+                    "max_sessions",
+                    "the number of sessions per person must be a whole number from 1 to 10, \
+                     or empty for no limit",
+                );
+                None
+            }
+        },
     };
-    let office_networks = form.get("office_networks").map(|text| {
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(|l| match l.split_once(char::is_whitespace) {
-                Some((cidr, name)) => (cidr.to_string(), name.trim().to_string()),
-                None => (l.to_string(), String::new()),
-            })
-            .collect()
-    });
-    Ok(SecurityChange {
-        agent_idle_timeout_minutes: Some(minutes),
-        max_session_lifetime_minutes: Some(lifetime),
-        max_sessions_per_person: Some(max_sessions),
-        office_networks,
-        agents_network_policy: form.get("agents_network_policy").map(str::to_string),
-        admins_network_policy: form.get("admins_network_policy").map(str::to_string),
-        confirm: form.get("confirm") == Some("yes"),
-        mfa_required_agents: Some(form.get("mfa_agents") == Some("yes")),
-        mfa_required_admins: Some(form.get("mfa_admins") == Some("yes")),
-    })
+    let office_networks = form
+        .get("office_networks")
+        .map(|text| networks(text, &mut errors));
+    for (key, role) in [
+        ("agents_network_policy", "agents"),
+        ("admins_network_policy", "administrators"),
+    ] {
+        if let Some(v) = form.get(key)
+            && v.parse::<NetworkPolicy>().is_err()
+        {
+            errors.add(
+                key,
+                format!("choose off, flag or enforce for {role} outside the office networks"),
+            );
+        }
+    }
+    match minutes {
+        Some(minutes) if errors.is_empty() => Ok(SecurityChange {
+            agent_idle_timeout_minutes: Some(minutes),
+            max_session_lifetime_minutes: Some(lifetime),
+            max_sessions_per_person: Some(max_sessions),
+            office_networks,
+            agents_network_policy: form.get("agents_network_policy").map(str::to_string),
+            admins_network_policy: form.get("admins_network_policy").map(str::to_string),
+            confirm: form.get("confirm") == Some("yes"),
+            mfa_required_agents: Some(form.get("mfa_agents") == Some("yes")),
+            mfa_required_admins: Some(form.get("mfa_admins") == Some("yes")),
+        }),
+        _ => Err(errors),
+    }
 }
 
-/// The page's words for a setting the service refused, by the field it names.
-fn settings_error(field: &str, message: &str) -> String {
-    match field {
-        "agent_idle_timeout_minutes" => {
-            "The agents' timeout must be between 5 minutes and 90 days.".to_string()
-        }
-        "max_session_lifetime_minutes" => {
-            "The absolute lifetime must be between 5 minutes and 360 days, or empty.".to_string()
-        }
-        "office_networks" | "office_network_policy" => capitalize(message),
-        "max_sessions_per_person" => {
-            "The number of sessions per person must be from 1 to 10, or empty for no limit."
-                .to_string()
-        }
-        _ => capitalize(message),
-    }
+/// The absolute lifetime's ceiling, in hours (360 days, the service's limit).
+const LIFETIME_MAX_HOURS: i64 = session::MAX_AGENT_IDLE_TIMEOUT_MINUTES * 4 / 60;
+
+/// The form's field for a setting the service refused, by the field it names.
+fn form_field(service_field: &str) -> Option<&'static str> {
+    Some(match service_field {
+        "agent_idle_timeout_minutes" => "amount",
+        "max_session_lifetime_minutes" => "lifetime_hours",
+        "max_sessions_per_person" => "max_sessions",
+        "office_networks" => "office_networks",
+        "office_network_policy" => "agents_network_policy",
+        _ => return None,
+    })
 }
 
 pub async fn security_submit(
@@ -195,7 +357,9 @@ pub async fn security_submit(
             ..c
         },
         Ok(c) => c,
-        Err(e) => return security(&state, &p, |l| l.with_error(Some(e))).await,
+        Err(errors) => {
+            return security_with(&state, &p, |l| l, draft(&form, None, errors)).await;
+        }
     };
     match state.svc.change_security_settings(&p.actor, change).await {
         Ok(_) => {
@@ -203,26 +367,43 @@ pub async fn security_submit(
             security(&state, &p, |l| l.with_notice(saved)).await
         }
         Err(ServiceError::Invalid { field, message }) => {
-            let error = Some(settings_error(&field, &message));
-            security_with(&state, &p, |l| l.with_error(error), draft(&form, None)).await
+            let mut errors = FieldErrors::new();
+            let general = match form_field(&field) {
+                Some(key) => {
+                    errors.add(key, &message);
+                    None
+                }
+                None => Some(capitalize(&message)),
+            };
+            let d = draft(&form, None, errors);
+            security_with(&state, &p, |l| l.with_error(general), d).await
         }
         Err(ServiceError::WouldLockOutSelf(why)) => {
             let why = Some(format!(
                 "Nothing was saved yet: {}.",
                 why.split("; send").next().unwrap_or(&why)
             ));
-            security_with(&state, &p, |l| l, draft(&form, why)).await
+            security_with(&state, &p, |l| l, draft(&form, why, FieldErrors::new())).await
         }
         Err(e) => Err(e).in_page(&p),
     }
 }
 
-fn draft(form: &super::FormData, confirm_why: Option<String>) -> Draft {
+fn draft(form: &super::FormData, confirm_why: Option<String>, errors: FieldErrors) -> Draft {
     Draft {
+        amount: form.get("amount").map(str::to_string),
+        unit: form.get("unit").map(str::to_string),
+        lifetime: form.get("lifetime_hours").map(str::to_string),
+        max_sessions: form.get("max_sessions").map(str::to_string),
         networks: form.get("office_networks").map(str::to_string),
         agents: form.get("agents_network_policy").map(str::to_string),
         admins: form.get("admins_network_policy").map(str::to_string),
+        mfa: Some((
+            form.get("mfa_agents") == Some("yes"),
+            form.get("mfa_admins") == Some("yes"),
+        )),
         confirm_why,
+        errors,
     }
 }
 
@@ -231,12 +412,15 @@ fn draft(form: &super::FormData, confirm_why: Option<String>) -> Draft {
 struct MySessionsPage {
     layout: Layout,
     sessions: Vec<SessionRow>,
+    /// What is wrong with the password form last sent.
+    errors: FieldErrors,
 }
 
 async fn my_sessions_page(
     state: &AppState,
     p: &Principal,
     layout: impl FnOnce(Layout) -> Layout,
+    errors: FieldErrors,
 ) -> PageResult {
     let v = state.svc.me(&p.actor).await.in_page(p)?;
     let sessions = v
@@ -248,10 +432,17 @@ async fn my_sessions_page(
             row
         })
         .collect();
-    let layout = layout(Layout::signed_in(p, "me", "My sessions"));
+    let mut layout = layout(Layout::signed_in(p, "me", "My sessions"));
+    if !errors.is_empty() {
+        layout.error = errors.summary();
+    }
     Ok(render(
         layout.status(),
-        &MySessionsPage { layout, sessions },
+        &MySessionsPage {
+            layout,
+            sessions,
+            errors,
+        },
     ))
 }
 
@@ -260,37 +451,49 @@ pub async fn change_password(
     SignedForm(p, form): SignedForm,
 ) -> PageResult {
     let end_others = form.get("end_others") == Some("yes");
-    let changed = state
+    let (current, new) = (form.text("current_password"), form.text("new_password"));
+    let mut errors = FieldErrors::new();
+    if current.is_empty() {
+        errors.add("current_password", "enter your current password");
+    }
+    if errors
+        .check("new_password", password::check_new_password(&new))
+        .is_some()
+        && new == current
+    {
+        errors.add(
+            "new_password",
+            "the new password must differ from the current one",
+        );
+    }
+    if !errors.is_empty() {
+        return my_sessions_page(&state, &p, |l| l, errors).await;
+    }
+    match state
         .svc
-        .change_own_password(
-            &p.actor,
-            form.text("current_password"),
-            form.text("new_password"),
-            end_others,
-        )
-        .await;
-    match changed {
+        .change_own_password(&p.actor, current, new, end_others)
+        .await
+    {
         Ok(n) => {
             let msg = if end_others {
                 format!(
-                    "Password changed. {n} other session{} ended.",
-                    if n == 1 { "" } else { "s" }
+                    "Password changed. {} ended.",
+                    counted_noun(n, "other session", "other sessions")
                 )
             } else {
                 "Password changed.".to_string()
             };
-            my_sessions_page(&state, &p, |l| l.with_notice(Some(msg))).await
+            my_sessions_page(&state, &p, |l| l.with_notice(Some(msg)), errors).await
         }
-        Err(ServiceError::Invalid { message, .. }) => {
-            let error = Some(capitalize(&message));
-            my_sessions_page(&state, &p, |l| l.with_error(error)).await
+        Err(e) => {
+            errors.absorb(e, |f| f).in_page(&p)?;
+            my_sessions_page(&state, &p, |l| l, errors).await
         }
-        Err(e) => Err(e).in_page(&p),
     }
 }
 
 pub async fn my_sessions(State(state): State<AppState>, PageUser(p): PageUser) -> PageResult {
-    my_sessions_page(&state, &p, |l| l).await
+    my_sessions_page(&state, &p, |l| l, FieldErrors::new()).await
 }
 
 /// Ends one of the person's own sessions, after a confirmation (the dialog, or without

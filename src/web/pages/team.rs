@@ -7,8 +7,11 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 
-use crate::domain::member::{MemberKind, Permission};
+use crate::domain::email::{self, Email};
+use crate::domain::member::{MemberKind, Permission, Permissions};
+use crate::domain::password;
 use crate::domain::policy::Actor;
+use crate::service::auth::check_name;
 use crate::service::{MemberView, NewPerson, PersonPatch, Principal, ServiceError, TeamQuery};
 use crate::store::Member;
 use crate::web::AppState;
@@ -16,7 +19,7 @@ use crate::web::section::Section;
 
 use super::confirm::{Confirm, NAMES_LISTED, THIS_BROWSER, confirm};
 use super::{
-    InPage, Layout, PageError, PageResult, PageUser, SessionRow, SignedForm, capitalize,
+    FieldErrors, FormData, InPage, Layout, PageError, PageResult, PageUser, SessionRow, SignedForm,
     counted_noun, notice, render, safe_back, see_other, with_notice,
 };
 
@@ -52,6 +55,9 @@ pub struct LinkView {
     pub kind_label: &'static str,
     pub can_open: bool,
     pub can_manage: bool,
+    /// Disabling needs more than ending sessions (every permission the person holds): the
+    /// button shows only to those it would work for.
+    pub can_disable: bool,
     pub disabled: bool,
 }
 
@@ -71,6 +77,7 @@ fn link_view(actor: &Actor, m: &Member) -> Option<LinkView> {
         kind_label: kind_label(l.kind),
         can_open: shown,
         can_manage: false,
+        can_disable: false,
         disabled: false,
     })
 }
@@ -296,6 +303,7 @@ struct NewPersonPage {
     name: String,
     email: String,
     permissions: Vec<PermView>,
+    errors: FieldErrors,
 }
 
 pub async fn new_person<S: Section>(PageUser(p): PageUser) -> PageResult {
@@ -313,8 +321,38 @@ pub async fn new_person<S: Section>(PageUser(p): PageUser) -> PageResult {
             name: String::new(),
             email: String::new(),
             permissions: perm_views(&p.actor, &[]),
+            errors: FieldErrors::new(),
         },
     ))
+}
+
+/// The name, e-mail, password and permissions of a person's form, each checked by the rules
+/// the service applies. Adding someone (`new`) needs a password and always sets permissions;
+/// an edit checks them only when the form sends them.
+fn person_errors(form: &FormData, kind: MemberKind, new: bool) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    if let Some(name) = form.get("name") {
+        errors.check("name", check_name("name", name));
+    }
+    if let Some(email) = form.get("email") {
+        errors.check("email", Email::parse(email));
+    }
+    let typed = form.text("password");
+    if new || !typed.is_empty() {
+        errors.check("password", password::check_new_password(&typed));
+    }
+    let perms = form.all("permissions");
+    match kind {
+        _ if !new && form.get("permissions_present").is_none() => {}
+        MemberKind::Agent if !perms.is_empty() => {
+            errors.add("permissions", "agents have no permissions")
+        }
+        MemberKind::Agent => {}
+        MemberKind::Admin => {
+            errors.check("permissions", Permissions::parse_names(&perms));
+        }
+    }
+    errors
 }
 
 pub async fn create<S: Section>(
@@ -322,33 +360,37 @@ pub async fn create<S: Section>(
     SignedForm(p, form): SignedForm,
 ) -> PageResult {
     let perms = form.all("permissions");
-    let result = state
-        .svc
-        .add_person(
-            &p.actor,
-            NewPerson {
-                kind: S::KIND,
-                name: form.text("name"),
-                email: form.text("email"),
-                password: form.text("password"),
-                permissions: perms.clone(),
-            },
-        )
-        .await;
-    match result {
-        Ok(_) => Ok(see_other(&with_notice(&list_href(S::KIND), "added", None))),
-        Err(ServiceError::Invalid { message, .. }) => Ok(render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &NewPersonPage {
-                layout: Layout::signed_in(&p, "team", "Add").with_error(Some(capitalize(&message))),
-                kind: S::KIND.plural(),
-                name: form.text("name"),
-                email: form.text("email"),
-                permissions: perm_views(&p.actor, &perms),
-            },
-        )),
-        Err(e) => Err(PageError::of(&p, e)),
+    let mut errors = person_errors(&form, S::KIND, true);
+    if errors.is_empty() {
+        let result = state
+            .svc
+            .add_person(
+                &p.actor,
+                NewPerson {
+                    kind: S::KIND,
+                    name: form.text("name"),
+                    email: form.text("email"),
+                    password: form.text("password"),
+                    permissions: perms.clone(),
+                },
+            )
+            .await;
+        match result {
+            Ok(_) => return Ok(see_other(&with_notice(&list_href(S::KIND), "added", None))),
+            Err(e) => errors.absorb(e, |f| f).in_page(&p)?,
+        }
     }
+    Ok(render(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &NewPersonPage {
+            layout: Layout::signed_in(&p, "team", "Add").with_error(errors.summary()),
+            kind: S::KIND.plural(),
+            name: form.text("name"),
+            email: form.text("email"),
+            permissions: perm_views(&p.actor, &perms),
+            errors,
+        },
+    ))
 }
 
 #[derive(Template)]
@@ -359,6 +401,8 @@ struct ProfilePage {
     p: Card,
     sessions: Vec<SessionRow>,
     can_manage: bool,
+    /// Disabling needs every permission the person holds (see `LinkView::can_disable`).
+    can_disable: bool,
     is_self: bool,
     permissions: Vec<PermView>,
     linked: Option<LinkView>,
@@ -366,6 +410,16 @@ struct ProfilePage {
     cmp_linked: Vec<SessionRow>,
     /// The person has a second factor (an administrator may reset it).
     mfa_on: bool,
+    /// The edit form's name and e-mail: as stored, or as typed when the save was refused.
+    form_name: String,
+    form_email: String,
+    errors: FieldErrors,
+}
+
+/// A refused edit, shown again as typed (never the passwords).
+struct Refused<'a> {
+    form: &'a FormData,
+    errors: FieldErrors,
 }
 
 /// Marks which of `rows` share an IP address or user agent with any of `others`.
@@ -382,6 +436,7 @@ async fn profile_page(
     kind: MemberKind,
     id: &str,
     layout: impl FnOnce(Layout) -> Layout,
+    refused: Option<Refused<'_>>,
 ) -> PageResult {
     let v = state.svc.get_person(&p.actor, kind, id).await.in_page(p)?;
     let m = &v.member;
@@ -393,18 +448,33 @@ async fn profile_page(
         && let Ok(other) = state.svc.get_person(&p.actor, l.kind, &l.id).await
     {
         lv.can_manage = p.actor.can_manage(other.member.as_target());
+        lv.can_disable = p.actor.can_administer(other.member.as_target());
         lv.disabled = other.member.disabled;
         cmp_linked = other.sessions.iter().map(SessionRow::new).collect();
         mark_matches(&mut cmp_self, &other.sessions);
         mark_matches(&mut cmp_linked, &v.sessions);
     }
-    let perms: Vec<String> = m
-        .permissions
-        .names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let layout = layout(Layout::signed_in(p, "team", m.name.clone()));
+    let perms: Vec<String> = match &refused {
+        Some(r) if r.form.get("permissions_present").is_some() => r.form.all("permissions"),
+        _ => m
+            .permissions
+            .names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    let (form_name, form_email, errors) = match refused {
+        Some(r) => (
+            r.form.get("name").unwrap_or(&m.name).to_string(),
+            r.form.get("email").unwrap_or(&m.email).to_string(),
+            r.errors,
+        ),
+        None => (m.name.clone(), m.email.clone(), FieldErrors::new()),
+    };
+    let mut layout = layout(Layout::signed_in(p, "team", m.name.clone()));
+    if !errors.is_empty() {
+        layout.error = errors.summary();
+    }
     Ok(render(
         layout.status(),
         &ProfilePage {
@@ -412,6 +482,7 @@ async fn profile_page(
             kind: kind.plural(),
             sessions: v.sessions.iter().map(SessionRow::new).collect(),
             can_manage: p.actor.can_manage(m.as_target()),
+            can_disable: p.actor.can_administer(m.as_target()),
             is_self: m.id == p.actor.member_id,
             permissions: perm_views(&p.actor, &perms),
             p: card(&p.actor, &v),
@@ -419,6 +490,9 @@ async fn profile_page(
             cmp_self,
             cmp_linked,
             mfa_on: state.svc.mfa_status(&m.id).await.in_page(p)?.any(),
+            form_name,
+            form_email,
+            errors,
         },
     ))
 }
@@ -430,7 +504,7 @@ pub async fn profile<S: Section>(
     Query(params): Query<HashMap<String, String>>,
 ) -> PageResult {
     let n = done_notice(&params);
-    profile_page(&state, &p, S::KIND, &id, |l| l.with_notice(n)).await
+    profile_page(&state, &p, S::KIND, &id, |l| l.with_notice(n), None).await
 }
 
 pub async fn update<S: Section>(
@@ -438,29 +512,53 @@ pub async fn update<S: Section>(
     Path(id): Path<String>,
     SignedForm(p, form): SignedForm,
 ) -> PageResult {
+    let before = state
+        .svc
+        .get_person(&p.actor, S::KIND, &id)
+        .await
+        .in_page(&p)?
+        .member;
+    let mut errors = person_errors(&form, S::KIND, false);
     let password = form.text("password");
-    let patch = PersonPatch {
-        name: form.get("name").map(str::to_string),
-        email: form.get("email").map(str::to_string),
-        password: (!password.is_empty()).then_some(password),
-        disabled: None,
-        permissions: form
-            .get("permissions_present")
-            .map(|_| form.all("permissions")),
-        current_password: form.get("current_password").map(str::to_string),
-    };
-    match state.svc.update_person(&p.actor, S::KIND, &id, patch).await {
-        Ok(_) => Ok(see_other(&with_notice(
-            &profile_href(S::KIND, &id),
-            "saved",
-            None,
-        ))),
-        Err(ServiceError::Invalid { message, .. }) => {
-            let error = Some(capitalize(&message));
-            profile_page(&state, &p, S::KIND, &id, |l| l.with_error(error)).await
-        }
-        Err(e) => Err(PageError::of(&p, e)),
+    let email_changes = form
+        .get("email")
+        .is_some_and(|e| email::normalize(e) != email::normalize(&before.email));
+    if before.id == p.actor.member_id
+        && (email_changes || !password.is_empty())
+        && form.text("current_password").is_empty()
+    {
+        errors.add(
+            "current_password",
+            "enter your current password to change your own e-mail or password",
+        );
     }
+    if errors.is_empty() {
+        let patch = PersonPatch {
+            name: form.get("name").map(str::to_string),
+            email: form.get("email").map(str::to_string),
+            password: (!password.is_empty()).then_some(password),
+            disabled: None,
+            permissions: form
+                .get("permissions_present")
+                .map(|_| form.all("permissions")),
+            current_password: form.get("current_password").map(str::to_string),
+        };
+        match state.svc.update_person(&p.actor, S::KIND, &id, patch).await {
+            Ok(_) => {
+                return Ok(see_other(&with_notice(
+                    &profile_href(S::KIND, &id),
+                    "saved",
+                    None,
+                )));
+            }
+            Err(e) => errors.absorb(e, |f| f).in_page(&p)?,
+        }
+    }
+    let refused = Refused {
+        form: &form,
+        errors,
+    };
+    profile_page(&state, &p, S::KIND, &id, |l| l, Some(refused)).await
 }
 
 pub async fn set_disabled<S: Section>(

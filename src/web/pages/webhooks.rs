@@ -6,11 +6,11 @@ use askama::Template;
 use axum::extract::{Path, State};
 
 use crate::domain::time::human;
-use crate::domain::webhook::{EventFilter, EventType};
+use crate::domain::webhook::{self, EventFilter, EventType};
 use crate::service::{Principal, ServiceError};
 use crate::web::AppState;
 
-use super::{InPage, Layout, PageResult, PageUser, SignedForm, capitalize, render, see_other};
+use super::{FieldErrors, InPage, Layout, PageResult, PageUser, SignedForm, render, see_other};
 
 /// An endpoint as the list shows it.
 struct EndpointRow {
@@ -30,13 +30,30 @@ struct WebhooksPage {
     /// The secret of an endpoint just added: shown this once.
     new_secret: Option<String>,
     url: String,
+    /// The event types checked in the form (kept when it is refused).
+    checked: Vec<String>,
+    errors: FieldErrors,
+}
+
+impl WebhooksPage {
+    fn is_checked(&self, t: &str) -> bool {
+        self.checked.iter().any(|c| c == t)
+    }
+}
+
+/// The add form as typed, with what is wrong with it.
+#[derive(Default)]
+struct AddForm {
+    url: String,
+    events: Vec<String>,
+    errors: FieldErrors,
 }
 
 async fn webhooks(
     state: &AppState,
     p: &Principal,
     new_secret: Option<String>,
-    url: String,
+    typed: AddForm,
     layout: impl FnOnce(Layout) -> Layout,
 ) -> PageResult {
     let list = state.svc.webhooks(&p.actor).await.in_page(p)?;
@@ -54,7 +71,10 @@ async fn webhooks(
             created: human(e.created_at),
         })
         .collect();
-    let layout = layout(Layout::signed_in(p, "security", "Webhooks"));
+    let mut layout = layout(Layout::signed_in(p, "security", "Webhooks"));
+    if !typed.errors.is_empty() {
+        layout.error = typed.errors.summary();
+    }
     Ok(render(
         layout.status(),
         &WebhooksPage {
@@ -62,35 +82,58 @@ async fn webhooks(
             endpoints,
             event_types: EventType::ALL.iter().map(|t| t.as_str()).collect(),
             new_secret,
-            url,
+            url: typed.url,
+            checked: typed.events,
+            errors: typed.errors,
         },
     ))
 }
 
 pub async fn webhooks_page(State(state): State<AppState>, PageUser(p): PageUser) -> PageResult {
-    webhooks(&state, &p, None, String::new(), |l| l).await
+    webhooks(&state, &p, None, AddForm::default(), |l| l).await
+}
+
+/// The service's sentences name the field ("url must …"); next to the field it is "The URL".
+fn about_url(message: &str) -> String {
+    match message.strip_prefix("url ") {
+        Some(rest) => format!("the URL {rest}"),
+        None => message.to_string(),
+    }
 }
 
 pub async fn add(State(state): State<AppState>, SignedForm(p, form): SignedForm) -> PageResult {
     let url = form.text("url");
-    let mut events = form.all("events");
-    if events.is_empty() {
-        events.push("*".to_string());
-    }
-    match state.svc.create_webhook(&p.actor, &url, &events).await {
-        Ok(created) => {
-            let notice = Some(format!("Webhook to {} added.", created.endpoint.url));
-            webhooks(&state, &p, Some(created.secret), String::new(), |l| {
-                l.with_notice(notice)
-            })
-            .await
+    let checked = form.all("events");
+    let events = if checked.is_empty() {
+        vec!["*".to_string()]
+    } else {
+        checked.clone()
+    };
+    let mut errors = FieldErrors::new();
+    errors.check("url", webhook::check_url(&url).map_err(|m| about_url(&m)));
+    errors.check("events", EventFilter::parse(&events));
+    if errors.is_empty() {
+        match state.svc.create_webhook(&p.actor, &url, &events).await {
+            Ok(created) => {
+                let notice = Some(format!("Webhook to {} added.", created.endpoint.url));
+                return webhooks(&state, &p, Some(created.secret), AddForm::default(), |l| {
+                    l.with_notice(notice)
+                })
+                .await;
+            }
+            Err(ServiceError::Invalid { field, message }) => {
+                let key = if field == "events" { "events" } else { "url" };
+                errors.add(key, about_url(&message));
+            }
+            Err(e) => return Err(e).in_page(&p),
         }
-        Err(ServiceError::Invalid { message, .. }) => {
-            let error = Some(capitalize(&message));
-            webhooks(&state, &p, None, url, |l| l.with_error(error)).await
-        }
-        Err(e) => Err(e).in_page(&p),
     }
+    let typed = AddForm {
+        url,
+        events: checked,
+        errors,
+    };
+    webhooks(&state, &p, None, typed, |l| l).await
 }
 
 pub async fn delete(
