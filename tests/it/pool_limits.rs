@@ -11,10 +11,9 @@ use deskward::server::ServerConfig;
 use deskward::service::auth::NewAccountRequest;
 use deskward::store::PoolConfig;
 use reqwest::StatusCode;
-use tokio::sync::oneshot;
 
 use crate::db::{Backend, TestDb, pg_admin_url};
-use crate::support::PASSWORD;
+use crate::support::{PASSWORD, Serving};
 
 /// A fresh database owned by a role of its own (not a superuser: PostgreSQL holds only
 /// ordinary roles to a database's CONNECTION LIMIT), dropped with the role at the end.
@@ -103,7 +102,7 @@ async fn admin_sql(sql: &str) {
 }
 
 /// One instance on `url` with this pool, an account "acme" with pat@acme.test.
-async fn instance(url: &str, pool: PoolConfig) -> (String, oneshot::Sender<()>) {
+async fn instance(url: &str, pool: PoolConfig) -> Serving {
     let store = deskward::store::connect_with(url, &pool)
         .await
         .expect("connect");
@@ -129,13 +128,7 @@ async fn instance(url: &str, pool: PoolConfig) -> (String, oneshot::Sender<()>) 
     )
     .await
     .expect("create the account");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(deskward::server::serve(svc, config, listener, async move {
-        let _ = rx.await;
-    }));
-    (base, tx)
+    crate::support::serve(svc, config).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,8 +174,8 @@ async fn a_database_out_of_connections_answers_503_then_recovers() {
         size: 2,
         acquire_timeout: Duration::from_secs(1),
     };
-    let (base, _stop) = instance(&db.url, pool).await;
-    let pat = crate::support::client_for_base(&base);
+    let server = instance(&db.url, pool).await;
+    let pat = crate::support::client_for_base(&server.base);
     pat.login("pat@acme.test", PASSWORD)
         .await
         .expect_status(StatusCode::OK);
@@ -193,7 +186,7 @@ async fn a_database_out_of_connections_answers_503_then_recovers() {
     db.cut_connections().await;
     // Sign-in needs the database whatever the cache holds. The client gives up after 30 s:
     // a held request fails the test instead of hanging it.
-    let other = crate::support::client_for_base(&base);
+    let other = crate::support::client_for_base(&server.base);
     let r = other.login("pat@acme.test", PASSWORD).await;
     let msg = r.expect_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     assert!(msg.contains("database"), "{msg}");
@@ -336,13 +329,9 @@ async fn two_instances_work_behind_pgbouncer_with_listen_going_direct() {
             .await
             .expect("create the account");
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        bases.push(format!("http://{}", listener.local_addr().unwrap()));
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(deskward::server::serve(svc, config, listener, async move {
-            let _ = rx.await;
-        }));
-        stops.push(tx);
+        let server = crate::support::serve(svc, config).await;
+        bases.push(server.base.clone());
+        stops.push(server);
     }
     let admin_b = crate::support::client_for_base(&bases[1]);
     admin_b

@@ -708,7 +708,7 @@ pub fn client_for_base(base: &str) -> Client {
 /// process behind the same load balancer would be.
 pub struct OtherInstance {
     pub base: String,
-    _stop: oneshot::Sender<()>,
+    _server: Serving,
 }
 
 impl OtherInstance {
@@ -731,15 +731,11 @@ pub async fn second_instance(app: &TestApp) -> OtherInstance {
         deskward::events::EventBus::new(),
         &config,
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind port 0");
-    let base = format!("http://{}", listener.local_addr().expect("local address"));
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(deskward::server::serve(svc, config, listener, async move {
-        let _ = rx.await;
-    }));
-    OtherInstance { base, _stop: tx }
+    let server = serve(svc, config).await;
+    OtherInstance {
+        base: server.base.clone(),
+        _server: server,
+    }
 }
 
 /// A server running in this process on a port-0 listener of loopback; it shuts down
