@@ -1,8 +1,8 @@
 -- EXPLAIN (ANALYZE, BUFFERS) of the statements docs/postgres-at-scale.md shows, on the
 -- many-accounts data set (bench/seed-many.sql): the Team list (count and first page, plain
--- and with the session filter), the authentication record read, and the sweep's statements
--- (one for administrators, then per account). Each is the statement the store sends, with
--- the parameters written in.
+-- and with the session filters), the authentication record read, and the sweep's statements
+-- (administrators, then agents of every account, one statement each). Each is the statement
+-- the store sends, with the parameters written in.
 --   psql "$URL" -f bench/explain.sql
 \set ON_ERROR_STOP on
 SELECT id AS bench FROM accounts WHERE slug = 'bench' \gset
@@ -24,8 +24,7 @@ ORDER BY m.name_norm COLLATE "C", m.id LIMIT 50 OFFSET 0;
 \echo '== Team list: count, agents with an active session'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
 SELECT COUNT(*) FROM members m WHERE m.account_id = :'bench' AND m.kind = 'agent'
-  AND EXISTS (SELECT 1 FROM sessions s WHERE s.member_id = m.id AND s.ended_at IS NULL
-              AND s.last_seen_at >= :now - 259200000 LIMIT 1);
+  AND m.live_seen_at >= :now - 259200000;
 \echo '== Team list: first page, agents with no active session'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
 SELECT m.id, m.name, l.id AS linked_id
@@ -33,9 +32,13 @@ FROM members m LEFT JOIN members l ON l.account_id = m.account_id
      AND l.kind = (CASE m.kind WHEN 'agent' THEN 'admin' ELSE 'agent' END)
      AND l.email_norm = m.email_norm
 WHERE m.account_id = :'bench' AND m.kind = 'agent'
-  AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.member_id = m.id AND s.ended_at IS NULL
-                  AND s.last_seen_at >= :now - 259200000 LIMIT 1)
+  AND (m.live_seen_at IS NULL OR m.live_seen_at < :now - 259200000)
 ORDER BY m.name_norm COLLATE "C", m.id LIMIT 50 OFFSET 0;
+\echo '== Team list: count, agents with a session outside the office networks'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT COUNT(*) FROM members m WHERE m.account_id = :'bench' AND m.kind = 'agent'
+  AND EXISTS (SELECT 1 FROM sessions s WHERE s.member_id = m.id AND s.ended_at IS NULL
+              AND s.outside_office = TRUE AND s.last_seen_at >= :now - 259200000 LIMIT 1);
 \echo '== Team list: first page, search "rossi"'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
 SELECT m.id, m.name, l.id AS linked_id
@@ -58,13 +61,11 @@ EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
 UPDATE sessions SET ended_at = :now, end_reason = 'expired'
 WHERE ended_at IS NULL AND last_seen_at < :now - 259200000 AND member_kind = 'admin'
 RETURNING id;
-\echo '== Sweep: the account list'
-EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-SELECT id, agent_idle_timeout_minutes, max_session_lifetime_minutes FROM accounts;
-\echo '== Sweep: agents idle past one account''s timeout (run once per account)'
+\echo '== Sweep: agents idle past their own account''s timeout, every account in one statement'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
 UPDATE sessions SET ended_at = :now, end_reason = 'expired'
-WHERE ended_at IS NULL AND last_seen_at < :now - 259200000 AND account_id = 'ac_t0500'
-  AND member_kind = 'agent'
+WHERE ended_at IS NULL AND last_seen_at < :now - 259200000 AND member_kind = 'agent'
+  AND last_seen_at < :now - (SELECT a.agent_idle_timeout_minutes FROM accounts a
+                             WHERE a.id = sessions.account_id) * 60000
 RETURNING id;
 ROLLBACK;

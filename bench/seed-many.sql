@@ -174,6 +174,13 @@ FROM seed s, generate_series(0, 4999999) k
 JOIN people p ON p.n = abs(hashint4(k + 4000000)) % (SELECT count(*) FROM people)
 JOIN browsers b ON b.bi = k % 6;
 
+-- What the triggers keep on each person (they do not fire in replica mode): the latest
+-- activity of their live sessions, read by the Team list's session filters.
+UPDATE members m SET live_seen_at = l.seen
+FROM (SELECT member_id, MAX(last_seen_at) AS seen FROM sessions
+      WHERE ended_at IS NULL GROUP BY member_id) l
+WHERE l.member_id = m.id;
+
 DO $$ DECLARE r record; BEGIN
     FOR r IN SELECT def FROM saved_indexes LOOP EXECUTE r.def; END LOOP;
 END $$;

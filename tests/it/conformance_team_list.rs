@@ -3,17 +3,18 @@
 
 use deskward::domain::member::{AgentStatus, MemberKind};
 use deskward::domain::session::EndReason;
-use deskward::domain::time::HOUR;
+use deskward::domain::time::{HOUR, MINUTE};
 use deskward::store::{MemberQuery, SessionFilter};
 
 use crate::conformance::{
-    T0, add, admin, agent, end_one, make_account, names, open, open_session, query,
+    T0, add, admin, agent, end_one, expire, make_account, names, open, open_session, query,
 };
 use crate::db::Backend;
 
 backend_tests!(
     list_members_orders_by_name_and_pages,
     list_members_session_filter,
+    list_members_session_filter_follows_every_change,
     list_members_status_filter,
     list_members_search,
     list_members_filters_combine,
@@ -139,6 +140,65 @@ async fn list_members_session_filter(backend: Backend) {
         names(&store, "ac1", &admins_active).await,
         (vec!["Primary ac1-owner".into()], 1)
     );
+}
+
+/// The filter reads what the person row keeps of their live sessions (the latest activity,
+/// kept by the database on every start, touch and ending): each way a session changes must
+/// move it, including an older session taking over when the newest ends.
+async fn list_members_session_filter_follows_every_change(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    let ann = add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
+    let cutoff = T0 + HOUR;
+    let active = |after| MemberQuery {
+        session: Some(SessionFilter::Active),
+        ..query(MemberKind::Agent, after)
+    };
+    let none = |after| MemberQuery {
+        session: Some(SessionFilter::None),
+        ..query(MemberKind::Agent, after)
+    };
+    let ann_only = (vec!["Ann".to_string()], 1);
+    let nobody = (Vec::<String>::new(), 0);
+
+    // Signing in makes her active at once; an older, idle session sits beside the new one.
+    open_session(&store, &ann, "old", T0, cutoff - 5).await;
+    assert_eq!(names(&store, "ac1", &none(cutoff)).await, ann_only);
+    open_session(&store, &ann, "new", T0, cutoff + 10).await;
+    assert_eq!(names(&store, "ac1", &active(cutoff)).await, ann_only);
+    // A touch that would move time back changes nothing.
+    store.touch_session("new", cutoff - 100).await.unwrap();
+    assert_eq!(names(&store, "ac1", &active(cutoff)).await, ann_only);
+
+    // Ending the newest leaves the idle one deciding: no longer active.
+    end_one(&store, "ac1", "new", EndReason::Logout, None, cutoff + 11).await;
+    assert_eq!(names(&store, "ac1", &active(cutoff)).await, nobody);
+    assert_eq!(names(&store, "ac1", &none(cutoff)).await, ann_only);
+    // Before the idle one's last activity she still counts as active.
+    assert_eq!(names(&store, "ac1", &active(cutoff - 5)).await, ann_only);
+
+    // Activity on the older session (the policies' touch, with address and device).
+    let s = store.session("ac1", "old").await.unwrap();
+    let seen = deskward::store::SessionSeen {
+        session_id: "old".to_string(),
+        at: cutoff + 20,
+        ip: s.ip.clone(),
+        user_agent: s.user_agent.clone(),
+        outside_office: false,
+    };
+    assert!(store.touch_session_seen(&seen).await.unwrap());
+    assert_eq!(names(&store, "ac1", &active(cutoff + 20)).await, ann_only);
+
+    // The sweep expires it: nothing live is left, whatever the cutoff.
+    store.set_agent_idle_timeout("ac1", 30).await.unwrap();
+    let ended = expire(&store, cutoff + 20 + 31 * MINUTE).await;
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(names(&store, "ac1", &active(T0)).await, nobody);
+    assert_eq!(names(&store, "ac1", &none(T0)).await, ann_only);
+
+    // Signing in again counts her once more.
+    open_session(&store, &ann, "again", cutoff + HOUR, cutoff + HOUR).await;
+    assert_eq!(names(&store, "ac1", &active(cutoff + HOUR)).await, ann_only);
 }
 
 async fn list_members_status_filter(backend: Backend) {

@@ -153,26 +153,25 @@ macro_rules! methods {
                     format!("m.kind = {}", args.text(q.kind.as_str())),
                 ];
                 if let Some(filter) = q.session {
-                    // `LIMIT 1` keeps SQLite (3.51) from rewriting this EXISTS into a join
-                    // with the sessions (its EXISTS-to-JOIN optimization skips subqueries with
-                    // a LIMIT: `existsToJoin` in sqlite3.c). Rewritten, OFFSET skipped one of a
-                    // person's sessions at a time, not one person, so someone with several live
-                    // sessions filled several pages and pushed others off every page (issue
-                    // 13). The limit changes nothing EXISTS means; PostgreSQL drops it. An
-                    // uncorrelated `m.id IN (…)` was also right but 5 to 8 times slower on 10,000
-                    // agents (SQLite sorted the whole match instead of walking the name index).
-                    let live = format!(
-                        "EXISTS (SELECT 1 FROM sessions s WHERE s.member_id = m.id \
-                         AND s.ended_at IS NULL AND s.last_seen_at >= {} LIMIT 1)",
-                        args.int(q.active_after)
-                    );
+                    let after = args.int(q.active_after);
                     wh.push(match filter {
-                        SessionFilter::Active => live,
-                        SessionFilter::None => format!("NOT {live}"),
-                        // The same shape (and paging by person) with the mark added.
-                        SessionFilter::OutsideOffice => live.replace(
-                            "s.ended_at IS NULL AND",
-                            "s.ended_at IS NULL AND s.outside_office = TRUE AND",
+                        // `live_seen_at` is the latest activity of the person's live sessions,
+                        // kept by triggers (migration 20261204000001): one comparison on the
+                        // list's own index instead of probing each person's sessions, and a
+                        // person counts once however many sessions they have (issue 13).
+                        SessionFilter::Active => format!("m.live_seen_at >= {after}"),
+                        SessionFilter::None => {
+                            format!("(m.live_seen_at IS NULL OR m.live_seen_at < {after})")
+                        }
+                        // Few sessions carry the mark: one probe of the partial index that
+                        // holds only them. `LIMIT 1` keeps SQLite (3.51) from rewriting the
+                        // EXISTS into a join with the sessions (`existsToJoin` skips subqueries
+                        // with a LIMIT), where OFFSET would skip one of a person's sessions at a
+                        // time instead of one person; PostgreSQL drops it.
+                        SessionFilter::OutsideOffice => format!(
+                            "EXISTS (SELECT 1 FROM sessions s WHERE s.member_id = m.id \
+                             AND s.ended_at IS NULL AND s.outside_office = TRUE \
+                             AND s.last_seen_at >= {after} LIMIT 1)"
                         ),
                     });
                 }
