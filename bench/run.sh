@@ -169,7 +169,8 @@ deskward_login() {
     body=$(curl -s --max-time 30 -D "$WORK/headers" -H 'content-type: application/json' \
         -d "{\"email\":\"$2\",\"password\":\"$PASSWORD\"}" "http://127.0.0.1:$1${3:-}/api/v1/auth/login")
     local cookie csrf
-    cookie=$(awk 'tolower($1) == "set-cookie:" {sub(/;.*/, "", $2); print $2}' "$WORK/headers" | tr -d '\r')
+    # Sign-in also sets the device pass (a second Set-Cookie): only the session cookie is sent.
+    cookie=$(awk 'tolower($1) == "set-cookie:" && $2 ~ /^(__Host-)?deskward_session=/ {sub(/;.*/, "", $2); print $2}' "$WORK/headers" | tr -d '\r')
     csrf=$(printf '%s' "$body" | sed -n 's/.*"csrf_token":"\([0-9a-f]*\)".*/\1/p')
     [ -n "$cookie" ] || { echo "sign-in of $2 failed: $body" >&2; exit 1; }
     echo "$cookie $csrf"

@@ -5,7 +5,7 @@
 //!   loadgen login    --base URL --count N [--first-agent F] --out FILE   (admin + N agents' cookies)
 //!   loadgen streams  --base URL --pid PID [--n 10000] [--sessions 1000] [--latency-iterations 0] [--sessions-file FILE]
 //!   loadgen latency  --base URL [--iterations 1000] [--admin-base URL]   (endings sent to another instance)
-//!   loadgen team     --base URL [--requests 200]
+//!   loadgen team     --base URL [--requests 200] [--only FILTER,...] [--pages no] [--name PREFIX]
 //!   loadgen bulk     --base URL [--rounds 3] [--size 1000]
 //!   loadgen signin   --base URL [--concurrency 50] [--bursts 4] [--rps 500]
 //!
@@ -751,6 +751,11 @@ async fn latency(o: &Opts) -> Res<()> {
 async fn team(o: &Opts) -> Res<()> {
     let base = o.base();
     let requests = o.num("requests", 200);
+    // `--only none,router` keeps those filters; `--pages no` asks the API only; `--name`
+    // prefixes the result names (the sweep phase measures the same list again beside it).
+    let only = o.str("only", "");
+    let pages = o.str("pages", "yes") != "no";
+    let name = o.str("name", "team");
     let c = client();
     let admin = login(&c, &base, ADMIN, "admin").await?;
     let filters = [
@@ -770,8 +775,12 @@ async fn team(o: &Opts) -> Res<()> {
         "  {:<26} {:<16} {:>8} {:>9} {:>9} {:>9} {:>9}",
         "endpoint", "filter", "total", "median", "p99", "max", "bytes"
     );
-    for (path, label) in [("/api/v1/agents", "api"), ("/team/agents", "page")] {
-        for (fname, query) in filters {
+    let endpoints = [("/api/v1/agents", "api"), ("/team/agents", "page")];
+    for (path, label) in endpoints.into_iter().filter(|(_, l)| pages || *l == "api") {
+        for (fname, query) in filters
+            .into_iter()
+            .filter(|(f, _)| only.is_empty() || only.split(',').any(|o| o == *f))
+        {
             let url = if query.is_empty() {
                 format!("{base}{path}")
             } else {
@@ -810,8 +819,8 @@ async fn team(o: &Opts) -> Res<()> {
                 "  GET {:<22} {:<16} {:>8} {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>9}",
                 path, fname, total, s.p50, s.p99, s.max, bytes
             );
-            result(&format!("team_{label}_{fname}_ms_median"), s.p50, "ms");
-            result(&format!("team_{label}_{fname}_ms_p99"), s.p99, "ms");
+            result(&format!("{name}_{label}_{fname}_ms_median"), s.p50, "ms");
+            result(&format!("{name}_{label}_{fname}_ms_p99"), s.p99, "ms");
         }
     }
     Ok(())
