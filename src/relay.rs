@@ -10,10 +10,60 @@ use crate::events::{Event, EventBus};
 
 const CHANNEL: &str = "deskward_events";
 
+/// One notification: a single event, or several sent together (`events`). An instance that
+/// only knows `event` still reads the single ones.
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     origin: String,
-    event: Event,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event: Option<Event>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    events: Vec<Event>,
+}
+
+/// PostgreSQL refuses a notification payload of 8,000 bytes or more; events waiting together
+/// are packed into payloads up to this size.
+const PAYLOAD_BUDGET: usize = 7_000;
+
+/// The payloads for `events`, in order: as many events per notification as fit the budget
+/// (a bulk ending of 1,000 people publishes thousands of events at once, and one `NOTIFY`
+/// each kept the database and the other instances busy while the request was still running).
+fn payloads(origin: &str, events: Vec<Event>) -> Vec<String> {
+    let encode = |batch: &mut Vec<Event>| {
+        let env = if batch.len() == 1 {
+            Envelope {
+                origin: origin.to_string(),
+                event: batch.pop(),
+                events: Vec::new(),
+            }
+        } else {
+            Envelope {
+                origin: origin.to_string(),
+                event: None,
+                events: std::mem::take(batch),
+            }
+        };
+        serde_json::to_string(&env).ok()
+    };
+    let mut out = Vec::new();
+    let mut batch: Vec<Event> = Vec::new();
+    let mut size = 0;
+    for event in events {
+        let len = serde_json::to_string(&event)
+            .map(|j| j.len() + 1)
+            .unwrap_or(0);
+        if !batch.is_empty() && size + len > PAYLOAD_BUDGET {
+            out.extend(encode(&mut batch));
+            batch.clear();
+            size = 0;
+        }
+        size += len;
+        batch.push(event);
+    }
+    if !batch.is_empty() {
+        out.extend(encode(&mut batch));
+    }
+    out
 }
 
 /// The event bus for a database URL: local only for SQLite, relayed for PostgreSQL.
@@ -59,21 +109,21 @@ pub async fn events_between(url: &str, listen_url: Option<&str>) -> EventBus {
                     }
                 }
             };
-            while let Some(event) = rx.recv().await {
-                let payload = match serde_json::to_string(&Envelope {
-                    origin: origin.clone(),
-                    event,
-                }) {
-                    Ok(p) => p,
-                    Err(_) => continue,
-                };
-                if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(&payload)
-                    .execute(&pool)
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not relay an event");
+            while let Some(first) = rx.recv().await {
+                // Whatever else is already waiting goes along, in order.
+                let mut waiting = vec![first];
+                while let Ok(next) = rx.try_recv() {
+                    waiting.push(next);
+                }
+                for payload in payloads(&origin, waiting) {
+                    if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(CHANNEL)
+                        .bind(&payload)
+                        .execute(&pool)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not relay an event");
+                    }
                 }
             }
         });
@@ -108,7 +158,9 @@ pub async fn events_between(url: &str, listen_url: Option<&str>) -> EventBus {
                             if let Ok(env) = serde_json::from_str::<Envelope>(n.payload())
                                 && env.origin != origin
                             {
-                                bus.deliver_remote(env.event);
+                                for event in env.event.into_iter().chain(env.events) {
+                                    bus.deliver_remote(event);
+                                }
                             }
                         }
                         Ok(None) => {
@@ -140,4 +192,54 @@ async fn listener_on(options: sqlx::postgres::PgConnectOptions) -> Result<PgList
     let mut listener = PgListener::connect_with(&pool).await?;
     listener.ignore_pool_close_event(true);
     Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::member::MemberKind;
+    use crate::domain::session::EndReason;
+
+    fn ended(i: usize) -> Event {
+        Event::SessionEnded {
+            account_id: "ac_1".into(),
+            member_id: format!("ag_{i}"),
+            member_kind: MemberKind::Agent,
+            session_id: format!("se_{i:05}"),
+            reason: EndReason::EndedByAdmin,
+        }
+    }
+
+    fn decoded(payloads: &[String]) -> Vec<String> {
+        payloads
+            .iter()
+            .flat_map(|p| {
+                let env: Envelope = serde_json::from_str(p).unwrap();
+                env.event.into_iter().chain(env.events)
+            })
+            .map(|e| serde_json::to_string(&e).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_fits_few_notifications_each_under_the_limit_in_order() {
+        let events: Vec<Event> = (0..2_300).map(ended).collect();
+        let expected: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let out = payloads("o1", events);
+        assert!(out.len() < 2_300 / 20, "{} notifications", out.len());
+        assert!(out.iter().all(|p| p.len() < 8_000));
+        assert_eq!(decoded(&out), expected);
+    }
+
+    #[test]
+    fn a_single_event_keeps_the_one_event_shape() {
+        let out = payloads("o1", vec![ended(1)]);
+        assert_eq!(out.len(), 1);
+        let v: serde_json::Value = serde_json::from_str(&out[0]).unwrap();
+        assert!(v.get("event").is_some() && v.get("events").is_none(), "{v}");
+        assert_eq!(v["origin"], "o1");
+    }
 }
