@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::postgres::PgListener;
 
 use crate::events::{Event, EventBus};
@@ -12,12 +12,12 @@ const CHANNEL: &str = "deskward_events";
 
 /// One notification: a single event, or several sent together (`events`). An instance that
 /// only knows `event` still reads the single ones.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Envelope {
     origin: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     event: Option<Event>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     events: Vec<Event>,
 }
 
@@ -26,44 +26,40 @@ struct Envelope {
 const PAYLOAD_BUDGET: usize = 7_000;
 
 /// The payloads for `events`, in order: as many events per notification as fit the budget
-/// (a bulk ending of 1,000 people publishes thousands of events at once, and one `NOTIFY`
-/// each kept the database and the other instances busy while the request was still running).
-fn payloads(origin: &str, events: Vec<Event>) -> Vec<String> {
-    let encode = |batch: &mut Vec<Event>| {
-        let env = if batch.len() == 1 {
-            Envelope {
-                origin: origin.to_string(),
-                event: batch.pop(),
-                events: Vec::new(),
-            }
-        } else {
-            Envelope {
-                origin: origin.to_string(),
-                event: None,
-                events: std::mem::take(batch),
-            }
-        };
-        serde_json::to_string(&env).ok()
+/// (a bulk ending of 1,000 people publishes thousands of events at once; one `NOTIFY` each is
+/// thousands of statements for the database and the other instances). Each event is
+/// serialized once; a lone one keeps the one-event shape.
+fn payloads(origin: &str, events: &[Event]) -> Vec<String> {
+    let origin = serde_json::to_string(origin).unwrap_or_default();
+    let envelope = |batch: &[String]| match batch {
+        [one] => format!(r#"{{"origin":{origin},"event":{one}}}"#),
+        many => format!(r#"{{"origin":{origin},"events":[{}]}}"#, many.join(",")),
     };
     let mut out = Vec::new();
-    let mut batch: Vec<Event> = Vec::new();
+    let mut batch: Vec<String> = Vec::new();
     let mut size = 0;
-    for event in events {
-        let len = serde_json::to_string(&event)
-            .map(|j| j.len() + 1)
-            .unwrap_or(0);
-        if !batch.is_empty() && size + len > PAYLOAD_BUDGET {
-            out.extend(encode(&mut batch));
+    for json in events.iter().filter_map(|e| serde_json::to_string(e).ok()) {
+        if !batch.is_empty() && size + json.len() + 1 > PAYLOAD_BUDGET {
+            out.push(envelope(&batch));
             batch.clear();
             size = 0;
         }
-        size += len;
-        batch.push(event);
+        size += json.len() + 1;
+        batch.push(json);
     }
     if !batch.is_empty() {
-        out.extend(encode(&mut batch));
+        out.push(envelope(&batch));
     }
     out
+}
+
+/// The events of a notification that came from another instance (none from this one's own
+/// `origin`, or from a payload it cannot read).
+fn remote_events(payload: &str, origin: &str) -> Vec<Event> {
+    match serde_json::from_str::<Envelope>(payload) {
+        Ok(env) if env.origin != origin => env.event.into_iter().chain(env.events).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The event bus for a database URL: local only for SQLite, relayed for PostgreSQL.
@@ -115,7 +111,7 @@ pub async fn events_between(url: &str, listen_url: Option<&str>) -> EventBus {
                 while let Ok(next) = rx.try_recv() {
                     waiting.push(next);
                 }
-                for payload in payloads(&origin, waiting) {
+                for payload in payloads(&origin, &waiting) {
                     if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
                         .bind(CHANNEL)
                         .bind(&payload)
@@ -155,12 +151,8 @@ pub async fn events_between(url: &str, listen_url: Option<&str>) -> EventBus {
                 loop {
                     match listener.try_recv().await {
                         Ok(Some(n)) => {
-                            if let Ok(env) = serde_json::from_str::<Envelope>(n.payload())
-                                && env.origin != origin
-                            {
-                                for event in env.event.into_iter().chain(env.events) {
-                                    bus.deliver_remote(event);
-                                }
+                            for event in remote_events(n.payload(), &origin) {
+                                bus.deliver_remote(event);
                             }
                         }
                         Ok(None) => {
@@ -210,36 +202,34 @@ mod tests {
         }
     }
 
-    fn decoded(payloads: &[String]) -> Vec<String> {
-        payloads
-            .iter()
-            .flat_map(|p| {
-                let env: Envelope = serde_json::from_str(p).unwrap();
-                env.event.into_iter().chain(env.events)
-            })
-            .map(|e| serde_json::to_string(&e).unwrap())
-            .collect()
-    }
-
     #[test]
     fn a_burst_fits_few_notifications_each_under_the_limit_in_order() {
         let events: Vec<Event> = (0..2_300).map(ended).collect();
-        let expected: Vec<String> = events
-            .iter()
-            .map(|e| serde_json::to_string(e).unwrap())
-            .collect();
-        let out = payloads("o1", events);
+        let out = payloads("o1", &events);
         assert!(out.len() < 2_300 / 20, "{} notifications", out.len());
         assert!(out.iter().all(|p| p.len() < 8_000));
-        assert_eq!(decoded(&out), expected);
+        let received: Vec<Event> = out.iter().flat_map(|p| remote_events(p, "o2")).collect();
+        assert_eq!(received, events);
     }
 
     #[test]
     fn a_single_event_keeps_the_one_event_shape() {
-        let out = payloads("o1", vec![ended(1)]);
+        let out = payloads("o1", &[ended(1)]);
         assert_eq!(out.len(), 1);
         let v: serde_json::Value = serde_json::from_str(&out[0]).unwrap();
         assert!(v.get("event").is_some() && v.get("events").is_none(), "{v}");
         assert_eq!(v["origin"], "o1");
+        assert_eq!(remote_events(&out[0], "o2"), vec![ended(1)]);
+    }
+
+    #[test]
+    fn own_and_unreadable_notifications_are_ignored() {
+        let out = payloads("o1", &[ended(1), ended(2)]);
+        assert_eq!(remote_events(&out[0], "o1"), Vec::<Event>::new());
+        assert_eq!(remote_events("not json", "o2"), Vec::<Event>::new());
+        assert_eq!(
+            remote_events(r#"{"origin":"o3"}"#, "o2"),
+            Vec::<Event>::new()
+        );
     }
 }

@@ -186,7 +186,8 @@ macro_rules! methods {
                 }
                 let wh = wh.join(" AND ");
                 let count_sql = format!("SELECT COUNT(*) FROM members m WHERE {wh}");
-                let count_args = args.clone();
+                let total: i64 =
+                    Self::dynamic_scalar(count_sql, &args).fetch_one(&self.pool).await?;
                 let limit = args.int(q.limit);
                 let offset = args.int(q.offset);
                 let page_sql = format!(
@@ -196,13 +197,8 @@ macro_rules! methods {
                     sql::MEMBER_FROM,
                     sql::byte_order($backend)
                 );
-                // The count and the page are independent reads: on two connections at once a
-                // search costs the slower of the two instead of their sum (each walks the
-                // account's names once).
-                let (total, rows): (i64, Vec<sql::members::MemberRow>) = tokio::try_join!(
-                    Self::dynamic_scalar(count_sql, &count_args).fetch_one(&self.pool),
-                    Self::dynamic_as(page_sql, &args).fetch_all(&self.pool),
-                )?;
+                let rows: Vec<sql::members::MemberRow> =
+                    Self::dynamic_as(page_sql, &args).fetch_all(&self.pool).await?;
                 Ok((rows.into_iter().map(Member::from).collect(), total))
             }
 

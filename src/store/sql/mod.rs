@@ -211,14 +211,13 @@ impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
 }
 
 /// A bind value for dynamically built statements.
-#[derive(Clone)]
 pub(in crate::store) enum Arg {
     Int(i64),
     Text(String),
 }
 
 /// Builds `$n` placeholders while collecting their values in order.
-#[derive(Default, Clone)]
+#[derive(Default)]
 pub(in crate::store) struct Args(Vec<Arg>);
 
 impl Args {
