@@ -22,6 +22,8 @@ END $$;
 -- A session removed: what is left decides (NULL when nothing is).
 CREATE FUNCTION members_live_seen_recount() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Locked first, counted after: see members_live_seen_changed.
+    PERFORM 1 FROM members WHERE id = OLD.member_id FOR UPDATE;
     UPDATE members SET live_seen_at = (
         SELECT MAX(last_seen_at) FROM sessions
         WHERE member_id = OLD.member_id AND ended_at IS NULL
@@ -35,8 +37,15 @@ END $$;
 -- live: the transition table has no index, so comparing old and new rows would be a join
 -- of thousands by thousands (seconds for a bulk ending); a recount is right whatever the
 -- statement changed.
+-- The person rows are locked first (in id order, as the webhook outbox locks them) and the
+-- recount is a later statement, so it reads with a snapshot taken after any other transaction
+-- ending or starting this person's sessions has committed: two sessions of one person ending
+-- at once in two transactions would otherwise each count the other's as still live.
 CREATE FUNCTION members_live_seen_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM 1 FROM members
+    WHERE id IN (SELECT member_id FROM updated_sessions)
+    ORDER BY id FOR UPDATE;
     UPDATE members m SET live_seen_at = l.seen
     FROM (
         SELECT c.member_id, (

@@ -15,6 +15,7 @@ backend_tests!(
     list_members_orders_by_name_and_pages,
     list_members_session_filter,
     list_members_session_filter_follows_every_change,
+    list_members_session_filter_after_endings_at_once,
     list_members_status_filter,
     list_members_search,
     list_members_filters_combine,
@@ -199,6 +200,48 @@ async fn list_members_session_filter_follows_every_change(backend: Backend) {
     // Signing in again counts her once more.
     open_session(&store, &ann, "again", cutoff + HOUR, cutoff + HOUR).await;
     assert_eq!(names(&store, "ac1", &active(cutoff + HOUR)).await, ann_only);
+}
+
+/// Two sessions of one person ending at once in two transactions: each must not count the
+/// other's as still live (on PostgreSQL the recount waits for the person's row, then reads).
+async fn list_members_session_filter_after_endings_at_once(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    let cutoff = T0 + HOUR;
+    let mut sessions = Vec::new();
+    for i in 0..20 {
+        let m = add(
+            &store,
+            agent(
+                "ac1",
+                &format!("ag{i:02}"),
+                &format!("A{i:02}"),
+                &format!("a{i}@x.test"),
+            ),
+        )
+        .await;
+        for k in 0..2 {
+            let id = format!("s{i:02}-{k}");
+            open_session(&store, &m, &id, T0, cutoff + 10 + k).await;
+            sessions.push(id);
+        }
+    }
+    let active = MemberQuery {
+        session: Some(SessionFilter::Active),
+        ..query(MemberKind::Agent, cutoff)
+    };
+    assert_eq!(names(&store, "ac1", &active).await.1, 20);
+    let endings = sessions
+        .iter()
+        .map(|id| end_one(&store, "ac1", id, EndReason::Logout, None, cutoff + 100));
+    let ended = futures_util::future::join_all(endings).await;
+    assert!(ended.iter().all(Option::is_some), "{ended:?}");
+    assert_eq!(names(&store, "ac1", &active).await, (vec![], 0));
+    let none = MemberQuery {
+        session: Some(SessionFilter::None),
+        ..query(MemberKind::Agent, cutoff)
+    };
+    assert_eq!(names(&store, "ac1", &none).await.1, 20);
 }
 
 async fn list_members_status_filter(backend: Backend) {
