@@ -18,6 +18,7 @@
 #                 instances behind nginx; phases seed, throughput, team, bulk, latency, sweep
 #   BENCH_PORT    first of the loopback ports used (default 28100; the next 10 are used too)
 #   BENCH_PG_URL  the PostgreSQL server for --database postgres (default postgres://postgres@127.0.0.1:5432)
+#   BULK_SIZE     agents per bulk ending in the bulk phase on SQLite (default 1000)
 #   The chain phase and --database postgres run their own nginx on loopback (apt-get install -y nginx).
 #
 # Everything listens on and talks to 127.0.0.1 only; every phase is bounded in time.
@@ -492,7 +493,7 @@ note "server RSS at start on the large data set: $(rss_mib "$PID_large") MiB"
 want team && say "Team: first page of GET /api/v1/agents and GET /team/agents"
 want team && LG team --requests "$TEAM_REQ"
 want bulk && say "bulk: POST /api/v1/agents/sessions/end with 1,000 agents that have active sessions"
-want bulk && LG bulk --rounds "$BULK_ROUNDS" --size 1000
+want bulk && LG bulk --rounds "$BULK_ROUNDS" --size "${BULK_SIZE:-1000}"
 want latency && say "end-session latency: DELETE /api/v1/sessions/{id} → event: session_ended"
 want latency && LG latency --iterations "$LAT_ITERS" --immediate-iterations "$LAT_IMMEDIATE" --settle-ms 100 --first-agent 8500
 want signin && say "sign-in: bursts of 50 concurrent sign-ins under authenticated GET /api/v1/me load"

@@ -1,18 +1,16 @@
 //! The one way a session ends. Sign-out, expiry, an administrator, disabling, a new password,
 //! a session cap: every caller names the sessions, the reason and who ended them, and this
 //! function does the rest the same way each time — one transaction that ends the sessions and
-//! writes their audit rows (one shape, `domain::audit`), then the caches, the events every open
-//! tab listens to, and presence (an agent whose tabs are cut off is Offline at once).
+//! writes their audit rows (one shape, `domain::audit`) and sets their agents Offline (their tabs
+//! are cut off), then the events every open tab and cache listens to.
 //!
 //! A new reason for sessions to end is a variant of `EndReason` and one call of [`Service::end`].
 
-use std::collections::BTreeMap;
-
-use crate::domain::member::{AgentStatus, MemberKind};
+use crate::domain::member::AgentStatus;
 use crate::domain::policy::Actor;
 use crate::domain::session::EndReason;
 use crate::events::Event;
-use crate::store::{EndSessions, EndedSession, Which};
+use crate::store::{EndSessions, Ended, EndedSession, Which};
 
 use super::{Service, ServiceResult};
 
@@ -46,8 +44,8 @@ impl Service {
             at: self.now(),
         };
         let ended = self.store.end_sessions(&request).await?;
-        self.announce_ended(&ended).await;
-        Ok(ended)
+        self.announce_ended(&ended);
+        Ok(ended.sessions)
     }
 
     /// Ends sessions in the actor's own account; the common case.
@@ -67,11 +65,10 @@ impl Service {
     }
 
     /// Tells every listener that these sessions ended (the cache drops them first, so the next
-    /// request here is refused) and, for agents, marks them Offline at once: their tabs are
-    /// being disconnected.
-    async fn announce_ended(&self, ended: &[EndedSession]) {
-        let mut offline: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for e in ended {
+    /// request here is refused) and that their agents went Offline (the store set them so in
+    /// the ending's transaction: their tabs are being disconnected).
+    fn announce_ended(&self, ended: &Ended) {
+        for e in &ended.sessions {
             self.metrics.session_ended(e.reason);
             self.publish(Event::SessionEnded {
                 account_id: e.account_id.clone(),
@@ -80,27 +77,13 @@ impl Service {
                 session_id: e.id.clone(),
                 reason: e.reason,
             });
-            if e.member_kind == MemberKind::Agent {
-                let ids = offline.entry(&e.account_id).or_default();
-                if !ids.contains(&e.member_id) {
-                    ids.push(e.member_id.clone());
-                }
-            }
         }
-        // One statement per account, however many agents a bulk ending touched.
-        for (account_id, ids) in offline {
-            match self.store.set_offline_many(account_id, &ids).await {
-                Ok(changed) => {
-                    for member_id in changed {
-                        self.publish(Event::StatusChanged {
-                            account_id: account_id.to_string(),
-                            member_id,
-                            status: AgentStatus::Offline,
-                        });
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "could not set agents offline"),
-            }
+        for (account_id, member_id) in &ended.offline {
+            self.publish(Event::StatusChanged {
+                account_id: account_id.clone(),
+                member_id: member_id.clone(),
+                status: AgentStatus::Offline,
+            });
         }
     }
 }

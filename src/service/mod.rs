@@ -38,7 +38,7 @@ pub use signin::{ChosenLogin, LoginOutcome, LoginRequest, MfaLogin};
 pub use team::{MemberView, NewPerson, Page, PersonPatch, TeamQuery};
 
 /// Ids are made in `crate::ids`, which the store shares; re-exported for the service's callers.
-pub use crate::ids::{new_id, random_hex};
+pub use crate::ids::{new_id, new_ordered_id, random_hex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -350,10 +350,11 @@ impl Service {
         ip: Option<&str>,
         detail: String,
     ) {
+        let now = self.now();
         let entry = AuditEntry {
-            id: new_id("au"),
+            id: new_ordered_id("au", now),
             account_id: account_id.to_string(),
-            at: self.now(),
+            at: now,
             kind: kind.as_str().to_string(),
             actor: actor.map(str::to_string),
             target: target.map(str::to_string),

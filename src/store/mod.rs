@@ -130,6 +130,16 @@ pub struct EndedSession {
     pub reason: EndReason,
 }
 
+/// What [`Store::end_sessions`] did, in its one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ended {
+    /// The sessions it ended.
+    pub sessions: Vec<EndedSession>,
+    /// The agents among their people who were Online and are Offline now (account id, member
+    /// id): their tabs are being cut off, so presence follows at once.
+    pub offline: Vec<(String, String)>,
+}
+
 /// Which sessions `Store::end_sessions` ends, and why.
 #[derive(Debug, Clone)]
 pub struct EndSessions {
@@ -510,9 +520,6 @@ pub trait Store: Send + Sync + 'static {
         choice: Option<AgentStatus>,
     ) -> StoreResult<Member>;
 
-    /// Sets these agents Offline (their own choice untouched); returns those who were Online.
-    async fn set_offline_many(&self, account_id: &str, ids: &[String]) -> StoreResult<Vec<String>>;
-
     // Presence across instances.
     /// Records how many tabs of an agent this instance holds (0 removes the row).
     async fn presence_set(
@@ -540,9 +547,10 @@ pub trait Store: Send + Sync + 'static {
     /// `Which::Expired`, a selected session already idle beyond its timeout at `req.at` (or,
     /// for an agent, older than the account's absolute lifetime) ends with reason `expired`
     /// and no `ended_by` instead of `req.reason`. Of two concurrent calls ending the same
-    /// session, one returns it. `account_id` None is only for `Which::Expired`; otherwise the
-    /// call fails and changes nothing.
-    async fn end_sessions(&self, req: &EndSessions) -> StoreResult<Vec<EndedSession>>;
+    /// session, one returns it. Agents whose sessions ended and who were Online are set
+    /// Offline (their own choice untouched) in the same transaction. `account_id` None is only
+    /// for `Which::Expired`; otherwise the call fails and changes nothing.
+    async fn end_sessions(&self, req: &EndSessions) -> StoreResult<Ended>;
     async fn insert_session(&self, s: &NewSession) -> StoreResult<Session>;
     /// The hot path: one indexed read by token hash; only sessions not ended.
     async fn auth_record(&self, token_hash: &str) -> StoreResult<Option<AuthRecord>>;

@@ -29,7 +29,11 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             // Checkpoints run in the background (`Store::checkpoint`), not in requests.
-            .pragma("wal_autocheckpoint", "0");
+            .pragma("wal_autocheckpoint", "0")
+            // 32 MiB of pages per connection, filled only as far as the file is read (the
+            // default, 2 MiB, made a bulk ending of 1,000 agents, about 3,000 pages written,
+            // spill to the WAL halfway and read its pages back: 150 ms against 115).
+            .pragma("cache_size", "-32768");
         if !in_memory_or_read_only(url) {
             create_private(options.get_filename())?;
         }

@@ -225,7 +225,8 @@ pub(crate) async fn end_one(
             at,
         })
         .await
-        .expect("end one session");
+        .expect("end one session")
+        .sessions;
     assert!(ended.len() <= 1, "one session ended as several: {ended:?}");
     ended.pop()
 }
@@ -253,6 +254,7 @@ pub(crate) async fn end_people(
             at,
         })
         .await
+        .map(|e| e.sessions)
 }
 
 /// The background sweep at `now`: every account's expired sessions, through `end_sessions`.
@@ -268,6 +270,7 @@ pub(crate) async fn expire(store: &Db, now: Millis) -> Vec<EndedSession> {
         })
         .await
         .expect("sweep")
+        .sessions
 }
 
 /// Records one failed sign-in at `at` for each key: a reservation never forgiven, as a wrong

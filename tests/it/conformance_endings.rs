@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use deskward::domain::member::MemberKind;
+use deskward::domain::member::{AgentStatus, MemberKind};
 use deskward::domain::session::EndReason;
 use deskward::domain::time::{HOUR, MINUTE, Millis};
-use deskward::store::{AuditEntry, EndSessions, EndedSession, StoreError, Which};
+use deskward::store::{AuditEntry, EndSessions, Ended, EndedSession, StoreError, Which};
 
 use crate::conformance::{
     Db, T0, add, admin, agent, audit_query, make_account, open, open_session,
@@ -21,6 +21,7 @@ backend_tests!(
     expired_sweep_in_one_account_or_everywhere,
     concurrent_endings_return_each_session_once,
     bulk_ending_of_a_thousand_agents,
+    endings_set_only_online_agents_offline,
 );
 
 const NOW: Millis = T0 + 200 * HOUR;
@@ -79,11 +80,12 @@ type Shape = (
 
 fn shape(e: &AuditEntry) -> Shape {
     assert_eq!(e.count, 1);
-    assert!(
-        e.id.starts_with("au_") && e.id.len() == 27,
-        "audit ids are new_id(\"au\"): {}",
-        e.id
+    assert_eq!(
+        e.id,
+        format!("au_{:012x}{}", e.at, &e.id[15..]),
+        "audit ids are new_ordered_id(\"au\", at)"
     );
+    assert_eq!(e.id.len(), 31);
     (
         e.kind.clone(),
         e.actor.clone(),
@@ -126,7 +128,8 @@ async fn end_sessions_ends_one_session_with_its_audit_row(backend: Backend) {
             Some("ac1-owner"),
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .sessions;
     assert_eq!(
         ended,
         vec![EndedSession {
@@ -166,7 +169,8 @@ async fn end_sessions_ends_one_session_with_its_audit_row(backend: Backend) {
                 None,
             ))
             .await
-            .unwrap();
+            .unwrap()
+            .sessions;
         assert!(again.is_empty(), "{which}");
     }
     assert_eq!(audits(&store, "ac1").await.len(), 1);
@@ -191,7 +195,8 @@ async fn end_sessions_ends_one_session_with_its_audit_row(backend: Backend) {
         let ended = store
             .end_sessions(&req("ac1", Which::Session(id.into()), reason, by))
             .await
-            .unwrap();
+            .unwrap()
+            .sessions;
         assert_eq!(reasons(&ended), expect(&[(id, reason)]));
         let rows = audits(&store, "ac1").await;
         let written = rows.iter().find(|e| e.detail.contains(id)).unwrap();
@@ -241,7 +246,8 @@ async fn a_session_past_its_timeout_ends_as_expired_by_no_one(backend: Backend) 
             Some("ac1-owner"),
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .sessions;
     assert_eq!(
         reasons(&ended),
         expect(&[
@@ -267,7 +273,8 @@ async fn a_session_past_its_timeout_ends_as_expired_by_no_one(backend: Backend) 
             None,
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .sessions;
     assert_eq!(
         reasons(&ended),
         expect(&[
@@ -424,7 +431,8 @@ async fn people_endings_refuse_unknown_ids_and_change_nothing(backend: Backend) 
             None,
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .sessions;
     assert!(none.is_empty());
     let none = store
         .end_sessions(&req(
@@ -434,7 +442,8 @@ async fn people_endings_refuse_unknown_ids_and_change_nothing(backend: Backend) 
             None,
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .sessions;
     assert!(none.is_empty());
     all_live(store.clone()).await;
 
@@ -447,7 +456,8 @@ async fn people_endings_refuse_unknown_ids_and_change_nothing(backend: Backend) 
             Some("ac1-owner"),
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .sessions;
     assert_eq!(
         reasons(&ended),
         expect(&[
@@ -485,7 +495,8 @@ async fn person_except_and_all_but_newest(backend: Backend) {
             Some("ag1"),
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .sessions;
     assert_eq!(
         reasons(&ended),
         expect(&[
@@ -518,7 +529,8 @@ async fn person_except_and_all_but_newest(backend: Backend) {
             Some("ag2"),
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .sessions;
     assert_eq!(
         reasons(&ended).keys().cloned().collect::<Vec<_>>(),
         ["b1", "b2"]
@@ -545,7 +557,8 @@ async fn person_except_and_all_but_newest(backend: Backend) {
                     None,
                 ))
                 .await
-                .unwrap();
+                .unwrap()
+                .sessions;
             reasons(&ended)
         }
     };
@@ -596,7 +609,11 @@ async fn expired_sweep_in_one_account_or_everywhere(backend: Backend) {
         // What the sweep is asked for does not matter: it expires, by no one.
         ..req("ac1", Which::Expired, EndReason::EndedByAdmin, Some("x"))
     };
-    let ended = store.end_sessions(&sweep(Some("ac1"))).await.unwrap();
+    let ended = store
+        .end_sessions(&sweep(Some("ac1")))
+        .await
+        .unwrap()
+        .sessions;
     assert_eq!(
         reasons(&ended),
         expect(&[
@@ -617,7 +634,7 @@ async fn expired_sweep_in_one_account_or_everywhere(backend: Backend) {
         );
     }
 
-    let ended = store.end_sessions(&sweep(None)).await.unwrap();
+    let ended = store.end_sessions(&sweep(None)).await.unwrap().sessions;
     assert_eq!(
         reasons(&ended),
         expect(&[
@@ -661,7 +678,14 @@ async fn expired_sweep_in_one_account_or_everywhere(backend: Backend) {
     for (acc, id) in [("ac1", "a-fresh"), ("ac1", "o-old"), ("ac2", "b-fresh")] {
         assert!(is_live(&store, acc, id).await, "{id}");
     }
-    assert!(store.end_sessions(&sweep(None)).await.unwrap().is_empty());
+    assert!(
+        store
+            .end_sessions(&sweep(None))
+            .await
+            .unwrap()
+            .sessions
+            .is_empty()
+    );
 }
 
 async fn concurrent_endings_return_each_session_once(backend: Backend) {
@@ -693,7 +717,12 @@ async fn concurrent_endings_return_each_session_once(backend: Backend) {
             match t % 3 {
                 0 => {
                     for id in all.iter().rev() {
-                        got.extend(store.end_sessions(&end(Which::Session(id.clone()))).await?);
+                        got.extend(
+                            store
+                                .end_sessions(&end(Which::Session(id.clone())))
+                                .await?
+                                .sessions,
+                        );
                     }
                 }
                 1 => {
@@ -702,7 +731,7 @@ async fn concurrent_endings_return_each_session_once(backend: Backend) {
                             member_id: a.clone(),
                             keep: None,
                         };
-                        got.extend(store.end_sessions(&end(which)).await?);
+                        got.extend(store.end_sessions(&end(which)).await?.sessions);
                     }
                 }
                 _ => {
@@ -710,7 +739,7 @@ async fn concurrent_endings_return_each_session_once(backend: Backend) {
                         kind: MemberKind::Agent,
                         ids: agents.clone(),
                     };
-                    got.extend(store.end_sessions(&end(which)).await?);
+                    got.extend(store.end_sessions(&end(which)).await?.sessions);
                 }
             }
             Ok::<_, StoreError>(got)
@@ -763,7 +792,8 @@ async fn bulk_ending_of_a_thousand_agents(backend: Backend) {
             Some("ac1-owner"),
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .sessions;
     // A figure to read, never asserted.
     eprintln!(
         "{backend:?}: ended 1,000 agents' {} sessions with their audit rows in {:?}",
@@ -778,4 +808,106 @@ async fn bulk_ending_of_a_thousand_agents(backend: Backend) {
         store.list_audit("ac1", &audit_query()).await.unwrap().1,
         1270
     );
+}
+
+/// Ends through `end_sessions`, returning what it did.
+async fn end(store: &Db, req: &EndSessions) -> Ended {
+    store.end_sessions(req).await.unwrap()
+}
+
+async fn endings_set_only_online_agents_offline(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    make_account(&store, "ac2", "beta").await;
+    let ann = add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
+    let bob = add(&store, agent("ac1", "ag2", "Bob", "bob@example.com")).await;
+    let cid = add(&store, agent("ac1", "ag3", "Cid", "cid@example.com")).await;
+    let ada = add(&store, admin("ac1", "ad1", "Ada", "ada@example.com")).await;
+    let gus = add(&store, agent("ac2", "bg1", "Gus", "gus@example.com")).await;
+    for (acc, m) in [("ac1", &ann), ("ac1", &cid), ("ac2", &gus)] {
+        store
+            .set_status(acc, &m.id, AgentStatus::Online, Some(AgentStatus::Online))
+            .await
+            .unwrap();
+    }
+    open_session(&store, &ann, "s-ann-1", NOW - HOUR, NOW).await;
+    open_session(&store, &ann, "s-ann-2", NOW - HOUR, NOW).await;
+    open_session(&store, &bob, "s-bob", NOW - HOUR, NOW).await;
+    open_session(&store, &cid, "s-cid", NOW - HOUR, NOW).await;
+    open_session(&store, &ada, "s-ada", NOW - HOUR, NOW).await;
+    // Gus's session is idle for a day, past his account's half hour: the sweep ends it.
+    store.set_agent_idle_timeout("ac2", 30).await.unwrap();
+    open_session(&store, &gus, "s-gus", NOW - 30 * HOUR, NOW - 24 * HOUR).await;
+
+    // Ann (Online, two sessions) goes Offline once; Bob was Offline already; Cid keeps his
+    // session and stays Online; an administrator has no presence.
+    let ended = end(
+        &store,
+        &req(
+            "ac1",
+            people(MemberKind::Agent, &["ag1", "ag2"]),
+            EndReason::EndedByAdmin,
+            Some("ad1"),
+        ),
+    )
+    .await;
+    assert_eq!(ended.sessions.len(), 3);
+    assert_eq!(ended.offline, vec![("ac1".to_string(), "ag1".to_string())]);
+    let ann_now = store.member("ac1", "ag1").await.unwrap();
+    assert_eq!(ann_now.status, AgentStatus::Offline);
+    // Her own choice is kept, to come back when a tab connects again.
+    assert_eq!(ann_now.status_choice, AgentStatus::Online);
+    assert_eq!(
+        store.member("ac1", "ag3").await.unwrap().status,
+        AgentStatus::Online
+    );
+    let ada_end = end(
+        &store,
+        &req(
+            "ac1",
+            Which::Session("s-ada".into()),
+            EndReason::Logout,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(ada_end.sessions.len(), 1);
+    assert!(ada_end.offline.is_empty());
+
+    // The sweep, across accounts: Gus's idle session ends and he goes Offline; Cid's live one
+    // stays.
+    let swept = end(
+        &store,
+        &EndSessions {
+            account_id: None,
+            ..req("ac1", Which::Expired, EndReason::Expired, None)
+        },
+    )
+    .await;
+    assert_eq!(
+        reasons(&swept.sessions),
+        expect(&[("s-gus", EndReason::Expired)])
+    );
+    assert_eq!(swept.offline, vec![("ac2".to_string(), "bg1".to_string())]);
+    assert_eq!(
+        store.member("ac2", "bg1").await.unwrap().status,
+        AgentStatus::Offline
+    );
+    assert_eq!(
+        store.member("ac1", "ag3").await.unwrap().status,
+        AgentStatus::Online
+    );
+
+    // Nothing left to end: nobody changes.
+    let again = end(
+        &store,
+        &req(
+            "ac1",
+            people(MemberKind::Agent, &["ag1", "ag2"]),
+            EndReason::EndedByAdmin,
+            Some("ad1"),
+        ),
+    )
+    .await;
+    assert_eq!(again, Ended::default());
 }

@@ -20,7 +20,6 @@ backend_tests!(
     linked_accounts_are_derived_from_email,
     credentials_by_email,
     set_status_and_choice,
-    set_offline_many_touches_only_online_agents_of_the_account,
 );
 
 async fn members_by_ids_reads_the_account_s_people_at_once(backend: Backend) {
@@ -489,31 +488,4 @@ async fn set_status_and_choice(backend: Backend) {
             .set_status("ac1", "nope", AgentStatus::Online, None)
             .await,
     );
-}
-
-async fn set_offline_many_touches_only_online_agents_of_the_account(backend: Backend) {
-    let (_db, store) = open(backend).await;
-    make_account(&store, "ac1", "acme").await;
-    make_account(&store, "ac2", "globex").await;
-    let on = add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
-    let off = add(&store, agent("ac1", "ag2", "Bob", "bob@example.com")).await;
-    let other = add(&store, agent("ac2", "bg1", "Gus", "gus@example.com")).await;
-    for (acc, m) in [("ac1", &on), ("ac2", &other)] {
-        store
-            .set_status(acc, &m.id, AgentStatus::Online, Some(AgentStatus::Online))
-            .await
-            .unwrap();
-    }
-    let ids = vec![on.id.clone(), off.id.clone(), other.id.clone()];
-    let changed = store.set_offline_many("ac1", &ids).await.unwrap();
-    assert_eq!(changed, vec![on.id.clone()]);
-    let ann = store.member("ac1", &on.id).await.unwrap();
-    assert_eq!(ann.status, AgentStatus::Offline);
-    // Her own choice is kept, to come back when a tab connects again.
-    assert_eq!(ann.status_choice, AgentStatus::Online);
-    assert_eq!(
-        store.member("ac2", &other.id).await.unwrap().status,
-        AgentStatus::Online
-    );
-    assert!(store.set_offline_many("ac1", &[]).await.unwrap().is_empty());
 }

@@ -110,7 +110,7 @@ async fn a_later_event_waits_for_an_uncommitted_earlier_one_postgres() {
     assert!(waited, "the ending waited for the earlier transaction");
 
     sqlx::query("COMMIT").execute(&mut earlier).await.unwrap();
-    let ended = ending.await.unwrap().unwrap();
+    let ended = ending.await.unwrap().unwrap().sessions;
     assert_eq!(ended.len(), 1);
 
     // Now in order: the earlier event, then (once it is done) the ending.

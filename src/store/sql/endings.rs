@@ -4,7 +4,7 @@
 use crate::domain::audit::session_end_entry;
 use crate::domain::session::ADMIN_IDLE_TIMEOUT_MINUTES;
 use crate::domain::time::{MINUTE, Millis};
-use crate::ids::new_id;
+use crate::ids::new_ordered_id;
 use crate::store::{AuditEntry, EndSessions, EndedSession};
 
 /// Last-activity and start cutoffs of one account at one instant: a live session seen before
@@ -63,7 +63,7 @@ pub(in crate::store) fn audit_rows(ended: &[EndedSession], req: &EndSessions) ->
                 req.ip.as_deref(),
             );
             AuditEntry {
-                id: new_id("au"),
+                id: new_ordered_id("au", req.at),
                 account_id: e.account_id.clone(),
                 at: req.at,
                 kind: a.kind.as_str().to_string(),
@@ -83,7 +83,7 @@ macro_rules! methods {
         $crate::store::sql::next_area! { [$store, $db, $backend] $rest {
             $($methods)*
 
-            async fn end_sessions(&self, req: &EndSessions) -> StoreResult<Vec<EndedSession>> {
+            async fn end_sessions(&self, req: &EndSessions) -> StoreResult<Ended> {
                 if req.account_id.is_none() && req.which != Which::Expired {
                     return Err(StoreError::Other(
                         "end_sessions: account_id is required except for Which::Expired"
@@ -93,7 +93,7 @@ macro_rules! methods {
                 if let Which::People { ids, .. } = &req.which
                     && ids.is_empty()
                 {
-                    return Ok(Vec::new());
+                    return Ok(Ended::default());
                 }
                 let mut tx = self.begin_write().await?;
                 let ended = match req.account_id.as_deref() {
@@ -102,16 +102,63 @@ macro_rules! methods {
                 };
                 let entries = sql::endings::audit_rows(&ended, req);
                 Self::insert_audits_in(&mut *tx, &entries).await?;
+                let offline = Self::set_offline_in(&mut tx, &ended).await?;
+                // Each session's ending before its agent's change of presence, as they happen.
                 let changes: Vec<sql::webhooks::Change> = ended
                     .iter()
                     .map(|e| sql::webhooks::Change::session(&e.account_id, &e.member_id, &e.id, true))
+                    .chain(offline.iter().map(|(account_id, member_id)| {
+                        sql::webhooks::Change::person(
+                            account_id,
+                            member_id,
+                            $crate::domain::webhook::EventType::PresenceChanged,
+                        )
+                    }))
                     .collect();
                 Self::record_changes_in(&mut tx, self.outbox_now(), &changes).await?;
                 tx.commit().await?;
-                Ok(ended)
+                Ok(Ended { sessions: ended, offline })
             }
         } {
             $($helpers)*
+
+            /// Sets Offline the agents among the people of `ended` who are Online (their own
+            /// choice untouched); returns them (account id, member id). One statement per
+            /// account and thousand people, however many sessions ended.
+            async fn set_offline_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                ended: &[EndedSession],
+            ) -> StoreResult<Vec<(String, String)>> {
+                let mut agents: std::collections::BTreeMap<&str, Vec<String>> =
+                    std::collections::BTreeMap::new();
+                for e in ended.iter().filter(|e| e.member_kind == MemberKind::Agent) {
+                    agents.entry(e.account_id.as_str()).or_default().push(e.member_id.clone());
+                }
+                let mut offline = Vec::new();
+                for (account_id, mut ids) in agents {
+                    ids.sort_unstable();
+                    ids.dedup();
+                    // No lock to take first on PostgreSQL: the live_seen_at trigger of the
+                    // sessions' UPDATE locked every one of these people, in id order, in this
+                    // transaction.
+                    for chunk in ids.chunks(1000) {
+                        let mut args = sql::Args::default();
+                        let sql = format!(
+                            "UPDATE members SET status = 'offline' WHERE account_id = {} \
+                             AND kind = 'agent' AND status = 'online' AND id IN ({}) \
+                             RETURNING id",
+                            args.text(account_id),
+                            args.list($backend, chunk)
+                        );
+                        let changed: Vec<(String,)> =
+                            Self::dynamic_as(sql, &args).fetch_all(&mut *conn).await?;
+                        offline.extend(
+                            changed.into_iter().map(|(id,)| (account_id.to_string(), id)),
+                        );
+                    }
+                }
+                Ok(offline)
+            }
 
             /// Fails with `UnknownIds` (in the order given, once each) unless every id names
             /// a person of `kind` in the account.
@@ -121,18 +168,20 @@ macro_rules! methods {
                 kind: MemberKind,
                 ids: &[String],
             ) -> StoreResult<()> {
+                // By primary key, account and kind compared here: with them in the statement
+                // SQLite walks the account's whole list index instead.
                 let mut args = sql::Args::default();
                 let sql = format!(
-                    "SELECT id FROM members WHERE account_id = {} AND kind = {} AND id IN ({})",
-                    args.text(account_id),
-                    args.text(kind.as_str()),
+                    "SELECT id, account_id, kind FROM members WHERE id IN ({})",
                     args.list($backend, ids)
                 );
                 let found: std::collections::HashSet<String> =
-                    Self::dynamic_scalar(sql, &args)
+                    Self::dynamic_as::<(String, String, String)>(sql, &args)
                         .fetch_all(&mut *conn)
                         .await?
                         .into_iter()
+                        .filter(|(_, account, k)| account == account_id && k == kind.as_str())
+                        .map(|(id, _, _)| id)
                         .collect();
                 let mut unknown: Vec<String> = Vec::new();
                 for id in ids {
@@ -204,8 +253,16 @@ macro_rules! methods {
                     // The sweep's rules, in this account.
                     Which::Expired => return Self::expire_in(conn, req.at, Some(account_id)).await,
                 };
+                // SQLite, without statistics, picks the index of every session by person and
+                // start and reads each person's whole history to find the few live ones (a
+                // third of a bulk ending's time); the live index holds only those.
+                let table = if $backend == "sqlite" && !matches!(which, Which::Session(_)) {
+                    "sessions INDEXED BY sessions_live_by_member"
+                } else {
+                    "sessions"
+                };
                 let sql = format!(
-                    "UPDATE sessions SET ended_at = {at}, \
+                    "UPDATE {table} SET ended_at = {at}, \
                      end_reason = CASE WHEN {expired} THEN 'expired' ELSE {reason} END, \
                      ended_by = CASE WHEN {expired} THEN NULL ELSE {by} END \
                      WHERE account_id = {account} AND ended_at IS NULL AND {selected} \

@@ -299,49 +299,6 @@ macro_rules! methods {
                 tx.commit().await?;
                 self.member(account_id, id).await
             }
-
-            async fn set_offline_many(
-                &self,
-                account_id: &str,
-                ids: &[String],
-            ) -> StoreResult<Vec<String>> {
-                let mut changed = Vec::new();
-                for chunk in ids.chunks(1000) {
-                    let mut args = sql::Args::default();
-                    // PostgreSQL: the rows locked in id order, as the outbox locks people
-                    // (`record_changes_in`), so the two cannot deadlock.
-                    let people = if $backend == "postgres" {
-                        format!(
-                            "SELECT id FROM members WHERE id IN ({}) ORDER BY id FOR UPDATE",
-                            args.list($backend, chunk)
-                        )
-                    } else {
-                        args.list($backend, chunk)
-                    };
-                    let sql = format!(
-                        "UPDATE members SET status = 'offline' WHERE account_id = {} \
-                         AND kind = 'agent' AND status = 'online' AND id IN ({people}) RETURNING id",
-                        args.text(account_id),
-                    );
-                    let mut tx = self.begin_write().await?;
-                    let ids: Vec<(String,)> =
-                        Self::dynamic_as(sql, &args).fetch_all(&mut *tx).await?;
-                    let changes: Vec<sql::webhooks::Change> = ids
-                        .iter()
-                        .map(|(id,)| {
-                            sql::webhooks::Change::person(
-                                account_id,
-                                id,
-                                $crate::domain::webhook::EventType::PresenceChanged,
-                            )
-                        })
-                        .collect();
-                    Self::record_changes_in(&mut tx, self.outbox_now(), &changes).await?;
-                    tx.commit().await?;
-                    changed.extend(ids.into_iter().map(|(id,)| id));
-                }
-                Ok(changed)
-            }
         } {
             $($helpers)*
 
