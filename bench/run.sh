@@ -56,6 +56,12 @@ for phase in ${ONLY//,/ }; do
     esac
 done
 
+BULK_SIZE=${BULK_SIZE:-1000}
+if ! [[ "$BULK_SIZE" =~ ^[1-9][0-9]*$ ]] || [ "$BULK_SIZE" -gt 10000 ]; then
+    echo "BULK_SIZE must be a whole number of agents from 1 to 10000 (the seeded team), not '$BULK_SIZE'" >&2
+    exit 2
+fi
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
 WORK=$(mktemp -d /tmp/deskward-bench.XXXXXX)
@@ -493,7 +499,7 @@ note "server RSS at start on the large data set: $(rss_mib "$PID_large") MiB"
 want team && say "Team: first page of GET /api/v1/agents and GET /team/agents"
 want team && LG team --requests "$TEAM_REQ"
 want bulk && say "bulk: POST /api/v1/agents/sessions/end with 1,000 agents that have active sessions"
-want bulk && LG bulk --rounds "$BULK_ROUNDS" --size "${BULK_SIZE:-1000}"
+want bulk && LG bulk --rounds "$BULK_ROUNDS" --size "$BULK_SIZE"
 want latency && say "end-session latency: DELETE /api/v1/sessions/{id} → event: session_ended"
 want latency && LG latency --iterations "$LAT_ITERS" --immediate-iterations "$LAT_IMMEDIATE" --settle-ms 100 --first-agent 8500
 want signin && say "sign-in: bursts of 50 concurrent sign-ins under authenticated GET /api/v1/me load"

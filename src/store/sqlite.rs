@@ -34,6 +34,8 @@ impl SqliteStore {
             // the 2 MiB of the page cache, and gives them back after: spilled to the WAL
             // halfway, a bulk ending of 1,000 agents (about 3,000 pages written) read them
             // back. A larger cache for every connection did as well but kept its memory.
+            // A transaction's memory grows with the pages it writes: the large writes here are
+            // bounded (a bulk ending, at most 10,000 people) or batched (retention).
             .pragma("cache_spill", "false");
         if !in_memory_or_read_only(url) {
             create_private(options.get_filename())?;

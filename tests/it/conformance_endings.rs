@@ -815,6 +815,10 @@ async fn end(store: &Db, req: &EndSessions) -> Ended {
     store.end_sessions(req).await.unwrap()
 }
 
+async fn status(store: &Db, account: &str, id: &str) -> AgentStatus {
+    store.member(account, id).await.unwrap().status
+}
+
 async fn endings_set_only_online_agents_offline(backend: Backend) {
     let (_db, store) = open(backend).await;
     make_account(&store, "ac1", "acme").await;
@@ -830,84 +834,60 @@ async fn endings_set_only_online_agents_offline(backend: Backend) {
             .await
             .unwrap();
     }
-    open_session(&store, &ann, "s-ann-1", NOW - HOUR, NOW).await;
-    open_session(&store, &ann, "s-ann-2", NOW - HOUR, NOW).await;
-    open_session(&store, &bob, "s-bob", NOW - HOUR, NOW).await;
-    open_session(&store, &cid, "s-cid", NOW - HOUR, NOW).await;
-    open_session(&store, &ada, "s-ada", NOW - HOUR, NOW).await;
+    for (m, id) in [
+        (&ann, "s-ann-1"),
+        (&ann, "s-ann-2"),
+        (&bob, "s-bob"),
+        (&cid, "s-cid"),
+        (&ada, "s-ada"),
+    ] {
+        open_session(&store, m, id, NOW - HOUR, NOW).await;
+    }
     // Gus's session is idle for a day, past his account's half hour: the sweep ends it.
     store.set_agent_idle_timeout("ac2", 30).await.unwrap();
     open_session(&store, &gus, "s-gus", NOW - 30 * HOUR, NOW - 24 * HOUR).await;
 
     // Ann (Online, two sessions) goes Offline once; Bob was Offline already; Cid keeps his
     // session and stays Online; an administrator has no presence.
-    let ended = end(
-        &store,
-        &req(
-            "ac1",
-            people(MemberKind::Agent, &["ag1", "ag2"]),
-            EndReason::EndedByAdmin,
-            Some("ad1"),
-        ),
-    )
-    .await;
+    let ann_and_bob = req(
+        "ac1",
+        people(MemberKind::Agent, &["ag1", "ag2"]),
+        EndReason::EndedByAdmin,
+        Some("ad1"),
+    );
+    let ended = end(&store, &ann_and_bob).await;
     assert_eq!(ended.sessions.len(), 3);
     assert_eq!(ended.offline, vec![("ac1".to_string(), "ag1".to_string())]);
     let ann_now = store.member("ac1", "ag1").await.unwrap();
     assert_eq!(ann_now.status, AgentStatus::Offline);
     // Her own choice is kept, to come back when a tab connects again.
     assert_eq!(ann_now.status_choice, AgentStatus::Online);
-    assert_eq!(
-        store.member("ac1", "ag3").await.unwrap().status,
-        AgentStatus::Online
+    assert_eq!(status(&store, "ac1", "ag3").await, AgentStatus::Online);
+    let ada_out = req(
+        "ac1",
+        Which::Session("s-ada".into()),
+        EndReason::Logout,
+        None,
     );
-    let ada_end = end(
-        &store,
-        &req(
-            "ac1",
-            Which::Session("s-ada".into()),
-            EndReason::Logout,
-            None,
-        ),
-    )
-    .await;
+    let ada_end = end(&store, &ada_out).await;
     assert_eq!(ada_end.sessions.len(), 1);
     assert!(ada_end.offline.is_empty());
 
     // The sweep, across accounts: Gus's idle session ends and he goes Offline; Cid's live one
     // stays.
-    let swept = end(
-        &store,
-        &EndSessions {
-            account_id: None,
-            ..req("ac1", Which::Expired, EndReason::Expired, None)
-        },
-    )
-    .await;
+    let sweep = EndSessions {
+        account_id: None,
+        ..req("ac1", Which::Expired, EndReason::Expired, None)
+    };
+    let swept = end(&store, &sweep).await;
     assert_eq!(
         reasons(&swept.sessions),
         expect(&[("s-gus", EndReason::Expired)])
     );
     assert_eq!(swept.offline, vec![("ac2".to_string(), "bg1".to_string())]);
-    assert_eq!(
-        store.member("ac2", "bg1").await.unwrap().status,
-        AgentStatus::Offline
-    );
-    assert_eq!(
-        store.member("ac1", "ag3").await.unwrap().status,
-        AgentStatus::Online
-    );
+    assert_eq!(status(&store, "ac2", "bg1").await, AgentStatus::Offline);
+    assert_eq!(status(&store, "ac1", "ag3").await, AgentStatus::Online);
 
     // Nothing left to end: nobody changes.
-    let again = end(
-        &store,
-        &req(
-            "ac1",
-            people(MemberKind::Agent, &["ag1", "ag2"]),
-            EndReason::EndedByAdmin,
-            Some("ad1"),
-        ),
-    )
-    .await;
-    assert_eq!(again, Ended::default());
+    assert_eq!(end(&store, &ann_and_bob).await, Ended::default());
 }
