@@ -33,6 +33,29 @@ pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// Where the browser tests save their screenshots: `target/screenshots`, never a tracked file,
+/// so a test run leaves `git status` clean. `scripts/update-screenshots.sh` runs those tests
+/// with `DESKWARD_UPDATE_SCREENSHOTS=1`, which writes them to `docs/screenshots` instead.
+pub(crate) fn save_screenshot(name: &str, png: &[u8]) {
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is not a PNG");
+    assert!(
+        png.len() > 10_000,
+        "{name} is suspiciously small ({} bytes)",
+        png.len()
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = if std::env::var("DESKWARD_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        root.join("docs/screenshots")
+    } else {
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| root.join("target"))
+            .join("screenshots")
+    };
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    std::fs::write(dir.join(name), png).unwrap_or_else(|e| panic!("write {name}: {e}"));
+}
+
 /// How long any single wait may take before the test fails.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
@@ -279,6 +302,20 @@ impl Browser {
             Ok(Some(()))
         })
         .await
+    }
+
+    /// Clicks `css` and waits until the browser shows a new document, so that what is read next
+    /// comes from the answer and not from the page the click left (a marker set on the old
+    /// page's `window` is gone once the new one has loaded).
+    pub(crate) async fn click_and_load(&self, css: &str) {
+        self.js("window.__deskwardOldPage = true;", vec![]).await;
+        self.click(css).await;
+        self.wait_js(
+            &format!("a new page after clicking {css}"),
+            "return !window.__deskwardOldPage && document.readyState === 'complete';",
+            vec![],
+        )
+        .await;
     }
 
     /// The element's text content, whitespace collapsed; waits for the element.

@@ -1,7 +1,6 @@
 //! Browser tests, the Agents page: session icons and their tooltips, ending one session (the
 //! agent's tab signs out live), bulk ending, and the screenshots of the page.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -12,7 +11,7 @@ use deskward::domain::time::{human, rfc3339};
 
 use crate::browser::{
     App, CHROME_WINDOWS_UA, ChromeDriver, ENDED_BY_ADMIN, FIREFOX_LINUX_UA, NO_SESSION_TIP,
-    PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT, card, card_names, eventually,
+    PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT, card, card_names, eventually, save_screenshot,
 };
 
 /// Red icon: exact tooltip, not clickable. Green icon: start time, device and raw user agent,
@@ -441,18 +440,7 @@ async fn screenshots_of_the_agents_page() {
     assert!(b.exists("#team-list .sess.none").await && b.exists("#team-list a.sess.active").await);
     b.mouse_away().await;
 
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-    std::fs::create_dir_all(&dir).expect("create docs/screenshots");
-    let save = |name: &str, png: Vec<u8>| {
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is not a PNG");
-        assert!(
-            png.len() > 10_000,
-            "{name} is suspiciously small ({} bytes)",
-            png.len()
-        );
-        std::fs::write(dir.join(name), png).unwrap_or_else(|e| panic!("write {name}: {e}"));
-    };
-    save("agents.png", b.c.screenshot().await.expect("screenshot"));
+    save_screenshot("agents.png", &b.c.screenshot().await.expect("screenshot"));
 
     b.hover(&format!("{} a.sess.active", card(&alex))).await;
     let tip = format!("tip-s-{}", alex.id);
@@ -460,9 +448,9 @@ async fn screenshots_of_the_agents_page() {
         Ok(b.tip_visible(&tip).await.then_some(()))
     })
     .await;
-    save(
+    save_screenshot(
         "agents-tooltip.png",
-        b.c.screenshot().await.expect("screenshot"),
+        &b.c.screenshot().await.expect("screenshot"),
     );
 
     b.close().await;

@@ -203,7 +203,7 @@ async fn the_sign_in_page_says_what_happened() {
     for _ in 0..12 {
         type_into(&b, "input[name=email]", PRIMARY_EMAIL).await;
         type_into(&b, "input[name=password]", "not the password at all").await;
-        b.click("main form button[type=submit]").await;
+        b.click_and_load("main form button[type=submit]").await;
         said = b.text("main p.error").await;
         if said.starts_with("Too many failed attempts") {
             break;

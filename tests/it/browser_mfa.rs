@@ -2,12 +2,10 @@
 //! (the README's screenshot), the two-step sign-in, a recovery code, and enrollment forced by
 //! the account's policy. The real clock runs here, so codes come from the real time.
 
-use std::path::PathBuf;
-
 use deskward::domain::totp;
 use deskward::service::settings::SecurityChange;
 
-use crate::browser::{App, Browser, ChromeDriver, PASSWORD, WAIT, eventually};
+use crate::browser::{App, Browser, ChromeDriver, PASSWORD, WAIT, eventually, save_screenshot};
 
 /// The code an app with `secret` shows `steps` steps from now.
 fn code(secret: &[u8], steps: i64) -> String {
@@ -49,11 +47,7 @@ async fn set_up_app(b: &Browser, app: &App, screenshot: Option<&str>) -> (Vec<u8
     let secret = totp::base32_decode(&b.text("#totp-secret").await).expect("a base32 secret");
     assert_eq!(secret.len(), 20);
     if let Some(name) = screenshot {
-        let png = b.c.screenshot().await.expect("screenshot");
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-        std::fs::create_dir_all(&dir).expect("create docs/screenshots");
-        std::fs::write(dir.join(name), png).expect("write the screenshot");
+        save_screenshot(name, &b.c.screenshot().await.expect("screenshot"));
     }
     type_into(b, "#totp input[name=code]", &code(&secret, 0)).await;
     b.click("#totp button[type=submit]").await;
