@@ -46,11 +46,12 @@ struct RoleLabel {
     role: &'static str,
 }
 
-/// A request's route is its pattern (`/api/v1/agents/{id}`), never the raw path, so the
-/// number of series stays that of the routes.
+/// A request's route is its pattern (`/api/v1/agents/{id}`), never the raw path, and its
+/// method one of the standard ones or `other`, so the number of series stays that of the
+/// routes whatever clients send.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: &'static str,
 }
@@ -197,7 +198,7 @@ impl Metrics {
             _ => "5xx",
         };
         let labels = RequestLabels {
-            method: method.to_string(),
+            method: method_label(method),
             route: route.to_string(),
             status,
         };
@@ -226,6 +227,24 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         prometheus_text(&out)
+    }
+}
+
+/// The `method` label: the methods of RFC 9110 and PATCH as sent (methods are
+/// case-sensitive), anything else `other`. HTTP lets a client make up any method token, and
+/// each one labelled as itself was a new series for good: 200,000 of them made a 392 MB scrape.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
     }
 }
 

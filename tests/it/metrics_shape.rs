@@ -201,3 +201,58 @@ async fn the_request_histogram_counts_each_request_once() {
     let said = run_promtool(&promtool, &["test", "rules", file.to_str().unwrap()], None);
     assert!(said.contains("SUCCESS"), "{said}\n{tests}");
 }
+
+/// Issue 25.10: methods a client makes up are all labelled `other`, so a scrape holds as
+/// many series after 60 of them as after 3: only the standard methods are labelled as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_share_one_label() {
+    let (app, url) = spawn_with_metrics(Backend::Sqlite).await;
+    let client = reqwest::Client::new();
+    let send = |from: usize, to: usize| {
+        let client = client.clone();
+        let base = app.base.clone();
+        async move {
+            for i in from..to {
+                let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes())
+                    .expect("a method token");
+                for path in ["/api/v1/me", "/no/such/page"] {
+                    let res = client
+                        .request(method.clone(), format!("{base}{path}"))
+                        .send()
+                        .await
+                        .expect("send");
+                    assert!(res.status().is_client_error(), "{}", res.status());
+                }
+            }
+        }
+    };
+    // A standard method, in lower case: methods are case-sensitive, so this one is made up.
+    let res = client
+        .request(
+            reqwest::Method::from_bytes(b"get").unwrap(),
+            app.url("/api/v1/me"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+    send(0, 3).await;
+    let first = scrape_text(&url).await;
+    send(3, 60).await;
+    let text = scrape_text(&url).await;
+    let methods: std::collections::BTreeSet<String> = histograms(&text)
+        .into_iter()
+        .flat_map(|(labels, _)| labels.into_iter().filter(|(k, _)| k == "method"))
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(methods.into_iter().collect::<Vec<_>>(), ["other"], "{text}");
+    assert!(
+        !text.contains("MADEUP") && !text.contains("\"get\""),
+        "{text}"
+    );
+    let series = |t: &str| t.lines().filter(|l| l.starts_with(FAMILY)).count();
+    assert_eq!(series(&first), series(&text), "{first}\n{text}");
+    // Every request was counted, under `other`.
+    let counted: f64 = histograms(&text).iter().map(|(_, h)| h.count).sum();
+    assert_eq!(counted, 1.0 + 2.0 * 60.0, "{text}");
+}
