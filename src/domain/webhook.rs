@@ -1,7 +1,7 @@
 //! Webhooks as rules: the event types, an endpoint's filter, the body every event is sent as,
 //! the Standard Webhooks signature, the retry schedule and which target addresses are refused.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
@@ -191,7 +191,7 @@ const _: () = {
 
 /// Whether a target address is refused unless private targets are allowed: loopback,
 /// private, link-local, unique-local, unspecified, shared (CGNAT), documentation, multicast
-/// and broadcast ranges, and IPv4 written inside IPv6.
+/// and broadcast ranges, and the same ranges written inside IPv6.
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -209,20 +209,57 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || (o[0] == 198 && (18..20).contains(&o[1]))
                 || o[0] >= 240
         }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private(IpAddr::V4(v4));
+        IpAddr::V6(v6) => match embedded_ipv4(v6) {
+            Embedded::Refused => true,
+            // A translator or tunnel delivers to the IPv4 address inside, so that address is
+            // what the rules judge; a private one would be reached through it.
+            Embedded::V4(v4s) => v4s.into_iter().any(|v4| is_private(IpAddr::V4(v4))),
+            Embedded::None => {
+                let seg = v6.segments();
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (seg[0] & 0xfe00) == 0xfc00
+                    || (seg[0] & 0xffc0) == 0xfe80
+                    || (seg[0] == 0x2001 && seg[1] == 0x0db8)
             }
-            let seg = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg[0] & 0xfe00) == 0xfc00
-                || (seg[0] & 0xffc0) == 0xfe80
-                || (seg[0] == 0x2001 && seg[1] == 0x0db8)
-                || (seg[0] == 0 && seg[1] == 0 && seg[2] == 0 && seg[3] == 0 && seg[4] == 0)
-                || seg[0] == 0x0064 && seg[1] == 0xff9b
-        }
+        },
+    }
+}
+
+/// What an IPv6 address carries of IPv4.
+enum Embedded {
+    /// Not one of the prefixes that embed IPv4.
+    None,
+    /// The IPv4 addresses traffic to it reaches (Teredo: the relay and the client).
+    V4(Vec<Ipv4Addr>),
+    /// A prefix whose IPv4 cannot be read reliably (local-use NAT64, where the operator picks
+    /// where the address sits; the deprecated IPv4-compatible form and the rest of `::/64`;
+    /// the rest of `64:ff9b::/32`): refused whole.
+    Refused,
+}
+
+fn embedded_ipv4(v6: Ipv6Addr) -> Embedded {
+    let seg = v6.segments();
+    let low = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match seg {
+        // ::ffff:0:0/96, IPv4-mapped.
+        [0, 0, 0, 0, 0, 0xffff, hi, lo] => Embedded::V4(vec![low(hi, lo)]),
+        // ::ffff:0:0:0/96, IPv4-translated (SIIT).
+        [0, 0, 0, 0, 0xffff, 0, hi, lo] => Embedded::V4(vec![low(hi, lo)]),
+        // ::1 and :: keep their own IPv6 meaning (loopback, unspecified), judged below.
+        [0, 0, 0, 0, 0, 0, 0, 0 | 1] => Embedded::None,
+        // ::/96 IPv4-compatible (deprecated) and anything else in ::/64.
+        [0, 0, 0, 0, ..] => Embedded::Refused,
+        // 64:ff9b::/96, the well-known NAT64 prefix: DNS64 gives every IPv4-only host one.
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Embedded::V4(vec![low(hi, lo)]),
+        // 64:ff9b:1::/48 (local-use NAT64) and the rest of 64:ff9b::/32.
+        [0x64, 0xff9b, ..] => Embedded::Refused,
+        // 2002::/16, 6to4: the IPv4 address follows the prefix.
+        [0x2002, hi, lo, ..] => Embedded::V4(vec![low(hi, lo)]),
+        // 2001::/32, Teredo: the server's address, then the client's with its bits inverted.
+        [0x2001, 0, shi, slo, _, _, chi, clo] => Embedded::V4(vec![low(shi, slo), low(!chi, !clo)]),
+        _ => Embedded::None,
     }
 }
 
@@ -301,6 +338,49 @@ mod tests {
         }
         for a in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
             assert!(!is_private(a.parse().unwrap()), "{a}");
+        }
+    }
+
+    /// IPv6 prefixes that carry an IPv4 address are judged by that address (or refused whole
+    /// where it cannot be read): (address, refused).
+    #[test]
+    fn ipv4_inside_ipv6() {
+        for (a, refused) in [
+            // IPv4-mapped, ::ffff:0:0/96.
+            ("::ffff:10.0.0.1", true),
+            ("::ffff:169.254.169.254", true),
+            ("::ffff:93.184.216.34", false),
+            // IPv4-translated, ::ffff:0:0:0/96.
+            ("::ffff:0:127.0.0.1", true),
+            ("::ffff:0:a9fe:a9fe", true),
+            ("::ffff:0:192.168.1.1", true),
+            ("::ffff:0:93.184.216.34", false),
+            // IPv4-compatible, ::/96 (deprecated), and the rest of ::/64: refused whole.
+            ("::127.0.0.1", true),
+            ("::93.184.216.34", true),
+            ("::1:0:0:1", true),
+            // NAT64, 64:ff9b::/96: judged by the address inside.
+            ("64:ff9b::127.0.0.1", true),
+            ("64:ff9b::10.1.2.3", true),
+            ("64:ff9b::93.184.216.34", false),
+            // Local-use NAT64, 64:ff9b:1::/48: refused whole.
+            ("64:ff9b:1::5db8:d822", true),
+            ("64:ff9b:1:7f00:1::", true),
+            // 6to4, 2002::/16.
+            ("2002:7f00:1::1", true),
+            ("2002:a9fe:a9fe::", true),
+            ("2002:c0a8:101:1::1", true),
+            ("2002:5db8:d822::1", false),
+            // Teredo, 2001::/32: the server, then the client inverted.
+            ("2001:0:7f00:1::5db8:d822", true),
+            ("2001:0:5db8:d822::80ff:fffe", true),
+            ("2001:0:5db8:d822::f5ff:fffe", true),
+            ("2001:0:5db8:d822::a247:27dd", false),
+            // Not embedding: other 2001 space stays public, documentation stays refused.
+            ("2001:4860::8888", false),
+            ("2001:db8::1", true),
+        ] {
+            assert_eq!(is_private(a.parse().unwrap()), refused, "{a}");
         }
     }
 

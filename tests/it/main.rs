@@ -44,6 +44,7 @@ mod forms;
 mod forward_auth;
 mod hardening;
 mod metrics;
+mod metrics_shape;
 mod mfa;
 mod multi_instance;
 mod openapi;

@@ -12,14 +12,14 @@ use crate::db::Backend;
 use crate::support::{PASSWORD, TestApp};
 
 /// The server with metrics on, and the URL of its `/metrics`.
-async fn spawn_with_metrics(backend: Backend) -> (TestApp, String) {
+pub(crate) async fn spawn_with_metrics(backend: Backend) -> (TestApp, String) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind metrics port");
     let addr = listener.local_addr().expect("metrics address");
     let app = TestApp::spawn_with(backend, move |c| c.metrics_listener = Some(listener)).await;
     (app, format!("http://{addr}/metrics"))
 }
 
-async fn scrape_text(url: &str) -> String {
+pub(crate) async fn scrape_text(url: &str) -> String {
     let res = reqwest::get(url).await.expect("scrape");
     assert_eq!(res.status(), StatusCode::OK);
     let ct = res.headers()["content-type"].to_str().unwrap().to_string();
@@ -28,7 +28,7 @@ async fn scrape_text(url: &str) -> String {
 }
 
 /// Every sample of the exposition, by its name with labels as written.
-fn samples(text: &str) -> HashMap<String, f64> {
+pub(crate) fn samples(text: &str) -> HashMap<String, f64> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
@@ -188,7 +188,7 @@ async fn metrics_are_served_on_their_own_listener_only() {
 }
 
 /// promtool, from the Debian package `prometheus`; missing, the test is skipped, except in CI.
-fn promtool() -> Option<std::path::PathBuf> {
+pub(crate) fn promtool() -> Option<std::path::PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join("promtool"))
@@ -204,7 +204,11 @@ fn promtool() -> Option<std::path::PathBuf> {
     found
 }
 
-fn run_promtool(promtool: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String {
+pub(crate) fn run_promtool(
+    promtool: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> String {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut child = Command::new(promtool)
@@ -233,6 +237,20 @@ fn run_promtool(promtool: &std::path::Path, args: &[&str], stdin: Option<&str>) 
     said
 }
 
+/// The sample alert rules of docs/operations.md, as written there.
+pub(crate) fn sample_alert_rules() -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+        .expect("docs/operations.md");
+    doc.split("<!-- alert-rules:begin -->")
+        .nth(1)
+        .and_then(|s| s.split("<!-- alert-rules:end -->").next())
+        .expect("the alert rules block in docs/operations.md")
+        .trim()
+        .trim_start_matches("```yaml")
+        .trim_end_matches("```")
+        .to_string()
+}
+
 /// The exposition, with every family in use, passes `promtool check metrics` (syntax and the
 /// naming lint), and docs/operations.md's sample alert rules pass `promtool check rules`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,19 +273,9 @@ async fn promtool_accepts_the_metrics_and_the_sample_alert_rules() {
     let said = run_promtool(&promtool, &["check", "metrics"], Some(&text));
     assert!(!said.contains("problem"), "promtool lint: {said}\n{text}");
 
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
-        .expect("docs/operations.md");
-    let rules = doc
-        .split("<!-- alert-rules:begin -->")
-        .nth(1)
-        .and_then(|s| s.split("<!-- alert-rules:end -->").next())
-        .expect("the alert rules block in docs/operations.md")
-        .trim()
-        .trim_start_matches("```yaml")
-        .trim_end_matches("```");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("deskward-rules.yml");
-    std::fs::write(&file, rules).unwrap();
+    std::fs::write(&file, sample_alert_rules()).unwrap();
     let said = run_promtool(&promtool, &["check", "rules", file.to_str().unwrap()], None);
     assert!(said.contains("SUCCESS: 3 rules found"), "{said}");
 }

@@ -472,6 +472,12 @@ async fn private_targets_are_refused_unless_allowed() {
         "http://192.168.0.10/hook",
         "http://[::1]:9/hook",
         "http://169.254.169.254/latest",
+        // IPv4 inside IPv6: translated, 6to4, Teredo (client 127.0.0.1), NAT64 local-use.
+        "http://[::ffff:0:7f00:1]:9/hook",
+        "http://[2002:7f00:1::1]:9/hook",
+        "http://[2002:a9fe:a9fe::1]/latest",
+        "http://[2001:0:5db8:d822::80ff:fffe]:9/hook",
+        "http://[64:ff9b:1::a00:1]/hook",
     ] {
         let msg = admin
             .post_json("/api/v1/webhooks", &json!({"url": url, "events": ["*"]}))
