@@ -120,23 +120,23 @@ async fn ending_reaches_every_tab_and_closes_it(backend: Backend) {
     let mut two = EventStream::open(&tab).await;
     assert!(wait_status(&app, &agent.id, "online", Duration::from_secs(2)).await);
     let admin = app.primary_client().await;
-    let started = std::time::Instant::now();
     admin
         .delete(&format!("/api/v1/sessions/{session_id}"))
         .await
         .expect_status(StatusCode::NO_CONTENT);
+    // Pushed, not polled: the event arrives on both open streams (how fast is BENCHMARKS.md's
+    // business; the generous bound only keeps a lost event from hanging the test).
     for s in [&mut one, &mut two] {
         let data = s
-            .until("session_ended", Duration::from_secs(1))
+            .until("session_ended", Duration::from_secs(10))
             .await
-            .expect("session_ended within a second");
+            .expect("session_ended pushed to every tab");
         assert_eq!(data, json!({"reason": "ended_by_admin"}));
         assert!(
-            s.closed(Duration::from_secs(2)).await,
+            s.closed(Duration::from_secs(10)).await,
             "stream closes after the event"
         );
     }
-    assert!(started.elapsed() < Duration::from_secs(2));
     // Offline at once, without waiting for the grace period.
     assert_eq!(agent_status(&app, &agent.id).await, "offline");
     tab.me()
