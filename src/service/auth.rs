@@ -600,7 +600,8 @@ impl Service {
         if !passwords::verify(current, Some(stored)).await? {
             return Err(wrong());
         }
-        self.forgive_attempt(&attempt, &keys[0]).await;
+        self.forgive_attempt(&attempt, &keys[0], super::signin::sole_holder(&me))
+            .await;
         Ok(())
     }
 }

@@ -184,7 +184,24 @@ impl Service {
     /// whoever may change that person's password; ends the person's sessions.
     pub async fn reset_mfa(&self, actor: &Actor, kind: MemberKind, id: &str) -> ServiceResult<()> {
         let target = self.get_person(actor, kind, id).await?.member;
+        if target.id == actor.member_id {
+            // The administrators' reset asks for no password; one's own factor goes only with
+            // it, or a stolen session would strip the factor that guards the account.
+            return Err(ServiceError::Forbidden(
+                "you cannot reset your own second factor here: remove it from your own security \
+                 page (/me/security, or DELETE /api/v1/me/mfa/totp), which asks for your password"
+                    .to_string(),
+            ));
+        }
         self.require_administer(actor, &target)?;
+        // The agent twin of an administrator is a way in as that administrator, as with a
+        // password set on it.
+        self.require_address_allowed(
+            actor,
+            &crate::domain::email::normalize(&target.email),
+            Some(&target.id),
+        )
+        .await?;
         let app = self.store.remove_mfa(&target.id).await?;
         let keys = self.store.remove_all_passkeys(&target.id).await?;
         if !app && keys == 0 {

@@ -137,6 +137,17 @@ impl Service {
                     .to_string(),
             ));
         }
+        // The ranges decide whom the administrators' policy flags or signs out: while it is on,
+        // they are as much the primary's as the policy itself (renaming a range changes
+        // nobody's access and stays open).
+        let admins_on = before.roles.admins != NetworkPolicy::Off;
+        if admins_on && after.networks != before.networks && !actor.primary {
+            return Err(ServiceError::Forbidden(
+                "only the primary administrator may change the office networks while the \
+                 administrators' office-network policy is on"
+                    .to_string(),
+            ));
+        }
         if !change.confirm
             && let Some(why) = locks_out(&before, &after, actor)
         {

@@ -93,8 +93,11 @@ impl Service {
     async fn login_uncounted(&self, req: LoginRequest) -> ServiceResult<LoginOutcome> {
         check_input(&req.email, &req.password)?;
         let norm = email::normalize(&req.email);
-        let (keys, attempt) = self
-            .reserve_signin(&req.account_id, &norm, &req.ip, req.device_pass.as_deref())
+        let holder = self
+            .device_pass_holder(req.device_pass.as_deref(), &req.account_id, &norm, None)
+            .await;
+        let (keys, attempt, lifted) = self
+            .reserve_signin(&req.account_id, &norm, &req.ip, holder)
             .await?;
         let candidates: Vec<Credentials> = self
             .store
@@ -102,16 +105,25 @@ impl Service {
             .await?
             .into_iter()
             .filter(|c| req.as_kind.is_none_or(|k| c.member.kind == k))
+            // Past the address's limit only the pass's own person may be opened: a linked
+            // account's pass is no key to its twin.
+            .filter(|c| lifted.as_ref().is_none_or(|l| l.holder == c.member.id))
             .collect();
         let known_email = !candidates.is_empty();
         let mut matched = matching(&req.password, candidates, req.as_kind.is_some()).await?;
         if matched.is_empty() {
             // The reservation stays: it is this failure, counted before the check.
             self.audit_failed_signin(&req, &norm, known_email).await;
-            return Err(ServiceError::InvalidCredentials);
+            return Err(match lifted {
+                // Whoever else was tried is still limited: the same answer as without a pass.
+                Some(l) => ServiceError::RateLimited {
+                    retry_after_secs: l.retry_after_secs,
+                },
+                None => ServiceError::InvalidCredentials,
+            });
         }
         if matched.len() > 1 {
-            self.forgive_attempt(&attempt, &keys[0]).await;
+            self.forgive_attempt(&attempt, &keys[0], false).await;
             let challenge = self.choice_challenge(&req, &matched).await?;
             let name_of = |k: MemberKind| {
                 matched
@@ -150,7 +162,8 @@ impl Service {
         if methods.is_empty() {
             if let Some(attempt) = attempt {
                 let keys = throttle_keys(&member.account_id, norm, ip);
-                self.forgive_attempt(attempt, &keys[0]).await;
+                self.forgive_attempt(attempt, &keys[0], sole_holder(&member))
+                    .await;
             }
             return self
                 .start_session(member, norm, ip, user_agent, "password")
@@ -216,8 +229,17 @@ impl Service {
             .ok_or(ServiceError::InvalidCredentials)?;
         let member = self.store.member(&c.account_id, member_id).await?;
         let norm = email::normalize(&member.email);
-        let (keys, attempt) = self
-            .reserve_signin(&req.account_id, &norm, &req.ip, req.device_pass.as_deref())
+        // The pass lifts the limit only for the person it was issued to.
+        let holder = self
+            .device_pass_holder(
+                req.device_pass.as_deref(),
+                &req.account_id,
+                &norm,
+                Some(&member.id),
+            )
+            .await;
+        let (keys, attempt, _) = self
+            .reserve_signin(&req.account_id, &norm, &req.ip, holder)
             .await?;
         let checked = match &req.passkey {
             Some(answer) => self.check_passkey(&member, &req.challenge, answer).await?,
@@ -246,7 +268,8 @@ impl Service {
             // Another request completed this sign-in first.
             return Err(ServiceError::InvalidCredentials);
         }
-        self.forgive_attempt(&attempt, &keys[0]).await;
+        self.forgive_attempt(&attempt, &keys[0], sole_holder(&member))
+            .await;
         let methods = format!("password,{}", factor.method);
         let mut out = self
             .start_session(member, &norm, &req.ip, &req.user_agent, &methods)
@@ -392,7 +415,9 @@ impl Service {
             Some(&actor),
         )
         .await?;
-        let device_pass = self.device_pass(&member.account_id, email_norm).await?;
+        let device_pass = self
+            .device_pass(&member.account_id, &member.id, email_norm)
+            .await?;
         Ok(LoginOutcome {
             token,
             actor,
@@ -468,22 +493,30 @@ impl Service {
     }
 
     /// Reserves an attempt of a sign-in step for the person (account and e-mail) and the
-    /// address, the person's own limit lifted for a valid known-device pass; returns the
-    /// throttling keys (the person's first) and the attempt.
+    /// address; returns the throttling keys (the person's first) and the attempt. When the
+    /// address's limit refuses it and `holder` (the person a valid known-device pass was
+    /// issued to) is given, the limit is lifted for that one person: the answer says so
+    /// ([`Lifted`]), and the caller may then open nobody else.
     async fn reserve_signin(
         &self,
         account_id: &str,
         email_norm: &str,
         ip: &str,
-        device_pass: Option<&str>,
-    ) -> ServiceResult<(Vec<String>, String)> {
+        holder: Option<String>,
+    ) -> ServiceResult<(Vec<String>, String, Option<Lifted>)> {
         let keys = throttle_keys(account_id, email_norm, ip);
-        let known = match device_pass {
-            Some(pass) => self.is_known_device(pass, account_id, email_norm).await,
-            None => false,
-        };
-        let attempt = self.reserve_attempt(&keys, known).await?;
-        Ok((keys, attempt))
+        match self.reserve_attempt(&keys, false).await {
+            Ok(attempt) => Ok((keys, attempt, None)),
+            Err(ServiceError::RateLimited { retry_after_secs }) if holder.is_some() => {
+                let attempt = self.reserve_attempt(&keys, true).await?;
+                let lifted = holder.map(|holder| Lifted {
+                    holder,
+                    retry_after_secs,
+                });
+                Ok((keys, attempt, lifted))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Counts an attempt for the person and the address before any password is checked, or
@@ -520,40 +553,63 @@ impl Service {
         }
     }
 
-    /// The password was right: the reserved attempt was no failure, and the person's earlier
+    /// The password was right: the reserved attempt was no failure, and, when `clear` (the
+    /// person is the only one on their address, see [`sole_holder`]), the address's earlier
     /// failures are forgiven.
-    pub(crate) async fn forgive_attempt(&self, attempt: &str, person_key: &str) {
+    pub(crate) async fn forgive_attempt(&self, attempt: &str, person_key: &str, clear: bool) {
         if let Err(e) = self.store.forgive_signin_attempt(attempt).await {
             tracing::warn!(error = %e, "could not forgive a sign-in attempt");
+        }
+        if !clear {
+            return;
         }
         if let Err(e) = self.store.clear_signin_failures(person_key).await {
             tracing::warn!(error = %e, "could not clear failed sign-ins");
         }
     }
 
-    /// A pass for this browser and e-mail: `expiry.mac`, where the MAC (HMAC-SHA256 under a
-    /// secret every instance shares) covers the account, the e-mail and the expiry.
-    async fn device_pass(&self, account_id: &str, email_norm: &str) -> ServiceResult<String> {
+    /// A pass for this browser and person: `expiry.person.mac`, where the MAC (HMAC-SHA256
+    /// under a secret every instance shares) covers the account, the person's id, their
+    /// e-mail and the expiry. Bound to the person, not the address: linked accounts share
+    /// the address, and one's pass must not lift the other's limit.
+    async fn device_pass(
+        &self,
+        account_id: &str,
+        member_id: &str,
+        email_norm: &str,
+    ) -> ServiceResult<String> {
         let expires = self.now() + DEVICE_PASS_TTL;
-        let mac = self.device_mac(account_id, email_norm, expires).await?;
-        Ok(format!("{expires}.{mac}"))
+        let mac = self
+            .device_mac(account_id, member_id, email_norm, expires)
+            .await?;
+        Ok(format!("{expires}.{member_id}.{mac}"))
     }
 
-    async fn is_known_device(&self, pass: &str, account_id: &str, email_norm: &str) -> bool {
-        let Some((expires, mac)) = pass.split_once('.') else {
-            return false;
-        };
-        let Ok(expires) = expires.parse::<Millis>() else {
-            return false;
-        };
-        if expires <= self.now() {
-            return false;
+    /// The person a valid, unexpired pass for this account and e-mail was issued to (and,
+    /// with `only`, only if it is that person).
+    async fn device_pass_holder(
+        &self,
+        pass: Option<&str>,
+        account_id: &str,
+        email_norm: &str,
+        only: Option<&str>,
+    ) -> Option<String> {
+        let mut parts = pass?.splitn(3, '.');
+        let (expires, member_id, mac) = (parts.next()?, parts.next()?, parts.next()?);
+        let expires = expires.parse::<Millis>().ok()?;
+        if expires <= self.now() || only.is_some_and(|o| o != member_id) {
+            return None;
         }
-        match self.device_mac(account_id, email_norm, expires).await {
-            Ok(expected) => crate::ids::constant_time_eq(mac, &expected),
+        match self
+            .device_mac(account_id, member_id, email_norm, expires)
+            .await
+        {
+            Ok(expected) => {
+                crate::ids::constant_time_eq(mac, &expected).then(|| member_id.to_string())
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "could not check a known-device pass");
-                false
+                None
             }
         }
     }
@@ -561,15 +617,32 @@ impl Service {
     async fn device_mac(
         &self,
         account_id: &str,
+        member_id: &str,
         email_norm: &str,
         expires: Millis,
     ) -> ServiceResult<String> {
         let secret = self.secret("device-pass").await?;
         let mut mac = Hmac::<Sha256>::new_from_slice(&secret)
             .map_err(|e| ServiceError::Internal(format!("device pass key: {e}")))?;
-        mac.update(format!("{account_id}\n{email_norm}\n{expires}").as_bytes());
+        mac.update(format!("{account_id}\n{member_id}\n{email_norm}\n{expires}").as_bytes());
         Ok(hex::encode(mac.finalize().into_bytes()))
     }
+}
+
+/// A sign-in past the address's limit, let through for the one person a known-device pass
+/// was issued to.
+struct Lifted {
+    holder: String,
+    /// What the limit answered, for anyone else.
+    retry_after_secs: u64,
+}
+
+/// Whether a success may forgive the address's earlier failures: only when nobody else holds
+/// the address. The count is per address (it must not tell known addresses from unknown
+/// ones), so with linked accounts the failures may have been guesses at the twin, which one
+/// account's sign-in must not wipe.
+pub(crate) fn sole_holder(m: &Member) -> bool {
+    m.linked.is_none()
 }
 
 /// Length and presence of the e-mail and password, before anything is counted or checked.

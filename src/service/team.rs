@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::domain::audit::AuditKind;
-use crate::domain::email::Email;
+use crate::domain::email::{self, Email};
 use crate::domain::member::{AgentStatus, MemberKind, Permissions};
 use crate::domain::password;
 use crate::domain::policy::{Actor, Target};
@@ -224,6 +224,8 @@ impl Service {
             Email::parse(&new.email).map_err(|e| ServiceError::invalid("email", e.to_string()))?;
         password::check_new_password(&new.password)
             .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
+        self.require_address_allowed(actor, email.normalized(), None)
+            .await?;
         let permissions = match new.kind {
             MemberKind::Agent if !new.permissions.is_empty() => {
                 return Err(ServiceError::invalid(
@@ -358,6 +360,14 @@ impl Service {
             || changes.permissions.is_some();
         if becomes_them {
             self.require_administer(actor, before)?;
+        }
+        if let Some((_, norm)) = &changes.email {
+            self.require_address_allowed(actor, norm, Some(&before.id))
+                .await?;
+        }
+        if patch.password.is_some() {
+            self.require_address_allowed(actor, &email::normalize(&before.email), Some(&before.id))
+                .await?;
         }
         let own_credentials =
             before.id == actor.member_id && (changes.email.is_some() || patch.password.is_some());
@@ -623,6 +633,38 @@ impl Service {
                     .to_string(),
             ))
         }
+    }
+
+    /// Refuses to create a person on, move a person onto, or set the credentials of a person
+    /// on an address that belongs to an administrator the actor may not administer (`except`:
+    /// the person being changed, whose own rules were checked already). Linked accounts share
+    /// the address: whoever holds the agent twin's password is, to anything that goes by the
+    /// address, that administrator; so a twin is only for those who could become the
+    /// administrator anyway. One's own address is always one's own.
+    pub(crate) async fn require_address_allowed(
+        &self,
+        actor: &Actor,
+        email_norm: &str,
+        except: Option<&str>,
+    ) -> ServiceResult<()> {
+        let holders = self
+            .store
+            .credentials_by_email(&actor.account_id, email_norm)
+            .await?;
+        let refused = holders.iter().map(|c| &c.member).any(|m| {
+            m.kind == MemberKind::Admin
+                && m.id != actor.member_id
+                && Some(m.id.as_str()) != except
+                && !actor.can_administer(m.as_target())
+        });
+        if refused {
+            return Err(ServiceError::Forbidden(
+                "this e-mail address belongs to an administrator you may not administer: \
+                 nobody else may create, move or set the password of an account on it"
+                    .to_string(),
+            ));
+        }
+        Ok(())
     }
 
     fn member_changed(&self, m: &Member) {

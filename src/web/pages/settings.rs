@@ -31,6 +31,8 @@ struct SecurityPage {
     admins_policy: &'static str,
     /// Only the primary administrator may change the administrators' policy.
     primary: bool,
+    /// The ranges are the primary's too while the administrators' policy is on.
+    networks_locked: bool,
     /// Why the last save needs confirming (it would lock the saver out), with the form's
     /// values kept for "Save anyway".
     confirm_why: Option<String>,
@@ -205,6 +207,8 @@ async fn security_with(
             agents_policy: policy_value(draft.agents.as_deref(), s.office_network_policy.agents),
             admins_policy: policy_value(draft.admins.as_deref(), s.office_network_policy.admins),
             primary: p.actor.primary,
+            networks_locked: !p.actor.primary
+                && s.office_network_policy.admins != NetworkPolicy::Off,
             confirm_why: draft.confirm_why,
             mfa_agents,
             mfa_admins: if p.actor.primary {
