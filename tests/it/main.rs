@@ -55,6 +55,7 @@ mod permissions;
 mod policies;
 mod pool_limits;
 mod proxies;
+mod proxy_blocks;
 mod schemathesis;
 mod sign_in_rd;
 mod signin;

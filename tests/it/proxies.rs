@@ -531,7 +531,10 @@ fn the_traefik_configuration_names_what_deskward_answers() {
         "address: \"http://127.0.0.1:8080/deskward/api/v1/verify/forward-auth\"",
         "address: \"http://127.0.0.1:8080/deskward/api/v1/verify/forward-auth?require=admin\"",
         "trustForwardHeader: false",
-        "authResponseHeaders: [Remote-User, Remote-Email, Remote-Name, Remote-Id, Remote-Groups]",
+        // Removes every spelling a client sent, then copies Deskward's (issue 25.5).
+        "authResponseHeadersRegex: \"(?i)^remote[-_](user|email|name|id|groups|assertion)$\"",
+        "X_Forwarded_User: \"\"",
+        "X-Original-URL: \"\"",
         "PathPrefix(`/deskward/`)",
     ] {
         assert!(block.contains(needle), "{needle} missing from:\n{block}");

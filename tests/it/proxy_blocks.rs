@@ -1,0 +1,237 @@
+//! What the documented proxy blocks let through to the app, probed byte for byte through the
+//! real nginx and Caddy running `docs/reverse-proxy.md` as written: a client's own identity
+//! headers in every spelling, Deskward's cookies and forged request descriptions never arrive;
+//! the administrators' part is guarded under every spelling of its path.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::db::Backend;
+use crate::forward_auth::desk_signed_in;
+use crate::proxies::{Kind, Stack};
+use crate::support::{COOKIE, PASSWORD};
+
+/// An answer as it came off the wire.
+struct Raw {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Raw {
+    /// The inbox's echo of what it received.
+    fn echo(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not the app's echo ({e}): {} {}", self.head, self.body))
+    }
+}
+
+/// `GET path` written byte for byte, header names exactly as given (HTTP clients would
+/// normalize their case, and the case is what is tested here). HTTP/1.0, so that the answer is
+/// neither chunked nor kept alive.
+async fn raw_get(base: &str, path: &str, headers: &[(&str, &str)]) -> Raw {
+    let host = base.trim_start_matches("http://");
+    let mut ask = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n");
+    for (k, v) in headers {
+        ask.push_str(&format!("{k}: {v}\r\n"));
+    }
+    ask.push_str("\r\n");
+    let mut tcp = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("connect to the proxy");
+    tcp.write_all(ask.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    // nginx's `return 444` closes without a word: an empty answer.
+    let _ = tcp.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Raw {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// Every spelling a framework may read as one of the identity headers (CGI, WSGI and Rack turn
+/// `-` into `_` and ignore case), each carrying a forged value.
+const FORGED_IDENTITY: &[(&str, &str)] = &[
+    ("REMOTE-USER", "owner@acme.test"),
+    ("Remote_User", "owner@acme.test"),
+    ("REMOTE_USER", "owner@acme.test"),
+    ("remote_user", "owner@acme.test"),
+    ("Remote_Email", "owner@acme.test"),
+    ("remote-EMAIL", "owner@acme.test"),
+    ("Remote_Name", "Pat"),
+    ("REMOTE_ID", "forged"),
+    ("remote-id", "forged"),
+    ("Remote_Groups", "admin,primary"),
+    ("REMOTE-GROUPS", "admin,primary"),
+    ("remote_groups", "admin,primary"),
+    ("Remote-Assertion", "forged.jwt.value"),
+    ("REMOTE_ASSERTION", "forged.jwt.value"),
+];
+
+/// The identity headers as one spelling: lower case, `_` as `-`.
+fn folded(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
+
+async fn a_clients_identity_headers_never_reach_the_app(backend: Backend, kind: Kind) {
+    let stack = Stack::start(backend, kind).await;
+    let app = &stack.app;
+    let zoe = app.add_agent("Zoë O'Brien", "zoe@acme.test").await;
+    let token = desk_signed_in(app, "zoe@acme.test", PASSWORD)
+        .await
+        .session_token()
+        .expect("signed in");
+    let cookie = format!("{COOKIE}={token}");
+    let mut headers = vec![("Cookie", cookie.as_str())];
+    headers.extend_from_slice(FORGED_IDENTITY);
+
+    for path in ["/api/echo", "/admin/api/echo"] {
+        let r = raw_get(&stack.proxy.base, path, &headers).await;
+        if path.starts_with("/admin") {
+            // An agent: refused before the app, whatever they claimed.
+            assert_eq!(r.status, 403, "{kind:?} {path}: {} {}", r.head, r.body);
+            continue;
+        }
+        assert_eq!(r.status, 200, "{kind:?} {path}: {} {}", r.head, r.body);
+        let seen = r.echo();
+        let h = seen["headers"].as_object().expect("the echoed headers");
+        // Only Deskward's values, once each, under Deskward's spelling.
+        let identity: BTreeSet<&str> = h
+            .keys()
+            .filter(|k| folded(k).starts_with("remote-"))
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            identity,
+            BTreeSet::from([
+                "remote-email",
+                "remote-groups",
+                "remote-id",
+                "remote-name",
+                "remote-user"
+            ]),
+            "{kind:?}: the app received {seen}"
+        );
+        assert_eq!(
+            h["remote-user"],
+            json!(["zoe@acme.test"]),
+            "{kind:?} {seen}"
+        );
+        assert_eq!(
+            h["remote-email"],
+            json!(["zoe@acme.test"]),
+            "{kind:?} {seen}"
+        );
+        assert_eq!(
+            h["remote-name"],
+            json!(["Zo%C3%AB%20O%27Brien"]),
+            "{kind:?}"
+        );
+        assert_eq!(h["remote-id"], json!([zoe.id]), "{kind:?} {seen}");
+        assert_eq!(h["remote-groups"], json!(["agent"]), "{kind:?} {seen}");
+    }
+
+    // The same forgeries from someone signed in as nobody: sign-in, never the app.
+    let r = raw_get(
+        &stack.proxy.base,
+        "/api/echo",
+        &[FORGED_IDENTITY, &[("Accept", "application/json")]].concat(),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{kind:?}: {} {}", r.head, r.body);
+}
+
+/// The app's own cookies arrive; Deskward's (the session, the device pass, plain or prefixed)
+/// and a client's `X-Forwarded-User`, `X-Original-URL` and `X-Forwarded-Host` do not.
+async fn deskwards_cookies_and_forged_descriptions_never_reach_the_app(
+    backend: Backend,
+    kind: Kind,
+) {
+    let stack = Stack::start(backend, kind).await;
+    let app = &stack.app;
+    app.add_agent("Ann Agent", "ann@acme.test").await;
+    let token = desk_signed_in(app, "ann@acme.test", PASSWORD)
+        .await
+        .session_token()
+        .expect("signed in");
+    let cookie = format!(
+        "theme=dark; {COOKIE}={token}; app_session=s1; deskward_device=d1; \
+         __Host-deskward_session=stale; xdeskward_session=app"
+    );
+    for path in ["/api/echo", "/inbox/api/echo"] {
+        let r = raw_get(
+            &stack.proxy.base,
+            path,
+            &[
+                ("Cookie", cookie.as_str()),
+                ("X-Forwarded-User", "owner@acme.test"),
+                ("X_Forwarded_User", "owner@acme.test"),
+                ("x-original-url", "/admin/settings"),
+                ("X_Original_URL", "/admin/settings"),
+                ("X-Forwarded-Host", "evil.example"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{kind:?} {path}: {} {}", r.head, r.body);
+        let seen = r.echo();
+        let h = seen["headers"].as_object().expect("the echoed headers");
+        let names: BTreeSet<String> = h
+            .get("cookie")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .flat_map(|c| c.split(';'))
+            .filter_map(|pair| pair.split_once('=').map(|(n, _)| n.trim().to_string()))
+            .collect();
+        assert_eq!(
+            names,
+            BTreeSet::from(["app_session", "theme", "xdeskward_session"].map(String::from)),
+            "{kind:?}: the app received {seen}"
+        );
+        for (name, values) in h {
+            let folded = folded(name);
+            assert!(
+                folded != "x-forwarded-user" && folded != "x-original-url",
+                "{kind:?}: the app received {name}: {values}"
+            );
+        }
+        if let Some(host) = h.get("x-forwarded-host") {
+            assert_eq!(
+                host,
+                &json!([stack.proxy.base.trim_start_matches("http://")]),
+                "{kind:?}: the proxy's own X-Forwarded-Host, not the client's"
+            );
+        }
+    }
+}
+
+async fn nginx_drops_a_clients_identity_headers(backend: Backend) {
+    a_clients_identity_headers_never_reach_the_app(backend, Kind::Nginx).await
+}
+async fn caddy_drops_a_clients_identity_headers(backend: Backend) {
+    a_clients_identity_headers_never_reach_the_app(backend, Kind::Caddy).await
+}
+async fn nginx_keeps_deskwards_cookies_from_the_app(backend: Backend) {
+    deskwards_cookies_and_forged_descriptions_never_reach_the_app(backend, Kind::Nginx).await
+}
+async fn caddy_keeps_deskwards_cookies_from_the_app(backend: Backend) {
+    deskwards_cookies_and_forged_descriptions_never_reach_the_app(backend, Kind::Caddy).await
+}
+
+backend_tests!(
+    nginx_drops_a_clients_identity_headers,
+    caddy_drops_a_clients_identity_headers,
+    nginx_keeps_deskwards_cookies_from_the_app,
+    caddy_keeps_deskwards_cookies_from_the_app,
+);
