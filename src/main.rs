@@ -188,7 +188,7 @@ struct KeepArgs {
         long,
         env = "DESKWARD_RETENTION_DAYS",
         default_value_t = 400,
-        value_parser = clap::value_parser!(i64).range(1..)
+        value_parser = retention_days
     )]
     retention_days: i64,
     /// Days audit entries are kept (longer than the rest: investigations look back further).
@@ -196,9 +196,26 @@ struct KeepArgs {
         long,
         env = "DESKWARD_AUDIT_RETENTION_DAYS",
         default_value_t = 730,
-        value_parser = clap::value_parser!(i64).range(1..)
+        value_parser = retention_days
     )]
     audit_retention_days: i64,
+}
+
+/// A retention age in days: at least 1, at most `MAX_DAYS` (10,000 years). A larger one
+/// would run the cut-off past any calendar (and, in milliseconds, past `i64`), which once
+/// wrapped into the future and deleted everything at start.
+fn retention_days(text: &str) -> Result<i64, String> {
+    use deskward::service::retention::MAX_DAYS;
+    let days: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("must be a whole number of days from 1 to {MAX_DAYS}"))?;
+    if !(1..=MAX_DAYS).contains(&days) {
+        return Err(format!(
+            "must be from 1 to {MAX_DAYS} days (10,000 years); {days} is past any calendar"
+        ));
+    }
+    Ok(days)
 }
 
 /// Deskward in front of another app (forward auth); see docs/reverse-proxy.md.

@@ -9,6 +9,10 @@ use crate::store::Retained;
 
 use super::{Service, ServiceResult};
 
+/// The longest age the command line accepts, in days: 10,000 years (the span of four-digit
+/// years). Anything longer keeps everything anyway.
+pub const MAX_DAYS: i64 = 3_652_425;
+
 #[derive(Debug, Clone)]
 pub struct RetentionConfig {
     /// Ended sessions and webhook deliveries older than this many days are deleted.
@@ -49,7 +53,9 @@ impl Service {
     /// Deletes what is older than the configured ages, batch by batch, by the injected clock.
     pub async fn retention_sweep(&self, config: &RetentionConfig) -> ServiceResult<Purged> {
         let now = self.now();
-        let cut = |days: i64| -> Millis { now - days.max(1) * DAY };
+        // Clamped, so no configured age can wrap the cut-off into the future (which would
+        // delete everything).
+        let cut = |days: i64| -> Millis { now - days.clamp(1, MAX_DAYS) * DAY };
         Ok(Purged {
             sessions: self
                 .purge(Retained::EndedSessions, cut(config.days), config)

@@ -1,4 +1,5 @@
-//! What operators run beside the service: `deskward backup`.
+//! What operators run beside the service: `deskward backup`; the retention ages `serve`
+//! accepts.
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -12,8 +13,10 @@ use deskward::server::ServerConfig;
 
 use crate::db::Backend;
 use crate::support::{
-    PRIMARY_EMAIL, PRIMARY_PASSWORD, TestApp, client_for_base, run_binary, serve,
+    Binary, DAY, PRIMARY_EMAIL, PRIMARY_PASSWORD, TestApp, client_for_base, run_binary, serve,
 };
+
+backend_tests!(the_longest_retention_keeps_the_audit_log);
 
 /// A backup taken while people are being added and signing in is a whole database: it opens,
 /// passes SQLite's integrity check, and the primary administrator signs in with it.
@@ -123,4 +126,86 @@ async fn backup_refuses_what_it_cannot_do() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(fresh.exists());
+}
+
+/// A retention age past any calendar is refused when the arguments are read (exit 2, naming
+/// the flag), before anything is opened: once it wrapped the cut-off into the future and the
+/// first sweep deleted the whole audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_ages_past_any_calendar_are_refused() {
+    use deskward::service::retention::MAX_DAYS;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("never.db");
+    let url = format!("sqlite://{}", db.display());
+    let too_long = (MAX_DAYS + 1).to_string();
+    for (flag, value) in [
+        ("--audit-retention-days", "9223372036854775807"),
+        ("--audit-retention-days", too_long.as_str()),
+        ("--retention-days", "106751991167"),
+        ("--retention-days", too_long.as_str()),
+        ("--retention-days", "0"),
+    ] {
+        // Spawned rather than run to the end: a server that accepted the value would serve on.
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &url])
+            .args([flag, value])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start deskward");
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        if child.try_wait().unwrap().is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{flag} {value} was accepted: the server started");
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+        assert!(err.contains(&MAX_DAYS.to_string()), "{flag} {value}: {err}");
+        assert!(
+            !db.exists(),
+            "nothing is opened before the arguments are read"
+        );
+    }
+}
+
+/// The longest age the command line accepts keeps every audit entry, and so does one past it
+/// given to the service directly (it is clamped, never wrapped); the binary starts with it.
+async fn the_longest_retention_keeps_the_audit_log(backend: Backend) {
+    use deskward::service::retention::{MAX_DAYS, RetentionConfig};
+    let app = TestApp::spawn(backend).await;
+    let admin = app.primary_client().await;
+    app.add_agent("Ann", "ann@acme.test").await;
+    let total = |v: serde_json::Value| v["total"].as_i64().unwrap();
+    let before = total(admin.get("/api/v1/audit?per_page=1").await.json());
+    assert!(before >= 2, "{before}");
+    app.advance(400 * DAY);
+    for days in [MAX_DAYS, i64::MAX, i64::MAX / DAY + 1] {
+        let config = RetentionConfig {
+            days,
+            audit_days: days,
+            ..Default::default()
+        };
+        let purged = app.svc.retention_sweep(&config).await.unwrap();
+        assert_eq!(purged, Default::default(), "{days} days");
+    }
+    let max = MAX_DAYS.to_string();
+    let binary = Binary::serve(app.database_url())
+        .arg("--retention-days")
+        .arg(&max)
+        .arg("--audit-retention-days")
+        .arg(&max)
+        .start()
+        .await;
+    let c = client_for_base(&binary.base);
+    c.login(PRIMARY_EMAIL, PRIMARY_PASSWORD)
+        .await
+        .expect_status(StatusCode::OK);
+    let after = total(c.get("/api/v1/audit?per_page=1").await.json());
+    assert!(after > before, "{before} entries before, {after} after");
 }
