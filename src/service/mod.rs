@@ -253,9 +253,12 @@ impl Service {
         Ok(secret)
     }
 
-    /// Whether the database answers, for the health check.
-    pub async fn healthy(&self) -> bool {
-        self.store.ping().await.is_ok()
+    /// Whether the database answers and takes writes, for the health check; why not if not.
+    pub async fn healthy(&self) -> Result<(), String> {
+        self.store.ping().await.map_err(|e| match e {
+            StoreError::Unavailable(why) => why,
+            other => other.to_string(),
+        })
     }
 
     /// A person as an actor outside any session (the command line, the demo, fixtures), with

@@ -421,6 +421,8 @@ pub struct LiveCounts {
 pub trait Store: Send + Sync + 'static {
     /// Which database this is, for logs and the health check.
     fn backend(&self) -> &'static str;
+    /// Whether the database answers. On SQLite also whether it takes writes, once a write
+    /// failed to commit and none has since (a full volume): `Unavailable` with the reason.
     async fn ping(&self) -> StoreResult<()>;
     /// Housekeeping run in the background every sweep: on SQLite, moves the write-ahead log
     /// into the database file, which would otherwise happen inside whichever request happened

@@ -43,6 +43,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
+            .after_release(|conn, _| Box::pin(release_check(conn)))
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -56,6 +57,23 @@ impl SqliteStore {
             writes: sql::WriteGate::queue(),
         })
     }
+}
+
+/// Whether a connection coming back to the pool may be lent out again: only outside any
+/// transaction. When a COMMIT fails (a full volume), SQLite may already have rolled the
+/// transaction back; the ROLLBACK sqlx queues when the transaction is dropped then fails, and
+/// sqlx still counts the connection as inside a transaction, so every later `BEGIN` on it was
+/// refused ("attempted to call begin_with at non-zero transaction depth") until a restart.
+/// Such a connection is closed instead (SQLite rolls back whatever it still held) and the
+/// pool opens a fresh one. The ping first lets the queued ROLLBACK run.
+async fn release_check(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    conn.ping().await?;
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+    }
+    Ok(clean)
 }
 
 /// Whether the URL opens a database that has no file to create (`:memory:`, `mode=memory`) or

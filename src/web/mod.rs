@@ -219,10 +219,14 @@ fn with_security_headers(mut res: Response, hsts: bool) -> Response {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    if state.svc.healthy().await {
-        (StatusCode::OK, "ok").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    match state.svc.healthy().await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        // The reason tells an operator a full volume from an unreachable server.
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unavailable: {why}"),
+        )
+            .into_response(),
     }
 }
 

@@ -66,6 +66,17 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// A SQLite database file in `dir`, which the caller owns and removes.
+    pub fn sqlite_in(dir: &std::path::Path) -> TestDb {
+        TestDb {
+            url: format!("sqlite://{}/deskward.db", dir.display()),
+            pg_name: None,
+            _dir: None,
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Some(name) = self.pg_name.take() else {

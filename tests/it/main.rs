@@ -40,6 +40,7 @@ mod conformance_team_list;
 mod conformance_throttling;
 mod conformance_webhook_order;
 mod conformance_webhooks;
+mod faults;
 mod forms;
 mod forward_auth;
 mod hardening;

@@ -70,7 +70,16 @@ impl TestApp {
     /// As [`TestApp::spawn`], with the server configuration adjusted first (trusted proxies,
     /// HTTPS).
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
-        let db = TestDb::new(backend).await;
+        Self::spawn_on(TestDb::new(backend).await, backend, adjust).await
+    }
+
+    /// As [`TestApp::spawn_with`], on a database the test made (a SQLite file on a volume
+    /// of its own).
+    pub async fn spawn_on(
+        db: TestDb,
+        backend: Backend,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> TestApp {
         let store = deskward::store::connect(&db.url)
             .await
             .expect("connect to the test database");

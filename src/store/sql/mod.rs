@@ -69,7 +69,24 @@ macro_rules! next_area {
                 let turn = self.writes.turn().await;
                 let begin = if $backend == "sqlite" { "BEGIN IMMEDIATE" } else { "BEGIN" };
                 let tx = self.pool.begin_with(begin).await?;
-                Ok($crate::store::sql::WriteTx { tx, _turn: turn })
+                Ok($crate::store::sql::WriteTx {
+                    tx,
+                    _turn: turn,
+                    health: self.writes.health(),
+                })
+            }
+
+            /// The smallest write there is: page 1 rewritten with the `user_version` it holds
+            /// (Deskward keeps nothing there), one WAL frame, committed like every write. It
+            /// fails where any write would (a full volume) and succeeds once writes can.
+            async fn probe_write(&self) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let v: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {v}")))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             /// A statement built at run time, with the values its `Args` collected.
@@ -134,6 +151,18 @@ macro_rules! next_area {
 
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
+                if $backend == "sqlite" && self.writes.failing().is_some() {
+                    // A write failed and none has succeeded since: try one, so the health
+                    // check turns healthy by itself once space (or the volume) is back, even
+                    // while nobody else writes.
+                    let tried = self.probe_write().await;
+                    if let Some(why) = self.writes.failing() {
+                        return Err(StoreError::Unavailable(format!(
+                            "the database cannot write: {why}"
+                        )));
+                    }
+                    tried?;
+                }
                 Ok(())
             }
 
@@ -157,25 +186,62 @@ pub(in crate::store) use next_area;
 /// results — some waited tens of milliseconds behind locks held for a fraction of one. In
 /// this queue (first come, first served) each waits only for the writers ahead of it.
 /// PostgreSQL locks rows, not the database: its stores have no gate.
-pub(in crate::store) struct WriteGate(Option<std::sync::Arc<tokio::sync::Mutex<()>>>);
+///
+/// On SQLite the gate also remembers whether the latest write transaction failed to commit
+/// (a full volume, an I/O error): the health check reports it until a write succeeds, since a
+/// database that answers reads but takes no writes is not serving sign-ins.
+pub(in crate::store) struct WriteGate {
+    turns: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    health: Option<std::sync::Arc<WriteHealth>>,
+}
+
+/// Why the latest write failed to commit, None once one has committed since.
+#[derive(Default)]
+pub(in crate::store) struct WriteHealth(std::sync::Mutex<Option<String>>);
+
+impl WriteHealth {
+    fn set(&self, failure: Option<String>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = failure;
+    }
+
+    fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
 
 impl WriteGate {
     /// The gate of a SQLite store.
     pub fn queue() -> Self {
-        WriteGate(Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))))
+        WriteGate {
+            turns: Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))),
+            health: Some(std::sync::Arc::default()),
+        }
     }
 
-    /// No gate (PostgreSQL).
+    /// No gate (PostgreSQL: its failed commits are conflicts between transactions, and its
+    /// own health is its server's to report).
     pub fn none() -> Self {
-        WriteGate(None)
+        WriteGate {
+            turns: None,
+            health: None,
+        }
     }
 
     /// Waits for this writer's turn; the turn lasts as long as the guard.
     pub async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match &self.0 {
+        match &self.turns {
             Some(m) => Some(m.clone().lock_owned().await),
             None => None,
         }
+    }
+
+    pub fn health(&self) -> Option<std::sync::Arc<WriteHealth>> {
+        self.health.clone()
+    }
+
+    /// Why the latest write failed, while no write has succeeded since.
+    pub fn failing(&self) -> Option<String> {
+        self.health.as_ref().and_then(|h| h.get())
     }
 }
 
@@ -184,11 +250,19 @@ impl WriteGate {
 pub(in crate::store) struct WriteTx<DB: sqlx::Database> {
     pub tx: sqlx::Transaction<'static, DB>,
     pub _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    pub health: Option<std::sync::Arc<WriteHealth>>,
 }
 
 impl<DB: sqlx::Database> WriteTx<DB> {
+    /// Commits, recording the outcome for the health check. A failed commit leaves its
+    /// connection's transaction to the pool's release check (`sqlite::release_check`), which
+    /// closes the connection rather than lend it out inside a transaction.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        let done = self.tx.commit().await;
+        if let Some(h) = &self.health {
+            h.set(done.as_ref().err().map(|e| e.to_string()));
+        }
+        done
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
@@ -277,6 +351,9 @@ impl From<sqlx::Error> for StoreError {
                  busy, or PostgreSQL refusing new ones: see --db-pool-size)"
                     .to_string(),
             ),
+            sqlx::Error::Database(db) if out_of_space(&*db) => {
+                StoreError::Unavailable(format!("the database cannot write: {}", db.message()))
+            }
             sqlx::Error::Io(_)
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
@@ -284,6 +361,22 @@ impl From<sqlx::Error> for StoreError {
             other => StoreError::Other(other.to_string()),
         }
     }
+}
+
+/// A write refused for want of space or a working volume: SQLite's `SQLITE_FULL` (13) and
+/// `SQLITE_IOERR` (10, with any extended code), PostgreSQL's class 53 (insufficient resources:
+/// disk full, out of memory) and 58030 (I/O error). Not the request's fault, and over once the
+/// space is back: 503, like an unreachable database.
+fn out_of_space(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = db.code() else {
+        return false;
+    };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return code
+            .parse::<i32>()
+            .is_ok_and(|c| matches!(c & 0xff, 10 | 13));
+    }
+    code.starts_with("53") || code == "58030"
 }
 
 /// The input a unique constraint protects, by the constraint's name. Primary keys and token
