@@ -23,6 +23,64 @@ pub struct TestDb {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// Databases and roles the tests create are named `deskward_test_<pid>_…`; the pid tells
+/// whether their test process is still running.
+const PREFIX: &str = "deskward_test_";
+
+/// Drops what test processes that are no longer running left behind (a test killed by its
+/// timeout never runs its `Drop`). Once per test process, before its first database.
+async fn sweep_leftovers(conn: &mut sqlx::PgConnection) {
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT
+        .get_or_init(async || {
+            let orphaned = |name: &str| {
+                name.strip_prefix(PREFIX)
+                    .and_then(|rest| rest.split('_').next())
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+            };
+            let pattern = format!("{}%", PREFIX.replace('_', "\\_"));
+            let dbs: Vec<String> =
+                sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
+                    .bind(&pattern)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap_or_default();
+            for db in dbs.iter().filter(|d| orphaned(d)) {
+                // Another process may be sweeping the same one: an error here is not a failure.
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+                )))
+                .execute(&mut *conn)
+                .await;
+            }
+            let roles: Vec<String> =
+                sqlx::query_scalar("SELECT rolname FROM pg_roles WHERE rolname LIKE $1")
+                    .bind(&pattern)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap_or_default();
+            for role in roles.iter().filter(|r| orphaned(r)) {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+                    .execute(&mut *conn)
+                    .await;
+            }
+        })
+        .await;
+}
+
+/// The PostgreSQL server's address (`host:port`) from [`pg_admin_url`], for tests that put
+/// something between the server and Deskward.
+pub fn pg_addr() -> std::net::SocketAddr {
+    let url = url::Url::parse(&pg_admin_url()).expect("DESKWARD_TEST_PG_URL is a URL");
+    let host = url.host_str().unwrap_or("127.0.0.1");
+    let port = url.port().unwrap_or(5432);
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| panic!("cannot resolve the PostgreSQL host {host}:{port}"))
+}
+
 impl TestDb {
     pub async fn new(backend: Backend) -> TestDb {
         match backend {
@@ -37,7 +95,7 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let name = format!(
-                    "deskward_test_{}_{}_{}",
+                    "{PREFIX}{}_{}_{}",
                     std::process::id(),
                     COUNTER.fetch_add(1, Ordering::SeqCst),
                     std::time::SystemTime::now()
@@ -51,6 +109,7 @@ impl TestDb {
                     .unwrap_or_else(|e| {
                         panic!("PostgreSQL is required for these tests ({admin}): {e}")
                     });
+                sweep_leftovers(&mut conn).await;
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await

@@ -108,7 +108,7 @@ async fn backup_refuses_what_it_cannot_do() {
         "--to",
         fresh.to_str().unwrap(),
         "--database-url",
-        "postgres://postgres@127.0.0.1:5432/test",
+        &crate::db::pg_admin_url(),
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"));
