@@ -107,6 +107,53 @@ impl EventFilter {
     }
 }
 
+/// Whose events an endpoint carries: what the administrator who created it may see, as the
+/// Team section shows it to them now (the people of the sections they may view, and
+/// themselves). An endpoint is no way around the Team permissions: a `security`-only
+/// sub-administrator's endpoint hears about nobody but them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Created before endpoints recorded their creator: every event, as then.
+    Everyone,
+    /// The creator as the permission rules see them; `None` while they are disabled (they
+    /// see nothing now).
+    Creator(Option<super::policy::Actor>),
+}
+
+impl Audience {
+    /// From the creator's stored row: id, kind, primary, permissions (as stored), disabled.
+    pub fn of_creator(
+        account_id: &str,
+        creator: Option<(&str, &str, bool, &str, bool)>,
+    ) -> Audience {
+        let Some((id, kind, primary, permissions, disabled)) = creator else {
+            return Audience::Everyone;
+        };
+        let kind = kind.parse::<super::member::MemberKind>();
+        match kind {
+            Ok(kind) if !disabled => Audience::Creator(Some(super::policy::Actor {
+                account_id: account_id.to_string(),
+                member_id: id.to_string(),
+                kind,
+                primary,
+                permissions: super::member::Permissions::from_db(permissions),
+                ip: String::new(),
+                session_id: None,
+            })),
+            _ => Audience::Creator(None),
+        }
+    }
+
+    /// Whether an event about this person goes to the endpoint.
+    pub fn includes(&self, member_id: &str, kind: super::member::MemberKind) -> bool {
+        match self {
+            Audience::Everyone => true,
+            Audience::Creator(None) => false,
+            Audience::Creator(Some(actor)) => actor.follows(member_id, kind),
+        }
+    }
+}
+
 /// The person an event is about, as the body shows them.
 #[derive(Debug, Clone)]
 pub struct PersonData<'a> {
@@ -285,6 +332,26 @@ pub fn check_url(text: &str) -> Result<url::Url, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endpoint_hears_what_its_creator_may_see() {
+        use crate::domain::member::MemberKind::{Admin, Agent};
+        let security_only =
+            Audience::of_creator("ac", Some(("ad_s", "admin", false, "security", false)));
+        assert!(!security_only.includes("ad_primary", Admin));
+        assert!(!security_only.includes("ag_1", Agent));
+        assert!(security_only.includes("ad_s", Admin), "their own events");
+        let agents = Audience::of_creator(
+            "ac",
+            Some(("ad_a", "admin", false, "security,team.agents", false)),
+        );
+        assert!(agents.includes("ag_1", Agent) && !agents.includes("ad_primary", Admin));
+        let primary = Audience::of_creator("ac", Some(("ad_p", "admin", true, "", false)));
+        assert!(primary.includes("ad_x", Admin) && primary.includes("ag_1", Agent));
+        let disabled = Audience::of_creator("ac", Some(("ad_p", "admin", true, "", true)));
+        assert!(!disabled.includes("ag_1", Agent));
+        assert!(Audience::of_creator("ac", None).includes("ad_primary", Admin));
+    }
 
     #[test]
     fn filters_parse_and_match() {

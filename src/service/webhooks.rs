@@ -76,6 +76,7 @@ impl Service {
             secret: secret.clone(),
             disabled_reason: None,
             created_at: self.now(),
+            created_by: Some(actor.member_id.clone()),
         };
         self.store.insert_webhook(&endpoint).await?;
         self.audit_by(

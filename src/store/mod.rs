@@ -322,6 +322,9 @@ pub struct WebhookEndpoint {
     /// None while enabled; why it was turned off otherwise ("gone": the receiver said 410).
     pub disabled_reason: Option<String>,
     pub created_at: Millis,
+    /// The administrator who created it: it carries only events about people they may see
+    /// (`domain::webhook::Audience`). None for endpoints made before this was recorded.
+    pub created_by: Option<String>,
 }
 
 /// One event for one endpoint in the outbox; `id` is the `webhook-id` (`msg_…`).

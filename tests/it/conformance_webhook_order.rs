@@ -32,6 +32,7 @@ async fn a_later_event_waits_for_an_uncommitted_earlier_one_postgres() {
             secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
             disabled_reason: None,
             created_at: T0,
+            created_by: None,
         })
         .await
         .unwrap();
@@ -161,6 +162,7 @@ async fn results_of_a_round_are_recorded_in_one_call(backend: Backend) {
                 secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
                 disabled_reason: None,
                 created_at: T0,
+                created_by: None,
             })
             .await
             .unwrap();

@@ -37,6 +37,7 @@ fn endpoint(account: &str, id: &str, events: &[&str]) -> WebhookEndpoint {
         secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string(),
         disabled_reason: None,
         created_at: T0,
+        created_by: None,
     }
 }
 

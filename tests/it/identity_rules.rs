@@ -16,6 +16,7 @@ backend_tests!(
     a_device_pass_lifts_the_limit_of_its_own_person_only,
     the_ranges_of_the_administrators_policy_are_the_primarys,
     nobody_resets_their_own_second_factor_without_the_password,
+    an_endpoint_carries_only_what_its_creator_may_see,
 );
 
 const TAKEOVER: &str = "a takeover password";
@@ -339,4 +340,89 @@ async fn nobody_resets_their_own_second_factor_without_the_password(backend: Bac
         .delete(&format!("/api/v1/admins/{}/mfa", sub.id))
         .await
         .expect_status(StatusCode::NO_CONTENT);
+}
+
+/// Who each of an endpoint's deliveries is about, as (event type, person id).
+async fn delivered(app: &TestApp, endpoint: &str) -> Vec<(String, String)> {
+    app.store
+        .webhook_deliveries(&app.account.id, endpoint, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.event_type, d.member_id))
+        .collect()
+}
+
+async fn endpoint_of(c: &Client) -> String {
+    c.post_json(
+        "/api/v1/webhooks",
+        &json!({"url": "http://127.0.0.1:9/hook", "events": ["*"]}),
+    )
+    .await
+    .expect_status(StatusCode::CREATED)
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Webhooks are under the `security` permission, but an endpoint is no way around the Team
+/// permissions: it carries events only about the people its creator may see (the sections
+/// they may view, and themselves); the primary administrator's carry everyone's.
+async fn an_endpoint_carries_only_what_its_creator_may_see(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.webhooks.allow_private = true).await;
+    let sue = app.add_admin("Sue", "sue@acme.test", &["security"]).await;
+    app.add_admin("Sam", "sam@acme.test", &["security", "team.agents"])
+        .await;
+    let ann = app.add_agent("Ann", "ann@acme.test").await;
+    let sue_c = app.signed_in("sue@acme.test", PASSWORD).await;
+    let sam_c = app.signed_in("sam@acme.test", PASSWORD).await;
+    let primary = app.primary_client().await;
+    let (of_sue, of_sam, of_primary) = (
+        endpoint_of(&sue_c).await,
+        endpoint_of(&sam_c).await,
+        endpoint_of(&primary).await,
+    );
+
+    // The primary signs in and out, Ann signs in, Sue signs in.
+    let p2 = app.primary_client().await;
+    p2.logout().await;
+    app.signed_in("ann@acme.test", PASSWORD).await;
+    app.signed_in("sue@acme.test", PASSWORD).await;
+
+    let about = |log: &[(String, String)], id: &str| log.iter().filter(|(_, m)| m == id).count();
+    let pid = app.primary.id.clone();
+    let sues = delivered(&app, &of_sue).await;
+    assert_eq!(
+        about(&sues, &pid),
+        0,
+        "security only: not the primary's sessions: {sues:?}"
+    );
+    assert_eq!(about(&sues, &ann.id), 0, "nor the agents': {sues:?}");
+    assert!(about(&sues, &sue.id) > 0, "their own: {sues:?}");
+    let sams = delivered(&app, &of_sam).await;
+    assert_eq!(about(&sams, &pid), 0, "agents' section only: {sams:?}");
+    assert!(about(&sams, &ann.id) > 0, "{sams:?}");
+    let all = delivered(&app, &of_primary).await;
+    assert!(about(&all, &pid) >= 2, "started and ended: {all:?}");
+    assert!(
+        about(&all, &ann.id) > 0 && about(&all, &sue.id) > 0,
+        "{all:?}"
+    );
+
+    // What the creator may see is read at each event: Sam given the administrators' section
+    // hears about administrators from then on.
+    primary
+        .patch_json(
+            &format!(
+                "/api/v1/admins/{}",
+                sam_c.me().await.json()["user"]["id"].as_str().unwrap()
+            ),
+            &json!({"permissions": ["security", "team.agents", "team.admins"]}),
+        )
+        .await
+        .expect_status(StatusCode::OK);
+    app.primary_client().await;
+    let sams = delivered(&app, &of_sam).await;
+    assert!(about(&sams, &pid) > 0, "{sams:?}");
 }

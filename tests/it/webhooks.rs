@@ -507,6 +507,7 @@ async fn private_targets_are_refused_unless_allowed() {
         secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
         disabled_reason: None,
         created_at: app.svc.now(),
+        created_by: None,
     };
     app.store.insert_webhook(&endpoint).await.unwrap();
     app.add_agent("Ann", "ann@acme.test").await;

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use crate::domain::member::MemberKind;
 use crate::domain::session::EndReason;
 use crate::domain::time::{Millis, rfc3339};
-use crate::domain::webhook::{EventFilter, EventType, PersonData, body};
+use crate::domain::webhook::{Audience, EventFilter, EventType, PersonData, body};
 use crate::ids::new_id;
 use crate::store::Session;
 
@@ -44,6 +45,13 @@ impl Change {
             session_id: Some(session_id.to_string()),
         }
     }
+}
+
+/// An enabled endpoint as the outbox needs it: which events, about whom.
+pub(in crate::store) struct Endpoint {
+    pub id: String,
+    pub filter: EventFilter,
+    pub audience: Audience,
 }
 
 /// A person as an event body shows them, with their presence.
@@ -85,7 +93,7 @@ fn session_json(s: &Session) -> Value {
 /// the changes (which is the order a person's events are sent in).
 pub(in crate::store) fn outbox_rows(
     changes: &[Change],
-    endpoints: &HashMap<String, Vec<(String, EventFilter)>>,
+    endpoints: &HashMap<String, Vec<Endpoint>>,
     people: &HashMap<String, PersonRow>,
     sessions: &HashMap<String, Session>,
     at: Millis,
@@ -117,12 +125,15 @@ pub(in crate::store) fn outbox_rows(
             name: &p.name,
         };
         let text = body(c.event, at, &person, extra);
-        for (endpoint_id, filter) in eps {
-            if filter.matches(c.event) {
+        let Ok(kind) = p.kind.parse::<MemberKind>() else {
+            continue;
+        };
+        for e in eps {
+            if e.filter.matches(c.event) && e.audience.includes(&p.id, kind) {
                 rows.push(json!([
                     new_id("msg"),
                     c.account_id,
-                    endpoint_id,
+                    e.id,
                     c.member_id,
                     c.event.as_str(),
                     text,
@@ -190,7 +201,7 @@ macro_rules! methods {
             async fn insert_webhook(&self, e: &WebhookEndpoint) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO webhook_endpoints (id, account_id, url, events, secret, \
-                     disabled_reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     disabled_reason, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&e.id)
                 .bind(&e.account_id)
@@ -199,6 +210,7 @@ macro_rules! methods {
                 .bind(&e.secret)
                 .bind(&e.disabled_reason)
                 .bind(e.created_at)
+                .bind(&e.created_by)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -206,8 +218,8 @@ macro_rules! methods {
 
             async fn webhooks(&self, account_id: &str) -> StoreResult<Vec<WebhookEndpoint>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, account_id, url, events, secret, disabled_reason, created_at \
-                     FROM webhook_endpoints WHERE account_id = $1 ORDER BY created_at, id",
+                    "SELECT id, account_id, url, events, secret, disabled_reason, created_at, \
+                     created_by FROM webhook_endpoints WHERE account_id = $1 ORDER BY created_at, id",
                 )
                 .bind(account_id)
                 .fetch_all(&self.pool)
@@ -216,8 +228,8 @@ macro_rules! methods {
 
             async fn webhook(&self, account_id: &str, id: &str) -> StoreResult<WebhookEndpoint> {
                 Ok(sqlx::query_as(
-                    "SELECT id, account_id, url, events, secret, disabled_reason, created_at \
-                     FROM webhook_endpoints WHERE account_id = $1 AND id = $2",
+                    "SELECT id, account_id, url, events, secret, disabled_reason, created_at, \
+                     created_by FROM webhook_endpoints WHERE account_id = $1 AND id = $2",
                 )
                 .bind(account_id)
                 .bind(id)
@@ -427,30 +439,54 @@ macro_rules! methods {
                 accounts.sort();
                 accounts.dedup();
                 let mut args = sql::Args::default();
+                // With each endpoint, its creator as the permission rules see them.
                 let sql = format!(
-                    "SELECT account_id, id, events FROM webhook_endpoints \
-                     WHERE disabled_reason IS NULL AND account_id IN ({}) ORDER BY created_at, id",
+                    "SELECT e.account_id, e.id, e.events, c.id, c.kind, c.is_primary, \
+                     c.permissions, c.disabled FROM webhook_endpoints e \
+                     LEFT JOIN members c ON c.id = e.created_by \
+                     WHERE e.disabled_reason IS NULL AND e.account_id IN ({}) \
+                     ORDER BY e.created_at, e.id",
                     args.list($backend, &accounts)
                 );
-                let rows: Vec<(String, String, String)> =
-                    Self::dynamic_as(sql, &args).fetch_all(&mut *conn).await?;
+                #[allow(clippy::type_complexity)]
+                let rows: Vec<(
+                    String,
+                    String,
+                    String,
+                    Option<String>,
+                    Option<String>,
+                    Option<bool>,
+                    Option<String>,
+                    Option<bool>,
+                )> = Self::dynamic_as(sql, &args).fetch_all(&mut *conn).await?;
                 if rows.is_empty() {
                     return Ok(());
                 }
-                let mut endpoints: HashMap<String, Vec<(String, $crate::domain::webhook::EventFilter)>> =
-                    HashMap::new();
-                for (account, id, events) in rows {
-                    endpoints
-                        .entry(account)
-                        .or_default()
-                        .push((id, $crate::domain::webhook::EventFilter::from_db(&events)));
+                let mut endpoints: HashMap<String, Vec<sql::webhooks::Endpoint>> = HashMap::new();
+                for (account, id, events, c_id, c_kind, c_primary, c_perms, c_disabled) in rows {
+                    let creator = match (&c_id, &c_kind) {
+                        (Some(cid), Some(kind)) => Some((
+                            cid.as_str(),
+                            kind.as_str(),
+                            c_primary.unwrap_or(false),
+                            c_perms.as_deref().unwrap_or(""),
+                            c_disabled.unwrap_or(false),
+                        )),
+                        _ => None,
+                    };
+                    let audience = $crate::domain::webhook::Audience::of_creator(&account, creator);
+                    endpoints.entry(account).or_default().push(sql::webhooks::Endpoint {
+                        id,
+                        filter: $crate::domain::webhook::EventFilter::from_db(&events),
+                        audience,
+                    });
                 }
                 let wanted: Vec<&sql::webhooks::Change> = changes
                     .iter()
                     .filter(|c| {
                         endpoints
                             .get(&c.account_id)
-                            .is_some_and(|eps| eps.iter().any(|(_, f)| f.matches(c.event)))
+                            .is_some_and(|eps| eps.iter().any(|e| e.filter.matches(c.event)))
                     })
                     .collect();
                 if wanted.is_empty() {

@@ -777,7 +777,8 @@ mod ops {
         responses(
             (status = 201, description = "The new agent", body = Member),
             (status = 401, description = "`unauthenticated`", body = ErrorBody),
-            (status = 403, description = "`forbidden` or `csrf`", body = ErrorBody),
+            (status = 403, description = "`forbidden` (also: the e-mail belongs to an administrator \
+                the caller may not administer) or `csrf`", body = ErrorBody),
             (status = 422, description = "`invalid_input` (e-mail taken, short password, ...)", body = ErrorBody),
         ))]
     pub fn create_agent() {}
@@ -835,7 +836,8 @@ mod ops {
         responses(
             (status = 200, description = "The agent as changed", body = Member),
             (status = 401, description = "`unauthenticated`, or `invalid_credentials` (wrong current password)", body = ErrorBody),
-            (status = 403, description = "`forbidden` or `csrf`", body = ErrorBody),
+            (status = 403, description = "`forbidden` (also: a new e-mail, or a password for an \
+                e-mail, that belongs to an administrator the caller may not administer) or `csrf`", body = ErrorBody),
             (status = 404, description = "`not_found`", body = ErrorBody),
             (status = 422, description = "`invalid_input`", body = ErrorBody),
             (status = 429, description = "`rate_limited`", body = ErrorBody,
@@ -910,7 +912,7 @@ mod ops {
             (status = 200, description = "The settings as changed", body = SecuritySettings),
             (status = 401, description = "`unauthenticated`", body = ErrorBody),
             (status = 403, description = "`forbidden` (also a sub-administrator changing an `admins` \
-                field) or `csrf`", body = ErrorBody),
+                field, or the office networks while the `admins` policy is not `off`) or `csrf`", body = ErrorBody),
             (status = 409, description = "`would_lock_out_self`: the change would lock out the caller; \
                 send `confirm: true` to save it anyway", body = ErrorBody),
             (status = 422, description = "`invalid_input`", body = ErrorBody),
@@ -921,7 +923,9 @@ mod ops {
         security((), ("session" = [])),
         params(("require" = Option<Require>, Query, description = "`agent`, `admin` (that role exactly) or a permission")),
         responses(
-            (status = 200, description = "A live session; `Remote-*` headers name the person",
+            (status = 200, description = "A live session; `Remote-*` headers name the person: \
+                `Remote-Id` is the person (linked agent and administrator accounts share \
+                `Remote-User`, the e-mail)",
                 headers(("Remote-User" = String), ("Remote-Email" = String), ("Remote-Name" = String),
                         ("Remote-Id" = String), ("Remote-Groups" = String))),
             (status = 401, description = "No live session; `Location` holds the sign-in URL", body = ErrorBody,
@@ -935,7 +939,9 @@ mod ops {
         security((), ("session" = [])),
         params(("require" = Option<Require>, Query, description = "`agent`, `admin` (that role exactly) or a permission")),
         responses(
-            (status = 200, description = "A live session; `Remote-*` headers name the person",
+            (status = 200, description = "A live session; `Remote-*` headers name the person: \
+                `Remote-Id` is the person (linked agent and administrator accounts share \
+                `Remote-User`, the e-mail)",
                 headers(("Remote-User" = String), ("Remote-Email" = String), ("Remote-Name" = String),
                         ("Remote-Id" = String), ("Remote-Groups" = String))),
             (status = 302, description = "No live session, for a page: to the sign-in URL",
@@ -1134,7 +1140,8 @@ mod ops {
             (status = 204, description = "The agent's second factors are removed and their sessions \
                 ended (reason `mfa_reset`)"),
             (status = 401, description = "`unauthenticated`", body = ErrorBody),
-            (status = 403, description = "`forbidden` or `csrf`", body = ErrorBody),
+            (status = 403, description = "`forbidden` (also: the agent's e-mail belongs to an \
+                administrator the caller may not administer) or `csrf`", body = ErrorBody),
             (status = 404, description = "`not_found`", body = ErrorBody),
             (status = 422, description = "`invalid_input`: no second factor to reset", body = ErrorBody),
         ))]
@@ -1147,7 +1154,8 @@ mod ops {
             (status = 204, description = "The administrator's second factors are removed and their \
                 sessions ended (reason `mfa_reset`)"),
             (status = 401, description = "`unauthenticated`", body = ErrorBody),
-            (status = 403, description = "`forbidden` or `csrf`", body = ErrorBody),
+            (status = 403, description = "`forbidden` (also on one's own id: one's own factor goes \
+                through `DELETE /api/v1/me/mfa/totp`, which asks for the password) or `csrf`", body = ErrorBody),
             (status = 404, description = "`not_found`", body = ErrorBody),
             (status = 422, description = "`invalid_input`: no second factor to reset", body = ErrorBody),
         ))]
