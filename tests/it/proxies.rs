@@ -536,6 +536,8 @@ fn the_traefik_configuration_names_what_deskward_answers() {
         "X_Forwarded_User: \"\"",
         "X-Original-URL: \"\"",
         "PathPrefix(`/deskward/`)",
+        // Every spelling an app may route as the administrators' part (issue 25.7).
+        "PathRegexp(`(?i)^/admin(?:[/;.]|$)`)",
     ] {
         assert!(block.contains(needle), "{needle} missing from:\n{block}");
     }

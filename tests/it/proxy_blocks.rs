@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::db::Backend;
 use crate::forward_auth::desk_signed_in;
 use crate::proxies::{Kind, Stack};
-use crate::support::{COOKIE, PASSWORD};
+use crate::support::{COOKIE, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD};
 
 /// An answer as it came off the wire.
 struct Raw {
@@ -216,6 +216,87 @@ async fn deskwards_cookies_and_forged_descriptions_never_reach_the_app(
     }
 }
 
+/// Spellings of the administrators' part `/admin/…` an app may route as it: case, the bare
+/// path, `;` parameters, percent-encoding, dot segments, repeated slashes, a format suffix.
+const ADMIN_SPELLINGS: &[&str] = &[
+    "/admin/x",
+    "/ADMIN/x",
+    "/Admin/x",
+    "/admin",
+    "/ADMIN",
+    "/admin/",
+    "/admin;/x",
+    "/Admin;jsessionid=1/x",
+    "/admin;",
+    "/%61dmin/x",
+    "/%41DMIN/x",
+    "/adm%69n/x",
+    "/admin%3B/x",
+    "/admin%2Fx",
+    "//admin/x",
+    "///ADMIN/x",
+    "/./admin/x",
+    "/x/../admin/x",
+    "/admin/./x",
+    "/admin.json",
+];
+
+async fn every_spelling_of_the_admin_path_is_guarded(backend: Backend, kind: Kind) {
+    let stack = Stack::start(backend, kind).await;
+    let app = &stack.app;
+    app.add_agent("Ann Agent", "ann@acme.test").await;
+    let cookie_of = async |email: &str, password: &str| {
+        let token = desk_signed_in(app, email, password)
+            .await
+            .session_token()
+            .expect("signed in");
+        format!("{COOKIE}={token}")
+    };
+    let agent = cookie_of("ann@acme.test", PASSWORD).await;
+    let admin = cookie_of(PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    let is_the_app = |r: &Raw| r.status == 200 && r.body.contains("Sample helpdesk");
+
+    let (mut reached, mut missed) = (Vec::new(), Vec::new());
+    for path in ADMIN_SPELLINGS {
+        let as_agent = raw_get(
+            &stack.proxy.base,
+            path,
+            &[("Cookie", agent.as_str()), ("Accept", "text/html")],
+        )
+        .await;
+        if is_the_app(&as_agent) || as_agent.status != 403 {
+            reached.push(format!("{path} → {}", as_agent.status));
+        }
+        let as_admin = raw_get(
+            &stack.proxy.base,
+            path,
+            &[("Cookie", admin.as_str()), ("Accept", "text/html")],
+        )
+        .await;
+        if !is_the_app(&as_admin) {
+            missed.push(format!("{path} → {}", as_admin.status));
+        }
+    }
+    assert!(
+        reached.is_empty(),
+        "{kind:?}: an agent was not refused (403) at {reached:?}"
+    );
+    assert!(
+        missed.is_empty(),
+        "{kind:?}: the administrator did not reach the app at {missed:?}"
+    );
+    // What is not the administrators' part stays open to agents.
+    for path in ["/administrator", "/inbox/admin", "/admins"] {
+        let r = raw_get(
+            &stack.proxy.base,
+            path,
+            &[("Cookie", agent.as_str()), ("Accept", "text/html")],
+        )
+        .await;
+        assert!(is_the_app(&r), "{kind:?} {path}: {}", r.head);
+    }
+}
+
 async fn nginx_drops_a_clients_identity_headers(backend: Backend) {
     a_clients_identity_headers_never_reach_the_app(backend, Kind::Nginx).await
 }
@@ -229,7 +310,16 @@ async fn caddy_keeps_deskwards_cookies_from_the_app(backend: Backend) {
     deskwards_cookies_and_forged_descriptions_never_reach_the_app(backend, Kind::Caddy).await
 }
 
+async fn nginx_guards_every_spelling_of_the_admin_path(backend: Backend) {
+    every_spelling_of_the_admin_path_is_guarded(backend, Kind::Nginx).await
+}
+async fn caddy_guards_every_spelling_of_the_admin_path(backend: Backend) {
+    every_spelling_of_the_admin_path_is_guarded(backend, Kind::Caddy).await
+}
+
 backend_tests!(
+    nginx_guards_every_spelling_of_the_admin_path,
+    caddy_guards_every_spelling_of_the_admin_path,
     nginx_drops_a_clients_identity_headers,
     caddy_drops_a_clients_identity_headers,
     nginx_keeps_deskwards_cookies_from_the_app,
