@@ -23,14 +23,28 @@ pub const UNMATCHED: &str = "unmatched";
 /// Times every request the routes answer, by method, route pattern and status class. Added
 /// to the router only when metrics are served, so without `--metrics-bind` it costs nothing.
 #[derive(Clone)]
-pub struct TimingLayer(pub Arc<Service>);
+pub struct TimingLayer {
+    svc: Arc<Service>,
+    prefix: Arc<str>,
+}
+
+impl TimingLayer {
+    /// `prefix`: the `--path-prefix` the routes are mounted under (`""` for none).
+    pub fn new(svc: Arc<Service>, prefix: &str) -> Self {
+        Self {
+            svc,
+            prefix: Arc::from(prefix),
+        }
+    }
+}
 
 impl<S> tower::Layer<S> for TimingLayer {
     type Service = Timed<S>;
     fn layer(&self, inner: S) -> Timed<S> {
         Timed {
             inner,
-            svc: self.0.clone(),
+            svc: self.svc.clone(),
+            prefix: self.prefix.clone(),
         }
     }
 }
@@ -40,6 +54,7 @@ impl<S> tower::Layer<S> for TimingLayer {
 pub struct Timed<S> {
     inner: S,
     svc: Arc<Service>,
+    prefix: Arc<str>,
 }
 
 impl<S> tower::Service<Request> for Timed<S>
@@ -60,12 +75,15 @@ where
         let method = req.method().clone();
         // The router sets the pattern before calling the route; the fallback has none. A
         // nested router's own fallback is a catch-all pattern of axum's making: unmatched too.
+        // Under `--path-prefix` axum writes the prefix into the pattern; the label goes
+        // without it, so the documented alerts (`route=~"/api/.*"`) match wherever Deskward
+        // is mounted.
         let route = req
             .extensions()
             .get::<MatchedPath>()
             .map(|m| m.as_str())
             .filter(|p| !p.contains("__private__axum"))
-            .map(str::to_owned);
+            .map(|p| p.strip_prefix(&*self.prefix).unwrap_or(p).to_owned());
         let answer = self.inner.call(req);
         let svc = self.svc.clone();
         Box::pin(async move {

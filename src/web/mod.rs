@@ -113,7 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", axum::routing::get(healthz))
         .fallback(pages::not_found);
     let routes = if state.cfg.metrics {
-        routes.layer(metrics::TimingLayer(state.svc.clone()))
+        routes.layer(metrics::TimingLayer::new(state.svc.clone(), &prefix))
     } else {
         routes
     };

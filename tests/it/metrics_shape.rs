@@ -256,3 +256,46 @@ async fn made_up_methods_share_one_label() {
     let counted: f64 = histograms(&text).iter().map(|(_, h)| h.count).sum();
     assert_eq!(counted, 1.0 + 2.0 * 60.0, "{text}");
 }
+
+/// Issue 25.11: under `--path-prefix` the route label is the pattern without the prefix, the
+/// same as at the root, so the documented alerts (`route=~"/api/.*"`) match behind a proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_labels_leave_out_the_path_prefix() {
+    use crate::forward_auth::{PREFIX, desk_signed_in};
+    use crate::support::{PRIMARY_EMAIL, PRIMARY_PASSWORD};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind metrics port");
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let app = crate::forward_auth::guarded_with(Backend::Sqlite, move |c| {
+        c.metrics_listener = Some(listener);
+    })
+    .await;
+    let owner = desk_signed_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    owner.me().await.expect_status(reqwest::StatusCode::OK);
+    owner
+        .get(&format!("/api/v1/agents/{}", app.primary.id))
+        .await;
+    let text = scrape_text(&url).await;
+    let me = histogram(
+        &text,
+        &[
+            ("method", "GET"),
+            ("route", "/api/v1/me"),
+            ("status", "2xx"),
+        ],
+    );
+    assert_eq!(me.count, 1.0, "{text}");
+    histogram(
+        &text,
+        &[
+            ("method", "POST"),
+            ("route", "/api/v1/auth/login"),
+            ("status", "2xx"),
+        ],
+    );
+    let routes: Vec<String> = histograms(&text)
+        .into_iter()
+        .flat_map(|(labels, _)| labels.into_iter().filter(|(k, _)| k == "route"))
+        .map(|(_, v)| v)
+        .collect();
+    assert!(routes.iter().all(|r| !r.starts_with(PREFIX)), "{routes:?}");
+}

@@ -149,3 +149,44 @@ async fn the_description_is_served_without_sign_in() {
     .unwrap();
     assert_eq!(served, file);
 }
+
+/// Issue 25.11: the served description names where its paths start: `/` at the root, the
+/// path prefix under `--path-prefix`, so a client generated from it calls Deskward and not
+/// the app behind the same proxy. Apart from `servers`, it is the same document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_description_names_the_path_prefix_as_its_server() {
+    use crate::forward_auth::{PREFIX, desk, guarded};
+    let root = TestApp::spawn(Backend::Sqlite).await;
+    let at_root = root
+        .client()
+        .get("/api/v1/openapi.json")
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    assert_eq!(
+        at_root["servers"],
+        serde_json::json!([{"url": "/"}]),
+        "{at_root}"
+    );
+    let app = guarded(Backend::Sqlite).await;
+    let mut under = desk(&app)
+        .get("/api/v1/openapi.json")
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    assert_eq!(
+        under["servers"],
+        serde_json::json!([{"url": PREFIX}]),
+        "{under}"
+    );
+    // A client joins the server and a path: that is where Deskward answers.
+    let me = format!(
+        "{}{}",
+        under["servers"][0]["url"].as_str().unwrap(),
+        "/api/v1/me"
+    );
+    let res = app.client().get(&me).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{me}: {}", res.text);
+    under["servers"] = at_root["servers"].clone();
+    assert_eq!(under, at_root);
+}

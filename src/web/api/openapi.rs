@@ -9,6 +9,9 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
+
+use axum::body::Bytes;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -1196,14 +1199,29 @@ mod ops {
 )]
 struct ApiDoc;
 
-/// The description as the API serves it.
+/// The description as the API serves it at the root (no `--path-prefix`).
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    document_under("")
+}
+
+/// The description of Deskward mounted under `prefix` (`""` for the root): its `servers` entry
+/// is where the paths start, so a client generated from the served description calls Deskward,
+/// not the app it shares a host with behind the proxy.
+pub fn document_under(prefix: &str) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    let url = if prefix.is_empty() { "/" } else { prefix };
+    doc.servers = Some(vec![utoipa::openapi::Server::new(url)]);
+    doc
 }
 
 /// The description as JSON, exactly as docs/openapi.json holds it.
 pub fn json() -> String {
-    let mut text = document()
+    json_under("")
+}
+
+/// The description under `prefix` as JSON.
+pub fn json_under(prefix: &str) -> String {
+    let mut text = document_under(prefix)
         .to_pretty_json()
         .expect("the description serializes");
     text.push('\n');
@@ -1212,7 +1230,20 @@ pub fn json() -> String {
 
 /// `GET /api/v1/openapi.json`: no sign-in needed.
 pub async fn serve() -> Response {
-    static BODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let body = BODY.get_or_init(json).clone();
+    // One prefix per process in production; kept per prefix because tests run servers with
+    // different ones in one process.
+    static BODIES: std::sync::Mutex<Vec<(Arc<str>, Bytes)>> = std::sync::Mutex::new(Vec::new());
+    let prefix = crate::web::prefix::current();
+    let body = {
+        let mut bodies = BODIES.lock().unwrap_or_else(|e| e.into_inner());
+        match bodies.iter().find(|(p, _)| *p == prefix) {
+            Some((_, body)) => body.clone(),
+            None => {
+                let body = Bytes::from(json_under(&prefix));
+                bodies.push((prefix, body.clone()));
+                body
+            }
+        }
+    };
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
