@@ -54,6 +54,7 @@ mod policies;
 mod pool_limits;
 mod proxies;
 mod schemathesis;
+mod secret_key;
 mod sign_in_rd;
 mod signin;
 mod team_pages;
