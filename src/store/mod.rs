@@ -640,12 +640,26 @@ pub trait Store: Send + Sync + 'static {
     /// person's event while an earlier one of theirs for that endpoint is pending, never one
     /// another caller holds (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
     /// `UPDATE … RETURNING` under the write lock). A claim whose lease ran out (its instance
-    /// died) can be claimed again.
+    /// died) can be claimed again. No cap per account: see [`Store::claim_deliveries_fairly`].
     async fn claim_deliveries(
         &self,
         now: Millis,
         lease_until: Millis,
         limit: i64,
+    ) -> StoreResult<Vec<DeliveryJob>> {
+        self.claim_deliveries_fairly(now, lease_until, limit, i64::MAX)
+            .await
+    }
+    /// As [`Store::claim_deliveries`], shared between accounts: the accounts take turns (each
+    /// one's oldest due delivery, then each one's second, ...), and an account never has more
+    /// than `per_account` deliveries in flight at once (claims held by any instance count), so
+    /// one account's slow receivers cannot take every slot.
+    async fn claim_deliveries_fairly(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+        per_account: i64,
     ) -> StoreResult<Vec<DeliveryJob>>;
     /// Records an attempt's result and releases the claim.
     async fn finish_delivery(&self, delivery_id: &str, r: &AttemptResult) -> StoreResult<()> {

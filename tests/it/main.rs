@@ -60,3 +60,4 @@ mod signin;
 mod team_pages;
 mod throttling;
 mod webhooks;
+mod webhooks_fairness;
