@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage accounts.
     Account {
         #[command(subcommand)]
@@ -147,6 +147,36 @@ struct ServeArgs {
     keep: KeepArgs,
     #[command(flatten)]
     pool: PoolArgs,
+    /// A file holding the secret key the authenticator (TOTP) and device-pass secrets are
+    /// derived from, so the database alone does not hold them (at least 32 characters, e.g.
+    /// `openssl rand -hex 32`). Or give the key itself in DESKWARD_SECRET_KEY. Without
+    /// either, the secrets are random rows of the database. See docs/operations.md.
+    #[arg(long, env = "DESKWARD_SECRET_KEY_FILE")]
+    secret_key_file: Option<std::path::PathBuf>,
+}
+
+/// The secret key from `--secret-key-file` or `DESKWARD_SECRET_KEY`, if any; the error names
+/// where it came from and what is wrong.
+fn secret_key(
+    file: Option<&std::path::Path>,
+) -> Result<Option<deskward::service::keys::SecretKey>, String> {
+    use deskward::service::keys::SecretKey;
+    let inline = std::env::var("DESKWARD_SECRET_KEY").ok();
+    match (file, inline) {
+        (Some(_), Some(_)) => Err(
+            "give the secret key once: --secret-key-file (DESKWARD_SECRET_KEY_FILE) or \
+             DESKWARD_SECRET_KEY, not both"
+                .to_string(),
+        ),
+        (Some(path), None) => {
+            let what = format!("--secret-key-file {}", path.display());
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{what}: cannot read: {e}"))?;
+            SecretKey::from_text(&text, &what).map(Some)
+        }
+        (None, Some(text)) => SecretKey::from_text(&text, "DESKWARD_SECRET_KEY").map(Some),
+        (None, None) => Ok(None),
+    }
 }
 
 /// PostgreSQL connections; see docs/postgres-at-scale.md.
@@ -375,6 +405,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ..WebConfig::default()
             };
             a.guard.apply(&mut web)?;
+            let key = secret_key(a.secret_key_file.as_deref())?;
             let prefix = web.path_prefix.clone();
             let pool = store::PoolConfig {
                 size: a.pool.db_pool_size,
@@ -414,6 +445,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             )
             .await;
             let svc = server::build(store, Arc::new(SystemClock), events, &config);
+            svc.use_secret_key(key).await?;
             let listener = tokio::net::TcpListener::bind(a.bind)
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", a.bind))?;

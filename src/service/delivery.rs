@@ -21,6 +21,9 @@ pub struct DeliveryConfig {
     pub allow_private: bool,
     /// Deliveries in flight at once per instance.
     pub concurrency: usize,
+    /// Deliveries of one account in flight at once, across instances: the rest of the slots
+    /// stay for other accounts, so one account's slow receivers delay only that account.
+    pub per_account: usize,
     /// A receiver that has not answered within this is a failed attempt.
     pub timeout: Duration,
     /// How often the outbox is read when nothing wakes the worker (retries come due, other
@@ -33,6 +36,7 @@ impl Default for DeliveryConfig {
         Self {
             allow_private: false,
             concurrency: 16,
+            per_account: 8,
             timeout: Duration::from_secs(10),
             poll: Duration::from_millis(250),
         }
@@ -92,7 +96,12 @@ impl Service {
                 let now = self.clock.now();
                 match self
                     .store
-                    .claim_deliveries(now, now + LEASE_MS, free as i64)
+                    .claim_deliveries_fairly(
+                        now,
+                        now + LEASE_MS,
+                        free as i64,
+                        config.per_account.max(1) as i64,
+                    )
                     .await
                 {
                     Ok(jobs) => {

@@ -387,36 +387,48 @@ impl Service {
     }
 
     /// Encrypts a secret for storage: XOR with an HMAC-SHA256 key stream under a server
-    /// secret, bound to the person and a random nonce, so a copy of the database alone does
-    /// not yield anyone's codes. Stored as `nonce.ciphertext`, hex.
+    /// secret, bound to the person and a random nonce. With the secret key kept outside the
+    /// database (`service/keys.rs`), a copy of the database alone does not yield anyone's
+    /// codes. Stored as `nonce.ciphertext`, hex.
     async fn seal(&self, member_id: &str, secret: &[u8]) -> ServiceResult<String> {
-        let nonce = crate::ids::random_bytes(16);
-        let pad = self.pad(member_id, &nonce).await?;
-        let ct: Vec<u8> = secret.iter().zip(pad.iter()).map(|(a, b)| a ^ b).collect();
-        Ok(format!("{}.{}", hex::encode(nonce), hex::encode(ct)))
+        let key = self.secret("mfa-totp").await?;
+        seal_under(&key, member_id, secret)
     }
 
     async fn open(&self, t: &TotpRecord) -> ServiceResult<Vec<u8>> {
-        let bad = || ServiceError::Internal("unreadable authenticator secret".to_string());
-        let (nonce, ct) = t.secret.split_once('.').ok_or_else(bad)?;
-        let nonce = hex::decode(nonce).map_err(|_| bad())?;
-        let ct = hex::decode(ct).map_err(|_| bad())?;
-        let pad = self.pad(&t.member_id, &nonce).await?;
-        if ct.len() > pad.len() {
-            return Err(bad());
-        }
-        Ok(ct.iter().zip(pad.iter()).map(|(a, b)| a ^ b).collect())
-    }
-
-    async fn pad(&self, member_id: &str, nonce: &[u8]) -> ServiceResult<Vec<u8>> {
         let key = self.secret("mfa-totp").await?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key)
-            .map_err(|e| ServiceError::Internal(format!("totp key: {e}")))?;
-        mac.update(member_id.as_bytes());
-        mac.update(b"\n");
-        mac.update(nonce);
-        Ok(mac.finalize().into_bytes().to_vec())
+        open_under(&key, &t.member_id, &t.secret)
     }
+}
+
+/// [`Service::seal`] under a given key (also used when the key moves out of the database).
+pub(crate) fn seal_under(key: &[u8], member_id: &str, secret: &[u8]) -> ServiceResult<String> {
+    let nonce = crate::ids::random_bytes(16);
+    let pad = pad(key, member_id, &nonce)?;
+    let ct: Vec<u8> = secret.iter().zip(pad.iter()).map(|(a, b)| a ^ b).collect();
+    Ok(format!("{}.{}", hex::encode(nonce), hex::encode(ct)))
+}
+
+/// Opens what [`seal_under`] sealed with the same key.
+pub(crate) fn open_under(key: &[u8], member_id: &str, sealed: &str) -> ServiceResult<Vec<u8>> {
+    let bad = || ServiceError::Internal("unreadable authenticator secret".to_string());
+    let (nonce, ct) = sealed.split_once('.').ok_or_else(bad)?;
+    let nonce = hex::decode(nonce).map_err(|_| bad())?;
+    let ct = hex::decode(ct).map_err(|_| bad())?;
+    let pad = pad(key, member_id, &nonce)?;
+    if ct.len() > pad.len() {
+        return Err(bad());
+    }
+    Ok(ct.iter().zip(pad.iter()).map(|(a, b)| a ^ b).collect())
+}
+
+fn pad(key: &[u8], member_id: &str, nonce: &[u8]) -> ServiceResult<Vec<u8>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key)
+        .map_err(|e| ServiceError::Internal(format!("totp key: {e}")))?;
+    mac.update(member_id.as_bytes());
+    mac.update(b"\n");
+    mac.update(nonce);
+    Ok(mac.finalize().into_bytes().to_vec())
 }
 
 /// How long the second step of a sign-in may take.

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod cache;
 pub mod delivery;
 pub(crate) mod ending;
+pub mod keys;
 pub mod limiter;
 pub mod metrics;
 pub mod mfa;
@@ -159,6 +160,9 @@ pub struct Service {
     instance_id: String,
     /// Secrets shared by every instance (`Store::server_secret`), kept once read.
     secrets: std::sync::RwLock<std::collections::HashMap<String, Arc<[u8]>>>,
+    /// The secret key kept outside the database, once `use_secret_key` accepted it: every
+    /// server secret is derived from it then, none read from the database.
+    outside_key: std::sync::OnceLock<keys::SecretKey>,
     /// `--webhook-allow-private` (see `webhooks`).
     webhook_allow_private: std::sync::atomic::AtomicBool,
     policies: policies::PolicyCache,
@@ -184,6 +188,7 @@ impl Service {
             cache: cache::AuthCache::default(),
             instance_id: new_id("in"),
             secrets: Default::default(),
+            outside_key: Default::default(),
             webhook_allow_private: Default::default(),
             policies: Default::default(),
             metrics: metrics::Metrics::new(),
@@ -244,6 +249,9 @@ impl Service {
             .cloned();
         if let Some(s) = known {
             return Ok(s);
+        }
+        if let Some(key) = self.outside_key.get() {
+            return Ok(key.derive(name));
         }
         let secret: Arc<[u8]> = self.store.server_secret(name).await?.into();
         self.secrets

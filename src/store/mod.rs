@@ -35,6 +35,10 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The `server_secrets` row that says the secrets are derived from a key kept outside the
+/// database: an HMAC of a fixed text under that key (it checks the key, it does not reveal it).
+pub const OUTSIDE_KEY_CHECK: &str = "outside-key-check";
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Account {
     pub id: String,
@@ -454,6 +458,20 @@ pub trait Store: Send + Sync + 'static {
     /// The 32 random bytes stored under `name`, shared by every instance on this database;
     /// made on first use (concurrent first uses agree on one value).
     async fn server_secret(&self, name: &str) -> StoreResult<Vec<u8>>;
+    /// A stored secret, without making one.
+    async fn stored_server_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Every stored authenticator secret, sealed: (person, sealed).
+    async fn sealed_totp_secrets(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Moves the database onto a secret key kept outside it, in one transaction: records
+    /// `check` under [`OUTSIDE_KEY_CHECK`], replaces each sealed secret (person, old, new) that
+    /// is still the old one, and deletes the `retired` secrets. `false` (and nothing changed)
+    /// when the check row is already there.
+    async fn adopt_outside_key(
+        &self,
+        check: &[u8],
+        resealed: &[(String, String, String)],
+        retired: &[&str],
+    ) -> StoreResult<bool>;
 
     // People.
     async fn insert_member(&self, m: &NewMember) -> StoreResult<Member>;
@@ -627,12 +645,26 @@ pub trait Store: Send + Sync + 'static {
     /// person's event while an earlier one of theirs for that endpoint is pending, never one
     /// another caller holds (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
     /// `UPDATE … RETURNING` under the write lock). A claim whose lease ran out (its instance
-    /// died) can be claimed again.
+    /// died) can be claimed again. No cap per account: see [`Store::claim_deliveries_fairly`].
     async fn claim_deliveries(
         &self,
         now: Millis,
         lease_until: Millis,
         limit: i64,
+    ) -> StoreResult<Vec<DeliveryJob>> {
+        self.claim_deliveries_fairly(now, lease_until, limit, i64::MAX)
+            .await
+    }
+    /// As [`Store::claim_deliveries`], shared between accounts: the accounts take turns (each
+    /// one's oldest due delivery, then each one's second, ...), and an account never has more
+    /// than `per_account` deliveries in flight at once (claims held by any instance count), so
+    /// one account's slow receivers cannot take every slot.
+    async fn claim_deliveries_fairly(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+        per_account: i64,
     ) -> StoreResult<Vec<DeliveryJob>>;
     /// Records an attempt's result and releases the claim.
     async fn finish_delivery(&self, delivery_id: &str, r: &AttemptResult) -> StoreResult<()> {

@@ -1,5 +1,5 @@
-//! What operators run beside the service: `deskward backup`; the retention ages `serve`
-//! accepts.
+//! What operators run beside the service: `deskward backup`, the PostgreSQL backup block of
+//! docs/operations.md run as written; the retention ages `serve` accepts.
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -208,4 +208,84 @@ async fn the_longest_retention_keeps_the_audit_log(backend: Backend) {
         .expect_status(StatusCode::OK);
     let after = total(c.get("/api/v1/audit?per_page=1").await.json());
     assert!(after > before, "{before} entries before, {after} after");
+}
+
+/// docs/operations.md's PostgreSQL block, run as written with only the server and database
+/// names replaced: the dump is readable by its owner only, the restore goes into a database
+/// the block creates, and the primary administrator signs in on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_postgres_backup_and_restore_run_as_written() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+        .expect("docs/operations.md");
+    let section = &doc[doc.find("### PostgreSQL").expect("the PostgreSQL section")..];
+    let start = section.find("```sh\n").expect("its sh block") + "```sh\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let (base, source) = app.database_url().rsplit_once('/').unwrap();
+    let restored = format!("{source}_restored");
+    let script = block
+        .replace(
+            "postgres://deskward@db.example/deskward_restored",
+            &format!("{base}/{restored}"),
+        )
+        .replace(
+            "postgres://deskward@db.example/deskward\n",
+            &format!("{base}/{source}\n"),
+        )
+        .replace(
+            "postgres://deskward@db.example/postgres deskward_restored\n",
+            &format!("{base}/postgres {restored}\n"),
+        );
+    assert!(!script.contains("db.example"), "{script}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("sh")
+        .args(["-e", "-c", &script])
+        .current_dir(dir.path())
+        .output()
+        .expect("run sh");
+    let drop_restored = || async {
+        let mut conn =
+            <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{base}/postgres"))
+                .await
+                .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {restored} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    };
+    if !out.status.success() {
+        drop_restored().await;
+        panic!(
+            "the documented block failed:\n{script}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let dump = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "dump"))
+        .expect("the dump file");
+    let mode = std::fs::metadata(&dump).unwrap().permissions().mode() & 0o777;
+
+    let store = deskward::store::connect(&format!("{base}/{restored}"))
+        .await
+        .expect("open the restored database");
+    let config = ServerConfig::default();
+    let svc = deskward::server::build(
+        store,
+        Arc::new(SystemClock),
+        deskward::events::EventBus::new(),
+        &config,
+    );
+    let server = serve(svc, config).await;
+    let status = client_for_base(&server.base)
+        .login(PRIMARY_EMAIL, PRIMARY_PASSWORD)
+        .await
+        .status;
+    drop(server);
+    drop_restored().await;
+    assert_eq!(mode, 0o600, "the dump is readable by its owner only");
+    assert_eq!(status, StatusCode::OK);
 }

@@ -120,6 +120,59 @@ macro_rules! methods {
                     .fetch_one(&self.pool)
                     .await?)
             }
+
+            async fn stored_server_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+                Ok(sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn sealed_totp_secrets(&self) -> StoreResult<Vec<(String, String)>> {
+                Ok(sqlx::query_as("SELECT member_id, secret FROM mfa_totp ORDER BY member_id")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn adopt_outside_key(
+                &self,
+                check: &[u8],
+                resealed: &[(String, String, String)],
+                retired: &[&str],
+            ) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                // The check row goes first: an instance that finds it taken lost the race and
+                // changes nothing.
+                let r = sqlx::query(
+                    "INSERT INTO server_secrets (name, secret) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind($crate::store::OUTSIDE_KEY_CHECK)
+                .bind(check)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                for (member_id, old, new) in resealed {
+                    sqlx::query(
+                        "UPDATE mfa_totp SET secret = $1 WHERE member_id = $2 AND secret = $3",
+                    )
+                    .bind(new)
+                    .bind(member_id)
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for name in retired {
+                    sqlx::query("DELETE FROM server_secrets WHERE name = $1")
+                        .bind(name)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
         } { $($helpers)* } }
     };
 }

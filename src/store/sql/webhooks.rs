@@ -166,23 +166,35 @@ pub(in crate::store) const DELIVERY_COLUMNS: &str = "id, account_id, endpoint_id
      created_at, delivered_at";
 
 /// The claim: due, unclaimed (or lease run out), endpoint enabled, and no earlier pending
-/// event of the same person for the same endpoint. PostgreSQL skips rows another instance is
-/// claiming; SQLite's write lock makes the one statement atomic.
+/// event of the same person for the same endpoint; the accounts in turn (`r`, each account's
+/// first candidate, then its second, ...) and none past `$4` in flight (`busy`: claims not yet
+/// recorded, by any instance). PostgreSQL locks at the outer level, where the window function
+/// is not, skips rows another instance is claiming and checks the claim again on the row it
+/// locked; SQLite's write lock makes the one statement atomic.
 pub(in crate::store) fn claim_sql(backend: &str) -> String {
     let lock = if backend == "postgres" {
-        " FOR UPDATE OF d SKIP LOCKED"
+        " FOR UPDATE SKIP LOCKED"
     } else {
         ""
     };
     format!(
         "UPDATE webhook_deliveries SET claimed_until = $1 WHERE seq IN ( \
-         SELECT d.seq FROM webhook_deliveries d \
+         SELECT x.seq FROM webhook_deliveries x WHERE x.status = 'pending' \
+         AND x.claimed_until <= $2 AND x.seq IN ( \
+         SELECT c.seq FROM ( \
+         SELECT d.seq, d.account_id, \
+         ROW_NUMBER() OVER (PARTITION BY d.account_id ORDER BY d.seq) AS r \
+         FROM webhook_deliveries d \
          JOIN webhook_endpoints e ON e.id = d.endpoint_id \
          WHERE d.status = 'pending' AND d.next_attempt_at <= $2 AND d.claimed_until <= $2 \
          AND e.disabled_reason IS NULL \
          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id \
-         AND p.member_id = d.member_id AND p.status = 'pending' AND p.seq < d.seq) \
-         ORDER BY d.seq LIMIT $3{lock}) RETURNING {DELIVERY_COLUMNS}"
+         AND p.member_id = d.member_id AND p.status = 'pending' AND p.seq < d.seq)) c \
+         LEFT JOIN (SELECT account_id, COUNT(*) AS n FROM webhook_deliveries \
+         WHERE status = 'pending' AND claimed_until > $2 GROUP BY account_id) busy \
+         ON busy.account_id = c.account_id \
+         WHERE c.r + COALESCE(busy.n, 0) <= $4 \
+         ORDER BY c.r, c.seq LIMIT $3){lock}) RETURNING {DELIVERY_COLUMNS}"
     )
 }
 
@@ -301,11 +313,12 @@ macro_rules! methods {
                     .await?)
             }
 
-            async fn claim_deliveries(
+            async fn claim_deliveries_fairly(
                 &self,
                 now: Millis,
                 lease_until: Millis,
                 limit: i64,
+                per_account: i64,
             ) -> StoreResult<Vec<DeliveryJob>> {
                 // A read first: the worker asks several times a second, and on SQLite an
                 // UPDATE takes the write lock even when it changes nothing.
@@ -327,6 +340,7 @@ macro_rules! methods {
                         .bind(lease_until)
                         .bind(now)
                         .bind(limit)
+                        .bind(per_account)
                         .fetch_all(&mut *tx)
                         .await?;
                 tx.commit().await?;
