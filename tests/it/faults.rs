@@ -8,6 +8,14 @@ use std::path::{Path, PathBuf};
 use crate::db::{Backend, TestDb};
 use crate::support::*;
 
+/// The server's log on the test's output, as `RUST_LOG` asks (nothing without it).
+fn log() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
+}
+
 /// A small tmpfs mounted on a fresh directory, unmounted (lazily, in case a file is still
 /// open) when dropped.
 struct Tmpfs {
@@ -100,10 +108,7 @@ async fn sign_ins(app: &TestApp, email: &str, n: usize) -> Vec<(StatusCode, Stri
 /// and `/healthz` still said 200.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_volume_fails_writes_cleanly_and_everything_recovers_with_the_space() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .try_init();
+    log();
     let Some(volume) = Tmpfs::mount("12m") else {
         return;
     };
@@ -174,3 +179,74 @@ async fn a_full_volume_fails_writes_cleanly_and_everything_recovers_with_the_spa
     drop(app);
     drop(volume);
 }
+
+/// Issue 25.16: with a webhook endpoint subscribed, two sign-ins of one person at once
+/// deadlocked on PostgreSQL (one answered 500 after about a second): each inserted a session,
+/// whose foreign key share-locks the person's row, then asked for that row `FOR UPDATE` to
+/// number the person's events, which waits for the other's share lock. Endings racing with
+/// them made it more frequent.
+async fn one_persons_racing_sign_ins_and_endings_never_fail(backend: Backend) {
+    use deskward::domain::webhook::EventFilter;
+    use deskward::store::WebhookEndpoint;
+    log();
+    let app = TestApp::spawn(backend).await;
+    app.store
+        .insert_webhook(&WebhookEndpoint {
+            id: "we_race".into(),
+            account_id: app.account.id.clone(),
+            // Never reached: private targets are refused without `--webhook-allow-private`.
+            url: "http://127.0.0.1:9/hook".into(),
+            events: EventFilter::parse(&["*".to_string()]).unwrap().to_db(),
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            disabled_reason: None,
+            created_at: START,
+        })
+        .await
+        .unwrap();
+    app.add_agent("Ann", "ann@acme.test").await;
+    // Each client signs in once first: its known-device pass lifts the person's sign-in limit,
+    // which would otherwise refuse most of a burst before it reached the database.
+    let clients: Vec<Client> = (0..8).map(|_| app.client()).collect();
+    for c in &clients {
+        c.login("ann@acme.test", PASSWORD)
+            .await
+            .expect_status(StatusCode::OK);
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let round = clients.iter().enumerate().map(|(i, c)| async move {
+            // Half end their session while the other half sign in again.
+            let res = if i % 2 == 0 {
+                c.logout().await
+            } else {
+                c.login("ann@acme.test", PASSWORD).await
+            };
+            let again = if i % 2 == 0 {
+                c.login("ann@acme.test", PASSWORD).await
+            } else {
+                c.logout().await
+            };
+            [(res.status, res.text), (again.status, again.text)]
+        });
+        statuses.extend(
+            futures_util::future::join_all(round)
+                .await
+                .into_iter()
+                .flatten(),
+        );
+    }
+    let failed: Vec<_> = statuses
+        .iter()
+        .filter(|(s, _)| s.is_server_error())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} answers failed: {failed:?}",
+        failed.len(),
+        statuses.len()
+    );
+    let ok = statuses.iter().filter(|(s, _)| s.is_success()).count();
+    assert!(ok * 2 > statuses.len(), "most succeed: {statuses:?}");
+}
+
+backend_tests!(one_persons_racing_sign_ins_and_endings_never_fail);
