@@ -250,3 +250,83 @@ async fn one_persons_racing_sign_ins_and_endings_never_fail(backend: Backend) {
 }
 
 backend_tests!(one_persons_racing_sign_ins_and_endings_never_fail);
+
+/// The write-ahead log's size after each of `rounds` rounds of writes through the store, as
+/// sign-ins and activity make them: a session started, touched, then ended (with its audit
+/// row and the person's recount), one after another without pause. Returns the largest size
+/// seen and the size at the end.
+async fn wal_under_sustained_writes(app: &TestApp, rounds: usize) -> (u64, u64) {
+    use deskward::domain::session::EndReason;
+    use deskward::store::{EndSessions, Which};
+    let ann = app.add_agent("Ann", "ann@acme.test").await;
+    let wal = PathBuf::from(format!(
+        "{}-wal",
+        app.database_url().trim_start_matches("sqlite://")
+    ));
+    let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let mut largest = 0;
+    for i in 0..rounds {
+        let id = format!("se_wal_{i}");
+        let at = START + i as i64 * SECOND;
+        app.store
+            .insert_session(&crate::conformance::new_session(&ann, &id, at))
+            .await
+            .expect("insert");
+        app.store.touch_session(&id, at + 500).await.expect("touch");
+        let ended = app
+            .store
+            .end_sessions(&EndSessions {
+                account_id: Some(app.account.id.clone()),
+                which: Which::Session(id),
+                reason: EndReason::Logout,
+                by: None,
+                ip: None,
+                at: at + 600,
+            })
+            .await
+            .expect("end");
+        assert_eq!(ended.sessions.len(), 1);
+        largest = largest.max(size());
+    }
+    (largest, size())
+}
+
+/// Issue 25.17: under steady writes the SQLite write-ahead log grew without bound (checkpoints
+/// ran only with the sweep, and could not empty a log some connection was always using) and
+/// kept its peak size on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_ahead_log_stays_bounded_under_sustained_writes() {
+    log();
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let bound = 3 * deskward::store::sqlite::WAL_CHECKPOINT_BYTES;
+    // About 40 MB of log frames without checkpoints.
+    let (largest, end) = wal_under_sustained_writes(&app, 1500).await;
+    eprintln!("write-ahead log: largest {largest} bytes, at the end {end} bytes");
+    assert!(
+        largest <= bound,
+        "the write-ahead log reached {largest} bytes (bound {bound})"
+    );
+    assert!(end <= bound, "{end}");
+}
+
+/// `cargo test --test it wal_size_bench -- --ignored --nocapture`: the write-ahead log's size
+/// under sustained writes, for BENCHMARKS.md (`WAL_BENCH_ROUNDS`, default 5,000 rounds of a
+/// session started, touched and ended).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run by hand"]
+async fn wal_size_bench() {
+    let rounds = std::env::var("WAL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let started = std::time::Instant::now();
+    let (largest, end) = wal_under_sustained_writes(&app, rounds).await;
+    let db = std::fs::metadata(app.database_url().trim_start_matches("sqlite://"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "wal_bench rounds={rounds} seconds={:.1} wal_largest_bytes={largest} wal_end_bytes={end} db_bytes={db}",
+        started.elapsed().as_secs_f64()
+    );
+}
