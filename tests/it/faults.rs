@@ -4,6 +4,7 @@
 
 use reqwest::StatusCode;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::db::{Backend, TestDb};
 use crate::support::*;
@@ -329,4 +330,140 @@ async fn wal_size_bench() {
         "wal_bench rounds={rounds} seconds={:.1} wal_largest_bytes={largest} wal_end_bytes={end} db_bytes={db}",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// A TCP forwarder to PostgreSQL that can stop listening, as a stopped server does: new
+/// connections are refused (which the pool keeps retrying until its acquire timeout) and
+/// those open are cut. (`multi_instance`'s `Cuttable` accepts and drops instead, an error the
+/// pool gives up on at once.)
+struct Refusing {
+    port: u16,
+    target: std::net::SocketAddr,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Refusing {
+    async fn start(target: std::net::SocketAddr) -> Refusing {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = Refusing {
+            port,
+            target,
+            tasks: Default::default(),
+        };
+        proxy.listen(listener);
+        proxy
+    }
+
+    fn listen(&self, listener: tokio::net::TcpListener) {
+        let (target, tasks) = (self.target, self.tasks.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let h = tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                tasks.lock().unwrap().push(h);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Closes the listening socket and every connection through it.
+    fn cut(&self) {
+        for h in self.tasks.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+
+    /// Listens again on the same port.
+    async fn restore(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(l) => break l,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    eprintln!("re-binding the proxy: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("re-bind the proxy's port: {e}"),
+            }
+        };
+        self.listen(listener);
+    }
+}
+
+/// Issue 25.18: with PostgreSQL gone, `/healthz` waited the pool's whole acquire timeout (the
+/// pool retries connecting until then) before its 503, so a load balancer's check timed out
+/// instead of reading an answer. The acquire timeout here is long (30 s) so that the bound is
+/// one of behaviour: an answer well before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_at_once_while_postgres_is_cut_off() {
+    use deskward::server::ServerConfig;
+    use deskward::store::PoolConfig;
+    log();
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut proxy = Refusing::start("127.0.0.1:5432".parse().unwrap()).await;
+    let (userinfo, rest) = db.url.split_once("://").unwrap().1.split_once('@').unwrap();
+    let name = rest.split_once('/').unwrap().1;
+    let url = format!("postgres://{userinfo}@127.0.0.1:{}/{name}", proxy.port);
+    let acquire_timeout = Duration::from_secs(30);
+    let store = deskward::store::connect_with(
+        &url,
+        &PoolConfig {
+            size: 4,
+            acquire_timeout,
+        },
+    )
+    .await
+    .expect("connect through the proxy");
+    let config = ServerConfig::default();
+    let svc = deskward::server::build(
+        store,
+        std::sync::Arc::new(deskward::clock::SystemClock),
+        deskward::events::EventBus::new(),
+        &config,
+    );
+    let server = serve(svc, config).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let health = || async {
+        let started = std::time::Instant::now();
+        let res = http
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .expect("an answer");
+        let status = res.status();
+        (status, res.text().await.unwrap(), started.elapsed())
+    };
+    let (status, text, _) = health().await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+
+    proxy.cut();
+    for _ in 0..2 {
+        let (status, text, took) = health().await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+        assert!(
+            took < acquire_timeout / 3,
+            "/healthz took {took:?} with the database cut off (acquire timeout {acquire_timeout:?})"
+        );
+    }
+
+    proxy.restore().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, text, _) = health().await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/healthz did not recover: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
