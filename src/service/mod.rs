@@ -14,6 +14,10 @@ use crate::domain::time::{MINUTE, Millis};
 use crate::events::{Event, EventBus};
 use crate::store::{AuditEntry, Session, Store, StoreError, Which};
 
+/// How long the health check waits for the database: short, since it is what load balancers
+/// poll, yet long enough for a busy but working database to answer.
+pub const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub mod audit;
 pub mod auth;
 pub mod cache;
@@ -262,11 +266,20 @@ impl Service {
     }
 
     /// Whether the database answers and takes writes, for the health check; why not if not.
+    /// Bounded by [`HEALTH_TIMEOUT`]: with PostgreSQL gone the pool keeps retrying its
+    /// connection until the acquire timeout, and a load balancer's check should get its 503
+    /// long before that.
     pub async fn healthy(&self) -> Result<(), String> {
-        self.store.ping().await.map_err(|e| match e {
-            StoreError::Unavailable(why) => why,
-            other => other.to_string(),
-        })
+        match tokio::time::timeout(HEALTH_TIMEOUT, self.store.ping()).await {
+            Ok(answer) => answer.map_err(|e| match e {
+                StoreError::Unavailable(why) => why,
+                other => other.to_string(),
+            }),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                HEALTH_TIMEOUT.as_millis()
+            )),
+        }
     }
 
     /// A person as an actor outside any session (the command line, the demo, fixtures), with

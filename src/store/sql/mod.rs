@@ -190,6 +190,7 @@ pub(in crate::store) use next_area;
 /// On SQLite the gate also remembers whether the latest write transaction failed to commit
 /// (a full volume, an I/O error): the health check reports it until a write succeeds, since a
 /// database that answers reads but takes no writes is not serving sign-ins.
+#[derive(Clone)]
 pub(in crate::store) struct WriteGate {
     turns: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     health: Option<std::sync::Arc<WriteHealth>>,

@@ -515,8 +515,12 @@ macro_rules! methods {
                 // between would send the later event first. Holding the person's row until
                 // commit makes such transactions take their numbers one after the other
                 // (ordered by id, so transactions about several people cannot deadlock here).
+                // FOR NO KEY UPDATE, not FOR UPDATE: the session or outbox row this
+                // transaction inserted share-locks the person's row through its foreign key,
+                // and so did a concurrent one's; FOR UPDATE would wait for that share lock
+                // while the other waited for ours (two sign-ins of one person deadlocked).
                 // SQLite has one writer at a time: its order is the commit order already.
-                let lock = if $backend == "postgres" { " ORDER BY id FOR UPDATE" } else { "" };
+                let lock = if $backend == "postgres" { " ORDER BY id FOR NO KEY UPDATE" } else { "" };
                 let mut args = sql::Args::default();
                 let sql = format!(
                     "SELECT id, kind, email, name, status FROM members WHERE id IN ({}){lock}",
