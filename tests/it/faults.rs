@@ -201,6 +201,7 @@ async fn one_persons_racing_sign_ins_and_endings_never_fail(backend: Backend) {
             secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
             disabled_reason: None,
             created_at: START,
+            created_by: None,
         })
         .await
         .unwrap();

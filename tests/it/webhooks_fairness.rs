@@ -94,6 +94,7 @@ fn endpoint(id: &str, account_id: &str, url: String, at: i64) -> WebhookEndpoint
         secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
         disabled_reason: None,
         created_at: at,
+        created_by: None,
     }
 }
 
