@@ -518,7 +518,7 @@ start signer "$P_STREAMS" /healthz "$DW" serve --database-url "sqlite://$WORK/la
 lg login --base "http://127.0.0.1:$P_STREAMS" --count $((STREAM_SESSIONS + LOADED_ITERS)) --first-agent 0 --out "$WORK/sessions.txt"
 stop "$PID_signer"
 start streams "$P_STREAMS" /healthz "$DW" serve --database-url "sqlite://$WORK/large.db" --bind "127.0.0.1:$P_STREAMS" \
-    --presence-grace-secs 86400
+    --presence-grace-secs 86400 --max-connections-per-client 25000
 sleep 2
 lg streams --base "http://127.0.0.1:$P_STREAMS" --pid "$PID_streams" --n "$STREAMS" --sessions "$STREAM_SESSIONS" \
     --sessions-file "$WORK/sessions.txt" --latency-iterations "$LOADED_ITERS"

@@ -137,6 +137,15 @@ struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     max_connections: u64,
+    /// Connections one client address (IPv6: its /64) may hold at once; past it its new
+    /// connections get 503 and close, so one client cannot take every connection. Default: a
+    /// tenth of --max-connections (at least 1). Addresses of --trusted-proxy are exempt.
+    #[arg(
+        long,
+        env = "DESKWARD_MAX_CONNECTIONS_PER_CLIENT",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    max_connections_per_client: Option<u64>,
     #[command(flatten)]
     guard: GuardArgs,
     /// Serve Prometheus metrics at GET /metrics on this separate address (e.g.
@@ -427,6 +436,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 sweep_interval: Duration::from_secs(a.sweep_secs.max(1)),
                 body_read_timeout: Duration::from_secs(a.body_read_timeout_secs),
                 max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
+                max_connections_per_client: a
+                    .max_connections_per_client
+                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
                 webhooks: deskward::service::delivery::DeliveryConfig {
                     allow_private: a.keep.webhook_allow_private,
                     ..Default::default()

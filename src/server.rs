@@ -30,6 +30,11 @@ pub struct ServerConfig {
     /// ones wait in the listen backlog. Each takes a file descriptor, so `ulimit -n` must be
     /// above it (the benchmark holds 10,000 event streams).
     pub max_connections: usize,
+    /// Connections one client address (an IPv6 /64) may hold at once; past it its new
+    /// connections get 503 and are closed, so one client cannot take the whole ceiling.
+    /// `None`: a tenth of `max_connections` (at least 1). Trusted proxies are exempt: behind
+    /// one, every connection comes from it.
+    pub max_connections_per_client: Option<usize>,
     /// Webhook delivery (`--webhook-allow-private`).
     pub webhooks: crate::service::delivery::DeliveryConfig,
     /// How long ended sessions, audit entries and deliveries are kept (`--retention-days`).
@@ -47,6 +52,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
             max_connections: 25_000,
+            max_connections_per_client: None,
             webhooks: Default::default(),
             retention: Default::default(),
             metrics_listener: None,
@@ -169,12 +175,18 @@ pub async fn serve(
         }
         None => None,
     };
+    let exempt = web.trusted_proxies.clone();
     let state = AppState::new(svc, web, stream_stop);
     let app = web::app(state);
     let limits = Limits {
         header_read_timeout: config.header_read_timeout,
         body_read_timeout: config.body_read_timeout,
         max_connections: config.max_connections,
+        per_client: config
+            .max_connections_per_client
+            .unwrap_or(config.max_connections / 10)
+            .max(1),
+        exempt,
     };
     let result = accept_loop(listener, app, limits, async move {
         shutdown.await;
@@ -194,12 +206,78 @@ pub async fn serve(
 }
 
 /// What the serving loop enforces on clients (see [`ServerConfig`]).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Limits {
     header_read_timeout: Duration,
     body_read_timeout: Duration,
     max_connections: usize,
+    per_client: usize,
+    /// Addresses the per-client bound does not apply to (`--trusted-proxy`).
+    exempt: Vec<ipnet::IpNet>,
 }
+
+/// Open connections per client address, for the per-client bound.
+#[derive(Clone, Default)]
+struct PerClient(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
+
+/// One connection counted against its client; uncounted when dropped (the connection ended).
+struct ClientSlot {
+    table: PerClient,
+    key: std::net::IpAddr,
+}
+
+impl PerClient {
+    /// The address a client is counted under: IPv4 as it is, IPv6 by its /64 (one host
+    /// commonly holds a whole /64), IPv4-mapped IPv6 as IPv4.
+    fn key(ip: std::net::IpAddr) -> std::net::IpAddr {
+        match ip {
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.into(),
+                None => {
+                    let s = v6.segments();
+                    std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0).into()
+                }
+            },
+            v4 => v4,
+        }
+    }
+
+    /// Counts a new connection of `ip`, unless it already holds `max`.
+    fn take(&self, ip: std::net::IpAddr, max: usize) -> Option<ClientSlot> {
+        let key = Self::key(ip);
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = t.entry(key).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            table: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut t = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = t.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                t.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// What a client past its connection bound gets before the connection closes.
+const TOO_MANY_FROM_CLIENT: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+    Content-Type: text/plain; charset=utf-8\r\n\
+    X-Content-Type-Options: nosniff\r\n\
+    Retry-After: 5\r\n\
+    Connection: close\r\n\
+    Content-Length: 44\r\n\r\n\
+    too many open connections from this address\n";
 
 /// Serves HTTP/1.1 on every accepted connection until `shutdown` resolves, then waits for the
 /// connections to finish their requests.
@@ -227,6 +305,9 @@ async fn accept_loop(
     // out of memory or file descriptors.
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut at_ceiling = false;
+    let per_client = PerClient::default();
+    // Warned once per process: a client at its bound may try again many times a second.
+    let mut warned_client = false;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         if slots.available_permits() == 0 && !at_ceiling {
@@ -255,6 +336,35 @@ async fn accept_loop(
             },
             _ = &mut shutdown => break,
         };
+        let client_slot = if limits.exempt.iter().any(|n| n.contains(&remote.ip())) {
+            None
+        } else {
+            match per_client.take(remote.ip(), limits.per_client) {
+                Some(slot) => Some(slot),
+                None => {
+                    if !warned_client {
+                        tracing::warn!(
+                            client = %remote.ip(),
+                            max_connections_per_client = limits.per_client,
+                            "a client reached its connection bound: its new connections get 503"
+                        );
+                    }
+                    warned_client = true;
+                    // Answered and closed beside the loop; the global slot goes back now.
+                    drop(slot);
+                    tokio::spawn(async move {
+                        use tokio::io::AsyncWriteExt;
+                        let mut tcp = tcp;
+                        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                            let _ = tcp.write_all(TOO_MANY_FROM_CLIENT).await;
+                            let _ = tcp.shutdown().await;
+                        })
+                        .await;
+                    });
+                    continue;
+                }
+            }
+        };
         // Events are small writes that must leave at once, not wait for the peer's delayed ACK.
         let _ = tcp.set_nodelay(true);
         let router = app.clone();
@@ -280,6 +390,7 @@ async fn accept_loop(
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(client_slot);
             drop(slot);
         });
     }

@@ -591,7 +591,11 @@ async fn read_health_answer(tcp: &mut TcpStream) -> String {
 /// both are open, and is served as soon as one of them closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_ceiling_wait_for_one_to_close() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.max_connections = 2).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.max_connections = 2;
+        c.max_connections_per_client = Some(2);
+    })
+    .await;
     let health = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let mut first = TcpStream::connect(app.addr).await.unwrap();
     let mut second = TcpStream::connect(app.addr).await.unwrap();
@@ -620,4 +624,47 @@ async fn connections_past_the_ceiling_wait_for_one_to_close() {
         .await
         .expect("served once a connection closed");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// One client address holding its bound of idle connections gets 503 for more (and those
+/// close), while another client is still served: one client cannot take the whole ceiling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_cannot_take_every_connection() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.max_connections = 4;
+        c.max_connections_per_client = Some(2);
+    })
+    .await;
+    let health = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    // 127.0.0.1 opens as many connections as the server serves, and sends nothing.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(app.addr).await.unwrap());
+    }
+    for c in &mut idle[2..] {
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut answer))
+            .await
+            .expect("a connection past the client's bound is answered and closed")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("too many open connections"), "{answer}");
+    }
+    // Another client, 127.0.0.2, is served while the first holds its idle connections.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = socket.connect(app.addr).await.unwrap();
+    other.write_all(health).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), read_health_answer(&mut other))
+        .await
+        .expect("another client is served");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The first client's connections within its bound are served as usual.
+    idle[0].write_all(health).await.unwrap();
+    assert!(
+        read_health_answer(&mut idle[0])
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
 }
