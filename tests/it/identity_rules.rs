@@ -17,6 +17,7 @@ backend_tests!(
     the_ranges_of_the_administrators_policy_are_the_primarys,
     nobody_resets_their_own_second_factor_without_the_password,
     an_endpoint_carries_only_what_its_creator_may_see,
+    endpoints_made_before_creators_were_recorded_are_attributed,
 );
 
 const TAKEOVER: &str = "a takeover password";
@@ -425,4 +426,71 @@ async fn an_endpoint_carries_only_what_its_creator_may_see(backend: Backend) {
     app.primary_client().await;
     let sams = delivered(&app, &of_sam).await;
     assert!(about(&sams, &pid) > 0, "{sams:?}");
+}
+
+/// Runs statements on the test's database directly.
+async fn execute(app: &TestApp, backend: Backend, sql: &str) {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(app.database_url())
+                .await
+                .unwrap();
+            sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(app.database_url())
+                .await
+                .unwrap();
+            sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+        }
+    }
+}
+
+/// The upgrade attributes an endpoint to the actor of its `webhook.created` audit entry; one
+/// whose entry is gone keeps every event, as before.
+async fn endpoints_made_before_creators_were_recorded_are_attributed(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.webhooks.allow_private = true).await;
+    let sue = app.add_admin("Sue", "sue@acme.test", &["security"]).await;
+    let sue_c = app.signed_in("sue@acme.test", PASSWORD).await;
+    let hers = endpoint_of(&sue_c).await;
+    let unknown = endpoint_of(&sue_c).await;
+    // As a database from before the change: no creators, and one entry aged out.
+    execute(
+        &app,
+        backend,
+        &format!(
+            "UPDATE webhook_endpoints SET created_by = NULL; \
+             DELETE FROM audit_log WHERE kind = 'webhook.created' AND detail LIKE 'webhook {unknown} %'"
+        ),
+    )
+    .await;
+    let dir = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let migration = std::fs::read_to_string(format!(
+        "{}/migrations/{dir}/20261207000001_webhook_creator.sql",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let backfill = &migration[migration.find("UPDATE webhook_endpoints").unwrap()..];
+    execute(&app, backend, backfill).await;
+    let creator = |id: String| {
+        let app = &app;
+        async move {
+            app.store
+                .webhook(&app.account.id, &id)
+                .await
+                .unwrap()
+                .created_by
+        }
+    };
+    assert_eq!(creator(hers).await, Some(sue.id.clone()));
+    assert_eq!(creator(unknown.clone()).await, None);
+    // That one keeps every event: the primary's sign-in reaches it.
+    app.primary_client().await;
+    let log = delivered(&app, &unknown).await;
+    assert!(log.iter().any(|(_, m)| *m == app.primary.id), "{log:?}");
 }
