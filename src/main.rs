@@ -461,9 +461,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             let listener = tokio::net::TcpListener::bind(a.bind)
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", a.bind))?;
+            // The address really listened on: with port 0 the kernel picks one, and whoever
+            // started us (a supervisor, a test) learns it from this line.
+            let bound = listener.local_addr().unwrap_or(a.bind);
             let needs_setup = svc.needs_setup().await.unwrap_or(false);
             tracing::info!(
-                address = %a.bind,
+                address = %bound,
                 database = %redact_url(&a.db.database_url),
                 "Deskward is listening"
             );
@@ -471,12 +474,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 tracing::info!(address = %m, "metrics at /metrics");
             }
             if needs_setup {
-                println!(
-                    "First run: open http://{}{prefix}/setup to create your account.",
-                    a.bind
-                );
+                println!("First run: open http://{bound}{prefix}/setup to create your account.");
             } else {
-                println!("Deskward is running at http://{}{prefix}/", a.bind);
+                println!("Deskward is running at http://{bound}{prefix}/");
             }
             server::serve(svc, config, listener, server::shutdown_signal())
                 .await

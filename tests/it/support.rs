@@ -842,17 +842,48 @@ impl BinaryBuilder {
         self
     }
 
-    /// Starts it and waits until `/healthz` answers 200 (at most 20 s).
+    /// Starts it and waits until `/healthz` answers 200 (at most 20 s). Without a port it
+    /// listens on port 0 and the port is read from the line the binary prints once it listens,
+    /// so no port is picked, released and raced for.
     pub async fn start(self) -> Binary {
-        let port = self.port.unwrap_or_else(free_port);
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{}", self.port.unwrap_or(0)),
+            ])
             .args(["--database-url", &self.database_url])
             .args(&self.args)
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start deskward");
+        // "Deskward is running at http://127.0.0.1:PORT/…" or "First run: open http://…".
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let port = line
+                    .split("http://127.0.0.1:")
+                    .nth(1)
+                    .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                    .and_then(|p| p.parse::<u16>().ok());
+                if let (Some(port), Some(tx)) = (port, tx.take()) {
+                    let _ = tx.send(port);
+                }
+                // Keep reading so the binary never blocks on a full pipe.
+            }
+        });
+        let port = match tokio::time::timeout(Duration::from_secs(20), rx).await {
+            Ok(Ok(port)) => port,
+            _ => match child.try_wait() {
+                Ok(Some(status)) => panic!("deskward exited before listening: {status}"),
+                _ => panic!("deskward did not say where it listens within 20 s"),
+            },
+        };
         let mut binary = Binary {
             child,
             port,
@@ -884,13 +915,4 @@ impl Drop for Binary {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A free port on loopback (bound, then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind port 0")
-        .local_addr()
-        .expect("local address")
-        .port()
 }
