@@ -2,13 +2,15 @@
 # Deskward's memory under what one signed-in person (or a stranger) can do (issue 12): see the
 # section "Memory bounds" of BENCHMARKS.md.
 #
-#   bench/memory.sh [--no-build] [--bin PATH] [--sessions N] [--failures N] [--concurrency N] [--out DIR]
+#   bench/memory.sh [--no-build] [--bin PATH] [--sessions N] [--failures N] [--concurrency N] [--idle S] [--out DIR]
 #
 #   --no-build       use target/release/deskward as it is
 #   --bin PATH       measure this binary instead (for example one built from an older commit)
 #   --sessions N     sign-ins of the one agent, each followed by GET /api/v1/me (default 600)
 #   --failures N     failed sign-ins, each from its own address and e-mail (default 200)
 #   --concurrency N  failed sign-ins in flight at once (default 20)
+#   --idle S         after the load, end the agent's sessions and measure again after S idle
+#                    seconds: does resident memory come back down? (default 30; 0 skips)
 #   --out DIR        where the log and results.txt go (default a new /tmp/deskward-memory.*)
 #   BENCH_PORT       the loopback port used (default 28150)
 #
@@ -18,7 +20,7 @@
 # is VmRSS from /proc/PID/status, read after the server has been idle for a second.
 set -euo pipefail
 
-NO_BUILD=0 BIN="" SESSIONS=600 FAILURES=200 CONCURRENCY=20 OUT=""
+NO_BUILD=0 BIN="" SESSIONS=600 FAILURES=200 CONCURRENCY=20 IDLE=30 OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) NO_BUILD=1 ;;
@@ -26,8 +28,9 @@ while [ $# -gt 0 ]; do
         --sessions) SESSIONS="$2"; shift ;;
         --failures) FAILURES="$2"; shift ;;
         --concurrency) CONCURRENCY="$2"; shift ;;
+        --idle) IDLE="$2"; shift ;;
         --out) OUT="$2"; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -107,10 +110,12 @@ login() {
 # The agent, added by the administrator.
 ADMIN_COOKIE=$(login admin@mem.example "$PASSWORD" bench "$WORK/headers.admin")
 CSRF=$(curl -s -H "cookie: $ADMIN_COOKIE" "$BASE/api/v1/me" | sed -n 's/.*"csrf_token":"\([0-9a-f]*\)".*/\1/p')
-status=$(curl -s -o /dev/null -w '%{http_code}' -H "cookie: $ADMIN_COOKIE" -H "x-csrf-token: $CSRF" \
+added=$(curl -s -w '\n%{http_code}' -H "cookie: $ADMIN_COOKIE" -H "x-csrf-token: $CSRF" \
     -H 'content-type: application/json' \
     -d "{\"name\":\"Ann Agent\",\"email\":\"ann@mem.example\",\"password\":\"$AGENT_PASSWORD\"}" "$BASE/api/v1/agents")
+status=${added##*$'\n'}
 [ "$status" = 201 ] || { echo "adding the agent answered $status" >&2; exit 1; }
+AGENT_ID=$(printf '%s' "$added" | sed -n 's/.*"id":"\(ag_[0-9a-f]*\)".*/\1/p' | head -1)
 measure "at start (account, administrator, agent)" start
 
 # A 400-character User-Agent: a real browser's string padded with extension tokens.
@@ -141,5 +146,13 @@ export BASE
 codes=$(seq 1 "$FAILURES" | xargs -P "$CONCURRENCY" -I{} bash -c 'fail_one {}' | sort | uniq -c | tr '\n' ' ')
 note "answers: $codes(count and status)"
 measure "after $FAILURES failed sign-ins" failures
+
+if [ "$IDLE" != 0 ]; then
+    ended=$(curl -s -X DELETE -H "cookie: $ADMIN_COOKIE" -H "x-csrf-token: $CSRF" \
+        "$BASE/api/v1/agents/$AGENT_ID/sessions")
+    note "the agent's sessions ended: $ended; idle for $IDLE s"
+    sleep "$IDLE"
+    measure "after $IDLE s idle, the agent's sessions ended" idle
+fi
 
 note "results: $RESULTS"
