@@ -59,4 +59,5 @@ mod sign_in_rd;
 mod signin;
 mod team_pages;
 mod throttling;
+mod webhook_gone;
 mod webhooks;
