@@ -86,6 +86,14 @@ pub enum ServiceError {
     /// The person must set up a second factor before doing anything else.
     #[error("set up two-factor sign-in first")]
     MfaEnrollmentRequired,
+    /// "Send again" on a delivery of a webhook endpoint its receiver turned off with 410
+    /// Gone: nothing would send it (the worker skips endpoints that are off), so it is
+    /// refused rather than queued for ever.
+    #[error(
+        "this webhook endpoint is turned off: its receiver answered 410 Gone, so nothing is \
+         sent to it any more; delete the endpoint and add it again to resume, then send again"
+    )]
+    WebhookEndpointOff,
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
     #[error("service temporarily unavailable")]

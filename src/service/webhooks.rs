@@ -5,7 +5,7 @@ use crate::domain::audit::AuditKind;
 use crate::domain::policy::Actor;
 use crate::domain::webhook::{self, EventFilter};
 use crate::ids::{new_id, random_bytes};
-use crate::store::{WebhookDelivery, WebhookEndpoint};
+use crate::store::{StoreError, WebhookDelivery, WebhookEndpoint};
 
 use super::{Service, ServiceError, ServiceResult};
 
@@ -128,7 +128,10 @@ impl Service {
         Ok((endpoint, log))
     }
 
-    /// "Send again": the delivery goes back in the queue with a fresh schedule.
+    /// "Send again": the delivery goes back in the queue with a fresh schedule. Refused for
+    /// an endpoint turned off by a 410 answer: the worker sends nothing to it, so the delivery
+    /// would wait for ever. Turning it back on is deleting and adding it, a decision about
+    /// the receiver, not about one delivery.
     pub async fn retry_webhook_delivery(
         &self,
         actor: &Actor,
@@ -136,9 +139,25 @@ impl Service {
         delivery_id: &str,
     ) -> ServiceResult<WebhookDelivery> {
         self.require_security(actor)?;
-        Ok(self
+        let endpoint = self.store.webhook(&actor.account_id, id).await?;
+        if endpoint.disabled_reason.is_some() {
+            return Err(ServiceError::WebhookEndpointOff);
+        }
+        match self
             .store
             .retry_delivery(&actor.account_id, id, delivery_id, self.now())
-            .await?)
+            .await
+        {
+            // The store queues nothing for an endpoint that is off: one turned off since the
+            // read above is told apart from an unknown delivery.
+            Err(StoreError::NotFound) => {
+                let endpoint = self.store.webhook(&actor.account_id, id).await?;
+                Err(match endpoint.disabled_reason {
+                    Some(_) => ServiceError::WebhookEndpointOff,
+                    None => ServiceError::NotFound,
+                })
+            }
+            other => Ok(other?),
+        }
     }
 }

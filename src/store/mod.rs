@@ -633,7 +633,8 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> StoreResult<Vec<WebhookDelivery>>;
     /// Puts a delivery back in the queue to be sent at `now` with a fresh schedule ("send
-    /// again"); `NotFound` unless it belongs to that endpoint of the account.
+    /// again"); `NotFound` unless it belongs to that endpoint of the account and the endpoint
+    /// is on (nothing is sent to one that is off, so it would wait for ever).
     async fn retry_delivery(
         &self,
         account_id: &str,

@@ -86,6 +86,11 @@ impl From<ServiceError> for ApiError {
                 "sign-in from outside the office networks is not allowed for this account",
             ),
             E::WouldLockOutSelf(msg) => Self::new(StatusCode::CONFLICT, "would_lock_out_self", msg),
+            E::WebhookEndpointOff => Self::new(
+                StatusCode::CONFLICT,
+                "endpoint_off",
+                E::WebhookEndpointOff.to_string(),
+            ),
             E::ChooseAccount { .. } => Self::new(
                 StatusCode::CONFLICT,
                 "choose_account",

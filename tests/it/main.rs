@@ -63,5 +63,6 @@ mod sign_in_rd;
 mod signin;
 mod team_pages;
 mod throttling;
+mod webhook_gone;
 mod webhooks;
 mod webhooks_fairness;

@@ -301,7 +301,9 @@ macro_rules! methods {
                 let sql = format!(
                     "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, \
                      next_attempt_at = $1, claimed_until = 0, delivered_at = NULL \
-                     WHERE account_id = $2 AND endpoint_id = $3 AND id = $4 RETURNING {}",
+                     WHERE account_id = $2 AND endpoint_id = $3 AND id = $4 \
+                     AND EXISTS (SELECT 1 FROM webhook_endpoints e \
+                     WHERE e.id = $3 AND e.disabled_reason IS NULL) RETURNING {}",
                     sql::webhooks::DELIVERY_COLUMNS
                 );
                 Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))

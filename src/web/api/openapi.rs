@@ -29,7 +29,8 @@ pub struct ErrorDetail {
     /// snake_case: `unauthenticated`, `forbidden`, `csrf`, `not_found`, `invalid_input`
     /// (the message names the field), `rate_limited`, `invalid_credentials`,
     /// `choose_account`, `account_disabled`, `outside_office_network` (403),
-    /// `mfa_enrollment_required` (403), `would_lock_out_self` (409), `unavailable` (503), ...
+    /// `mfa_enrollment_required` (403), `would_lock_out_self` (409), `endpoint_off` (409),
+    /// `unavailable` (503), ...
     pub code: String,
     /// A human sentence.
     pub message: String,
@@ -1011,6 +1012,8 @@ mod ops {
             (status = 401, description = "`unauthenticated`", body = ErrorBody),
             (status = 403, description = "`forbidden` or `csrf`", body = ErrorBody),
             (status = 404, description = "`not_found`", body = ErrorBody),
+            (status = 409, description = "`endpoint_off`: the endpoint was turned off by its \
+                receiver answering 410 Gone; delete it and add it again to resume", body = ErrorBody),
             (status = 422, description = "`invalid_input`", body = ErrorBody),
         ))]
     pub fn retry_delivery() {}

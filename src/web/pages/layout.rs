@@ -190,6 +190,11 @@ impl IntoResponse for PageError {
                 "Check your input",
                 capitalize(&message),
             ),
+            ServiceError::WebhookEndpointOff => (
+                StatusCode::CONFLICT,
+                "Endpoint turned off",
+                capitalize(&ServiceError::WebhookEndpointOff.to_string()),
+            ),
             ServiceError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",

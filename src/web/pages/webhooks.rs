@@ -162,6 +162,8 @@ struct LogPage {
     layout: Layout,
     id: String,
     url: String,
+    /// Turned off by a 410 answer: "Send again" would queue what nothing sends.
+    off: bool,
     rows: Vec<DeliveryRow>,
 }
 
@@ -200,6 +202,7 @@ pub async fn log_page(
         layout.status(),
         &LogPage {
             layout,
+            off: endpoint.disabled_reason.is_some(),
             id: endpoint.id,
             url: endpoint.url,
             rows,
