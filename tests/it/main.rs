@@ -43,6 +43,7 @@ mod conformance_webhooks;
 mod forms;
 mod forward_auth;
 mod hardening;
+mod limits_answers;
 mod metrics;
 mod metrics_shape;
 mod mfa;
