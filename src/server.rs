@@ -377,11 +377,20 @@ async fn accept_loop(
                 async move {
                     use http_body_util::Either;
                     let res = answer.await;
-                    match timed_out {
-                        Some(flag) if flag.load(std::sync::atomic::Ordering::Relaxed) => {
-                            Ok(body::timed_out_response(body_limit).map(Either::Right))
+                    match (timed_out, res) {
+                        (Some(flag), Ok(app_answer))
+                            if flag.load(std::sync::atomic::Ordering::Relaxed) =>
+                        {
+                            let mut res = body::timed_out_response(body_limit);
+                            // The app's own answer went through its security headers; this
+                            // one replaces it, so it takes them over.
+                            crate::web::copy_security_headers(
+                                app_answer.headers(),
+                                res.headers_mut(),
+                            );
+                            Ok(res.map(Either::Right))
                         }
-                        _ => res.map(|r| r.map(Either::Left)),
+                        (_, res) => res.map(|r| r.map(Either::Left)),
                     }
                 }
             });

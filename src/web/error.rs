@@ -26,6 +26,20 @@ impl ApiError {
         }
     }
 
+    /// 413: a request body past [`super::BODY_LIMIT`], naming the limit, so a client knows
+    /// to send less rather than fix a field (which a 422 would have it look for).
+    pub fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "body: larger than the limit of {} bytes ({} MiB)",
+                super::BODY_LIMIT,
+                super::BODY_LIMIT / (1024 * 1024)
+            ),
+        )
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message)
     }

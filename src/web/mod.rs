@@ -103,6 +103,10 @@ impl AppState {
     }
 }
 
+/// The largest request body a route reads (set explicitly, rather than left to axum's
+/// default of the same size, so that the 413's message names what is enforced).
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 /// The routes, with their state; under `--path-prefix` when one is set (`/healthz` answers
 /// at the root as well, for load balancers).
 pub fn router(state: AppState) -> Router {
@@ -111,7 +115,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .merge(pages::router())
         .route("/healthz", axum::routing::get(healthz))
-        .fallback(pages::not_found);
+        .fallback(pages::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT));
     let routes = if state.cfg.metrics {
         routes.layer(metrics::TimingLayer::new(state.svc.clone(), &prefix))
     } else {
@@ -189,33 +194,49 @@ impl tower::Service<Request> for App {
     }
 }
 
-/// Security headers on every response; `no-store` on everything that does not set its own
-/// `Cache-Control` (only static assets do).
-fn with_security_headers(mut res: Response, hsts: bool) -> Response {
-    let h = res.headers_mut();
-    let mut set = |k: &'static str, v: &'static str| {
-        h.insert(k, HeaderValue::from_static(v));
-    };
-    set(
+/// The security headers of every answer; HSTS is added over HTTPS only.
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    (
         "content-security-policy",
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          connect-src 'self'; form-action 'self'; object-src 'none'; base-uri 'none'; \
          frame-ancestors 'none'",
-    );
-    set("x-content-type-options", "nosniff");
-    set("referrer-policy", "same-origin");
-    set("x-frame-options", "DENY");
-    set("cross-origin-opener-policy", "same-origin");
-    if hsts {
-        set(
-            "strict-transport-security",
-            "max-age=31536000; includeSubDomains",
-        );
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
+];
+const HSTS: (&str, &str) = (
+    "strict-transport-security",
+    "max-age=31536000; includeSubDomains",
+);
+
+/// Security headers on every response; `no-store` on everything that does not set its own
+/// `Cache-Control` (only static assets do).
+fn with_security_headers(mut res: Response, hsts: bool) -> Response {
+    let h = res.headers_mut();
+    let https = hsts.then_some(HSTS);
+    for (k, v) in SECURITY_HEADERS.into_iter().chain(https) {
+        h.insert(k, HeaderValue::from_static(v));
     }
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     res
+}
+
+/// Gives `to` the security headers `from` got on its way out of [`App`]: for an answer made
+/// outside the app in place of the app's own (the server's 408 for a body that stopped
+/// arriving), which must be as protected as any other, HSTS included when that request came
+/// over HTTPS.
+pub fn copy_security_headers(from: &axum::http::HeaderMap, to: &mut axum::http::HeaderMap) {
+    for name in SECURITY_HEADERS.iter().chain([&HSTS]).map(|(k, _)| *k) {
+        if let Some(v) = from.get(name) {
+            to.insert(name, v.clone());
+        }
+    }
+    to.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -115,6 +115,9 @@ where
             Err(JsonRejection::JsonDataError(e)) => {
                 Err(ApiError::invalid(format!("body: {}", e.body_text())))
             }
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::body_too_large())
+            }
             Err(e) => Err(ApiError::invalid(format!("body: {}", e.body_text()))),
         }
     }

@@ -133,9 +133,16 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).into_response())?;
+        // Past the limit: the one 413 of the whole app, the API's error shape naming the
+        // limit. Any other failed read (the client went away) is what axum says it is, not
+        // "too large".
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                crate::web::error::ApiError::body_too_large().into_response()
+            } else {
+                (e.status(), e.body_text()).into_response()
+            }
+        })?;
         Ok(FormData(
             form_urlencoded::parse(&bytes)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
