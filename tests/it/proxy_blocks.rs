@@ -454,3 +454,80 @@ async fn the_readmes_load_balancer_lets_a_browser_sign_in() {
     assert_eq!(browser.status().await, 200, "{}", proxy.log());
     browser.close().await;
 }
+
+/// Traefik cannot run here (not packaged): what its block relies on is reproduced with its
+/// own regular expressions (Go's RE2 syntax, which the `regex` crate shares). Its forward-auth
+/// middleware deletes every request header `authResponseHeadersRegex` matches, by Go's
+/// canonical name, before copying Deskward's; its router takes the administrators' part by
+/// `PathRegexp` on the decoded, sanitized path.
+#[test]
+fn the_traefik_block_strips_every_spelling_and_guards_every_admin_path() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reverse-proxy.md");
+    let guide = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    let block = guarded::block(&guide, "traefik").expect("the guide's Traefik block");
+    let quoted = |key: &str, open: char, close: char| -> Vec<String> {
+        block
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(key))
+            .map(|rest| {
+                let rest = &rest[rest.find(open).expect("a quoted value") + 1..];
+                rest[..rest.rfind(close).expect("a closed value")].to_string()
+            })
+            .collect()
+    };
+
+    let headers = quoted("authResponseHeadersRegex:", '"', '"');
+    assert_eq!(headers.len(), 2, "both forward-auth middlewares: {block}");
+    for re in &headers {
+        let re = regex::Regex::new(re).expect("a valid regex");
+        for (name, _) in FORGED_IDENTITY {
+            // Go's net/http canonicalizes names: `REMOTE_USER` arrives as `Remote_user`.
+            let canonical = go_canonical(name);
+            assert!(re.is_match(&canonical), "{re} misses {canonical}");
+        }
+        for name in ["Remote-Addr", "X-Remote-User", "Remote-Users", "Cookie"] {
+            assert!(!re.is_match(name), "{re} would also remove {name}");
+        }
+    }
+
+    let rules = quoted("rule: \"Host(`desk.example.com`) && PathRegexp(", '`', '`');
+    assert_eq!(rules.len(), 1, "the administrators' router: {block}");
+    let admin = regex::Regex::new(&rules[0]).expect("a valid regex");
+    // What reaches the router once Traefik has decoded and sanitized the path.
+    for path in [
+        "/admin/x",
+        "/ADMIN/x",
+        "/Admin/x",
+        "/admin",
+        "/ADMIN",
+        "/admin;/x",
+        "/Admin;jsessionid=1/x",
+        "/admin.json",
+    ] {
+        assert!(admin.is_match(path), "{admin} misses {path}");
+    }
+    for path in [
+        "/administrator",
+        "/inbox/admin",
+        "/admins",
+        "/deskward/admin",
+    ] {
+        assert!(!admin.is_match(path), "{admin} takes {path}");
+    }
+}
+
+/// A header name as Go's `http.CanonicalHeaderKey` spells it.
+fn go_canonical(name: &str) -> String {
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            upper = c == '-';
+            out
+        })
+        .collect()
+}
