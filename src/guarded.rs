@@ -101,9 +101,30 @@ pub fn write_nginx(guide: &str, at: &Addresses, dir: &Path) -> Result<PathBuf, S
     let server = substitute(
         &server,
         "nginx-server",
+        "listen 80 default_server;",
+        &format!("listen {} default_server;", at.proxy),
+    )?;
+    // The guide's host name becomes the ones a browser uses for the loopback address.
+    let server = substitute(
+        &server,
+        "nginx-server",
+        "server_name desk.example.com;",
+        &format!("server_name {} localhost;", at.proxy.ip()),
+    )?;
+    let server = substitute(
+        &server,
+        "nginx-server",
         "include /etc/nginx/snippets/deskward-guard.conf;",
         &format!("include {};", snippet_path.display()),
     )?;
+    std::fs::write(&snippet_path, block(guide, "nginx-guard")?)
+        .map_err(|e| format!("cannot write {}: {e}", snippet_path.display()))?;
+    write_nginx_http(&format!("{http}\n{server}"), dir)
+}
+
+/// Writes a complete nginx configuration whose `http` context holds `http` into `dir` (with its
+/// pid file, logs and temporary files there); returns the path to pass to `nginx -c`.
+pub fn write_nginx_http(http: &str, dir: &Path) -> Result<PathBuf, String> {
     let d = dir.display();
     let conf = format!(
         "daemon off;\nworker_processes auto;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
@@ -112,14 +133,11 @@ pub fn write_nginx(guide: &str, at: &Addresses, dir: &Path) -> Result<PathBuf, S
          access_log off;\n\
          client_body_temp_path {d}/client_body;\nproxy_temp_path {d}/proxy;\n\
          fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
-         {http}\n{server}}}\n"
+         {http}}}\n"
     );
-    let write = |path: &Path, text: &str| {
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-    };
-    write(&snippet_path, &block(guide, "nginx-guard")?)?;
     let conf_path = dir.join("nginx.conf");
-    write(&conf_path, &conf)?;
+    std::fs::write(&conf_path, conf)
+        .map_err(|e| format!("cannot write {}: {e}", conf_path.display()))?;
     Ok(conf_path)
 }
 
@@ -417,6 +435,8 @@ mod tests {
         let conf = write_nginx(GUIDE, &at(), &dir).unwrap();
         let text = std::fs::read_to_string(&conf).unwrap();
         assert!(text.contains("listen 127.0.0.1:18000;"), "{text}");
+        assert!(text.contains("listen 127.0.0.1:18000 default_server;"));
+        assert!(text.contains("server_name 127.0.0.1 localhost;"));
         assert!(text.contains("server 127.0.0.1:18001;"));
         assert!(text.contains("server 127.0.0.1:18002;"));
         assert!(!text.contains("/etc/nginx"));

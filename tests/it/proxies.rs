@@ -103,6 +103,43 @@ impl Proxy {
                     .env("XDG_CONFIG_HOME", dir.path());
             }
         }
+        Proxy::run(kind, cmd, dir, at.proxy, &format!("{PREFIX}/healthz")).await
+    }
+
+    /// nginx running the configuration `write` puts in the directory it is given for a proxy
+    /// on the address it is given; ready once `ready` (a path) answers 200 through it.
+    pub async fn nginx_with(
+        write: impl FnOnce(&std::path::Path, SocketAddr) -> PathBuf,
+        ready: &str,
+    ) -> Proxy {
+        let program = guarded::find_program("nginx").expect(
+            "this test needs nginx (scripts/test.sh installs it: apt-get install -y nginx)",
+        );
+        let dir = tempfile::tempdir().expect("temporary directory for nginx");
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod nginx's directory");
+        let at = free_port();
+        let conf = write(dir.path(), at);
+        let mut cmd = Command::new(&program);
+        cmd.arg("-e")
+            .arg("stderr")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(conf);
+        Proxy::run(Kind::Nginx, cmd, dir, at, ready).await
+    }
+
+    async fn run(
+        kind: Kind,
+        mut cmd: Command,
+        dir: tempfile::TempDir,
+        at: SocketAddr,
+        ready: &str,
+    ) -> Proxy {
         let log = std::fs::File::create(dir.path().join("stderr.log")).expect("proxy log file");
         let child = cmd
             .stdin(Stdio::null())
@@ -110,24 +147,21 @@ impl Proxy {
             .stderr(log)
             .process_group(0)
             .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+            .unwrap_or_else(|e| panic!("start {}: {e}", kind.program()));
         let mut proxy = Proxy {
             child,
             dir,
-            base: format!("http://{}", at.proxy),
+            base: format!("http://{at}"),
         };
-        proxy.wait_ready(kind).await;
+        proxy.wait_ready(kind, ready).await;
         proxy
     }
 
-    async fn wait_ready(&mut self, kind: Kind) {
+    async fn wait_ready(&mut self, kind: Kind, ready: &str) {
         let http = reqwest::Client::new();
         let start = Instant::now();
         loop {
-            if let Ok(r) = http
-                .get(format!("{}{PREFIX}/healthz", self.base))
-                .send()
-                .await
+            if let Ok(r) = http.get(format!("{}{ready}", self.base)).send().await
                 && r.status() == StatusCode::OK
             {
                 return;

@@ -4,14 +4,21 @@
 //! the administrators' part is guarded under every spelling of its path.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use deskward::clock::SystemClock;
+use deskward::guarded;
+use deskward::server::ServerConfig;
+use deskward::service::Service;
+use deskward::service::auth::NewAccountRequest;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::db::Backend;
-use crate::forward_auth::desk_signed_in;
-use crate::proxies::{Kind, Stack};
-use crate::support::{COOKIE, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD};
+use crate::browser::ChromeDriver;
+use crate::db::{Backend, TestDb};
+use crate::forward_auth::{PREFIX, desk_signed_in};
+use crate::proxies::{Kind, Proxy, Stack};
+use crate::support::{COOKIE, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, Serving, serve};
 
 /// An answer as it came off the wire.
 struct Raw {
@@ -28,12 +35,15 @@ impl Raw {
     }
 }
 
-/// `GET path` written byte for byte, header names exactly as given (HTTP clients would
+/// `GET path` written byte for byte (a `Host` of its own unless one is given), header names exactly as given (HTTP clients would
 /// normalize their case, and the case is what is tested here). HTTP/1.0, so that the answer is
 /// neither chunked nor kept alive.
 async fn raw_get(base: &str, path: &str, headers: &[(&str, &str)]) -> Raw {
     let host = base.trim_start_matches("http://");
-    let mut ask = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n");
+    let mut ask = format!("GET {path} HTTP/1.0\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        ask.push_str(&format!("Host: {host}\r\n"));
+    }
     for (k, v) in headers {
         ask.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -318,6 +328,7 @@ async fn caddy_guards_every_spelling_of_the_admin_path(backend: Backend) {
 }
 
 backend_tests!(
+    nginx_refuses_unknown_hosts,
     nginx_guards_every_spelling_of_the_admin_path,
     caddy_guards_every_spelling_of_the_admin_path,
     nginx_drops_a_clients_identity_headers,
@@ -325,3 +336,198 @@ backend_tests!(
     nginx_keeps_deskwards_cookies_from_the_app,
     caddy_keeps_deskwards_cookies_from_the_app,
 );
+
+/// The documented nginx server answers only its own host name: a forged `Host` gets no answer
+/// at all, so it never lands in a sign-in link; the real one still works.
+async fn nginx_refuses_unknown_hosts(backend: Backend) {
+    let stack = Stack::start(backend, Kind::Nginx).await;
+    let ours = stack.proxy.base.trim_start_matches("http://").to_string();
+    let port = ours.rsplit_once(':').expect("host:port").1;
+    for host in [
+        "evil.example".to_string(),
+        format!("evil.example:{port}"),
+        format!("127.0.0.2:{port}"),
+    ] {
+        let r = raw_get(
+            &stack.proxy.base,
+            "/inbox/7",
+            &[("Host", host.as_str()), ("Accept", "text/html")],
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.head.as_str()),
+            (0, ""),
+            "Host {host}: nginx should close without answering"
+        );
+    }
+    for host in [ours.clone(), format!("localhost:{port}")] {
+        let r = raw_get(
+            &stack.proxy.base,
+            "/inbox/7",
+            &[("Host", host.as_str()), ("Accept", "text/html")],
+        )
+        .await;
+        assert_eq!(r.status, 302, "Host {host}: {}", r.head);
+        assert!(
+            r.head.contains(&format!(
+                "Location: http://{host}{PREFIX}/login?rd=http%3A%2F%2F"
+            )),
+            "Host {host}: {}",
+            r.head
+        );
+    }
+}
+
+/// A Deskward instance as the README starts them: the proxy on loopback trusted.
+async fn readme_instance(url: &str) -> (Arc<Service>, Serving) {
+    let store = deskward::store::connect(url).await.expect("connect");
+    let events = deskward::relay::events_for(url).await;
+    let mut config = ServerConfig::default();
+    config.web.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a CIDR")];
+    let svc = deskward::server::build(store, Arc::new(SystemClock), events, &config);
+    let serving = serve(svc.clone(), config).await;
+    (svc, serving)
+}
+
+/// The README's load balancer in front of two instances, exactly as written (only its ports
+/// changed): a browser signs in through it and lands on its page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_load_balancer_lets_a_browser_sign_in() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (svc, a) = readme_instance(&db.url).await;
+    let (_, b) = readme_instance(&db.url).await;
+    svc.create_account(
+        NewAccountRequest {
+            name: "Acme".into(),
+            slug: Some("acme".into()),
+            admin_name: "Pat".into(),
+            admin_email: "pat@acme.test".into(),
+            admin_password: PASSWORD.into(),
+        },
+        true,
+    )
+    .await
+    .expect("create the test account");
+
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    let block = guarded::block(&readme, "nginx-instances").expect("the README's nginx block");
+    let proxy = Proxy::nginx_with(
+        |dir, at| {
+            let mut http = block.clone();
+            for (from, to) in [
+                ("server 127.0.0.1:8081;", format!("server {};", a.addr)),
+                ("server 127.0.0.1:8082;", format!("server {};", b.addr)),
+                ("listen 8080;", format!("listen {at};")),
+            ] {
+                assert!(http.contains(from), "the README's block lost `{from}`");
+                http = http.replace(from, &to);
+            }
+            guarded::write_nginx_http(&http, dir).expect("write nginx.conf")
+        },
+        "/healthz",
+    )
+    .await;
+
+    let driver = ChromeDriver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&proxy.url("/login")).await;
+    browser
+        .find("input[name=email]")
+        .await
+        .send_keys("pat@acme.test")
+        .await
+        .expect("type the e-mail");
+    browser
+        .find("input[name=password]")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .expect("type the password");
+    browser.click("main form button[type=submit]").await;
+    let landed = browser
+        .wait_path("the browser to leave the sign-in page", |p| {
+            !p.starts_with("/login")
+        })
+        .await;
+    assert_eq!(landed, "/team/agents", "the administrator's start page");
+    assert_eq!(browser.status().await, 200, "{}", proxy.log());
+    browser.close().await;
+}
+
+/// Traefik cannot run here (not packaged): what its block relies on is reproduced with its
+/// own regular expressions (Go's RE2 syntax, which the `regex` crate shares). Its forward-auth
+/// middleware deletes every request header `authResponseHeadersRegex` matches, by Go's
+/// canonical name, before copying Deskward's; its router takes the administrators' part by
+/// `PathRegexp` on the decoded, sanitized path.
+#[test]
+fn the_traefik_block_strips_every_spelling_and_guards_every_admin_path() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reverse-proxy.md");
+    let guide = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    let block = guarded::block(&guide, "traefik").expect("the guide's Traefik block");
+    let quoted = |key: &str, open: char, close: char| -> Vec<String> {
+        block
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(key))
+            .map(|rest| {
+                let rest = &rest[rest.find(open).expect("a quoted value") + 1..];
+                rest[..rest.rfind(close).expect("a closed value")].to_string()
+            })
+            .collect()
+    };
+
+    let headers = quoted("authResponseHeadersRegex:", '"', '"');
+    assert_eq!(headers.len(), 2, "both forward-auth middlewares: {block}");
+    for re in &headers {
+        let re = regex::Regex::new(re).expect("a valid regex");
+        for (name, _) in FORGED_IDENTITY {
+            // Go's net/http canonicalizes names: `REMOTE_USER` arrives as `Remote_user`.
+            let canonical = go_canonical(name);
+            assert!(re.is_match(&canonical), "{re} misses {canonical}");
+        }
+        for name in ["Remote-Addr", "X-Remote-User", "Remote-Users", "Cookie"] {
+            assert!(!re.is_match(name), "{re} would also remove {name}");
+        }
+    }
+
+    let rules = quoted("rule: \"Host(`desk.example.com`) && PathRegexp(", '`', '`');
+    assert_eq!(rules.len(), 1, "the administrators' router: {block}");
+    let admin = regex::Regex::new(&rules[0]).expect("a valid regex");
+    // What reaches the router once Traefik has decoded and sanitized the path.
+    for path in [
+        "/admin/x",
+        "/ADMIN/x",
+        "/Admin/x",
+        "/admin",
+        "/ADMIN",
+        "/admin;/x",
+        "/Admin;jsessionid=1/x",
+        "/admin.json",
+    ] {
+        assert!(admin.is_match(path), "{admin} misses {path}");
+    }
+    for path in [
+        "/administrator",
+        "/inbox/admin",
+        "/admins",
+        "/deskward/admin",
+    ] {
+        assert!(!admin.is_match(path), "{admin} takes {path}");
+    }
+}
+
+/// A header name as Go's `http.CanonicalHeaderKey` spells it.
+fn go_canonical(name: &str) -> String {
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            upper = c == '-';
+            out
+        })
+        .collect()
+}
