@@ -45,6 +45,7 @@ mod forms;
 mod forward_auth;
 mod hardening;
 mod identity_rules;
+mod lost_connection;
 mod metrics;
 mod metrics_shape;
 mod mfa;
