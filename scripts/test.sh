@@ -66,6 +66,19 @@ if ! have nginx || ! have caddy || ! have pgbouncer; then
         || die "nginx, caddy or pgbouncer still missing after installation"
 fi
 
+# --- ip and curl, for the lost-connection tests ---------------------------------------------
+# tests/it/lost_connection.rs makes a network namespace joined by a veth pair (`ip`, package
+# iproute2) and holds an event stream from inside it with `curl`; as root. With CI=true the
+# test fails when either is missing instead of skipping.
+if ! have ip || ! have curl; then
+    log "installing iproute2 and curl"
+    as_root apt-get update -qq >/dev/null \
+        && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq -o=Dpkg::Use-Pty=0 \
+            --no-install-recommends iproute2 curl >/dev/null \
+        || die "apt-get install iproute2 curl failed"
+    have ip && have curl || die "ip or curl still missing after installation"
+fi
+
 # --- promtool, for the metrics tests -------------------------------------------------------
 # tests/it/metrics.rs checks the /metrics output and docs/operations.md's alert rules with
 # `promtool` (Debian package `prometheus`; its server must not start while installing). With

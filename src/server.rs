@@ -367,6 +367,7 @@ async fn accept_loop(
         };
         // Events are small writes that must leave at once, not wait for the peer's delayed ACK.
         let _ = tcp.set_nodelay(true);
+        give_up_on_silent_peer(&tcp);
         let router = app.clone();
         let body_limit = limits.body_read_timeout;
         let service =
@@ -406,6 +407,35 @@ async fn accept_loop(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// How long data this server sent may go unacknowledged before the kernel drops the
+/// connection (`TCP_USER_TIMEOUT`).
+///
+/// An event stream only writes, so a peer that vanished without a reset (a closed laptop lid,
+/// a dead Wi-Fi) would otherwise hold it for the kernel's ~15 minutes of retransmissions and
+/// keep its agent Online. With keep-alive writes every [`crate::web::events::KEEP_ALIVE`] there
+/// is always unacknowledged data soon after the link dies; this bound then ends the connection,
+/// the next write or poll of it fails, the stream ends and presence's grace period starts. The
+/// worst case from the link dying to the stream ending is one keep-alive interval (the first
+/// write nobody acknowledges), this timeout, and one more interval (the write that sees the
+/// error): 10 + 15 + 10 s.
+///
+/// It is set on every accepted connection, not only event streams, because it only matters
+/// while sent data is outstanding: an idle connection, or one whose client is slow but
+/// acknowledging (a large export over a poor link), is never cut by it. A peer that has
+/// acknowledged nothing for 15 s is gone, whatever the request was.
+pub const UNACKNOWLEDGED_LIMIT: Duration = Duration::from_secs(15);
+
+/// Sets [`UNACKNOWLEDGED_LIMIT`] on an accepted socket (Linux; elsewhere the stream ends only
+/// when the kernel's own retransmissions give up).
+fn give_up_on_silent_peer(tcp: &tokio::net::TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(UNACKNOWLEDGED_LIMIT)) {
+        tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = tcp;
 }
 
 /// The request body's read timeout.

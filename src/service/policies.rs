@@ -7,12 +7,14 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::domain::audit::AuditKind;
+use crate::domain::member::MemberKind;
 use crate::domain::office::{
     MAX_OFFICE_NETWORKS, NetworkPolicy, Networks, OfficeNetwork, RolePolicies, parse_network,
 };
 use crate::domain::policy::Actor;
+use crate::domain::session::EndReason;
 use crate::events::Event;
-use crate::store::SessionPolicyRecord;
+use crate::store::{SessionPolicyRecord, Which};
 
 use super::settings::SecurityChange;
 use super::{Service, ServiceError, ServiceResult};
@@ -161,27 +163,66 @@ impl Service {
                 .await;
         }
         if after.networks != before.networks || after.roles != before.roles {
-            self.mark_outside(&actor.account_id, &after).await?;
+            let live = self.mark_outside(&actor.account_id, &after).await?;
+            self.end_refused_sessions(actor, &after, live).await?;
         }
         Ok(())
     }
 
     /// Marks the account's live sessions outside the office networks afresh (for the Team
-    /// lists' filter and the flag), in one read and one write.
-    async fn mark_outside(&self, account_id: &str, p: &SessionPolicy) -> ServiceResult<()> {
+    /// lists' filter and the flag), in one read and one write. Returns the live sessions read:
+    /// id, kind, person, first and latest address.
+    async fn mark_outside(
+        &self,
+        account_id: &str,
+        p: &SessionPolicy,
+    ) -> ServiceResult<Vec<(String, MemberKind, String, String, String)>> {
         let live = self.store.live_session_addresses(account_id).await?;
         let outside: Vec<String> = live
-            .into_iter()
+            .iter()
             .filter(|(_, kind, _, first, latest)| {
                 // The primary's `enforce` still flags, so the kind alone decides the mark.
                 p.roles.for_person(*kind, false) != NetworkPolicy::Off
                     && (p.networks.is_outside(first) || p.networks.is_outside(latest))
             })
-            .map(|(id, ..)| id)
+            .map(|(id, ..)| id.clone())
             .collect();
         self.store.set_outside_office(account_id, &outside).await?;
         // Views and records in memory carry the old marks.
         self.cache.clear();
+        Ok(live)
+    }
+
+    /// Ends, as the save happens, the live sessions the new policy refuses: their role is
+    /// `enforce` (the primary exempt) and their latest address — where their next request
+    /// would most likely come from, and be refused — is outside the networks. Without this a
+    /// session already outside would look live on the Team pages (and keep its agent Online)
+    /// until that next request. Each goes through the one ending path, so it is audited,
+    /// pushed to its tabs and its agent set Offline like an ending at a request.
+    async fn end_refused_sessions(
+        &self,
+        actor: &Actor,
+        p: &SessionPolicy,
+        live: Vec<(String, MemberKind, String, String, String)>,
+    ) -> ServiceResult<()> {
+        for (id, kind, member_id, _, latest) in live {
+            if p.roles.for_person(kind, false) != NetworkPolicy::Enforce
+                || !p.networks.is_outside(&latest)
+            {
+                continue;
+            }
+            if kind == MemberKind::Admin
+                && self
+                    .store
+                    .member(&actor.account_id, &member_id)
+                    .await?
+                    .primary
+            {
+                continue;
+            }
+            self.end_by(actor, Which::Session(id), EndReason::OutsideOfficeNetwork)
+                .await?;
+        }
         Ok(())
     }
 }

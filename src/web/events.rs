@@ -33,6 +33,13 @@ pub const MAX_STREAMS_PER_SESSION: usize = 20;
 /// ending each other's streams every few seconds.
 const DISPLACED_RETRY: Duration = Duration::from_secs(600);
 
+/// How often an otherwise quiet stream writes a comment. Besides keeping proxies from closing
+/// it, each write is data the client must acknowledge: with the server's
+/// `UNACKNOWLEDGED_LIMIT` (`server.rs`) it is what lets the kernel notice a client that
+/// vanished without a reset, and the next one is where that failure surfaces, ending the stream
+/// (and so the tab, for presence).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
 /// One session's open streams, oldest first: each one's number and what ends it.
 type Open = VecDeque<(u64, oneshot::Sender<()>)>;
 
@@ -154,7 +161,7 @@ pub async fn stream(
         }
     });
     Sse::new(futures_util::StreamExt::chain(first, rest))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
 fn ended(st: &mut StreamState, reason: &str) -> SseEvent {

@@ -46,6 +46,7 @@ mod forward_auth;
 mod hardening;
 mod identity_rules;
 mod limits_answers;
+mod lost_connection;
 mod metrics;
 mod metrics_shape;
 mod mfa;

@@ -448,6 +448,74 @@ async fn enforce_refuses_and_ends(backend: Backend) {
         .expect_error(StatusCode::FORBIDDEN, "outside_office_network");
 }
 
+/// Switching a role to `enforce` ends, as it is saved, the sessions of that role already
+/// outside (by their latest address), through the ending path: stored with the reason, audited,
+/// pushed to the tab, the agent Offline. Sessions inside, of other roles, and the primary's
+/// stay live.
+async fn enforce_ends_sessions_already_outside_when_saved(backend: Backend) {
+    let app = proxied_app(backend).await;
+    let ann = app.add_agent("Ann Outside", "ann@acme.test").await;
+    let bob = app.add_agent("Bob Inside", "bob@acme.test").await;
+    let sub = app
+        .add_admin("Sid Sub", "sid@acme.test", &["team.agents"])
+        .await;
+    let ann_c = agent_from(&app, &ann.email, "198.51.100.7").await;
+    let bob_c = agent_from(&app, &bob.email, "203.0.113.5").await;
+    let sub_c = agent_from(&app, &sub.email, "198.51.100.8").await;
+    let (ann_s, bob_s, sub_s) = (
+        session_id(&ann_c).await,
+        session_id(&bob_c).await,
+        session_id(&sub_c).await,
+    );
+    let mut ann_tab = crate::api_events::EventStream::open(&ann_c).await;
+    assert_eq!(app.stored_member(&ann.id).await.status.as_str(), "online");
+
+    // Flagging ends nothing.
+    set_networks(&app, "flag", "off").await;
+    assert_eq!(app.stored_session(&ann_s).await.end_reason, None);
+
+    set_networks(&app, "enforce", "off").await;
+    let reason = |s: deskward::store::Session| s.end_reason.map(|r| r.as_str());
+    assert_eq!(
+        reason(app.stored_session(&ann_s).await),
+        Some("outside_office_network"),
+        "ended when the policy was saved, not at its next request"
+    );
+    assert_eq!(reason(app.stored_session(&bob_s).await), None, "inside");
+    assert_eq!(
+        reason(app.stored_session(&sub_s).await),
+        None,
+        "admins: off"
+    );
+    let pushed = ann_tab
+        .until("session_ended", std::time::Duration::from_secs(5))
+        .await
+        .expect("the tab hears of its ending");
+    assert_eq!(pushed, json!({"reason": "outside_office_network"}));
+    assert_eq!(app.stored_member(&ann.id).await.status.as_str(), "offline");
+    let ended = audit_of(&app, &ann.id, "session.ended").await;
+    assert!(
+        ended.iter().any(|e| e["detail"]
+            .as_str()
+            .unwrap()
+            .contains("outside_office_network")),
+        "{ended:?}"
+    );
+
+    // The administrators' turn: the sub-administrator outside ends; the primary, outside too
+    // (127.0.0.1), only flagged.
+    let primary = app.primary_client().await;
+    let primary_s = session_id(&primary).await;
+    set_networks(&app, "enforce", "enforce").await;
+    assert_eq!(
+        reason(app.stored_session(&sub_s).await),
+        Some("outside_office_network")
+    );
+    assert_eq!(reason(app.stored_session(&primary_s).await), None);
+    assert_eq!(reason(app.stored_session(&bob_s).await), None);
+    primary.me().await.expect_status(StatusCode::OK);
+}
+
 async fn only_the_primary_changes_admins_and_their_ranges(backend: Backend) {
     let app = proxied_app(backend).await;
     let sub = app
@@ -548,6 +616,7 @@ async fn bad_networks_are_named(backend: Backend) {
 backend_tests!(
     flag_marks_sessions_outside,
     enforce_refuses_and_ends,
+    enforce_ends_sessions_already_outside_when_saved,
     only_the_primary_changes_admins_and_their_ranges,
     bad_networks_are_named,
     limit_of_one,

@@ -762,6 +762,16 @@ pub async fn serve(svc: Arc<Service>, config: ServerConfig) -> Serving {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
+    serve_listener(svc, config, listener)
+}
+
+/// As [`serve`], on a listener the test bound itself (an address of a test network namespace's
+/// link, say).
+pub fn serve_listener(
+    svc: Arc<Service>,
+    config: ServerConfig,
+    listener: tokio::net::TcpListener,
+) -> Serving {
     let addr = listener.local_addr().expect("local address");
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(deskward::server::serve(svc, config, listener, async move {
