@@ -116,7 +116,20 @@ impl Service {
     /// one indexed read; plus at most one write a minute to record activity (with the latest
     /// address and device). `ip` is where the request comes from: under an `enforce`
     /// office-network policy a request from outside ends the session there and then.
+    /// Answers `Unavailable` at once when the check needs the database and it is known to be
+    /// unreachable (see `reach`); a session held in memory is checked as before.
     pub async fn authenticate(
+        &self,
+        account_id: &str,
+        token: &str,
+        ip: &str,
+        user_agent: &str,
+    ) -> ServiceResult<Principal> {
+        self.unless_unreachable(self.check_session(account_id, token, ip, user_agent))
+            .await
+    }
+
+    async fn check_session(
         &self,
         account_id: &str,
         token: &str,
@@ -476,6 +489,14 @@ impl Service {
         if let Some(v) = self.cache.view(&actor.member_id, now) {
             return Ok(v);
         }
+        self.unless_unreachable(self.fresh_view(actor, now)).await
+    }
+
+    async fn fresh_view(
+        &self,
+        actor: &Actor,
+        now: Millis,
+    ) -> ServiceResult<std::sync::Arc<super::MemberView>> {
         let member = self
             .store
             .member(&actor.account_id, &actor.member_id)

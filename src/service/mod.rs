@@ -31,6 +31,7 @@ pub mod passkeys;
 pub mod passwords;
 pub mod policies;
 pub mod presence;
+pub(crate) mod reach;
 pub mod retention;
 pub mod settings;
 pub mod signin;
@@ -179,6 +180,8 @@ pub struct Service {
     webhook_allow_private: std::sync::atomic::AtomicBool,
     policies: policies::PolicyCache,
     metrics: metrics::Metrics,
+    /// Whether the database is known to be unreachable (see `reach`).
+    reach: reach::Reach,
 }
 
 impl Service {
@@ -204,6 +207,7 @@ impl Service {
             webhook_allow_private: Default::default(),
             policies: Default::default(),
             metrics: metrics::Metrics::new(),
+            reach: Default::default(),
         }
     }
 
@@ -226,6 +230,7 @@ impl Service {
     /// Keeps the cache right for events from other instances (and for missed ones). Call once
     /// the runtime is running.
     pub fn start_background(self: &Arc<Self>) {
+        self.start_probe();
         let mut rx = self.events.subscribe();
         let svc = Arc::downgrade(self);
         tokio::spawn(async move {

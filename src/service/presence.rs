@@ -11,7 +11,7 @@ use crate::domain::policy::Actor;
 use crate::domain::time::Millis;
 use crate::events::Event;
 
-use super::Service;
+use super::{Service, ServiceError, ServiceResult};
 
 /// How often an instance confirms its tabs are still open.
 pub const HEARTBEAT_MS: i64 = 10_000;
@@ -123,16 +123,36 @@ impl Drop for TabGuard {
 impl Service {
     /// Registers an open tab. For an agent whose own choice is Online, it brings them back
     /// Online.
-    pub async fn tab_connected(self: &Arc<Self>, actor: &Actor) -> TabGuard {
+    pub async fn tab_connected(self: &Arc<Self>, actor: &Actor) -> ServiceResult<TabGuard> {
+        // A stream tells its tab when the session ends, which nobody can know while the
+        // database is unreachable: refused at once then, as a request needing it would be.
+        if self.database_down().is_some() {
+            return Err(ServiceError::Unavailable);
+        }
         if actor.kind != MemberKind::Agent {
-            return TabGuard {
+            return Ok(TabGuard {
                 svc: self.clone(),
                 key: None,
-            };
+            });
         }
         let key = (actor.account_id.clone(), actor.member_id.clone());
         let n = self.connections.add(&key);
-        self.record_tabs(&key.0, &key.1, n).await;
+        // Made before anything is awaited, so the count goes down again however this ends.
+        let guard = TabGuard {
+            svc: self.clone(),
+            key: Some(key.clone()),
+        };
+        self.unless_unreachable(async {
+            self.record_tabs(&key.0, &key.1, n).await;
+            self.back_online(actor).await;
+            Ok(())
+        })
+        .await?;
+        Ok(guard)
+    }
+
+    /// Brings an agent whose own choice is Online back Online.
+    async fn back_online(&self, actor: &Actor) {
         match self.store.member(&actor.account_id, &actor.member_id).await {
             Ok(m) if m.status_choice == AgentStatus::Online && m.status == AgentStatus::Offline => {
                 if self
@@ -150,10 +170,6 @@ impl Service {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not read agent for presence"),
-        }
-        TabGuard {
-            svc: self.clone(),
-            key: Some(key),
         }
     }
 }

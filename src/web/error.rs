@@ -7,6 +7,10 @@ use serde_json::json;
 
 use crate::service::ServiceError;
 
+/// `Retry-After` on a 503 `unavailable`: a few of the database probe's rounds
+/// (`service::reach::PROBE_EVERY`).
+pub const UNAVAILABLE_RETRY_SECS: u64 = 2;
+
 /// The API's error answer: `{"error": {"code", "message"}}` with the status of API.md.
 #[derive(Debug)]
 pub struct ApiError {
@@ -129,11 +133,15 @@ impl From<ServiceError> for ApiError {
                     format!("too many attempts; try again in {retry_after_secs} seconds"),
                 )
             },
-            E::Unavailable => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database is unreachable or out of connections; try again shortly",
-            ),
+            // A client told when to come back does not hammer a database on its way up.
+            E::Unavailable => Self {
+                retry_after: Some(UNAVAILABLE_RETRY_SECS),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is unreachable or out of connections; try again shortly",
+                )
+            },
             E::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 Self::new(

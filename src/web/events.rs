@@ -21,6 +21,7 @@ use crate::events::Event;
 use crate::service::Principal;
 use crate::service::presence::TabGuard;
 use crate::web::AppState;
+use crate::web::error::ApiError;
 use crate::web::request::ApiUser;
 
 /// Event streams one session may hold open at once (in this instance); a newer one ends the
@@ -105,10 +106,10 @@ impl Drop for StreamState {
 pub async fn stream(
     State(state): State<AppState>,
     ApiUser(p): ApiUser,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     // Subscribe before announcing the tab, so nothing that happens in between is missed.
     let rx = state.svc.events().subscribe();
-    let guard = state.svc.tab_connected(&p.actor).await;
+    let guard = state.svc.tab_connected(&p.actor).await?;
     let (slot, displaced) = state.streams.join(&p.session.id);
     let counted = state.svc.metrics().stream_opened();
     let st = StreamState {
@@ -160,8 +161,8 @@ pub async fn stream(
             }
         }
     });
-    Sse::new(futures_util::StreamExt::chain(first, rest))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Ok(Sse::new(futures_util::StreamExt::chain(first, rest))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
 fn ended(st: &mut StreamState, reason: &str) -> SseEvent {

@@ -468,3 +468,112 @@ async fn healthz_answers_at_once_while_postgres_is_cut_off() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Issue 25.18: with PostgreSQL gone, `GET /api/v1/me` for a session held in memory (once its
+/// activity or view needs the database) and a new event stream each waited the pool's whole
+/// acquire timeout before their 503. Now the instance probes the database and, once it is
+/// known unreachable, what needs it answers 503 `unavailable` with `Retry-After` at once; what
+/// the cache may serve without the database is served as before. The acquire timeout is long
+/// (30 s) so that the bound is one of behaviour, not of speed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_me_and_new_event_streams_answer_at_once_while_postgres_is_cut_off() {
+    use deskward::store::PoolConfig;
+    log();
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut proxy = Refusing::start("127.0.0.1:5432".parse().unwrap()).await;
+    let (userinfo, rest) = db.url.split_once("://").unwrap().1.split_once('@').unwrap();
+    let name = rest.split_once('/').unwrap().1;
+    let url = format!("postgres://{userinfo}@127.0.0.1:{}/{name}", proxy.port);
+    let acquire_timeout = Duration::from_secs(30);
+    let store = deskward::store::connect_with(
+        &url,
+        &PoolConfig {
+            size: 4,
+            acquire_timeout,
+        },
+    )
+    .await
+    .expect("connect through the proxy");
+    let app = TestApp::spawn_with_store(db, Backend::Postgres, store, |_| {}).await;
+    app.add_agent("Ann", "ann@acme.test").await;
+    let ann = app.signed_in("ann@acme.test", PASSWORD).await;
+    ann.me().await.expect_status(StatusCode::OK);
+    // Opens a stream and reads only its status (a stream that opens never ends).
+    let stream = |c: &Client| {
+        let rb = c.request(reqwest::Method::GET, "/api/v1/events");
+        async move {
+            let started = std::time::Instant::now();
+            let res = rb.send().await.expect("an answer");
+            let status = res.status();
+            let retry = res
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            let text = if status.is_success() {
+                String::new()
+            } else {
+                res.text().await.unwrap()
+            };
+            (status, retry, text, started.elapsed())
+        }
+    };
+    let (status, _, text, _) = stream(&ann).await;
+    assert_eq!(status, StatusCode::OK, "a stream before the cut: {text}");
+
+    proxy.cut();
+    let bound = acquire_timeout / 3;
+    // A new stream of the session held in memory: it would record the tab in the database.
+    for _ in 0..2 {
+        let (status, retry, text, took) = stream(&ann).await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a new stream: {text}"
+        );
+        assert!(text.contains("\"unavailable\""), "{text}");
+        assert!(retry.is_some(), "a 503 without Retry-After");
+        assert!(
+            took < bound,
+            "a new stream took {took:?} (acquire timeout {acquire_timeout:?})"
+        );
+    }
+    // Past the minute after which activity is recorded (and the view's time in memory): the
+    // session, still held in memory, now needs the database.
+    app.advance(2 * MINUTE);
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        let res = ann.me().await;
+        let took = started.elapsed();
+        res.expect_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+        assert!(
+            res.header("retry-after").is_some(),
+            "a 503 without Retry-After"
+        );
+        assert!(
+            took < bound,
+            "/me took {took:?} (acquire timeout {acquire_timeout:?})"
+        );
+    }
+
+    proxy.restore().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let res = ann.me().await;
+        if res.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/me did not recover: {} {}",
+            res.status,
+            res.text
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _, text, _) = stream(&ann).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a stream once the database is back: {text}"
+    );
+}

@@ -83,6 +83,16 @@ impl TestApp {
         let store = deskward::store::connect(&db.url)
             .await
             .expect("connect to the test database");
+        Self::spawn_with_store(db, backend, store, adjust).await
+    }
+
+    /// As `spawn_on`, on a store already connected to `db` (through a proxy, with another pool).
+    pub async fn spawn_with_store(
+        db: TestDb,
+        backend: Backend,
+        store: Arc<dyn deskward::store::Store>,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> TestApp {
         let clock = ManualClock::new(START);
         let mut config = ServerConfig {
             sweep_interval: Duration::from_secs(3600),

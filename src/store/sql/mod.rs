@@ -166,6 +166,35 @@ macro_rules! next_area {
                 Ok(())
             }
 
+            async fn reachable(&self, within: std::time::Duration) -> StoreResult<()> {
+                if $backend == "sqlite" {
+                    return Ok(());
+                }
+                // One `SELECT 1` on a connection the pool has idle, or on one it opens when it
+                // may; none when every connection is in use (busy, not gone).
+                let answer = async {
+                    let mut conn = match self.pool.try_acquire() {
+                        Some(conn) => conn,
+                        None if self.pool.size() >= self.pool.options().get_max_connections() => {
+                            return Ok(());
+                        }
+                        None => self.pool.acquire().await?,
+                    };
+                    if let Err(e) = sqlx::query("SELECT 1").execute(&mut *conn).await {
+                        conn.close_on_drop();
+                        return Err(StoreError::from(e));
+                    }
+                    Ok(())
+                };
+                match tokio::time::timeout(within, answer).await {
+                    Ok(answered) => answered,
+                    Err(_) => Err(StoreError::Unavailable(format!(
+                        "no answer within {} ms",
+                        within.as_millis()
+                    ))),
+                }
+            }
+
             async fn checkpoint(&self) -> StoreResult<()> {
                 if $backend == "sqlite" {
                     // PASSIVE: copies what no reader still needs, never waits for anyone.
