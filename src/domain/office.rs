@@ -235,6 +235,31 @@ mod tests {
         assert_eq!(sessions_to_keep(MemberKind::Agent, Some(3), 100), 3);
         assert_eq!(sessions_to_keep(MemberKind::Agent, None, 100), 100);
         assert_eq!(sessions_to_keep(MemberKind::Admin, Some(1), 100), 100);
+        // A stored limit below one (never accepted, but a row could hold it) means no limit,
+        // not "keep none".
+        assert_eq!(sessions_to_keep(MemberKind::Agent, Some(0), 100), 100);
+        assert_eq!(sessions_to_keep(MemberKind::Agent, Some(-1), 100), 100);
+        assert_eq!(sessions_to_keep(MemberKind::Agent, Some(5), 2), 2);
+    }
+
+    #[test]
+    fn policies_read_back_what_they_write() {
+        for p in [
+            NetworkPolicy::Off,
+            NetworkPolicy::Flag,
+            NetworkPolicy::Enforce,
+        ] {
+            assert_eq!(p.as_str().parse(), Ok(p));
+            assert_eq!(p.to_string(), p.as_str());
+        }
+        assert_eq!(NetworkPolicy::Enforce.as_str(), "enforce");
+        assert_eq!(NetworkPolicy::Off.to_string(), "off");
+    }
+
+    #[test]
+    fn a_name_of_exactly_the_limit_is_kept() {
+        let name = "n".repeat(MAX_NETWORK_NAME_CHARS);
+        assert_eq!(parse_network("10.0.0.0/8", &name).unwrap().name, name);
     }
 
     #[test]
@@ -286,6 +311,8 @@ mod tests {
         assert_eq!(n.v4, vec![(0, u32::MAX)]);
         let n = nets(&["10.0.0.0/25", "10.0.0.128/25"]);
         assert_eq!(n.v4.len(), 1);
+        let n = nets(&["2001:db8::/33", "2001:db8:8000::/33"]);
+        assert_eq!(n.v6.len(), 1, "adjacent IPv6 ranges merge: {:?}", n.v6);
         let n = nets(&["::/0", "2001:db8::/32"]);
         assert!(n.contains("2001:db8::1".parse().unwrap()));
         assert!(!n.contains("192.0.2.1".parse().unwrap()));
