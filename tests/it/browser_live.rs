@@ -19,7 +19,7 @@ use crate::db::Backend;
 /// on the sign-in page with the reason, and the next app request is redirected.
 async fn the_guarded_app_signs_its_tab_out(backend: Backend, kind: crate::proxies::Kind) {
     use crate::proxies::Stack;
-    use deskward::web::return_to::encode;
+    use crate::proxies::encode;
 
     let stack = Stack::start(backend, kind).await;
     let app = &stack.app;
