@@ -107,6 +107,15 @@ async fn people_with_many_sessions_appear_on_exactly_one_page(backend: Backend) 
         .await
         .expect("account");
     let owner = store.member("ac1", "ad0").await.unwrap();
+    // What the list must hold, written down as the people are made: (id, kind, name, has a
+    // live session, status). The expected pages are computed from it, not from the store.
+    let mut model: Vec<(String, MemberKind, String, bool, AgentStatus)> = vec![(
+        "ad0".into(),
+        MemberKind::Admin,
+        "Olivia Park".into(),
+        true,
+        AgentStatus::Offline,
+    )];
     // The demo of issue 13: every administrator signed in, the primary several times.
     sessions(&store, &owner, 4, true, true).await;
     for (id, name) in [
@@ -119,11 +128,25 @@ async fn people_with_many_sessions_appear_on_exactly_one_page(backend: Backend) 
             .await
             .unwrap();
         sessions(&store, &m, 1, false, false).await;
+        model.push((
+            id.into(),
+            MemberKind::Admin,
+            name.into(),
+            true,
+            AgentStatus::Offline,
+        ));
     }
     store
         .insert_member(&person("ad4", MemberKind::Admin, "Una Signed-Out", false))
         .await
         .unwrap();
+    model.push((
+        "ad4".into(),
+        MemberKind::Admin,
+        "Una Signed-Out".into(),
+        false,
+        AgentStatus::Offline,
+    ));
     // Agents in every state, several with many live sessions, two with the same name.
     let agents = [
         ("ag1", "Ann", 3, true, false, true),
@@ -142,6 +165,17 @@ async fn people_with_many_sessions_appear_on_exactly_one_page(backend: Backend) 
             .await
             .unwrap();
         sessions(&store, &m, live, idle, ended).await;
+        model.push((
+            id.into(),
+            MemberKind::Agent,
+            name.into(),
+            live > 0,
+            if online {
+                AgentStatus::Online
+            } else {
+                AgentStatus::Offline
+            },
+        ));
         if online {
             store
                 .set_status("ac1", id, AgentStatus::Online, Some(AgentStatus::Online))
@@ -159,7 +193,8 @@ async fn people_with_many_sessions_appear_on_exactly_one_page(backend: Backend) 
         };
         for session in [None, Some(SessionFilter::Active), Some(SessionFilter::None)] {
             for &status in statuses {
-                for search in [None, Some("a".to_string())] {
+                // "a" is in every address (example.com); "u" only in some names.
+                for search in [None, Some("a".to_string()), Some("u".to_string())] {
                     let q = MemberQuery {
                         kind,
                         session,
@@ -171,6 +206,26 @@ async fn people_with_many_sessions_appear_on_exactly_one_page(backend: Backend) 
                     };
                     let (all, total) = store.list_members("ac1", &q).await.unwrap();
                     let all: Vec<String> = all.into_iter().map(|m| m.id).collect();
+                    let mut expected: Vec<&(String, MemberKind, String, bool, AgentStatus)> = model
+                        .iter()
+                        .filter(|(id, k, name, live, st)| {
+                            *k == kind
+                                && match session {
+                                    None => true,
+                                    Some(SessionFilter::Active) => *live,
+                                    Some(SessionFilter::None) => !*live,
+                                    Some(other) => unreachable!("{other:?}"),
+                                }
+                                && status.is_none_or(|s| s == *st)
+                                && q.search.as_deref().is_none_or(|s| {
+                                    name.to_lowercase().contains(s)
+                                        || format!("{id}@example.com").contains(s)
+                                })
+                        })
+                        .collect();
+                    expected.sort_by_key(|(id, _, name, ..)| (name.to_lowercase(), id.clone()));
+                    let expected: Vec<String> = expected.into_iter().map(|p| p.0.clone()).collect();
+                    assert_eq!(all, expected, "{q:?}: the list the people make");
                     let mut unique = all.clone();
                     unique.sort();
                     unique.dedup();
@@ -203,7 +258,7 @@ async fn people_with_many_sessions_appear_on_exactly_one_page(backend: Backend) 
             }
         }
     }
-    assert_eq!(checked, 24);
+    assert_eq!(checked, 36);
 
     // The figures of the issue: the active administrators, one a page, each once.
     let q = MemberQuery {
