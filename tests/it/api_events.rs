@@ -206,13 +206,23 @@ async fn closing_every_tab_goes_offline_after_grace_and_back(backend: Backend) {
 async fn reconnecting_within_grace_stays_online(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.service.presence_grace_ms = 1_500).await;
     let agent = app.add_agent("Ann Agent", "ann@acme.test").await;
+    // Bob leaves at the same moment and does not come back: once he is Offline, Ann's grace
+    // period has run out too, so her staying Online is the reconnection's doing and not a
+    // look taken too early.
+    let bob = app.add_agent("Bob Agent", "bob@acme.test").await;
     let tab = app.signed_in("ann@acme.test", PASSWORD).await;
+    let bob_tab = app.signed_in("bob@acme.test", PASSWORD).await;
     let first = EventStream::open(&tab).await;
-    assert!(wait_status(&app, &agent.id, "online", Duration::from_secs(2)).await);
+    let bobs = EventStream::open(&bob_tab).await;
+    assert!(wait_status(&app, &agent.id, "online", Duration::from_secs(10)).await);
+    assert!(wait_status(&app, &bob.id, "online", Duration::from_secs(10)).await);
     drop(first);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(bobs);
     let _second = EventStream::open(&tab).await;
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert!(
+        wait_status(&app, &bob.id, "offline", Duration::from_secs(30)).await,
+        "Bob, who left for good, goes Offline after the grace period"
+    );
     assert_eq!(agent_status(&app, &agent.id).await, "online");
 }
 
@@ -224,7 +234,12 @@ async fn an_offline_choice_survives_reconnecting(backend: Backend) {
         .await
         .expect_status(StatusCode::OK);
     let _s = EventStream::open(&tab).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Bob, whose choice is Online, connects after Ann: once his tab has made him Online,
+    // Ann's (opened first) has been handled too.
+    let bob = app.add_agent("Bob Agent", "bob@acme.test").await;
+    let bob_tab = app.signed_in("bob@acme.test", PASSWORD).await;
+    let _b = EventStream::open(&bob_tab).await;
+    assert!(wait_status(&app, &bob.id, "online", Duration::from_secs(10)).await);
     assert_eq!(agent_status(&app, &agent.id).await, "offline");
 }
 
