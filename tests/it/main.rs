@@ -15,6 +15,7 @@ mod api_security;
 mod api_team;
 mod api_team_endings;
 mod api_team_permissions;
+mod binary_env;
 mod browser;
 mod browser_a11y;
 mod browser_agents;
