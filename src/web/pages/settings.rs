@@ -575,3 +575,55 @@ pub async fn end_others(
     state.svc.end_other_sessions(&p.actor).await.in_page(&p)?;
     Ok(see_other("/me/sessions"))
 }
+
+#[cfg(test)]
+mod lockout_confirm_tests {
+    use askama::Template;
+
+    use super::{FieldErrors, Layout, SecurityPage, Unit};
+
+    /// Issue 31: the self-lockout confirmation comes first in main, where the eye is after
+    /// the post, with its "Save anyway" submitting the form below and a way to cancel.
+    #[test]
+    fn the_confirmation_is_first_with_cancel() {
+        let page = SecurityPage {
+            layout: Layout::public("Security"),
+            amount: "72".into(),
+            unit: "hours",
+            admin_hours: 72,
+            lifetime_minutes: String::new(),
+            lifetime_bounds: (5, 518_400),
+            max_sessions: String::new(),
+            networks: String::new(),
+            agents_policy: "off",
+            admins_policy: "enforce",
+            primary: false,
+            networks_locked: false,
+            confirm_why: Some("Nothing was saved yet: you would be outside.".into()),
+            mfa_agents: false,
+            mfa_admins: false,
+            errors: FieldErrors::new(),
+            minutes: Unit::Minutes.bounds(),
+            hours: Unit::Hours.bounds(),
+        }
+        .render()
+        .unwrap();
+        let main = page.split(r#"<main id="main""#).nth(1).expect("a main");
+        let confirm = main
+            .find(r#"id="lockout-confirm""#)
+            .expect("the confirmation");
+        let first_heading = main.find("<h1>").expect("a heading");
+        let form = main.find(r#"id="security-form""#).expect("the form");
+        assert!(
+            confirm < first_heading && confirm < form,
+            "the confirmation opens main: {main}"
+        );
+        assert!(main.contains(
+            r#"<button type="submit" form="security-form" name="confirm" value="yes" id="confirm-lockout""#
+        ));
+        assert!(
+            main.contains(r#"href="/security" id="cancel-lockout">Cancel"#),
+            "{main}"
+        );
+    }
+}
