@@ -112,7 +112,7 @@ async fn security_form_speaks_the_unit_typed(backend: Backend) {
             &[
                 ("amount", "3000"),
                 ("unit", "hours"),
-                ("lifetime_hours", "abc"),
+                ("lifetime_minutes", "abc"),
                 ("max_sessions", "11"),
                 (
                     "office_networks",
@@ -132,8 +132,8 @@ async fn security_form_speaks_the_unit_typed(backend: Backend) {
     );
     assert_field_error(
         page,
-        "lifetime_hours",
-        "The absolute lifetime must be a whole number of hours from 1 to 8640 (360 days), or empty.",
+        "lifetime_minutes",
+        "The absolute lifetime must be a whole number of minutes from 5 to 518400 (360 days), or empty.",
     );
     assert_field_error(
         page,
@@ -166,7 +166,7 @@ async fn security_form_speaks_the_unit_typed(backend: Backend) {
         [
             ("amount", amount),
             ("unit", unit),
-            ("lifetime_hours", ""),
+            ("lifetime_minutes", ""),
             ("max_sessions", ""),
         ]
     };
@@ -389,8 +389,104 @@ async fn other_forms_name_every_invalid_field(backend: Backend) {
     assert_field_error(&res.text, "password", "Current password is incorrect.");
 }
 
+/// The `name` and `value` of the page's `<input>` whose id starts with `id_prefix`.
+fn input_named(page: &str, id_prefix: &str) -> (String, String) {
+    let at = page
+        .find(&format!(r#"id="{id_prefix}"#))
+        .unwrap_or_else(|| panic!("no {id_prefix}* input in the page:\n{page}"));
+    let start = page[..at].rfind("<input").expect("an input");
+    let tag = &page[start..start + page[start..].find('>').expect("a closed tag")];
+    let attr = |a: &str| {
+        tag.split(&format!(r#" {a}=""#))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no {a} in {tag}"))
+            .to_string()
+    };
+    (attr("name"), attr("value"))
+}
+
+/// The number of audit entries about the absolute lifetime.
+async fn lifetime_audits(c: &Client) -> usize {
+    c.get("/api/v1/audit?kind=settings.changed&per_page=200")
+        .await
+        .expect_status(StatusCode::OK)
+        .json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| {
+            e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("absolute session lifetime"))
+        })
+        .count()
+}
+
+/// Issue 31: the absolute lifetime is shown in the unit it is stored in (minutes), so saving
+/// the Security form as shown, with another field changed, writes it back unchanged and
+/// audits nothing about it; 5 minutes shows and saves as 5.
+async fn security_form_keeps_the_lifetime_it_shows(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = app.primary_client().await;
+    for (minutes, max_sessions) in [(90, "3"), (5, "4")] {
+        c.put_json(
+            "/api/v1/settings/security",
+            &serde_json::json!({"max_session_lifetime_minutes": minutes}),
+        )
+        .await
+        .expect_status(StatusCode::OK);
+        let audits = lifetime_audits(&c).await;
+
+        // Submit the form as the page shows it, touching only "sessions per person".
+        let page = c.get("/security").await.expect_status(StatusCode::OK).text;
+        let (name, shown) = input_named(&page, "lifetime-");
+        assert_eq!(shown, minutes.to_string(), "the lifetime as stored, {name}");
+        assert!(
+            page.contains("this many minutes after sign-in"),
+            "the unit is said: {page}"
+        );
+        let (_, amount) = input_named(&page, "amount");
+        let res = c
+            .post_form(
+                "/security",
+                &[
+                    ("amount", amount.as_str()),
+                    // The default timeout, 72 hours, is shown in hours.
+                    ("unit", "hours"),
+                    (name.as_str(), shown.as_str()),
+                    ("max_sessions", max_sessions),
+                    ("office_networks", ""),
+                    ("agents_network_policy", "off"),
+                    ("admins_network_policy", "off"),
+                ],
+            )
+            .await
+            .expect_status(StatusCode::OK);
+        assert!(
+            res.text.contains("Security settings saved."),
+            "{}",
+            res.text
+        );
+        let s = settings(&c).await;
+        assert_eq!(s["max_session_lifetime_minutes"], minutes, "untouched: {s}");
+        assert_eq!(
+            s["max_sessions_per_person"],
+            max_sessions.parse::<i64>().unwrap()
+        );
+        assert_eq!(
+            lifetime_audits(&c).await,
+            audits,
+            "no audit entry about a lifetime nobody changed"
+        );
+        let (_, shown_again) = input_named(&res.text, "lifetime-");
+        assert_eq!(shown_again, minutes.to_string());
+    }
+}
+
 backend_tests!(
     security_form_speaks_the_unit_typed,
+    security_form_keeps_the_lifetime_it_shows,
     person_forms_name_every_invalid_field,
     other_forms_name_every_invalid_field,
 );

@@ -23,7 +23,11 @@ struct SecurityPage {
     amount: String,
     unit: &'static str,
     admin_hours: i64,
-    lifetime_hours: String,
+    /// The absolute lifetime in minutes, the unit it is stored in, so that saving the form
+    /// writes back exactly what was shown.
+    lifetime_minutes: String,
+    /// The absolute lifetime's limits in minutes, for the browser's min and max.
+    lifetime_bounds: (i64, i64),
     max_sessions: String,
     /// One office network a line: the range, then its name.
     networks: String,
@@ -187,11 +191,12 @@ async fn security_with(
             amount,
             unit: unit.as_str(),
             admin_hours: s.admin_idle_timeout_minutes / 60,
-            lifetime_hours: draft.lifetime.unwrap_or_else(|| {
+            lifetime_minutes: draft.lifetime.unwrap_or_else(|| {
                 s.max_session_lifetime_minutes
-                    .map(|m| (m / 60).to_string())
+                    .map(|m| m.to_string())
                     .unwrap_or_default()
             }),
+            lifetime_bounds: (LIFETIME_MIN_MINUTES, LIFETIME_MAX_MINUTES),
             max_sessions: draft.max_sessions.unwrap_or_else(|| {
                 s.max_sessions_per_person
                     .map(|n| n.to_string())
@@ -273,16 +278,16 @@ fn networks(text: &str, errors: &mut FieldErrors) -> Vec<(String, String)> {
 fn security_change(form: &super::FormData) -> Result<SecurityChange, FieldErrors> {
     let mut errors = FieldErrors::new();
     let minutes = timeout_minutes(&form.text("amount"), form.get("unit"), &mut errors);
-    let lifetime = match form.text("lifetime_hours").trim() {
+    let lifetime = match form.text("lifetime_minutes").trim() {
         "" => None,
-        h => match h.parse::<i64>() {
-            Ok(h) if (1..=LIFETIME_MAX_HOURS).contains(&h) => Some(h * 60),
+        m => match m.parse::<i64>() {
+            Ok(m) if (LIFETIME_MIN_MINUTES..=LIFETIME_MAX_MINUTES).contains(&m) => Some(m),
             _ => {
                 errors.add(
-                    "lifetime_hours",
+                    "lifetime_minutes",
                     format!(
-                        "the absolute lifetime must be a whole number of hours from 1 to \
-                         {LIFETIME_MAX_HOURS} (360 days), or empty"
+                        "the absolute lifetime must be a whole number of minutes from \
+                         {LIFETIME_MIN_MINUTES} to {LIFETIME_MAX_MINUTES} (360 days), or empty"
                     ),
                 );
                 None
@@ -335,14 +340,16 @@ fn security_change(form: &super::FormData) -> Result<SecurityChange, FieldErrors
     }
 }
 
-/// The absolute lifetime's ceiling, in hours (360 days, the service's limit).
-const LIFETIME_MAX_HOURS: i64 = session::MAX_AGENT_IDLE_TIMEOUT_MINUTES * 4 / 60;
+/// The absolute lifetime's floor and ceiling, in minutes (5 minutes to 360 days, the
+/// service's limits).
+const LIFETIME_MIN_MINUTES: i64 = session::MIN_AGENT_IDLE_TIMEOUT_MINUTES;
+const LIFETIME_MAX_MINUTES: i64 = session::MAX_AGENT_IDLE_TIMEOUT_MINUTES * 4;
 
 /// The form's field for a setting the service refused, by the field it names.
 fn form_field(service_field: &str) -> Option<&'static str> {
     Some(match service_field {
         "agent_idle_timeout_minutes" => "amount",
-        "max_session_lifetime_minutes" => "lifetime_hours",
+        "max_session_lifetime_minutes" => "lifetime_minutes",
         "max_sessions_per_person" => "max_sessions",
         "office_networks" => "office_networks",
         "office_network_policy" => "agents_network_policy",
@@ -397,7 +404,7 @@ fn draft(form: &super::FormData, confirm_why: Option<String>, errors: FieldError
     Draft {
         amount: form.get("amount").map(str::to_string),
         unit: form.get("unit").map(str::to_string),
-        lifetime: form.get("lifetime_hours").map(str::to_string),
+        lifetime: form.get("lifetime_minutes").map(str::to_string),
         max_sessions: form.get("max_sessions").map(str::to_string),
         networks: form.get("office_networks").map(str::to_string),
         agents: form.get("agents_network_policy").map(str::to_string),
@@ -567,4 +574,56 @@ pub async fn end_others(
     }
     state.svc.end_other_sessions(&p.actor).await.in_page(&p)?;
     Ok(see_other("/me/sessions"))
+}
+
+#[cfg(test)]
+mod lockout_confirm_tests {
+    use askama::Template;
+
+    use super::{FieldErrors, Layout, SecurityPage, Unit};
+
+    /// Issue 31: the self-lockout confirmation comes first in main, where the eye is after
+    /// the post, with its "Save anyway" submitting the form below and a way to cancel.
+    #[test]
+    fn the_confirmation_is_first_with_cancel() {
+        let page = SecurityPage {
+            layout: Layout::public("Security"),
+            amount: "72".into(),
+            unit: "hours",
+            admin_hours: 72,
+            lifetime_minutes: String::new(),
+            lifetime_bounds: (5, 518_400),
+            max_sessions: String::new(),
+            networks: String::new(),
+            agents_policy: "off",
+            admins_policy: "enforce",
+            primary: false,
+            networks_locked: false,
+            confirm_why: Some("Nothing was saved yet: you would be outside.".into()),
+            mfa_agents: false,
+            mfa_admins: false,
+            errors: FieldErrors::new(),
+            minutes: Unit::Minutes.bounds(),
+            hours: Unit::Hours.bounds(),
+        }
+        .render()
+        .unwrap();
+        let main = page.split(r#"<main id="main""#).nth(1).expect("a main");
+        let confirm = main
+            .find(r#"id="lockout-confirm""#)
+            .expect("the confirmation");
+        let first_heading = main.find("<h1>").expect("a heading");
+        let form = main.find(r#"id="security-form""#).expect("the form");
+        assert!(
+            confirm < first_heading && confirm < form,
+            "the confirmation opens main: {main}"
+        );
+        assert!(main.contains(
+            r#"<button type="submit" form="security-form" name="confirm" value="yes" id="confirm-lockout""#
+        ));
+        assert!(
+            main.contains(r#"href="/security" id="cancel-lockout">Cancel"#),
+            "{main}"
+        );
+    }
 }
