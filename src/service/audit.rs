@@ -40,8 +40,8 @@ impl Service {
         export: bool,
     ) -> ServiceResult<Page<AuditEntry>> {
         if !actor.can_read_audit() {
-            return Err(ServiceError::Forbidden(
-                "you need the audit permission".to_string(),
+            return Err(ServiceError::needs(
+                crate::domain::member::Permission::Audit,
             ));
         }
         let clean = |v: &Option<String>, field: &str| -> ServiceResult<Option<String>> {

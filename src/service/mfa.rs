@@ -183,25 +183,7 @@ impl Service {
     /// An administrator resets a person's second factor (they lost their phone): allowed to
     /// whoever may change that person's password; ends the person's sessions.
     pub async fn reset_mfa(&self, actor: &Actor, kind: MemberKind, id: &str) -> ServiceResult<()> {
-        let target = self.get_person(actor, kind, id).await?.member;
-        if target.id == actor.member_id {
-            // The administrators' reset asks for no password; one's own factor goes only with
-            // it, or a stolen session would strip the factor that guards the account.
-            return Err(ServiceError::Forbidden(
-                "you cannot reset your own second factor here: remove it from your own security \
-                 page (/me/security, or DELETE /api/v1/me/mfa/totp), which asks for your password"
-                    .to_string(),
-            ));
-        }
-        self.require_administer(actor, &target)?;
-        // The agent twin of an administrator is a way in as that administrator, as with a
-        // password set on it.
-        self.require_address_allowed(
-            actor,
-            &crate::domain::email::normalize(&target.email),
-            Some(&target.id),
-        )
-        .await?;
+        let target = self.person_to_reset_mfa(actor, kind, id).await?.member;
         let app = self.store.remove_mfa(&target.id).await?;
         let keys = self.store.remove_all_passkeys(&target.id).await?;
         if !app && keys == 0 {
@@ -227,6 +209,38 @@ impl Service {
         self.forget_person(&target.account_id, &target.id, target.kind)
             .await;
         Ok(())
+    }
+
+    /// A person whose second factor the actor may reset, with their live sessions: what the
+    /// confirmation shows before the reset. The same refusals as the reset itself, so nobody
+    /// is asked to confirm what they may not do.
+    pub async fn person_to_reset_mfa(
+        &self,
+        actor: &Actor,
+        kind: MemberKind,
+        id: &str,
+    ) -> ServiceResult<crate::service::team::MemberView> {
+        let view = self.get_person(actor, kind, id).await?;
+        let target = &view.member;
+        if target.id == actor.member_id {
+            // The administrators' reset asks for no password; one's own factor goes only with
+            // it, or a stolen session would strip the factor that guards the account.
+            return Err(ServiceError::Forbidden(
+                "you cannot reset your own second factor here: remove it from your own security \
+                 page (/me/security, or DELETE /api/v1/me/mfa/totp), which asks for your password"
+                    .to_string(),
+            ));
+        }
+        self.require_administer(actor, target)?;
+        // The agent twin of an administrator is a way in as that administrator, as with a
+        // password set on it.
+        self.require_address_allowed(
+            actor,
+            &crate::domain::email::normalize(&target.email),
+            Some(&target.id),
+        )
+        .await?;
+        Ok(view)
     }
 
     /// The methods a person's second step offers; empty when they have no second factor.

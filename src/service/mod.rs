@@ -104,6 +104,13 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// The refusal for lacking a permission. It names the permission as the pages do ("Team →
+    /// Administrators"), not by its code: the message is read by people, and API clients
+    /// match on the error's `code`.
+    pub fn needs(permission: crate::domain::member::Permission) -> Self {
+        ServiceError::Forbidden(format!("you need the “{}” permission", permission.label()))
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         ServiceError::Invalid {
             field: field.to_string(),
@@ -409,10 +416,9 @@ impl Service {
         if actor.can_view(kind) {
             Ok(())
         } else {
-            Err(ServiceError::Forbidden(format!(
-                "you need the {} permission",
-                crate::domain::policy::section_permission(kind).as_str()
-            )))
+            Err(ServiceError::needs(
+                crate::domain::policy::section_permission(kind),
+            ))
         }
     }
 

@@ -48,8 +48,8 @@ pub struct SecurityChange {
 impl Service {
     pub async fn security_settings(&self, actor: &Actor) -> ServiceResult<SecuritySettings> {
         if !actor.can_change_security() {
-            return Err(ServiceError::Forbidden(
-                "you need the security permission".to_string(),
+            return Err(ServiceError::needs(
+                crate::domain::member::Permission::Security,
             ));
         }
         let a = self.store.account(&actor.account_id).await?;

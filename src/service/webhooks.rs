@@ -28,8 +28,8 @@ impl Service {
         if actor.can_change_security() {
             Ok(())
         } else {
-            Err(ServiceError::Forbidden(
-                "you need the security permission".to_string(),
+            Err(ServiceError::needs(
+                crate::domain::member::Permission::Security,
             ))
         }
     }

@@ -128,7 +128,8 @@ impl Requirement {
         match self {
             Requirement::Kind(MemberKind::Agent) => "an agent account".to_string(),
             Requirement::Kind(MemberKind::Admin) => "an administrator account".to_string(),
-            Requirement::Permission(p) => format!("the {} permission", p.as_str()),
+            // In words as the pages name it: a person may read it where the proxy shows it.
+            Requirement::Permission(p) => format!("the “{}” permission", p.label()),
         }
     }
 }

@@ -5,7 +5,10 @@
 use deskward::domain::totp;
 use deskward::service::settings::SecurityChange;
 
-use crate::browser::{App, Browser, ChromeDriver, PASSWORD, WAIT, eventually, save_screenshot};
+use crate::browser::{
+    App, Browser, ChromeDriver, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT, eventually,
+    save_screenshot,
+};
 
 /// The code an app with `secret` shows `steps` steps from now.
 fn code(secret: &[u8], steps: i64) -> String {
@@ -140,4 +143,37 @@ async fn two_factor_sign_in_in_the_browser() {
 
     sign_out(&b).await;
     b.close().await;
+}
+
+/// "Reset two-factor sign-in" on a profile asks first in a dialog, as disabling does; Cancel
+/// leaves the factor in place, the dialog's button resets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resetting_someone_elses_second_factor_asks_first() {
+    let app = App::spawn().await;
+    let ann = app.agent("Ann Archer", "ann@acme.test").await;
+    let driver = ChromeDriver::start().await;
+    let b = driver.browser().await;
+    b.sign_in(&app, "ann@acme.test", PASSWORD).await;
+    set_up_app(&b, &app, None).await;
+    sign_out(&b).await;
+
+    b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    b.goto(&app.url(&format!("/team/agents/{}", ann.id))).await;
+    b.click("#reset-mfa").await;
+    assert!(b.dialog_open().await, "the reset asks first");
+    assert_eq!(b.text("#confirm-title").await, "Reset two-factor sign-in?");
+    assert!(b.text("#confirm-text").await.contains("Ann Archer"));
+    b.click("#confirm-cancel").await;
+    assert!(
+        b.text("#two-factor").await.contains("On."),
+        "cancelled: nothing is reset"
+    );
+    b.click("#reset-mfa").await;
+    assert!(b.dialog_open().await);
+    b.click("#confirm-ok").await;
+    b.wait_path("the profile after the reset", |p| {
+        p.contains("done=mfa_reset")
+    })
+    .await;
+    assert!(b.text("#two-factor").await.contains("Off."));
 }

@@ -637,14 +637,53 @@ async fn administrators_reset_a_second_factor_with_the_password_permission(backe
         profile.text.contains("signed in with password"),
         "the sessions say how they were opened"
     );
-    let res = primary
-        .post_form(&format!("/team/admins/{}/mfa/reset", granted.id), &[])
-        .await;
+    // It asks first, like disabling and ending: with JavaScript a dialog opened by the form's
+    // data-confirm attributes, without it a confirmation page, and nothing is reset until then.
+    let reset_path = format!("/team/admins/{}/mfa/reset", granted.id);
+    let form_start = profile
+        .text
+        .find(&format!("action=\"{reset_path}\""))
+        .expect("the reset form");
+    let form_tag =
+        &profile.text[form_start..form_start + profile.text[form_start..].find('>').unwrap()];
+    assert!(
+        form_tag.contains("data-confirm-title=\"Reset two-factor sign-in?\"")
+            && form_tag.contains("data-confirm-ok=\"Reset two-factor sign-in\""),
+        "the form opens the confirmation dialog: {form_tag}"
+    );
+    let asked = primary
+        .post_form(&reset_path, &[])
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(
+        asked.text.contains("<h1>Reset two-factor sign-in?</h1>"),
+        "{}",
+        asked.text
+    );
+    assert!(
+        asked.text.contains("Max"),
+        "names the person: {}",
+        asked.text
+    );
+    assert!(
+        asked.text.contains(&format!("action=\"{reset_path}\""))
+            && asked.text.contains("name=\"confirm\" value=\"yes\""),
+        "the page posts the reset again with confirm=yes: {}",
+        asked.text
+    );
+    assert_eq!(
+        enrolled.me().await.expect_status(StatusCode::OK).json()["mfa"]["totp"],
+        json!(true),
+        "nothing is reset before the confirmation"
+    );
+    let res = primary.post_form(&reset_path, &[("confirm", "yes")]).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     enrolled
         .me()
         .await
         .expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let again = app.signed_in("max@acme.test", PASSWORD).await;
+    assert_eq!(again.me().await.json()["mfa"]["totp"], json!(false));
 }
 
 /// Knowing the password does not reset the count of wrong codes: a correct password step

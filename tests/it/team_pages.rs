@@ -428,7 +428,41 @@ async fn the_audit_page_reads_as_words(backend: Backend) {
     assert_eq!(v["items"][0]["kind"], "signin");
 }
 
+/// A refusal names the permission as the pages do ("Team → Administrators"), not by its code;
+/// the JSON API keeps its `forbidden` code.
+async fn a_refusal_names_the_permission_in_words(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_admin("Sue", "sue@acme.test", &["team.agents"])
+        .await;
+    let sue = app.signed_in("sue@acme.test", PASSWORD).await;
+    for (path, words, code) in [
+        ("/team/admins", "Team → Administrators", "team.admins"),
+        ("/security", "Security settings", "security"),
+        ("/security/audit", "Audit log", "audit"),
+    ] {
+        let page = sue
+            .get(path)
+            .await
+            .expect_status(StatusCode::FORBIDDEN)
+            .text;
+        assert!(
+            page.contains(&format!("You need the “{words}” permission")),
+            "{path}: {page}"
+        );
+        assert!(
+            !page.contains(&format!("the {code} permission")),
+            "{path} shows the code: {page}"
+        );
+    }
+    let msg = sue
+        .get("/api/v1/admins")
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    assert!(msg.contains("Team → Administrators"), "{msg}");
+}
+
 backend_tests!(
+    a_refusal_names_the_permission_in_words,
     the_audit_page_reads_as_words,
     sign_in_page_tells_why_as_information,
     destructive_forms_ask_first_without_javascript,

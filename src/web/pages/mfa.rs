@@ -12,8 +12,10 @@ use crate::service::{Principal, ServiceError};
 use crate::web::AppState;
 use crate::web::section::Section;
 
+use super::confirm::{Confirm, confirm};
 use super::{
-    FieldErrors, InPage, Layout, PageResult, PageUser, SignedForm, render, see_other, with_notice,
+    FieldErrors, InPage, Layout, PageResult, PageUser, SessionRow, SignedForm, render, safe_back,
+    see_other, with_notice,
 };
 
 #[derive(Template)]
@@ -196,17 +198,42 @@ pub async fn remove_totp(
 }
 
 /// The profile's "Reset two-factor sign-in" (same permission as changing the password).
+/// Like disabling, it signs the person out everywhere and cannot be undone, so a post without
+/// `confirm=yes` (a form sent without JavaScript) gets the confirmation page instead.
 pub async fn reset<S: Section>(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    SignedForm(p, _): SignedForm,
+    SignedForm(p, form): SignedForm,
 ) -> PageResult {
+    let profile = format!("/team/{}/{id}", S::KIND.plural());
+    let back = safe_back(form.get("back"), &profile);
+    if form.get("confirm") != Some("yes") {
+        let v = state
+            .svc
+            .person_to_reset_mfa(&p.actor, S::KIND, &id)
+            .await
+            .in_page(&p)?;
+        return Ok(confirm(
+            &p,
+            Confirm {
+                heading: "Reset two-factor sign-in?",
+                message: format!(
+                    "Reset the two-factor sign-in of {}? Their authenticator app, passkeys and recovery codes are removed and they are signed out everywhere; they sign in again with their password.",
+                    v.member.name
+                ),
+                sessions: v.sessions.iter().map(SessionRow::new).collect(),
+                action: format!("{profile}/mfa/reset"),
+                back,
+                button: "Reset two-factor sign-in",
+                ..Confirm::default()
+            },
+        ));
+    }
     state
         .svc
         .reset_mfa(&p.actor, S::KIND, &id)
         .await
         .in_page(&p)?;
-    let back = format!("/team/{}/{id}", S::KIND.plural());
     Ok(see_other(&with_notice(&back, "mfa_reset", None)))
 }
 
