@@ -210,7 +210,10 @@ async fn sub_administrator_cannot_end_the_primary_administrators_session() {
     assert_eq!(b.status().await, 403);
     assert_eq!(b.text("main h1").await, "Not allowed");
     let why = b.text("main .panel p").await;
-    assert!(why.contains("team.admins"), "403 message: {why}");
+    assert!(
+        why.contains("“Team → Administrators” permission"),
+        "403 message: {why}"
+    );
     assert!(!b.exists(&card(&app.primary)).await);
 
     // With team.admins as well.
