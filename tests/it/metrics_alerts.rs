@@ -275,10 +275,6 @@ async fn prometheus_scrapes_deskward_with_the_documented_configuration() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("prometheus.yml"), &config).unwrap();
     std::fs::write(dir.path().join("deskward-alerts.yml"), sample_alert_rules()).unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
     let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
     let _server = Killed(
         Command::new(prometheus)
@@ -290,14 +286,31 @@ async fn prometheus_scrapes_deskward_with_the_documented_configuration() {
                 "--storage.tsdb.path={}",
                 dir.path().join("data").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // Port 0: the kernel picks a free port, which Prometheus logs ("Listening on").
+            .arg("--web.listen-address=127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start prometheus"),
     );
-    let base = format!("http://127.0.0.1:{port}");
     let log_text = || std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap();
+    let started = tokio::time::Instant::now();
+    let base = loop {
+        let log = log_text();
+        let bound = log
+            .lines()
+            .filter(|l| l.contains(r#"msg="Listening on""#))
+            .find_map(|l| l.split("address=").nth(1))
+            .map(|a| a.trim().to_string());
+        if let Some(addr) = bound {
+            break format!("http://{addr}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "prometheus did not start listening within 30 s:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
 
     // The first scrape comes within one scrape interval (15 s) of the start.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
