@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::sql::{SqlStore, query};
+use super::sql::{SqlStore, query, query_scalar};
 use super::{
     AttemptResult, AuditEntry, DeliveryJob, FailureWindow, PoolConfig, Store, StoreResult,
 };
@@ -24,6 +24,8 @@ pub trait TestStore: Store {
     async fn signin_failures(&self, key: &str, since: Millis) -> StoreResult<FailureWindow>;
     /// Writes these audit entries as they are, in one statement.
     async fn insert_audits(&self, entries: &[AuditEntry]) -> StoreResult<()>;
+    /// Sign-in challenges stored, expired or not.
+    async fn stored_challenges(&self) -> StoreResult<i64>;
     /// [`WebhookStore::claim_deliveries_fairly`] with no cap per account.
     async fn claim_deliveries(
         &self,
@@ -62,6 +64,12 @@ impl TestStore for SqlStore {
 
     async fn insert_audits(&self, entries: &[AuditEntry]) -> StoreResult<()> {
         SqlStore::insert_audits_in(&self.pool, entries).await
+    }
+
+    async fn stored_challenges(&self) -> StoreResult<i64> {
+        Ok(query_scalar("SELECT COUNT(*) FROM signin_challenges")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 
