@@ -178,7 +178,7 @@ pub struct Service {
     cache: cache::AuthCache,
     /// This process among the instances sharing the database (presence rows are per instance).
     instance_id: String,
-    /// Secrets shared by every instance (`Store::server_secret`), kept once read.
+    /// Secrets shared by every instance (`SecretStore::server_secret`), kept once read.
     secrets: std::sync::RwLock<std::collections::HashMap<String, Arc<[u8]>>>,
     /// The secret key kept outside the database, once `use_secret_key` accepted it: every
     /// server secret is derived from it then, none read from the database.

@@ -17,7 +17,7 @@ pub struct AuditEntry {
     pub ip: Option<String>,
     pub detail: String,
     /// How many times this happened: 1, or more for an entry that counts repeats
-    /// (`Store::count_audit`), whose `at` and `detail` are then the latest.
+    /// (`AuditStore::count_audit`), whose `at` and `detail` are then the latest.
     pub count: i64,
 }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 
-/// Totals over every account for the metrics scrape (see `Store::live_counts`).
+/// Totals over every account for the metrics scrape (see `MetricsStore::live_counts`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveCounts {
     /// Sessions not ended yet (the sweep ends idle ones within its interval).

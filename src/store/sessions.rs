@@ -67,7 +67,7 @@ pub struct EndedSession {
     pub reason: EndReason,
 }
 
-/// What [`Store::end_sessions`] did, in its one transaction.
+/// What [`SessionStore::end_sessions`] did, in its one transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ended {
     /// The sessions it ended.
@@ -77,7 +77,7 @@ pub struct Ended {
     pub offline: Vec<(String, String)>,
 }
 
-/// Which sessions `Store::end_sessions` ends, and why.
+/// Which sessions `SessionStore::end_sessions` ends, and why.
 #[derive(Debug, Clone)]
 pub struct EndSessions {
     /// None only for `Which::Expired` across every account (the background sweep).

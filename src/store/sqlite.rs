@@ -25,7 +25,7 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10))
-        // Checkpoints run in the background (`Store::checkpoint`), not in requests.
+        // Checkpoints run in the background (`DatabaseStore::checkpoint`), not in requests.
         .pragma("wal_autocheckpoint", "0")
         // A large transaction keeps its written pages in memory until it commits, beyond
         // the 2 MiB of the page cache, and gives them back after: spilled to the WAL

@@ -1,10 +1,10 @@
 //! Accounts: creation with the primary administrator (first-run setup cannot race), reads, the
 //! per-account session settings.
 
+use super::{Dialect, SqlStore, query, query_as, query_scalar};
 use async_trait::async_trait;
 
-use super::*;
-use crate::store::*;
+use crate::store::{Account, AccountStore, NewAccount, NewMember, StoreError, StoreResult};
 
 #[async_trait]
 impl AccountStore for SqlStore {

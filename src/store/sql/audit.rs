@@ -2,10 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::*;
-use crate::store::*;
-
-use crate::store::AuditEntry;
+use crate::store::sql::{self, Dialect, Executor, SqlStore, dynamic_as, dynamic_scalar, query};
+use crate::store::{AuditEntry, AuditQuery, AuditStore, StoreError, StoreResult};
 
 /// Inserts the audit rows of one JSON array of `[id, account_id, at, kind, actor, target, ip,
 /// detail, count]` arrays, bound as `$1`.

@@ -3,11 +3,9 @@
 
 use async_trait::async_trait;
 
-use super::*;
-use crate::store::*;
-
 use crate::domain::time::Millis;
-use crate::store::Challenge;
+use crate::store::sql::{self, SqlStore, query, query_as, query_scalar};
+use crate::store::{Challenge, ChallengeStore, StoreError, StoreResult};
 
 /// A challenge as stored: the people it may sign in as are one JSON array of ids.
 #[derive(sqlx::FromRow)]

@@ -1,14 +1,13 @@
 //! Ending sessions: `end_sessions`, one transaction with its audit rows for every way a session
 //! ends, and the expiry rules of the sweep.
 
-use super::*;
-use crate::store::*;
-
 use crate::domain::audit::session_end_entry;
+use crate::domain::member::MemberKind;
 use crate::domain::session::ADMIN_IDLE_TIMEOUT_MINUTES;
 use crate::domain::time::{MINUTE, Millis};
 use crate::ids::new_ordered_id;
-use crate::store::{AuditEntry, EndSessions, EndedSession};
+use crate::store::sql::{self, Dialect, SqlStore, Tx, dynamic_as, query_as, query_scalar};
+use crate::store::{AuditEntry, EndSessions, Ended, EndedSession, StoreError, StoreResult, Which};
 
 /// Last-activity and start cutoffs of one account at one instant: a live session seen before
 /// its kind's idle cutoff, or an agent's started before the lifetime cutoff, is expired.
@@ -102,11 +101,11 @@ impl SqlStore {
         Self::insert_audits_in(&mut *tx, &entries).await?;
         let offline = Self::set_offline_in(&mut tx, &ended).await?;
         // Each session's ending before its agent's change of presence, as they happen.
-        let changes: Vec<sql::webhooks::Change> = ended
+        let changes: Vec<sql::outbox::Change> = ended
             .iter()
-            .map(|e| sql::webhooks::Change::session(&e.account_id, &e.member_id, &e.id, true))
+            .map(|e| sql::outbox::Change::session(&e.account_id, &e.member_id, &e.id, true))
             .chain(offline.iter().map(|(account_id, member_id)| {
-                sql::webhooks::Change::person(
+                sql::outbox::Change::person(
                     account_id,
                     member_id,
                     crate::domain::webhook::EventType::PresenceChanged,

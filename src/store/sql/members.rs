@@ -3,12 +3,15 @@
 
 use async_trait::async_trait;
 
-use super::*;
-use crate::store::*;
-
 use crate::domain::member::{AgentStatus, MemberKind, Permissions};
 use crate::domain::time::Millis;
-use crate::store::{Credentials, LinkedRef, Member};
+use crate::store::sql::{
+    self, Executor, SqlStore, dynamic, dynamic_as, dynamic_scalar, query, query_as, query_scalar,
+};
+use crate::store::{
+    Credentials, LinkedRef, Member, MemberPatch, MemberQuery, NewMember, PeopleStore,
+    SessionFilter, StoreError, StoreResult,
+};
 
 /// A person as `MEMBER_COLUMNS` reads them; the linked account needs the person's kind.
 #[derive(sqlx::FromRow)]
@@ -72,7 +75,7 @@ impl PeopleStore for SqlStore {
     async fn insert_member(&self, m: &NewMember) -> StoreResult<Member> {
         let mut tx = self.begin_write().await?;
         Self::insert_member_in(&mut *tx, m).await?;
-        let change = sql::webhooks::Change::person(
+        let change = sql::outbox::Change::person(
             &m.account_id,
             &m.id,
             crate::domain::webhook::EventType::MemberCreated,
@@ -253,7 +256,7 @@ impl PeopleStore for SqlStore {
                 None
             };
             if let Some(event) = event {
-                let change = sql::webhooks::Change::person(account_id, id, event);
+                let change = sql::outbox::Change::person(account_id, id, event);
                 Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
             }
             tx.commit().await?;
@@ -290,7 +293,7 @@ impl PeopleStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         if before != status {
-            let change = sql::webhooks::Change::person(
+            let change = sql::outbox::Change::person(
                 account_id,
                 id,
                 crate::domain::webhook::EventType::PresenceChanged,

@@ -1,10 +1,10 @@
 //! The counts the metrics scrape reads: cheap grouped counts over partial indexes, so a scrape
 //! every few seconds costs the database next to nothing.
 
+use super::{SqlStore, query_as, query_scalar};
 use async_trait::async_trait;
 
-use super::*;
-use crate::store::*;
+use crate::store::{LiveCounts, MetricsStore, StoreResult};
 
 #[async_trait]
 impl MetricsStore for SqlStore {

@@ -2,11 +2,11 @@
 //! until confirmed, the last time step used so no code works twice), their single-use recovery
 //! codes (hashed), and the account's policy of who must have a second factor.
 
+use super::{SqlStore, query, query_as, query_scalar};
 use async_trait::async_trait;
 
-use super::*;
 use crate::domain::time::Millis;
-use crate::store::*;
+use crate::store::{MfaPolicy, MfaStore, PasskeyRecord, StoreResult, TotpRecord};
 
 #[async_trait]
 impl MfaStore for SqlStore {

@@ -1,7 +1,11 @@
 //! The one implementation of the store traits, for SQLite and PostgreSQL alike: one text per
 //! statement for both databases (same `$n` placeholders, integer times, text ids), split by
-//! area, each file an `impl <Area>Store for SqlStore`: `accounts`, `secrets`, `members`, `sessions`, `endings`, `audit`, `presence`, `throttling`, `challenges`, `mfa`,
-//! `policies`, `webhooks`, `retention`, `metrics`, and `database` (health and upkeep).
+//! area, each file an `impl <Area>Store for SqlStore`: `accounts`, `secrets`, `members`
+//! (people), `sessions` (with `endings`, the one transaction that ends them), `audit`,
+//! `presence`, `throttling`, `challenges`, `mfa`, `policies`, `webhooks`, `retention`,
+//! `metrics`, and `database` (health and upkeep). Helpers one area lends another (the
+//! webhook outbox written inside each change's transaction, an audit batch, a person's row)
+//! are inherent `SqlStore` functions taking the transaction.
 //!
 //! Shared by all areas: statements run through `exec` (the two drivers behind one `query`),
 //! driver errors become `StoreError` in one place (`From<sqlx::Error>`, so `?` does it),
@@ -30,6 +34,7 @@ pub(in crate::store) mod exec;
 mod members;
 mod metrics;
 mod mfa;
+mod outbox;
 mod policies;
 mod presence;
 mod retention;

@@ -1,10 +1,10 @@
 //! Session policies: one row per account that changed them (the limit of sessions per person,
 //! office networks, the network policy per role); no row reads as the defaults.
 
+use super::{SqlStore, query, query_as};
 use async_trait::async_trait;
 
-use super::*;
-use crate::store::*;
+use crate::store::{PolicyStore, SessionPolicyRecord, StoreResult};
 
 #[async_trait]
 impl PolicyStore for SqlStore {

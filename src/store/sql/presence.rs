@@ -1,11 +1,11 @@
 //! Presence across instances: open tabs per agent per instance, with heartbeats, so several
 //! instances agree and a dead instance's agents go Offline.
 
+use super::{SqlStore, query, query_as, query_scalar};
 use async_trait::async_trait;
 
-use super::*;
 use crate::domain::time::Millis;
-use crate::store::*;
+use crate::store::{PresenceStore, StoreResult};
 
 #[async_trait]
 impl PresenceStore for SqlStore {

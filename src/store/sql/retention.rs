@@ -3,9 +3,9 @@
 
 use async_trait::async_trait;
 
-use super::*;
 use crate::domain::time::Millis;
-use crate::store::*;
+use crate::store::sql::{self, SqlStore, query};
+use crate::store::{Retained, RetentionStore, StoreResult};
 
 /// Deletes one batch of old rows of a kind: `$1` the cutoff, `$2` the batch size.
 pub(in crate::store) fn delete_older_sql(what: crate::store::Retained) -> &'static str {

@@ -1,10 +1,10 @@
 //! The secrets every instance of the deployment shares, and the move onto a key kept outside
 //! the database.
 
+use super::{SqlStore, query, query_as, query_scalar};
 use async_trait::async_trait;
 
-use super::*;
-use crate::store::*;
+use crate::store::{SecretStore, StoreResult};
 
 #[async_trait]
 impl SecretStore for SqlStore {

@@ -3,9 +3,13 @@
 
 use async_trait::async_trait;
 
-use super::*;
+use crate::domain::session::EndReason;
 use crate::domain::time::Millis;
-use crate::store::*;
+use crate::store::sql::{self, SqlStore, dynamic, dynamic_as, query, query_as, query_scalar};
+use crate::store::{
+    AuthRecord, EndSessions, Ended, LiveSessionAddress, NewSession, Session, SessionSeen,
+    SessionStore, StoreResult,
+};
 
 #[async_trait]
 impl SessionStore for SqlStore {
@@ -31,7 +35,7 @@ impl SessionStore for SqlStore {
         .bind(s.mfa_enrollment)
         .execute(&mut *tx)
         .await?;
-        let change = sql::webhooks::Change::session(&s.account_id, &s.member_id, &s.id, false);
+        let change = sql::outbox::Change::session(&s.account_id, &s.member_id, &s.id, false);
         Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
         tx.commit().await?;
         self.session(&s.account_id, &s.id).await

@@ -3,14 +3,11 @@
 //! password is checked.
 
 use async_trait::async_trait;
-
-use super::*;
-use crate::store::*;
-
 use sha2::{Digest, Sha256};
 
 use crate::domain::time::Millis;
-use crate::store::FailureWindow;
+use crate::store::sql::{self, Dialect, Executor, SqlStore, Tx, dynamic, query, query_as};
+use crate::store::{FailureWindow, StoreResult, ThrottleStore};
 
 /// The PostgreSQL advisory lock of each key, sorted and without repeats, so that two
 /// reservations over overlapping keys take their locks in one order and cannot deadlock.
