@@ -23,6 +23,7 @@ pub mod events;
 pub mod metrics;
 pub mod pages;
 pub mod prefix;
+pub mod query;
 pub mod request;
 pub mod return_to;
 pub mod section;
