@@ -440,7 +440,8 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Housekeeping run in the background every sweep: on SQLite, moves the write-ahead log
     /// into the database file, which would otherwise happen inside whichever request happened
-    /// to cross the log's size limit (a bulk ending took 180 ms instead of 50).
+    /// to cross the log's size limit and wait for the copy (several times a bulk ending's own
+    /// work: BENCHMARKS.md).
     async fn checkpoint(&self) -> StoreResult<()>;
 
     // Accounts.

@@ -320,7 +320,7 @@ async fn other_forms_name_every_invalid_field(backend: Backend) {
         "new_password",
         "Password must be at least 12 characters.",
     );
-    // A wrong current password is the service's finding, next to its field.
+    // A wrong current password is the service's refusal, next to its field.
     let res = c
         .post_form(
             "/me/password",
@@ -423,7 +423,7 @@ async fn lifetime_audits(c: &Client) -> usize {
         .count()
 }
 
-/// Issue 31: the absolute lifetime is shown in the unit it is stored in (minutes), so saving
+/// The absolute lifetime is shown in the unit it is stored in (minutes), so saving
 /// the Security form as shown, with another field changed, writes it back unchanged and
 /// audits nothing about it; 5 minutes shows and saves as 5.
 async fn security_form_keeps_the_lifetime_it_shows(backend: Backend) {
