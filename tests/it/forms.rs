@@ -196,7 +196,7 @@ async fn security_form_speaks_the_unit_typed(backend: Backend) {
     assert_field_error(
         &res.text,
         "amount",
-        "The timeout must be a whole number of hours, got &quot;1.5&quot;.",
+        "The timeout must be a whole number of hours, got &#34;1.5&#34;.",
     );
     assert_eq!(settings(&c).await, before, "nothing was saved");
 
@@ -357,7 +357,7 @@ async fn other_forms_name_every_invalid_field(backend: Backend) {
     );
     assert!(
         res.text
-            .contains(r#"id="events-error">Unknown event type &quot;no.such.event&quot;"#),
+            .contains(r#"id="events-error">Unknown event type &#34;no.such.event&#34;"#),
         "{}",
         res.text
     );
