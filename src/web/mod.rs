@@ -28,6 +28,7 @@ pub mod request;
 pub mod return_to;
 pub mod section;
 pub mod state;
+pub mod trace;
 pub mod verify;
 
 pub use state::{AppState, WebConfig};
@@ -68,7 +69,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The whole HTTP application: the routes inside what every request goes through (request
-/// log, cross-site guard, security headers).
+/// id and log, cross-site guard, security headers).
 ///
 /// These wrap the router once, rather than being `Router::layer`s, which axum applies to
 /// every route and clones with it on every request: on `/api/v1/me`, which every tab calls,
@@ -79,12 +80,18 @@ pub fn app(state: AppState) -> HttpApp {
         router: router(state),
         cfg,
     };
-    // Method, path and status of every request; headers (cookies) are never recorded.
-    tower_http::trace::TraceLayer::new_for_http().layer(app)
+    // Failures logged with the request's span (id, method, path); headers (cookies) never.
+    trace::RequestIds(
+        tower_http::trace::TraceLayer::new_for_http()
+            .make_span_with(trace::request_span as fn(&Request) -> tracing::Span)
+            .layer(app),
+    )
 }
 
 /// What the server serves; see [`app`].
-pub type HttpApp = Trace<App, SharedClassifier<ServerErrorsAsFailures>>;
+pub type HttpApp = trace::RequestIds<
+    Trace<App, SharedClassifier<ServerErrorsAsFailures>, fn(&Request) -> tracing::Span>,
+>;
 
 /// See [`app`].
 #[derive(Clone)]
