@@ -616,7 +616,7 @@ pub fn rfc3339(ms: Millis) -> String {
     deskward::domain::time::rfc3339(ms)
 }
 
-/// Asserts that a JSON value has the Member shape of API.md for its kind.
+/// Asserts that a JSON value has the Member shape of docs/api.md for its kind.
 #[track_caller]
 pub fn assert_member_shape(v: &Value) {
     for key in [
@@ -677,7 +677,7 @@ pub fn assert_member_shape(v: &Value) {
     }
 }
 
-/// Asserts the Session shape of API.md (a live session: no end fields).
+/// Asserts the Session shape of docs/api.md (a live session: no end fields).
 #[track_caller]
 pub fn assert_session_shape(s: &Value) {
     for key in [
