@@ -26,7 +26,7 @@ use deskward::store::Member;
 use crate::browser::{Browser, ChromeDriver, ENDED_BY_ADMIN, WAIT, card, eventually};
 use crate::db::{Backend, TestDb};
 use crate::forward_auth::PREFIX;
-use crate::proxies::{Inbox, Kind, Proxy, encode};
+use crate::proxies::{Inbox, Kind, Proxy, encode, guide};
 use crate::support::{Binary, PASSWORD, PRIMARY_EMAIL, PRIMARY_NAME, PRIMARY_PASSWORD};
 
 /// A certificate authority and a server certificate for `localhost` and 127.0.0.1 it issued,
@@ -201,10 +201,10 @@ async fn acme_with_ann(url: &str) -> Member {
 /// HTTPS (and deskward serve --https): listen 443 ssl; ssl_certificate …`), with the test's
 /// certificate; returns the path for `nginx -c`.
 fn write_https_nginx(dir: &Path, at: &Addresses, tls: &Tls) -> PathBuf {
-    let guide = guarded::GUIDE;
-    let conf = guarded::write_nginx(guide, at, dir)
+    let guide = guide();
+    let conf = guarded::write_nginx(&guide, at, dir)
         .unwrap_or_else(|e| panic!("nginx configuration from the guide: {e}"));
-    let server = guarded::block(guide, "nginx-server").expect("the guide's server block");
+    let server = guarded::block(&guide, "nginx-server").expect("the guide's server block");
     let hint = |marker: &str| -> String {
         server
             .lines()

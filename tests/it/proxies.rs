@@ -39,7 +39,7 @@ impl Kind {
 }
 
 /// The guide as it is in the repository now.
-fn guide() -> String {
+pub(crate) fn guide() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reverse-proxy.md");
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
