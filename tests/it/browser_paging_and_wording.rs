@@ -10,6 +10,10 @@ use crate::browser::{
     App, Browser, CHROME_WINDOWS_UA, ChromeDriver, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT,
     eventually,
 };
+use crate::db::Backend;
+
+// The flows that matter most run on PostgreSQL too (issue 32): the same body, both databases.
+backend_tests!(the_sign_in_page_says_what_happened);
 
 async fn type_into(b: &Browser, css: &str, text: &str) {
     let el = b.find(css).await;
@@ -186,9 +190,8 @@ async fn pages_show_words_not_codes() {
 
 /// Signing out says so as information; repeated wrong passwords are told how long to wait,
 /// in correct English.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sign_in_page_says_what_happened() {
-    let app = App::spawn().await;
+async fn the_sign_in_page_says_what_happened(backend: Backend) {
+    let app = App::spawn_on(backend).await;
     let driver = ChromeDriver::start().await;
     let b = driver.browser().await;
     b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;

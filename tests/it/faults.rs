@@ -336,22 +336,40 @@ async fn wal_size_bench() {
 /// connections are refused (which the pool keeps retrying until its acquire timeout) and
 /// those open are cut. (`multi_instance`'s `Cuttable` accepts and drops instead, an error the
 /// pool gives up on at once.)
+///
+/// The port stays the forwarder's while it is not listening: a second socket bound to it with
+/// `SO_REUSEPORT` and never listening holds it (connections are still refused: only listening
+/// sockets take them), so no other test's server can take the port before `restore` listens
+/// on it again.
 struct Refusing {
     port: u16,
     target: std::net::SocketAddr,
     tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    _holder: tokio::net::TcpSocket,
+}
+
+/// A socket on 127.0.0.1:`port` that other sockets of this process may share (`SO_REUSEPORT`).
+fn shared_socket(port: u16) -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket.set_reuseport(true).expect("SO_REUSEPORT");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .unwrap_or_else(|e| panic!("bind 127.0.0.1:{port}: {e}"));
+    socket
 }
 
 impl Refusing {
     async fn start(target: std::net::SocketAddr) -> Refusing {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let socket = shared_socket(0);
+        let port = socket.local_addr().unwrap().port();
         let proxy = Refusing {
             port,
             target,
             tasks: Default::default(),
+            _holder: shared_socket(port),
         };
-        proxy.listen(listener);
+        proxy.listen(socket.listen(128).expect("listen"));
         proxy
     }
 
@@ -377,19 +395,11 @@ impl Refusing {
         }
     }
 
-    /// Listens again on the same port.
+    /// Listens again on the same port, which the holder kept.
     async fn restore(&mut self) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
-                Ok(l) => break l,
-                Err(e) if std::time::Instant::now() < deadline => {
-                    eprintln!("re-binding the proxy: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("re-bind the proxy's port: {e}"),
-            }
-        };
+        let listener = shared_socket(self.port)
+            .listen(128)
+            .expect("listen again on the forwarder's port");
         self.listen(listener);
     }
 }

@@ -21,6 +21,7 @@ mod browser_a11y;
 mod browser_agents;
 mod browser_filters;
 mod browser_forms;
+mod browser_https;
 mod browser_live;
 mod browser_mfa;
 mod browser_paging_and_wording;
