@@ -4,8 +4,11 @@
 use crate::domain::audit::session_end_entry;
 use crate::domain::session::ADMIN_IDLE_TIMEOUT_MINUTES;
 use crate::domain::time::{MINUTE, Millis};
+use crate::domain::webhook::EventType;
 use crate::ids::new_ordered_id;
-use crate::store::{AuditEntry, EndSessions, EndedSession};
+use crate::store::{AuditEntry, EndSessions, Ended, EndedSession};
+
+use super::webhooks::Change;
 
 /// Last-activity and start cutoffs of one account at one instant: a live session seen before
 /// its kind's idle cutoff, or an agent's started before the lifetime cutoff, is expired.
@@ -77,6 +80,19 @@ pub(in crate::store) fn audit_rows(ended: &[EndedSession], req: &EndSessions) ->
         .collect()
 }
 
+/// The webhook changes of an ending: each session's ending before its agent's change of
+/// presence, as they happen.
+pub(in crate::store) fn changes(ended: &Ended) -> Vec<Change> {
+    ended
+        .sessions
+        .iter()
+        .map(|e| Change::session(&e.account_id, &e.member_id, &e.id, true))
+        .chain(ended.offline.iter().map(|(account_id, member_id)| {
+            Change::person(account_id, member_id, EventType::PresenceChanged)
+        }))
+        .collect()
+}
+
 /// Appends the ending methods (see the chain in `sql/mod.rs`).
 macro_rules! methods {
     ([$store:ty, $db:ty, $backend:literal] $rest:tt { $($methods:tt)* } { $($helpers:tt)* }) => {
@@ -96,31 +112,32 @@ macro_rules! methods {
                     return Ok(Ended::default());
                 }
                 let mut tx = self.begin_write().await?;
-                let ended = match req.account_id.as_deref() {
-                    None => Self::expire_in(&mut tx, req.at, None).await?,
-                    Some(account_id) => Self::end_selected_in(&mut tx, account_id, req).await?,
-                };
-                let entries = sql::endings::audit_rows(&ended, req);
-                Self::insert_audits_in(&mut *tx, &entries).await?;
-                let offline = Self::set_offline_in(&mut tx, &ended).await?;
-                // Each session's ending before its agent's change of presence, as they happen.
-                let changes: Vec<sql::webhooks::Change> = ended
-                    .iter()
-                    .map(|e| sql::webhooks::Change::session(&e.account_id, &e.member_id, &e.id, true))
-                    .chain(offline.iter().map(|(account_id, member_id)| {
-                        sql::webhooks::Change::person(
-                            account_id,
-                            member_id,
-                            $crate::domain::webhook::EventType::PresenceChanged,
-                        )
-                    }))
-                    .collect();
+                let ended = Self::end_sessions_in(&mut tx, req).await?;
+                let changes = sql::endings::changes(&ended);
                 Self::record_changes_in(&mut tx, self.outbox_now(), &changes).await?;
                 tx.commit().await?;
-                Ok(Ended { sessions: ended, offline })
+                Ok(ended)
             }
         } {
             $($helpers)*
+
+            /// The ending itself, inside the caller's transaction: every way sessions end
+            /// (`end_sessions`, and the cap of `start_session`) goes through here, so each
+            /// writes the same audit rows and sets the same agents Offline. The webhook outbox
+            /// rows are the caller's to write ([`sql::endings::changes`]), after its own.
+            async fn end_sessions_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                req: &EndSessions,
+            ) -> StoreResult<Ended> {
+                let ended = match req.account_id.as_deref() {
+                    None => Self::expire_in(conn, req.at, None).await?,
+                    Some(account_id) => Self::end_selected_in(conn, account_id, req).await?,
+                };
+                let entries = sql::endings::audit_rows(&ended, req);
+                Self::insert_audits_in(&mut *conn, &entries).await?;
+                let offline = Self::set_offline_in(conn, &ended).await?;
+                Ok(Ended { sessions: ended, offline })
+            }
 
             /// Sets Offline the agents among the people of `ended` who are Online (their own
             /// choice untouched); returns them (account id, member id). One statement per
