@@ -8,9 +8,8 @@ use deskward::domain::email::normalize;
 use deskward::domain::member::{AgentStatus, MemberKind, Permissions};
 use deskward::domain::signin::AuthMethods;
 use deskward::domain::time::{HOUR, Millis};
-use deskward::store::{
-    Member, MemberQuery, NewAccount, NewMember, NewSession, SessionFilter, Store,
-};
+use deskward::store::testing::TestStore;
+use deskward::store::{Member, MemberQuery, NewAccount, NewMember, NewSession, SessionFilter};
 
 use crate::db::{Backend, TestDb};
 
@@ -40,7 +39,7 @@ fn person(id: &str, kind: MemberKind, name: &str, primary: bool) -> NewMember {
 }
 
 /// Opens `live` sessions seen just now, one idle since before the cutoff and one ended.
-async fn sessions(store: &Arc<dyn Store>, m: &Member, live: usize, idle: bool, ended: bool) {
+async fn sessions(store: &Arc<dyn TestStore>, m: &Member, live: usize, idle: bool, ended: bool) {
     let mut n = 0;
     let mut open = |seen: Millis| {
         n += 1;
@@ -89,7 +88,9 @@ async fn sessions(store: &Arc<dyn Store>, m: &Member, live: usize, idle: bool, e
 
 async fn people_with_many_sessions_appear_on_exactly_one_page(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let store = deskward::store::connect(&db.url).await.expect("open store");
+    let store = deskward::store::testing::connect(&db.url)
+        .await
+        .expect("open store");
     let owner = NewMember {
         name: "Olivia Park".to_string(),
         ..person("ad0", MemberKind::Admin, "", true)

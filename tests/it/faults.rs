@@ -410,7 +410,7 @@ async fn healthz_answers_at_once_while_postgres_is_cut_off() {
     let name = rest.split_once('/').unwrap().1;
     let url = format!("postgres://{userinfo}@127.0.0.1:{}/{name}", proxy.port);
     let acquire_timeout = Duration::from_secs(30);
-    let store = deskward::store::connect_with(
+    let store = deskward::store::testing::connect_with(
         &url,
         &PoolConfig {
             size: 4,
@@ -485,7 +485,7 @@ async fn cached_me_and_new_event_streams_answer_at_once_while_postgres_is_cut_of
     let name = rest.split_once('/').unwrap().1;
     let url = format!("postgres://{userinfo}@127.0.0.1:{}/{name}", proxy.port);
     let acquire_timeout = Duration::from_secs(30);
-    let store = deskward::store::connect_with(
+    let store = deskward::store::testing::connect_with(
         &url,
         &PoolConfig {
             size: 4,

@@ -42,6 +42,7 @@ mod conformance_team_list;
 mod conformance_throttling;
 mod conformance_webhook_order;
 mod conformance_webhooks;
+mod demo_stop;
 mod faults;
 mod forms;
 mod forward_auth;
