@@ -22,7 +22,8 @@ pub trait DatabaseStore: Send + Sync {
     }
     /// Housekeeping run in the background every sweep: on SQLite, moves the write-ahead log
     /// into the database file, which would otherwise happen inside whichever request happened
-    /// to cross the log's size limit (a bulk ending took 180 ms instead of 50).
+    /// to cross the log's size limit and wait for the copy (several times a bulk ending's own
+    /// work: BENCHMARKS.md).
     async fn checkpoint(&self) -> StoreResult<()>;
     /// The clock that stamps the outbox rows written with each change (the service's).
     fn use_clock(&self, clock: std::sync::Arc<dyn crate::clock::Clock>);

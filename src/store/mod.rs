@@ -8,14 +8,17 @@
 //! [`SecretStore`], [`PeopleStore`], [`SessionStore`] (endings included), [`AuditStore`],
 //! [`ThrottleStore`], [`ChallengeStore`], [`MfaStore`], [`PolicyStore`], [`PresenceStore`],
 //! [`WebhookStore`], [`RetentionStore`], [`MetricsStore`] and [`DatabaseStore`] (health and
-//! upkeep). [`Store`] is all of them, for the service to hold as one object; a caller brings
-//! the traits it uses into scope (`use crate::store::prelude::*`). What only tests need is
-//! [`testing::TestStore`], outside the production traits.
+//! upkeep). [`Store`] is all of them, for the service to hold as one object: through a
+//! `dyn Store` every aggregate's methods are in reach; code holding a concrete store brings the
+//! traits into scope with `store::prelude`. What only tests need is [`testing::TestStore`],
+//! outside the production traits.
 //!
 //! One implementation, [`SqlStore`], serves both databases: `sql/<area>.rs` holds
 //! `impl <Area>Store for SqlStore`, the SQL written once. The database is a value, not a type:
 //! the pool and the write transaction are enums over the two drivers (`sql/exec.rs`), and
-//! where the SQL differs the code asks the store's [`Dialect`]. A generic implementation over
+//! where the SQL differs the code asks the store's [`Dialect`]. Bound values are collected as
+//! owned `Arg`s and handed to the driver when the statement runs (a copy of a few short
+//! strings per statement). A generic implementation over
 //! `sqlx::Database` was the alternative; Rust does not carry a trait's where-clauses to its
 //! users, so every `impl` would have repeated a dozen driver bounds (each bound type, the
 //! executors, `Send` futures), and the old way around that, a chain of macros assembling one

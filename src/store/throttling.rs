@@ -15,7 +15,8 @@ pub struct FailureWindow {
     pub newest: Option<Millis>,
 }
 
-/// Failed sign-ins by key.
+/// Failed sign-ins by key, shared by every instance on this database. Keys are opaque (the
+/// service stores hashes, never e-mails or addresses).
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
     async fn clear_signin_failures(&self, key: &str) -> StoreResult<()>;

@@ -1,4 +1,4 @@
-//! Store conformance, Team list paging (issue 13): a person with several live sessions counts
+//! Store conformance, Team list paging: a person with several live sessions counts
 //! once and appears on exactly one page, for every filter, on both databases; the total agrees
 //! with the items.
 
@@ -118,7 +118,7 @@ async fn people_with_many_sessions_appear_on_exactly_one_page(backend: Backend) 
         true,
         AgentStatus::Offline,
     )];
-    // The demo of issue 13: every administrator signed in, the primary several times.
+    // Every administrator signed in, the primary several times.
     sessions(&store, &owner, 4, true, true).await;
     for (id, name) in [
         ("ad1", "Sam Agents-Only"),
@@ -262,7 +262,7 @@ async fn people_with_many_sessions_appear_on_exactly_one_page(backend: Backend) 
     }
     assert_eq!(checked, 36);
 
-    // The figures of the issue: the active administrators, one a page, each once.
+    // The active administrators, one a page, each once.
     let q = MemberQuery {
         kind: MemberKind::Admin,
         session: Some(SessionFilter::Active),

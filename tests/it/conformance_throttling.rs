@@ -1,4 +1,4 @@
-//! Store conformance, sign-in attempts counted before the password is checked (issue 12): a
+//! Store conformance, sign-in attempts counted before the password is checked: a
 //! reservation reads the keys' failures while they are locked, and only the attempts the rule
 //! allows are counted, whatever the concurrency, across instances, on both databases.
 

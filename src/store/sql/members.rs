@@ -161,7 +161,7 @@ impl PeopleStore for SqlStore {
                 // `live_seen_at` is the latest activity of the person's live sessions,
                 // kept by triggers (migration 20261204000001): one comparison on the
                 // list's own index instead of probing each person's sessions, and a
-                // person counts once however many sessions they have (issue 13).
+                // person counts once however many sessions they have.
                 SessionFilter::Active => format!("m.live_seen_at >= {after}"),
                 SessionFilter::None => {
                     format!("(m.live_seen_at IS NULL OR m.live_seen_at < {after})")
