@@ -8,8 +8,7 @@ use crate::clock::SystemClock;
 use crate::domain::member::{AgentStatus, MemberKind};
 use crate::events::EventBus;
 use crate::server::{self, ServerConfig};
-use crate::service::auth::NewAccountRequest;
-use crate::service::{LoginRequest, NewPerson, Service};
+use crate::service::{LoginRequest, NewAccountRequest, NewPerson, Service};
 use crate::store;
 
 pub const DEMO_PASSWORD: &str = "demo-password-2026";
@@ -365,7 +364,7 @@ pub async fn seed_large(
             ip: ip.to_string(),
             user_agent: ua.to_string(),
             device: crate::domain::device::describe(ua),
-            auth_methods: "password".to_string(),
+            auth_methods: crate::domain::signin::AuthMethods::password(),
             mfa_enrollment: false,
         };
         store.insert_session(&s).await.map_err(e)?;

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use deskward::clock::SystemClock;
 use deskward::events::EventBus;
 use deskward::server::{self, ServerConfig};
-use deskward::service::auth::NewAccountRequest;
+use deskward::service::NewAccountRequest;
 use deskward::service::{Service, ServiceConfig, ServiceError};
 use deskward::store::{self, redact_url};
 use deskward::web::WebConfig;

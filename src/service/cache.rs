@@ -300,7 +300,7 @@ mod tests {
             ip_changed_at: None,
             device_changed_at: None,
             outside_office: false,
-            auth_methods: "password".to_string(),
+            auth_methods: crate::domain::signin::AuthMethods::password(),
             mfa_enrollment: false,
         }
     }

@@ -68,7 +68,7 @@ impl Service {
     /// Tells every listener that these sessions ended (the cache drops them first, so the next
     /// request here is refused) and that their agents went Offline (the store set them so in
     /// the ending's transaction: their tabs are being disconnected).
-    fn announce_ended(&self, ended: &Ended) {
+    pub(super) fn announce_ended(&self, ended: &Ended) {
         for e in &ended.sessions {
             self.metrics.session_ended(e.reason);
             self.publish(Event::SessionEnded {

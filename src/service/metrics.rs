@@ -155,15 +155,14 @@ impl Metrics {
         }
     }
 
-    /// Counts a sign-in (password step or the linked-account choice) by its outcome.
-    pub fn signin<T>(&self, result: &ServiceResult<T>) {
+    /// Counts a sign-in step by its outcome: what it led to (`success`, `choose_account`,
+    /// `mfa_required`), or why it was refused.
+    pub fn signin(&self, result: Result<&'static str, &ServiceError>) {
         let result = match result {
-            Ok(_) => "success",
+            Ok(outcome) => outcome,
             Err(ServiceError::InvalidCredentials) => "invalid_credentials",
             Err(ServiceError::RateLimited { .. }) => "rate_limited",
             Err(ServiceError::AccountDisabled) => "account_disabled",
-            Err(ServiceError::ChooseAccount { .. }) => "choose_account",
-            Err(ServiceError::MfaRequired { .. }) => "mfa_required",
             Err(ServiceError::OutsideOfficeNetwork) => "outside_office_network",
             Err(ServiceError::Invalid { .. }) => "invalid_input",
             Err(ServiceError::Forbidden(_)) => "forbidden",

@@ -9,6 +9,7 @@ use crate::domain::audit::AuditKind;
 use crate::domain::member::MemberKind;
 use crate::domain::policy::Actor;
 use crate::domain::session::EndReason;
+use crate::domain::signin::{AuthMethod, AuthMethods};
 use crate::domain::time::Millis;
 use crate::domain::totp;
 use crate::store::{Member, MfaPolicy, TotpRecord};
@@ -42,7 +43,7 @@ pub struct TotpSetup {
 /// A second step that passed: how, and (for a recovery code) how many are left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SecondFactor {
-    pub method: &'static str,
+    pub method: AuthMethod,
     pub recovery_codes_left: Option<i64>,
 }
 
@@ -251,19 +252,18 @@ impl Service {
     pub(crate) async fn second_factor_methods(
         &self,
         member_id: &str,
-    ) -> ServiceResult<Vec<&'static str>> {
+    ) -> ServiceResult<AuthMethods> {
         let status = self.mfa_status(member_id).await?;
-        let mut methods = Vec::new();
-        if status.totp {
-            methods.push("totp");
-        }
-        if status.passkeys > 0 {
-            methods.push("webauthn");
-        }
-        if status.recovery_codes_left > 0 {
-            methods.push("recovery_code");
-        }
-        Ok(methods)
+        let has = [
+            (AuthMethod::Totp, status.totp),
+            (AuthMethod::Webauthn, status.passkeys > 0),
+            (AuthMethod::RecoveryCode, status.recovery_codes_left > 0),
+        ];
+        Ok(has
+            .into_iter()
+            .filter(|(_, has)| *has)
+            .map(|(m, _)| m)
+            .collect())
     }
 
     /// Checks a second step's code: a current code of the person's app, used once, or one of
@@ -291,7 +291,7 @@ impl Service {
                 return Ok(None);
             }
             return Ok(Some(SecondFactor {
-                method: "totp",
+                method: AuthMethod::Totp,
                 recovery_codes_left: None,
             }));
         }
@@ -319,7 +319,7 @@ impl Service {
         self.forget_person(&member.account_id, &member.id, member.kind)
             .await;
         Ok(Some(SecondFactor {
-            method: "recovery_code",
+            method: AuthMethod::RecoveryCode,
             recovery_codes_left: Some(left),
         }))
     }

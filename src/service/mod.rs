@@ -19,14 +19,16 @@ use crate::store::{AuditEntry, Session, Store, StoreError, Which};
 pub const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub mod audit;
-pub mod auth;
+pub mod authenticate;
 pub mod cache;
 pub mod delivery;
+pub mod device_pass;
 pub(crate) mod ending;
 pub mod keys;
 pub mod limiter;
 pub mod metrics;
 pub mod mfa;
+pub mod own;
 pub mod passkeys;
 pub mod passwords;
 pub mod policies;
@@ -34,13 +36,17 @@ pub mod presence;
 pub(crate) mod reach;
 pub mod retention;
 pub mod settings;
+pub mod setup;
 pub mod signin;
+pub(crate) mod starting;
 pub mod team;
+pub(crate) mod throttling;
 pub mod webhooks;
 
-pub use auth::Principal;
+pub use authenticate::Principal;
 pub use ending::EndedCount;
-pub use signin::{ChosenLogin, LoginOutcome, LoginRequest, MfaLogin};
+pub use setup::NewAccountRequest;
+pub use signin::{ChosenLogin, LoginRequest, MfaLogin, SignInStep, SignedIn};
 pub use team::{MemberView, NewPerson, Page, PersonPatch, TeamQuery};
 
 /// Ids are made in `crate::ids`, which the store shares; re-exported for the service's callers.
@@ -68,22 +74,6 @@ pub enum ServiceError {
     /// needs confirming. The message says why.
     #[error("{0}")]
     WouldLockOutSelf(String),
-    /// The password opened both accounts of a linked pair; `challenge` (held server-side for
-    /// a few minutes) completes the sign-in once the person says which.
-    #[error("the password matches both an agent and an administrator account")]
-    ChooseAccount {
-        challenge: String,
-        /// The two accounts' names, agent first, so the choice can name them.
-        agent_name: String,
-        admin_name: String,
-    },
-    /// The password was right and the person has a second factor: `challenge` (held
-    /// server-side for a few minutes) completes the sign-in with a code.
-    #[error("a second step is needed to sign in")]
-    MfaRequired {
-        challenge: String,
-        methods: Vec<&'static str>,
-    },
     /// The person must set up a second factor before doing anything else.
     #[error("set up two-factor sign-in first")]
     MfaEnrollmentRequired,
@@ -115,6 +105,15 @@ impl ServiceError {
         ServiceError::Invalid {
             field: field.to_string(),
             message: message.into(),
+        }
+    }
+}
+
+impl From<crate::domain::name::NameError> for ServiceError {
+    fn from(e: crate::domain::name::NameError) -> Self {
+        ServiceError::Invalid {
+            field: e.field,
+            message: e.message,
         }
     }
 }
@@ -403,18 +402,7 @@ impl Service {
         ip: Option<&str>,
         detail: String,
     ) {
-        let now = self.now();
-        let entry = AuditEntry {
-            id: new_ordered_id("au", now),
-            account_id: account_id.to_string(),
-            at: now,
-            kind: kind.as_str().to_string(),
-            actor: actor.map(str::to_string),
-            target: target.map(str::to_string),
-            ip: ip.map(str::to_string),
-            detail,
-            count: 1,
-        };
+        let entry = audit_entry(account_id, kind, actor, target, ip, detail, self.now());
         if let Err(e) = self.store.insert_audit(&entry).await {
             tracing::error!(error = %e, kind = kind.as_str(), "could not write audit entry");
         }
@@ -444,6 +432,29 @@ impl Service {
             .store
             .active_sessions(account_id, &[member_id.to_string()], after)
             .await?)
+    }
+}
+
+/// An audit entry of one thing that happened at `at`.
+pub(crate) fn audit_entry(
+    account_id: &str,
+    kind: AuditKind,
+    actor: Option<&str>,
+    target: Option<&str>,
+    ip: Option<&str>,
+    detail: String,
+    at: Millis,
+) -> AuditEntry {
+    AuditEntry {
+        id: new_ordered_id("au", at),
+        account_id: account_id.to_string(),
+        at,
+        kind: kind.as_str().to_string(),
+        actor: actor.map(str::to_string),
+        target: target.map(str::to_string),
+        ip: ip.map(str::to_string),
+        detail,
+        count: 1,
     }
 }
 

@@ -10,14 +10,13 @@ use webauthn_rs::prelude::{
 };
 
 use crate::domain::audit::AuditKind;
+use crate::domain::name::check_name;
 use crate::domain::policy::Actor;
+use crate::domain::signin::{AuthMethod, ChallengePurpose};
 use crate::store::{Challenge, Member, PasskeyRecord};
 
 use super::mfa::{SECOND_STEP_TTL, SecondFactor};
 use super::{Service, ServiceError, ServiceResult, new_id, random_hex, token_hash};
-
-const REGISTER: &str = "passkey-register";
-const AUTHENTICATE: &str = "passkey-auth";
 
 /// A browser's answer to the sign-in ceremony, and the origin it was made on.
 pub struct PasskeyAnswer {
@@ -90,7 +89,7 @@ impl Service {
             .insert_challenge(&Challenge {
                 id_hash: token_hash(&id),
                 account_id: actor.account_id.clone(),
-                purpose: REGISTER.to_string(),
+                purpose: ChallengePurpose::PasskeyRegister,
                 member_ids: vec![me.id.clone()],
                 ip: actor.ip.clone(),
                 user_agent: String::new(),
@@ -113,12 +112,15 @@ impl Service {
         credential: &RegisterPublicKeyCredential,
         origin: &Url,
     ) -> ServiceResult<PasskeyRecord> {
-        let name = super::auth::check_name("name", name)?;
+        let name = check_name("name", name)?;
         let c = self
             .store
             .take_challenge(&token_hash(registration), self.now())
             .await?
-            .filter(|c| c.purpose == REGISTER && c.member_ids == [actor.member_id.clone()])
+            .filter(|c| {
+                c.purpose == ChallengePurpose::PasskeyRegister
+                    && c.member_ids == [actor.member_id.clone()]
+            })
             .ok_or_else(|| {
                 ServiceError::invalid("registration", "registration expired; start again")
             })?;
@@ -194,7 +196,11 @@ impl Service {
             .store
             .challenge(&token_hash(challenge), self.now())
             .await?
-            .filter(|c| c.purpose == "mfa" && c.account_id == account_id && c.ip == ip)
+            .filter(|c| {
+                c.purpose == ChallengePurpose::SecondStep
+                    && c.account_id == account_id
+                    && c.ip == ip
+            })
             .ok_or(ServiceError::InvalidCredentials)?;
         let member_id = c
             .member_ids
@@ -224,7 +230,7 @@ impl Service {
             .insert_challenge(&Challenge {
                 id_hash,
                 account_id: account_id.to_string(),
-                purpose: AUTHENTICATE.to_string(),
+                purpose: ChallengePurpose::PasskeyAuth,
                 member_ids: c.member_ids.clone(),
                 ip: ip.to_string(),
                 user_agent: String::new(),
@@ -249,7 +255,9 @@ impl Service {
             .store
             .take_challenge(&token_hash(&format!("webauthn:{challenge}")), now)
             .await?
-            .filter(|c| c.purpose == AUTHENTICATE && c.member_ids == [member.id.clone()])
+            .filter(|c| {
+                c.purpose == ChallengePurpose::PasskeyAuth && c.member_ids == [member.id.clone()]
+            })
         else {
             return Ok(None);
         };
@@ -267,7 +275,7 @@ impl Service {
                 let json = serde_json::to_string(&key).map_err(internal)?;
                 self.store.passkey_used(&r.id, &json, now).await?;
                 return Ok(Some(SecondFactor {
-                    method: "webauthn",
+                    method: AuthMethod::Webauthn,
                     recovery_codes_left: None,
                 }));
             }

@@ -1,30 +1,21 @@
-//! Signing in: the password step, throttled per person and per address before any password is
-//! checked; the choice between linked accounts (held server-side, never the password); the
-//! known-device pass that keeps an owner from being locked out by a flood from elsewhere; and the
-//! start of the session, within the cap on sessions per person.
-
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+//! Signing in, step by step: the password (throttled per person and per address before any
+//! password is checked), the choice between linked accounts (held server-side, never the
+//! password), and the second factor. Each step answers with a [`SignInStep`]: signed in, or
+//! what comes next. Starting the session itself is `starting`.
 
 use crate::domain::audit::AuditKind;
-use crate::domain::device;
 use crate::domain::email::{self, MAX_EMAIL_LEN};
 use crate::domain::member::MemberKind;
-use crate::domain::office::{self, NetworkPolicy};
 use crate::domain::password::MAX_PASSWORD_CHARS;
 use crate::domain::policy::Actor;
-use crate::domain::session::{EndReason, MAX_SESSIONS_PER_PERSON};
-use crate::domain::time::{DAY, MINUTE, Millis};
-use crate::events::Event;
-use crate::store::{
-    AuditEntry, Challenge, Credentials, FailureWindow, Member, NewSession, Session, SessionSeen,
-    Which,
-};
+use crate::domain::signin::{AuthMethods, ChallengePurpose};
+use crate::domain::time::{MINUTE, Millis};
+use crate::store::{AuditEntry, Challenge, Credentials, Member, Session};
 
-use super::ending::Scope;
-use super::{
-    Service, ServiceError, ServiceResult, limiter, new_id, passwords, random_hex, token_hash,
-};
+use super::mfa::SECOND_STEP_TTL;
+use super::passkeys::PasskeyAnswer;
+use super::throttling::{address_key, sole_holder, throttle_keys};
+use super::{Service, ServiceError, ServiceResult, passwords, random_hex, token_hash};
 
 pub struct LoginRequest {
     pub account_id: String,
@@ -46,8 +37,20 @@ pub struct ChosenLogin {
     pub user_agent: String,
 }
 
-/// A successful sign-in: the raw token goes into the cookie and nowhere else.
-pub struct LoginOutcome {
+/// The second step of a sign-in: a code for the challenge the password step gave.
+pub struct MfaLogin {
+    pub account_id: String,
+    pub challenge: String,
+    pub code: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub device_pass: Option<String>,
+    /// A passkey's answer instead of a code.
+    pub passkey: Option<PasskeyAnswer>,
+}
+
+/// A started session: the raw token goes into the cookie and nowhere else.
+pub struct SignedIn {
     pub token: String,
     /// The person, as the new session's requests will act.
     pub actor: Actor,
@@ -60,37 +63,74 @@ pub struct LoginOutcome {
     pub recovery_codes_left: Option<i64>,
 }
 
-/// The second step of a sign-in: a code for the challenge the password step gave.
-pub struct MfaLogin {
-    pub account_id: String,
-    pub challenge: String,
-    pub code: String,
-    pub ip: String,
-    pub user_agent: String,
-    pub device_pass: Option<String>,
-    /// A passkey's answer instead of a code.
-    pub passkey: Option<super::passkeys::PasskeyAnswer>,
+/// Where a sign-in stands after one of its steps: done, or the step that comes next. Refusals
+/// (wrong password, throttled, disabled, outside the office) are errors; these are not.
+pub enum SignInStep {
+    /// Signed in.
+    SignedIn(Box<SignedIn>),
+    /// Signed in with a session that may do nothing but set up a second factor: the account
+    /// requires one and the person has none.
+    Enrol(Box<SignedIn>),
+    /// The password opened both accounts of a linked pair and no kind was asked for:
+    /// `challenge` (held server-side for a few minutes) completes the sign-in through
+    /// [`Service::login_chosen`] once the person says which.
+    ChooseAccount {
+        challenge: String,
+        /// The two accounts' names, so the choice can name them.
+        agent_name: String,
+        admin_name: String,
+    },
+    /// The password was right and the person has a second factor: `challenge` (held
+    /// server-side for a few minutes) completes the sign-in through [`Service::login_mfa`]
+    /// with one of `methods`. No session yet.
+    SecondFactor {
+        challenge: String,
+        methods: AuthMethods,
+    },
+}
+
+impl SignInStep {
+    /// A started session is the whole sign-in, or (restricted to enrolling) its next step.
+    fn started(out: SignedIn) -> Self {
+        if out.session.mfa_enrollment {
+            SignInStep::Enrol(Box::new(out))
+        } else {
+            SignInStep::SignedIn(Box::new(out))
+        }
+    }
+
+    /// The session this step started, if it started one (signed in, or to enrol).
+    pub fn started_session(self) -> Option<SignedIn> {
+        match self {
+            SignInStep::SignedIn(out) | SignInStep::Enrol(out) => Some(*out),
+            SignInStep::ChooseAccount { .. } | SignInStep::SecondFactor { .. } => None,
+        }
+    }
+
+    /// How the sign-in metrics count it.
+    fn outcome(&self) -> &'static str {
+        match self {
+            SignInStep::SignedIn(_) | SignInStep::Enrol(_) => "success",
+            SignInStep::ChooseAccount { .. } => "choose_account",
+            SignInStep::SecondFactor { .. } => "mfa_required",
+        }
+    }
 }
 
 /// How long the choice between linked accounts may take.
 const CHOICE_TTL: Millis = 5 * MINUTE;
-/// How long a known-device pass is honoured after the last sign-in that issued it.
-pub const DEVICE_PASS_TTL: Millis = 90 * DAY;
-const CHOOSE: &str = "choose";
-const SECOND_STEP: &str = "mfa";
 
 impl Service {
-    /// Signs a person in with their password and starts a fresh session. Unknown e-mail and
-    /// wrong password are indistinguishable, in answer and in time. When the password opens
-    /// both accounts of a linked pair and no kind was asked for, the answer is
-    /// `ChooseAccount` with a short-lived challenge that [`Service::login_chosen`] completes.
-    pub async fn login(&self, req: LoginRequest) -> ServiceResult<LoginOutcome> {
+    /// The password step. Unknown e-mail and wrong password are indistinguishable, in answer
+    /// and in time.
+    pub async fn login(&self, req: LoginRequest) -> ServiceResult<SignInStep> {
         let result = self.login_uncounted(req).await;
-        self.metrics.signin(&result);
+        self.metrics
+            .signin(result.as_ref().map(SignInStep::outcome));
         result
     }
 
-    async fn login_uncounted(&self, req: LoginRequest) -> ServiceResult<LoginOutcome> {
+    async fn login_uncounted(&self, req: LoginRequest) -> ServiceResult<SignInStep> {
         check_input(&req.email, &req.password)?;
         let norm = email::normalize(&req.email);
         let holder = self
@@ -132,7 +172,7 @@ impl Service {
                     .map(|m| m.name.clone())
                     .unwrap_or_default()
             };
-            return Err(ServiceError::ChooseAccount {
+            return Ok(SignInStep::ChooseAccount {
                 challenge,
                 agent_name: name_of(MemberKind::Agent),
                 admin_name: name_of(MemberKind::Admin),
@@ -153,9 +193,9 @@ impl Service {
         ip: &str,
         user_agent: &str,
         attempt: Option<&str>,
-    ) -> ServiceResult<LoginOutcome> {
+    ) -> ServiceResult<SignInStep> {
         let methods = if member.disabled {
-            Vec::new()
+            AuthMethods::none()
         } else {
             self.second_factor_methods(&member.id).await?
         };
@@ -165,9 +205,10 @@ impl Service {
                 self.forgive_attempt(attempt, &keys[0], sole_holder(&member))
                     .await;
             }
-            return self
-                .start_session(member, norm, ip, user_agent, "password")
-                .await;
+            let out = self
+                .start_session(member, norm, ip, user_agent, AuthMethods::password())
+                .await?;
+            return Ok(SignInStep::started(out));
         }
         if let Some(attempt) = attempt
             && let Err(e) = self.store.forgive_signin_attempt(attempt).await
@@ -180,30 +221,30 @@ impl Service {
             .insert_challenge(&Challenge {
                 id_hash: token_hash(&challenge),
                 account_id: member.account_id.clone(),
-                purpose: SECOND_STEP.to_string(),
+                purpose: ChallengePurpose::SecondStep,
                 member_ids: vec![member.id.clone()],
                 ip: ip.to_string(),
                 user_agent: user_agent.to_string(),
                 data: String::new(),
                 created_at: now,
-                expires_at: now + super::mfa::SECOND_STEP_TTL,
+                expires_at: now + SECOND_STEP_TTL,
                 failures: 0,
             })
             .await?;
-        Err(ServiceError::MfaRequired { challenge, methods })
+        Ok(SignInStep::SecondFactor { challenge, methods })
     }
 
-    /// The second step: a code of the person's authenticator app or a recovery code, for a
-    /// challenge the password step gave to this address. A wrong code counts like a wrong
-    /// password (reserved before the check, per person and per address) and leaves the
-    /// challenge usable until it expires.
-    pub async fn login_mfa(&self, req: MfaLogin) -> ServiceResult<LoginOutcome> {
+    /// The second step: a code of the person's authenticator app, a recovery code or a
+    /// passkey, for a challenge the password step gave to this address. A wrong code counts
+    /// like a wrong password (reserved before the check, per person and per address) and
+    /// leaves the challenge usable until it expires. Nothing comes after it: it signs in.
+    pub async fn login_mfa(&self, req: MfaLogin) -> ServiceResult<SignedIn> {
         let result = self.login_mfa_uncounted(req).await;
-        self.metrics.signin(&result);
+        self.metrics.signin(result.as_ref().map(|_| "success"));
         result
     }
 
-    async fn login_mfa_uncounted(&self, req: MfaLogin) -> ServiceResult<LoginOutcome> {
+    async fn login_mfa_uncounted(&self, req: MfaLogin) -> ServiceResult<SignedIn> {
         let code = req.code.trim();
         if code.is_empty() && req.passkey.is_none() {
             return Err(ServiceError::invalid("code", "code is required"));
@@ -220,7 +261,9 @@ impl Service {
             .challenge(&hash, self.now())
             .await?
             .filter(|c| {
-                c.purpose == SECOND_STEP && c.account_id == req.account_id && c.ip == req.ip
+                c.purpose == ChallengePurpose::SecondStep
+                    && c.account_id == req.account_id
+                    && c.ip == req.ip
             })
             .ok_or(ServiceError::InvalidCredentials)?;
         let member_id = c
@@ -270,30 +313,36 @@ impl Service {
         }
         self.forgive_attempt(&attempt, &keys[0], sole_holder(&member))
             .await;
-        let methods = format!("password,{}", factor.method);
+        let methods = AuthMethods::password().with(factor.method);
         let mut out = self
-            .start_session(member, &norm, &req.ip, &req.user_agent, &methods)
+            .start_session(member, &norm, &req.ip, &req.user_agent, methods)
             .await?;
         out.recovery_codes_left = factor.recovery_codes_left;
         Ok(out)
     }
 
     /// Completes a sign-in that had to choose between linked accounts. The challenge is taken
-    /// once, from the address it was given to, within five minutes.
-    pub async fn login_chosen(&self, req: ChosenLogin) -> ServiceResult<LoginOutcome> {
+    /// once, from the address it was given to, within five minutes; the chosen account may
+    /// still need its second factor.
+    pub async fn login_chosen(&self, req: ChosenLogin) -> ServiceResult<SignInStep> {
         let result = self.login_chosen_uncounted(req).await;
-        self.metrics.signin(&result);
+        self.metrics
+            .signin(result.as_ref().map(SignInStep::outcome));
         result
     }
 
-    async fn login_chosen_uncounted(&self, req: ChosenLogin) -> ServiceResult<LoginOutcome> {
+    async fn login_chosen_uncounted(&self, req: ChosenLogin) -> ServiceResult<SignInStep> {
         let refused = || ServiceError::InvalidCredentials;
         let hash = token_hash(&req.challenge);
         let c = self
             .store
             .take_challenge(&hash, self.now())
             .await?
-            .filter(|c| c.purpose == CHOOSE && c.account_id == req.account_id && c.ip == req.ip)
+            .filter(|c| {
+                c.purpose == ChallengePurpose::ChooseAccount
+                    && c.account_id == req.account_id
+                    && c.ip == req.ip
+            })
             .ok_or_else(refused)?;
         let people = self.store.members(&c.account_id, &c.member_ids).await?;
         let member = people
@@ -303,130 +352,6 @@ impl Service {
         let norm = email::normalize(&member.email);
         self.password_proven(member, &norm, &req.ip, &req.user_agent, None)
             .await
-    }
-
-    /// Starts a session for a person whose credentials were just proven; keeps them within the
-    /// cap on live sessions (the oldest end, reason `replaced`).
-    async fn start_session(
-        &self,
-        member: Member,
-        email_norm: &str,
-        ip: &str,
-        user_agent: &str,
-        auth_methods: &str,
-    ) -> ServiceResult<LoginOutcome> {
-        if member.disabled {
-            self.audit(
-                &member.account_id,
-                AuditKind::SignInRefused,
-                Some(&member.id),
-                Some(&member.id),
-                Some(ip),
-                "sign-in refused: account disabled".to_string(),
-            )
-            .await;
-            return Err(ServiceError::AccountDisabled);
-        }
-        // Read fresh: a policy set on another instance applies to the very next sign-in.
-        let policy = self.fresh_session_policy(&member.account_id).await?;
-        let network = policy.roles.for_person(member.kind, member.primary);
-        let outside = network != NetworkPolicy::Off && policy.networks.is_outside(ip);
-        if outside && network == NetworkPolicy::Enforce {
-            self.audit(
-                &member.account_id,
-                AuditKind::SignInRefused,
-                Some(&member.id),
-                Some(&member.id),
-                Some(ip),
-                format!("sign-in refused: {ip} is outside the office networks"),
-            )
-            .await;
-            return Err(ServiceError::OutsideOfficeNetwork);
-        }
-        // A person the account requires to have a second factor, who has none, may only set
-        // one up in this session.
-        let mfa_enrollment = auth_methods == "password" && self.must_enroll(&member).await?;
-        let token = random_hex(32);
-        let csrf_token = random_hex(32);
-        let new = NewSession {
-            id: new_id("se"),
-            account_id: member.account_id.clone(),
-            member_id: member.id.clone(),
-            member_kind: member.kind,
-            token_hash: token_hash(&token),
-            csrf_token: csrf_token.clone(),
-            started_at: self.now(),
-            ip: ip.to_string(),
-            device: device::describe(user_agent),
-            user_agent: user_agent.to_string(),
-            auth_methods: auth_methods.to_string(),
-            mfa_enrollment,
-        };
-        let mut session = self.store.insert_session(&new).await?;
-        if outside {
-            // Marked for the Team lists' `network=outside` (only such sign-ins pay the write).
-            self.store
-                .touch_session_seen(&SessionSeen {
-                    session_id: session.id.clone(),
-                    at: session.started_at,
-                    ip: ip.to_string(),
-                    user_agent: user_agent.to_string(),
-                    outside_office: true,
-                })
-                .await?;
-            session.outside_office = true;
-        }
-        self.audit(
-            &member.account_id,
-            AuditKind::SignIn,
-            Some(&member.id),
-            Some(&member.id),
-            Some(ip),
-            format!("signed in from {}", session.device),
-        )
-        .await;
-        self.publish(Event::SessionStarted {
-            account_id: member.account_id.clone(),
-            member_id: member.id.clone(),
-            member_kind: member.kind,
-            session_id: session.id.clone(),
-        });
-        let actor = Actor {
-            account_id: member.account_id.clone(),
-            member_id: member.id.clone(),
-            kind: member.kind,
-            primary: member.primary,
-            permissions: member.permissions.clone(),
-            ip: ip.to_string(),
-            session_id: Some(session.id.clone()),
-        };
-        // Whatever a signed-in person does, they hold a bounded number of sessions (each holds
-        // memory on every instance), fewer when the account limits agents' sessions; the
-        // newest one, this one, is always kept.
-        let limit = policy.max_sessions_per_person;
-        let cap = Which::AllButNewest {
-            member_id: member.id.clone(),
-            keep: office::sessions_to_keep(member.kind, limit, MAX_SESSIONS_PER_PERSON),
-        };
-        self.end(
-            Scope::Account(&member.account_id),
-            cap,
-            EndReason::Replaced,
-            Some(&actor),
-        )
-        .await?;
-        let device_pass = self
-            .device_pass(&member.account_id, &member.id, email_norm)
-            .await?;
-        Ok(LoginOutcome {
-            token,
-            actor,
-            member,
-            session,
-            csrf_token,
-            device_pass,
-            recovery_codes_left: None,
-        })
     }
 
     /// Holds the people a password opened, server-side, for the choice between them.
@@ -441,7 +366,7 @@ impl Service {
             .insert_challenge(&Challenge {
                 id_hash: token_hash(&challenge),
                 account_id: req.account_id.clone(),
-                purpose: CHOOSE.to_string(),
+                purpose: ChallengePurpose::ChooseAccount,
                 member_ids: matched.iter().map(|m| m.id.clone()).collect(),
                 ip: req.ip.clone(),
                 user_agent: req.user_agent.clone(),
@@ -491,158 +416,6 @@ impl Service {
             tracing::error!(error = %e, "could not count a failed sign-in");
         }
     }
-
-    /// Reserves an attempt of a sign-in step for the person (account and e-mail) and the
-    /// address; returns the throttling keys (the person's first) and the attempt. When the
-    /// address's limit refuses it and `holder` (the person a valid known-device pass was
-    /// issued to) is given, the limit is lifted for that one person: the answer says so
-    /// ([`Lifted`]), and the caller may then open nobody else.
-    async fn reserve_signin(
-        &self,
-        account_id: &str,
-        email_norm: &str,
-        ip: &str,
-        holder: Option<String>,
-    ) -> ServiceResult<(Vec<String>, String, Option<Lifted>)> {
-        let keys = throttle_keys(account_id, email_norm, ip);
-        match self.reserve_attempt(&keys, false).await {
-            Ok(attempt) => Ok((keys, attempt, None)),
-            Err(ServiceError::RateLimited { retry_after_secs }) if holder.is_some() => {
-                let attempt = self.reserve_attempt(&keys, true).await?;
-                let lifted = holder.map(|holder| Lifted {
-                    holder,
-                    retry_after_secs,
-                });
-                Ok((keys, attempt, lifted))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Counts an attempt for the person and the address before any password is checked, or
-    /// refuses it (429) when either has failed too often lately. With a valid known-device
-    /// pass the person's own limit does not apply (their address's still does): a flood
-    /// against their e-mail from elsewhere cannot lock them out.
-    pub(crate) async fn reserve_attempt(
-        &self,
-        keys: &[String],
-        known_device: bool,
-    ) -> ServiceResult<String> {
-        let now = self.now();
-        let limits = [limiter::PER_ACCOUNT, limiter::PER_IP];
-        let applies = |i: usize| !(i == 0 && known_device);
-        let wait = |windows: &[FailureWindow]| {
-            windows
-                .iter()
-                .zip(limits)
-                .enumerate()
-                .filter(|(i, _)| applies(*i))
-                .filter_map(|(_, (w, l))| limiter::wait_secs(*w, l, now))
-                .max()
-        };
-        let allow = |windows: &[FailureWindow]| wait(windows).is_none();
-        match self
-            .store
-            .reserve_signin_attempt(keys, now - limiter::WINDOW, now, &allow)
-            .await?
-        {
-            Ok(attempt) => Ok(attempt),
-            Err(windows) => Err(ServiceError::RateLimited {
-                retry_after_secs: wait(&windows).unwrap_or(1),
-            }),
-        }
-    }
-
-    /// The password was right: the reserved attempt was no failure, and, when `clear` (the
-    /// person is the only one on their address, see [`sole_holder`]), the address's earlier
-    /// failures are forgiven.
-    pub(crate) async fn forgive_attempt(&self, attempt: &str, person_key: &str, clear: bool) {
-        if let Err(e) = self.store.forgive_signin_attempt(attempt).await {
-            tracing::warn!(error = %e, "could not forgive a sign-in attempt");
-        }
-        if !clear {
-            return;
-        }
-        if let Err(e) = self.store.clear_signin_failures(person_key).await {
-            tracing::warn!(error = %e, "could not clear failed sign-ins");
-        }
-    }
-
-    /// A pass for this browser and person: `expiry.person.mac`, where the MAC (HMAC-SHA256
-    /// under a secret every instance shares) covers the account, the person's id, their
-    /// e-mail and the expiry. Bound to the person, not the address: linked accounts share
-    /// the address, and one's pass must not lift the other's limit.
-    async fn device_pass(
-        &self,
-        account_id: &str,
-        member_id: &str,
-        email_norm: &str,
-    ) -> ServiceResult<String> {
-        let expires = self.now() + DEVICE_PASS_TTL;
-        let mac = self
-            .device_mac(account_id, member_id, email_norm, expires)
-            .await?;
-        Ok(format!("{expires}.{member_id}.{mac}"))
-    }
-
-    /// The person a valid, unexpired pass for this account and e-mail was issued to (and,
-    /// with `only`, only if it is that person).
-    async fn device_pass_holder(
-        &self,
-        pass: Option<&str>,
-        account_id: &str,
-        email_norm: &str,
-        only: Option<&str>,
-    ) -> Option<String> {
-        let mut parts = pass?.splitn(3, '.');
-        let (expires, member_id, mac) = (parts.next()?, parts.next()?, parts.next()?);
-        let expires = expires.parse::<Millis>().ok()?;
-        if expires <= self.now() || only.is_some_and(|o| o != member_id) {
-            return None;
-        }
-        match self
-            .device_mac(account_id, member_id, email_norm, expires)
-            .await
-        {
-            Ok(expected) => {
-                crate::ids::constant_time_eq(mac, &expected).then(|| member_id.to_string())
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not check a known-device pass");
-                None
-            }
-        }
-    }
-
-    async fn device_mac(
-        &self,
-        account_id: &str,
-        member_id: &str,
-        email_norm: &str,
-        expires: Millis,
-    ) -> ServiceResult<String> {
-        let secret = self.secret("device-pass").await?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&secret)
-            .map_err(|e| ServiceError::Internal(format!("device pass key: {e}")))?;
-        mac.update(format!("{account_id}\n{member_id}\n{email_norm}\n{expires}").as_bytes());
-        Ok(hex::encode(mac.finalize().into_bytes()))
-    }
-}
-
-/// A sign-in past the address's limit, let through for the one person a known-device pass
-/// was issued to.
-struct Lifted {
-    holder: String,
-    /// What the limit answered, for anyone else.
-    retry_after_secs: u64,
-}
-
-/// Whether a success may forgive the address's earlier failures: only when nobody else holds
-/// the address. The count is per address (it must not tell known addresses from unknown
-/// ones), so with linked accounts the failures may have been guesses at the twin, which one
-/// account's sign-in must not wipe.
-pub(crate) fn sole_holder(m: &Member) -> bool {
-    m.linked.is_none()
 }
 
 /// Length and presence of the e-mail and password, before anything is counted or checked.
@@ -696,45 +469,9 @@ async fn matching(
     results.into_iter().filter_map(|r| r.transpose()).collect()
 }
 
-/// The sign-in throttling keys of an attempt: the person (account and e-mail) and the
-/// address. Hashed: the throttling table holds no e-mail or address in the clear.
-pub(crate) fn throttle_keys(account_id: &str, email_norm: &str, ip: &str) -> Vec<String> {
-    vec![
-        token_hash(&format!("account:{account_id}:{email_norm}")),
-        token_hash(&format!("ip:{}", address_key(ip))),
-    ]
-}
-
-/// What an address is counted as: itself for IPv4, its /64 for IPv6 (one subscriber usually
-/// holds a whole /64 and can pick any address in it, so counting single addresses would
-/// throttle nobody).
-fn address_key(ip: &str) -> String {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) => {
-            ipnet::Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |n| n.trunc().to_string())
-        }
-        _ => ip.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ipv6_clients_are_counted_by_their_64() {
-        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
-        assert_eq!(
-            address_key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
-            address_key("2001:db8:1:2::")
-        );
-        assert_ne!(
-            address_key("2001:db8:1:3::1"),
-            address_key("2001:db8:1:2::1")
-        );
-        assert_eq!(address_key("203.0.113.9"), "203.0.113.9");
-        assert_eq!(address_key("unknown"), "unknown");
-    }
 
     #[test]
     fn bad_input_is_named_before_anything_is_counted() {

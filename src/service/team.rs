@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use crate::domain::audit::AuditKind;
 use crate::domain::email::{self, Email};
 use crate::domain::member::{AgentStatus, MemberKind, Permissions};
+use crate::domain::name::check_name;
 use crate::domain::password;
 use crate::domain::policy::{Actor, Target};
 use crate::domain::session::EndReason;
 use crate::events::Event;
 use crate::store::{Member, MemberPatch, MemberQuery, NewMember, Session, SessionFilter, Which};
 
-use super::auth::check_name;
 use super::ending::{EndedCount, counted, tally};
 use super::{Service, ServiceError, ServiceResult, new_id, passwords};
 

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
+use crate::domain::signin::ChallengePurpose;
 use crate::domain::time::Millis;
 
 /// Server-side state of a sign-in in progress ("choose an account", a second step), kept
@@ -12,7 +13,7 @@ use crate::domain::time::Millis;
 pub struct Challenge {
     pub id_hash: String,
     pub account_id: String,
-    pub purpose: String,
+    pub purpose: ChallengePurpose,
     /// The people this sign-in may end as.
     pub member_ids: Vec<String>,
     pub ip: String,

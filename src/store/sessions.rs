@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use super::StoreResult;
 use crate::domain::member::{MemberKind, Permissions};
 use crate::domain::session::EndReason;
+use crate::domain::signin::AuthMethods;
 use crate::domain::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -32,8 +33,8 @@ pub struct Session {
     /// Outside every office network (first or latest address) while the person's role has a
     /// `flag` or `enforce` policy.
     pub outside_office: bool,
-    /// How the session was opened: "password", then any second factor, comma-separated.
-    pub auth_methods: String,
+    /// How the session was opened: the password, then any second factor.
+    pub auth_methods: AuthMethods,
     /// The person must set up a second factor and has none yet: the session may do nothing
     /// else until they have.
     pub mfa_enrollment: bool,
@@ -129,8 +130,31 @@ pub struct NewSession {
     pub user_agent: String,
     pub device: String,
     /// See [`Session::auth_methods`].
-    pub auth_methods: String,
+    pub auth_methods: AuthMethods,
     pub mfa_enrollment: bool,
+}
+
+/// A sign-in's session with everything starting it writes, for
+/// [`SessionStore::start_session`].
+#[derive(Debug, Clone)]
+pub struct StartSession {
+    pub session: NewSession,
+    /// Started outside every office network under a `flag` or `enforce` policy (the Team
+    /// lists' `network=outside`).
+    pub outside_office: bool,
+    /// The sign-in's own audit row.
+    pub audit: super::AuditEntry,
+    /// The person's sessions the new one replaces (the cap on sessions per person), ended as
+    /// [`SessionStore::end_sessions`] ends them.
+    pub cap: EndSessions,
+}
+
+/// What [`SessionStore::start_session`] did, in its one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub session: Session,
+    /// The sessions the cap ended, and their agents set Offline.
+    pub ended: Ended,
 }
 
 /// What one throttled activity write records.
@@ -168,6 +192,11 @@ pub trait SessionStore: Send + Sync {
     /// for `Which::Expired`; otherwise the call fails and changes nothing.
     async fn end_sessions(&self, req: &EndSessions) -> StoreResult<Ended>;
     async fn insert_session(&self, s: &NewSession) -> StoreResult<Session>;
+    /// Starts a sign-in's session in one transaction: inserts it, writes its audit row, ends
+    /// the sessions `cap` selects exactly as [`SessionStore::end_sessions`] would (their audit
+    /// rows, their agents Offline), and writes the webhook outbox rows of it all (the start
+    /// first). Nothing is written unless all of it is.
+    async fn start_session(&self, req: &StartSession) -> StoreResult<Started>;
     /// The hot path: one indexed read by token hash; only sessions not ended.
     async fn auth_record(&self, token_hash: &str) -> StoreResult<Option<AuthRecord>>;
     /// Why the session a token named ended, if it did: the sign-in page tells the person.

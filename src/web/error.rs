@@ -109,17 +109,6 @@ impl From<ServiceError> for ApiError {
                 "endpoint_off",
                 E::WebhookEndpointOff.to_string(),
             ),
-            E::ChooseAccount { .. } => Self::new(
-                StatusCode::CONFLICT,
-                "choose_account",
-                "this e-mail and password open both an agent and an administrator account; \
-                 say which with \"as\": \"agent\" or \"admin\"",
-            ),
-            E::MfaRequired { .. } => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "mfa_required",
-                "a second step is needed: send a code to POST /api/v1/auth/login/mfa",
-            ),
             E::MfaEnrollmentRequired => Self::new(
                 StatusCode::FORBIDDEN,
                 "mfa_enrollment_required",

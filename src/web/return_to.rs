@@ -192,6 +192,19 @@ pub fn after_sign_in(state: &AppState, kind: MemberKind, landing: &str, rd: Opti
     }
 }
 
+/// Where a session limited to setting up a second factor goes: the one page it may use.
+pub const ENROL_PAGE: &str = "/me/security";
+
+/// Where a sign-in that just completed goes: [`after_sign_in`] from the role's home (`/`
+/// sends an administrator on to the first section they may see).
+pub fn after_new_sign_in(state: &AppState, kind: MemberKind, rd: Option<Url>) -> String {
+    let home = match kind {
+        MemberKind::Agent => "/agent",
+        MemberKind::Admin => "/",
+    };
+    after_sign_in(state, kind, home, rd)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ use deskward::clock::SystemClock;
 use deskward::domain::member::{MemberKind, Permissions};
 use deskward::domain::policy::Actor;
 use deskward::server::ServerConfig;
-use deskward::service::auth::NewAccountRequest;
+use deskward::service::NewAccountRequest;
 use deskward::service::{LoginRequest, NewPerson, Service, ServiceConfig};
 use deskward::store::{Account, Member, Session};
 
@@ -627,6 +627,8 @@ impl App {
             })
             .await
             .unwrap_or_else(|e| panic!("fixture sign-in of {email}: {e}"))
+            .started_session()
+            .unwrap_or_else(|| panic!("fixture sign-in of {email}: no session started"))
             .session
     }
 

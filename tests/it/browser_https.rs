@@ -19,8 +19,8 @@ use deskward::domain::member::{MemberKind, Permissions};
 use deskward::domain::policy::Actor;
 use deskward::guarded::{self, Addresses};
 use deskward::server::ServerConfig;
+use deskward::service::NewAccountRequest;
 use deskward::service::NewPerson;
-use deskward::service::auth::NewAccountRequest;
 use deskward::store::Member;
 
 use crate::browser::{Browser, ChromeDriver, ENDED_BY_ADMIN, WAIT, card, eventually};

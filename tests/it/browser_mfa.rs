@@ -2,6 +2,7 @@
 //! (the README's screenshot), the two-step sign-in, a recovery code, and enrollment forced by
 //! the account's policy. The real clock runs here, so codes come from the real time.
 
+use deskward::domain::signin::{AuthMethod, AuthMethods};
 use deskward::domain::totp;
 use deskward::service::settings::SecurityChange;
 
@@ -107,7 +108,10 @@ async fn two_factor_sign_in_in_the_browser(backend: Backend) {
     second_step(&b, &code(&secret, 1)).await;
     b.wait_path("Ann's home", |p| p == "/agent").await;
     let live = app.sessions(&ann).await;
-    assert!(live.iter().any(|s| s.auth_methods == "password,totp"));
+    assert!(
+        live.iter()
+            .any(|s| s.auth_methods == AuthMethods::password().with(AuthMethod::Totp))
+    );
     sign_out(&b).await;
 
     // A recovery code signs in once and says how many are left.

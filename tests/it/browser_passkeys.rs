@@ -4,6 +4,7 @@
 //! takes no IP address as relying party.
 
 use axum::http::Method;
+use deskward::domain::signin::{AuthMethod, AuthMethods};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use serde_json::{Value, json};
 
@@ -129,7 +130,8 @@ async fn passkeys_register_sign_in_and_are_removed() {
         .await;
     let live = app.sessions(&ann).await;
     assert!(
-        live.iter().any(|s| s.auth_methods == "password,webauthn"),
+        live.iter()
+            .any(|s| s.auth_methods == AuthMethods::password().with(AuthMethod::Webauthn)),
         "{live:?}"
     );
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use deskward::domain::email::normalize;
 use deskward::domain::member::{AgentStatus, MemberKind, Permission, Permissions};
 use deskward::domain::session::EndReason;
+use deskward::domain::signin::AuthMethods;
 use deskward::domain::time::Millis;
 use deskward::store::testing::TestStore;
 use deskward::store::{
@@ -114,7 +115,7 @@ pub(crate) fn new_session(m: &Member, id: &str, started_at: Millis) -> NewSessio
         ip: "203.0.113.7".to_string(),
         user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0".to_string(),
         device: "Chrome 131 on Windows".to_string(),
-        auth_methods: "password".to_string(),
+        auth_methods: AuthMethods::password(),
         mfa_enrollment: false,
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use deskward::domain::email::normalize;
 use deskward::domain::member::{AgentStatus, MemberKind, Permissions};
+use deskward::domain::signin::AuthMethods;
 use deskward::domain::time::{HOUR, Millis};
 use deskward::store::testing::TestStore;
 use deskward::store::{Member, MemberQuery, NewAccount, NewMember, NewSession, SessionFilter};
@@ -54,7 +55,7 @@ async fn sessions(store: &Arc<dyn TestStore>, m: &Member, live: usize, idle: boo
             ip: "192.0.2.1".to_string(),
             user_agent: "test".to_string(),
             device: "test".to_string(),
-            auth_methods: "password".to_string(),
+            auth_methods: AuthMethods::password(),
             mfa_enrollment: false,
         };
         let store = store.clone();

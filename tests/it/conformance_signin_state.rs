@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use deskward::domain::signin::ChallengePurpose;
 use deskward::domain::time::MINUTE;
 use deskward::store::{Challenge, Store, StoreError};
 
@@ -55,7 +56,7 @@ fn challenge(id_hash: &str, account_id: &str, expires_at: i64) -> Challenge {
     Challenge {
         id_hash: id_hash.to_string(),
         account_id: account_id.to_string(),
-        purpose: "choose_account".to_string(),
+        purpose: ChallengePurpose::ChooseAccount,
         member_ids: vec!["ag1".to_string(), "ad \"1\", ü".to_string()],
         ip: "2001:db8::7".to_string(),
         user_agent: "Mozilla/5.0 (X11; Linux x86_64)".to_string(),
@@ -73,7 +74,7 @@ async fn challenges_live_until_they_expire_or_are_taken(backend: Backend) {
     store.insert_challenge(&c).await.unwrap();
     // A taken id is refused and changes nothing.
     let dup = Challenge {
-        purpose: "second_step".into(),
+        purpose: ChallengePurpose::SecondStep,
         ..c.clone()
     };
     assert_conflict(store.insert_challenge(&dup).await, "id");

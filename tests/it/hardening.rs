@@ -483,7 +483,7 @@ async fn the_sqlite_files_are_readable_by_their_owner_only() {
     );
     let (account, _) = svc
         .create_account(
-            deskward::service::auth::NewAccountRequest {
+            deskward::service::NewAccountRequest {
                 name: "Acme Support".to_string(),
                 slug: Some("acme".to_string()),
                 admin_name: "Pat Primary".to_string(),
@@ -504,7 +504,9 @@ async fn the_sqlite_files_are_readable_by_their_owner_only() {
         device_pass: None,
     })
     .await
-    .expect("a session is written");
+    .expect("a session is written")
+    .started_session()
+    .expect("signed in");
     for suffix in ["", "-wal", "-shm"] {
         let file = format!("{}{suffix}", path.display());
         let mode = std::fs::metadata(&file)

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use deskward::clock::SystemClock;
 use deskward::server::ServerConfig;
-use deskward::service::auth::NewAccountRequest;
+use deskward::service::NewAccountRequest;
 use deskward::service::{Service, ServiceConfig};
 use deskward::store::Store;
 use reqwest::StatusCode;

@@ -38,6 +38,7 @@ mod conformance_people;
 mod conformance_policies;
 mod conformance_sessions;
 mod conformance_signin_state;
+mod conformance_starting;
 mod conformance_team_list;
 mod conformance_throttling;
 mod conformance_webhook_order;

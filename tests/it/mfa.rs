@@ -730,11 +730,47 @@ async fn the_password_does_not_reset_the_count_and_a_code_signs_in_once(backend:
     assert_eq!(ok, 1, "one code, one sign-in: {} / {}", ra.text, rb.text);
 }
 
+/// A sign-in whose next step is setting up a second factor goes straight to the page that
+/// sets it up, from the sign-in form and in the API's `redirect_to`.
+async fn the_enrol_step_leads_to_the_setup_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("Ann", "ann@acme.test").await;
+    app.primary_client()
+        .await
+        .put_json(
+            "/api/v1/settings/security",
+            &json!({"mfa_required": {"agents": true}}),
+        )
+        .await
+        .expect_status(StatusCode::OK);
+
+    let page = app
+        .client()
+        .post_form(
+            "/login",
+            &[("email", "ann@acme.test"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
+    assert_eq!(page.header("location"), Some("/me/security"));
+    assert!(page.session_token().is_some());
+
+    let api = app
+        .client()
+        .login("ann@acme.test", PASSWORD)
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    assert_eq!(api["redirect_to"], json!("/me/security"), "{api}");
+    assert_eq!(methods(&api["session"]), ["password"]);
+}
+
 backend_tests!(
     an_authenticator_app_guards_the_sign_in,
     recovery_codes_work_once_and_say_how_many_are_left,
     wrong_codes_at_once_get_only_the_limit_checked,
     a_required_second_factor_limits_the_session_to_enrolling,
+    the_enrol_step_leads_to_the_setup_page,
     administrators_reset_a_second_factor_with_the_password_permission,
     the_password_does_not_reset_the_count_and_a_code_signs_in_once,
 );

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use deskward::clock::SystemClock;
 use deskward::server::ServerConfig;
-use deskward::service::auth::NewAccountRequest;
+use deskward::service::NewAccountRequest;
 use deskward::store::PoolConfig;
 use reqwest::StatusCode;
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use deskward::clock::SystemClock;
 use deskward::guarded;
 use deskward::server::ServerConfig;
+use deskward::service::NewAccountRequest;
 use deskward::service::Service;
-use deskward::service::auth::NewAccountRequest;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -12,7 +12,7 @@ use deskward::domain::member::{MemberKind, Permissions};
 use deskward::domain::policy::Actor;
 use deskward::domain::time::Millis;
 use deskward::server::ServerConfig;
-use deskward::service::auth::NewAccountRequest;
+use deskward::service::NewAccountRequest;
 use deskward::service::{LoginRequest, NewPerson, Service, ServiceConfig};
 use deskward::store::testing::TestStore;
 use deskward::store::{Account, Member, Session};
@@ -243,7 +243,9 @@ impl TestApp {
                 device_pass: None,
             })
             .await
-            .unwrap_or_else(|e| panic!("fixture sign-in of {email}: {e}"));
+            .unwrap_or_else(|e| panic!("fixture sign-in of {email}: {e}"))
+            .started_session()
+            .unwrap_or_else(|| panic!("fixture sign-in of {email}: no session started"));
         (out.session.id, out.token)
     }
 

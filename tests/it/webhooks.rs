@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use deskward::clock::SystemClock;
-use deskward::service::auth::NewAccountRequest;
+use deskward::service::NewAccountRequest;
 use deskward::store::WebhookEndpoint;
 
 use crate::db::{Backend, TestDb};

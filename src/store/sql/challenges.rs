@@ -12,7 +12,7 @@ use crate::store::{Challenge, ChallengeStore, StoreError, StoreResult};
 pub(in crate::store) struct ChallengeRow {
     id_hash: String,
     account_id: String,
-    purpose: String,
+    purpose: crate::domain::signin::ChallengePurpose,
     member_ids: String,
     ip: String,
     user_agent: String,
@@ -60,7 +60,7 @@ impl ChallengeStore for SqlStore {
         )
         .bind(&c.id_hash)
         .bind(&c.account_id)
-        .bind(&c.purpose)
+        .bind(c.purpose.as_str())
         .bind(member_ids)
         .bind(&c.ip)
         .bind(&c.user_agent)

@@ -93,32 +93,46 @@ impl SqlStore {
             return Ok(Ended::default());
         }
         let mut tx = self.begin_write().await?;
+        let ended = Self::end_sessions_in(&mut tx, req).await?;
+        Self::record_changes_in(&mut tx, self.outbox_now(), &changes(&ended)).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// The ending itself, inside the caller's transaction: every way sessions end
+    /// (`end_sessions`, and the cap of `start_session`) goes through here, so each writes the
+    /// same audit rows and sets the same agents Offline. The webhook outbox rows are the
+    /// caller's to write ([`changes`]), after its own.
+    pub(super) async fn end_sessions_in(conn: &mut Tx, req: &EndSessions) -> StoreResult<Ended> {
         let ended = match req.account_id.as_deref() {
-            None => Self::expire_in(&mut tx, req.at, None).await?,
-            Some(account_id) => Self::end_selected_in(&mut tx, account_id, req).await?,
+            None => Self::expire_in(conn, req.at, None).await?,
+            Some(account_id) => Self::end_selected_in(conn, account_id, req).await?,
         };
         let entries = sql::endings::audit_rows(&ended, req);
-        Self::insert_audits_in(&mut *tx, &entries).await?;
-        let offline = Self::set_offline_in(&mut tx, &ended).await?;
-        // Each session's ending before its agent's change of presence, as they happen.
-        let changes: Vec<sql::outbox::Change> = ended
-            .iter()
-            .map(|e| sql::outbox::Change::session(&e.account_id, &e.member_id, &e.id, true))
-            .chain(offline.iter().map(|(account_id, member_id)| {
-                sql::outbox::Change::person(
-                    account_id,
-                    member_id,
-                    crate::domain::webhook::EventType::PresenceChanged,
-                )
-            }))
-            .collect();
-        Self::record_changes_in(&mut tx, self.outbox_now(), &changes).await?;
-        tx.commit().await?;
+        Self::insert_audits_in(&mut *conn, &entries).await?;
+        let offline = Self::set_offline_in(conn, &ended).await?;
         Ok(Ended {
             sessions: ended,
             offline,
         })
     }
+}
+
+/// The webhook changes of an ending: each session's ending before its agent's change of
+/// presence, as they happen.
+pub(in crate::store) fn changes(ended: &Ended) -> Vec<sql::outbox::Change> {
+    ended
+        .sessions
+        .iter()
+        .map(|e| sql::outbox::Change::session(&e.account_id, &e.member_id, &e.id, true))
+        .chain(ended.offline.iter().map(|(account_id, member_id)| {
+            sql::outbox::Change::person(
+                account_id,
+                member_id,
+                crate::domain::webhook::EventType::PresenceChanged,
+            )
+        }))
+        .collect()
 }
 
 impl SqlStore {

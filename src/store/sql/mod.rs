@@ -19,6 +19,7 @@ use sqlx::error::BoxDynError;
 
 use crate::domain::member::{AgentStatus, MemberKind, Permissions};
 use crate::domain::session::EndReason;
+use crate::domain::signin::{AuthMethods, ChallengePurpose};
 
 use super::StoreError;
 pub(in crate::store) use exec::{
@@ -378,6 +379,12 @@ text_column!(EndReason, |text| text
     .map_err(|()| format!("bad end reason in database: {text}").into()));
 // Unknown names (from a newer version) are ignored, not fatal.
 text_column!(Permissions, |text| Ok(Permissions::from_db(text)));
+text_column!(AuthMethods, |text| Ok(AuthMethods::from_db(text)));
+text_column!(ChallengePurpose, |text| text
+    .parse()
+    .map_err(
+        |()| format!("bad challenge purpose in database: {text}").into()
+    ));
 
 pub(in crate::store) const MEMBER_COLUMNS: &str = "m.id, m.account_id, m.kind, m.name, \
      m.email, m.is_primary, m.permissions, m.status, m.status_choice, m.disabled, m.created_at, \

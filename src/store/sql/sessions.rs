@@ -1,44 +1,43 @@
-//! Sessions while they live: sign-in inserts them, the authentication hot path reads them by
-//! token hash, activity is recorded, and the Team pages list them. Ending them is `endings`.
+//! Sessions while they live: sign-in starts them (in one transaction with its audit row and
+//! the sessions it replaces), the authentication hot path reads them by token hash, activity
+//! is recorded, and the Team pages list them. Ending them is `endings`.
 
 use async_trait::async_trait;
 
 use crate::domain::session::EndReason;
 use crate::domain::time::Millis;
-use crate::store::sql::{self, SqlStore, dynamic, dynamic_as, query, query_as, query_scalar};
+use crate::store::sql::{self, SqlStore, Tx, dynamic, dynamic_as, query, query_as, query_scalar};
 use crate::store::{
     AuthRecord, EndSessions, Ended, LiveSessionAddress, NewSession, Session, SessionSeen,
-    SessionStore, StoreResult,
+    SessionStore, StartSession, Started, StoreResult,
 };
 
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn insert_session(&self, s: &NewSession) -> StoreResult<Session> {
         let mut tx = self.begin_write().await?;
-        query(
-            "INSERT INTO sessions (id, account_id, member_id, member_kind, token_hash, \
-             csrf_token, started_at, last_seen_at, ip, user_agent, device, \
-             auth_methods, mfa_enrollment) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&s.id)
-        .bind(&s.account_id)
-        .bind(&s.member_id)
-        .bind(s.member_kind.as_str())
-        .bind(&s.token_hash)
-        .bind(&s.csrf_token)
-        .bind(s.started_at)
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .bind(&s.device)
-        .bind(&s.auth_methods)
-        .bind(s.mfa_enrollment)
-        .execute(&mut *tx)
-        .await?;
+        Self::insert_session_in(&mut tx, s, false).await?;
         let change = sql::outbox::Change::session(&s.account_id, &s.member_id, &s.id, false);
         Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
         tx.commit().await?;
         self.session(&s.account_id, &s.id).await
+    }
+
+    async fn start_session(&self, req: &StartSession) -> StoreResult<Started> {
+        let s = &req.session;
+        let mut tx = self.begin_write().await?;
+        Self::insert_session_in(&mut tx, s, req.outside_office).await?;
+        Self::insert_audits_in(&mut *tx, std::slice::from_ref(&req.audit)).await?;
+        let ended = Self::end_sessions_in(&mut tx, &req.cap).await?;
+        // The start before the endings it caused, as they happened.
+        let started = sql::outbox::Change::session(&s.account_id, &s.member_id, &s.id, false);
+        let changes: Vec<sql::outbox::Change> = std::iter::once(started)
+            .chain(sql::endings::changes(&ended))
+            .collect();
+        Self::record_changes_in(&mut tx, self.outbox_now(), &changes).await?;
+        tx.commit().await?;
+        let session = self.session(&s.account_id, &s.id).await?;
+        Ok(Started { session, ended })
     }
 
     async fn auth_record(&self, token_hash: &str) -> StoreResult<Option<AuthRecord>> {
@@ -173,6 +172,37 @@ impl SessionStore for SqlStore {
             args.text(account_id)
         );
         dynamic(sql, &args).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+impl SqlStore {
+    async fn insert_session_in(
+        conn: &mut Tx,
+        s: &NewSession,
+        outside_office: bool,
+    ) -> StoreResult<()> {
+        query(
+            "INSERT INTO sessions (id, account_id, member_id, member_kind, token_hash, \
+             csrf_token, started_at, last_seen_at, ip, user_agent, device, \
+             auth_methods, mfa_enrollment, outside_office) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&s.id)
+        .bind(&s.account_id)
+        .bind(&s.member_id)
+        .bind(s.member_kind.as_str())
+        .bind(&s.token_hash)
+        .bind(&s.csrf_token)
+        .bind(s.started_at)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .bind(&s.device)
+        .bind(s.auth_methods.to_db())
+        .bind(s.mfa_enrollment)
+        .bind(outside_office)
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 }

@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::domain::member::{AgentStatus, MemberKind};
-use crate::service::{LoginOutcome, LoginRequest, ServiceError};
+use crate::service::{LoginRequest, SignInStep, SignedIn};
 use crate::web::AppState;
 use crate::web::cookies::{self, device_cookie, session_cookie, signed_out_response};
 use crate::web::error::ApiError;
 use crate::web::request::{ApiTenant, ApiUser, Client};
-use crate::web::return_to::{self, after_sign_in};
+use crate::web::return_to::{self, after_new_sign_in};
 
 use super::ApiJson;
 use super::shapes::{MemberJson, SessionJson};
@@ -46,7 +46,7 @@ pub async fn login(
             ApiError::invalid(format!("as: must be \"agent\" or \"admin\", got \"{k}\""))
         })?),
     };
-    let out = state
+    let step = state
         .svc
         .login(LoginRequest {
             account_id,
@@ -57,42 +57,51 @@ pub async fn login(
             user_agent: client.user_agent.clone(),
             device_pass: cookies::device_pass(&parts.headers, client.https),
         })
-        .await;
-    let out = match out {
-        Err(ServiceError::MfaRequired { challenge, methods }) => {
-            return Ok(Json(json!({
-                "mfa_required": true,
-                "challenge": challenge,
-                "methods": methods,
-            }))
-            .into_response());
+        .await?;
+    match step {
+        SignInStep::SignedIn(out) => {
+            let to = after_new_sign_in(&state, out.member.kind, rd);
+            signed_in(&state, *out, &client, to).await
         }
-        other => other?,
-    };
-    signed_in(&state, out, &client, rd).await
+        // Signed in, but the session may only set up a second factor: that page is next.
+        SignInStep::Enrol(out) => {
+            let to = crate::web::prefix::url(return_to::ENROL_PAGE);
+            signed_in(&state, *out, &client, to).await
+        }
+        SignInStep::ChooseAccount { .. } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "choose_account",
+            "this e-mail and password open both an agent and an administrator account; say \
+             which with \"as\": \"agent\" or \"admin\"",
+        )),
+        // No cookie yet: the second step (`POST /auth/login/mfa`) signs in.
+        SignInStep::SecondFactor { challenge, methods } => Ok(Json(json!({
+            "mfa_required": true,
+            "challenge": challenge,
+            "methods": methods,
+        }))
+        .into_response()),
+    }
 }
 
 /// The answer to a completed sign-in (password alone, or its second step): the person, the
-/// session and its CSRF token, with the session cookie and a fresh known-device pass.
+/// session and its CSRF token, where to go now (`to`), with the session cookie and a fresh
+/// known-device pass.
 pub(super) async fn signed_in(
     state: &AppState,
-    out: LoginOutcome,
+    out: SignedIn,
     client: &Client,
-    rd: Option<url::Url>,
+    to: String,
 ) -> Result<Response, ApiError> {
     let sessions = state
         .svc
         .sessions_of(&out.member.account_id, &out.member.id, out.member.kind)
         .await?;
-    let landing = match out.member.kind {
-        MemberKind::Agent => "/agent",
-        MemberKind::Admin => "/",
-    };
     let mut body = json!({
         "user": MemberJson::new(&out.member, &sessions, &out.actor),
         "session": SessionJson::from(&out.session),
         "csrf_token": out.csrf_token,
-        "redirect_to": after_sign_in(state, out.member.kind, landing, rd),
+        "redirect_to": to,
     });
     if let Some(left) = out.recovery_codes_left {
         body["recovery_codes_left"] = json!(left);

@@ -20,7 +20,7 @@ use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::ApiError;
 use crate::web::request::{ApiTenant, ApiUser, Client};
-use crate::web::return_to;
+use crate::web::return_to::{self, after_new_sign_in};
 use crate::web::section::Section;
 
 use super::{ApiJson, ApiPath};
@@ -72,7 +72,8 @@ pub async fn login(
             passkey,
         })
         .await?;
-    super::auth::signed_in(&state, out, &client, rd).await
+    let to = after_new_sign_in(&state, out.member.kind, rd);
+    super::auth::signed_in(&state, out, &client, to).await
 }
 
 #[derive(Deserialize)]

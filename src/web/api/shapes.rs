@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::domain::member::MemberKind;
 use crate::domain::policy::Actor;
+use crate::domain::signin::AuthMethods;
 use crate::domain::time::rfc3339;
 use crate::service::MemberView;
 use crate::store::{Member, Session};
@@ -26,7 +27,7 @@ pub struct SessionJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
     /// How the session was opened: `["password"]`, `["password", "totp"]`, ….
-    pub auth_methods: Vec<String>,
+    pub auth_methods: AuthMethods,
 }
 
 impl From<&Session> for SessionJson {
@@ -44,7 +45,7 @@ impl From<&Session> for SessionJson {
             ended_at: s.ended_at.map(rfc3339),
             end_reason: s.end_reason.map(|r| r.as_str()),
             ended_by: s.ended_by.clone(),
-            auth_methods: s.auth_methods.split(',').map(str::to_string).collect(),
+            auth_methods: s.auth_methods,
         }
     }
 }

@@ -9,14 +9,17 @@ use url::Url;
 
 use crate::domain::email::{Email, MAX_EMAIL_LEN};
 use crate::domain::member::{AgentStatus, MemberKind};
+use crate::domain::name::check_name;
 use crate::domain::password;
 use crate::domain::session::EndReason;
-use crate::service::auth::{NewAccountRequest, check_name};
-use crate::service::{ChosenLogin, LoginRequest, MfaLogin, Principal, ServiceError};
+use crate::domain::signin::AuthMethod;
+use crate::service::{
+    ChosenLogin, LoginRequest, MfaLogin, NewAccountRequest, Principal, ServiceError, SignInStep,
+};
 use crate::web::AppState;
 use crate::web::cookies::{self, clear_cookie, device_cookie, session_cookie, signed_out_response};
 use crate::web::request::Client;
-use crate::web::return_to::{self, after_sign_in};
+use crate::web::return_to::{self, ENROL_PAGE, after_new_sign_in, after_sign_in};
 
 use super::extract::check_csrf;
 use super::{
@@ -119,6 +122,29 @@ pub async fn login_page(
     }
 }
 
+/// Which step of signing in a posted form is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Posted {
+    /// E-mail and password.
+    Password,
+    /// The choice between linked accounts: carries the challenge, never the password.
+    Choice,
+    /// A second factor's code, for the challenge the password step gave.
+    SecondStep,
+}
+
+impl Posted {
+    fn of(form: &FormData) -> Self {
+        if form.get("mfa_challenge").is_some() {
+            Posted::SecondStep
+        } else if form.get("challenge").is_some() {
+            Posted::Choice
+        } else {
+            Posted::Password
+        }
+    }
+}
+
 pub async fn login_submit(
     State(state): State<AppState>,
     PageTenant(account_id): PageTenant,
@@ -127,106 +153,123 @@ pub async fn login_submit(
     form: FormData,
 ) -> PageResult {
     let rd = return_to::allowed(form.get("rd"), &parts, &state);
-    let email = form.text("email");
-    let as_kind = form.get("as").and_then(|k| k.parse::<MemberKind>().ok());
-    // The first step: both fields are named at once when they are missing.
-    if form.get("mfa_challenge").is_none() && form.get("challenge").is_none() {
-        let mut errors = FieldErrors::new();
-        if email.trim().is_empty() {
-            errors.add("email", "e-mail is required");
-        } else if email.trim().chars().count() > MAX_EMAIL_LEN {
-            errors.add("email", "e-mail is longer than 254 characters");
-        }
-        let typed = form.text("password");
-        if typed.is_empty() {
-            errors.add("password", "password is required");
-        } else if typed.chars().count() > password::MAX_PASSWORD_CHARS {
-            errors.add("password", "password is longer than 128 characters");
-        }
+    let posted = Posted::of(&form);
+    let mut page = LoginPage::new(form.text("email"), &rd);
+    if posted == Posted::Password {
+        let errors = first_step_errors(&form);
         if !errors.is_empty() {
-            let mut page = LoginPage::new(email, &rd);
             page.layout.error = errors.summary();
             page.errors = errors;
             return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     }
-    // The second step of a linked sign-in carries the challenge, never the password.
-    let result = match (form.get("challenge"), as_kind) {
-        _ if form.get("mfa_challenge").is_some() => {
-            state
-                .svc
-                .login_mfa(MfaLogin {
-                    account_id,
-                    challenge: form.text("mfa_challenge"),
-                    code: form.text("code"),
-                    ip: client.ip.clone(),
-                    user_agent: client.user_agent.clone(),
-                    device_pass: cookies::device_pass(&parts.headers, client.https),
-                    passkey: None,
-                })
-                .await
-        }
-        (Some(challenge), Some(as_kind)) => {
-            state
-                .svc
-                .login_chosen(ChosenLogin {
-                    account_id,
-                    challenge: challenge.to_string(),
-                    as_kind,
-                    ip: client.ip.clone(),
-                    user_agent: client.user_agent.clone(),
-                })
-                .await
+    let device_pass = cookies::device_pass(&parts.headers, client.https);
+    let as_kind = form.get("as").and_then(|k| k.parse::<MemberKind>().ok());
+    let svc = &state.svc;
+    let result = match (posted, as_kind) {
+        (Posted::SecondStep, _) => svc
+            .login_mfa(MfaLogin {
+                account_id,
+                challenge: form.text("mfa_challenge"),
+                code: form.text("code"),
+                ip: client.ip.clone(),
+                user_agent: client.user_agent.clone(),
+                device_pass,
+                passkey: None,
+            })
+            .await
+            .map(|out| SignInStep::SignedIn(Box::new(out))),
+        (Posted::Choice, Some(as_kind)) => {
+            svc.login_chosen(ChosenLogin {
+                account_id,
+                challenge: form.text("challenge"),
+                as_kind,
+                ip: client.ip.clone(),
+                user_agent: client.user_agent.clone(),
+            })
+            .await
         }
         _ => {
-            state
-                .svc
-                .login(LoginRequest {
-                    account_id,
-                    email: email.clone(),
-                    password: form.text("password"),
-                    as_kind,
-                    ip: client.ip.clone(),
-                    user_agent: client.user_agent.clone(),
-                    device_pass: cookies::device_pass(&parts.headers, client.https),
-                })
-                .await
+            svc.login(LoginRequest {
+                account_id,
+                email: form.text("email"),
+                password: form.text("password"),
+                as_kind,
+                ip: client.ip.clone(),
+                user_agent: client.user_agent.clone(),
+                device_pass,
+            })
+            .await
         }
     };
-    let mut page = LoginPage::new(email, &rd);
-    let status = match result {
-        Ok(out) => {
-            let landing = if out.member.kind == MemberKind::Agent {
-                "/agent"
-            } else {
-                "/"
-            };
+    match result {
+        Ok(step) => Ok(next_step(&state, step, client.https, rd, page)),
+        Err(e) => refused(e, posted, &form, page),
+    }
+}
+
+/// The first step's fields, both named at once when they are missing or too long.
+fn first_step_errors(form: &FormData) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    let email = form.text("email");
+    if email.trim().is_empty() {
+        errors.add("email", "e-mail is required");
+    } else if email.trim().chars().count() > MAX_EMAIL_LEN {
+        errors.add("email", "e-mail is longer than 254 characters");
+    }
+    let typed = form.text("password");
+    if typed.is_empty() {
+        errors.add("password", "password is required");
+    } else if typed.chars().count() > password::MAX_PASSWORD_CHARS {
+        errors.add("password", "password is longer than 128 characters");
+    }
+    errors
+}
+
+/// Where a step leads: into the app with the session cookie, or the form of the next step.
+fn next_step(
+    state: &AppState,
+    step: SignInStep,
+    https: bool,
+    rd: Option<Url>,
+    mut page: LoginPage,
+) -> Response {
+    let (out, to) = match step {
+        SignInStep::SignedIn(out) => {
             let to = match out.recovery_codes_left {
                 // Someone who needed a recovery code learns how many are left, and where
                 // to make new ones.
-                Some(left) => crate::web::prefix::url(&format!("/me/security?codes_left={left}")),
-                None => after_sign_in(&state, out.member.kind, landing, rd),
+                Some(left) => crate::web::prefix::url(&format!("{ENROL_PAGE}?codes_left={left}")),
+                None => after_new_sign_in(state, out.member.kind, rd),
             };
-            let mut res = go(&to);
-            cookies::set(&mut res, &session_cookie(&out.token, client.https));
-            cookies::set(&mut res, &device_cookie(&out.device_pass, client.https));
-            return Ok(res);
+            (out, to)
         }
-        Err(ServiceError::ChooseAccount {
+        SignInStep::Enrol(out) => (out, crate::web::prefix::url(ENROL_PAGE)),
+        SignInStep::ChooseAccount {
             challenge,
             agent_name,
             admin_name,
-        }) => {
+        } => {
             page.challenge = Some(challenge);
             page.names = Some((agent_name, admin_name));
-            StatusCode::OK
+            return render(StatusCode::OK, &page);
         }
-        Err(ServiceError::MfaRequired { challenge, methods }) => {
-            page.mfa_passkey = methods.contains(&"webauthn");
+        SignInStep::SecondFactor { challenge, methods } => {
+            page.mfa_passkey = methods.contains(AuthMethod::Webauthn);
             page.mfa_challenge = Some(challenge);
-            StatusCode::OK
+            return render(StatusCode::OK, &page);
         }
-        Err(ServiceError::InvalidCredentials) if form.get("mfa_challenge").is_some() => {
+    };
+    let mut res = go(&to);
+    cookies::set(&mut res, &session_cookie(&out.token, https));
+    cookies::set(&mut res, &device_cookie(&out.device_pass, https));
+    res
+}
+
+/// The form again, saying why this step was refused.
+fn refused(e: ServiceError, posted: Posted, form: &FormData, mut page: LoginPage) -> PageResult {
+    let status = match e {
+        ServiceError::InvalidCredentials if posted == Posted::SecondStep => {
             // The challenge stays usable until it expires: the person may try again.
             page.mfa_challenge = Some(form.text("mfa_challenge"));
             page.layout.error = Some(
@@ -236,19 +279,19 @@ pub async fn login_submit(
             );
             StatusCode::UNAUTHORIZED
         }
-        Err(ServiceError::InvalidCredentials) => {
-            page.layout.error = Some(if form.get("challenge").is_some() {
+        ServiceError::InvalidCredentials => {
+            page.layout.error = Some(if posted == Posted::Choice {
                 "That choice has expired. Please sign in again.".into()
             } else {
                 "E-mail or password is incorrect.".into()
             });
             StatusCode::UNAUTHORIZED
         }
-        Err(ServiceError::AccountDisabled) => {
+        ServiceError::AccountDisabled => {
             page.layout.error = Some("This account has been disabled by an administrator.".into());
             StatusCode::FORBIDDEN
         }
-        Err(ServiceError::OutsideOfficeNetwork) => {
+        ServiceError::OutsideOfficeNetwork => {
             page.layout.error = Some(
                 "Sign-in refused: you are connecting from outside the office networks, and this \
                  account may only sign in from the office. Your password was not the problem."
@@ -256,18 +299,16 @@ pub async fn login_submit(
             );
             StatusCode::FORBIDDEN
         }
-        Err(ServiceError::Invalid { field, message })
-            if form.get("mfa_challenge").is_none() && form.get("challenge").is_none() =>
-        {
+        ServiceError::Invalid { field, message } if posted == Posted::Password => {
             page.errors.add(&field, message);
             page.layout.error = page.errors.summary();
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        Err(ServiceError::Invalid { message, .. }) => {
+        ServiceError::Invalid { message, .. } => {
             page.layout.error = Some(capitalize(&message));
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        Err(ServiceError::RateLimited { retry_after_secs }) => {
+        ServiceError::RateLimited { retry_after_secs } => {
             page.mfa_challenge = form.get("mfa_challenge").map(str::to_string);
             page.layout.error = Some(format!(
                 "Too many failed attempts. Try again in {}.",
@@ -279,7 +320,7 @@ pub async fn login_submit(
             }
             return Ok(res);
         }
-        Err(e) => return Err(e.into()),
+        e => return Err(e.into()),
     };
     Ok(render(status, &page))
 }
@@ -398,13 +439,13 @@ pub async fn setup_submit(
                 })
                 .await;
             Ok(match signed_in {
-                Ok(out) => {
+                Ok(SignInStep::SignedIn(out)) => {
                     let mut res = see_other("/team/agents");
                     cookies::set(&mut res, &session_cookie(&out.token, client.https));
                     cookies::set(&mut res, &device_cookie(&out.device_pass, client.https));
                     res
                 }
-                Err(_) => see_other("/login"),
+                _ => see_other("/login"),
             })
         }
         Err(ServiceError::Forbidden(_)) => Ok(see_other("/login")),

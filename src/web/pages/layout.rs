@@ -301,37 +301,7 @@ impl SessionRow {
                     )
                 }),
             outside: s.outside_office.then(|| s.last_ip.clone()),
-            how: sign_in_label(&s.auth_methods),
+            how: s.auth_methods.label(),
         }
-    }
-}
-
-/// How a session was opened, in words: `password,totp` → "password + authenticator app".
-pub fn sign_in_label(methods: &str) -> String {
-    methods
-        .split(',')
-        .map(|m| match m {
-            "totp" => "authenticator app",
-            "recovery_code" => "recovery code",
-            "webauthn" => "passkey",
-            other => other,
-        })
-        .collect::<Vec<_>>()
-        .join(" + ")
-}
-
-#[cfg(test)]
-mod sign_in_label_tests {
-    #[test]
-    fn says_how_a_session_was_opened() {
-        assert_eq!(super::sign_in_label("password"), "password");
-        assert_eq!(
-            super::sign_in_label("password,totp"),
-            "password + authenticator app"
-        );
-        assert_eq!(
-            super::sign_in_label("password,recovery_code"),
-            "password + recovery code"
-        );
     }
 }

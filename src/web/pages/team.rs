@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 
 use crate::domain::email::{self, Email};
 use crate::domain::member::{MemberKind, Permission, Permissions};
+use crate::domain::name::check_name;
 use crate::domain::password;
 use crate::domain::policy::Actor;
-use crate::service::auth::check_name;
 use crate::service::{MemberView, NewPerson, PersonPatch, Principal, ServiceError};
 use crate::store::Member;
 use crate::web::section::Section;

@@ -1,23 +1,20 @@
-//! Signing in and out, first-run setup, and checking a session on every request.
+//! Checking a session on every request: memory first, else one indexed read; activity
+//! recorded at most once a minute (with the latest address and device); an expired session, or
+//! one used from outside the office networks under `enforce`, ended there and then.
 
 use std::sync::Arc;
 
 use crate::domain::audit::AuditKind;
 use crate::domain::device;
-use crate::domain::email::{self, Email};
-use crate::domain::member::{MemberKind, Permissions};
+use crate::domain::member::MemberKind;
 use crate::domain::office::NetworkPolicy;
-use crate::domain::password::{self, MAX_PASSWORD_CHARS};
 use crate::domain::policy::Actor;
 use crate::domain::session::{self, EndReason, Liveness};
 use crate::domain::time::Millis;
-use crate::store::{
-    Account, AuthRecord, Member, NewAccount, NewMember, Session, SessionSeen, StoreError, Which,
-};
+use crate::store::{AuthRecord, Session, SessionSeen, Which};
 
-use super::ending::{Scope, counted};
-use super::signin::throttle_keys;
-use super::{Service, ServiceError, ServiceResult, new_id, passwords, token_hash};
+use super::ending::Scope;
+use super::{Service, ServiceError, ServiceResult, token_hash};
 
 /// Where a request comes from, as the activity write records it.
 struct Seen<'a> {
@@ -37,81 +34,7 @@ pub struct Principal {
     pub csrf_token: String,
 }
 
-/// Input of first-run setup and `deskward account create`.
-pub struct NewAccountRequest {
-    pub name: String,
-    pub slug: Option<String>,
-    pub admin_name: String,
-    pub admin_email: String,
-    pub admin_password: String,
-}
-
 impl Service {
-    /// Creates an account and its primary administrator. With `only_if_empty` (first-run
-    /// setup) it fails when any account already exists.
-    pub async fn create_account(
-        &self,
-        req: NewAccountRequest,
-        only_if_empty: bool,
-    ) -> ServiceResult<(Account, Member)> {
-        let name = check_name("name", &req.name)?;
-        let admin_name = check_name("admin_name", &req.admin_name)?;
-        let email = Email::parse(&req.admin_email)
-            .map_err(|e| ServiceError::invalid("admin_email", e.to_string()))?;
-        password::check_new_password(&req.admin_password)
-            .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
-        let slug = match req.slug {
-            Some(s) => check_slug(s.trim())?,
-            None => slugify(&name),
-        };
-        let hash = passwords::hash(req.admin_password).await?;
-        let now = self.now();
-        let account = NewAccount {
-            id: new_id("ac"),
-            slug,
-            name,
-            created_at: now,
-        };
-        let admin = NewMember {
-            id: new_id("ad"),
-            account_id: account.id.clone(),
-            kind: MemberKind::Admin,
-            name: admin_name,
-            email: email.as_str().to_string(),
-            email_norm: email.normalized().to_string(),
-            password_hash: hash,
-            primary: true,
-            permissions: Permissions::all(),
-            created_at: now,
-        };
-        let account = match self
-            .store
-            .create_account(&account, &admin, only_if_empty)
-            .await
-        {
-            Err(StoreError::Conflict { field: "account" }) => {
-                return Err(ServiceError::Forbidden(
-                    "setup has already been completed".to_string(),
-                ));
-            }
-            other => other?,
-        };
-        let member = self.store.member(&account.id, &admin.id).await?;
-        self.audit(
-            &account.id,
-            AuditKind::AccountCreated,
-            Some(&member.id),
-            None,
-            None,
-            format!(
-                "account {} created with primary administrator {}",
-                account.slug, member.email
-            ),
-        )
-        .await;
-        Ok((account, member))
-    }
-
     /// Checks the session a cookie names, on every authenticated request: memory first, else
     /// one indexed read; plus at most one write a minute to record activity (with the latest
     /// address and device). `ip` is where the request comes from: under an `enforce`
@@ -387,26 +310,6 @@ impl Service {
             .await
             .ok()?
     }
-
-    /// Ends the session the actor acts through.
-    pub async fn logout(&self, actor: &Actor) -> ServiceResult<()> {
-        let session_id = actor
-            .session_id
-            .as_deref()
-            .ok_or(ServiceError::Unauthenticated(None))?;
-        self.end_by(
-            actor,
-            Which::Session(session_id.to_string()),
-            EndReason::Logout,
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Whether first-run setup is still open.
-    pub async fn needs_setup(&self) -> ServiceResult<bool> {
-        Ok(self.store.account_count().await? == 0)
-    }
 }
 
 /// The timing facts of a session as its record carries them. The account's absolute lifetime
@@ -421,231 +324,5 @@ fn liveness(rec: &AuthRecord) -> Liveness {
         max_lifetime_minutes: rec
             .max_session_lifetime_minutes
             .filter(|_| kind == MemberKind::Agent),
-    }
-}
-
-/// A person's or account's display name: trimmed, 1 to 100 characters, no control characters.
-pub fn check_name(field: &str, raw: &str) -> ServiceResult<String> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err(ServiceError::invalid(field, format!("{field} is required")));
-    }
-    if name.chars().count() > 100 {
-        return Err(ServiceError::invalid(
-            field,
-            format!("{field} must be at most 100 characters"),
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ServiceError::invalid(
-            field,
-            format!("{field} must not contain control characters"),
-        ));
-    }
-    Ok(name.to_string())
-}
-
-fn check_slug(slug: &str) -> ServiceResult<String> {
-    let ok = !slug.is_empty()
-        && slug.len() <= 63
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !slug.starts_with('-')
-        && !slug.ends_with('-');
-    if ok {
-        Ok(slug.to_string())
-    } else {
-        Err(ServiceError::invalid(
-            "slug",
-            "slug must be 1 to 63 lowercase letters, digits or hyphens, not starting or ending with a hyphen",
-        ))
-    }
-}
-
-/// A host-label-safe slug from an account name: "Acme Support" → "acme-support".
-fn slugify(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.to_lowercase().chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    let out: String = out.trim_end_matches('-').chars().take(63).collect();
-    let out = out.trim_end_matches('-').to_string();
-    if out.is_empty() {
-        "helpdesk".to_string()
-    } else {
-        out
-    }
-}
-
-impl Service {
-    /// The signed-in person's own record and live sessions.
-    pub async fn me(&self, actor: &Actor) -> ServiceResult<std::sync::Arc<super::MemberView>> {
-        let now = self.now();
-        if let Some(v) = self.cache.view(&actor.member_id, now) {
-            return Ok(v);
-        }
-        self.unless_unreachable(self.fresh_view(actor, now)).await
-    }
-
-    async fn fresh_view(
-        &self,
-        actor: &Actor,
-        now: Millis,
-    ) -> ServiceResult<std::sync::Arc<super::MemberView>> {
-        let member = self
-            .store
-            .member(&actor.account_id, &actor.member_id)
-            .await?;
-        let sessions = self
-            .sessions_of(&actor.account_id, &actor.member_id, actor.kind)
-            .await?;
-        let view = super::MemberView { member, sessions };
-        Ok(self.cache.put_view(view, now))
-    }
-}
-
-impl Service {
-    /// Ends one of the caller's own other sessions ("My sessions").
-    pub async fn end_own_session(&self, actor: &Actor, session_id: &str) -> ServiceResult<()> {
-        let s = self.store.session(&actor.account_id, session_id).await?;
-        if s.member_id != actor.member_id || s.ended_at.is_some() {
-            return Err(ServiceError::NotFound);
-        }
-        self.end_by(
-            actor,
-            Which::Session(session_id.to_string()),
-            EndReason::Logout,
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Ends every session of the caller except the current one ("sign out my other sessions").
-    pub async fn end_other_sessions(&self, actor: &Actor) -> ServiceResult<usize> {
-        self.end_other_sessions_for(actor, EndReason::Logout).await
-    }
-
-    /// Ends every session of the actor except the one they act through, for `reason`.
-    pub(crate) async fn end_other_sessions_for(
-        &self,
-        actor: &Actor,
-        reason: EndReason,
-    ) -> ServiceResult<usize> {
-        let others = Which::PersonExcept {
-            member_id: actor.member_id.clone(),
-            keep: actor.session_id.clone(),
-        };
-        let ended = self.end_by(actor, others, reason).await?;
-        Ok(counted(&ended, reason))
-    }
-
-    /// Changes the caller's own password; needs the current one. Ends every other session of
-    /// theirs unless asked not to (returns how many).
-    pub async fn change_own_password(
-        &self,
-        actor: &Actor,
-        current: String,
-        new: String,
-        end_others: bool,
-    ) -> ServiceResult<usize> {
-        password::check_new_password(&new)
-            .map_err(|e| ServiceError::invalid("new_password", e.to_string()))?;
-        if current == new {
-            return Err(ServiceError::invalid(
-                "new_password",
-                "new password must differ from the current one",
-            ));
-        }
-        self.check_own_password(actor, current, "current_password")
-            .await?;
-        let hash = passwords::hash(new).await?;
-        self.store
-            .update_member(
-                &actor.account_id,
-                &actor.member_id,
-                &crate::store::MemberPatch {
-                    password_hash: Some(hash),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        self.audit_by(
-            actor,
-            AuditKind::PasswordChanged,
-            Some(&actor.member_id),
-            "own password changed".to_string(),
-        )
-        .await;
-        if end_others {
-            self.end_other_sessions_for(actor, EndReason::PasswordChanged)
-                .await
-        } else {
-            Ok(0)
-        }
-    }
-
-    /// Checks the password people give to change their own credentials. Wrong ones count
-    /// towards sign-in throttling, by the person's e-mail and by address, exactly like failed
-    /// sign-ins, so this is no side door for guessing.
-    pub(crate) async fn check_own_password(
-        &self,
-        actor: &Actor,
-        current: String,
-        field: &str,
-    ) -> ServiceResult<()> {
-        let wrong = || ServiceError::invalid(field, "current password is incorrect");
-        if current.is_empty() {
-            return Err(ServiceError::invalid(
-                field,
-                format!("{field} is required to change your own password or e-mail"),
-            ));
-        }
-        if current.chars().count() > MAX_PASSWORD_CHARS {
-            return Err(wrong());
-        }
-        let me = self
-            .store
-            .member(&actor.account_id, &actor.member_id)
-            .await?;
-        let keys = throttle_keys(&actor.account_id, &email::normalize(&me.email), &actor.ip);
-        let attempt = self.reserve_attempt(&keys, false).await?;
-        let stored = self
-            .store
-            .password_hash(&actor.account_id, &actor.member_id)
-            .await?;
-        if !passwords::verify(current, Some(stored)).await? {
-            return Err(wrong());
-        }
-        self.forgive_attempt(&attempt, &keys[0], super::signin::sole_holder(&me))
-            .await;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slugs() {
-        assert_eq!(slugify("Acme Support!"), "acme-support");
-        assert_eq!(slugify("Ünïcode"), "n-code");
-        assert_eq!(slugify("***"), "helpdesk");
-        assert!(check_slug("acme-2").is_ok());
-        assert!(check_slug("Acme").is_err());
-        assert!(check_slug("-acme").is_err());
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(check_name("name", "  Ann ").unwrap(), "Ann");
-        assert!(check_name("name", " ").is_err());
-        assert!(check_name("name", &"x".repeat(101)).is_err());
-        assert!(check_name("name", "a\u{7}b").is_err());
     }
 }
