@@ -360,9 +360,17 @@ macro_rules! section_operations {
     };
 }
 
-section_operations!(agents, Agents, path = "/agents", op = "agent", one = "agent", One = "Agent",
-    many = "Agents", permission = "team.agents",
-    list_params = [("status" = Option<String>, Query, description = "`online` or `offline`"),]);
+section_operations!(
+    agents,
+    Agents,
+    path = "/agents",
+    op = "agent",
+    one = "agent",
+    One = "Agent",
+    many = "Agents",
+    permission = "team.agents",
+    list_params = [("status" = Option<String>, Query, description = "`online` or `offline`"),]
+);
 section_operations!(
     admins,
     Admins,
