@@ -79,11 +79,12 @@ if ! have ip || ! have curl; then
     have ip && have curl || die "ip or curl still missing after installation"
 fi
 
-# --- promtool, for the metrics tests -------------------------------------------------------
-# tests/it/metrics.rs checks the /metrics output and docs/operations.md's alert rules with
-# `promtool` (Debian package `prometheus`; its server must not start while installing). With
-# CI=true the test fails when promtool is missing instead of skipping.
-if ! have promtool; then
+# --- Prometheus and promtool, for the metrics tests -----------------------------------------
+# tests/it/metrics*.rs check the /metrics output and docs/operations.md's alert rules with
+# `promtool`, and run the `prometheus` server itself on the documented configuration (both from
+# the Debian package `prometheus`; its service must not start while installing). With CI=true
+# those tests fail when either is missing instead of skipping.
+if ! have promtool || ! have prometheus; then
     log "installing promtool (package prometheus; its service stays stopped)"
     export DEBIAN_FRONTEND=noninteractive
     policy=/usr/sbin/policy-rc.d
@@ -104,7 +105,7 @@ if ! have promtool; then
     if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
         as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
     fi
-    have promtool || die "promtool still missing after installation"
+    have promtool && have prometheus || die "promtool or prometheus still missing after installation"
 fi
 
 # --- PostgreSQL on 127.0.0.1:5432 ------------------------------------------------------------

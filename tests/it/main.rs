@@ -50,6 +50,7 @@ mod identity_rules;
 mod limits_answers;
 mod lost_connection;
 mod metrics;
+mod metrics_alerts;
 mod metrics_shape;
 mod mfa;
 mod multi_instance;
