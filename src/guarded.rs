@@ -339,6 +339,8 @@ async fn run_demo(
         desk_listener,
         until_stopped(stopped.clone()),
     ));
+    // nginx in a process group of its own, so that every way out stops the master and its
+    // workers together (killing only the master left the workers holding the port).
     let mut proxy = tokio::process::Command::new(nginx)
         .arg("-e")
         .arg("stderr")
@@ -346,9 +348,11 @@ async fn run_demo(
         .arg(dir)
         .arg("-c")
         .arg(&conf)
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", nginx.display()))?;
+    let group = ProcessGroup::of(&proxy);
     let outcome = tokio::select! {
         ready = answers(at.proxy, "/deskward/healthz") => match ready {
             Ok(()) => {
@@ -359,7 +363,7 @@ async fn run_demo(
                 println!("  end the agent's session there and watch the inbox tab go to the sign-in page.");
                 println!("Ctrl-C stops everything.");
                 tokio::select! {
-                    _ = server::shutdown_signal() => Ok(()),
+                    _ = demo_stop_signal() => Ok(()),
                     status = proxy.wait() => Err(format!("nginx stopped ({})", status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()))),
                 }
             }
@@ -371,11 +375,67 @@ async fn run_demo(
             status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())
         )),
     };
-    let _ = proxy.kill().await;
+    group.stop(&mut proxy).await;
     let _ = stop.send(true);
     let _ = app_task.await;
     let _ = desk_task.await;
     outcome
+}
+
+/// What ends the demo: Ctrl-C, `kill` (SIGTERM) and a closed terminal (SIGHUP), which would
+/// otherwise end the process without stopping nginx.
+async fn demo_stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let hangup = async {
+        match signal(SignalKind::hangup()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = server::shutdown_signal() => {},
+        _ = hangup => tracing::info!("the terminal went away; shutting down"),
+    }
+}
+
+/// The proxy's process group (the master made it, its workers are in it), signalled as one.
+/// Dropped without [`ProcessGroup::stop`] (an error or a panic on the way out), it kills the
+/// whole group at once.
+struct ProcessGroup(Option<rustix::process::Pid>);
+
+impl ProcessGroup {
+    fn of(child: &tokio::process::Child) -> ProcessGroup {
+        let pid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw);
+        ProcessGroup(pid)
+    }
+
+    /// SIGTERM to the group (nginx's fast shutdown: the master stops its workers, then
+    /// itself), up to 5 s for the master to exit, then SIGKILL to whatever is left.
+    async fn stop(mut self, child: &mut tokio::process::Child) {
+        if let Some(pid) = self.0 {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), child.wait()).await;
+        }
+        self.kill();
+        let _ = child.kill().await;
+    }
+
+    fn kill(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// Waits (up to 10 s) until `addr` answers `GET path` with 200.

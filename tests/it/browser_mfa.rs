@@ -32,7 +32,7 @@ async fn sign_out(b: &Browser) {
     b.wait_path("sign-out", |p| p.starts_with("/login")).await;
 }
 
-/// Sets up an app on the Sign-in security page; returns its secret and the recovery codes.
+/// Sets up an app on the Sign-in methods page; returns its secret and the recovery codes.
 async fn set_up_app(b: &Browser, app: &App, screenshot: Option<&str>) -> (Vec<u8>, Vec<String>) {
     b.goto(&app.url("/me/security")).await;
     type_into(b, "#totp input[name=password]", PASSWORD).await;

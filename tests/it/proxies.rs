@@ -575,12 +575,12 @@ fn the_traefik_configuration_names_what_deskward_answers() {
         "address: \"http://127.0.0.1:8080/deskward/api/v1/verify/forward-auth\"",
         "address: \"http://127.0.0.1:8080/deskward/api/v1/verify/forward-auth?require=admin\"",
         "trustForwardHeader: false",
-        // Removes every spelling a client sent, then copies Deskward's (issue 25.5).
+        // Removes every spelling a client sent, then copies Deskward's.
         "authResponseHeadersRegex: \"(?i)^remote[-_](user|email|name|id|groups|assertion)$\"",
         "X_Forwarded_User: \"\"",
         "X-Original-URL: \"\"",
         "PathPrefix(`/deskward/`)",
-        // Every spelling an app may route as the administrators' part (issue 25.7).
+        // Every spelling an app may route as the administrators' part.
         "PathRegexp(`(?i)^/admin(?:[/;.]|$)`)",
     ] {
         assert!(block.contains(needle), "{needle} missing from:\n{block}");

@@ -14,6 +14,7 @@ use deskward::domain::time::Millis;
 use deskward::server::ServerConfig;
 use deskward::service::auth::NewAccountRequest;
 use deskward::service::{LoginRequest, NewPerson, Service, ServiceConfig};
+use deskward::store::testing::TestStore;
 use deskward::store::{Account, Member, Session};
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderMap, HeaderValue, SET_COOKIE};
@@ -51,7 +52,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub svc: Arc<Service>,
     /// The same database, read directly to check what was stored.
-    pub store: Arc<dyn deskward::store::Store>,
+    pub store: Arc<dyn TestStore>,
     /// The account the deployment serves (the first created).
     pub account: Account,
     /// Its primary administrator (password [`PRIMARY_PASSWORD`]).
@@ -80,7 +81,7 @@ impl TestApp {
         backend: Backend,
         adjust: impl FnOnce(&mut ServerConfig),
     ) -> TestApp {
-        let store = deskward::store::connect(&db.url)
+        let store = deskward::store::testing::connect(&db.url)
             .await
             .expect("connect to the test database");
         Self::spawn_with_store(db, backend, store, adjust).await
@@ -90,7 +91,7 @@ impl TestApp {
     pub async fn spawn_with_store(
         db: TestDb,
         backend: Backend,
-        store: Arc<dyn deskward::store::Store>,
+        store: Arc<dyn TestStore>,
         adjust: impl FnOnce(&mut ServerConfig),
     ) -> TestApp {
         let clock = ManualClock::new(START);
@@ -615,7 +616,7 @@ pub fn rfc3339(ms: Millis) -> String {
     deskward::domain::time::rfc3339(ms)
 }
 
-/// Asserts that a JSON value has the Member shape of API.md for its kind.
+/// Asserts that a JSON value has the Member shape of docs/api.md for its kind.
 #[track_caller]
 pub fn assert_member_shape(v: &Value) {
     for key in [
@@ -676,7 +677,7 @@ pub fn assert_member_shape(v: &Value) {
     }
 }
 
-/// Asserts the Session shape of API.md (a live session: no end fields).
+/// Asserts the Session shape of docs/api.md (a live session: no end fields).
 #[track_caller]
 pub fn assert_session_shape(s: &Value) {
     for key in [

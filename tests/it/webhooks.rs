@@ -1,4 +1,4 @@
-//! Webhooks end to end (issue 15): endpoints through the API, every event type delivered and
+//! Webhooks end to end: endpoints through the API, every event type delivered and
 //! verified by a receiver built on the `standardwebhooks` package (tests/webhook_receiver.py),
 //! a receiver down then up, `kill -9` of the real binary, two instances on PostgreSQL, a slow
 //! receiver, private targets, 410 and redirects; retention with the injected clock.

@@ -9,11 +9,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::time::rfc3339;
-use crate::service::audit::AuditFilter;
 use crate::store::AuditEntry;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::request::ApiUser;
-use crate::web::{AppState, csv};
+use crate::web::{AppState, csv, query};
 
 use super::shapes::Sorted;
 
@@ -56,27 +55,6 @@ pub struct AuditPageJson {
     pub per_page: i64,
 }
 
-pub fn filter(params: &HashMap<String, String>) -> Result<AuditFilter, ApiError> {
-    let int = |name: &str| -> Result<Option<i64>, ApiError> {
-        match params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| {
-                ApiError::invalid(format!("{name}: must be a whole number, got \"{v}\""))
-            }),
-        }
-    };
-    Ok(AuditFilter {
-        person: params.get("person").cloned(),
-        actor: params.get("actor").cloned(),
-        target: params.get("target").cloned(),
-        kind: params.get("kind").cloned(),
-        from: params.get("from").cloned(),
-        to: params.get("to").cloned(),
-        page: int("page")?,
-        per_page: int("per_page")?,
-    })
-}
-
 #[utoipa::path(get, path = "/audit", tag = "audit",
     operation_id = "audit",
     security(("session" = [])),
@@ -111,7 +89,7 @@ pub async fn list(
             .is_some_and(|a| a.contains("text/csv"));
     let page = state
         .svc
-        .list_audit(&p.actor, &filter(&params)?, wants_csv)
+        .list_audit(&p.actor, &query::audit_filter(&params)?, wants_csv)
         .await?;
     if wants_csv {
         return Ok((

@@ -1,6 +1,6 @@
-//! Browser tests for the points of issue 13 that only had API or HTTP tests: paging a filtered
-//! list, ending on its last page, a busy person's tooltip, words instead of codes, what the
-//! sign-in page says, the 404 page, the favicon and the account chooser's way back.
+//! Browser tests of list paging and of what pages say: paging a filtered list, ending on its
+//! last page, a busy person's tooltip, words instead of codes, what the sign-in page says, the
+//! 404 page, the favicon and the account chooser's way back.
 
 use serde_json::json;
 
