@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::service::ServiceError;
 
@@ -143,13 +144,34 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+/// `{"error": {"code", "message"}}`: the body of every error of the API, and the one schema
+/// the description names for them all.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// snake_case: `unauthenticated`, `forbidden`, `csrf`, `not_found`, `invalid_input`
+    /// (the message names the field), `rate_limited`, `invalid_credentials`,
+    /// `choose_account`, `account_disabled`, `outside_office_network` (403),
+    /// `mfa_enrollment_required` (403), `would_lock_out_self` (409), `endpoint_off` (409),
+    /// `payload_too_large` (413), `unavailable` (503), ...
+    pub code: &'static str,
+    /// A human sentence.
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = (
-            self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        let mut res = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {

@@ -21,7 +21,7 @@ use crate::events::Event;
 use crate::service::Principal;
 use crate::service::presence::TabGuard;
 use crate::web::AppState;
-use crate::web::error::ApiError;
+use crate::web::error::{ApiError, ErrorBody};
 use crate::web::request::ApiUser;
 
 /// Event streams one session may hold open at once (in this instance); a newer one ends the
@@ -103,6 +103,27 @@ impl Drop for StreamState {
     }
 }
 
+/// One Server-Sent Event of `GET /api/v1/events`: `event` names it (`ready`, `member`,
+/// `status`, `session_ended`, ...) and `data` is JSON text. Only described: axum's `Event`
+/// writes the frames.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct StreamEvent {
+    event: Option<String>,
+    data: String,
+    id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/events", tag = "presence",
+    operation_id = "events",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Server-Sent Events for the caller's session: `ready`, \
+            member and status events, and `session_ended` with `{\"reason\"}` before it closes",
+            content_type = "text/event-stream", body = StreamEvent),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`mfa_enrollment_required`", body = ErrorBody),
+    ))]
 pub async fn stream(
     State(state): State<AppState>,
     ApiUser(p): ApiUser,

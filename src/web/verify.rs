@@ -19,18 +19,49 @@ use crate::domain::policy::Actor;
 use crate::service::{Principal, ServiceError};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::request::signed_in;
 use super::return_to::{self, first_value, trusted_peer};
 
 /// `GET {prefix}/api/v1/verify/auth-request`: 200 with the identity headers, or 401 whose
 /// `Location` is the absolute sign-in URL (nginx turns it into a redirect), or 403.
+#[utoipa::path(get, path = "/verify/auth-request", tag = "forward auth",
+    operation_id = "verify_auth_request",
+    security((), ("session" = [])),
+    params(("require" = Option<Requirement>, Query, description = "`agent`, `admin` (that role exactly) or a permission")),
+    responses(
+        (status = 200, description = "A live session; `Remote-*` headers name the person: \
+            `Remote-Id` is the person (linked agent and administrator accounts share \
+            `Remote-User`, the e-mail)",
+            headers(("Remote-User" = String), ("Remote-Email" = String), ("Remote-Name" = String),
+                    ("Remote-Id" = String), ("Remote-Groups" = String))),
+        (status = 401, description = "No live session; `Location` holds the sign-in URL", body = ErrorBody,
+            headers(("Location" = String))),
+        (status = 403, description = "`forbidden`: the person lacks `require`", body = ErrorBody),
+        (status = 422, description = "`invalid_input`: an unknown `require`", body = ErrorBody),
+    ))]
 pub async fn auth_request(State(state): State<AppState>, req: Request) -> Response {
     verify(&state, &req.into_parts().0, Style::AuthRequest).await
 }
 
 /// `GET {prefix}/api/v1/verify/forward-auth`: 200 with the identity headers; without a
 /// session, 302 to sign-in for a page (GET or HEAD asking for HTML), else 401 JSON; or 403.
+#[utoipa::path(get, path = "/verify/forward-auth", tag = "forward auth",
+    operation_id = "verify_forward_auth",
+    security((), ("session" = [])),
+    params(("require" = Option<Requirement>, Query, description = "`agent`, `admin` (that role exactly) or a permission")),
+    responses(
+        (status = 200, description = "A live session; `Remote-*` headers name the person: \
+            `Remote-Id` is the person (linked agent and administrator accounts share \
+            `Remote-User`, the e-mail)",
+            headers(("Remote-User" = String), ("Remote-Email" = String), ("Remote-Name" = String),
+                    ("Remote-Id" = String), ("Remote-Groups" = String))),
+        (status = 302, description = "No live session, for a page: to the sign-in URL",
+            headers(("Location" = String))),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the person lacks `require`", body = ErrorBody),
+        (status = 422, description = "`invalid_input`: an unknown `require`", body = ErrorBody),
+    ))]
 pub async fn forward_auth(State(state): State<AppState>, req: Request) -> Response {
     verify(&state, &req.into_parts().0, Style::ForwardAuth).await
 }
@@ -74,7 +105,7 @@ async fn check(state: &AppState, parts: &Parts) -> Result<Principal, ServiceErro
 
 /// What a `require=` asks of the person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Requirement {
+pub(crate) enum Requirement {
     /// That role exactly.
     Kind(MemberKind),
     /// An administrator holding it (the primary administrator holds every one).
@@ -113,6 +144,13 @@ impl Requirement {
         }
     }
 
+    /// Every value `parse_query` takes, as written in the query.
+    fn values() -> impl Iterator<Item = &'static str> {
+        ["agent", "admin"]
+            .into_iter()
+            .chain(Permission::ALL.into_iter().map(Permission::as_str))
+    }
+
     fn describe(self) -> String {
         match self {
             Requirement::Kind(MemberKind::Agent) => "an agent account".to_string(),
@@ -120,6 +158,23 @@ impl Requirement {
             // In words as the pages name it: a person may read it where the proxy shows it.
             Requirement::Permission(p) => format!("the “{}” permission", p.label()),
         }
+    }
+}
+
+/// Described from the values it reads, under the name of the query parameter.
+impl utoipa::PartialSchema for Requirement {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("What a verify endpoint may require of the person."))
+            .enum_values(Some(Requirement::values()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Requirement {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Require")
     }
 }
 

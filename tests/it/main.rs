@@ -9,6 +9,7 @@ mod support;
 mod api_auth;
 mod api_auth_expiry;
 mod api_auth_signin;
+mod api_bytes;
 mod api_events;
 mod api_profiles;
 mod api_security;

@@ -7,24 +7,31 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::domain::member::{AgentStatus, MemberKind};
+use crate::domain::signin::AuthMethods;
 use crate::service::{LoginRequest, SignInStep, SignedIn};
 use crate::web::AppState;
 use crate::web::cookies::{self, device_cookie, session_cookie, signed_out_response};
-use crate::web::error::ApiError;
+use crate::web::error::{ApiError, ErrorBody};
 use crate::web::request::{ApiTenant, ApiUser, Client};
 use crate::web::return_to::{self, after_new_sign_in};
 
 use super::ApiJson;
-use super::shapes::{MemberJson, SessionJson};
+use super::mfa::MfaJson;
+use super::shapes::{MemberJson, SessionJson, Sorted};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = LoginInput)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
+    #[schema(format = Email)]
     email: String,
+    #[schema(min_length = 1)]
     password: String,
+    /// Which account of a linked pair.
+    #[schema(value_type = Option<MemberKind>)]
     #[serde(rename = "as")]
     as_kind: Option<String>,
     /// Where the person wanted to go (forward auth); the answer's `redirect_to` is it when
@@ -32,6 +39,56 @@ pub struct LoginBody {
     rd: Option<String>,
 }
 
+/// A completed sign-in (password alone, or its second step).
+#[derive(Serialize, ToSchema)]
+#[schema(as = LoginOutput)]
+pub struct SignedInJson {
+    pub user: MemberJson,
+    pub session: SessionJson,
+    /// Send it as `X-CSRF-Token` on every state-changing request.
+    pub csrf_token: String,
+    /// Where the browser goes next.
+    pub redirect_to: String,
+    /// When a recovery code was used: how many are left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes_left: Option<i64>,
+}
+
+/// The first step passed; the sign-in needs its second step (`POST /auth/login/mfa`). No
+/// session cookie is set.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MfaRequired)]
+pub struct MfaRequiredJson {
+    /// Always true.
+    pub mfa_required: bool,
+    /// Send it back with the second step.
+    pub challenge: String,
+    /// The person's second factors: any of `totp`, `webauthn` (passkeys), `recovery_code`
+    #[schema(value_type = Vec<String>)]
+    pub methods: AuthMethods,
+}
+
+/// What `POST /auth/login` answers with 200: signed in, or asked for a second step.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    SignedIn(Box<SignedInJson>),
+    MfaRequired(MfaRequiredJson),
+}
+
+#[utoipa::path(post, path = "/auth/login", tag = "sign-in",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in (sets the session cookie), or, for a person with a \
+            second factor, `{\"mfa_required\": true, \"challenge\", \"methods\"}` without a cookie", body = LoginAnswer),
+        (status = 401, description = "`invalid_credentials`: unknown e-mail or wrong password", body = ErrorBody),
+        (status = 403, description = "`account_disabled`, `outside_office_network` (the policy \
+            enforces the office networks), or `csrf` for a cross-site request", body = ErrorBody),
+        (status = 409, description = "`choose_account`: the password opens both linked accounts; send `as`", body = ErrorBody),
+        (status = 422, description = "`invalid_input`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     ApiTenant(account_id): ApiTenant,
@@ -75,12 +132,14 @@ pub async fn login(
              which with \"as\": \"agent\" or \"admin\"",
         )),
         // No cookie yet: the second step (`POST /auth/login/mfa`) signs in.
-        SignInStep::SecondFactor { challenge, methods } => Ok(Json(json!({
-            "mfa_required": true,
-            "challenge": challenge,
-            "methods": methods,
-        }))
-        .into_response()),
+        SignInStep::SecondFactor { challenge, methods } => {
+            let body = MfaRequiredJson {
+                mfa_required: true,
+                challenge,
+                methods,
+            };
+            Ok(Sorted(LoginAnswer::MfaRequired(body)).into_response())
+        }
     }
 }
 
@@ -97,21 +156,26 @@ pub(super) async fn signed_in(
         .svc
         .sessions_of(&out.member.account_id, &out.member.id, out.member.kind)
         .await?;
-    let mut body = json!({
-        "user": MemberJson::new(&out.member, &sessions, &out.actor),
-        "session": SessionJson::from(&out.session),
-        "csrf_token": out.csrf_token,
-        "redirect_to": to,
-    });
-    if let Some(left) = out.recovery_codes_left {
-        body["recovery_codes_left"] = json!(left);
-    }
-    let mut res = Json(body).into_response();
+    let body = SignedInJson {
+        user: MemberJson::new(&out.member, &sessions, &out.actor),
+        session: SessionJson::from(&out.session),
+        csrf_token: out.csrf_token,
+        redirect_to: to,
+        recovery_codes_left: out.recovery_codes_left,
+    };
+    let mut res = Sorted(LoginAnswer::SignedIn(Box::new(body))).into_response();
     cookies::set(&mut res, &session_cookie(&out.token, client.https));
     cookies::set(&mut res, &device_cookie(&out.device_pass, client.https));
     Ok(res)
 }
 
+#[utoipa::path(post, path = "/auth/logout", tag = "sign-in",
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "The session ended (reason `logout`)"),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`csrf`", body = ErrorBody),
+    ))]
 pub async fn logout(
     State(state): State<AppState>,
     client: Client,
@@ -125,14 +189,21 @@ pub async fn logout(
 }
 
 /// The body of `GET /api/v1/me`.
-#[derive(Serialize)]
-struct MeJson<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = Me)]
+pub struct MeJson<'a> {
     user: MemberJson,
     session: SessionJson,
     csrf_token: &'a str,
-    mfa: crate::service::mfa::MfaStatus,
+    mfa: MfaJson,
 }
 
+#[utoipa::path(get, path = "/me", tag = "sign-in",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The caller, their session, CSRF token and second factors", body = MeJson),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+    ))]
 pub async fn me(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Response, ApiError> {
     let view = state.svc.me(&p.actor).await?;
     // Every tab asks for `/me`, and serializing the person with their sessions was a fifth
@@ -145,7 +216,7 @@ pub async fn me(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Re
                 user: MemberJson::of(&view, &p.actor),
                 session: SessionJson::from(&p.session),
                 csrf_token: &p.csrf_token,
-                mfa: state.svc.mfa_status(&p.actor.member_id).await?,
+                mfa: state.svc.mfa_status(&p.actor.member_id).await?.into(),
             };
             let body = serde_json::to_vec(&json).map_err(|e| {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
@@ -165,28 +236,51 @@ pub async fn me(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Re
         .into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+#[schema(as = SessionList)]
+pub struct SessionsJson {
+    pub items: Vec<SessionJson>,
+}
+
+#[utoipa::path(get, path = "/me/sessions", tag = "sign-in",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The caller's active sessions", body = SessionsJson),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`mfa_enrollment_required`", body = ErrorBody),
+    ))]
 pub async fn my_sessions(
     State(state): State<AppState>,
     ApiUser(p): ApiUser,
-) -> Result<Response, ApiError> {
+) -> Result<Sorted<SessionsJson>, ApiError> {
     let view = state.svc.me(&p.actor).await?;
-    let items: Vec<_> = view
+    let items = view
         .sessions
         .iter()
-        .map(|s| {
-            let mut v = serde_json::to_value(SessionJson::from(s)).unwrap_or_default();
-            v["current"] = json!(s.id == p.session.id);
-            v
+        .map(|s| SessionJson {
+            current: Some(s.id == p.session.id),
+            ..SessionJson::from(s)
         })
         .collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Sorted(SessionsJson { items }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = StatusInput)]
 pub struct StatusBody {
+    #[schema(value_type = AgentStatus)]
     status: String,
 }
 
+#[utoipa::path(put, path = "/me/status", tag = "presence",
+    security(("session" = [], "csrf" = [])),
+    request_body = StatusBody,
+    responses(
+        (status = 200, description = "The agent with their new status", body = MemberJson),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`forbidden` (not an agent) or `csrf`", body = ErrorBody),
+        (status = 422, description = "`invalid_input`", body = ErrorBody),
+    ))]
 pub async fn set_status(
     State(state): State<AppState>,
     ApiUser(p): ApiUser,
@@ -203,20 +297,42 @@ pub async fn set_status(
     Ok(Json(MemberJson::new(&m, &sessions, &p.actor)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = PasswordInput)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     current_password: String,
+    /// 12 to 128 characters, not a common password.
+    #[schema(min_length = 12, max_length = 128)]
     new_password: String,
     /// Other sessions end unless this is false: whoever learnt the old password is out.
     end_other_sessions: Option<bool>,
 }
 
+#[derive(Serialize, ToSchema)]
+#[schema(as = Ended)]
+pub struct EndedJson {
+    /// How many sessions ended.
+    #[schema(value_type = i64)]
+    pub ended: usize,
+}
+
+#[utoipa::path(put, path = "/me/password", tag = "sign-in",
+    security(("session" = [], "csrf" = [])),
+    request_body = PasswordBody,
+    responses(
+        (status = 200, description = "Changed; other sessions ended unless asked not to", body = EndedJson),
+        (status = 401, description = "`unauthenticated`, or `invalid_credentials` (wrong current password)", body = ErrorBody),
+        (status = 403, description = "`csrf`", body = ErrorBody),
+        (status = 422, description = "`invalid_input`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 pub async fn change_password(
     State(state): State<AppState>,
     ApiUser(p): ApiUser,
     ApiJson(b): ApiJson<PasswordBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Sorted<EndedJson>, ApiError> {
     let ended = state
         .svc
         .change_own_password(
@@ -226,5 +342,5 @@ pub async fn change_password(
             b.end_other_sessions.unwrap_or(true),
         )
         .await?;
-    Ok(Json(json!({ "ended": ended })).into_response())
+    Ok(Sorted(EndedJson { ended }))
 }

@@ -6,12 +6,12 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{delete, get, post, put};
 use serde::de::DeserializeOwned;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::ApiError;
-use super::section::{Admins, Agents};
+use super::{AppState, events, verify};
 
 pub mod audit;
 pub mod auth;
@@ -22,74 +22,53 @@ pub mod shapes;
 mod team;
 mod webhooks;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/me", get(auth::me))
-        .route("/me/sessions", get(auth::my_sessions))
-        .route("/me/status", put(auth::set_status))
-        .route("/me/password", put(auth::change_password))
-        .route("/audit", get(audit::list))
-        .route("/events", get(super::events::stream))
-        .route(
-            "/agents",
-            get(team::list::<Agents>).post(team::create::<Agents>),
-        )
-        .route(
-            "/admins",
-            get(team::list::<Admins>).post(team::create::<Admins>),
-        )
-        .route("/agents/sessions/end", post(team::bulk_end))
-        .route(
-            "/agents/{id}",
-            get(team::get::<Agents>).patch(team::patch::<Agents>),
-        )
-        .route(
-            "/admins/{id}",
-            get(team::get::<Admins>).patch(team::patch::<Admins>),
-        )
-        .route(
-            "/agents/{id}/sessions",
-            delete(team::end_sessions::<Agents>),
-        )
-        .route(
-            "/admins/{id}/sessions",
-            delete(team::end_sessions::<Admins>),
-        )
-        .route("/sessions/{id}", delete(team::end_session))
-        .route("/settings/security", get(settings::get).put(settings::put))
-        .route("/webhooks", get(webhooks::list).post(webhooks::create))
-        .route("/webhooks/{id}", delete(webhooks::delete))
-        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route(
-            "/webhooks/{id}/deliveries/{delivery_id}/retry",
-            post(webhooks::retry),
-        )
-        .route("/verify/auth-request", get(super::verify::auth_request))
-        .route("/verify/forward-auth", get(super::verify::forward_auth))
+/// Every route of the API, each registered once with its operation: `router` serves these
+/// and `openapi::document` describes them, so neither can have a route the other lacks.
+/// Register routes only through `routes!` here (tests/it/openapi.rs checks that this function
+/// adds none another way).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::my_sessions))
+        .routes(routes!(auth::set_status))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(audit::list))
+        .routes(routes!(events::stream))
+        .routes(routes!(team::agents::list, team::agents::create))
+        .routes(routes!(team::admins::list, team::admins::create))
+        .routes(routes!(team::bulk_end))
+        .routes(routes!(team::agents::get, team::agents::patch))
+        .routes(routes!(team::admins::get, team::admins::patch))
+        .routes(routes!(team::agents::end_sessions))
+        .routes(routes!(team::admins::end_sessions))
+        .routes(routes!(team::end_session))
+        .routes(routes!(settings::get, settings::put))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::retry))
+        .routes(routes!(verify::auth_request))
+        .routes(routes!(verify::forward_auth))
         // --- two-factor sign-in
-        .route("/auth/login/mfa", post(mfa::login))
-        .route("/me/mfa", get(mfa::status))
-        .route(
-            "/me/mfa/totp",
-            post(mfa::start_totp).delete(mfa::remove_totp),
-        )
-        .route("/me/mfa/totp/confirm", post(mfa::confirm_totp))
-        .route(
-            "/auth/login/mfa/passkey-options",
-            post(mfa::login_passkey_options),
-        )
-        .route("/me/mfa/passkeys/options", post(mfa::passkey_options))
-        .route(
-            "/me/mfa/passkeys",
-            get(mfa::list_passkeys).post(mfa::add_passkey),
-        )
-        .route("/me/mfa/passkeys/{id}", delete(mfa::remove_passkey))
-        .route("/agents/{id}/mfa", delete(mfa::reset::<Agents>))
-        .route("/admins/{id}/mfa", delete(mfa::reset::<Admins>))
-        .route("/openapi.json", get(openapi::serve))
-        .fallback(|| async { ApiError::not_found() })
+        .routes(routes!(mfa::login))
+        .routes(routes!(mfa::status))
+        .routes(routes!(mfa::start_totp, mfa::remove_totp))
+        .routes(routes!(mfa::confirm_totp))
+        .routes(routes!(mfa::login_passkey_options))
+        .routes(routes!(mfa::passkey_options))
+        .routes(routes!(mfa::list_passkeys, mfa::add_passkey))
+        .routes(routes!(mfa::remove_passkey))
+        .routes(routes!(mfa::reset_agent_mfa))
+        .routes(routes!(mfa::reset_admin_mfa))
+        .routes(routes!(openapi::serve))
+}
+
+/// The API's routes as `web::router` nests them under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    let (router, _) = routes().split_for_parts();
+    router.fallback(|| async { ApiError::not_found() })
 }
 
 /// `axum::Json` whose rejections are the API's 422 with a message naming the problem.

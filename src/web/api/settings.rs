@@ -1,61 +1,151 @@
 //! The Security settings endpoint.
 
-use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use crate::domain::office::{NetworkPolicy, OfficeNetwork};
 use crate::service::settings::{SecurityChange, SecuritySettings};
 use crate::web::AppState;
-use crate::web::error::ApiError;
+use crate::web::error::{ApiError, ErrorBody};
 use crate::web::request::ApiUser;
 
 use super::ApiJson;
+use super::shapes::Sorted;
 
-fn body(s: &SecuritySettings) -> Response {
-    Json(json!({
-        "agent_idle_timeout_minutes": s.agent_idle_timeout_minutes,
-        "admin_idle_timeout_minutes": s.admin_idle_timeout_minutes,
-        "max_session_lifetime_minutes": s.max_session_lifetime_minutes,
-        "max_sessions_per_person": s.max_sessions_per_person,
-        "office_networks": s.office_networks,
-        "office_network_policy": {
-            "agents": s.office_network_policy.agents,
-            "admins": s.office_network_policy.admins,
-        },
-        "mfa_required": {"agents": s.mfa_required.agents, "admins": s.mfa_required.admins},
-    }))
-    .into_response()
+#[derive(Serialize, ToSchema)]
+#[schema(as = SecuritySettings)]
+pub struct SettingsJson {
+    pub agent_idle_timeout_minutes: i64,
+    /// Fixed: 72 h.
+    pub admin_idle_timeout_minutes: i64,
+    /// Agents' absolute session lifetime; null: none.
+    pub max_session_lifetime_minutes: Option<i64>,
+    /// Agents' live sessions each; null: no limit (nobody holds more than 100).
+    pub max_sessions_per_person: Option<i64>,
+    pub office_networks: Vec<NetworkJson>,
+    pub office_network_policy: PoliciesJson,
+    pub mfa_required: MfaRequiredJson,
 }
 
-pub async fn get(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Response, ApiError> {
-    Ok(body(&state.svc.security_settings(&p.actor).await?))
+#[derive(Serialize, ToSchema)]
+#[schema(as = OfficeNetwork)]
+pub struct NetworkJson {
+    /// IPv4 or IPv6 CIDR.
+    pub cidr: String,
+    pub name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = NetworkPolicies)]
+pub struct PoliciesJson {
+    pub agents: NetworkPolicy,
+    pub admins: NetworkPolicy,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = MfaRequiredSettings)]
+pub struct MfaRequiredJson {
+    pub agents: bool,
+    pub admins: bool,
+}
+
+impl From<SecuritySettings> for SettingsJson {
+    fn from(s: SecuritySettings) -> Self {
+        Self {
+            agent_idle_timeout_minutes: s.agent_idle_timeout_minutes,
+            admin_idle_timeout_minutes: s.admin_idle_timeout_minutes,
+            max_session_lifetime_minutes: s.max_session_lifetime_minutes,
+            max_sessions_per_person: s.max_sessions_per_person,
+            office_networks: s
+                .office_networks
+                .into_iter()
+                .map(|OfficeNetwork { cidr, name }| NetworkJson { cidr, name })
+                .collect(),
+            office_network_policy: PoliciesJson {
+                agents: s.office_network_policy.agents,
+                admins: s.office_network_policy.admins,
+            },
+            mfa_required: MfaRequiredJson {
+                agents: s.mfa_required.agents,
+                admins: s.mfa_required.admins,
+            },
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/settings/security", tag = "security",
+    operation_id = "get_settings",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The Security settings", body = SettingsJson),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: needs `security`", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiUser(p): ApiUser,
+) -> Result<Sorted<SettingsJson>, ApiError> {
+    Ok(Sorted(state.svc.security_settings(&p.actor).await?.into()))
+}
+
+/// Any subset of the fields (at least one besides `confirm`); the others stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = SecurityInput)]
 #[serde(deny_unknown_fields)]
 pub struct PutBody {
+    /// 5 minutes to 90 days.
+    #[schema(minimum = 5, maximum = 129_600)]
     agent_idle_timeout_minutes: Option<i64>,
-    /// Present as null to turn the absolute lifetime off.
+    /// Null: no limit (present as null to turn the absolute lifetime off); else 5 minutes to
+    /// 360 days.
+    #[schema(value_type = Option<i64>, minimum = 5, maximum = 518_400)]
     #[serde(default, deserialize_with = "present")]
     max_session_lifetime_minutes: Option<Option<i64>>,
-    /// Present as null to remove the limit.
+    /// Null: no limit (present as null to remove it); else 1 to 10.
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 10)]
     #[serde(default, deserialize_with = "present")]
     max_sessions_per_person: Option<Option<i64>>,
-    /// Entries `{"cidr", "name"}` or bare CIDR strings.
+    /// At most 100, replacing the list. Read by hand (`networks`), so that a bad entry is
+    /// named by its index.
+    #[schema(value_type = Option<Vec<NetworkInput>>, max_items = 100)]
     office_networks: Option<Vec<serde_json::Value>>,
     office_network_policy: Option<PolicyBody>,
-    /// Saves a change that would lock out the saving administrator.
+    /// Saves a change that would lock out the saving administrator (else 409
+    /// `would_lock_out_self`).
     #[serde(default)]
     confirm: bool,
     mfa_required: Option<MfaRequiredBody>,
 }
 
-#[derive(Deserialize)]
+/// An office network on input: `{"cidr", "name"?}` or a bare CIDR string. Only described:
+/// `networks` reads the entries.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = OfficeNetworkInput)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum NetworkInput {
+    Cidr(String),
+    Named(NamedNetworkInput),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = OfficeNetworkEntry)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct NamedNetworkInput {
+    cidr: String,
+    name: Option<String>,
+}
+
+/// Either or both; `admins` by the primary administrator only.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NetworkPoliciesInput)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyBody {
+    #[schema(value_type = Option<NetworkPolicy>)]
     agents: Option<String>,
+    #[schema(value_type = Option<NetworkPolicy>)]
     admins: Option<String>,
 }
 
@@ -84,7 +174,9 @@ fn networks(list: &[serde_json::Value]) -> Result<Vec<(String, String)>, ApiErro
         .collect()
 }
 
-#[derive(Deserialize)]
+/// Either or both; `admins` by the primary administrator only.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = MfaRequiredInput)]
 #[serde(deny_unknown_fields)]
 pub struct MfaRequiredBody {
     agents: Option<bool>,
@@ -96,11 +188,24 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>
     Ok(Some(Option::<i64>::deserialize(d)?))
 }
 
+#[utoipa::path(put, path = "/settings/security", tag = "security",
+    operation_id = "put_settings",
+    security(("session" = [], "csrf" = [])),
+    request_body = PutBody,
+    responses(
+        (status = 200, description = "The settings as changed", body = SettingsJson),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`forbidden` (also a sub-administrator changing an `admins` \
+            field, or the office networks while the `admins` policy is not `off`) or `csrf`", body = ErrorBody),
+        (status = 409, description = "`would_lock_out_self`: the change would lock out the caller; \
+            send `confirm: true` to save it anyway", body = ErrorBody),
+        (status = 422, description = "`invalid_input`", body = ErrorBody),
+    ))]
 pub async fn put(
     State(state): State<AppState>,
     ApiUser(p): ApiUser,
     ApiJson(b): ApiJson<PutBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Sorted<SettingsJson>, ApiError> {
     if b.agent_idle_timeout_minutes.is_none()
         && b.max_session_lifetime_minutes.is_none()
         && b.max_sessions_per_person.is_none()
@@ -134,5 +239,5 @@ pub async fn put(
             },
         )
         .await?;
-    Ok(body(&s))
+    Ok(Sorted(s.into()))
 }

@@ -5,46 +5,83 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::service::{NewPerson, PersonPatch};
-use crate::web::error::ApiError;
+use crate::domain::member::Permission;
+use crate::service::{EndedCount, NewPerson, PersonPatch};
+use crate::web::error::{ApiError, ErrorBody};
 use crate::web::request::ApiUser;
-use crate::web::section::Section;
+use crate::web::section::{Admins, Agents, Section};
 use crate::web::{AppState, query};
 
-use super::shapes::MemberJson;
+use super::shapes::{MemberJson, Sorted};
 use super::{ApiJson, ApiPath};
+
+/// A page of a Team list.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MemberPage)]
+pub struct MemberPageJson {
+    pub items: Vec<MemberJson>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+/// Sessions ended across people.
+#[derive(Serialize, ToSchema)]
+#[schema(as = EndedPeople)]
+pub struct EndedPeopleJson {
+    /// How many sessions ended.
+    #[schema(value_type = i64)]
+    pub ended: usize,
+    /// How many people lost sessions.
+    #[schema(value_type = i64)]
+    pub people: usize,
+}
+
+impl From<EndedCount> for EndedPeopleJson {
+    fn from(n: EndedCount) -> Self {
+        Self {
+            ended: n.sessions,
+            people: n.people,
+        }
+    }
+}
 
 pub async fn list<S: Section>(
     State(state): State<AppState>,
     p: ApiUser,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Sorted<MemberPageJson>, ApiError> {
     let query = query::team_query(&params)?;
     let page = state.svc.list_team(&p.0.actor, S::KIND, &query).await?;
-    let items: Vec<MemberJson> = page
+    let items = page
         .items
         .iter()
         .map(|v| MemberJson::of(v, &p.0.actor))
         .collect();
-    Ok(Json(json!({
-        "items": items,
-        "total": page.total,
-        "page": page.page,
-        "per_page": page.per_page,
+    Ok(Sorted(MemberPageJson {
+        items,
+        total: page.total,
+        page: page.page,
+        per_page: page.per_page,
     }))
-    .into_response())
 }
 
-#[derive(Deserialize)]
+/// A new person; `permissions` for administrators only (an agent with any is refused).
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewPerson)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
+    #[schema(min_length = 1)]
     name: String,
+    #[schema(format = Email)]
     email: String,
+    /// 12 to 128 characters, not a common password.
+    #[schema(min_length = 12, max_length = 128)]
     password: String,
+    #[schema(value_type = Vec<Permission>)]
     #[serde(default)]
     permissions: Vec<String>,
 }
@@ -53,7 +90,7 @@ pub async fn create<S: Section>(
     State(state): State<AppState>,
     p: ApiUser,
     ApiJson(body): ApiJson<CreateBody>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<MemberJson>), ApiError> {
     let view = state
         .svc
         .add_person(
@@ -67,27 +104,30 @@ pub async fn create<S: Section>(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(MemberJson::of(&view, &p.0.actor))).into_response())
+    Ok((StatusCode::CREATED, Json(MemberJson::of(&view, &p.0.actor))))
 }
 
 pub async fn get<S: Section>(
     State(state): State<AppState>,
     p: ApiUser,
     ApiPath(id): ApiPath<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<MemberJson>, ApiError> {
     let v = state.svc.get_person(&p.0.actor, S::KIND, &id).await?;
-    Ok(Json(MemberJson::of(&v, &p.0.actor)).into_response())
+    Ok(Json(MemberJson::of(&v, &p.0.actor)))
 }
 
-#[derive(Deserialize)]
+/// Any of the fields; `permissions` for administrators only.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = PersonPatch)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
     name: Option<String>,
     email: Option<String>,
     password: Option<String>,
     disabled: Option<bool>,
+    #[schema(value_type = Option<Vec<Permission>>)]
     permissions: Option<Vec<String>>,
-    /// Needed to change one's own password or e-mail.
+    /// The caller's own password, needed to change one's own e-mail or password.
     current_password: Option<String>,
 }
 
@@ -96,7 +136,7 @@ pub async fn patch<S: Section>(
     p: ApiUser,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<MemberJson>, ApiError> {
     let v = state
         .svc
         .update_person(
@@ -113,44 +153,212 @@ pub async fn patch<S: Section>(
             },
         )
         .await?;
-    Ok(Json(MemberJson::of(&v, &p.0.actor)).into_response())
+    Ok(Json(MemberJson::of(&v, &p.0.actor)))
 }
 
 pub async fn end_sessions<S: Section>(
     State(state): State<AppState>,
     p: ApiUser,
     ApiPath(id): ApiPath<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Sorted<EndedPeopleJson>, ApiError> {
     let n = state
         .svc
         .end_person_sessions(&p.0.actor, S::KIND, &id)
         .await?;
-    Ok(Json(json!({ "ended": n.sessions, "people": n.people })).into_response())
+    Ok(Sorted(n.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = BulkEnd)]
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
+    /// Agent ids (at most 10,000).
+    #[schema(max_items = 10_000)]
     ids: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/agents/sessions/end", tag = "team",
+    security(("session" = [], "csrf" = [])),
+    request_body = BulkBody,
+    responses(
+        (status = 200, description = "Every active session of these agents ended", body = EndedPeopleJson),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`forbidden` or `csrf`", body = ErrorBody),
+        (status = 422, description = "`invalid_input` (names the unknown ids)", body = ErrorBody),
+    ))]
 pub async fn bulk_end(
     State(state): State<AppState>,
     p: ApiUser,
     ApiJson(body): ApiJson<BulkBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Sorted<EndedPeopleJson>, ApiError> {
     let n = state
         .svc
         .bulk_end_agent_sessions(&p.0.actor, &body.ids)
         .await?;
-    Ok(Json(json!({ "ended": n.sessions, "people": n.people })).into_response())
+    Ok(Sorted(n.into()))
 }
 
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "team",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "The session ended"),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`forbidden` or `csrf`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 422, description = "`invalid_input`", body = ErrorBody),
+    ))]
 pub async fn end_session(
     State(state): State<AppState>,
     p: ApiUser,
     ApiPath(id): ApiPath<String>,
-) -> Result<Response, ApiError> {
+) -> Result<StatusCode, ApiError> {
     state.svc.end_one_session(&p.0.actor, &id).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(StatusCode::NO_CONTENT)
 }
+
+/// One section's operations. The handlers above are written once for both sections, but an
+/// OpenAPI operation has one path and its own words, and utoipa-axum registers a handler at
+/// the path its annotation names (`routes!` takes no generic arguments); so each section gets
+/// thin wrappers that carry its annotation and call the shared handler. This macro keeps those
+/// wrappers one text for both sections, and `api::routes` registers each once.
+macro_rules! section_operations {
+    (
+        $module:ident, $section:ty, path = $path:literal, op = $op:literal, one = $one:literal,
+        One = $One:literal, many = $Many:literal, permission = $permission:literal,
+        list_params = [$($list_param:tt)*]
+    ) => {
+        pub mod $module {
+            use super::*;
+
+            #[utoipa::path(get, path = $path, tag = "team",
+                operation_id = concat!("list_", stringify!($module)),
+                security(("session" = [])),
+                params(
+                    ("session" = Option<String>, Query, description = "`active` or `none`"),
+                    $($list_param)*
+                    ("q" = Option<String>, Query, description = "Name or e-mail contains"),
+                    ("page" = Option<i64>, Query, description = "From 1"),
+                    ("per_page" = Option<i64>, Query, description = "Default 50, at most 200"),
+                    ("network" = Option<String>, Query, description = "`outside`: only people with a session outside the office networks"),
+                ),
+                responses(
+                    (status = 200, description = concat!($Many, " by name; a page past the end has no items"), body = MemberPageJson),
+                    (status = 401, description = "`unauthenticated`", body = ErrorBody),
+                    (status = 403, description = concat!("`forbidden`: needs `", $permission, "`"), body = ErrorBody),
+                    (status = 422, description = "`invalid_input`", body = ErrorBody),
+                ))]
+            pub async fn list(
+                state: State<AppState>,
+                p: ApiUser,
+                query: Query<HashMap<String, String>>,
+            ) -> Result<Sorted<MemberPageJson>, ApiError> {
+                super::list::<$section>(state, p, query).await
+            }
+
+            #[utoipa::path(post, path = $path, tag = "team",
+                operation_id = concat!("create_", $op),
+                security(("session" = [], "csrf" = [])),
+                request_body = CreateBody,
+                responses(
+                    (status = 201, description = concat!("The new ", $one), body = MemberJson),
+                    (status = 401, description = "`unauthenticated`", body = ErrorBody),
+                    (status = 403, description = "`forbidden` (also: the e-mail belongs to an administrator \
+                        the caller may not administer) or `csrf`", body = ErrorBody),
+                    (status = 422, description = "`invalid_input` (e-mail taken, short password, ...)", body = ErrorBody),
+                ))]
+            pub async fn create(
+                state: State<AppState>,
+                p: ApiUser,
+                body: ApiJson<CreateBody>,
+            ) -> Result<(StatusCode, Json<MemberJson>), ApiError> {
+                super::create::<$section>(state, p, body).await
+            }
+
+            #[utoipa::path(get, path = concat!($path, "/{id}"), tag = "team",
+                operation_id = concat!("get_", $op),
+                security(("session" = [])),
+                params(("id" = String, Path, description = concat!($One, " id"))),
+                responses(
+                    (status = 200, description = concat!("The ", $one), body = MemberJson),
+                    (status = 401, description = "`unauthenticated`", body = ErrorBody),
+                    (status = 403, description = "`forbidden`", body = ErrorBody),
+                    (status = 404, description = "`not_found` (also another account's id)", body = ErrorBody),
+                    (status = 422, description = "`invalid_input`", body = ErrorBody),
+                ))]
+            pub async fn get(
+                state: State<AppState>,
+                p: ApiUser,
+                id: ApiPath<String>,
+            ) -> Result<Json<MemberJson>, ApiError> {
+                super::get::<$section>(state, p, id).await
+            }
+
+            #[utoipa::path(patch, path = concat!($path, "/{id}"), tag = "team",
+                operation_id = concat!("patch_", $op),
+                security(("session" = [], "csrf" = [])),
+                params(("id" = String, Path, description = concat!($One, " id"))),
+                request_body = PatchBody,
+                responses(
+                    (status = 200, description = concat!("The ", $one, " as changed"), body = MemberJson),
+                    (status = 401, description = "`unauthenticated`, or `invalid_credentials` (wrong current password)", body = ErrorBody),
+                    (status = 403, description = "`forbidden` (also: a new e-mail, or a password for an \
+                        e-mail, that belongs to an administrator the caller may not administer) or `csrf`", body = ErrorBody),
+                    (status = 404, description = "`not_found`", body = ErrorBody),
+                    (status = 422, description = "`invalid_input`", body = ErrorBody),
+                    (status = 429, description = "`rate_limited`", body = ErrorBody,
+                        headers(("Retry-After" = u64, description = "Seconds to wait"))),
+                ))]
+            pub async fn patch(
+                state: State<AppState>,
+                p: ApiUser,
+                id: ApiPath<String>,
+                body: ApiJson<PatchBody>,
+            ) -> Result<Json<MemberJson>, ApiError> {
+                super::patch::<$section>(state, p, id, body).await
+            }
+
+            #[utoipa::path(delete, path = concat!($path, "/{id}/sessions"), tag = "team",
+                operation_id = concat!("end_", $op, "_sessions"),
+                security(("session" = [], "csrf" = [])),
+                params(("id" = String, Path, description = concat!($One, " id"))),
+                responses(
+                    (status = 200, description = concat!("Every active session of the ", $one, " ended"), body = EndedPeopleJson),
+                    (status = 401, description = "`unauthenticated`", body = ErrorBody),
+                    (status = 403, description = "`forbidden` or `csrf`", body = ErrorBody),
+                    (status = 404, description = "`not_found`", body = ErrorBody),
+                    (status = 422, description = "`invalid_input`", body = ErrorBody),
+                ))]
+            pub async fn end_sessions(
+                state: State<AppState>,
+                p: ApiUser,
+                id: ApiPath<String>,
+            ) -> Result<Sorted<EndedPeopleJson>, ApiError> {
+                super::end_sessions::<$section>(state, p, id).await
+            }
+        }
+    };
+}
+
+section_operations!(
+    agents,
+    Agents,
+    path = "/agents",
+    op = "agent",
+    one = "agent",
+    One = "Agent",
+    many = "Agents",
+    permission = "team.agents",
+    list_params = [("status" = Option<String>, Query, description = "`online` or `offline`"),]
+);
+section_operations!(
+    admins,
+    Admins,
+    path = "/admins",
+    op = "admin",
+    one = "administrator",
+    One = "Administrator",
+    many = "Administrators",
+    permission = "team.admins",
+    list_params = []
+);
