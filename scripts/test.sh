@@ -3,7 +3,7 @@
 # (unit tests, store conformance on SQLite and PostgreSQL, HTTP and browser tests).
 #
 # Meant for a fresh Debian 12 machine, run as root (CI sets CI=true): it installs Chromium and
-# chromedriver, nginx, Caddy, PgBouncer and promtool when missing, makes sure PostgreSQL answers on 127.0.0.1:5432,
+# chromedriver, nginx, Caddy, PgBouncer, openssl and certutil, and promtool when missing, makes sure PostgreSQL answers on 127.0.0.1:5432,
 # and exits non-zero when anything fails. Every step runs even after an earlier one failed, so one run reports all.
 set -euo pipefail
 
@@ -64,6 +64,19 @@ if ! have nginx || ! have caddy || ! have pgbouncer; then
     fi
     have nginx && have caddy && have pgbouncer \
         || die "nginx, caddy or pgbouncer still missing after installation"
+fi
+
+# --- openssl and certutil, for the HTTPS browser test ----------------------------------------
+# tests/it/browser_https.rs issues its own certificate authority and server certificate with
+# `openssl`, and makes Chromium trust that authority through an NSS database made with
+# `certutil` (package libnss3-tools). With CI=true the test fails when either is missing.
+if ! have openssl || ! have certutil; then
+    log "installing openssl and libnss3-tools"
+    as_root apt-get update -qq >/dev/null \
+        && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq -o=Dpkg::Use-Pty=0 \
+            --no-install-recommends openssl libnss3-tools >/dev/null \
+        || die "apt-get install openssl libnss3-tools failed"
+    have openssl && have certutil || die "openssl or certutil still missing after installation"
 fi
 
 # --- ip and curl, for the lost-connection tests ---------------------------------------------

@@ -286,8 +286,8 @@ pub struct LargeSet {
 /// Seeds a large team straight through the store (one shared password hash, so it takes
 /// seconds, not the hours 10,000 argon2 hashes would): an account "bench" with its primary
 /// administrator, `agents` agents, `active_sessions` live and `ended_sessions` ended
-/// sessions spread over them (signed out through `Store::end_sessions`, the one ending path,
-/// so each has its audit row like a real one). Deterministic for a given size.
+/// sessions spread over them (signed out through `SessionStore::end_sessions`, the one ending
+/// path, so each has its audit row like a real one). Deterministic for a given size.
 pub async fn seed_large(
     store: &Arc<dyn store::Store>,
     set: LargeSet,

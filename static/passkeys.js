@@ -1,4 +1,4 @@
-// Passkeys on the Sign-in security page (registering) and in the sign-in's second step: the
+// Passkeys on the Sign-in methods page (registering) and in the sign-in's second step: the
 // WebAuthn ceremonies through the JSON API. Options and answers travel as base64url, which
 // navigator.credentials takes and gives as ArrayBuffers.
 (function () {

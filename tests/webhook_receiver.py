@@ -85,6 +85,9 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    # SO_REUSEPORT: the test holds the port with a socket of its own (bound, never listening)
+    # while no receiver runs, so that a receiver started again gets the same port.
+    ThreadingHTTPServer.allow_reuse_port = True
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)

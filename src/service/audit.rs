@@ -33,6 +33,7 @@ pub struct NamedAuditEntry {
 pub const MAX_EXPORT_ROWS: i64 = 100_000;
 
 impl Service {
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, export = export))]
     pub async fn list_audit(
         &self,
         actor: &Actor,

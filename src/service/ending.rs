@@ -25,6 +25,7 @@ impl Service {
     /// Ends the sessions `which` selects, for `reason`, by `by` (a person, or `None` for the
     /// system: expiry, a policy). Sessions already past their timeout end as `expired` instead,
     /// since nobody ended them. Returns the sessions that ended, each with its actual reason.
+    #[tracing::instrument(skip_all, fields(reason = ?reason))]
     pub(crate) async fn end(
         &self,
         scope: Scope<'_>,

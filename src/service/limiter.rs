@@ -3,8 +3,9 @@
 //! attempt must wait twice as long as the one before; past a hard cap the key is refused until
 //! its failures age out. Refusals answer at once with a retry time; nothing is held open.
 //!
-//! The failures live in the database (`Store::signin_failures`), so every instance on it
-//! applies the same limits and a restart does not reset them; this module is the rule.
+//! The failures live in the database (`ThrottleStore::reserve_signin_attempt`), so every
+//! instance on it applies the same limits and a restart does not reset them; this module is
+//! the rule.
 
 use crate::domain::time::{HOUR, Millis};
 use crate::store::FailureWindow;

@@ -69,6 +69,7 @@ impl Service {
 
     /// Starts setting up an authenticator app (replacing one being set up); needs the current
     /// password, checked and throttled like a sign-in.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id))]
     pub async fn start_totp(&self, actor: &Actor, password: String) -> ServiceResult<TotpSetup> {
         self.check_own_password(actor, password, "password").await?;
         let me = self
@@ -117,6 +118,7 @@ impl Service {
 
     /// Confirms the app being set up with a code from it; returns the new recovery codes,
     /// shown this once (only their hashes are kept).
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id))]
     pub async fn confirm_totp(&self, actor: &Actor, code: &str) -> ServiceResult<Vec<String>> {
         let pending = self
             .store
@@ -163,6 +165,7 @@ impl Service {
     }
 
     /// Removes the caller's own authenticator app and recovery codes; needs the password.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id))]
     pub async fn remove_totp(&self, actor: &Actor, password: String) -> ServiceResult<()> {
         self.check_own_password(actor, password, "password").await?;
         if !self.store.remove_mfa(&actor.member_id).await? {
@@ -182,6 +185,7 @@ impl Service {
 
     /// An administrator resets a person's second factor (they lost their phone): allowed to
     /// whoever may change that person's password; ends the person's sessions.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, kind = ?kind, id = %id))]
     pub async fn reset_mfa(&self, actor: &Actor, kind: MemberKind, id: &str) -> ServiceResult<()> {
         let target = self.person_to_reset_mfa(actor, kind, id).await?.member;
         let app = self.store.remove_mfa(&target.id).await?;

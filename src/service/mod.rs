@@ -178,7 +178,7 @@ pub struct Service {
     cache: cache::AuthCache,
     /// This process among the instances sharing the database (presence rows are per instance).
     instance_id: String,
-    /// Secrets shared by every instance (`Store::server_secret`), kept once read.
+    /// Secrets shared by every instance (`SecretStore::server_secret`), kept once read.
     secrets: std::sync::RwLock<std::collections::HashMap<String, Arc<[u8]>>>,
     /// The secret key kept outside the database, once `use_secret_key` accepted it: every
     /// server secret is derived from it then, none read from the database.
@@ -339,12 +339,21 @@ impl Service {
     }
 
     /// Background upkeep, run with every sweep and never on a request's path: forgets failed
-    /// sign-ins older than the throttling window and lets the database tidy its log
-    /// (`Store::checkpoint`).
+    /// sign-ins older than the throttling window and sign-in challenges past their expiry
+    /// (nothing reads them once expired, but a sign-in abandoned at its second step would
+    /// otherwise stay in the table for good), and lets the database tidy its log
+    /// (`DatabaseStore::checkpoint`).
     pub async fn housekeeping(&self) {
-        let cut = self.now() - limiter::WINDOW;
-        if let Err(e) = self.store.prune_signin_failures(cut).await {
+        let now = self.now();
+        if let Err(e) = self
+            .store
+            .prune_signin_failures(now - limiter::WINDOW)
+            .await
+        {
             tracing::warn!(error = %e, "could not prune failed sign-ins");
+        }
+        if let Err(e) = self.store.prune_challenges(now).await {
+            tracing::warn!(error = %e, "could not prune expired sign-in challenges");
         }
         if let Err(e) = self.store.checkpoint().await {
             tracing::warn!(error = %e, "database checkpoint failed");

@@ -56,6 +56,7 @@ fn read_passkey(r: &PasskeyRecord) -> ServiceResult<Passkey> {
 impl Service {
     /// Starts registering a passkey: the options for `navigator.credentials.create`, and the
     /// id of the registration to finish with.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id))]
     pub async fn start_passkey(
         &self,
         actor: &Actor,
@@ -103,6 +104,7 @@ impl Service {
     }
 
     /// Finishes registering a passkey under a name.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id))]
     pub async fn finish_passkey(
         &self,
         actor: &Actor,
@@ -153,6 +155,7 @@ impl Service {
     }
 
     /// Removes one of the caller's passkeys; needs the current password.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, id = %id))]
     pub async fn remove_passkey(
         &self,
         actor: &Actor,

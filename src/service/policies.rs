@@ -14,7 +14,7 @@ use crate::domain::office::{
 use crate::domain::policy::Actor;
 use crate::domain::session::EndReason;
 use crate::events::Event;
-use crate::store::{SessionPolicyRecord, Which};
+use crate::store::{LiveSessionAddress, SessionPolicyRecord, Which};
 
 use super::settings::SecurityChange;
 use super::{Service, ServiceError, ServiceResult};
@@ -170,22 +170,21 @@ impl Service {
     }
 
     /// Marks the account's live sessions outside the office networks afresh (for the Team
-    /// lists' filter and the flag), in one read and one write. Returns the live sessions read:
-    /// id, kind, person, first and latest address.
+    /// lists' filter and the flag), in one read and one write. Returns the live sessions read.
     async fn mark_outside(
         &self,
         account_id: &str,
         p: &SessionPolicy,
-    ) -> ServiceResult<Vec<(String, MemberKind, String, String, String)>> {
+    ) -> ServiceResult<Vec<LiveSessionAddress>> {
         let live = self.store.live_session_addresses(account_id).await?;
         let outside: Vec<String> = live
             .iter()
-            .filter(|(_, kind, _, first, latest)| {
+            .filter(|s| {
                 // The primary's `enforce` still flags, so the kind alone decides the mark.
-                p.roles.for_person(*kind, false) != NetworkPolicy::Off
-                    && (p.networks.is_outside(first) || p.networks.is_outside(latest))
+                p.roles.for_person(s.member_kind, false) != NetworkPolicy::Off
+                    && (p.networks.is_outside(&s.first_ip) || p.networks.is_outside(&s.last_ip))
             })
-            .map(|(id, ..)| id.clone())
+            .map(|s| s.session_id.clone())
             .collect();
         self.store.set_outside_office(account_id, &outside).await?;
         // Views and records in memory carry the old marks.
@@ -203,25 +202,29 @@ impl Service {
         &self,
         actor: &Actor,
         p: &SessionPolicy,
-        live: Vec<(String, MemberKind, String, String, String)>,
+        live: Vec<LiveSessionAddress>,
     ) -> ServiceResult<()> {
-        for (id, kind, member_id, _, latest) in live {
-            if p.roles.for_person(kind, false) != NetworkPolicy::Enforce
-                || !p.networks.is_outside(&latest)
+        for s in live {
+            if p.roles.for_person(s.member_kind, false) != NetworkPolicy::Enforce
+                || !p.networks.is_outside(&s.last_ip)
             {
                 continue;
             }
-            if kind == MemberKind::Admin
+            if s.member_kind == MemberKind::Admin
                 && self
                     .store
-                    .member(&actor.account_id, &member_id)
+                    .member(&actor.account_id, &s.member_id)
                     .await?
                     .primary
             {
                 continue;
             }
-            self.end_by(actor, Which::Session(id), EndReason::OutsideOfficeNetwork)
-                .await?;
+            self.end_by(
+                actor,
+                Which::Session(s.session_id),
+                EndReason::OutsideOfficeNetwork,
+            )
+            .await?;
         }
         Ok(())
     }

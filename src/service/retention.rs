@@ -51,6 +51,7 @@ pub struct Purged {
 
 impl Service {
     /// Deletes what is older than the configured ages, batch by batch, by the injected clock.
+    #[tracing::instrument(skip_all)]
     pub async fn retention_sweep(&self, config: &RetentionConfig) -> ServiceResult<Purged> {
         let now = self.now();
         // Clamped, so no configured age can wrap the cut-off into the future (which would

@@ -66,6 +66,7 @@ impl Service {
     }
 
     /// Applies at once to existing sessions: every request and the sweep read the setting.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id))]
     pub async fn change_security_settings(
         &self,
         actor: &Actor,

@@ -74,6 +74,7 @@ pub struct PersonPatch {
 }
 
 impl Service {
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, kind = ?kind))]
     pub async fn list_team(
         &self,
         actor: &Actor,
@@ -202,6 +203,7 @@ impl Service {
     }
 
     /// One person of a kind, with their live sessions. Another kind's id is 404 too.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, kind = ?kind, id = %id))]
     pub async fn get_person(
         &self,
         actor: &Actor,
@@ -217,6 +219,7 @@ impl Service {
         Ok(MemberView { member, sessions })
     }
 
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, kind = ?new.kind))]
     pub async fn add_person(&self, actor: &Actor, new: NewPerson) -> ServiceResult<MemberView> {
         self.require_view(actor, new.kind)?;
         let name = check_name("name", &new.name)?;
@@ -287,6 +290,7 @@ impl Service {
 
     /// Edits a person: name, e-mail, password (ends their sessions), disabled (ends their
     /// sessions and blocks sign-in), permissions (sub-administrators).
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, kind = ?kind, id = %id))]
     pub async fn update_person(
         &self,
         actor: &Actor,
@@ -512,6 +516,7 @@ impl Service {
 
     /// Ends one session by id. A session already past its timeout is expired, not ended by
     /// anyone: it ends as such and the answer is "not found", as for any session not live.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, session = %session_id))]
     pub async fn end_one_session(&self, actor: &Actor, session_id: &str) -> ServiceResult<()> {
         let (_, owner) = self.session_to_end(actor, session_id).await?;
         // Anyone may end their own session (as from "My sessions"); that is a sign-out.
@@ -530,6 +535,7 @@ impl Service {
     }
 
     /// Ends every live session of one person.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, kind = ?kind, id = %id))]
     pub async fn end_person_sessions(
         &self,
         actor: &Actor,
@@ -544,6 +550,7 @@ impl Service {
 
     /// Ends every live session of every selected agent, in one transaction. Nothing ends when
     /// any id is not an agent of this account.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, people = ids.len()))]
     pub async fn bulk_end_agent_sessions(
         &self,
         actor: &Actor,
@@ -676,6 +683,7 @@ impl Service {
     }
 
     /// Sets an agent's own Online/Offline choice (from any of their tabs).
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, status = ?status))]
     pub async fn set_own_status(
         &self,
         actor: &Actor,

@@ -45,6 +45,7 @@ impl Service {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id))]
     pub async fn create_webhook(
         &self,
         actor: &Actor,
@@ -99,6 +100,7 @@ impl Service {
         Ok(self.store.webhooks(&actor.account_id).await?)
     }
 
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, id = %id))]
     pub async fn delete_webhook(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
         self.require_security(actor)?;
         let endpoint = self.store.webhook(&actor.account_id, id).await?;
@@ -132,6 +134,7 @@ impl Service {
     /// an endpoint turned off by a 410 answer: the worker sends nothing to it, so the delivery
     /// would wait for ever. Turning it back on is deleting and adding it, a decision about
     /// the receiver, not about one delivery.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, id = %id, delivery = %delivery_id))]
     pub async fn retry_webhook_delivery(
         &self,
         actor: &Actor,

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::sql::{self, impl_sql_store};
-use super::*;
+use super::sql::{self, Pool, SqlStore};
+use super::{StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -44,14 +44,6 @@ struct Allowance {
     in_use: i64,
 }
 
-pub struct PgStore {
-    pool: sqlx::PgPool,
-    /// Stamps the webhook outbox rows (`Store::use_clock`).
-    clock: std::sync::RwLock<std::sync::Arc<dyn crate::clock::Clock>>,
-    /// Writers' turns (`begin_write`).
-    writes: sql::WriteGate,
-}
-
 /// The options every connection is opened with. `extra_float_digits` is not sent: Deskward
 /// stores no floating-point values, and PgBouncer refuses start-up parameters it does not
 /// know unless configured to ignore them.
@@ -61,41 +53,34 @@ pub fn connect_options(url: &str) -> StoreResult<PgConnectOptions> {
         .map_err(|e| StoreError::Other(format!("invalid database URL: {e}")))
 }
 
-impl PgStore {
-    /// Connects with the default pool and applies pending migrations.
-    pub async fn connect(url: &str) -> StoreResult<Self> {
-        Self::connect_with(url, &PoolConfig::default()).await
+/// Connects, checks that PostgreSQL allows at least one instance's connections, and applies
+/// pending migrations.
+pub async fn connect_with(url: &str, cfg: &PoolConfig) -> StoreResult<SqlStore> {
+    if cfg.size == 0 {
+        return Err(StoreError::Other(
+            "the database pool size must be at least 1".to_string(),
+        ));
     }
-
-    /// Connects, checks that PostgreSQL allows at least one instance's connections, and
-    /// applies pending migrations.
-    pub async fn connect_with(url: &str, cfg: &PoolConfig) -> StoreResult<Self> {
-        if cfg.size == 0 {
-            return Err(StoreError::Other(
-                "the database pool size must be at least 1".to_string(),
-            ));
-        }
-        let pool = PgPoolOptions::new()
-            .max_connections(cfg.size)
-            .acquire_timeout(cfg.acquire_timeout)
-            .connect_with(connect_options(url)?)
-            .await
-            .map_err(StoreError::from)?;
-        let a: Allowance = sqlx::query_as(ALLOWANCE)
-            .fetch_one(&pool)
-            .await
-            .map_err(StoreError::from)?;
-        check_allowance(a, cfg.size)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        Ok(Self {
-            pool,
-            clock: std::sync::RwLock::new(std::sync::Arc::new(crate::clock::SystemClock)),
-            writes: sql::WriteGate::none(),
-        })
-    }
+    let pool = PgPoolOptions::new()
+        .max_connections(cfg.size)
+        .acquire_timeout(cfg.acquire_timeout)
+        .connect_with(connect_options(url)?)
+        .await
+        .map_err(StoreError::from)?;
+    let a: Allowance = sqlx::query_as(ALLOWANCE)
+        .fetch_one(&pool)
+        .await
+        .map_err(StoreError::from)?;
+    check_allowance(a, cfg.size)?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+    Ok(SqlStore::new(
+        Pool::Postgres(pool),
+        sql::WriteGate::none(),
+        None,
+    ))
 }
 
 /// The limits that apply to this session: superusers are held only to the server's
@@ -145,8 +130,6 @@ fn check_allowance(a: Allowance, size: u32) -> StoreResult<()> {
     );
     Ok(())
 }
-
-impl_sql_store!(PgStore, sqlx::Postgres, "postgres");
 
 #[cfg(test)]
 mod tests {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::sql::{self, impl_sql_store};
-use super::*;
+use super::sql::{self, Pool, SqlStore};
+use super::{StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -16,94 +16,68 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// database in 150 s of steady sign-ins) and kept its peak size on disk afterwards.
 pub const WAL_CHECKPOINT_BYTES: u64 = 4 << 20;
 
-pub struct SqliteStore {
-    pool: sqlx::SqlitePool,
-    /// Wakes the checkpointer; told when the store goes.
-    wal: std::sync::Arc<WalWatch>,
-    /// Stamps the webhook outbox rows (`Store::use_clock`).
-    clock: std::sync::RwLock<std::sync::Arc<dyn crate::clock::Clock>>,
-    /// Writers' turns (`begin_write`).
-    writes: sql::WriteGate,
-}
-
-impl SqliteStore {
-    /// Opens (creating if missing) the database file and applies pending migrations.
-    pub async fn connect(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Other(format!("bad SQLite URL: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            // Checkpoints run in the background (`Store::checkpoint`), not in requests.
-            .pragma("wal_autocheckpoint", "0")
-            // A large transaction keeps its written pages in memory until it commits, beyond
-            // the 2 MiB of the page cache, and gives them back after: spilled to the WAL
-            // halfway, a bulk ending of 1,000 agents (about 3,000 pages written) read them
-            // back. A larger cache for every connection did as well but kept its memory.
-            // A transaction's memory grows with the pages it writes: the large writes here are
-            // bounded (a bulk ending, at most 10,000 people) or batched (retention).
-            .pragma("cache_spill", "false")
-            // When a checkpoint lets the log start over, SQLite cuts the file back to this
-            // size instead of keeping whatever it once grew to.
-            .pragma("journal_size_limit", WAL_CHECKPOINT_BYTES.to_string());
-        let file = !in_memory_or_read_only(url);
-        if file {
-            create_private(options.get_filename())?;
-        }
-        let wal = std::sync::Arc::new(WalWatch {
-            path: file.then(|| {
-                let mut p = options.get_filename().as_os_str().to_owned();
-                p.push("-wal");
-                std::path::PathBuf::from(p)
-            }),
-            wake: tokio::sync::Notify::new(),
-            closed: std::sync::atomic::AtomicBool::new(false),
-        });
-        let watch = wal.clone();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .after_release(move |conn, _| {
-                let watch = watch.clone();
-                Box::pin(async move {
-                    let clean = release_check(conn).await?;
-                    watch.check();
-                    Ok(clean)
-                })
+/// Opens (creating if missing) the database file and applies pending migrations.
+pub async fn connect(url: &str) -> StoreResult<SqlStore> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Other(format!("bad SQLite URL: {e}")))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+        // Checkpoints run in the background (`DatabaseStore::checkpoint`), not in requests.
+        .pragma("wal_autocheckpoint", "0")
+        // A large transaction keeps its written pages in memory until it commits, beyond
+        // the 2 MiB of the page cache, and gives them back after: spilled to the WAL
+        // halfway, a bulk ending of 1,000 agents (about 3,000 pages written) read them
+        // back. A larger cache for every connection did as well but kept its memory.
+        // A transaction's memory grows with the pages it writes: the large writes here are
+        // bounded (a bulk ending, at most 10,000 people) or batched (retention).
+        .pragma("cache_spill", "false")
+        // When a checkpoint lets the log start over, SQLite cuts the file back to this
+        // size instead of keeping whatever it once grew to.
+        .pragma("journal_size_limit", WAL_CHECKPOINT_BYTES.to_string());
+    let file = !in_memory_or_read_only(url);
+    if file {
+        create_private(options.get_filename())?;
+    }
+    let wal = std::sync::Arc::new(WalWatch {
+        path: file.then(|| {
+            let mut p = options.get_filename().as_os_str().to_owned();
+            p.push("-wal");
+            std::path::PathBuf::from(p)
+        }),
+        wake: tokio::sync::Notify::new(),
+        closed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let watch = wal.clone();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .min_connections(1)
+        .after_release(move |conn, _| {
+            let watch = watch.clone();
+            Box::pin(async move {
+                let clean = release_check(conn).await?;
+                watch.check();
+                Ok(clean)
             })
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        let writes = sql::WriteGate::queue();
-        if wal.path.is_some() {
-            tokio::spawn(checkpointer(pool.clone(), writes.clone(), wal.clone()));
-        }
-        Ok(Self {
-            pool,
-            wal,
-            clock: std::sync::RwLock::new(std::sync::Arc::new(crate::clock::SystemClock)),
-            writes,
         })
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+    let writes = sql::WriteGate::queue();
+    if wal.path.is_some() {
+        tokio::spawn(checkpointer(pool.clone(), writes.clone(), wal.clone()));
     }
-}
-
-impl Drop for SqliteStore {
-    fn drop(&mut self) {
-        self.wal
-            .closed
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        self.wal.wake.notify_one();
-    }
+    Ok(SqlStore::new(Pool::Sqlite(pool), writes, Some(wal)))
 }
 
 /// Where the write-ahead log is, and the checkpointer's doorbell.
-struct WalWatch {
+pub(in crate::store) struct WalWatch {
     /// None for a database without a file.
     path: Option<std::path::PathBuf>,
     wake: tokio::sync::Notify,
@@ -120,6 +94,12 @@ impl WalWatch {
         {
             self.wake.notify_one();
         }
+    }
+
+    /// Stops the checkpointer: the store is going.
+    pub(in crate::store) fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
     }
 }
 
@@ -231,5 +211,3 @@ fn create_private(path: &std::path::Path) -> StoreResult<()> {
         Ok(())
     }
 }
-
-impl_sql_store!(SqliteStore, sqlx::Sqlite, "sqlite");

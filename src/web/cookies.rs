@@ -4,23 +4,36 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
+use cookie::Cookie;
 
 pub const COOKIE: &str = "deskward_session";
 pub const SECURE_COOKIE: &str = "__Host-deskward_session";
+
+/// Every `name=value` pair of the request's `Cookie` headers, in order (names and values
+/// trimmed, as RFC 6265 reads them); a pair that does not parse names no cookie.
+fn pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter_map(|c| Some((c.name_raw()?, c.value_raw()?)))
+}
+
+/// A cookie's value by name: the first pair of that name.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    pairs(headers).find(|(k, _)| *k == name).map(|(_, v)| v)
+}
 
 /// The session token from the cookie, if the request carries one.
 ///
 /// Either cookie name is read here: [`keep_transport_cookie`] has already removed, for every
 /// request, the one its transport may not use.
 pub fn session_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
+    pairs(headers)
         .find(|(k, _)| *k == SECURE_COOKIE || *k == COOKIE)
-        .map(|(_, v)| v.trim())
+        .map(|(_, v)| v)
 }
 
 /// Removes from the `Cookie` headers the session cookie this transport does not use: over
@@ -30,37 +43,26 @@ pub fn session_token(headers: &HeaderMap) -> Option<&str> {
 /// before any handler, so every reader of the cookie sees the same answer.
 pub fn keep_transport_cookie(headers: &mut HeaderMap, https: bool) {
     let refused = if https { COOKIE } else { SECURE_COOKIE };
-    let is_refused = |pair: &str| {
-        pair.trim()
-            .split_once('=')
-            .is_some_and(|(k, _)| k == refused)
-    };
-    let present = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(';').any(is_refused));
-    if !present {
+    if !pairs(headers).any(|(k, _)| k == refused) {
         return;
     }
     let mut kept: Vec<HeaderValue> = Vec::new();
     for value in headers.get_all(header::COOKIE) {
-        match value.to_str() {
-            Ok(v) => {
-                let rest: Vec<&str> = v
-                    .split(';')
-                    .filter(|p| !is_refused(p))
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .collect();
-                if !rest.is_empty()
-                    && let Ok(v) = HeaderValue::from_str(&rest.join("; "))
-                {
-                    kept.push(v);
-                }
-            }
+        let Ok(v) = value.to_str() else {
             // Not text: no cookie of ours can be read from it anyway.
-            Err(_) => kept.push(value.clone()),
+            kept.push(value.clone());
+            continue;
+        };
+        let rest: Vec<String> = Cookie::split_parse(v)
+            .filter_map(Result::ok)
+            .filter_map(|c| Some((c.name_raw()?, c.value_raw()?)))
+            .filter(|(k, _)| *k != refused)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !rest.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&rest.join("; "))
+        {
+            kept.push(v);
         }
     }
     headers.remove(header::COOKIE);
@@ -121,18 +123,6 @@ pub fn device_cookie(pass: &str, https: bool) -> String {
         DEVICE_MAX_AGE,
         https,
     )
-}
-
-/// A cookie's value by name.
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
 }
 
 /// Adds a `Set-Cookie` header to an answer.
@@ -206,5 +196,20 @@ mod tests {
         assert_eq!(device_pass(&h, false).as_deref(), Some("plain"));
         assert_eq!(device_pass(&h, true).as_deref(), Some("secure"));
         assert!(device_cookie("p", true).contains("Secure"));
+    }
+
+    #[test]
+    fn a_cookie_is_found_among_spaces_and_stray_pieces() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, "junk; =x;; a=1".parse().unwrap());
+        h.append(
+            header::COOKIE,
+            " deskward_session = tok ; b=2".parse().unwrap(),
+        );
+        assert_eq!(session_token(&h), Some("tok"));
+        keep_transport_cookie(&mut h, true);
+        let left: Vec<_> = h.get_all(header::COOKIE).iter().collect();
+        assert_eq!(left, ["a=1", "b=2"]);
+        assert_eq!(session_token(&h), None);
     }
 }

@@ -1,11 +1,8 @@
 //! HTTP: the JSON API under `/api/v1`, the browser pages, and the middleware both share.
 //! Handlers are thin: they translate requests to service calls and results to responses.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, OnceLock, RwLock};
-
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::task::Poll;
 
 use axum::Router;
@@ -14,12 +11,9 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use futures_util::future::Either;
-use ipnet::IpNet;
 use tower::Layer;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::Trace;
-
-use crate::service::Service;
 
 pub mod api;
 pub mod cookies;
@@ -29,79 +23,15 @@ pub mod events;
 pub mod metrics;
 pub mod pages;
 pub mod prefix;
+pub mod query;
 pub mod request;
 pub mod return_to;
 pub mod section;
+pub mod state;
+pub mod trace;
 pub mod verify;
 
-/// Web settings from the command line.
-#[derive(Debug, Clone, Default)]
-pub struct WebConfig {
-    pub base_domain: Option<String>,
-    pub trusted_proxies: Vec<IpNet>,
-    /// Served over HTTPS by this process or a proxy in front of it: cookies get `Secure`
-    /// and the `__Host-` prefix, responses get HSTS. (A trusted proxy's
-    /// `X-Forwarded-Proto: https` does the same for its requests; see `request::is_https`.)
-    pub https: bool,
-    /// Where Deskward is mounted when it shares a host with the app it guards: `""` (the
-    /// root) or a normalized path such as `/deskward` (see [`prefix::normalize`]).
-    pub path_prefix: String,
-    /// Where agents land after signing in without `rd`: an absolute URL, or a path on the
-    /// request's host (not under the prefix). `None`: Deskward's own agent page.
-    pub agent_home: Option<String>,
-    /// Origins besides the request's own that sign-in may return to (`rd`), from
-    /// `--return-origin` (see [`return_to::parse_origin`]).
-    pub return_origins: Vec<url::Origin>,
-    /// Metrics are served (`--metrics-bind`): time every request for them.
-    pub metrics: bool,
-}
-
-impl WebConfig {
-    /// Whether `ip` is one of the `--trusted-proxy` ranges.
-    pub fn trusts(&self, ip: &IpAddr) -> bool {
-        self.trusted_proxies.iter().any(|n| n.contains(ip))
-    }
-}
-
-/// What every handler shares, behind one `Arc` so that handing it to a handler costs one
-/// reference count, not one per field.
-#[derive(Clone)]
-pub struct AppState(Arc<AppInner>);
-
-pub struct AppInner {
-    pub svc: Arc<Service>,
-    pub cfg: Arc<WebConfig>,
-    pub single_account: Arc<OnceLock<String>>,
-    pub slugs: Arc<RwLock<HashMap<String, String>>>,
-    /// Turns true when the server shuts down; open event streams end then.
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
-    /// Open event streams by session, for the per-session cap.
-    pub streams: events::SessionStreams,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = AppInner;
-    fn deref(&self) -> &AppInner {
-        &self.0
-    }
-}
-
-impl AppState {
-    pub fn new(
-        svc: Arc<Service>,
-        cfg: WebConfig,
-        shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> Self {
-        Self(Arc::new(AppInner {
-            svc,
-            cfg: Arc::new(cfg),
-            single_account: Arc::new(OnceLock::new()),
-            slugs: Arc::new(RwLock::new(HashMap::new())),
-            shutdown,
-            streams: events::SessionStreams::default(),
-        }))
-    }
-}
+pub use state::{AppState, WebConfig};
 
 /// The largest request body a route reads (set explicitly, rather than left to axum's
 /// default of the same size, so that the 413's message names what is enforced).
@@ -139,7 +69,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The whole HTTP application: the routes inside what every request goes through (request
-/// log, cross-site guard, security headers).
+/// id and log, cross-site guard, security headers).
 ///
 /// These wrap the router once, rather than being `Router::layer`s, which axum applies to
 /// every route and clones with it on every request: on `/api/v1/me`, which every tab calls,
@@ -150,12 +80,18 @@ pub fn app(state: AppState) -> HttpApp {
         router: router(state),
         cfg,
     };
-    // Method, path and status of every request; headers (cookies) are never recorded.
-    tower_http::trace::TraceLayer::new_for_http().layer(app)
+    // Failures logged with the request's span (id, method, path); headers (cookies) never.
+    trace::RequestIds(
+        tower_http::trace::TraceLayer::new_for_http()
+            .make_span_with(trace::request_span as fn(&Request) -> tracing::Span)
+            .layer(app),
+    )
 }
 
 /// What the server serves; see [`app`].
-pub type HttpApp = Trace<App, SharedClassifier<ServerErrorsAsFailures>>;
+pub type HttpApp = trace::RequestIds<
+    Trace<App, SharedClassifier<ServerErrorsAsFailures>, fn(&Request) -> tracing::Span>,
+>;
 
 /// See [`app`].
 #[derive(Clone)]

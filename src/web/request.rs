@@ -159,6 +159,62 @@ pub async fn tenant(parts: &Parts, state: &AppState) -> Result<String, ServiceEr
     Ok(id)
 }
 
+/// What a request's session cookie says, for the account the request is for: the one
+/// prologue of every authenticated route (API, pages, forward auth), so that they cannot
+/// disagree about who is asking.
+pub struct SessionCheck<'r> {
+    pub account_id: String,
+    /// The cookie's token, under the name this transport accepts.
+    pub token: Option<&'r str>,
+    /// `Service::authenticate`'s answer for the token; `None` without one.
+    pub checked: Option<Result<Principal, ServiceError>>,
+}
+
+impl SessionCheck<'_> {
+    /// The signed-in person, or `Unauthenticated` (with the reason when known).
+    pub fn principal(self) -> Result<Principal, ServiceError> {
+        self.checked
+            .unwrap_or(Err(ServiceError::Unauthenticated(None)))
+    }
+}
+
+/// The account (`NotFound` when no account answers to the request), then the session its
+/// cookie names, checked with the client's address and browser (counted as activity).
+pub async fn check_session<'r>(
+    parts: &'r Parts,
+    state: &AppState,
+) -> Result<SessionCheck<'r>, ServiceError> {
+    let account_id = tenant(parts, state).await?;
+    let token = session_token(&parts.headers);
+    let checked = match token {
+        Some(token) => {
+            let Client { ip, user_agent, .. } = client(parts, state);
+            Some(
+                state
+                    .svc
+                    .authenticate(&account_id, token, &ip, &user_agent)
+                    .await,
+            )
+        }
+        None => None,
+    };
+    Ok(SessionCheck {
+        account_id,
+        token,
+        checked,
+    })
+}
+
+/// The signed-in person of a request that names no account to sign in to (an unknown host)
+/// is nobody, whatever the cookie: no account, no session.
+pub async fn signed_in(parts: &Parts, state: &AppState) -> Result<Principal, ServiceError> {
+    match check_session(parts, state).await {
+        Ok(check) => check.principal(),
+        Err(ServiceError::NotFound) => Err(ServiceError::Unauthenticated(None)),
+        Err(e) => Err(e),
+    }
+}
+
 /// The signed-in person for an API call; state-changing methods also need `X-CSRF-Token`.
 pub struct ApiUser(pub Principal);
 
@@ -166,16 +222,7 @@ impl FromRequestParts<AppState> for ApiUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let account_id = tenant(parts, state).await.map_err(|e| match e {
-            ServiceError::NotFound => ApiError::unauthenticated(),
-            other => other.into(),
-        })?;
-        let token = session_token(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
-        let Client { ip, user_agent, .. } = client(parts, state);
-        let p = state
-            .svc
-            .authenticate(&account_id, token, &ip, &user_agent)
-            .await?;
+        let p = signed_in(parts, state).await?;
         if !is_safe(&parts.method) {
             let sent = parts
                 .headers

@@ -19,9 +19,8 @@ use crate::domain::policy::Actor;
 use crate::service::{Principal, ServiceError};
 
 use super::AppState;
-use super::cookies::session_token;
 use super::error::ApiError;
-use super::request::{Client, client, tenant};
+use super::request::signed_in;
 use super::return_to::{self, first_value, trusted_peer};
 
 /// `GET {prefix}/api/v1/verify/auth-request`: 200 with the identity headers, or 401 whose
@@ -65,17 +64,7 @@ async fn verify(state: &AppState, parts: &Parts, style: Style) -> Response {
 /// The session the request's cookie names, checked as for any request (and counted as
 /// activity).
 async fn check(state: &AppState, parts: &Parts) -> Result<Principal, ServiceError> {
-    let account_id = match tenant(parts, state).await {
-        Ok(id) => id,
-        Err(ServiceError::NotFound) => return Err(ServiceError::Unauthenticated(None)),
-        Err(e) => return Err(e),
-    };
-    let token = session_token(&parts.headers).ok_or(ServiceError::Unauthenticated(None))?;
-    let Client { ip, user_agent, .. } = client(parts, state);
-    let p = state
-        .svc
-        .authenticate(&account_id, token, &ip, &user_agent)
-        .await?;
+    let p = signed_in(parts, state).await?;
     // A session limited to setting up a second factor opens nothing behind the proxy.
     if p.session.mfa_enrollment {
         return Err(ServiceError::MfaEnrollmentRequired);

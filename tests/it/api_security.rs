@@ -434,6 +434,28 @@ async fn housekeeping_forgets_failed_sign_ins_after_the_window(backend: Backend)
     assert_eq!(count().await, 0);
 }
 
+/// A sign-in left at its choice of account leaves a challenge behind; the housekeeping of the
+/// sweep deletes it once expired, and not before.
+async fn housekeeping_forgets_expired_sign_in_challenges(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("Lee Agent", "lee@acme.test").await;
+    app.add_admin("Lee Admin", "lee@acme.test", &[]).await;
+    app.client()
+        .login("lee@acme.test", PASSWORD)
+        .await
+        .expect_error(StatusCode::CONFLICT, "choose_account");
+    let stored = || async { app.store.stored_challenges().await.unwrap() };
+    assert_eq!(stored().await, 1);
+    // Still live (the choice lasts 5 minutes): kept.
+    app.advance(4 * crate::support::MINUTE);
+    app.svc.housekeeping().await;
+    assert_eq!(stored().await, 1);
+    // Expired: gone.
+    app.advance(2 * crate::support::MINUTE);
+    app.svc.housekeeping().await;
+    assert_eq!(stored().await, 0);
+}
+
 /// A client that never finishes its request head (a slow-header attack) loses the connection
 /// after the header-read timeout; a well-behaved request on another connection is unaffected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -802,6 +824,7 @@ async fn people_end_their_own_other_sessions(backend: Backend) {
 
 backend_tests!(
     housekeeping_forgets_failed_sign_ins_after_the_window,
+    housekeeping_forgets_expired_sign_in_challenges,
     people_end_their_own_other_sessions,
     headers_on_pages_and_api,
     https_adds_hsts_and_host_cookie,

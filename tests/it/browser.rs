@@ -1,11 +1,10 @@
-//! The browser tests' harness: the real server on port 0 with a fresh SQLite database
-//! (`App`), driven through headless Chromium by chromedriver (`ChromeDriver`, `Browser`,
-//! fantoccini). The tests are in `browser_*.rs`. Chromium and chromedriver are required: when
+//! The browser tests' harness: the real server on port 0 with a fresh database (`App`; SQLite,
+//! or PostgreSQL for the flows run on both), driven through headless Chromium by chromedriver
+//! (`ChromeDriver`, `Browser`, fantoccini). The tests are in `browser_*.rs`. Chromium and chromedriver are required: when
 //! either is missing the test fails with a message saying so; it never skips.
 //!
 //! Run: `cargo test --test it browser -- --test-threads=1`.
 
-use std::net::TcpListener as StdListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -118,8 +117,8 @@ pub(crate) fn truthy(v: &Value) -> bool {
 // ---------------------------------------------------------------------------------------------
 // chromedriver and browsers
 
-/// chromedriver as a child process on a free port, in its own process group so that it and
-/// every browser it started are killed together when the test ends (even by a panic).
+/// chromedriver as a child process on a port of its choosing, in its own process group so that
+/// it and every browser it started are killed together when the test ends (even by a panic).
 pub(crate) struct ChromeDriver {
     child: Child,
     url: String,
@@ -127,6 +126,18 @@ pub(crate) struct ChromeDriver {
 
 impl ChromeDriver {
     pub(crate) async fn start() -> ChromeDriver {
+        Self::start_in(None).await
+    }
+
+    /// As [`ChromeDriver::start`], with `HOME` set to `home` for chromedriver and the browsers
+    /// it starts: Chromium on Linux trusts the certificate authorities of the NSS database in
+    /// `$HOME/.pki/nssdb`, so a test can make it trust a certificate of its own.
+    pub(crate) async fn start_with_home(home: &Path) -> ChromeDriver {
+        Self::start_in(Some(home)).await
+    }
+
+    async fn start_in(home: Option<&Path>) -> ChromeDriver {
+        use std::io::BufRead;
         for (what, path) in [("Chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)] {
             assert!(
                 Path::new(path).exists(),
@@ -134,18 +145,51 @@ impl ChromeDriver {
                  (on Debian: apt-get install chromium chromium-driver)"
             );
         }
-        let port = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("find a free port for chromedriver")
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
+        // Port 0: chromedriver listens where the kernel says and prints the port ("ChromeDriver
+        // was started successfully on port 41234."), so no port is picked, released and raced
+        // for.
+        let mut cmd = Command::new(CHROMEDRIVER);
+        cmd.arg("--port=0");
+        if let Some(home) = home {
+            cmd.env("HOME", home);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {CHROMEDRIVER}: {e}"));
+        let stdout = child.stdout.take().expect("chromedriver's stdout");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let port = line
+                    .split("started successfully on port ")
+                    .nth(1)
+                    .and_then(|rest| rest.trim_end_matches('.').trim().parse::<u16>().ok());
+                // Its first lines name no port yet ("Starting ChromeDriver … on port 0").
+                if let Some(port) = port
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(port);
+                }
+                // Keep reading so that chromedriver never blocks on a full pipe.
+            }
+        });
+        let port = match tokio::time::timeout(WAIT, rx).await {
+            Ok(Ok(port)) => port,
+            _ => {
+                let exited = child.try_wait();
+                let _ = child.kill();
+                match exited {
+                    Ok(Some(status)) => panic!("chromedriver exited before listening: {status}"),
+                    _ => panic!("chromedriver did not say where it listens within {WAIT:?}"),
+                }
+            }
+        };
         let mut driver = ChromeDriver {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -441,7 +485,8 @@ impl Browser {
 // ---------------------------------------------------------------------------------------------
 // The server
 
-/// The real service on port 0 with a fresh SQLite database and one account.
+/// The real service on port 0 with a fresh database (SQLite unless a test asks for
+/// PostgreSQL) and one account.
 pub(crate) struct App {
     pub(crate) base: String,
     pub(crate) svc: Arc<Service>,
@@ -456,8 +501,14 @@ pub(crate) struct App {
 }
 
 impl App {
+    /// On SQLite: most browser tests check pages, which do not depend on the database.
     pub(crate) async fn spawn() -> App {
-        let db = TestDb::new(Backend::Sqlite).await;
+        Self::spawn_on(Backend::Sqlite).await
+    }
+
+    /// On `backend`: the flows that matter most run on both (`backend_tests!`).
+    pub(crate) async fn spawn_on(backend: Backend) -> App {
+        let db = TestDb::new(backend).await;
         let store = deskward::store::connect(&db.url)
             .await
             .expect("open the test database");

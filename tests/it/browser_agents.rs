@@ -13,6 +13,13 @@ use crate::browser::{
     App, CHROME_WINDOWS_UA, ChromeDriver, ENDED_BY_ADMIN, FIREFOX_LINUX_UA, NO_SESSION_TIP,
     PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT, card, card_names, eventually, save_screenshot,
 };
+use crate::db::Backend;
+
+// The flows that matter most run on PostgreSQL too (issue 32): the same body, both databases.
+backend_tests!(
+    ending_a_session_signs_the_agent_out_live,
+    bulk_ending_sessions_of_selected_agents
+);
 
 /// Red icon: exact tooltip, not clickable. Green icon: start time, device and raw user agent,
 /// IP address.
@@ -156,9 +163,8 @@ async fn agents_page_shows_session_icons_with_tooltips() {
 
 /// The admin ends an agent's session through the confirmation dialog; the agent's open tab
 /// lands on the sign-in page by itself, told why.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ending_a_session_signs_the_agent_out_live() {
-    let app = App::spawn().await;
+async fn ending_a_session_signs_the_agent_out_live(backend: Backend) {
+    let app = App::spawn_on(backend).await;
     let sam = app.agent("Sam Signedin", "sam@acme.test").await;
 
     let driver = ChromeDriver::start().await;
@@ -253,9 +259,8 @@ async fn ending_a_session_signs_the_agent_out_live() {
 }
 
 /// Ticking agents shows "End session"; confirming ends every selected agent's sessions.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_ending_sessions_of_selected_agents() {
-    let app = App::spawn().await;
+async fn bulk_ending_sessions_of_selected_agents(backend: Backend) {
+    let app = App::spawn_on(backend).await;
     let mut agents = Vec::new();
     for (name, email) in [
         ("Bea Bulk", "bea@acme.test"),

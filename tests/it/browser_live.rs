@@ -13,7 +13,7 @@ use crate::browser::{
 };
 use crate::db::Backend;
 
-/// The whole flow of issue 14 in a browser: the app's page sends a newcomer to Deskward's
+/// The whole forward-auth flow in a browser: the app's page sends a newcomer to Deskward's
 /// sign-in and back; the app sees who it is; guard.js (injected by nginx, included by the app
 /// behind Caddy) keeps the agent Online; an administrator ends the session and the open tab is
 /// on the sign-in page with the reason, and the next app request is redirected.

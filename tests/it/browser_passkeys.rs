@@ -1,5 +1,5 @@
 //! Passkeys in headless Chromium with its virtual authenticator (WebDriver's WebAuthn
-//! commands): register one on the Sign-in security page, sign in with it as the second step,
+//! commands): register one on the Sign-in methods page, sign in with it as the second step,
 //! remove it, and a removed key signs nobody in. The site is opened as `localhost`: WebAuthn
 //! takes no IP address as relying party.
 

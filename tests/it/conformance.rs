@@ -11,9 +11,10 @@ use deskward::domain::email::normalize;
 use deskward::domain::member::{AgentStatus, MemberKind, Permission, Permissions};
 use deskward::domain::session::EndReason;
 use deskward::domain::time::Millis;
+use deskward::store::testing::TestStore;
 use deskward::store::{
     Account, AuditEntry, AuditQuery, EndSessions, EndedSession, Member, MemberPatch, MemberQuery,
-    NewAccount, NewMember, NewSession, Store, StoreError, Which,
+    NewAccount, NewMember, NewSession, StoreError, Which,
 };
 
 use crate::db::{Backend, TestDb};
@@ -21,11 +22,12 @@ use crate::db::{Backend, TestDb};
 /// 2026-01-01T00:00:00Z.
 pub(crate) const T0: Millis = 1_767_225_600_000;
 
-pub(crate) type Db = Arc<dyn Store>;
+/// The store with the test shortcuts (`store::testing`).
+pub(crate) type Db = Arc<dyn TestStore>;
 
 pub(crate) async fn open(backend: Backend) -> (TestDb, Db) {
     let db = TestDb::new(backend).await;
-    let store = deskward::store::connect(&db.url)
+    let store = deskward::store::testing::connect(&db.url)
         .await
         .unwrap_or_else(|e| panic!("open {backend:?} store: {e}"));
     (db, store)

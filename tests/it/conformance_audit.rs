@@ -1,5 +1,5 @@
-//! Store conformance, audit rows that count repeats (`count_audit`, issue 12: failed sign-ins
-//! for unknown e-mails counted per address and hour instead of one row each).
+//! Store conformance, audit rows that count repeats (`count_audit`: failed sign-ins for
+//! unknown e-mails counted as one row per address and hour).
 
 use deskward::domain::time::{HOUR, MINUTE, Millis};
 use deskward::store::{AuditEntry, AuditQuery, StoreError};

@@ -135,7 +135,7 @@ async fn expire_sessions_absolute_lifetime(backend: Backend) {
     // Busy sessions: last seen just now, so only the absolute lifetime can end them.
     open_session(&store, &a, "a-at", now - life, now).await;
     open_session(&store, &a, "a-past", now - life - 1, now).await;
-    // The lifetime is a Security setting, which governs agents' sessions only (issue 12):
+    // The lifetime is a Security setting, which governs agents' sessions only:
     // an administrator's busy session outlives it.
     open_session(&store, &owner, "o-past", now - life - 1, now).await;
     // Another account without a lifetime.

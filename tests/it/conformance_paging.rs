@@ -1,4 +1,4 @@
-//! Store conformance, Team list paging (issue 13): a person with several live sessions counts
+//! Store conformance, Team list paging: a person with several live sessions counts
 //! once and appears on exactly one page, for every filter, on both databases; the total agrees
 //! with the items.
 
@@ -7,9 +7,8 @@ use std::sync::Arc;
 use deskward::domain::email::normalize;
 use deskward::domain::member::{AgentStatus, MemberKind, Permissions};
 use deskward::domain::time::{HOUR, Millis};
-use deskward::store::{
-    Member, MemberQuery, NewAccount, NewMember, NewSession, SessionFilter, Store,
-};
+use deskward::store::testing::TestStore;
+use deskward::store::{Member, MemberQuery, NewAccount, NewMember, NewSession, SessionFilter};
 
 use crate::db::{Backend, TestDb};
 
@@ -39,7 +38,7 @@ fn person(id: &str, kind: MemberKind, name: &str, primary: bool) -> NewMember {
 }
 
 /// Opens `live` sessions seen just now, one idle since before the cutoff and one ended.
-async fn sessions(store: &Arc<dyn Store>, m: &Member, live: usize, idle: bool, ended: bool) {
+async fn sessions(store: &Arc<dyn TestStore>, m: &Member, live: usize, idle: bool, ended: bool) {
     let mut n = 0;
     let mut open = |seen: Millis| {
         n += 1;
@@ -88,7 +87,9 @@ async fn sessions(store: &Arc<dyn Store>, m: &Member, live: usize, idle: bool, e
 
 async fn people_with_many_sessions_appear_on_exactly_one_page(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let store = deskward::store::connect(&db.url).await.expect("open store");
+    let store = deskward::store::testing::connect(&db.url)
+        .await
+        .expect("open store");
     let owner = NewMember {
         name: "Olivia Park".to_string(),
         ..person("ad0", MemberKind::Admin, "", true)
@@ -116,7 +117,7 @@ async fn people_with_many_sessions_appear_on_exactly_one_page(backend: Backend) 
         true,
         AgentStatus::Offline,
     )];
-    // The demo of issue 13: every administrator signed in, the primary several times.
+    // Every administrator signed in, the primary several times.
     sessions(&store, &owner, 4, true, true).await;
     for (id, name) in [
         ("ad1", "Sam Agents-Only"),
@@ -260,7 +261,7 @@ async fn people_with_many_sessions_appear_on_exactly_one_page(backend: Backend) 
     }
     assert_eq!(checked, 36);
 
-    // The figures of the issue: the active administrators, one a page, each once.
+    // The active administrators, one a page, each once.
     let q = MemberQuery {
         kind: MemberKind::Admin,
         session: Some(SessionFilter::Active),

@@ -148,12 +148,9 @@ async fn outside_mark_filters_the_team_list_by_person(backend: Backend) {
     assert_eq!(names(&store, &a.id, &q).await, (vec!["Bob".to_string()], 1));
     let live = store.live_session_addresses(&a.id).await.unwrap();
     assert_eq!(live.len(), 5);
-    assert!(
-        live.iter()
-            .all(|(_, k, _, first, latest)| *k == MemberKind::Agent
-                && first == "203.0.113.7"
-                && latest == "203.0.113.7")
-    );
+    assert!(live.iter().all(|s| s.member_kind == MemberKind::Agent
+        && s.first_ip == "203.0.113.7"
+        && s.last_ip == "203.0.113.7"));
     store.set_outside_office(&a.id, &[]).await.unwrap();
     assert_eq!(names(&store, &a.id, &q).await.1, 0);
 }

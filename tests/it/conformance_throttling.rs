@@ -1,11 +1,9 @@
-//! Store conformance, sign-in attempts counted before the password is checked (issue 12): a
+//! Store conformance, sign-in attempts counted before the password is checked: a
 //! reservation reads the keys' failures while they are locked, and only the attempts the rule
 //! allows are counted, whatever the concurrency, across instances, on both databases.
 
-use std::sync::Arc;
-
 use deskward::domain::time::{HOUR, MINUTE};
-use deskward::store::{FailureWindow, Store};
+use deskward::store::FailureWindow;
 
 use crate::conformance::{Db, T0, open, record_failure};
 use crate::db::Backend;
@@ -84,7 +82,9 @@ async fn fifty_concurrent_attempts_let_exactly_the_limit_through(backend: Backen
 async fn the_limit_holds_across_instances(backend: Backend) {
     let (db, first) = open(backend).await;
     // A second instance: its own pool on the same database.
-    let second: Arc<dyn Store> = deskward::store::connect(&db.url).await.expect("second");
+    let second: Db = deskward::store::testing::connect(&db.url)
+        .await
+        .expect("second");
     let b = key('b');
     let (allowed, _) = race(
         &[first.clone(), second.clone()],

@@ -1,4 +1,4 @@
-//! Store conformance, webhooks on PostgreSQL (issue 15): a person's events are claimed in the
+//! Store conformance, webhooks on PostgreSQL: a person's events are claimed in the
 //! order their transactions commit. PostgreSQL numbers outbox rows at insert, not at commit;
 //! without the person's row held until commit, a later event of theirs whose transaction
 //! committed first could be claimed (and sent) before an earlier one became visible. SQLite

@@ -1,4 +1,4 @@
-//! Store conformance, webhooks (issue 15): the outbox rows written in the transaction of each
+//! Store conformance, webhooks: the outbox rows written in the transaction of each
 //! change, claiming (person order, leases, concurrent claimers), attempt results, and deleting
 //! old rows for retention.
 

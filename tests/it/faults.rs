@@ -1,4 +1,4 @@
-//! Faults created for real (issue 25, points 15–18): a full volume under the SQLite database,
+//! Faults created for real: a full volume under the SQLite database,
 //! one person's sign-ins racing with a webhook endpoint subscribed, sustained writes against
 //! the write-ahead log, and PostgreSQL cut off behind a proxy.
 
@@ -103,10 +103,10 @@ async fn sign_ins(app: &TestApp, email: &str, n: usize) -> Vec<(StatusCode, Stri
     futures_util::future::join_all(all).await
 }
 
-/// Issue 25.15: a commit refused by a full volume left its pooled connection inside a
-/// transaction sqlx could not roll back; every later write on it failed ("attempted to call
-/// begin_with at non-zero transaction depth") after the space came back, the sweep stopped,
-/// and `/healthz` still said 200.
+/// A commit refused by a full volume must not leave its pooled connection inside a
+/// transaction sqlx cannot roll back (every later write on it would fail with "attempted to
+/// call begin_with at non-zero transaction depth"): once the space comes back, writes and the
+/// sweep work again, and `/healthz` tells the truth meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_volume_fails_writes_cleanly_and_everything_recovers_with_the_space() {
     log();
@@ -181,11 +181,10 @@ async fn a_full_volume_fails_writes_cleanly_and_everything_recovers_with_the_spa
     drop(volume);
 }
 
-/// Issue 25.16: with a webhook endpoint subscribed, two sign-ins of one person at once
-/// deadlocked on PostgreSQL (one answered 500 after about a second): each inserted a session,
-/// whose foreign key share-locks the person's row, then asked for that row `FOR UPDATE` to
-/// number the person's events, which waits for the other's share lock. Endings racing with
-/// them made it more frequent.
+/// With a webhook endpoint subscribed, two sign-ins of one person at once, with endings racing
+/// them, all succeed: each inserts a session, whose foreign key share-locks the person's row,
+/// and then numbers the person's events under a lock on that row that must not wait for the
+/// other's share lock (a deadlock on PostgreSQL, answered 500, if it were `FOR UPDATE`).
 async fn one_persons_racing_sign_ins_and_endings_never_fail(backend: Backend) {
     use deskward::domain::webhook::EventFilter;
     use deskward::store::WebhookEndpoint;
@@ -293,9 +292,9 @@ async fn wal_under_sustained_writes(app: &TestApp, rounds: usize) -> (u64, u64) 
     (largest, size())
 }
 
-/// Issue 25.17: under steady writes the SQLite write-ahead log grew without bound (checkpoints
-/// ran only with the sweep, and could not empty a log some connection was always using) and
-/// kept its peak size on disk.
+/// Under steady writes the SQLite write-ahead log stays bounded and does not keep its peak size
+/// on disk (checkpoints that ran only with the sweep could never empty a log some connection
+/// was always using).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_write_ahead_log_stays_bounded_under_sustained_writes() {
     log();
@@ -337,22 +336,40 @@ async fn wal_size_bench() {
 /// connections are refused (which the pool keeps retrying until its acquire timeout) and
 /// those open are cut. (`multi_instance`'s `Cuttable` accepts and drops instead, an error the
 /// pool gives up on at once.)
+///
+/// The port stays the forwarder's while it is not listening: a second socket bound to it with
+/// `SO_REUSEPORT` and never listening holds it (connections are still refused: only listening
+/// sockets take them), so no other test's server can take the port before `restore` listens
+/// on it again.
 struct Refusing {
     port: u16,
     target: std::net::SocketAddr,
     tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    _holder: tokio::net::TcpSocket,
+}
+
+/// A socket on 127.0.0.1:`port` that other sockets of this process may share (`SO_REUSEPORT`).
+fn shared_socket(port: u16) -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket.set_reuseport(true).expect("SO_REUSEPORT");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .unwrap_or_else(|e| panic!("bind 127.0.0.1:{port}: {e}"));
+    socket
 }
 
 impl Refusing {
     async fn start(target: std::net::SocketAddr) -> Refusing {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let socket = shared_socket(0);
+        let port = socket.local_addr().unwrap().port();
         let proxy = Refusing {
             port,
             target,
             tasks: Default::default(),
+            _holder: shared_socket(port),
         };
-        proxy.listen(listener);
+        proxy.listen(socket.listen(128).expect("listen"));
         proxy
     }
 
@@ -378,26 +395,18 @@ impl Refusing {
         }
     }
 
-    /// Listens again on the same port.
+    /// Listens again on the same port, which the holder kept.
     async fn restore(&mut self) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
-                Ok(l) => break l,
-                Err(e) if std::time::Instant::now() < deadline => {
-                    eprintln!("re-binding the proxy: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("re-bind the proxy's port: {e}"),
-            }
-        };
+        let listener = shared_socket(self.port)
+            .listen(128)
+            .expect("listen again on the forwarder's port");
         self.listen(listener);
     }
 }
 
-/// Issue 25.18: with PostgreSQL gone, `/healthz` waited the pool's whole acquire timeout (the
-/// pool retries connecting until then) before its 503, so a load balancer's check timed out
-/// instead of reading an answer. The acquire timeout here is long (30 s) so that the bound is
+/// With PostgreSQL gone, `/healthz` answers 503 at once rather than after the pool's whole
+/// acquire timeout (the pool retries connecting until then), so a load balancer's check reads
+/// an answer instead of timing out. The acquire timeout here is long (30 s) so that the bound is
 /// one of behaviour: an answer well before it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_at_once_while_postgres_is_cut_off() {
@@ -410,7 +419,7 @@ async fn healthz_answers_at_once_while_postgres_is_cut_off() {
     let name = rest.split_once('/').unwrap().1;
     let url = format!("postgres://{userinfo}@127.0.0.1:{}/{name}", proxy.port);
     let acquire_timeout = Duration::from_secs(30);
-    let store = deskward::store::connect_with(
+    let store = deskward::store::testing::connect_with(
         &url,
         &PoolConfig {
             size: 4,
@@ -469,11 +478,11 @@ async fn healthz_answers_at_once_while_postgres_is_cut_off() {
     }
 }
 
-/// Issue 25.18: with PostgreSQL gone, `GET /api/v1/me` for a session held in memory (once its
-/// activity or view needs the database) and a new event stream each waited the pool's whole
-/// acquire timeout before their 503. Now the instance probes the database and, once it is
-/// known unreachable, what needs it answers 503 `unavailable` with `Retry-After` at once; what
-/// the cache may serve without the database is served as before. The acquire timeout is long
+/// With PostgreSQL gone, `GET /api/v1/me` for a session held in memory (once its activity or
+/// view needs the database) and a new event stream answer at once rather than after the pool's
+/// whole acquire timeout: the instance probes the database and, once it is known unreachable,
+/// what needs it answers 503 `unavailable` with `Retry-After`; what the cache may serve without
+/// the database is served. The acquire timeout is long
 /// (30 s) so that the bound is one of behaviour, not of speed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_me_and_new_event_streams_answer_at_once_while_postgres_is_cut_off() {
@@ -485,7 +494,7 @@ async fn cached_me_and_new_event_streams_answer_at_once_while_postgres_is_cut_of
     let name = rest.split_once('/').unwrap().1;
     let url = format!("postgres://{userinfo}@127.0.0.1:{}/{name}", proxy.port);
     let acquire_timeout = Duration::from_secs(30);
-    let store = deskward::store::connect_with(
+    let store = deskward::store::testing::connect_with(
         &url,
         &PoolConfig {
             size: 4,

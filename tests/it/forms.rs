@@ -196,7 +196,7 @@ async fn security_form_speaks_the_unit_typed(backend: Backend) {
     assert_field_error(
         &res.text,
         "amount",
-        "The timeout must be a whole number of hours, got &quot;1.5&quot;.",
+        "The timeout must be a whole number of hours, got &#34;1.5&#34;.",
     );
     assert_eq!(settings(&c).await, before, "nothing was saved");
 
@@ -320,7 +320,7 @@ async fn other_forms_name_every_invalid_field(backend: Backend) {
         "new_password",
         "Password must be at least 12 characters.",
     );
-    // A wrong current password is the service's finding, next to its field.
+    // A wrong current password is the service's refusal, next to its field.
     let res = c
         .post_form(
             "/me/password",
@@ -357,7 +357,7 @@ async fn other_forms_name_every_invalid_field(backend: Backend) {
     );
     assert!(
         res.text
-            .contains(r#"id="events-error">Unknown event type &quot;no.such.event&quot;"#),
+            .contains(r#"id="events-error">Unknown event type &#34;no.such.event&#34;"#),
         "{}",
         res.text
     );
@@ -423,7 +423,7 @@ async fn lifetime_audits(c: &Client) -> usize {
         .count()
 }
 
-/// Issue 31: the absolute lifetime is shown in the unit it is stored in (minutes), so saving
+/// The absolute lifetime is shown in the unit it is stored in (minutes), so saving
 /// the Security form as shown, with another field changed, writes it back unchanged and
 /// audits nothing about it; 5 minutes shows and saves as 5.
 async fn security_form_keeps_the_lifetime_it_shows(backend: Backend) {

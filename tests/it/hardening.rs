@@ -1,4 +1,4 @@
-//! Transport hardening and resource limits (issue 12): return paths that stay on the site,
+//! Transport hardening and resource limits: return paths that stay on the site,
 //! `X-Forwarded-For` and `X-Forwarded-Proto` from trusted proxies, the HTTPS-only cookie and
 //! HSTS, malformed requests answered in the right shape, the database file's mode, body-read
 //! timeouts, the connection ceiling and the per-session cap on event streams.

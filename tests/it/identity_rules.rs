@@ -1,4 +1,4 @@
-//! Who may become whom (issue 25, points 1–4): nobody puts a credential on an address that
+//! Who may become whom: nobody puts a credential on an address that
 //! belongs to an administrator they may not administer; a device pass lifts the sign-in limit
 //! of the one person it was issued to; the ranges the administrators' network policy enforces
 //! are the primary's; an administrator's own second factor goes only with the password; and

@@ -1,6 +1,6 @@
 //! The answers the server's limits give: a body that stops arriving gets 408 with the same
-//! security headers as every other answer (issue 25.14), and a body over the size limit gets
-//! 413 in the error shape naming the limit, not 422 (issue 25.18), on the API and on forms.
+//! security headers as every other answer, and a body over the size limit gets 413 in the error
+//! shape naming the limit (not 422), on the API and on forms.
 
 use std::time::Duration;
 

@@ -295,10 +295,12 @@ async fn webhook_deliveries_and_the_backlog_are_counted() {
         c.webhooks.allow_private = true;
     })
     .await;
-    // A port nobody listens on: every attempt fails and is scheduled again.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // A port nobody listens on: every attempt fails and is scheduled again. The socket stays
+    // bound (not listening: connections are refused) for the whole test, so no other test's
+    // server can take the port meanwhile.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let dead = format!("http://{}/hook", closed.local_addr().unwrap());
-    drop(closed);
     let owner = app.primary_client().await;
     owner
         .post_json(

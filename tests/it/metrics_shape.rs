@@ -120,7 +120,7 @@ pub(crate) fn assert_histogram_shape(h: &Histogram) {
     assert!(h.sum >= 0.0, "{h:?}");
 }
 
-/// Issue 25.9: after N known requests, the label set's histogram counts each once: every
+/// After N known requests, the label set's histogram counts each once: every
 /// bucket at most N, `+Inf` == `_count` == N, `_sum` no more than the time they took; and
 /// the documented `DeskwardSlowRequests` alert, run by `promtool test rules` on those very
 /// buckets, stays silent for fast requests (while it fires for slow ones).
@@ -202,7 +202,7 @@ async fn the_request_histogram_counts_each_request_once() {
     assert!(said.contains("SUCCESS"), "{said}\n{tests}");
 }
 
-/// Issue 25.10: methods a client makes up are all labelled `other`, so a scrape holds as
+/// Methods a client makes up are all labelled `other`, so a scrape holds as
 /// many series after 60 of them as after 3: only the standard methods are labelled as sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_methods_share_one_label() {
@@ -257,7 +257,7 @@ async fn made_up_methods_share_one_label() {
     assert_eq!(counted, 1.0 + 2.0 * 60.0, "{text}");
 }
 
-/// Issue 25.11: under `--path-prefix` the route label is the pattern without the prefix, the
+/// Under `--path-prefix` the route label is the pattern without the prefix, the
 /// same as at the root, so the documented alerts (`route=~"/api/.*"`) match behind a proxy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_labels_leave_out_the_path_prefix() {

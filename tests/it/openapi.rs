@@ -150,7 +150,7 @@ async fn the_description_is_served_without_sign_in() {
     assert_eq!(served, file);
 }
 
-/// Issue 25.11: the served description names where its paths start: `/` at the root, the
+/// The served description names where its paths start: `/` at the root, the
 /// path prefix under `--path-prefix`, so a client generated from it calls Deskward and not
 /// the app behind the same proxy. Apart from `servers`, it is the same document.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

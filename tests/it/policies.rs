@@ -537,7 +537,7 @@ async fn only_the_primary_changes_admins_and_their_ranges(backend: Backend) {
     )
     .await
     .expect_error(StatusCode::FORBIDDEN, "forbidden");
-    // The ranges the administrators' policy enforces are the primary's too (issue 25.3):
+    // The ranges the administrators' policy enforces are the primary's too:
     // moving the office away, even confirmed, is refused and changes nothing.
     let change = json!({"office_networks": [{"cidr": "203.0.113.0/24", "name": "Riga"}]});
     c.put_json("/api/v1/settings/security", &change)

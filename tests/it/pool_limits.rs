@@ -201,7 +201,7 @@ async fn a_database_out_of_connections_answers_503_then_recovers() {
     other.me().await.expect_status(StatusCode::OK);
 }
 
-/// PgBouncer (Debian's package, installed by scripts/test.sh) on a free loopback port in
+/// PgBouncer (Debian's package, installed by scripts/test.sh) on a loopback port of its own in
 /// front of the test server, in `mode`; stopped when dropped.
 struct Bouncer {
     child: std::process::Child,
@@ -215,10 +215,6 @@ impl Bouncer {
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
             .expect("pgbouncer is missing: apt-get install -y pgbouncer (scripts/test.sh does)");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let dir = tempfile::tempdir().expect("temp dir");
         // PgBouncer refuses to run as root; as root it is told to switch to `postgres`, which
         // must read the configuration.
@@ -230,7 +226,7 @@ impl Bouncer {
             &conf,
             format!(
                 "[databases]\n* = host={} port={} user=postgres\n\n[pgbouncer]\n\
-                 listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+                 listen_addr = 127.0.0.1\nlisten_port = 0\nunix_socket_dir =\n\
                  auth_type = any\npool_mode = {mode}\ndefault_pool_size = {server_connections}\n\
                  max_client_conn = 100\n",
                 pg.host_str().unwrap_or("127.0.0.1"),
@@ -254,24 +250,20 @@ impl Bouncer {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start pgbouncer");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Bouncer {
-                    child,
-                    port,
-                    _dir: dir,
-                };
+        // Port 0: PgBouncer listens where the kernel says but logs `127.0.0.1:0`, so the port
+        // is read from /proc; no port is picked, released and raced for.
+        let port = match crate::support::port_of(&mut child, "pgbouncer").await {
+            Ok(port) => port,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("{e}");
             }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("pgbouncer exited at start: {status}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Bouncer {
+            child,
+            port,
+            _dir: dir,
         }
-        let _ = child.kill();
-        panic!("pgbouncer did not listen on port {port}");
     }
 
     /// `url` with its host and port replaced by PgBouncer's.

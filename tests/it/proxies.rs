@@ -39,22 +39,52 @@ impl Kind {
 }
 
 /// The guide as it is in the repository now.
-fn guide() -> String {
+pub(crate) fn guide() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reverse-proxy.md");
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 
-fn free_port() -> SocketAddr {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
+/// How a proxy gets its port without a window between a test picking a free one and the
+/// proxy taking it (another test's server could take it meanwhile).
+enum Listen {
+    /// A listening socket the test bound on port 0, handed to nginx, which refuses `listen
+    /// …:0` but takes over listening sockets from its parent (see [`hand_over`]).
+    Socket(StdListener),
+    /// Port 0 in the configuration (Caddy accepts it): the port is read from `/proc` once the
+    /// proxy listens.
+    PortZero,
+}
+
+/// A loopback listener on port 0 for a proxy, and its address.
+fn port_zero_listener() -> (Listen, SocketAddr) {
+    let listener = StdListener::bind("127.0.0.1:0").expect("bind a loopback port for the proxy");
+    let at = listener.local_addr().expect("the proxy's address");
+    (Listen::Socket(listener), at)
+}
+
+/// Makes `listener` nginx's: nginx takes listening sockets over from its parent as it does
+/// across a binary upgrade, by their descriptor numbers in the `NGINX` environment variable
+/// (`"3;"`), and a `listen` of the same address then uses that socket instead of binding one.
+/// The descriptor survives `exec` because its close-on-exec flag is cleared in the child only.
+fn hand_over(cmd: &mut Command, listener: &StdListener) {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    let fd = listener.as_raw_fd();
+    cmd.env("NGINX", format!("{fd};"));
+    // SAFETY: runs in the forked child before exec, and only calls fcntl (async-signal-safe)
+    // on a descriptor the parent keeps open until the child has started.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = BorrowedFd::borrow_raw(fd);
+            socket2::SockRef::from(&fd).set_cloexec(false)
+        });
+    }
 }
 
 /// A proxy process on a loopback port, killed (with its workers) when dropped.
 pub struct Proxy {
     child: Child,
     dir: tempfile::TempDir,
-    /// `http://127.0.0.1:port`, what the browser opens.
+    /// `http://127.0.0.1:port` (or `https://localhost:port`), what the browser opens.
     pub base: String,
 }
 
@@ -74,8 +104,12 @@ impl Proxy {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .expect("chmod the proxy's directory");
+        let (listen, proxy) = match kind {
+            Kind::Nginx => port_zero_listener(),
+            Kind::Caddy => (Listen::PortZero, SocketAddr::from(([127, 0, 0, 1], 0))),
+        };
         let at = Addresses {
-            proxy: free_port(),
+            proxy,
             deskward,
             app,
         };
@@ -92,6 +126,8 @@ impl Proxy {
                     .arg(conf);
             }
             Kind::Caddy => {
+                // `http://127.0.0.1:0 {`: Caddy listens on a port the kernel picks. Its host
+                // matcher ignores the port, so requests to the real one are this site's.
                 let caddyfile = guarded::caddyfile(&guide(), &at)
                     .unwrap_or_else(|e| panic!("Caddyfile from the guide: {e}"));
                 let path = dir.path().join("Caddyfile");
@@ -103,7 +139,7 @@ impl Proxy {
                     .env("XDG_CONFIG_HOME", dir.path());
             }
         }
-        Proxy::run(kind, cmd, dir, at.proxy, &format!("{PREFIX}/healthz")).await
+        Proxy::run(kind, cmd, dir, listen, &format!("{PREFIX}/healthz"), None).await
     }
 
     /// nginx running the configuration `write` puts in the directory it is given for a proxy
@@ -111,6 +147,26 @@ impl Proxy {
     pub async fn nginx_with(
         write: impl FnOnce(&std::path::Path, SocketAddr) -> PathBuf,
         ready: &str,
+    ) -> Proxy {
+        Self::nginx_serving(write, ready, None).await
+    }
+
+    /// As [`Proxy::nginx_with`], for a configuration serving HTTPS with a certificate for
+    /// `localhost` issued by the certificate authority `ca_pem`: the proxy's base is then
+    /// `https://localhost:port` (a name, so the browser sends it as SNI and nginx's
+    /// `ssl_reject_handshake` default server lets it through).
+    pub async fn nginx_https_with(
+        write: impl FnOnce(&std::path::Path, SocketAddr) -> PathBuf,
+        ready: &str,
+        ca_pem: &[u8],
+    ) -> Proxy {
+        Self::nginx_serving(write, ready, Some(ca_pem)).await
+    }
+
+    async fn nginx_serving(
+        write: impl FnOnce(&std::path::Path, SocketAddr) -> PathBuf,
+        ready: &str,
+        ca_pem: Option<&[u8]>,
     ) -> Proxy {
         let program = guarded::find_program("nginx").expect(
             "this test needs nginx (scripts/test.sh installs it: apt-get install -y nginx)",
@@ -121,7 +177,7 @@ impl Proxy {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .expect("chmod nginx's directory");
-        let at = free_port();
+        let (listen, at) = port_zero_listener();
         let conf = write(dir.path(), at);
         let mut cmd = Command::new(&program);
         cmd.arg("-e")
@@ -130,17 +186,21 @@ impl Proxy {
             .arg(dir.path())
             .arg("-c")
             .arg(conf);
-        Proxy::run(Kind::Nginx, cmd, dir, at, ready).await
+        Proxy::run(Kind::Nginx, cmd, dir, listen, ready, ca_pem).await
     }
 
     async fn run(
         kind: Kind,
         mut cmd: Command,
         dir: tempfile::TempDir,
-        at: SocketAddr,
+        listen: Listen,
         ready: &str,
+        ca_pem: Option<&[u8]>,
     ) -> Proxy {
         let log = std::fs::File::create(dir.path().join("stderr.log")).expect("proxy log file");
+        if let Listen::Socket(listener) = &listen {
+            hand_over(&mut cmd, listener);
+        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -151,14 +211,34 @@ impl Proxy {
         let mut proxy = Proxy {
             child,
             dir,
-            base: format!("http://{at}"),
+            base: String::new(),
         };
-        proxy.wait_ready(kind, ready).await;
+        let port = match listen {
+            // nginx holds the socket now; the test's copy is closed so that nothing but nginx
+            // ever accepts on it.
+            Listen::Socket(listener) => listener.local_addr().expect("the proxy's port").port(),
+            Listen::PortZero => crate::support::port_of(&mut proxy.child, kind.program())
+                .await
+                .unwrap_or_else(|e| panic!("{e}:\n{}", proxy.log())),
+        };
+        let mut http = reqwest::Client::builder();
+        proxy.base = match ca_pem {
+            None => format!("http://127.0.0.1:{port}"),
+            Some(pem) => {
+                let ca = reqwest::Certificate::from_pem(pem).expect("the test CA's certificate");
+                http = http
+                    .tls_certs_only([ca])
+                    .resolve("localhost", SocketAddr::from(([127, 0, 0, 1], port)));
+                format!("https://localhost:{port}")
+            }
+        };
+        proxy
+            .wait_ready(kind, ready, http.build().expect("an HTTP client"))
+            .await;
         proxy
     }
 
-    async fn wait_ready(&mut self, kind: Kind, ready: &str) {
-        let http = reqwest::Client::new();
+    async fn wait_ready(&mut self, kind: Kind, ready: &str, http: reqwest::Client) {
         let start = Instant::now();
         loop {
             if let Ok(r) = http.get(format!("{}{ready}", self.base)).send().await
@@ -575,12 +655,12 @@ fn the_traefik_configuration_names_what_deskward_answers() {
         "address: \"http://127.0.0.1:8080/deskward/api/v1/verify/forward-auth\"",
         "address: \"http://127.0.0.1:8080/deskward/api/v1/verify/forward-auth?require=admin\"",
         "trustForwardHeader: false",
-        // Removes every spelling a client sent, then copies Deskward's (issue 25.5).
+        // Removes every spelling a client sent, then copies Deskward's.
         "authResponseHeadersRegex: \"(?i)^remote[-_](user|email|name|id|groups|assertion)$\"",
         "X_Forwarded_User: \"\"",
         "X-Original-URL: \"\"",
         "PathPrefix(`/deskward/`)",
-        // Every spelling an app may route as the administrators' part (issue 25.7).
+        // Every spelling an app may route as the administrators' part.
         "PathRegexp(`(?i)^/admin(?:[/;.]|$)`)",
     ] {
         assert!(block.contains(needle), "{needle} missing from:\n{block}");

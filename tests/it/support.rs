@@ -14,6 +14,7 @@ use deskward::domain::time::Millis;
 use deskward::server::ServerConfig;
 use deskward::service::auth::NewAccountRequest;
 use deskward::service::{LoginRequest, NewPerson, Service, ServiceConfig};
+use deskward::store::testing::TestStore;
 use deskward::store::{Account, Member, Session};
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderMap, HeaderValue, SET_COOKIE};
@@ -51,7 +52,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub svc: Arc<Service>,
     /// The same database, read directly to check what was stored.
-    pub store: Arc<dyn deskward::store::Store>,
+    pub store: Arc<dyn TestStore>,
     /// The account the deployment serves (the first created).
     pub account: Account,
     /// Its primary administrator (password [`PRIMARY_PASSWORD`]).
@@ -80,7 +81,7 @@ impl TestApp {
         backend: Backend,
         adjust: impl FnOnce(&mut ServerConfig),
     ) -> TestApp {
-        let store = deskward::store::connect(&db.url)
+        let store = deskward::store::testing::connect(&db.url)
             .await
             .expect("connect to the test database");
         Self::spawn_with_store(db, backend, store, adjust).await
@@ -90,7 +91,7 @@ impl TestApp {
     pub async fn spawn_with_store(
         db: TestDb,
         backend: Backend,
-        store: Arc<dyn deskward::store::Store>,
+        store: Arc<dyn TestStore>,
         adjust: impl FnOnce(&mut ServerConfig),
     ) -> TestApp {
         let clock = ManualClock::new(START);
@@ -615,7 +616,7 @@ pub fn rfc3339(ms: Millis) -> String {
     deskward::domain::time::rfc3339(ms)
 }
 
-/// Asserts that a JSON value has the Member shape of API.md for its kind.
+/// Asserts that a JSON value has the Member shape of docs/api.md for its kind.
 #[track_caller]
 pub fn assert_member_shape(v: &Value) {
     for key in [
@@ -676,7 +677,7 @@ pub fn assert_member_shape(v: &Value) {
     }
 }
 
-/// Asserts the Session shape of API.md (a live session: no end fields).
+/// Asserts the Session shape of docs/api.md (a live session: no end fields).
 #[track_caller]
 pub fn assert_session_shape(s: &Value) {
     for key in [
@@ -934,5 +935,83 @@ impl Drop for Binary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The TCP addresses process `pid` listens on: its socket descriptors (`/proc/PID/fd`, links
+/// named `socket:[INODE]`) matched with the LISTEN rows (state `0A`) of `/proc/net/tcp` and
+/// `tcp6`. How a test learns the port an outside program took when told to listen on port 0
+/// and not saying which (PgBouncer logs `127.0.0.1:0`).
+pub fn listening_addrs(pid: u32) -> Vec<SocketAddr> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
+            Some(inode.to_string())
+        })
+        .collect();
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for row in text.lines().skip(1) {
+            let f: Vec<&str> = row.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
+            if f.len() < 10 || f[3] != "0A" || !inodes.contains(f[9]) {
+                continue;
+            }
+            if let Some(addr) = proc_net_address(f[1]) {
+                found.push(addr);
+            }
+        }
+    }
+    found
+}
+
+/// `HEX_IP:HEX_PORT` as `/proc/net/tcp{,6}` write it: the address as 32-bit words in the
+/// host's byte order, the port as a number.
+fn proc_net_address(field: &str) -> Option<SocketAddr> {
+    let (ip, port) = field.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let mut bytes = Vec::with_capacity(16);
+    for i in (0..ip.len()).step_by(8) {
+        let word = u32::from_str_radix(ip.get(i..i + 8)?, 16).ok()?;
+        bytes.extend_from_slice(&word.to_ne_bytes());
+    }
+    let ip: std::net::IpAddr = match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok()?.into(),
+        16 => <[u8; 16]>::try_from(bytes).ok()?.into(),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Waits (at most 20 s) until `child`, told to listen on port 0, listens, and returns the one
+/// port it listens on; an error (with why) when it exits first, never listens, or listens on
+/// more than one port.
+pub async fn port_of(child: &mut std::process::Child, what: &str) -> Result<u16, String> {
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut ports: Vec<u16> = listening_addrs(child.id())
+            .iter()
+            .map(SocketAddr::port)
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        match ports[..] {
+            [port] => return Ok(port),
+            [] => {}
+            _ => return Err(format!("{what} listens on several ports: {ports:?}")),
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{what} exited ({status}) before listening"));
+        }
+        if std::time::Instant::now() > until {
+            return Err(format!("{what} did not listen within 20 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -1,6 +1,6 @@
-//! Issue 25.12: "Send again" on a delivery of an endpoint its receiver turned off with 410 Gone
-//! is refused (409 `endpoint_off`, naming the 410) and leaves the delivery as it was, instead of
-//! answering 202 and leaving it pending for ever; the store queues nothing for such an
+//! "Send again" on a delivery of an endpoint its receiver turned off with 410 Gone is refused
+//! (409 `endpoint_off`, naming the 410) and leaves the delivery as it was, rather than answering
+//! 202 and leaving it pending for ever; the store queues nothing for such an
 //! endpoint either. On SQLite and PostgreSQL, with a receiver that answers 410 to everything.
 
 use std::io::{Read, Write};

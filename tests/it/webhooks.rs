@@ -1,4 +1,4 @@
-//! Webhooks end to end (issue 15): endpoints through the API, every event type delivered and
+//! Webhooks end to end: endpoints through the API, every event type delivered and
 //! verified by a receiver built on the `standardwebhooks` package (tests/webhook_receiver.py),
 //! a receiver down then up, `kill -9` of the real binary, two instances on PostgreSQL, a slow
 //! receiver, private targets, 410 and redirects; retention with the injected clock.
@@ -65,13 +65,50 @@ pub(crate) struct Receiver {
     child: Child,
     pub port: u16,
     http: reqwest::Client,
+    held: Option<HeldPort>,
+}
+
+/// A receiver's port, held for as long as the test may bring a receiver back on it: a socket
+/// bound to it with `SO_REUSEPORT` (as the receiver binds) that never listens. Connections are
+/// still refused while no receiver listens, as by a stopped receiver, but no other test's
+/// server can take the port before the receiver comes back.
+pub(crate) struct HeldPort {
+    port: u16,
+    _socket: tokio::net::TcpSocket,
+}
+
+impl HeldPort {
+    fn hold(port: u16) -> HeldPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        socket.set_reuseport(true).expect("SO_REUSEPORT");
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .unwrap_or_else(|e| panic!("hold the receiver's port {port}: {e}"));
+        HeldPort {
+            port,
+            _socket: socket,
+        }
+    }
 }
 
 impl Receiver {
-    /// Starts the receiver on `port` (0: any free one).
-    pub async fn start(port: u16) -> Option<Receiver> {
+    /// Starts the receiver on a port of its choosing (it binds port 0 and prints the port).
+    pub async fn start() -> Option<Receiver> {
+        Self::start_on(None).await
+    }
+
+    /// Starts a receiver again on the port a stopped one held.
+    pub async fn restart(held: HeldPort) -> Receiver {
+        Self::start_on(Some(held))
+            .await
+            .expect("the receiver ran before")
+    }
+
+    async fn start_on(held: Option<HeldPort>) -> Option<Receiver> {
         let py = python()?;
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/webhook_receiver.py");
+        let port = held.as_ref().map_or(0, |h| h.port);
         let (child, port) = tokio::task::spawn_blocking(move || {
             let mut child = Command::new(py)
                 .arg(script)
@@ -93,6 +130,7 @@ impl Receiver {
             child,
             port,
             http: reqwest::Client::new(),
+            held: Some(held.unwrap_or_else(|| HeldPort::hold(port))),
         })
     }
 
@@ -137,9 +175,11 @@ impl Receiver {
         }
     }
 
-    pub fn stop(mut self) {
+    /// Stops the receiver; its port stays held for [`Receiver::restart`].
+    pub fn stop(mut self) -> HeldPort {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.held.take().expect("a running receiver holds its port")
     }
 }
 
@@ -226,7 +266,7 @@ async fn add_agent_api(admin: &Client, name: &str, email: &str) -> String {
 
 async fn every_event_type_is_delivered_signed(backend: Backend) {
     let app = allowing_private(backend).await;
-    let Some(rx) = Receiver::start(0).await else {
+    let Some(rx) = Receiver::start().await else {
         return;
     };
     let admin = app.primary_client().await;
@@ -348,13 +388,12 @@ async fn every_event_type_is_delivered_signed(backend: Backend) {
 
 async fn a_receiver_down_then_up_gets_everything_in_order(backend: Backend) {
     let app = allowing_private(backend).await;
-    let Some(rx) = Receiver::start(0).await else {
+    let Some(rx) = Receiver::start().await else {
         return;
     };
-    let port = rx.port;
     let admin = app.primary_client().await;
     let (id, secret) = register(&admin, &rx.url("/hook")).await;
-    rx.stop();
+    let held = rx.stop();
 
     let ann = add_agent_api(&admin, "Ann 0", "ann@acme.test").await;
     let bob = add_agent_api(&admin, "Bob 0", "bob@acme.test").await;
@@ -384,7 +423,7 @@ async fn a_receiver_down_then_up_gets_everything_in_order(backend: Backend) {
         "later events are not sent before a person's earlier one"
     );
 
-    let rx = Receiver::start(port).await.unwrap();
+    let rx = Receiver::restart(held).await;
     rx.control(json!({"secret": secret})).await;
     // The first retry comes within 30 s (of the injected clock).
     app.advance(30 * SECOND);
@@ -414,7 +453,7 @@ async fn a_receiver_down_then_up_gets_everything_in_order(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gone_endpoint_turns_off_and_redirects_are_not_followed() {
     let app = allowing_private(Backend::Sqlite).await;
-    let Some(rx) = Receiver::start(0).await else {
+    let Some(rx) = Receiver::start().await else {
         return;
     };
     let admin = app.primary_client().await;
@@ -520,7 +559,7 @@ async fn private_targets_are_refused_unless_allowed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_receiver_does_not_slow_sign_in_or_the_team_pages() {
     let app = allowing_private(Backend::Sqlite).await;
-    let Some(rx) = Receiver::start(0).await else {
+    let Some(rx) = Receiver::start().await else {
         return;
     };
     let admin = app.primary_client().await;
@@ -577,15 +616,13 @@ async fn create_acme(url: &str) {
 async fn a_change_survives_kill_9_before_its_delivery(backend: Backend) {
     let db = TestDb::new(backend).await;
     create_acme(&db.url).await;
-    let Some(rx) = Receiver::start(0).await else {
+    let Some(rx) = Receiver::start().await else {
         return;
     };
-    let hook_port = rx.port;
     let server = Binary::serve(&db.url)
         .arg("--webhook-allow-private")
         .start()
         .await;
-    let port = server.port;
     let admin = client_for_base(&server.base);
     admin
         .login(PRIMARY_EMAIL, PRIMARY_PASSWORD)
@@ -593,14 +630,14 @@ async fn a_change_survives_kill_9_before_its_delivery(backend: Backend) {
         .expect_status(StatusCode::OK);
     let (_, secret) = register(&admin, &rx.url("/hook")).await;
     // The receiver is down: whatever the worker tries before the kill fails.
-    rx.stop();
+    let held = rx.stop();
     let ann = add_agent_api(&admin, "Ann", "ann@acme.test").await;
     server.kill9();
 
-    let rx = Receiver::start(hook_port).await.unwrap();
+    let rx = Receiver::restart(held).await;
     rx.control(json!({"secret": secret})).await;
+    // A new port: what matters is the outbox the killed process left in the database.
     let _server = Binary::serve(&db.url)
-        .port(port)
         .arg("--webhook-allow-private")
         .start()
         .await;
@@ -617,7 +654,7 @@ async fn a_change_survives_kill_9_before_its_delivery(backend: Backend) {
 async fn two_instances_on_postgres_deliver_each_event_once() {
     let db = TestDb::new(Backend::Postgres).await;
     create_acme(&db.url).await;
-    let Some(rx) = Receiver::start(0).await else {
+    let Some(rx) = Receiver::start().await else {
         return;
     };
     let mut servers = Vec::new();

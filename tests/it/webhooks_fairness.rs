@@ -1,4 +1,4 @@
-//! Webhook delivery slots shared between accounts (issue 25.13): one account whose receivers
+//! Webhook delivery slots shared between accounts: one account whose receivers
 //! hang holds at most its share of the slots, and another account's delivery goes out while
 //! every one of the first account's is still hanging.
 

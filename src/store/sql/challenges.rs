@@ -1,8 +1,11 @@
 //! Short-lived sign-in challenges: the server-side state between the steps of a sign-in
 //! ("choose an account", a second factor), stored under the hash of the id the client holds.
 
+use async_trait::async_trait;
+
 use crate::domain::time::Millis;
-use crate::store::Challenge;
+use crate::store::sql::{self, SqlStore, query, query_as, query_scalar};
+use crate::store::{Challenge, ChallengeStore, StoreError, StoreResult};
 
 /// A challenge as stored: the people it may sign in as are one JSON array of ids.
 #[derive(sqlx::FromRow)]
@@ -45,87 +48,74 @@ impl TryFrom<ChallengeRow> for Challenge {
 pub(in crate::store) const COLUMNS: &str = "id_hash, account_id, purpose, member_ids, ip, \
      user_agent, data, created_at, expires_at, failures";
 
-/// Appends the challenge methods (see the chain in `sql/mod.rs`).
-macro_rules! methods {
-    ([$store:ty, $db:ty, $backend:literal] $rest:tt { $($methods:tt)* } { $($helpers:tt)* }) => {
-        $crate::store::sql::next_area! { [$store, $db, $backend] $rest {
-            $($methods)*
+#[async_trait]
+impl ChallengeStore for SqlStore {
+    async fn insert_challenge(&self, c: &Challenge) -> StoreResult<()> {
+        let member_ids = serde_json::to_string(&c.member_ids)
+            .map_err(|e| StoreError::Other(format!("challenge member ids: {e}")))?;
+        query(
+            "INSERT INTO signin_challenges (id_hash, account_id, purpose, member_ids, \
+             ip, user_agent, data, created_at, expires_at, failures) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&c.id_hash)
+        .bind(&c.account_id)
+        .bind(&c.purpose)
+        .bind(member_ids)
+        .bind(&c.ip)
+        .bind(&c.user_agent)
+        .bind(&c.data)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .bind(c.failures)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 
-            async fn insert_challenge(&self, c: &Challenge) -> StoreResult<()> {
-                let member_ids = serde_json::to_string(&c.member_ids)
-                    .map_err(|e| StoreError::Other(format!("challenge member ids: {e}")))?;
-                sqlx::query(
-                    "INSERT INTO signin_challenges (id_hash, account_id, purpose, member_ids, \
-                     ip, user_agent, data, created_at, expires_at, failures) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(&c.id_hash)
-                .bind(&c.account_id)
-                .bind(&c.purpose)
-                .bind(member_ids)
-                .bind(&c.ip)
-                .bind(&c.user_agent)
-                .bind(&c.data)
-                .bind(c.created_at)
-                .bind(c.expires_at)
-                .bind(c.failures)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
+    async fn challenge(&self, id_hash: &str, now: Millis) -> StoreResult<Option<Challenge>> {
+        let sql = format!(
+            "SELECT {} FROM signin_challenges WHERE id_hash = $1 AND expires_at > $2",
+            sql::challenges::COLUMNS
+        );
+        let row: Option<sql::challenges::ChallengeRow> = query_as(sql)
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Challenge::try_from).transpose()
+    }
 
-            async fn challenge(&self, id_hash: &str, now: Millis) -> StoreResult<Option<Challenge>> {
-                let sql = format!(
-                    "SELECT {} FROM signin_challenges WHERE id_hash = $1 AND expires_at > $2",
-                    sql::challenges::COLUMNS
-                );
-                let row: Option<sql::challenges::ChallengeRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                        .bind(id_hash)
-                        .bind(now)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                row.map(Challenge::try_from).transpose()
-            }
+    async fn take_challenge(&self, id_hash: &str, now: Millis) -> StoreResult<Option<Challenge>> {
+        // One DELETE: of two callers, the one whose statement removes the row gets it.
+        let sql = format!(
+            "DELETE FROM signin_challenges WHERE id_hash = $1 AND expires_at > $2 \
+             RETURNING {}",
+            sql::challenges::COLUMNS
+        );
+        let row: Option<sql::challenges::ChallengeRow> = query_as(sql)
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Challenge::try_from).transpose()
+    }
 
-            async fn take_challenge(
-                &self,
-                id_hash: &str,
-                now: Millis,
-            ) -> StoreResult<Option<Challenge>> {
-                // One DELETE: of two callers, the one whose statement removes the row gets it.
-                let sql = format!(
-                    "DELETE FROM signin_challenges WHERE id_hash = $1 AND expires_at > $2 \
-                     RETURNING {}",
-                    sql::challenges::COLUMNS
-                );
-                let row: Option<sql::challenges::ChallengeRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                        .bind(id_hash)
-                        .bind(now)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                row.map(Challenge::try_from).transpose()
-            }
+    async fn count_challenge_failure(&self, id_hash: &str) -> StoreResult<i64> {
+        Ok(query_scalar(
+            "UPDATE signin_challenges SET failures = failures + 1 WHERE id_hash = $1 \
+             RETURNING failures",
+        )
+        .bind(id_hash)
+        .fetch_one(&self.pool)
+        .await?)
+    }
 
-            async fn count_challenge_failure(&self, id_hash: &str) -> StoreResult<i64> {
-                Ok(sqlx::query_scalar(
-                    "UPDATE signin_challenges SET failures = failures + 1 WHERE id_hash = $1 \
-                     RETURNING failures",
-                )
-                .bind(id_hash)
-                .fetch_one(&self.pool)
-                .await?)
-            }
-
-            async fn prune_challenges(&self, now: Millis) -> StoreResult<u64> {
-                let r = sqlx::query("DELETE FROM signin_challenges WHERE expires_at <= $1")
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(r.rows_affected())
-            }
-        } { $($helpers)* } }
-    };
+    async fn prune_challenges(&self, now: Millis) -> StoreResult<u64> {
+        let r = query("DELETE FROM signin_challenges WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
 }
-pub(in crate::store) use methods;

@@ -1,9 +1,17 @@
 //! People (agents and administrators): inserts, reads with the derived linked account, the
 //! Team list with its filters and paging, edits and status.
 
+use async_trait::async_trait;
+
 use crate::domain::member::{AgentStatus, MemberKind, Permissions};
 use crate::domain::time::Millis;
-use crate::store::{Credentials, LinkedRef, Member};
+use crate::store::sql::{
+    self, Executor, SqlStore, dynamic, dynamic_as, dynamic_scalar, query, query_as, query_scalar,
+};
+use crate::store::{
+    Credentials, LinkedRef, Member, MemberPatch, MemberQuery, NewMember, PeopleStore,
+    SessionFilter, StoreError, StoreResult,
+};
 
 /// A person as `MEMBER_COLUMNS` reads them; the linked account needs the person's kind.
 #[derive(sqlx::FromRow)]
@@ -62,271 +70,264 @@ impl From<CredentialsRow> for Credentials {
     }
 }
 
-/// Appends the people methods (see the chain in `sql/mod.rs`).
-macro_rules! methods {
-    ([$store:ty, $db:ty, $backend:literal] $rest:tt { $($methods:tt)* } { $($helpers:tt)* }) => {
-        $crate::store::sql::next_area! { [$store, $db, $backend] $rest {
-            $($methods)*
+#[async_trait]
+impl PeopleStore for SqlStore {
+    async fn insert_member(&self, m: &NewMember) -> StoreResult<Member> {
+        let mut tx = self.begin_write().await?;
+        Self::insert_member_in(&mut *tx, m).await?;
+        let change = sql::outbox::Change::person(
+            &m.account_id,
+            &m.id,
+            crate::domain::webhook::EventType::MemberCreated,
+        );
+        Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
+        tx.commit().await?;
+        self.member(&m.account_id, &m.id).await
+    }
 
-            async fn insert_member(&self, m: &NewMember) -> StoreResult<Member> {
-                let mut tx = self.begin_write().await?;
-                Self::insert_member_in(&mut *tx, m).await?;
-                let change = sql::webhooks::Change::person(
-                    &m.account_id,
-                    &m.id,
-                    $crate::domain::webhook::EventType::MemberCreated,
-                );
-                Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
-                tx.commit().await?;
-                self.member(&m.account_id, &m.id).await
-            }
+    async fn member(&self, account_id: &str, id: &str) -> StoreResult<Member> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE m.account_id = $1 AND m.id = $2",
+            sql::MEMBER_COLUMNS,
+            sql::MEMBER_FROM
+        );
+        let row: sql::members::MemberRow = query_as(sql)
+            .bind(account_id)
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.into())
+    }
 
-            async fn member(&self, account_id: &str, id: &str) -> StoreResult<Member> {
-                let sql = format!(
-                    "SELECT {} FROM {} WHERE m.account_id = $1 AND m.id = $2",
-                    sql::MEMBER_COLUMNS,
-                    sql::MEMBER_FROM
-                );
-                let row: sql::members::MemberRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(account_id)
-                    .bind(id)
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok(row.into())
-            }
+    async fn members(&self, account_id: &str, ids: &[String]) -> StoreResult<Vec<Member>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = sql::Args::default();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE m.account_id = {} AND m.id IN ({}) ORDER BY m.id",
+            sql::MEMBER_COLUMNS,
+            sql::MEMBER_FROM,
+            args.text(account_id),
+            args.list(self.dialect(), ids)
+        );
+        let rows: Vec<sql::members::MemberRow> =
+            dynamic_as(sql, &args).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(Member::from).collect())
+    }
 
-            async fn members(&self, account_id: &str, ids: &[String]) -> StoreResult<Vec<Member>> {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut args = sql::Args::default();
-                let sql = format!(
-                    "SELECT {} FROM {} WHERE m.account_id = {} AND m.id IN ({}) ORDER BY m.id",
-                    sql::MEMBER_COLUMNS,
-                    sql::MEMBER_FROM,
-                    args.text(account_id),
-                    args.list($backend, ids)
-                );
-                let rows: Vec<sql::members::MemberRow> =
-                    Self::dynamic_as(sql, &args).fetch_all(&self.pool).await?;
-                Ok(rows.into_iter().map(Member::from).collect())
-            }
+    async fn credentials_by_email(
+        &self,
+        account_id: &str,
+        email_norm: &str,
+    ) -> StoreResult<Vec<Credentials>> {
+        let sql = format!(
+            "SELECT {}, m.password_hash FROM {} \
+             WHERE m.account_id = $1 AND m.email_norm = $2 ORDER BY m.kind",
+            sql::MEMBER_COLUMNS,
+            sql::MEMBER_FROM
+        );
+        let rows: Vec<sql::members::CredentialsRow> = query_as(sql)
+            .bind(account_id)
+            .bind(email_norm)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Credentials::from).collect())
+    }
 
-            async fn credentials_by_email(
-                &self,
-                account_id: &str,
-                email_norm: &str,
-            ) -> StoreResult<Vec<Credentials>> {
-                let sql = format!(
-                    "SELECT {}, m.password_hash FROM {} \
-                     WHERE m.account_id = $1 AND m.email_norm = $2 ORDER BY m.kind",
-                    sql::MEMBER_COLUMNS,
-                    sql::MEMBER_FROM
-                );
-                let rows: Vec<sql::members::CredentialsRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                        .bind(account_id)
-                        .bind(email_norm)
-                        .fetch_all(&self.pool)
-                        .await?;
-                Ok(rows.into_iter().map(Credentials::from).collect())
-            }
-
-            async fn password_hash(&self, account_id: &str, id: &str) -> StoreResult<String> {
-                Ok(sqlx::query_scalar(
-                    "SELECT password_hash FROM members WHERE account_id = $1 AND id = $2",
-                )
+    async fn password_hash(&self, account_id: &str, id: &str) -> StoreResult<String> {
+        Ok(
+            query_scalar("SELECT password_hash FROM members WHERE account_id = $1 AND id = $2")
                 .bind(account_id)
                 .bind(id)
                 .fetch_one(&self.pool)
-                .await?)
-            }
+                .await?,
+        )
+    }
 
-            async fn list_members(
-                &self,
-                account_id: &str,
-                q: &MemberQuery,
-            ) -> StoreResult<(Vec<Member>, i64)> {
-                let mut args = sql::Args::default();
-                let mut wh = vec![
-                    format!("m.account_id = {}", args.text(account_id)),
-                    format!("m.kind = {}", args.text(q.kind.as_str())),
-                ];
-                if let Some(filter) = q.session {
-                    let after = args.int(q.active_after);
-                    wh.push(match filter {
-                        // `live_seen_at` is the latest activity of the person's live sessions,
-                        // kept by triggers (migration 20261204000001): one comparison on the
-                        // list's own index instead of probing each person's sessions, and a
-                        // person counts once however many sessions they have (issue 13).
-                        SessionFilter::Active => format!("m.live_seen_at >= {after}"),
-                        SessionFilter::None => {
-                            format!("(m.live_seen_at IS NULL OR m.live_seen_at < {after})")
-                        }
-                        // Few sessions carry the mark: one probe of the partial index that
-                        // holds only them. `LIMIT 1` keeps SQLite (3.51) from rewriting the
-                        // EXISTS into a join with the sessions (`existsToJoin` skips subqueries
-                        // with a LIMIT), where OFFSET would skip one of a person's sessions at a
-                        // time instead of one person; PostgreSQL drops it.
-                        SessionFilter::OutsideOffice => format!(
-                            "EXISTS (SELECT 1 FROM sessions s WHERE s.member_id = m.id \
-                             AND s.ended_at IS NULL AND s.outside_office = TRUE \
-                             AND s.last_seen_at >= {after} LIMIT 1)"
-                        ),
-                    });
+    async fn list_members(
+        &self,
+        account_id: &str,
+        q: &MemberQuery,
+    ) -> StoreResult<(Vec<Member>, i64)> {
+        let mut args = sql::Args::default();
+        let mut wh = vec![
+            format!("m.account_id = {}", args.text(account_id)),
+            format!("m.kind = {}", args.text(q.kind.as_str())),
+        ];
+        if let Some(filter) = q.session {
+            let after = args.int(q.active_after);
+            wh.push(match filter {
+                // `live_seen_at` is the latest activity of the person's live sessions,
+                // kept by triggers (migration 20261204000001): one comparison on the
+                // list's own index instead of probing each person's sessions, and a
+                // person counts once however many sessions they have.
+                SessionFilter::Active => format!("m.live_seen_at >= {after}"),
+                SessionFilter::None => {
+                    format!("(m.live_seen_at IS NULL OR m.live_seen_at < {after})")
                 }
-                if let Some(st) = q.status {
-                    wh.push(format!("m.status = {}", args.text(st.as_str())));
-                }
-                if let Some(search) = q.search.as_deref().filter(|s| !s.is_empty()) {
-                    let p = args.text(sql::like_pattern(search));
-                    wh.push(format!(
-                        "(m.name_norm LIKE {p} ESCAPE '\\' OR m.email_norm LIKE {p} ESCAPE '\\')"
-                    ));
-                }
-                let wh = wh.join(" AND ");
-                let count_sql = format!("SELECT COUNT(*) FROM members m WHERE {wh}");
-                let total: i64 =
-                    Self::dynamic_scalar(count_sql, &args).fetch_one(&self.pool).await?;
-                let limit = args.int(q.limit);
-                let offset = args.int(q.offset);
-                let page_sql = format!(
-                    "SELECT {} FROM {} WHERE {wh} ORDER BY m.name_norm{}, m.id \
-                     LIMIT {limit} OFFSET {offset}",
-                    sql::MEMBER_COLUMNS,
-                    sql::MEMBER_FROM,
-                    sql::byte_order($backend)
-                );
-                let rows: Vec<sql::members::MemberRow> =
-                    Self::dynamic_as(page_sql, &args).fetch_all(&self.pool).await?;
-                Ok((rows.into_iter().map(Member::from).collect(), total))
-            }
+                // Few sessions carry the mark: one probe of the partial index that
+                // holds only them. `LIMIT 1` keeps SQLite (3.51) from rewriting the
+                // EXISTS into a join with the sessions (`existsToJoin` skips subqueries
+                // with a LIMIT), where OFFSET would skip one of a person's sessions at a
+                // time instead of one person; PostgreSQL drops it.
+                SessionFilter::OutsideOffice => format!(
+                    "EXISTS (SELECT 1 FROM sessions s WHERE s.member_id = m.id \
+                     AND s.ended_at IS NULL AND s.outside_office = TRUE \
+                     AND s.last_seen_at >= {after} LIMIT 1)"
+                ),
+            });
+        }
+        if let Some(st) = q.status {
+            wh.push(format!("m.status = {}", args.text(st.as_str())));
+        }
+        if let Some(search) = q.search.as_deref().filter(|s| !s.is_empty()) {
+            let p = args.text(sql::like_pattern(search));
+            wh.push(format!(
+                "(m.name_norm LIKE {p} ESCAPE '\\' OR m.email_norm LIKE {p} ESCAPE '\\')"
+            ));
+        }
+        let wh = wh.join(" AND ");
+        let count_sql = format!("SELECT COUNT(*) FROM members m WHERE {wh}");
+        let total: i64 = dynamic_scalar(count_sql, &args)
+            .fetch_one(&self.pool)
+            .await?;
+        let limit = args.int(q.limit);
+        let offset = args.int(q.offset);
+        let page_sql = format!(
+            "SELECT {} FROM {} WHERE {wh} ORDER BY m.name_norm{}, m.id \
+             LIMIT {limit} OFFSET {offset}",
+            sql::MEMBER_COLUMNS,
+            sql::MEMBER_FROM,
+            sql::byte_order(self.dialect())
+        );
+        let rows: Vec<sql::members::MemberRow> =
+            dynamic_as(page_sql, &args).fetch_all(&self.pool).await?;
+        Ok((rows.into_iter().map(Member::from).collect(), total))
+    }
 
-            async fn update_member(
-                &self,
-                account_id: &str,
-                id: &str,
-                patch: &MemberPatch,
-            ) -> StoreResult<Member> {
-                let mut args = sql::Args::default();
-                let mut sets = Vec::new();
-                if let Some(name) = &patch.name {
-                    sets.push(format!("name = {}", args.text(name.clone())));
-                    sets.push(format!("name_norm = {}", args.text(name.to_lowercase())));
-                }
-                if let Some((email, norm)) = &patch.email {
-                    sets.push(format!("email = {}", args.text(email.clone())));
-                    sets.push(format!("email_norm = {}", args.text(norm.clone())));
-                }
-                if let Some(hash) = &patch.password_hash {
-                    sets.push(format!("password_hash = {}", args.text(hash.clone())));
-                }
-                if let Some(d) = patch.disabled {
-                    sets.push(format!("disabled = {}", if d { "TRUE" } else { "FALSE" }));
-                }
-                if let Some(p) = &patch.permissions {
-                    sets.push(format!("permissions = {}", args.text(p.to_db())));
-                }
-                if !sets.is_empty() {
-                    let sql = format!(
-                        "UPDATE members SET {} WHERE account_id = {} AND id = {}",
-                        sets.join(", "),
-                        args.text(account_id),
-                        args.text(id)
-                    );
-                    let mut tx = self.begin_write().await?;
-                    let r = Self::dynamic(sql, &args).execute(&mut *tx).await?;
-                    if r.rows_affected() == 0 {
-                        return Err(StoreError::NotFound);
-                    }
-                    // A password change alone is no news to a receiver.
-                    let event = if patch.disabled == Some(true) {
-                        Some($crate::domain::webhook::EventType::MemberDisabled)
-                    } else if patch.name.is_some()
-                        || patch.email.is_some()
-                        || patch.permissions.is_some()
-                        || patch.disabled.is_some()
-                    {
-                        Some($crate::domain::webhook::EventType::MemberUpdated)
-                    } else {
-                        None
-                    };
-                    if let Some(event) = event {
-                        let change = sql::webhooks::Change::person(account_id, id, event);
-                        Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
-                    }
-                    tx.commit().await?;
-                }
-                self.member(account_id, id).await
+    async fn update_member(
+        &self,
+        account_id: &str,
+        id: &str,
+        patch: &MemberPatch,
+    ) -> StoreResult<Member> {
+        let mut args = sql::Args::default();
+        let mut sets = Vec::new();
+        if let Some(name) = &patch.name {
+            sets.push(format!("name = {}", args.text(name.clone())));
+            sets.push(format!("name_norm = {}", args.text(name.to_lowercase())));
+        }
+        if let Some((email, norm)) = &patch.email {
+            sets.push(format!("email = {}", args.text(email.clone())));
+            sets.push(format!("email_norm = {}", args.text(norm.clone())));
+        }
+        if let Some(hash) = &patch.password_hash {
+            sets.push(format!("password_hash = {}", args.text(hash.clone())));
+        }
+        if let Some(d) = patch.disabled {
+            sets.push(format!("disabled = {}", if d { "TRUE" } else { "FALSE" }));
+        }
+        if let Some(p) = &patch.permissions {
+            sets.push(format!("permissions = {}", args.text(p.to_db())));
+        }
+        if !sets.is_empty() {
+            let sql = format!(
+                "UPDATE members SET {} WHERE account_id = {} AND id = {}",
+                sets.join(", "),
+                args.text(account_id),
+                args.text(id)
+            );
+            let mut tx = self.begin_write().await?;
+            let r = dynamic(sql, &args).execute(&mut *tx).await?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
             }
-
-            async fn set_status(
-                &self,
-                account_id: &str,
-                id: &str,
-                status: AgentStatus,
-                choice: Option<AgentStatus>,
-            ) -> StoreResult<Member> {
-                let mut tx = self.begin_write().await?;
-                let before: Option<AgentStatus> = sqlx::query_scalar(
-                    "SELECT status FROM members WHERE account_id = $1 AND id = $2 AND kind = 'agent'",
-                )
-                .bind(account_id)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(before) = before else {
-                    return Err(StoreError::NotFound);
-                };
-                sqlx::query(
-                    "UPDATE members SET status = $1, status_choice = COALESCE($2, status_choice) \
-                     WHERE account_id = $3 AND id = $4 AND kind = 'agent'",
-                )
-                .bind(status.as_str())
-                .bind(choice.map(|c| c.as_str()))
-                .bind(account_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                if before != status {
-                    let change = sql::webhooks::Change::person(
-                        account_id,
-                        id,
-                        $crate::domain::webhook::EventType::PresenceChanged,
-                    );
-                    Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
-                }
-                tx.commit().await?;
-                self.member(account_id, id).await
-            }
-        } {
-            $($helpers)*
-
-            async fn insert_member_in<'e, E>(executor: E, m: &NewMember) -> StoreResult<()>
-            where
-                E: sqlx::Executor<'e, Database = $db>,
+            // A password change alone is no news to a receiver.
+            let event = if patch.disabled == Some(true) {
+                Some(crate::domain::webhook::EventType::MemberDisabled)
+            } else if patch.name.is_some()
+                || patch.email.is_some()
+                || patch.permissions.is_some()
+                || patch.disabled.is_some()
             {
-                sqlx::query(
-                    "INSERT INTO members (id, account_id, kind, name, name_norm, email, \
-                     email_norm, password_hash, is_primary, permissions, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(&m.id)
-                .bind(&m.account_id)
-                .bind(m.kind.as_str())
-                .bind(&m.name)
-                .bind(m.name.to_lowercase())
-                .bind(&m.email)
-                .bind(&m.email_norm)
-                .bind(&m.password_hash)
-                .bind(m.primary)
-                .bind(m.permissions.to_db())
-                .bind(m.created_at)
-                .execute(executor)
-                .await?;
-                Ok(())
+                Some(crate::domain::webhook::EventType::MemberUpdated)
+            } else {
+                None
+            };
+            if let Some(event) = event {
+                let change = sql::outbox::Change::person(account_id, id, event);
+                Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
             }
-        } }
-    };
+            tx.commit().await?;
+        }
+        self.member(account_id, id).await
+    }
+
+    async fn set_status(
+        &self,
+        account_id: &str,
+        id: &str,
+        status: AgentStatus,
+        choice: Option<AgentStatus>,
+    ) -> StoreResult<Member> {
+        let mut tx = self.begin_write().await?;
+        let before: Option<AgentStatus> = query_scalar(
+            "SELECT status FROM members WHERE account_id = $1 AND id = $2 AND kind = 'agent'",
+        )
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(before) = before else {
+            return Err(StoreError::NotFound);
+        };
+        query(
+            "UPDATE members SET status = $1, status_choice = COALESCE($2, status_choice) \
+             WHERE account_id = $3 AND id = $4 AND kind = 'agent'",
+        )
+        .bind(status.as_str())
+        .bind(choice.map(|c| c.as_str()))
+        .bind(account_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if before != status {
+            let change = sql::outbox::Change::person(
+                account_id,
+                id,
+                crate::domain::webhook::EventType::PresenceChanged,
+            );
+            Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
+        }
+        tx.commit().await?;
+        self.member(account_id, id).await
+    }
 }
-pub(in crate::store) use methods;
+
+impl SqlStore {
+    pub(super) async fn insert_member_in(
+        executor: impl Executor<'_>,
+        m: &NewMember,
+    ) -> StoreResult<()> {
+        query(
+            "INSERT INTO members (id, account_id, kind, name, name_norm, email, \
+             email_norm, password_hash, is_primary, permissions, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&m.id)
+        .bind(&m.account_id)
+        .bind(m.kind.as_str())
+        .bind(&m.name)
+        .bind(m.name.to_lowercase())
+        .bind(&m.email)
+        .bind(&m.email_norm)
+        .bind(&m.password_hash)
+        .bind(m.primary)
+        .bind(m.permissions.to_db())
+        .bind(m.created_at)
+        .execute(executor)
+        .await?;
+        Ok(())
+    }
+}

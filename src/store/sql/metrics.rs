@@ -1,40 +1,38 @@
 //! The counts the metrics scrape reads: cheap grouped counts over partial indexes, so a scrape
 //! every few seconds costs the database next to nothing.
 
-/// Appends the metrics methods (see the chain in `sql/mod.rs`).
-macro_rules! methods {
-    ([$store:ty, $db:ty, $backend:literal] $rest:tt { $($methods:tt)* } { $($helpers:tt)* }) => {
-        $crate::store::sql::next_area! { [$store, $db, $backend] $rest {
-            $($methods)*
+use super::{SqlStore, query_as, query_scalar};
+use async_trait::async_trait;
 
-            async fn live_counts(&self) -> StoreResult<LiveCounts> {
-                // `sessions_live_by_seen` covers exactly the live sessions.
-                let by_kind: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT member_kind, CAST(COUNT(*) AS BIGINT) FROM sessions \
-                     WHERE ended_at IS NULL GROUP BY member_kind",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                let agents_online: i64 = sqlx::query_scalar(
-                    "SELECT CAST(COUNT(*) AS BIGINT) FROM members \
-                     WHERE kind = 'agent' AND status = 'online' AND disabled = FALSE",
-                )
-                .fetch_one(&self.pool)
-                .await?;
-                let mut counts = LiveCounts {
-                    agents_online,
-                    ..LiveCounts::default()
-                };
-                for (kind, n) in by_kind {
-                    match kind.as_str() {
-                        "agent" => counts.agent_sessions = n,
-                        "admin" => counts.admin_sessions = n,
-                        _ => {}
-                    }
-                }
-                Ok(counts)
+use crate::store::{LiveCounts, MetricsStore, StoreResult};
+
+#[async_trait]
+impl MetricsStore for SqlStore {
+    async fn live_counts(&self) -> StoreResult<LiveCounts> {
+        // `sessions_live_by_seen` covers exactly the live sessions.
+        let by_kind: Vec<(String, i64)> = query_as(
+            "SELECT member_kind, CAST(COUNT(*) AS BIGINT) FROM sessions \
+             WHERE ended_at IS NULL GROUP BY member_kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let agents_online: i64 = query_scalar(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM members \
+             WHERE kind = 'agent' AND status = 'online' AND disabled = FALSE",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let mut counts = LiveCounts {
+            agents_online,
+            ..LiveCounts::default()
+        };
+        for (kind, n) in by_kind {
+            match kind.as_str() {
+                "agent" => counts.agent_sessions = n,
+                "admin" => counts.admin_sessions = n,
+                _ => {}
             }
-        } { $($helpers)* } }
-    };
+        }
+        Ok(counts)
+    }
 }
-pub(in crate::store) use methods;

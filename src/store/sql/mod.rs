@@ -1,23 +1,19 @@
-//! The SQL both backends share, one text per statement for SQLite and PostgreSQL (same `$n`
-//! placeholders, integer times, text ids), split by area: `accounts`, `members`, `sessions`,
-//! `endings`, `audit`, `presence`, `throttling`, `challenges`, `webhooks` and `retention`.
+//! The one implementation of the store traits, for SQLite and PostgreSQL alike: one text per
+//! statement for both databases (same `$n` placeholders, integer times, text ids), split by
+//! area, each file an `impl <Area>Store for SqlStore`: `accounts`, `secrets`, `members`
+//! (people), `sessions` (with `endings`, the one transaction that ends them), `audit`,
+//! `presence`, `throttling`, `challenges`, `mfa`, `policies`, `webhooks`, `retention`,
+//! `metrics`, and `database` (health and upkeep). Helpers one area lends another (the
+//! webhook outbox written inside each change's transaction, an audit batch, a person's row)
+//! are inherent `SqlStore` functions taking the transaction.
 //!
-//! How one text serves both pools: each area writes its `Store` methods once, in a
-//! `macro_rules! methods` over the pool's database type, and `impl_sql_store!` instantiates them
-//! for `SqliteStore` and `PgStore`. A trait impl is one block and `#[async_trait]` only rewrites
-//! methods written out in that block (it runs before any macro call inside it expands), so the
-//! areas are chained: `impl_sql_store!` hands an empty method list to the first area, each area
-//! appends its methods (and any private helpers) and hands both lists to the next through
-//! `next_area!`, and the last step emits the one `impl Store` and the helpers' `impl`. Generic
-//! functions over `sqlx::Database` were the alternative; Rust does not carry a helper trait's
-//! where-clauses to its users, so every function would have repeated a dozen bounds (each bound
-//! type, the executors, `Send` futures for `async_trait`).
-//!
-//! Shared by all areas, outside the macros: driver errors become `StoreError` in one place
-//! (`From<sqlx::Error>`, so `?` does it), unique-constraint conflicts are told apart by the
-//! constraint's name (PostgreSQL reports it; SQLite reports the key, mapped to the same names
-//! in `SQLITE_UNIQUE_KEYS`), rows are read with `sqlx::FromRow` (the domain's text-valued types
-//! decode themselves, below), and dynamic statements collect their values in `Args`.
+//! Shared by all areas: statements run through `exec` (the two drivers behind one `query`),
+//! driver errors become `StoreError` in one place (`From<sqlx::Error>`, so `?` does it),
+//! unique-constraint conflicts are told apart by the constraint's name (PostgreSQL reports it;
+//! SQLite reports the key, mapped to the same names in `SQLITE_UNIQUE_KEYS`), rows are read
+//! with `sqlx::FromRow` (the domain's text-valued types decode themselves, below), and
+//! dynamic statements collect their values in `Args`. Where the SQL differs, the code matches
+//! on the [`Dialect`].
 
 use sqlx::error::BoxDynError;
 
@@ -25,189 +21,83 @@ use crate::domain::member::{AgentStatus, MemberKind, Permissions};
 use crate::domain::session::EndReason;
 
 use super::StoreError;
+pub(in crate::store) use exec::{
+    Arg, Executor, Pool, Tx, dynamic, dynamic_as, dynamic_scalar, query, query_as, query_scalar,
+};
 
-pub(in crate::store) mod accounts;
-pub(in crate::store) mod audit;
-pub(in crate::store) mod challenges;
-pub(in crate::store) mod endings;
-pub(in crate::store) mod members;
-pub(in crate::store) mod metrics;
-pub(in crate::store) mod mfa;
-pub(in crate::store) mod policies;
-pub(in crate::store) mod presence;
-pub(in crate::store) mod retention;
-pub(in crate::store) mod sessions;
-pub(in crate::store) mod throttling;
-pub(in crate::store) mod webhooks;
+mod accounts;
+mod audit;
+mod challenges;
+mod database;
+mod endings;
+pub(in crate::store) mod exec;
+mod members;
+mod metrics;
+mod mfa;
+mod outbox;
+mod policies;
+mod presence;
+mod retention;
+mod secrets;
+mod sessions;
+mod throttling;
+mod webhooks;
 
-/// Implements `Store` for a struct with a `pool: sqlx::Pool<$db>` field.
-macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $backend:literal) => {
-        $crate::store::sql::next_area! {
-            [$store, $db, $backend]
-            [accounts, members, sessions, endings, audit, presence, throttling, challenges, webhooks, retention, policies, mfa, metrics]
-            {} {}
-        }
-    };
+/// Which SQL a database speaks where the two differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
 }
-pub(in crate::store) use impl_sql_store;
 
-/// One step of the chain: the next area appends its methods, or, with no area left, the
-/// collected methods become the `Store` impl (with what concerns the whole database: its
-/// name, health, upkeep) and the collected helpers an inherent impl.
-macro_rules! next_area {
-    ($p:tt [$area:ident $(, $rest:ident)*] { $($methods:tt)* } { $($helpers:tt)* }) => {
-        $crate::store::sql::$area::methods! { $p [$($rest),*] { $($methods)* } { $($helpers)* } }
-    };
-    ([$store:ty, $db:ty, $backend:literal] [] { $($methods:tt)* } { $($helpers:tt)* }) => {
-        impl $store {
-            /// Starts a transaction that reads, then writes. SQLite takes the write lock up
-            /// front (`BEGIN IMMEDIATE`) so the transaction cannot fail with "database is
-            /// locked" when another connection writes between its read and its write; before
-            /// that it waits its turn at this process's write gate (see [`WriteGate`]).
-            async fn begin_write(&self) -> StoreResult<$crate::store::sql::WriteTx<$db>> {
-                let turn = self.writes.turn().await;
-                let begin = if $backend == "sqlite" { "BEGIN IMMEDIATE" } else { "BEGIN" };
-                let tx = self.pool.begin_with(begin).await?;
-                Ok($crate::store::sql::WriteTx {
-                    tx,
-                    _turn: turn,
-                    health: self.writes.health(),
-                })
-            }
-
-            /// The smallest write there is: page 1 rewritten with the `user_version` it holds
-            /// (Deskward keeps nothing there), one WAL frame, committed like every write. It
-            /// fails where any write would (a full volume) and succeeds once writes can.
-            async fn probe_write(&self) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                let v: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {v}")))
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            /// A statement built at run time, with the values its `Args` collected.
-            fn dynamic<'a>(
-                sql: String,
-                args: &'a $crate::store::sql::Args,
-            ) -> sqlx::query::Query<'a, $db, <$db as sqlx::Database>::Arguments> {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for a in args.values() {
-                    q = match a {
-                        $crate::store::sql::Arg::Int(v) => q.bind(*v),
-                        $crate::store::sql::Arg::Text(v) => q.bind(v.as_str()),
-                    };
-                }
-                q
-            }
-
-            /// As `dynamic`, reading each row as a `T`.
-            fn dynamic_as<'a, T>(
-                sql: String,
-                args: &'a $crate::store::sql::Args,
-            ) -> sqlx::query::QueryAs<'a, $db, T, <$db as sqlx::Database>::Arguments>
-            where
-                T: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
-            {
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-                for a in args.values() {
-                    q = match a {
-                        $crate::store::sql::Arg::Int(v) => q.bind(*v),
-                        $crate::store::sql::Arg::Text(v) => q.bind(v.as_str()),
-                    };
-                }
-                q
-            }
-
-            /// As `dynamic`, reading the first column of each row as a `T`.
-            fn dynamic_scalar<'a, T>(
-                sql: String,
-                args: &'a $crate::store::sql::Args,
-            ) -> sqlx::query::QueryScalar<'a, $db, T, <$db as sqlx::Database>::Arguments>
-            where
-                (T,): for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
-            {
-                let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-                for a in args.values() {
-                    q = match a {
-                        $crate::store::sql::Arg::Int(v) => q.bind(*v),
-                        $crate::store::sql::Arg::Text(v) => q.bind(v.as_str()),
-                    };
-                }
-                q
-            }
-
-            $($helpers)*
+impl Dialect {
+    /// The name logs and the health check use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
         }
-
-        #[async_trait::async_trait]
-        impl Store for $store {
-            fn backend(&self) -> &'static str {
-                $backend
-            }
-
-            async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
-                if $backend == "sqlite" && self.writes.failing().is_some() {
-                    // A write failed and none has succeeded since: try one, so the health
-                    // check turns healthy by itself once space (or the volume) is back, even
-                    // while nobody else writes.
-                    let tried = self.probe_write().await;
-                    if let Some(why) = self.writes.failing() {
-                        return Err(StoreError::Unavailable(format!(
-                            "the database cannot write: {why}"
-                        )));
-                    }
-                    tried?;
-                }
-                Ok(())
-            }
-
-            async fn reachable(&self, within: std::time::Duration) -> StoreResult<()> {
-                if $backend == "sqlite" {
-                    return Ok(());
-                }
-                // One `SELECT 1` on a connection the pool has idle, or on one it opens when it
-                // may; none when every connection is in use (busy, not gone).
-                let answer = async {
-                    let mut conn = match self.pool.try_acquire() {
-                        Some(conn) => conn,
-                        None if self.pool.size() >= self.pool.options().get_max_connections() => {
-                            return Ok(());
-                        }
-                        None => self.pool.acquire().await?,
-                    };
-                    if let Err(e) = sqlx::query("SELECT 1").execute(&mut *conn).await {
-                        conn.close_on_drop();
-                        return Err(StoreError::from(e));
-                    }
-                    Ok(())
-                };
-                match tokio::time::timeout(within, answer).await {
-                    Ok(answered) => answered,
-                    Err(_) => Err(StoreError::Unavailable(format!(
-                        "no answer within {} ms",
-                        within.as_millis()
-                    ))),
-                }
-            }
-
-            async fn checkpoint(&self) -> StoreResult<()> {
-                if $backend == "sqlite" {
-                    // PASSIVE: copies what no reader still needs, never waits for anyone.
-                    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await?;
-                }
-                Ok(())
-            }
-
-            $($methods)*
-        }
-    };
+    }
 }
-pub(in crate::store) use next_area;
+
+/// The store on either database. Made by `sqlite::connect` or `postgres::connect_with`.
+pub struct SqlStore {
+    pub(in crate::store) pool: Pool,
+    /// Stamps the webhook outbox rows (`DatabaseStore::use_clock`).
+    pub(in crate::store) clock: std::sync::RwLock<std::sync::Arc<dyn crate::clock::Clock>>,
+    /// Writers' turns (`begin_write`).
+    pub(in crate::store) writes: WriteGate,
+    /// SQLite's background checkpointer, told when the store goes.
+    pub(in crate::store) wal: Option<std::sync::Arc<super::sqlite::WalWatch>>,
+}
+
+impl SqlStore {
+    pub(in crate::store) fn new(
+        pool: Pool,
+        writes: WriteGate,
+        wal: Option<std::sync::Arc<super::sqlite::WalWatch>>,
+    ) -> Self {
+        SqlStore {
+            pool,
+            clock: std::sync::RwLock::new(std::sync::Arc::new(crate::clock::SystemClock)),
+            writes,
+            wal,
+        }
+    }
+
+    /// The SQL this store's database speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.pool.dialect()
+    }
+}
+
+impl Drop for SqlStore {
+    fn drop(&mut self) {
+        if let Some(wal) = &self.wal {
+            wal.close();
+        }
+    }
+}
 
 /// Writers of one process take turns here before they ask SQLite for its one write lock.
 /// SQLite makes a writer that finds the lock taken sleep and try again (1, 2, 5, 10 … 100 ms,
@@ -276,19 +166,22 @@ impl WriteGate {
 }
 
 /// A write transaction holding its turn at the [`WriteGate`] until it commits or is dropped.
-/// It reads as the connection (`&mut *tx`), like `sqlx::Transaction`.
-pub(in crate::store) struct WriteTx<DB: sqlx::Database> {
-    pub tx: sqlx::Transaction<'static, DB>,
+/// It reads as the transaction (`&mut *tx`).
+pub(in crate::store) struct WriteTx {
+    pub tx: Tx,
     pub _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     pub health: Option<std::sync::Arc<WriteHealth>>,
 }
 
-impl<DB: sqlx::Database> WriteTx<DB> {
+impl WriteTx {
     /// Commits, recording the outcome for the health check. A failed commit leaves its
     /// connection's transaction to the pool's release check (`sqlite::release_check`), which
     /// closes the connection rather than lend it out inside a transaction.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let done = self.tx.commit().await;
+        let done = match self.tx {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        };
         if let Some(h) = &self.health {
             h.set(done.as_ref().err().map(|e| e.to_string()));
         }
@@ -296,28 +189,34 @@ impl<DB: sqlx::Database> WriteTx<DB> {
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.tx.rollback().await
+        match self.tx {
+            Tx::Sqlite(t) => t.rollback().await,
+            Tx::Postgres(t) => t.rollback().await,
+        }
     }
 }
 
-impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
-    type Target = DB::Connection;
+impl std::ops::Deref for WriteTx {
+    type Target = Tx;
 
-    fn deref(&self) -> &DB::Connection {
+    fn deref(&self) -> &Tx {
         &self.tx
     }
 }
 
-impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
-    fn deref_mut(&mut self) -> &mut DB::Connection {
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Tx {
         &mut self.tx
     }
 }
 
-/// A bind value for dynamically built statements.
-pub(in crate::store) enum Arg {
-    Int(i64),
-    Text(String),
+impl Tx {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Postgres(_) => Dialect::Postgres,
+        }
+    }
 }
 
 /// Builds `$n` placeholders while collecting their values in order.
@@ -346,13 +245,12 @@ impl Args {
     /// A list for `x IN (…)`, bound as one JSON array that the database unpacks. One value
     /// and one statement text whatever the length: SQLite's cost per `$n` placeholder grows
     /// with their number, and 1,000 ids made a bulk ending spend a third of its time there.
-    pub fn list(&mut self, backend: &str, values: &[String]) -> String {
+    pub fn list(&mut self, dialect: Dialect, values: &[String]) -> String {
         let json = serde_json::to_string(values).unwrap_or_else(|_| "[]".to_string());
         let p = self.text(json);
-        if backend == "postgres" {
-            format!("SELECT jsonb_array_elements_text({p}::jsonb) AS v")
-        } else {
-            format!("SELECT value AS v FROM json_each({p})")
+        match dialect {
+            Dialect::Postgres => format!("SELECT jsonb_array_elements_text({p}::jsonb) AS v"),
+            Dialect::Sqlite => format!("SELECT value AS v FROM json_each({p})"),
         }
     }
 
@@ -505,11 +403,10 @@ pub(in crate::store) const ENDED_COLUMNS: &str =
 
 /// Orders names by bytes on both databases (SQLite's default), whatever collation the
 /// PostgreSQL database was created with, so both list people in the same order.
-pub(in crate::store) fn byte_order(backend: &str) -> &'static str {
-    if backend == "postgres" {
-        " COLLATE \"C\""
-    } else {
-        ""
+pub(in crate::store) fn byte_order(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => " COLLATE \"C\"",
+        Dialect::Sqlite => "",
     }
 }
 

@@ -1,6 +1,12 @@
 //! Retention: deleting rows older than their configured age (ended sessions, audit entries,
 //! webhook deliveries), one bounded batch per statement so no statement holds a lock long.
 
+use async_trait::async_trait;
+
+use crate::domain::time::Millis;
+use crate::store::sql::{self, SqlStore, query};
+use crate::store::{Retained, RetentionStore, StoreResult};
+
 /// Deletes one batch of old rows of a kind: `$1` the cutoff, `$2` the batch size.
 pub(in crate::store) fn delete_older_sql(what: crate::store::Retained) -> &'static str {
     use crate::store::Retained;
@@ -19,26 +25,14 @@ pub(in crate::store) fn delete_older_sql(what: crate::store::Retained) -> &'stat
     }
 }
 
-/// Appends the retention methods (see the chain in `sql/mod.rs`).
-macro_rules! methods {
-    ([$store:ty, $db:ty, $backend:literal] $rest:tt { $($methods:tt)* } { $($helpers:tt)* }) => {
-        $crate::store::sql::next_area! { [$store, $db, $backend] $rest {
-            $($methods)*
-
-            async fn delete_older(
-                &self,
-                what: Retained,
-                before: Millis,
-                limit: i64,
-            ) -> StoreResult<u64> {
-                let r = sqlx::query(sql::retention::delete_older_sql(what))
-                    .bind(before)
-                    .bind(limit)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(r.rows_affected())
-            }
-        } { $($helpers)* } }
-    };
+#[async_trait]
+impl RetentionStore for SqlStore {
+    async fn delete_older(&self, what: Retained, before: Millis, limit: i64) -> StoreResult<u64> {
+        let r = query(sql::retention::delete_older_sql(what))
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
 }
-pub(in crate::store) use methods;

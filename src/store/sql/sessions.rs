@@ -1,136 +1,178 @@
 //! Sessions while they live: sign-in inserts them, the authentication hot path reads them by
 //! token hash, activity is recorded, and the Team pages list them. Ending them is `endings`.
 
-/// Appends the session methods (see the chain in `sql/mod.rs`).
-macro_rules! methods {
-    ([$store:ty, $db:ty, $backend:literal] $rest:tt { $($methods:tt)* } { $($helpers:tt)* }) => {
-        $crate::store::sql::next_area! { [$store, $db, $backend] $rest {
-            $($methods)*
+use async_trait::async_trait;
 
-            async fn insert_session(&self, s: &NewSession) -> StoreResult<Session> {
-                let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO sessions (id, account_id, member_id, member_kind, token_hash, \
-                     csrf_token, started_at, last_seen_at, ip, user_agent, device, \
-                     auth_methods, mfa_enrollment) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(&s.id)
-                .bind(&s.account_id)
-                .bind(&s.member_id)
-                .bind(s.member_kind.as_str())
-                .bind(&s.token_hash)
-                .bind(&s.csrf_token)
-                .bind(s.started_at)
-                .bind(&s.ip)
-                .bind(&s.user_agent)
-                .bind(&s.device)
-                .bind(&s.auth_methods)
-                .bind(s.mfa_enrollment)
-                .execute(&mut *tx)
-                .await?;
-                let change = sql::webhooks::Change::session(&s.account_id, &s.member_id, &s.id, false);
-                Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
-                tx.commit().await?;
-                self.session(&s.account_id, &s.id).await
-            }
+use crate::domain::session::EndReason;
+use crate::domain::time::Millis;
+use crate::store::sql::{self, SqlStore, dynamic, dynamic_as, query, query_as, query_scalar};
+use crate::store::{
+    AuthRecord, EndSessions, Ended, LiveSessionAddress, NewSession, Session, SessionSeen,
+    SessionStore, StoreResult,
+};
 
-            async fn auth_record(&self, token_hash: &str) -> StoreResult<Option<AuthRecord>> {
-                let sql = format!(
-                    "SELECT {}, s.csrf_token, m.name AS member_name, m.email AS member_email, \
-                     m.is_primary, m.permissions, m.disabled, a.agent_idle_timeout_minutes, \
-                     a.max_session_lifetime_minutes \
-                     FROM sessions s JOIN members m ON m.id = s.member_id \
-                     JOIN accounts a ON a.id = s.account_id \
-                     WHERE s.token_hash = $1 AND s.ended_at IS NULL",
-                    sql::SESSION_COLUMNS
-                );
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(token_hash)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn insert_session(&self, s: &NewSession) -> StoreResult<Session> {
+        let mut tx = self.begin_write().await?;
+        query(
+            "INSERT INTO sessions (id, account_id, member_id, member_kind, token_hash, \
+             csrf_token, started_at, last_seen_at, ip, user_agent, device, \
+             auth_methods, mfa_enrollment) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&s.id)
+        .bind(&s.account_id)
+        .bind(&s.member_id)
+        .bind(s.member_kind.as_str())
+        .bind(&s.token_hash)
+        .bind(&s.csrf_token)
+        .bind(s.started_at)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .bind(&s.device)
+        .bind(&s.auth_methods)
+        .bind(s.mfa_enrollment)
+        .execute(&mut *tx)
+        .await?;
+        let change = sql::outbox::Change::session(&s.account_id, &s.member_id, &s.id, false);
+        Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
+        tx.commit().await?;
+        self.session(&s.account_id, &s.id).await
+    }
 
-            async fn touch_session(&self, session_id: &str, at: Millis) -> StoreResult<bool> {
-                let r = sqlx::query(
-                    // Never moves back (another instance may have recorded a later instant),
-                    // yet still reports the session live.
-                    "UPDATE sessions SET last_seen_at = \
-                     CASE WHEN last_seen_at < $1 THEN $1 ELSE last_seen_at END \
-                     WHERE id = $2 AND ended_at IS NULL",
-                )
-                .bind(at)
-                .bind(session_id)
-                .execute(&self.pool)
-                .await?;
-                Ok(r.rows_affected() > 0)
-            }
+    async fn auth_record(&self, token_hash: &str) -> StoreResult<Option<AuthRecord>> {
+        let sql = format!(
+            "SELECT {}, s.csrf_token, m.name AS member_name, m.email AS member_email, \
+             m.is_primary, m.permissions, m.disabled, a.agent_idle_timeout_minutes, \
+             a.max_session_lifetime_minutes \
+             FROM sessions s JOIN members m ON m.id = s.member_id \
+             JOIN accounts a ON a.id = s.account_id \
+             WHERE s.token_hash = $1 AND s.ended_at IS NULL",
+            sql::SESSION_COLUMNS
+        );
+        Ok(query_as(sql)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
 
-            async fn ended_session_reason(
-                &self,
-                account_id: &str,
-                token_hash: &str,
-            ) -> StoreResult<Option<EndReason>> {
-                let reason: Option<Option<EndReason>> = sqlx::query_scalar(
-                    "SELECT end_reason FROM sessions WHERE account_id = $1 AND token_hash = $2",
-                )
-                .bind(account_id)
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(reason.flatten())
-            }
+    async fn ended_session_reason(
+        &self,
+        account_id: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<EndReason>> {
+        let reason: Option<Option<EndReason>> = query_scalar(
+            "SELECT end_reason FROM sessions WHERE account_id = $1 AND token_hash = $2",
+        )
+        .bind(account_id)
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(reason.flatten())
+    }
 
-            async fn session_email(
-                &self,
-                account_id: &str,
-                token_hash: &str,
-            ) -> StoreResult<Option<String>> {
-                Ok(sqlx::query_scalar(
-                    "SELECT m.email FROM sessions s \
-                     JOIN members m ON m.id = s.member_id AND m.account_id = s.account_id \
-                     WHERE s.account_id = $1 AND s.token_hash = $2",
-                )
-                .bind(account_id)
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?)
-            }
+    async fn session_email(
+        &self,
+        account_id: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(query_scalar(
+            "SELECT m.email FROM sessions s \
+             JOIN members m ON m.id = s.member_id AND m.account_id = s.account_id \
+             WHERE s.account_id = $1 AND s.token_hash = $2",
+        )
+        .bind(account_id)
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
 
-            async fn session(&self, account_id: &str, session_id: &str) -> StoreResult<Session> {
-                let sql = format!(
-                    "SELECT {} FROM sessions s WHERE s.account_id = $1 AND s.id = $2",
-                    sql::SESSION_COLUMNS
-                );
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(account_id)
-                    .bind(session_id)
-                    .fetch_one(&self.pool)
-                    .await?)
-            }
+    async fn session(&self, account_id: &str, session_id: &str) -> StoreResult<Session> {
+        let sql = format!(
+            "SELECT {} FROM sessions s WHERE s.account_id = $1 AND s.id = $2",
+            sql::SESSION_COLUMNS
+        );
+        Ok(query_as(sql)
+            .bind(account_id)
+            .bind(session_id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
 
-            async fn active_sessions(
-                &self,
-                account_id: &str,
-                member_ids: &[String],
-                active_after: Millis,
-            ) -> StoreResult<Vec<Session>> {
-                if member_ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut args = sql::Args::default();
-                let sql = format!(
-                    "SELECT {} FROM sessions s WHERE s.account_id = {} AND s.ended_at IS NULL \
-                     AND s.last_seen_at >= {} AND s.member_id IN ({}) \
-                     ORDER BY s.started_at, s.id",
-                    sql::SESSION_COLUMNS,
-                    args.text(account_id),
-                    args.int(active_after),
-                    args.list($backend, member_ids)
-                );
-                Ok(Self::dynamic_as(sql, &args).fetch_all(&self.pool).await?)
-            }
-        } { $($helpers)* } }
-    };
+    async fn active_sessions(
+        &self,
+        account_id: &str,
+        member_ids: &[String],
+        active_after: Millis,
+    ) -> StoreResult<Vec<Session>> {
+        if member_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = sql::Args::default();
+        let sql = format!(
+            "SELECT {} FROM sessions s WHERE s.account_id = {} AND s.ended_at IS NULL \
+             AND s.last_seen_at >= {} AND s.member_id IN ({}) \
+             ORDER BY s.started_at, s.id",
+            sql::SESSION_COLUMNS,
+            args.text(account_id),
+            args.int(active_after),
+            args.list(self.dialect(), member_ids)
+        );
+        Ok(dynamic_as(sql, &args).fetch_all(&self.pool).await?)
+    }
+
+    async fn end_sessions(&self, req: &EndSessions) -> StoreResult<Ended> {
+        // In `endings.rs`, with the expiry rules it shares with the sweep.
+        self.end(req).await
+    }
+
+    async fn touch_session_seen(&self, t: &SessionSeen) -> StoreResult<bool> {
+        // Activity never moves back (another instance may have recorded a later
+        // instant); a change of address or device keeps the moment it was first seen.
+        let r = query(
+            "UPDATE sessions SET \
+             last_seen_at = CASE WHEN last_seen_at < $1 THEN $1 ELSE last_seen_at END, \
+             ip_changed_at = CASE WHEN COALESCE(last_ip, ip) <> $2 THEN $1 \
+             ELSE ip_changed_at END, \
+             device_changed_at = CASE WHEN COALESCE(last_user_agent, user_agent) <> $3 \
+             THEN $1 ELSE device_changed_at END, \
+             last_ip = $2, last_user_agent = $3, outside_office = $4 \
+             WHERE id = $5 AND ended_at IS NULL",
+        )
+        .bind(t.at)
+        .bind(&t.ip)
+        .bind(&t.user_agent)
+        .bind(t.outside_office)
+        .bind(&t.session_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn live_session_addresses(
+        &self,
+        account_id: &str,
+    ) -> StoreResult<Vec<LiveSessionAddress>> {
+        Ok(query_as(
+            "SELECT id AS session_id, member_kind, member_id, ip AS first_ip, \
+             COALESCE(last_ip, ip) AS last_ip \
+             FROM sessions WHERE account_id = $1 AND ended_at IS NULL",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn set_outside_office(&self, account_id: &str, outside: &[String]) -> StoreResult<()> {
+        let mut args = sql::Args::default();
+        let sql = format!(
+            "UPDATE sessions SET outside_office = (id IN ({})) \
+             WHERE account_id = {} AND ended_at IS NULL",
+            args.list(self.dialect(), outside),
+            args.text(account_id)
+        );
+        dynamic(sql, &args).execute(&self.pool).await?;
+        Ok(())
+    }
 }
-pub(in crate::store) use methods;

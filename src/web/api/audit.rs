@@ -9,31 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::domain::time::rfc3339;
-use crate::service::audit::AuditFilter;
 use crate::web::error::ApiError;
 use crate::web::request::ApiUser;
-use crate::web::{AppState, csv};
-
-pub fn filter(params: &HashMap<String, String>) -> Result<AuditFilter, ApiError> {
-    let int = |name: &str| -> Result<Option<i64>, ApiError> {
-        match params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| {
-                ApiError::invalid(format!("{name}: must be a whole number, got \"{v}\""))
-            }),
-        }
-    };
-    Ok(AuditFilter {
-        person: params.get("person").cloned(),
-        actor: params.get("actor").cloned(),
-        target: params.get("target").cloned(),
-        kind: params.get("kind").cloned(),
-        from: params.get("from").cloned(),
-        to: params.get("to").cloned(),
-        page: int("page")?,
-        per_page: int("per_page")?,
-    })
-}
+use crate::web::{AppState, csv, query};
 
 pub async fn list(
     State(state): State<AppState>,
@@ -48,7 +26,7 @@ pub async fn list(
             .is_some_and(|a| a.contains("text/csv"));
     let page = state
         .svc
-        .list_audit(&p.actor, &filter(&params)?, wants_csv)
+        .list_audit(&p.actor, &query::audit_filter(&params)?, wants_csv)
         .await?;
     if wants_csv {
         return Ok((

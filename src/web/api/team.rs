@@ -9,41 +9,21 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::service::{NewPerson, PersonPatch, TeamQuery};
-use crate::web::AppState;
+use crate::service::{NewPerson, PersonPatch};
 use crate::web::error::ApiError;
 use crate::web::request::ApiUser;
 use crate::web::section::Section;
+use crate::web::{AppState, query};
 
 use super::shapes::MemberJson;
 use super::{ApiJson, ApiPath};
-
-/// Reads the Team list query, naming the parameter that is malformed.
-pub fn team_query(params: &HashMap<String, String>) -> Result<TeamQuery, ApiError> {
-    let int = |name: &str| -> Result<Option<i64>, ApiError> {
-        match params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            None => Ok(None),
-            Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-                ApiError::invalid(format!("{name}: must be a whole number, got \"{v}\""))
-            }),
-        }
-    };
-    Ok(TeamQuery {
-        session: params.get("session").cloned(),
-        status: params.get("status").cloned(),
-        q: params.get("q").cloned(),
-        page: int("page")?,
-        per_page: int("per_page")?,
-        network: params.get("network").cloned(),
-    })
-}
 
 pub async fn list<S: Section>(
     State(state): State<AppState>,
     p: ApiUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let query = team_query(&params)?;
+    let query = query::team_query(&params)?;
     let page = state.svc.list_team(&p.0.actor, S::KIND, &query).await?;
     let items: Vec<MemberJson> = page
         .items

@@ -9,9 +9,7 @@ use axum::response::IntoResponse;
 
 use crate::domain::audit::AuditKind;
 use crate::domain::time::{human, rfc3339};
-use crate::service::audit::AuditFilter;
-use crate::web::AppState;
-use crate::web::csv;
+use crate::web::{AppState, csv, query};
 
 use super::{InPage, Layout, PageResult, PageUser, render};
 
@@ -64,17 +62,6 @@ fn href(path: &str, params: &HashMap<String, String>, page: Option<i64>) -> Stri
     }
 }
 
-fn filter(params: &HashMap<String, String>) -> AuditFilter {
-    AuditFilter {
-        person: params.get("person").cloned(),
-        kind: params.get("kind").cloned(),
-        from: params.get("from").cloned(),
-        to: params.get("to").cloned(),
-        page: params.get("page").and_then(|p| p.parse().ok()),
-        ..Default::default()
-    }
-}
-
 pub async fn audit_page(
     State(state): State<AppState>,
     PageUser(p): PageUser,
@@ -82,7 +69,7 @@ pub async fn audit_page(
 ) -> PageResult {
     let page = state
         .svc
-        .list_audit_named(&p.actor, &filter(&params))
+        .list_audit_named(&p.actor, &query::audit_filter(&params).in_page(&p)?)
         .await
         .in_page(&p)?;
     let rows = page
@@ -139,7 +126,7 @@ pub async fn audit_csv(
 ) -> PageResult {
     let page = state
         .svc
-        .list_audit(&p.actor, &filter(&params), true)
+        .list_audit(&p.actor, &query::audit_filter(&params).in_page(&p)?, true)
         .await
         .in_page(&p)?;
     Ok((

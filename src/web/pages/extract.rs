@@ -10,8 +10,7 @@ use axum::response::{IntoResponse, Response};
 use crate::domain::session::EndReason;
 use crate::service::{Principal, ServiceError};
 use crate::web::AppState;
-use crate::web::cookies::session_token;
-use crate::web::request::{Client, client, constant_time_eq, tenant};
+use crate::web::request::{check_session, constant_time_eq, tenant};
 
 use super::layout::{PageError, see_other};
 
@@ -22,13 +21,19 @@ impl FromRequestParts<AppState> for PageTenant {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        match tenant(parts, state).await {
-            Ok(id) => Ok(PageTenant(id)),
-            Err(ServiceError::NotFound) if state.cfg.base_domain.is_none() => {
-                Err(see_other("/setup"))
-            }
-            Err(e) => Err(PageError::from(e).into_response()),
-        }
+        tenant(parts, state)
+            .await
+            .map(PageTenant)
+            .map_err(|e| no_account(e, state))
+    }
+}
+
+/// A page's answer when the account cannot be told: before first-run setup every page leads
+/// to `/setup`.
+fn no_account(e: ServiceError, state: &AppState) -> Response {
+    match e {
+        ServiceError::NotFound if state.cfg.base_domain.is_none() => see_other("/setup"),
+        e => PageError::from(e).into_response(),
     }
 }
 
@@ -73,22 +78,19 @@ impl FromRequestParts<AppState> for Visitor {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let account_id = PageTenant::from_request_parts(parts, state).await?.0;
+        let check = check_session(parts, state)
+            .await
+            .map_err(|e| no_account(e, state))?;
         let mut visitor = Visitor {
-            account_id,
+            account_id: check.account_id,
             user: None,
             ended: None,
             ended_email: None,
         };
-        let Some(token) = session_token(&parts.headers) else {
+        let (Some(token), Some(checked)) = (check.token, check.checked) else {
             return Ok(visitor);
         };
-        let Client { ip, user_agent, .. } = client(parts, state);
-        match state
-            .svc
-            .authenticate(&visitor.account_id, token, &ip, &user_agent)
-            .await
-        {
+        match checked {
             Ok(p) => visitor.user = Some(p),
             Err(ServiceError::Unauthenticated(reason)) => {
                 let reason = match reason {

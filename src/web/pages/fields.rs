@@ -1,6 +1,7 @@
 //! Field errors of a page form, shared by every form: all invalid fields are reported at once,
 //! each message next to its field (the input carries `aria-invalid` and `aria-describedby`
-//! pointing at it), with one line at the top of the page saying how many need fixing.
+//! pointing at it: `templates/fields.html`), with one line at the top of the page saying how
+//! many need fixing.
 //!
 //! Pages check every field with the same rules the service applies (`check`), then call the
 //! service, which stays the authority: what it still refuses (a taken e-mail, a wrong current
@@ -61,7 +62,8 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
-    pub fn get(&self, field: &str) -> Option<&str> {
+    pub fn get(&self, field: impl AsRef<str>) -> Option<&str> {
+        let field = field.as_ref();
         self.0
             .iter()
             .find(|(f, _)| f == field)
@@ -77,79 +79,52 @@ impl FieldErrors {
         }
     }
 
-    /// The attributes of an input (without a leading space issue: it starts with one), empty
-    /// for a valid field. Field keys are the templates' own literals, so nothing here needs
-    /// escaping.
-    pub fn attrs(&self, field: &str) -> String {
-        match self.get(field) {
-            Some(_) => format!(
-                r#" aria-invalid="true" aria-describedby="{}""#,
-                id_of(field)
-            ),
-            None => String::new(),
-        }
+    /// The id of `field`'s message element, which its input's `aria-describedby` names
+    /// (the macros of `templates/fields.html` put both on the page).
+    pub fn id(&self, field: impl AsRef<str>) -> String {
+        let safe: String = field
+            .as_ref()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        format!("{safe}-error")
     }
 
-    /// For a group of inputs (a fieldset): points it at its message; `aria-invalid` is for
-    /// the inputs themselves.
-    pub fn described(&self, field: &str) -> String {
-        match self.get(field) {
-            Some(_) => format!(r#" aria-describedby="{}""#, id_of(field)),
-            None => String::new(),
-        }
+    /// The key of `field` in one of several forms of the same kind on a page (one per `id`).
+    pub fn key(&self, field: &str, id: impl AsRef<str>) -> String {
+        format!("{field}-{}", id.as_ref())
     }
-
-    /// `attrs` for one of several forms of the same kind on a page (one per `id`).
-    pub fn attrs_in(&self, field: &str, id: &str) -> String {
-        self.attrs(&format!("{field}-{id}"))
-    }
-
-    /// The message element placed right after the field, empty for a valid field.
-    pub fn message(&self, field: &str) -> String {
-        match self.get(field) {
-            Some(m) => format!(
-                r#"<p class="field-error" id="{}">{}</p>"#,
-                id_of(field),
-                escape(m)
-            ),
-            None => String::new(),
-        }
-    }
-
-    /// `message` for one of several forms of the same kind on a page.
-    pub fn message_in(&self, field: &str, id: &str) -> String {
-        self.message(&format!("{field}-{id}"))
-    }
-}
-
-/// The id of a field's message element.
-fn id_of(field: &str) -> String {
-    let safe: String = field
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    format!("{safe}-error")
-}
-
-/// Messages may quote what the person typed.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
+    use askama::Template;
+
     use super::*;
+
+    /// A field as the page templates write it, with the macros they use.
+    #[derive(Template)]
+    #[template(
+        source = "{% import \"fields.html\" as f %}<input name=\"{{ name }}\"{{ f::attrs(errors, name) }}>\
+                  {{ f::message(errors, name) }}<fieldset{{ f::described(errors, \"group\") }}>\
+                  {{ f::message(errors, errors.key(\"passkey\", id)) }}",
+        ext = "html"
+    )]
+    struct Field<'a> {
+        errors: &'a FieldErrors,
+        name: &'a str,
+        id: String,
+    }
+
+    fn field(errors: &FieldErrors, name: &str) -> String {
+        Field {
+            errors,
+            name,
+            id: "pk_1".to_string(),
+        }
+        .render()
+        .unwrap()
+    }
 
     #[test]
     fn keeps_every_field_and_the_first_problem_of_each() {
@@ -168,29 +143,27 @@ mod tests {
             Some("Please correct the 2 fields marked below.")
         );
         assert_eq!(
-            e.attrs("name"),
-            r#" aria-invalid="true" aria-describedby="name-error""#
+            field(&e, "name"),
+            r#"<input name="name" aria-invalid="true" aria-describedby="name-error"><p class="field-error" id="name-error">Name is required.</p><fieldset>"#
         );
-        assert_eq!(e.attrs("email"), "");
-        assert_eq!(e.message("email"), "");
+        assert_eq!(field(&e, "email"), r#"<input name="email"><fieldset>"#);
     }
 
     #[test]
     fn messages_are_escaped_and_service_errors_land_on_their_field() {
         let mut e = FieldErrors::new();
         e.add("url", "url is not a valid URL: \"<x>\"");
-        assert_eq!(
-            e.message("url"),
-            r#"<p class="field-error" id="url-error">Url is not a valid URL: &quot;&lt;x&gt;&quot;.</p>"#
-        );
+        assert!(field(&e, "url").contains(
+            r#"<p class="field-error" id="url-error">Url is not a valid URL: &#34;&#60;x&#62;&#34;.</p>"#
+        ));
         let taken = ServiceError::invalid("email", "this e-mail address is already used");
         assert!(e.absorb(taken, |f| f).is_ok());
         assert_eq!(e.get("email"), Some("This e-mail address is already used."));
         assert!(e.absorb(ServiceError::NotFound, |f| f).is_err());
+        e.add("group", "choose one");
         e.add("passkey-pk_1", "current password is incorrect");
-        assert!(
-            e.message_in("passkey", "pk_1")
-                .contains(r#"id="passkey-pk-1-error""#)
-        );
+        assert!(field(&e, "x").ends_with(
+            r#"<fieldset aria-describedby="group-error"><p class="field-error" id="passkey-pk-1-error">Current password is incorrect.</p>"#
+        ));
     }
 }

@@ -1,4 +1,4 @@
-//! "Sign-in security": a person's own two-factor sign-in. Setting up an authenticator app
+//! "Sign-in methods": a person's own two-factor sign-in. Setting up an authenticator app
 //! shows its QR code (an SVG drawn here, no outside service) and the secret as text; the
 //! confirmation shows the recovery codes once. Plain forms: it all works without JavaScript.
 //! A session limited to enrolling is led here from every other page.
@@ -54,7 +54,7 @@ async fn page(state: &AppState, p: &Principal, shown: Shown) -> PageResult {
     };
     // Whether the session is still limited: the confirmation lifts it in the database.
     let enrolling = p.session.mfa_enrollment && !status.any();
-    let layout = Layout::signed_in(p, "me-security", "Sign-in security")
+    let layout = Layout::signed_in(p, "me-security", "Sign-in methods")
         .with_notice(shown.notice)
         .with_error(shown.errors.summary());
     Ok(render(

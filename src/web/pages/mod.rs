@@ -120,7 +120,7 @@ async fn js() -> Response {
     )
 }
 
-/// The passkey ceremonies of the Sign-in security page and the sign-in's second step.
+/// The passkey ceremonies of the Sign-in methods page and the sign-in's second step.
 async fn passkeys_js() -> Response {
     static_asset(
         "text/javascript; charset=utf-8",

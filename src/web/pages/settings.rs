@@ -582,7 +582,7 @@ mod lockout_confirm_tests {
 
     use super::{FieldErrors, Layout, SecurityPage, Unit};
 
-    /// Issue 31: the self-lockout confirmation comes first in main, where the eye is after
+    /// The self-lockout confirmation comes first in main, where the eye is after
     /// the post, with its "Save anyway" submitting the form below and a way to cancel.
     #[test]
     fn the_confirmation_is_first_with_cancel() {

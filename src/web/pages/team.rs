@@ -12,10 +12,10 @@ use crate::domain::member::{MemberKind, Permission, Permissions};
 use crate::domain::password;
 use crate::domain::policy::Actor;
 use crate::service::auth::check_name;
-use crate::service::{MemberView, NewPerson, PersonPatch, Principal, ServiceError, TeamQuery};
+use crate::service::{MemberView, NewPerson, PersonPatch, Principal, ServiceError};
 use crate::store::Member;
-use crate::web::AppState;
 use crate::web::section::Section;
+use crate::web::{AppState, query};
 
 use super::confirm::{Confirm, NAMES_LISTED, THIS_BROWSER, confirm};
 use super::{
@@ -220,19 +220,13 @@ pub async fn list<S: Section>(
     PageUser(p): PageUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> PageResult {
-    let int = |name: &str| params.get(name).and_then(|v| v.trim().parse::<i64>().ok());
-    // The page's Session filter offers "Outside office networks" (the API's `network=outside`).
-    // `network=outside` (the API's spelling) is taken too.
-    let outside = params.get("session").is_some_and(|s| s == "outside")
-        || params.get("network").is_some_and(|s| s == "outside");
-    let query = TeamQuery {
-        session: params.get("session").cloned().filter(|_| !outside),
-        status: params.get("status").cloned(),
-        q: params.get("q").cloned(),
-        page: int("page"),
-        per_page: int("per_page"),
-        network: outside.then(|| "outside".to_string()),
-    };
+    let mut query = query::team_query(&params).in_page(&p)?;
+    // The page's Session filter offers "Outside office networks" as one more session choice
+    // (the API's `network=outside`, which the page takes too).
+    if query.session.as_deref() == Some("outside") || query.network.as_deref() == Some("outside") {
+        query.session = None;
+        query.network = Some("outside".to_string());
+    }
     let page = state
         .svc
         .list_team(&p.actor, S::KIND, &query)

@@ -1,6 +1,6 @@
-//! Browser tests for the points of issue 13 that only had API or HTTP tests: paging a filtered
-//! list, ending on its last page, a busy person's tooltip, words instead of codes, what the
-//! sign-in page says, the 404 page, the favicon and the account chooser's way back.
+//! Browser tests of list paging and of what pages say: paging a filtered list, ending on its
+//! last page, a busy person's tooltip, words instead of codes, what the sign-in page says, the
+//! 404 page, the favicon and the account chooser's way back.
 
 use serde_json::json;
 
@@ -10,6 +10,10 @@ use crate::browser::{
     App, Browser, CHROME_WINDOWS_UA, ChromeDriver, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT,
     eventually,
 };
+use crate::db::Backend;
+
+// The flows that matter most run on PostgreSQL too (issue 32): the same body, both databases.
+backend_tests!(the_sign_in_page_says_what_happened);
 
 async fn type_into(b: &Browser, css: &str, text: &str) {
     let el = b.find(css).await;
@@ -186,9 +190,8 @@ async fn pages_show_words_not_codes() {
 
 /// Signing out says so as information; repeated wrong passwords are told how long to wait,
 /// in correct English.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sign_in_page_says_what_happened() {
-    let app = App::spawn().await;
+async fn the_sign_in_page_says_what_happened(backend: Backend) {
+    let app = App::spawn_on(backend).await;
     let driver = ChromeDriver::start().await;
     let b = driver.browser().await;
     b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;

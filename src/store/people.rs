@@ -1,0 +1,119 @@
+//! People (agents and administrators): the rows, the linked account derived from the e-mail,
+//! the Team list with its filters, edits and presence status.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+use crate::domain::member::{AgentStatus, MemberKind, Permissions};
+use crate::domain::time::Millis;
+
+/// The other half of a linked pair (same e-mail, other kind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedRef {
+    pub kind: MemberKind,
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: String,
+    pub account_id: String,
+    pub kind: MemberKind,
+    pub name: String,
+    pub email: String,
+    pub primary: bool,
+    pub permissions: Permissions,
+    /// Effective presence, what routing and the Team page show.
+    pub status: AgentStatus,
+    /// The agent's own last choice, restored when a tab connects again.
+    pub status_choice: AgentStatus,
+    pub disabled: bool,
+    pub created_at: Millis,
+    pub linked: Option<LinkedRef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub id: String,
+    pub account_id: String,
+    pub kind: MemberKind,
+    pub name: String,
+    pub email: String,
+    pub email_norm: String,
+    pub password_hash: String,
+    pub primary: bool,
+    pub permissions: Permissions,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFilter {
+    Active,
+    None,
+    /// Active, and outside the office networks (`network=outside`).
+    OutsideOffice,
+}
+
+/// A page of the Team list. `active_after` is the last-activity cutoff that makes a
+/// not-yet-swept idle session count as inactive, so lists are exact between sweeps.
+#[derive(Debug, Clone)]
+pub struct MemberQuery {
+    pub kind: MemberKind,
+    pub session: Option<SessionFilter>,
+    pub status: Option<AgentStatus>,
+    pub search: Option<String>,
+    pub active_after: Millis,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MemberPatch {
+    pub name: Option<String>,
+    pub email: Option<(String, String)>,
+    pub password_hash: Option<String>,
+    pub disabled: Option<bool>,
+    pub permissions: Option<Permissions>,
+}
+
+/// A person's credentials, read only by sign-in.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub member: Member,
+    pub password_hash: String,
+}
+
+/// People of an account.
+#[async_trait]
+pub trait PeopleStore: Send + Sync {
+    async fn insert_member(&self, m: &NewMember) -> StoreResult<Member>;
+    async fn member(&self, account_id: &str, id: &str) -> StoreResult<Member>;
+    /// The people with these ids in the account, by id; unknown ids are skipped.
+    async fn members(&self, account_id: &str, ids: &[String]) -> StoreResult<Vec<Member>>;
+    async fn credentials_by_email(
+        &self,
+        account_id: &str,
+        email_norm: &str,
+    ) -> StoreResult<Vec<Credentials>>;
+    async fn password_hash(&self, account_id: &str, id: &str) -> StoreResult<String>;
+    async fn list_members(
+        &self,
+        account_id: &str,
+        q: &MemberQuery,
+    ) -> StoreResult<(Vec<Member>, i64)>;
+    async fn update_member(
+        &self,
+        account_id: &str,
+        id: &str,
+        patch: &MemberPatch,
+    ) -> StoreResult<Member>;
+    /// Sets an agent's effective status and, when given, their own choice.
+    async fn set_status(
+        &self,
+        account_id: &str,
+        id: &str,
+        status: AgentStatus,
+        choice: Option<AgentStatus>,
+    ) -> StoreResult<Member>;
+}
