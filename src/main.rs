@@ -366,7 +366,9 @@ fn main() -> ExitCode {
     // jemalloc gives freed memory back to the system only as it allocates again, unless its
     // background threads purge it: without them a quiet server after a burst kept all of it.
     if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
-        eprintln!("note: jemalloc's background threads are off ({e}); memory freed after a burst of load comes back more slowly");
+        eprintln!(
+            "note: jemalloc's background threads are off ({e}); memory freed after a burst of load comes back more slowly"
+        );
     }
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
