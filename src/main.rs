@@ -17,6 +17,12 @@ use deskward::service::{Service, ServiceConfig, ServiceError};
 use deskward::store::{self, redact_url};
 use deskward::web::WebConfig;
 
+/// jemalloc, with its background threads on (see `main`): under glibc's allocator the server
+/// kept about 16 of the 22 MiB a burst of sign-ins took, in per-thread arenas it never trims
+/// (BENCHMARKS.md, "Resident memory after load").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "deskward",
@@ -357,6 +363,13 @@ struct DemoArgs {
 }
 
 fn main() -> ExitCode {
+    // jemalloc gives freed memory back to the system only as it allocates again, unless its
+    // background threads purge it: without them a quiet server after a burst kept all of it.
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        eprintln!(
+            "note: jemalloc's background threads are off ({e}); memory freed after a burst of load comes back more slowly"
+        );
+    }
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn".into());

@@ -133,6 +133,7 @@ impl From<StoreError> for ServiceError {
                     other => format!("{other} is already taken"),
                 },
             ),
+            StoreError::AddressRefused => team::address_refused(),
             StoreError::UnknownIds(ids) => ServiceError::invalid(
                 "ids",
                 format!(

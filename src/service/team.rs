@@ -251,21 +251,24 @@ impl Service {
         let hash = passwords::hash(new.password).await?;
         let member = self
             .store
-            .insert_member(&NewMember {
-                id: new_id(match new.kind {
-                    MemberKind::Agent => "ag",
-                    MemberKind::Admin => "ad",
-                }),
-                account_id: actor.account_id.clone(),
-                kind: new.kind,
-                name,
-                email: email.as_str().to_string(),
-                email_norm: email.normalized().to_string(),
-                password_hash: hash,
-                primary: false,
-                permissions,
-                created_at: self.now(),
-            })
+            .insert_member_checked(
+                &NewMember {
+                    id: new_id(match new.kind {
+                        MemberKind::Agent => "ag",
+                        MemberKind::Admin => "ad",
+                    }),
+                    account_id: actor.account_id.clone(),
+                    kind: new.kind,
+                    name,
+                    email: email.as_str().to_string(),
+                    email_norm: email.normalized().to_string(),
+                    password_hash: hash,
+                    primary: false,
+                    permissions,
+                    created_at: self.now(),
+                },
+                &address_rule(actor),
+            )
             .await?;
         self.audit_by(
             actor,
@@ -303,7 +306,7 @@ impl Service {
         let changes = self.checked_changes(actor, &before, patch).await?;
         let after = self
             .store
-            .update_member(&actor.account_id, id, &changes)
+            .update_member_checked(&actor.account_id, id, &changes, &address_rule(actor))
             .await?;
         let password_changed = changes.password_hash.is_some();
         self.audit_changes(actor, &before, &after, password_changed)
@@ -658,18 +661,13 @@ impl Service {
             .store
             .credentials_by_email(&actor.account_id, email_norm)
             .await?;
-        let refused = holders.iter().map(|c| &c.member).any(|m| {
-            m.kind == MemberKind::Admin
-                && m.id != actor.member_id
-                && Some(m.id.as_str()) != except
-                && !actor.can_administer(m.as_target())
-        });
+        let refuses = address_rule(actor);
+        let refused = holders
+            .iter()
+            .map(|c| &c.member)
+            .any(|m| Some(m.id.as_str()) != except && refuses(m));
         if refused {
-            return Err(ServiceError::Forbidden(
-                "this e-mail address belongs to an administrator you may not administer: \
-                 nobody else may create, move or set the password of an account on it"
-                    .to_string(),
-            ));
+            return Err(address_refused());
         }
         Ok(())
     }
@@ -785,4 +783,24 @@ fn bulk_ids(ids: &[String]) -> ServiceResult<Vec<String>> {
     unique.sort();
     unique.dedup();
     Ok(unique)
+}
+
+/// Who on an address refuses a write by `actor` that puts someone on it or sets a password on
+/// it: an administrator other than the actor whom the actor may not administer. The service
+/// checks it first for a clear answer; the store checks it again in the writing transaction
+/// with the address locked, so that a concurrent write cannot slip past.
+fn address_rule(actor: &Actor) -> impl Fn(&Member) -> bool + Send + Sync + '_ {
+    move |m: &Member| {
+        m.kind == MemberKind::Admin
+            && m.id != actor.member_id
+            && !actor.can_administer(m.as_target())
+    }
+}
+
+pub(crate) fn address_refused() -> ServiceError {
+    ServiceError::Forbidden(
+        "this e-mail address belongs to an administrator you may not administer: \
+         nobody else may create, move or set the password of an account on it"
+            .to_string(),
+    )
 }

@@ -79,6 +79,9 @@ pub enum StoreError {
     /// A unique constraint refused the write; `field` names the input that collided.
     #[error("{field} is already taken")]
     Conflict { field: &'static str },
+    /// Someone on the address written may not share it (the writer's [`AddressRule`]).
+    #[error("the address belongs to someone who may not share it")]
+    AddressRefused,
     /// Ids in a bulk request that do not name people of the right kind in this account.
     #[error("unknown ids")]
     UnknownIds(Vec<String>),

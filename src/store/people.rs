@@ -84,10 +84,26 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
+/// Which holders of an address refuse a write that puts someone on it or sets their password:
+/// `true` for a holder who may not share it. Checked inside the writing transaction, with the
+/// address locked, so that no concurrent write can put an administrator on the address between
+/// the check and the write.
+pub type AddressRule<'a> = &'a (dyn Fn(&Member) -> bool + Send + Sync);
+
 /// People of an account.
 #[async_trait]
 pub trait PeopleStore: Send + Sync {
-    async fn insert_member(&self, m: &NewMember) -> StoreResult<Member>;
+    /// Adds a person. Like every write of an address, it holds the address's lock.
+    async fn insert_member(&self, m: &NewMember) -> StoreResult<Member> {
+        self.insert_member_checked(m, &|_| false).await
+    }
+    /// Adds a person unless someone already on the address is refused by `refuses`
+    /// ([`StoreError::AddressRefused`]), in one transaction with the address locked.
+    async fn insert_member_checked(
+        &self,
+        m: &NewMember,
+        refuses: AddressRule<'_>,
+    ) -> StoreResult<Member>;
     async fn member(&self, account_id: &str, id: &str) -> StoreResult<Member>;
     /// The people with these ids in the account, by id; unknown ids are skipped.
     async fn members(&self, account_id: &str, ids: &[String]) -> StoreResult<Vec<Member>>;
@@ -107,6 +123,19 @@ pub trait PeopleStore: Send + Sync {
         account_id: &str,
         id: &str,
         patch: &MemberPatch,
+    ) -> StoreResult<Member> {
+        self.update_member_checked(account_id, id, patch, &|_| false)
+            .await
+    }
+    /// Changes a person. A new address, or a new password on the one they have, is refused
+    /// ([`StoreError::AddressRefused`]) when someone else on that address is refused by
+    /// `refuses`, checked in the same transaction with the address locked.
+    async fn update_member_checked(
+        &self,
+        account_id: &str,
+        id: &str,
+        patch: &MemberPatch,
+        refuses: AddressRule<'_>,
     ) -> StoreResult<Member>;
     /// Sets an agent's effective status and, when given, their own choice.
     async fn set_status(

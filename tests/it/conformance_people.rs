@@ -20,6 +20,8 @@ backend_tests!(
     linked_accounts_are_derived_from_email,
     credentials_by_email,
     set_status_and_choice,
+    address_rules_are_checked_in_the_writing_transaction,
+    an_address_check_and_a_concurrent_admin_write_do_not_both_pass,
 );
 
 async fn members_by_ids_reads_the_account_s_people_at_once(backend: Backend) {
@@ -488,4 +490,121 @@ async fn set_status_and_choice(backend: Backend) {
             .set_status("ac1", "nope", AgentStatus::Online, None)
             .await,
     );
+}
+
+/// The rule of whoever writes an address is applied to its holders inside the write: a person
+/// added on a refused holder's address, moved onto it, or given a password on it is refused
+/// with nothing written; a holder the rule allows, or the person themself, is no obstacle.
+async fn address_rules_are_checked_in_the_writing_transaction(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    add(&store, admin("ac1", "ad1", "Ada", "ada@example.com")).await;
+    add(&store, agent("ac1", "ag1", "Bob", "bob@example.com")).await;
+    let refuses_admins = |m: &Member| m.kind == MemberKind::Admin;
+
+    let twin = agent("ac1", "ag2", "Ada Twin", "ada@example.com");
+    let refused = store.insert_member_checked(&twin, &refuses_admins).await;
+    assert!(
+        matches!(refused, Err(StoreError::AddressRefused)),
+        "{refused:?}"
+    );
+    assert_not_found(store.member("ac1", "ag2").await);
+
+    let onto = MemberPatch {
+        email: Some(("ADA@example.com".into(), "ada@example.com".into())),
+        ..Default::default()
+    };
+    let refused = store
+        .update_member_checked("ac1", "ag1", &onto, &refuses_admins)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::AddressRefused)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.member("ac1", "ag1").await.unwrap().email,
+        "bob@example.com"
+    );
+
+    // A twin added by someone whose rule allows it; then a password set on it by someone
+    // whose rule refuses the administrator on that address.
+    add(&store, agent("ac1", "ag3", "Ada Agent", "ada@example.com")).await;
+    let before = store.password_hash("ac1", "ag3").await.unwrap();
+    let password = MemberPatch {
+        password_hash: Some("another hash".into()),
+        ..Default::default()
+    };
+    let refused = store
+        .update_member_checked("ac1", "ag3", &password, &refuses_admins)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::AddressRefused)),
+        "{refused:?}"
+    );
+    assert_eq!(store.password_hash("ac1", "ag3").await.unwrap(), before);
+
+    // The person written is never their own obstacle, nor are holders the rule allows.
+    let own = store
+        .update_member_checked("ac1", "ad1", &password, &refuses_admins)
+        .await
+        .expect("the administrator's own address");
+    assert_eq!(own.id, "ad1");
+    let renamed = MemberPatch {
+        name: Some("Bob B".into()),
+        ..Default::default()
+    };
+    store
+        .update_member_checked("ac1", "ag1", &renamed, &refuses_admins)
+        .await
+        .expect("a change that writes no address checks none");
+    store
+        .insert_member_checked(
+            &agent("ac1", "ag4", "Cy", "cy@example.com"),
+            &refuses_admins,
+        )
+        .await
+        .expect("a free address");
+}
+
+/// An agent added with a rule refusing administrators, while an administrator is added on the
+/// same address at once: never both, unless the agent's write came first (then the
+/// administrator's write, whose rule refuses nobody, joins it as a linked account). Whichever
+/// commits second sees the first, because both hold the address's lock.
+async fn an_address_check_and_a_concurrent_admin_write_do_not_both_pass(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    for round in 0..20 {
+        let email = format!("race{round}@example.com");
+        let agent_id = format!("ag{round}");
+        let admin_id = format!("ad{round}");
+        let (a, b) = (store.clone(), store.clone());
+        let agent_new = agent("ac1", &agent_id, "Racer", &email);
+        let admin_new = admin("ac1", &admin_id, "Racer Admin", &email);
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let (b1, b2) = (barrier.clone(), barrier.clone());
+        let agent_task = tokio::spawn(async move {
+            b1.wait().await;
+            a.insert_member_checked(&agent_new, &|m: &Member| m.kind == MemberKind::Admin)
+                .await
+        });
+        let admin_task = tokio::spawn(async move {
+            b2.wait().await;
+            b.insert_member(&admin_new).await
+        });
+        let (agent_res, admin_res) = (agent_task.await.unwrap(), admin_task.await.unwrap());
+        let admin_row = admin_res.expect("the administrator's write refuses nobody");
+        match agent_res {
+            Err(StoreError::AddressRefused) => {}
+            Ok(agent_row) => {
+                // Allowed only when the agent was there first: the administrator then
+                // came in as its linked account.
+                assert_eq!(
+                    admin_row.linked.as_ref().map(|l| l.id.clone()),
+                    Some(agent_row.id.clone()),
+                    "round {round}: both written, the agent after the administrator"
+                );
+            }
+            Err(e) => panic!("round {round}: {e:?}"),
+        }
+    }
 }

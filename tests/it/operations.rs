@@ -289,3 +289,40 @@ async fn the_documented_postgres_backup_and_restore_run_as_written() {
     assert_eq!(mode, 0o600, "the dump is readable by its owner only");
     assert_eq!(status, StatusCode::OK);
 }
+
+/// The server runs jemalloc with its background threads, which give memory freed after a
+/// burst of load back to the system while the server is quiet (BENCHMARKS.md, "Resident
+/// memory after load"): under glibc's allocator, or jemalloc without them, an idle server
+/// kept what the burst took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_gives_freed_memory_back_while_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Binary::serve(&format!("sqlite://{}/deskward.db", dir.path().display()))
+        .start()
+        .await;
+    let threads = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+            .map(|tasks| {
+                tasks
+                    .flatten()
+                    .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                    .map(|name| name.trim().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // jemalloc starts them with the allocations that follow the setting: by the time the
+    // server answers, it has allocated plenty.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let names = threads();
+        if names.iter().any(|n| n == "jemalloc_bg_thd") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no jemalloc background thread in {names:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -844,6 +844,11 @@ impl Binary {
     }
 
     /// `kill -9`: no shutdown, no chance to finish anything.
+    /// The server's process id, to read what `/proc` says about it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kill9(mut self) {
         let pid = self.child.id().to_string();
         let _ = std::process::Command::new("kill")

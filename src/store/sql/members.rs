@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use crate::domain::member::{AgentStatus, MemberKind, Permissions};
 use crate::domain::time::Millis;
 use crate::store::sql::{
-    self, Executor, SqlStore, dynamic, dynamic_as, dynamic_scalar, query, query_as, query_scalar,
+    self, Dialect, Executor, SqlStore, dynamic, dynamic_as, dynamic_scalar, query, query_as,
+    query_scalar,
 };
 use crate::store::{
-    Credentials, LinkedRef, Member, MemberPatch, MemberQuery, NewMember, PeopleStore,
+    AddressRule, Credentials, LinkedRef, Member, MemberPatch, MemberQuery, NewMember, PeopleStore,
     SessionFilter, StoreError, StoreResult,
 };
 
@@ -72,8 +73,20 @@ impl From<CredentialsRow> for Credentials {
 
 #[async_trait]
 impl PeopleStore for SqlStore {
-    async fn insert_member(&self, m: &NewMember) -> StoreResult<Member> {
+    async fn insert_member_checked(
+        &self,
+        m: &NewMember,
+        refuses: AddressRule<'_>,
+    ) -> StoreResult<Member> {
         let mut tx = self.begin_write().await?;
+        self.check_address_in(
+            &mut tx,
+            &m.account_id,
+            &[m.email_norm.as_str()],
+            None,
+            refuses,
+        )
+        .await?;
         Self::insert_member_in(&mut *tx, m).await?;
         let change = sql::outbox::Change::person(
             &m.account_id,
@@ -206,11 +219,12 @@ impl PeopleStore for SqlStore {
         Ok((rows.into_iter().map(Member::from).collect(), total))
     }
 
-    async fn update_member(
+    async fn update_member_checked(
         &self,
         account_id: &str,
         id: &str,
         patch: &MemberPatch,
+        refuses: AddressRule<'_>,
     ) -> StoreResult<Member> {
         let mut args = sql::Args::default();
         let mut sets = Vec::new();
@@ -239,6 +253,27 @@ impl PeopleStore for SqlStore {
                 args.text(id)
             );
             let mut tx = self.begin_write().await?;
+            // The addresses this write puts someone on, or sets a password on: the new one,
+            // and for a password the one they have.
+            let mut addresses: Vec<String> = Vec::new();
+            if let Some((_, norm)) = &patch.email {
+                addresses.push(norm.clone());
+            }
+            if patch.password_hash.is_some() {
+                let current: Option<String> = query_scalar(
+                    "SELECT email_norm FROM members WHERE account_id = $1 AND id = $2",
+                )
+                .bind(account_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                addresses.extend(current);
+            }
+            if !addresses.is_empty() {
+                let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+                self.check_address_in(&mut tx, account_id, &addresses, Some(id), refuses)
+                    .await?;
+            }
             let r = dynamic(sql, &args).execute(&mut *tx).await?;
             if r.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
@@ -306,6 +341,53 @@ impl PeopleStore for SqlStore {
 }
 
 impl SqlStore {
+    /// Locks each address for the rest of the transaction and refuses
+    /// ([`StoreError::AddressRefused`]) when anyone on one of them but `except` is refused by
+    /// `refuses`. SQLite: `BEGIN IMMEDIATE` already holds the database's write lock.
+    /// PostgreSQL: an advisory lock per address, taken in one order, which every write of an
+    /// address takes, so the holders read here cannot change before this write commits.
+    async fn check_address_in(
+        &self,
+        tx: &mut sql::WriteTx,
+        account_id: &str,
+        addresses: &[&str],
+        except: Option<&str>,
+        refuses: AddressRule<'_>,
+    ) -> StoreResult<()> {
+        if self.dialect() == Dialect::Postgres {
+            let keys: Vec<String> = addresses
+                .iter()
+                .map(|a| format!("address {account_id} {a}"))
+                .collect();
+            for lock in sql::throttling::advisory_locks(&keys) {
+                query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(lock)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        let sql = format!(
+            "SELECT {} FROM {} WHERE m.account_id = $1 AND m.email_norm = $2",
+            sql::MEMBER_COLUMNS,
+            sql::MEMBER_FROM
+        );
+        for address in addresses {
+            let rows: Vec<MemberRow> = query_as(sql.clone())
+                .bind(account_id)
+                .bind(*address)
+                .fetch_all(&mut **tx)
+                .await?;
+            let refused = rows
+                .into_iter()
+                .map(Member::from)
+                .any(|m| Some(m.id.as_str()) != except && refuses(&m));
+            if refused {
+                return Err(StoreError::AddressRefused);
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn insert_member_in(
         executor: impl Executor<'_>,
         m: &NewMember,
