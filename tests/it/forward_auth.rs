@@ -8,7 +8,6 @@ use std::time::Duration;
 use deskward::clock::SystemClock;
 use deskward::domain::session::EndReason;
 use deskward::server::ServerConfig;
-use deskward::service::NewAccountRequest;
 use deskward::service::ServiceConfig;
 use reqwest::header::{ACCEPT, COOKIE, HOST, LOCATION};
 use reqwest::{Method, StatusCode};
@@ -472,19 +471,7 @@ async fn another_instance_refuses_an_ended_session() {
     let db = TestDb::new(Backend::Postgres).await;
     let a = instance(&db.url).await;
     let b = instance(&db.url).await;
-    a.svc
-        .create_account(
-            NewAccountRequest {
-                name: "Acme".into(),
-                slug: Some("acme".into()),
-                admin_name: "Pat".into(),
-                admin_email: "pat@acme.test".into(),
-                admin_password: PASSWORD.into(),
-            },
-            true,
-        )
-        .await
-        .expect("create the account");
+    crate::support::create_acme(&a.svc).await;
     let admin = client_for_base(&format!("{}{PREFIX}", a.base));
     admin
         .login("pat@acme.test", PASSWORD)

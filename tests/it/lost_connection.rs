@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use deskward::clock::SystemClock;
 use deskward::server::ServerConfig;
-use deskward::service::NewAccountRequest;
 use deskward::service::{Service, ServiceConfig};
 use deskward::store::Store;
 use reqwest::StatusCode;
@@ -288,19 +287,7 @@ async fn a_silently_lost_connection_on_another_instance_makes_the_agent_offline(
     let listener = link.listen().await;
     let port = listener.local_addr().unwrap().port();
     let (_b_svc, _b) = instance(&db.url, listener).await;
-    a_svc
-        .create_account(
-            NewAccountRequest {
-                name: "Acme".into(),
-                slug: Some("acme".into()),
-                admin_name: "Pat".into(),
-                admin_email: "pat@acme.test".into(),
-                admin_password: PASSWORD.into(),
-            },
-            true,
-        )
-        .await
-        .expect("create the test account");
+    crate::support::create_acme(&a_svc).await;
     let admin = crate::support::client_for_base(&a.base);
     admin
         .login("pat@acme.test", PASSWORD)

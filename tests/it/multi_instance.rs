@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use deskward::clock::SystemClock;
 use deskward::server::ServerConfig;
-use deskward::service::NewAccountRequest;
 use deskward::service::{Service, ServiceConfig};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -44,19 +43,7 @@ async fn instance(url: &str, grace_ms: i64) -> Instance {
 
 /// The account every test here uses: Acme, primary administrator pat@acme.test.
 async fn create_acme(i: &Instance) {
-    i.svc
-        .create_account(
-            NewAccountRequest {
-                name: "Acme".into(),
-                slug: Some("acme".into()),
-                admin_name: "Pat".into(),
-                admin_email: "pat@acme.test".into(),
-                admin_password: PASSWORD.into(),
-            },
-            true,
-        )
-        .await
-        .expect("create the test account");
+    crate::support::create_acme(&i.svc).await;
 }
 
 /// A client of instance `i` carrying the cookie and CSRF token of `from`.

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use deskward::clock::SystemClock;
 use deskward::server::ServerConfig;
-use deskward::service::NewAccountRequest;
 use deskward::store::PoolConfig;
 use reqwest::StatusCode;
 
@@ -116,18 +115,7 @@ async fn instance(url: &str, pool: PoolConfig) -> Serving {
         deskward::events::EventBus::new(),
         &config,
     );
-    svc.create_account(
-        NewAccountRequest {
-            name: "Acme".into(),
-            slug: Some("acme".into()),
-            admin_name: "Pat".into(),
-            admin_email: "pat@acme.test".into(),
-            admin_password: PASSWORD.into(),
-        },
-        true,
-    )
-    .await
-    .expect("create the account");
+    crate::support::create_acme(&svc).await;
     crate::support::serve(svc, config).await
 }
 
@@ -308,18 +296,7 @@ async fn two_instances_work_behind_pgbouncer_with_listen_going_direct() {
         };
         let svc = deskward::server::build(store, Arc::new(SystemClock), events, &config);
         if i == 0 {
-            svc.create_account(
-                NewAccountRequest {
-                    name: "Acme".into(),
-                    slug: Some("acme".into()),
-                    admin_name: "Pat".into(),
-                    admin_email: "pat@acme.test".into(),
-                    admin_password: PASSWORD.into(),
-                },
-                true,
-            )
-            .await
-            .expect("create the account");
+            crate::support::create_acme(&svc).await;
         }
         let server = crate::support::serve(svc, config).await;
         bases.push(server.base.clone());

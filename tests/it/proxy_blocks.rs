@@ -9,7 +9,6 @@ use std::sync::Arc;
 use deskward::clock::SystemClock;
 use deskward::guarded;
 use deskward::server::ServerConfig;
-use deskward::service::NewAccountRequest;
 use deskward::service::Service;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -396,18 +395,7 @@ async fn the_readmes_load_balancer_lets_a_browser_sign_in() {
     let db = TestDb::new(Backend::Postgres).await;
     let (svc, a) = readme_instance(&db.url).await;
     let (_, b) = readme_instance(&db.url).await;
-    svc.create_account(
-        NewAccountRequest {
-            name: "Acme".into(),
-            slug: Some("acme".into()),
-            admin_name: "Pat".into(),
-            admin_email: "pat@acme.test".into(),
-            admin_password: PASSWORD.into(),
-        },
-        true,
-    )
-    .await
-    .expect("create the test account");
+    crate::support::create_acme(&svc).await;
 
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
     let readme = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));

@@ -1022,3 +1022,20 @@ pub async fn port_of(child: &mut std::process::Child, what: &str) -> Result<u16,
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Creates the "Acme" account (slug `acme`) whose primary administrator is
+/// `pat@acme.test` / [`PASSWORD`], as the multi-instance, proxy and pool tests share it.
+pub async fn create_acme(svc: &deskward::service::Service) {
+    svc.create_account(
+        deskward::service::NewAccountRequest {
+            name: "Acme".into(),
+            slug: Some("acme".into()),
+            admin_name: "Pat".into(),
+            admin_email: "pat@acme.test".into(),
+            admin_password: PASSWORD.into(),
+        },
+        true,
+    )
+    .await
+    .expect("create the Acme account");
+}
