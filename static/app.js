@@ -179,6 +179,25 @@
     if (e.target.matches && e.target.matches("select[data-limits]")) unitLimits(e.target);
   });
 
+  // "Copy" buttons (the recovery codes): shown only where the browser can copy; copies the
+  // listed items' text, one a line, and says so beside the button.
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    if (!navigator.clipboard || !window.isSecureContext) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var list = document.getElementById(button.getAttribute("data-copy"));
+      var said = document.getElementById("recovery-copied");
+      var text = Array.prototype.map.call(list.querySelectorAll("li"), function (li) {
+        return li.textContent.trim();
+      }).join("\n") + "\n";
+      navigator.clipboard.writeText(text).then(function () {
+        if (said) said.textContent = "Copied.";
+      }, function () {
+        if (said) said.textContent = "The browser did not allow copying: select the codes instead.";
+      });
+    });
+  });
+
   // Bulk selection on Agents.
   function updateBulk() {
     var picks = document.querySelectorAll("input.pick");
