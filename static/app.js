@@ -25,9 +25,24 @@
     warning.hidden = !o.warning;
     var list = document.getElementById("confirm-list");
     list.textContent = "";
+    // An item is a line of text (a name), a session's facts (one line each), or a link.
     (o.items || []).forEach(function (t) {
       var li = document.createElement("li");
-      li.textContent = t;
+      if (Array.isArray(t)) {
+        t.forEach(function (line) {
+          var d = document.createElement("div");
+          d.className = "line";
+          d.textContent = line;
+          li.appendChild(d);
+        });
+      } else if (t && t.href) {
+        var a = document.createElement("a");
+        a.href = t.href;
+        a.textContent = t.text;
+        li.appendChild(a);
+      } else {
+        li.textContent = t;
+      }
       list.appendChild(li);
     });
     list.hidden = !(o.items && o.items.length);
@@ -61,16 +76,23 @@
       else if (!e.shiftKey && document.activeElement === last) { first.focus(); e.preventDefault(); }
     });
   }
-  // The sessions a tooltip shows, one line each, for the dialog to list.
+  // The sessions a tooltip shows, for the dialog to list: each session's facts one a line,
+  // the device in words without the raw user agent (the tooltip and the profile keep that),
+  // and "and N more" as a link to the profile that lists them all.
   function sessionLines(tipId) {
     var tip = tipId && document.getElementById(tipId);
     if (!tip) return [];
-    var lines = Array.prototype.map.call(tip.querySelectorAll(".tip-session"), function (s) {
-      return s.textContent.replace(/\s+/g, " ").trim();
+    var words = function (el) { return el.textContent.replace(/\s+/g, " ").trim(); };
+    var items = Array.prototype.map.call(tip.querySelectorAll(".tip-session"), function (s) {
+      return Array.prototype.map.call(s.children, function (line) {
+        var copy = line.cloneNode(true);
+        copy.querySelectorAll(".raw").forEach(function (r) { r.remove(); });
+        return words(copy);
+      }).filter(function (t) { return t; });
     });
     var more = tip.querySelector(".tip-more");
-    if (more) lines.push(more.textContent.replace(/\s+/g, " ").trim());
-    return lines;
+    if (more) items.push({ text: words(more), href: more.getAttribute("data-href") });
+    return items;
   }
   document.addEventListener("click", function (e) {
     var el = e.target.closest && e.target.closest("[data-confirm]");

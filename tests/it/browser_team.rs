@@ -108,7 +108,7 @@ async fn tooltips_dismiss_with_escape_stay_in_the_window_and_never_stick() {
 async fn dialogs_name_what_they_end_and_destructive_forms_ask_first() {
     let app = App::spawn().await;
     let ada = app.agent("Ada Active", "ada@acme.test").await;
-    for ip in ["203.0.113.7", "198.51.100.23"] {
+    for ip in ["203.0.113.7", "198.51.100.23", "192.0.2.10", "192.0.2.11"] {
         app.login(
             &ada.email,
             PASSWORD,
@@ -131,17 +131,61 @@ async fn dialogs_name_what_they_end_and_destructive_forms_ask_first() {
     b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
     b.goto(&app.url("/team/agents")).await;
 
-    // The green icon's dialog lists both sessions.
+    // The green icon's dialog lists the sessions its tooltip shows (three), each fact on a
+    // line of its own and the device in words (the raw user agent stays in the tooltip and on
+    // the profile), then a link to the profile for the rest.
     b.click(&format!("#member-{} .icons .sess.active", ada.id))
         .await;
     assert!(b.dialog_open().await);
     let items = b.texts("#confirm-list li").await;
-    assert_eq!(items.len(), 2, "{items:?}");
-    assert!(items.iter().any(|i| i.contains("IP address: 203.0.113.7")));
-    assert!(
-        items
+    assert_eq!(items.len(), 4, "{items:?}");
+    let ips: Vec<&str> = ["203.0.113.7", "198.51.100.23", "192.0.2.10", "192.0.2.11"]
+        .into_iter()
+        .filter(|ip| {
+            items[..3]
+                .iter()
+                .any(|i| i.contains(&format!("IP address: {ip}")))
+        })
+        .collect();
+    assert_eq!(ips.len(), 3, "{items:?}");
+    let lines = b
+        .js(
+            "return Array.from(document.querySelectorAll('#confirm-list li'))
+               .slice(0, 3).map(li => Array.from(li.querySelectorAll('.line'))
+               .map(d => d.textContent));",
+            vec![],
+        )
+        .await;
+    for session in lines.as_array().unwrap() {
+        let session: Vec<&str> = session
+            .as_array()
+            .unwrap()
             .iter()
-            .any(|i| i.contains("IP address: 198.51.100.23"))
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        assert!(session[0].starts_with("Session start: "), "{session:?}");
+        assert_eq!(
+            session[1], "User agent: Chrome 131 on Windows 10",
+            "{session:?}"
+        );
+        assert!(session[2].starts_with("IP address: "), "{session:?}");
+        assert_eq!(*session.last().unwrap(), "Signed in with: password");
+    }
+    assert!(
+        !b.text("#confirm-list").await.contains("Mozilla/5.0"),
+        "the raw user agent in the dialog"
+    );
+    assert_eq!(items[3], "and 1 more — open the profile");
+    let more = b
+        .find("#confirm-list li:last-child a")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        more.ends_with(&format!("/team/agents/{}", ada.id)),
+        "{more}"
     );
     assert!(!b.exists("#confirm-warning:not([hidden])").await);
     b.click("#confirm-cancel").await;
