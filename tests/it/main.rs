@@ -34,6 +34,7 @@ mod conformance;
 mod conformance_audit;
 mod conformance_endings;
 mod conformance_expiry;
+mod conformance_mail;
 mod conformance_paging;
 mod conformance_people;
 mod conformance_policies;
