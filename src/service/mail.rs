@@ -53,9 +53,10 @@ pub fn default_from() -> Mailbox {
     )
 }
 
-/// How long a claim is held: beyond a send's timeouts (connecting and a few commands), so a
-/// live instance finishes first; a crashed instance's claims come free after it.
-pub const MAIL_LEASE_MS: Millis = 120_000;
+/// How long a claim is held: four times the SMTP timeout, which a send that connects and
+/// answers at all stays well inside, so a live instance finishes first; a crashed instance's
+/// claims come free after it (a send slower than this may go out twice: at least once).
+pub const MAIL_LEASE_MS: Millis = 60_000;
 
 /// Where links in messages point, set once the server knows its address.
 #[derive(Debug, Clone)]

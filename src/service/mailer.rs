@@ -67,7 +67,7 @@ impl std::fmt::Debug for SmtpSettings {
 }
 
 /// The timeout for connecting and for each SMTP command.
-pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl SmtpSettings {
     /// Reads `smtp://[user:pass@]host[:port][?tls=required]` or `smtps://…`; the error says

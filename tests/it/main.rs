@@ -53,6 +53,7 @@ mod hardening;
 mod identity_rules;
 mod limits_answers;
 mod lost_connection;
+mod mail;
 mod metrics;
 mod metrics_alerts;
 mod metrics_shape;
