@@ -61,6 +61,7 @@ mod mfa;
 mod multi_instance;
 mod openapi;
 mod operations;
+mod password_reset;
 mod path_prefix;
 mod permissions;
 mod policies;
