@@ -350,6 +350,100 @@ mod tests {
         );
     }
 
+    fn row(name: &str, subject: &str) -> Mail {
+        Mail {
+            id: "mail_0123".into(),
+            account_id: "ac_1".into(),
+            kind: "password_reset".into(),
+            recipient: "ann@example.com".into(),
+            recipient_name: name.into(),
+            subject: subject.into(),
+            text_body: "Hello\r\n.\r\nBcc: x@y.z\r\n".into(),
+            html_body: "<p>Hello</p>".into(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            created_at: 1_796_666_645_000,
+            sent_at: None,
+        }
+    }
+
+    /// The header section of a formatted message, unfolded (continuation lines joined).
+    fn headers(m: &Message) -> Vec<String> {
+        let text = String::from_utf8(m.formatted()).unwrap();
+        let head = text.split("\r\n\r\n").next().unwrap().replace("\r\n ", " ");
+        head.split("\r\n").map(str::to_string).collect()
+    }
+
+    #[test]
+    fn what_people_typed_never_makes_a_header() {
+        let from = parse_from("Deskward <noreply@example.com>").unwrap();
+        for (name, subject) in [
+            (
+                "Ann\r\nBcc: evil@example.com",
+                "Reset\r\nBcc: evil@example.com",
+            ),
+            ("Ann\nX-Injected: 1", "Subject\nX-Injected: 1"),
+            (&"N".repeat(10_240) as &str, &"S".repeat(10_240) as &str),
+            ("Ännchen \"the\" <boss>, Inc.", "Passwort zurücksetzen"),
+        ] {
+            let m = build_message(&row(name, subject), &from).unwrap();
+            let hs = headers(&m);
+            let names: Vec<&str> = hs.iter().map(|h| h.split(':').next().unwrap()).collect();
+            assert_eq!(
+                names,
+                [
+                    "From",
+                    "To",
+                    "Subject",
+                    "Message-ID",
+                    "Date",
+                    "Auto-Submitted",
+                    "MIME-Version",
+                    "Content-Type"
+                ],
+                "{hs:#?}"
+            );
+            // The text stays inside its own header, as words, on no line of its own.
+            let text = String::from_utf8(m.formatted()).unwrap();
+            let head = text.split("\r\n\r\n").next().unwrap();
+            assert!(
+                !head.contains("\nBcc") && !head.contains("\nX-Injected"),
+                "{head}"
+            );
+            // Folded into lines of at most 998 octets (RFC 5322).
+            assert!(
+                text.split("\r\n").all(|l| l.len() <= 998),
+                "a line too long"
+            );
+        }
+        let m = build_message(&row("Ann", "Hi"), &from).unwrap();
+        let hs = headers(&m);
+        assert!(
+            hs.contains(&"Auto-Submitted: auto-generated".to_string()),
+            "{hs:#?}"
+        );
+        assert!(
+            hs.contains(&"Message-ID: <mail_0123@example.com>".to_string()),
+            "{hs:#?}"
+        );
+        assert!(
+            hs.iter()
+                .any(|h| h.starts_with("Date: Mon, 07 Dec 2026 18:04:05")),
+            "{hs:#?}"
+        );
+    }
+
+    #[test]
+    fn an_address_that_is_not_one_fails_for_good() {
+        let from = parse_from("noreply@example.com").unwrap();
+        let mut m = row("Ann", "Hi");
+        m.recipient = "not an address".into();
+        let e = build_message(&m, &from).unwrap_err();
+        assert_eq!(e.failure, Failure::Permanent);
+    }
+
     #[test]
     fn from_addresses() {
         let m = parse_from("Deskward <noreply@example.com>").unwrap();
