@@ -29,6 +29,7 @@ mod browser_paging_and_wording;
 mod browser_passkeys;
 mod browser_people;
 mod browser_policies;
+mod browser_reset;
 mod browser_team;
 mod conformance;
 mod conformance_audit;
