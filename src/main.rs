@@ -307,7 +307,8 @@ struct KeepArgs {
     /// Allow webhook targets on loopback and private ranges (a receiver on this host or LAN).
     #[arg(long, env = "DESKWARD_WEBHOOK_ALLOW_PRIVATE")]
     webhook_allow_private: bool,
-    /// Days ended sessions and webhook deliveries are kept before the sweep deletes them.
+    /// Days ended sessions, webhook deliveries and e-mail messages are kept before the sweep
+    /// deletes them.
     #[arg(
         long,
         env = "DESKWARD_RETENTION_DAYS",

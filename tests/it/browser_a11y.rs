@@ -157,7 +157,9 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
         .send_keys("lee@acme.test")
         .await
         .unwrap();
-    visitor.click_and_load("main form button[type=submit]").await;
+    visitor
+        .click_and_load("main form button[type=submit]")
+        .await;
     check(&visitor, &axe, "reset: check your e-mail", &mut found).await;
     visitor
         .goto(&app.url(&format!("/reset/{}", "0".repeat(64))))
