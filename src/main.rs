@@ -210,7 +210,7 @@ impl MailArgs {
                 Transport::Smtp(s)
             }
             None if self.smtp_ca_file.is_some() => {
-                return Err("--smtp-ca-file needs --smtp-url".to_string());
+                return Err("--smtp-ca-file: needs --smtp-url".to_string());
             }
             None => Transport::Files(self.mail_dir),
         };

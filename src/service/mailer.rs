@@ -140,8 +140,11 @@ impl SmtpSettings {
     pub fn with_ca_file(mut self, path: &std::path::Path) -> Result<Self, String> {
         let pem =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Certificate::from_pem(&pem)
-            .map_err(|e| format!("{} holds no PEM certificate: {e}", path.display()))?;
+        // lettre takes a file without any certificate in it as an empty list.
+        let has_cert = String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----");
+        if !has_cert || Certificate::from_pem(&pem).is_err() {
+            return Err(format!("{} holds no PEM certificate", path.display()));
+        }
         self.extra_ca_pem = Some(pem);
         Ok(self)
     }

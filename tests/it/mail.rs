@@ -583,3 +583,81 @@ async fn kill_9_after_the_request_loses_no_message(backend: Backend) {
         "fay@acme.test",
     );
 }
+
+/// A mail flag Deskward cannot use stops `serve` before it opens anything: exit status 2 and
+/// one line naming the flag.
+#[test]
+fn bad_mail_flags_exit_2_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("never.db").display());
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let not_pem = not_pem.display().to_string();
+    for (args, flag, says) in [
+        (
+            vec!["--smtp-url", "http://mail.example.com"],
+            "--smtp-url",
+            "smtp://",
+        ),
+        (
+            vec!["--smtp-url", "smtp://mail.example.com?tls=maybe"],
+            "--smtp-url",
+            "tls=",
+        ),
+        (vec!["--smtp-url", "smtp://"], "--smtp-url", "host"),
+        (
+            vec![
+                "--smtp-url",
+                "smtp://mail.example.com",
+                "--smtp-ca-file",
+                &not_pem,
+            ],
+            "--smtp-ca-file",
+            "no PEM certificate",
+        ),
+        (
+            vec![
+                "--smtp-url",
+                "smtp://mail.example.com",
+                "--smtp-ca-file",
+                "/no/such/file",
+            ],
+            "--smtp-ca-file",
+            "cannot read",
+        ),
+        (
+            vec!["--smtp-ca-file", &not_pem],
+            "--smtp-ca-file",
+            "needs --smtp-url",
+        ),
+        (
+            vec!["--mail-from", "Deskward <not an address>"],
+            "--mail-from",
+            "not",
+        ),
+        (
+            vec!["--public-url", "ftp://help.example.com"],
+            "--public-url",
+            "https://",
+        ),
+        (
+            vec!["--public-url", "https://help.example.com/?x=1"],
+            "--public-url",
+            "query",
+        ),
+    ] {
+        let out = crate::support::run_binary(
+            ["serve", "--bind", "127.0.0.1:0", "--database-url", &db]
+                .into_iter()
+                .chain(args.iter().copied()),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let line = stderr.lines().last().unwrap_or_default();
+        assert!(
+            line.starts_with(&format!("error: {flag}:")) && line.contains(says),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!dir.path().join("never.db").exists(), "nothing was opened");
+}
