@@ -38,6 +38,7 @@ mod conformance_expiry;
 mod conformance_mail;
 mod conformance_paging;
 mod conformance_people;
+mod conformance_pg_locks;
 mod conformance_policies;
 mod conformance_sessions;
 mod conformance_signin_state;
