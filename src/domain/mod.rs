@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod device;
 pub mod email;
+pub mod mail;
 pub mod member;
 pub mod name;
 pub mod office;

@@ -158,6 +158,23 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
     check(&visitor, &axe, "sign-in after an ending", &mut found).await;
     visitor.goto(&app.url("/no/such/page")).await;
     check(&visitor, &axe, "404 signed out", &mut found).await;
+    // Password reset: the e-mail field, "check your e-mail", a spent link.
+    visitor.goto(&app.url("/reset")).await;
+    check(&visitor, &axe, "reset: ask for a link", &mut found).await;
+    visitor
+        .find("input[name=email]")
+        .await
+        .send_keys("lee@acme.test")
+        .await
+        .unwrap();
+    visitor
+        .click_and_load("main form button[type=submit]")
+        .await;
+    check(&visitor, &axe, "reset: check your e-mail", &mut found).await;
+    visitor
+        .goto(&app.url(&format!("/reset/{}", "0".repeat(64))))
+        .await;
+    check(&visitor, &axe, "reset: link expired", &mut found).await;
     visitor.goto(&app.url("/login")).await;
     visitor
         .find("input[name=email]")
