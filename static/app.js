@@ -130,17 +130,24 @@
   // comes back on the next hover or focus. One that would run off the bottom of the window
   // opens upward instead. A mouse click on an icon that does nothing (red) does not keep
   // its tooltip stuck open by focus.
+  // When it fits on neither side (three sessions, an icon mid-screen, a short window) it
+  // takes the roomier side and scrolls within it rather than being cut off.
   function openTip(wrap) {
     wrap.classList.remove("tip-dismissed", "tip-up");
     var tip = wrap.querySelector(".tip");
     if (!tip) return;
+    tip.style.maxHeight = "";
     var shown = tip.style.display;
     tip.style.display = "block"; // measured even before :hover applies
     var height = tip.offsetHeight;
     tip.style.display = shown;
     var r = wrap.getBoundingClientRect();
     var below = window.innerHeight - r.bottom;
-    if (below < height + 16 && r.top > below) wrap.classList.add("tip-up");
+    var above = r.top;
+    var up = below < height + 16 && above > below;
+    if (up) wrap.classList.add("tip-up");
+    var room = (up ? above : below) - 16;
+    if (height > room) tip.style.maxHeight = Math.max(room, 48) + "px";
   }
   document.addEventListener("mouseover", function (e) {
     var w = e.target.closest && e.target.closest(".tip-wrap");

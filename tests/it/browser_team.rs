@@ -348,3 +348,70 @@ async fn long_names_never_make_a_page_scroll_sideways() {
     );
     b.close().await;
 }
+
+/// A tooltip with three sessions fits in the window wherever its icon is: in a short window
+/// with the icon mid-screen it fits on neither side, so it takes the roomier one and scrolls
+/// there (it was cut off at the top or the bottom).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tall_tooltip_stays_inside_the_window() {
+    let app = App::spawn().await;
+    let mut agents = Vec::new();
+    for i in 0..6 {
+        agents.push(
+            app.agent(&format!("Agent {i}"), &format!("a{i}@acme.test"))
+                .await,
+        );
+    }
+    let busy = &agents[3];
+    for ip in ["203.0.113.7", "198.51.100.23", "192.0.2.10"] {
+        app.login(
+            &busy.email,
+            PASSWORD,
+            MemberKind::Agent,
+            ip,
+            CHROME_WINDOWS_UA,
+        )
+        .await;
+    }
+    let driver = ChromeDriver::start().await;
+    let b = driver.browser().await;
+    b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    b.c.set_window_size(1280, 420)
+        .await
+        .expect("resize the window");
+    b.goto(&app.url("/team/agents")).await;
+    let icon = format!("#member-{} .icons .sess.active", busy.id);
+    b.hover(&icon).await;
+    let tip = format!("tip-s-{}", busy.id);
+    eventually("the tooltip to show", WAIT, async || {
+        Ok(b.tip_visible(&tip).await.then_some(()))
+    })
+    .await;
+    let (top, bottom, height, scroll, window) = {
+        let v = b
+            .js(
+                "const t = document.getElementById(arguments[0]).getBoundingClientRect();
+                 const e = document.getElementById(arguments[0]);
+                 return [t.top, t.bottom, t.height, e.scrollHeight, window.innerHeight];",
+                vec![json!(tip)],
+            )
+            .await;
+        let n = |i: usize| v[i].as_f64().unwrap();
+        (n(0), n(1), n(2), n(3), n(4))
+    };
+    assert!(
+        top >= 0.0 && bottom <= window,
+        "the tooltip runs from {top} to {bottom} in a window {window} px high"
+    );
+    // Everything is still there, to scroll to.
+    assert!(scroll >= height, "{scroll} {height}");
+    assert_eq!(
+        b.js(
+            "return document.getElementById(arguments[0]).querySelectorAll('.tip-session').length;",
+            vec![json!(tip)]
+        )
+        .await,
+        json!(3)
+    );
+    b.close().await;
+}
