@@ -30,6 +30,8 @@ pub struct Principal {
     pub actor: Actor,
     pub name: String,
     pub email: String,
+    /// The account (the helpdesk's team) the person belongs to, by its name.
+    pub account_name: String,
     pub session: Session,
     pub csrf_token: String,
 }
@@ -102,6 +104,7 @@ impl Service {
                 session_id: Some(session.id.clone()),
             },
             name: rec.member_name.clone(),
+            account_name: rec.account_name.clone(),
             email: rec.member_email.clone(),
             csrf_token: rec.csrf_token.clone(),
             session,

@@ -55,6 +55,8 @@ pub struct AuthRecord {
     pub disabled: bool,
     pub agent_idle_timeout_minutes: i64,
     pub max_session_lifetime_minutes: Option<i64>,
+    /// The account's name, which every signed-in page shows.
+    pub account_name: String,
 }
 
 /// A session that has just been ended, for events and audit, with the reason it ended for.

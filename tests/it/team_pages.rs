@@ -489,4 +489,34 @@ backend_tests!(
     people_with_several_sessions_appear_on_exactly_one_page,
     ending_on_the_last_filtered_page_lands_on_the_new_last_page,
     bulk_notice_counts_sessions_and_people,
+    every_signed_in_page_names_the_account,
 );
+
+/// Every signed-in page says whose Deskward it is: the account's name in the header, for an
+/// administrator and an agent alike (it appeared nowhere).
+async fn every_signed_in_page_names_the_account(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("Ann", "ann@acme.test").await;
+    let shown = format!(
+        "<span class=\"account-name\" id=\"account-name\" title=\"Account\">{}</span>",
+        app.account.name
+    );
+    let admin = app.primary_client().await;
+    for path in [
+        "/team/agents",
+        "/security",
+        "/me/sessions",
+        "/security/audit",
+    ] {
+        let page = admin.get(path).await.expect_status(StatusCode::OK);
+        assert!(page.text.contains(&shown), "{path}: {}", page.text);
+    }
+    let agent = app.signed_in("ann@acme.test", PASSWORD).await;
+    for path in ["/agent", "/me/security"] {
+        let page = agent.get(path).await.expect_status(StatusCode::OK);
+        assert!(page.text.contains(&shown), "{path}: {}", page.text);
+    }
+    // Not on the sign-in page: the account there is told by its address.
+    let page = app.client().get("/login").await;
+    assert!(!page.text.contains("account-name"), "{}", page.text);
+}

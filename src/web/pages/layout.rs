@@ -80,6 +80,8 @@ impl Layout {
 /// What the layout shows of the signed-in person.
 pub struct Nav {
     pub name: String,
+    /// The account's name: which team's Deskward this is.
+    pub account: String,
     pub kind: &'static str,
     pub csrf: String,
     pub agents: bool,
@@ -94,6 +96,7 @@ impl Nav {
         let a = &p.actor;
         Nav {
             name: p.name.clone(),
+            account: p.account_name.clone(),
             kind: a.kind.as_str(),
             csrf: p.csrf_token.clone(),
             agents: a.can_view(MemberKind::Agent),
