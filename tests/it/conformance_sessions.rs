@@ -40,7 +40,7 @@ async fn session_lifecycle(backend: Backend) {
         s.last_seen_at, T0,
         "a new session was last seen when it started"
     );
-    assert_eq!(s.ip, "203.0.113.7");
+    assert_eq!(s.ip.to_string(), "203.0.113.7");
     assert_eq!(
         s.user_agent,
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0"

@@ -31,7 +31,7 @@ pub(in crate::store) fn audits_json(entries: &[AuditEntry]) -> String {
                 e.kind,
                 e.actor,
                 e.target,
-                e.ip,
+                e.ip.map(|ip| ip.to_string()),
                 e.detail,
                 e.count
             ])
@@ -54,7 +54,7 @@ impl AuditStore for SqlStore {
         .bind(&e.kind)
         .bind(&e.actor)
         .bind(&e.target)
-        .bind(&e.ip)
+        .bind(e.ip)
         .bind(&e.detail)
         .bind(e.count)
         .execute(&self.pool)
@@ -78,7 +78,7 @@ impl AuditStore for SqlStore {
         .bind(&e.kind)
         .bind(&e.actor)
         .bind(&e.target)
-        .bind(&e.ip)
+        .bind(e.ip)
         .bind(&e.detail)
         .execute(&self.pool)
         .await?;

@@ -14,7 +14,7 @@ pub(in crate::store) struct ChallengeRow {
     account_id: String,
     purpose: crate::domain::signin::ChallengePurpose,
     member_ids: String,
-    ip: String,
+    ip: crate::domain::ClientIp,
     user_agent: String,
     data: String,
     created_at: Millis,
@@ -62,7 +62,7 @@ impl ChallengeStore for SqlStore {
         .bind(&c.account_id)
         .bind(c.purpose.as_str())
         .bind(member_ids)
-        .bind(&c.ip)
+        .bind(c.ip)
         .bind(&c.user_agent)
         .bind(&c.data)
         .bind(c.created_at)

@@ -17,6 +17,7 @@
 
 use sqlx::error::BoxDynError;
 
+use crate::domain::ClientIp;
 use crate::domain::member::{AgentStatus, MemberKind, Permissions};
 use crate::domain::session::EndReason;
 use crate::domain::signin::{AuthMethods, ChallengePurpose};
@@ -380,6 +381,8 @@ text_column!(EndReason, |text| text
 // Unknown names (from a newer version) are ignored, not fatal.
 text_column!(Permissions, |text| Ok(Permissions::from_db(text)));
 text_column!(AuthMethods, |text| Ok(AuthMethods::from_db(text)));
+// Whatever text an older row holds reads back; only an address reads as one.
+text_column!(ClientIp, |text| Ok(ClientIp::from_recorded(text)));
 text_column!(ChallengePurpose, |text| text
     .parse()
     .map_err(

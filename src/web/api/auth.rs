@@ -110,7 +110,7 @@ pub async fn login(
             email: body.email,
             password: body.password,
             as_kind,
-            ip: client.ip.clone(),
+            ip: client.ip,
             user_agent: client.user_agent.clone(),
             device_pass: cookies::device_pass(&parts.headers, client.https),
         })

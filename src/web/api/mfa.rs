@@ -107,7 +107,7 @@ pub async fn login(
             account_id,
             challenge: body.challenge,
             code: body.code,
-            ip: client.ip.clone(),
+            ip: client.ip,
             user_agent: client.user_agent.clone(),
             device_pass: cookies::device_pass(&parts.headers, client.https),
             passkey,
@@ -315,7 +315,7 @@ pub async fn login_passkey_options(
     let origin = origin(&parts, &state)?;
     let options = state
         .svc
-        .passkey_options(&account_id, &b.challenge, &client.ip, &origin)
+        .passkey_options(&account_id, &b.challenge, client.ip, &origin)
         .await?;
     Ok(Json(options).into_response())
 }
