@@ -100,7 +100,7 @@ async fn touch_records_latest_address_and_device(backend: Backend) {
         (T0 + 2 * MINUTE, Some(T0 + 2 * MINUTE))
     );
     // An unknown or ended session is not live.
-    let mut gone = seen(T0 + 3 * MINUTE, "x", "y", false);
+    let mut gone = seen(T0 + 3 * MINUTE, "192.0.2.9", "y", false);
     gone.session_id = "se_nope".to_string();
     assert!(!store.touch_session_seen(&gone).await.unwrap());
 }
