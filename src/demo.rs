@@ -261,7 +261,7 @@ pub async fn run(
         return Ok(());
     }
     if let Some(nginx) = nginx {
-        return crate::guarded::serve_demo(svc, config, bind, &nginx).await;
+        return crate::guarded::serve_demo(svc, config, bind, &nginx, DEMO_ADMIN).await;
     }
     if proxy {
         println!(

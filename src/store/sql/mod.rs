@@ -69,21 +69,28 @@ pub struct SqlStore {
     pub(in crate::store) clock: std::sync::RwLock<std::sync::Arc<dyn crate::clock::Clock>>,
     /// Writers' turns (`begin_write`).
     pub(in crate::store) writes: WriteGate,
-    /// SQLite's background checkpointer, told when the store goes.
-    pub(in crate::store) wal: Option<std::sync::Arc<super::sqlite::WalWatch>>,
+    /// Work the backend runs beside the store (SQLite's checkpointer), stopped when it goes.
+    pub(in crate::store) background: Option<std::sync::Arc<dyn Background>>,
+}
+
+/// A backend's work beside the store, which must stop when the store is dropped (it holds the
+/// pool, so it would otherwise keep the database open). The backend modules implement it, so
+/// that this module needs none of them.
+pub(in crate::store) trait Background: Send + Sync {
+    fn stop(&self);
 }
 
 impl SqlStore {
     pub(in crate::store) fn new(
         pool: Pool,
         writes: WriteGate,
-        wal: Option<std::sync::Arc<super::sqlite::WalWatch>>,
+        background: Option<std::sync::Arc<dyn Background>>,
     ) -> Self {
         SqlStore {
             pool,
             clock: std::sync::RwLock::new(std::sync::Arc::new(crate::clock::SystemClock)),
             writes,
-            wal,
+            background,
         }
     }
 
@@ -95,8 +102,8 @@ impl SqlStore {
 
 impl Drop for SqlStore {
     fn drop(&mut self) {
-        if let Some(wal) = &self.wal {
-            wal.close();
+        if let Some(work) = &self.background {
+            work.stop();
         }
     }
 }

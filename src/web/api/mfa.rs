@@ -14,7 +14,6 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::domain::time::rfc3339;
 use crate::service::MfaLogin;
-use crate::service::mfa::MfaStatus;
 use crate::service::passkeys::PasskeyAnswer;
 use crate::store::PasskeyRecord;
 use crate::web::AppState;
@@ -25,29 +24,8 @@ use crate::web::return_to::{self, after_new_sign_in};
 use crate::web::section::{Admins, Agents, Section};
 
 use super::auth::SignedInJson;
-use super::shapes::Sorted;
+use super::shapes::{MfaJson, Sorted};
 use super::{ApiJson, ApiPath};
-
-/// The caller's second factors.
-#[derive(Serialize, ToSchema)]
-#[schema(as = MfaStatus)]
-pub struct MfaJson {
-    /// An authenticator app is set up.
-    pub totp: bool,
-    /// How many passkeys.
-    pub passkeys: i64,
-    pub recovery_codes_left: i64,
-}
-
-impl From<MfaStatus> for MfaJson {
-    fn from(s: MfaStatus) -> Self {
-        Self {
-            totp: s.totp,
-            passkeys: s.passkeys,
-            recovery_codes_left: s.recovery_codes_left,
-        }
-    }
-}
 
 #[derive(Deserialize, ToSchema)]
 #[schema(as = SecondStepInput)]

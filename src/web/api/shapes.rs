@@ -1,5 +1,5 @@
-//! The JSON shapes of API.md that several areas answer with (Member, Session), how the
-//! domain's string enums are described, and how bodies go out.
+//! The JSON shapes of API.md that several areas answer with (Member, Session, MfaStatus), how
+//! the domain's string enums are described, and how bodies go out.
 
 use std::borrow::Cow;
 
@@ -17,6 +17,7 @@ use crate::domain::policy::Actor;
 use crate::domain::signin::AuthMethods;
 use crate::domain::time::rfc3339;
 use crate::service::MemberView;
+use crate::service::mfa::MfaStatus;
 use crate::store::{Member, Session};
 use crate::web::error::ApiError;
 
@@ -203,5 +204,26 @@ impl MemberJson {
 
     pub fn of(v: &MemberView, viewer: &Actor) -> Self {
         MemberJson::new(&v.member, &v.sessions, viewer)
+    }
+}
+
+/// The caller's second factors.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MfaStatus)]
+pub struct MfaJson {
+    /// An authenticator app is set up.
+    pub totp: bool,
+    /// How many passkeys.
+    pub passkeys: i64,
+    pub recovery_codes_left: i64,
+}
+
+impl From<MfaStatus> for MfaJson {
+    fn from(s: MfaStatus) -> Self {
+        Self {
+            totp: s.totp,
+            passkeys: s.passkeys,
+            recovery_codes_left: s.recovery_codes_left,
+        }
     }
 }
