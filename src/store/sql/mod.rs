@@ -24,7 +24,8 @@ use crate::domain::signin::{AuthMethods, ChallengePurpose};
 
 use super::StoreError;
 pub(in crate::store) use exec::{
-    Arg, Executor, Pool, Tx, dynamic, dynamic_as, dynamic_scalar, query, query_as, query_scalar,
+    Arg, Executor, Pool, Query, Tx, dynamic, dynamic_as, dynamic_scalar, query, query_as,
+    query_scalar,
 };
 
 mod accounts;
