@@ -71,6 +71,23 @@ pub fn keep_transport_cookie(headers: &mut HeaderMap, https: bool) {
     }
 }
 
+/// The request's cookies without Deskward's own (the session and the known-device pass, under
+/// either name), as one `Cookie` value; `None` when nothing else is left. Traefik's
+/// `forwardAuth` replaces the request's `Cookie` header with this answer (listed in
+/// `authResponseHeadersRegex`), which is how the app behind it stops receiving Deskward's
+/// session: Traefik has no other way to take one cookie out of the header.
+pub fn others(headers: &HeaderMap) -> Option<HeaderValue> {
+    const OURS: [&str; 4] = [COOKIE, SECURE_COOKIE, DEVICE_COOKIE, SECURE_DEVICE_COOKIE];
+    let rest: Vec<String> = pairs(headers)
+        .filter(|(k, _)| !OURS.contains(k))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if rest.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&rest.join("; ")).ok()
+}
+
 /// The cookie outlives closing the browser (400 days, the most browsers keep): the session
 /// ends on the server by the idle timeout, logout or an administrator, not with the tabs.
 const COOKIE_MAX_AGE: u32 = 400 * 24 * 3600;
@@ -145,6 +162,33 @@ pub fn signed_out_response(mut res: Response, https: bool) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn others_leaves_out_every_cookie_of_deskwards() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            "app=1; deskward_session=tok; __Host-deskward_device=pass"
+                .parse()
+                .unwrap(),
+        );
+        h.append(
+            header::COOKIE,
+            "theme=dark; __Host-deskward_session=t2; deskward_device=p2"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(others(&h).unwrap(), "app=1; theme=dark");
+        let mut only = HeaderMap::new();
+        only.append(
+            header::COOKIE,
+            "__Host-deskward_session=t; __Host-deskward_device=p"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(others(&only), None);
+        assert_eq!(others(&HeaderMap::new()), None);
+    }
 
     #[test]
     fn reads_the_session_cookie() {

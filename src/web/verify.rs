@@ -18,10 +18,10 @@ use crate::domain::member::{MemberKind, Permission};
 use crate::domain::policy::Actor;
 use crate::service::{Principal, ServiceError};
 
-use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::request::signed_in;
 use super::return_to::{self, first_value, trusted_peer};
+use super::{AppState, cookies};
 
 /// `GET {prefix}/api/v1/verify/auth-request`: 200 with the identity headers, or 401 whose
 /// `Location` is the absolute sign-in URL (nginx turns it into a redirect), or 403.
@@ -53,9 +53,10 @@ pub async fn auth_request(State(state): State<AppState>, req: Request) -> Respon
     responses(
         (status = 200, description = "A live session; `Remote-*` headers name the person: \
             `Remote-Id` is the person (linked agent and administrator accounts share \
-            `Remote-User`, the e-mail)",
+            `Remote-User`, the e-mail); `Cookie` is the request's cookies without Deskward's, \
+            for a proxy that replaces the app's `Cookie` header with it (Traefik)",
             headers(("Remote-User" = String), ("Remote-Email" = String), ("Remote-Name" = String),
-                    ("Remote-Id" = String), ("Remote-Groups" = String))),
+                    ("Remote-Id" = String), ("Remote-Groups" = String), ("Cookie" = String))),
         (status = 302, description = "No live session, for a page: to the sign-in URL",
             headers(("Location" = String))),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
@@ -79,7 +80,15 @@ async fn verify(state: &AppState, parts: &Parts, style: Style) -> Response {
     };
     match check(state, parts).await {
         Ok(p) => match required.iter().find(|r| !r.met_by(&p.actor)) {
-            None => identity(&p),
+            None => {
+                let mut res = identity(&p);
+                if style == Style::ForwardAuth
+                    && let Some(rest) = cookies::others(&parts.headers)
+                {
+                    res.headers_mut().insert(header::COOKIE, rest);
+                }
+                res
+            }
             Some(r) => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

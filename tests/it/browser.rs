@@ -451,6 +451,36 @@ impl Browser {
         )
     }
 
+    /// Clicks `inert`, which must do nothing, then `live`, a session icon that asks to confirm,
+    /// and waits for that dialog: the page handles clicks in order, so a dialog or a page
+    /// opened by the first click would be there by now (and would have stopped the second).
+    /// Checks the dialog is `live`'s, naming `live_name`, and that the page did not change;
+    /// closes the dialog.
+    pub(crate) async fn click_does_nothing(&self, inert: &str, live: &str, live_name: &str) {
+        let path = self.path().await;
+        self.click(inert).await;
+        self.click(live).await;
+        self.wait_js(
+            "the dialog of the icon clicked second",
+            "return document.getElementById('confirm-dialog').open;",
+            vec![],
+        )
+        .await;
+        let question = self.text("#confirm-text").await;
+        assert!(
+            question.contains(live_name),
+            "the open dialog is not {live}'s: {question}"
+        );
+        assert_eq!(self.path().await, path, "a click navigated");
+        self.click("#confirm-cancel").await;
+        self.wait_js(
+            "the dialog to close",
+            "return !document.getElementById('confirm-dialog').open;",
+            vec![],
+        )
+        .await;
+    }
+
     /// Signs in through the sign-in form; returns the path landed on.
     pub(crate) async fn sign_in(&self, app: &App, email: &str, password: &str) -> String {
         self.goto(&app.url("/login")).await;

@@ -239,8 +239,16 @@ async fn leaving_a_page_closes_its_event_stream() {
         vec![],
     )
     .await;
-    // However the page gets live again (reload or reconnect), give it a moment to do so.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // However the page gets live again (loaded afresh, or restored from the cache and then
+    // reloaded), its stream opens again: not the document first loaded, which went to the cache
+    // with its stream marked open.
+    b.wait_js(
+        "the page's stream open again",
+        "return document.body.getAttribute('data-live') === 'open' \
+         && performance.getEntriesByType('navigation')[0].type !== 'navigate';",
+        vec![],
+    )
+    .await;
     app.agent("Late Arrival", "late@acme.test").await;
     eventually(
         "the restored page to show a newcomer without reload",

@@ -462,6 +462,22 @@ async fn traefik_forward_auth_request_is_understood(backend: Backend) {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(header(&r, "remote-user"), "ann@acme.test");
     assert_eq!(header(&r, "remote-id"), ann.id);
+    // Nothing but Deskward's cookie: no `Cookie` in the answer, so Traefik (which removes the
+    // request's `Cookie` because `authResponseHeadersRegex` matches it) passes none to the app.
+    assert!(r.headers.get("cookie").is_none(), "{:?}", r.headers);
+
+    // The app's own cookies come back without Deskward's, for Traefik to pass on instead.
+    let r = browser
+        .send(traefik(&browser, "GET", "application/json").header(
+            "cookie",
+            format!(
+                "app_session=s1; __Host-deskward_session={token}; __Host-deskward_device=p; \
+                 theme=dark"
+            ),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(header(&r, "cookie"), "app_session=s1; theme=dark");
 }
 
 /// With several instances on one PostgreSQL, a session ended on one is refused by the

@@ -36,6 +36,7 @@ mod conformance_endings;
 mod conformance_expiry;
 mod conformance_paging;
 mod conformance_people;
+mod conformance_pg_locks;
 mod conformance_policies;
 mod conformance_sessions;
 mod conformance_signin_state;

@@ -1,5 +1,5 @@
-//! What operators run beside the service: `deskward backup`, the PostgreSQL backup block of
-//! docs/operations.md run as written; the retention ages `serve` accepts.
+//! What operators run beside the service: `deskward backup`, the SQLite and PostgreSQL backup
+//! blocks of docs/operations.md run as written; the retention ages `serve` accepts.
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -210,17 +210,93 @@ async fn the_longest_retention_keeps_the_audit_log(backend: Backend) {
     assert!(after > before, "{before} entries before, {after} after");
 }
 
+/// The fenced `sh` block right after `heading` in docs/operations.md.
+fn operations_block(heading: &str) -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+        .expect("docs/operations.md");
+    let section = &doc[doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("the {heading} section"))..];
+    let start = section.find("```sh\n").expect("its sh block") + "```sh\n".len();
+    section[start..start + section[start..].find("```").unwrap()].to_string()
+}
+
+/// docs/operations.md's SQLite block, run by `sh` as written with only its paths replaced and
+/// the built `deskward` first on `PATH`, against a live server's database: the copy is made,
+/// readable by its owner only, a second run the same day refuses to overwrite it (exit 2), and
+/// the restore the section describes (the copy in place of the database file, the service
+/// started on it) signs the primary administrator in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_sqlite_backup_and_restore_run_as_written() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.add_agent("Ann", "ann@acme.test").await;
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let block = operations_block("### SQLite");
+    let script = block
+        .replace("/var/backups/", &format!("{}/", backups.display()))
+        .replace("sqlite:///var/lib/deskward/deskward.db", app.database_url());
+    assert!(!script.contains("/var/"), "{script}");
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_deskward"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = || {
+        std::process::Command::new("sh")
+            .args(["-e", "-c", &script])
+            .env("PATH", &path)
+            .current_dir(dir.path())
+            .output()
+            .expect("run sh")
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "the documented block failed:\n{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copies: Vec<_> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let copy = &copies[0];
+    let mode = std::fs::metadata(copy).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the copy is readable by its owner only");
+    let again = run();
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "an existing copy is never overwritten"
+    );
+
+    // The restore: the copy in place of the (stopped) service's database file, no -wal or
+    // -shm beside it, the service started on it.
+    let restored_dir = dir.path().join("restored");
+    std::fs::create_dir(&restored_dir).unwrap();
+    let restored = restored_dir.join("deskward.db");
+    std::fs::copy(copy, &restored).unwrap();
+    let server = Binary::serve(&format!("sqlite://{}", restored.display()))
+        .start()
+        .await;
+    let c = client_for_base(&server.base);
+    c.login(PRIMARY_EMAIL, PRIMARY_PASSWORD)
+        .await
+        .expect_status(StatusCode::OK);
+    let agents = c.get("/api/v1/agents").await.json();
+    assert_eq!(agents["items"][0]["email"], "ann@acme.test", "{agents}");
+}
+
 /// docs/operations.md's PostgreSQL block, run as written with only the server and database
 /// names replaced: the dump is readable by its owner only, the restore goes into a database
 /// the block creates, and the primary administrator signs in on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_postgres_backup_and_restore_run_as_written() {
     let app = TestApp::spawn(Backend::Postgres).await;
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
-        .expect("docs/operations.md");
-    let section = &doc[doc.find("### PostgreSQL").expect("the PostgreSQL section")..];
-    let start = section.find("```sh\n").expect("its sh block") + "```sh\n".len();
-    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let block = operations_block("### PostgreSQL");
     let (base, source) = app.database_url().rsplit_once('/').unwrap();
     let restored = format!("{source}_restored");
     let script = block

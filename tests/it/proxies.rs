@@ -655,8 +655,8 @@ fn the_traefik_configuration_names_what_deskward_answers() {
         "address: \"http://127.0.0.1:8080/deskward/api/v1/verify/forward-auth\"",
         "address: \"http://127.0.0.1:8080/deskward/api/v1/verify/forward-auth?require=admin\"",
         "trustForwardHeader: false",
-        // Removes every spelling a client sent, then copies Deskward's.
-        "authResponseHeadersRegex: \"(?i)^remote[-_](user|email|name|id|groups|assertion)$\"",
+        // Removes every spelling a client sent and the Cookie header, then copies Deskward's.
+        "authResponseHeadersRegex: \"(?i)^(remote[-_](user|email|name|id|groups|assertion)|cookie)$\"",
         "X_Forwarded_User: \"\"",
         "X-Original-URL: \"\"",
         "PathPrefix(`/deskward/`)",

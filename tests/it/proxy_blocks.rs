@@ -473,7 +473,19 @@ fn the_traefik_block_strips_every_spelling_and_guards_every_admin_path() {
             let canonical = go_canonical(name);
             assert!(re.is_match(&canonical), "{re} misses {canonical}");
         }
-        for name in ["Remote-Addr", "X-Remote-User", "Remote-Users", "Cookie"] {
+        // `Cookie` too: Traefik replaces it with Deskward's answer, the request's cookies
+        // without Deskward's own (forward_auth.rs checks that answer).
+        assert!(
+            re.is_match("Cookie"),
+            "{re} leaves Deskward's cookie to the app"
+        );
+        for name in [
+            "Remote-Addr",
+            "X-Remote-User",
+            "Remote-Users",
+            "Set-Cookie",
+            "Cookies",
+        ] {
             assert!(!re.is_match(name), "{re} would also remove {name}");
         }
     }

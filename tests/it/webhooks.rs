@@ -468,7 +468,8 @@ async fn a_gone_endpoint_turns_off_and_redirects_are_not_followed() {
     .await;
     assert_eq!(log[0]["status"], "pending");
     assert_eq!(log[0]["last_status_code"], 307);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The attempt is recorded once its exchange is over, a followed redirect included: by
+    // now a request to `/elsewhere` would have reached the receiver.
     let got = rx.received().await;
     assert_eq!(got.len(), 1);
     assert!(got.iter().all(|d| d["path"] == "/hook"), "{got:#?}");
@@ -682,7 +683,7 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
         }
         v
     };
-    let (_, secret) = register(&admins[0], &rx.url("/hook")).await;
+    let (id, secret) = register(&admins[0], &rx.url("/hook")).await;
     rx.control(json!({"secret": secret})).await;
     let n = 40;
     for i in 0..n {
@@ -694,14 +695,25 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
         .await;
     }
     rx.wait_for(30, |got| got.len() >= n).await;
-    // Give a duplicate, if any, the time to arrive.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let got = rx.received().await;
+    // Every delivery recorded as delivered: no claim is left that could still send one again.
+    wait_log(&admins[0], &id, 30, |l| {
+        l.len() == n && l.iter().all(|d| d["status"] == "delivered")
+    })
+    .await;
+    // And the instances are still sending: one more event arrives after all of that, so a
+    // duplicate sent by either would have arrived before it.
+    add_agent_api(&admins[1], "Last One", "last@acme.test").await;
+    let got = rx
+        .wait_for(30, |got| {
+            got.iter()
+                .any(|d| d["body"]["data"]["person"]["email"] == "last@acme.test")
+        })
+        .await;
     all_verified(&got);
     let ids: std::collections::BTreeSet<&str> =
         got.iter().map(|d| d["id"].as_str().unwrap()).collect();
-    assert_eq!(got.len(), n, "each event delivered exactly once");
-    assert_eq!(ids.len(), n);
+    assert_eq!(got.len(), n + 1, "each event delivered exactly once");
+    assert_eq!(ids.len(), n + 1);
 }
 
 async fn retention_deletes_what_is_older_than_its_age(backend: Backend) {

@@ -135,12 +135,22 @@ impl WebhookStore for SqlStore {
         delivery_id: &str,
         now: Millis,
     ) -> StoreResult<WebhookDelivery> {
+        // On PostgreSQL the endpoint's row is share-locked: a worker turning it off (after a
+        // 410) holds that row until it has failed the endpoint's waiting deliveries, and this
+        // statement, waiting for it, then sees the endpoint off. Read from its own snapshot it
+        // could queue the delivery after the worker's sweep, pending for ever. SQLite runs one
+        // writer at a time.
+        let lock = if self.dialect() == Dialect::Postgres {
+            " FOR SHARE"
+        } else {
+            ""
+        };
         let sql = format!(
             "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, \
              next_attempt_at = $1, claimed_until = 0, delivered_at = NULL \
              WHERE account_id = $2 AND endpoint_id = $3 AND id = $4 \
              AND EXISTS (SELECT 1 FROM webhook_endpoints e \
-             WHERE e.id = $3 AND e.disabled_reason IS NULL) RETURNING {}",
+             WHERE e.id = $3 AND e.disabled_reason IS NULL{lock}) RETURNING {}",
             sql::webhooks::DELIVERY_COLUMNS
         );
         Ok(query_as(sql)
