@@ -21,7 +21,7 @@ use deskward::clock::SystemClock;
 use deskward::domain::member::{MemberKind, Permissions};
 use deskward::domain::policy::Actor;
 use deskward::server::ServerConfig;
-use deskward::service::{LoginRequest, NewPerson, Service, ServiceConfig};
+use deskward::service::{LoginRequest, Service, ServiceConfig};
 use deskward::store::{Account, Member, Session};
 
 use crate::db::{Backend, TestDb};
@@ -594,13 +594,7 @@ impl App {
         password: &str,
         permissions: &[&str],
     ) -> Member {
-        let person = NewPerson {
-            kind,
-            name: name.to_string(),
-            email: email.to_string(),
-            password: password.to_string(),
-            permissions: permissions.iter().map(|p| p.to_string()).collect(),
-        };
+        let person = crate::support::new_person(kind, name, email, password, permissions);
         crate::support::add_person(&self.svc, &self.primary_actor(), person).await
     }
 

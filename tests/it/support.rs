@@ -171,13 +171,7 @@ impl TestApp {
         password: &str,
         permissions: &[&str],
     ) -> Member {
-        let person = NewPerson {
-            kind,
-            name: name.to_string(),
-            email: email.to_string(),
-            password: password.to_string(),
-            permissions: permissions.iter().map(|p| p.to_string()).collect(),
-        };
+        let person = new_person(kind, name, email, password, permissions);
         add_person(&self.svc, &self.primary_actor(), person).await
     }
 
@@ -581,6 +575,23 @@ pub fn primary_actor(account: &Account, primary: &Member) -> Actor {
     }
 }
 
+/// A person to add, as fixtures write them.
+pub fn new_person(
+    kind: MemberKind,
+    name: &str,
+    email: &str,
+    password: &str,
+    permissions: &[&str],
+) -> NewPerson {
+    NewPerson {
+        kind,
+        name: name.to_string(),
+        email: email.to_string(),
+        password: password.to_string(),
+        permissions: permissions.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
 /// Adds a person through the service as `actor`; panics with what went wrong.
 pub async fn add_person(svc: &Service, actor: &Actor, person: NewPerson) -> Member {
     let (kind, email) = (person.kind, person.email.clone());
@@ -598,6 +609,40 @@ pub async fn fixture_sign_in(svc: &Service, req: LoginRequest) -> deskward::serv
         .unwrap_or_else(|e| panic!("fixture sign-in of {email}: {e}"))
         .started_session()
         .unwrap_or_else(|| panic!("fixture sign-in of {email}: no session started"))
+}
+
+/// Starts `deskward serve` on a port-0 listener with `args` and `envs` (and without
+/// `DESKWARD_SECRET_KEY_FILE`) and waits for it to refuse them; panics if it starts serving
+/// instead. Returns its exit code and what it wrote on stderr.
+pub async fn refused_serve(
+    url: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    // Spawned rather than run to the end: a server that accepted the values would serve on.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", url])
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("DESKWARD_SECRET_KEY_FILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start deskward");
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{args:?} {envs:?} was accepted: the server started");
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A client's address as the service takes it, from an address the test writes.
