@@ -245,13 +245,7 @@ impl ChromeDriver {
 impl Drop for ChromeDriver {
     fn drop(&mut self) {
         // The whole group: chromedriver and the browsers it launched.
-        let _ = Command::new("/bin/kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::support::kill_group(&mut self.child);
     }
 }
 

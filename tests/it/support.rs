@@ -645,6 +645,18 @@ pub async fn refused_serve(
     )
 }
 
+/// Kills a child that leads a process group of its own, and the whole group with it (nginx's
+/// workers, the browsers chromedriver launched), then reaps it: what a test's `Drop` does.
+pub fn kill_group(child: &mut std::process::Child) {
+    let _ = std::process::Command::new("/bin/kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// A client's address as the service takes it, from an address the test writes.
 pub fn client_ip(text: &str) -> ClientIp {
     ClientIp(Some(
