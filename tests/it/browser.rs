@@ -131,7 +131,6 @@ impl ChromeDriver {
     }
 
     async fn start_in(home: Option<&Path>) -> ChromeDriver {
-        use std::io::BufRead;
         for (what, path) in [("Chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)] {
             assert!(
                 Path::new(path).exists(),
@@ -154,36 +153,13 @@ impl ChromeDriver {
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {CHROMEDRIVER}: {e}"));
-        let stdout = child.stdout.take().expect("chromedriver's stdout");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let port = line
-                    .split("started successfully on port ")
-                    .nth(1)
-                    .and_then(|rest| rest.trim_end_matches('.').trim().parse::<u16>().ok());
-                // Its first lines name no port yet ("Starting ChromeDriver … on port 0").
-                if let Some(port) = port
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(port);
-                }
-                // Keep reading so that chromedriver never blocks on a full pipe.
-            }
-        });
-        let port = match tokio::time::timeout(WAIT, rx).await {
-            Ok(Ok(port)) => port,
-            _ => {
-                let exited = child.try_wait();
-                let _ = child.kill();
-                match exited {
-                    Ok(Some(status)) => panic!("chromedriver exited before listening: {status}"),
-                    _ => panic!("chromedriver did not say where it listens within {WAIT:?}"),
-                }
-            }
-        };
+        // Its first lines name no port yet ("Starting ChromeDriver … on port 0").
+        let port = crate::support::announced_port(&mut child, "chromedriver", WAIT, |line| {
+            line.split("started successfully on port ")
+                .nth(1)
+                .and_then(|rest| rest.trim_end_matches('.').trim().parse::<u16>().ok())
+        })
+        .await;
         let mut driver = ChromeDriver {
             child,
             url: format!("http://127.0.0.1:{port}"),

@@ -645,6 +645,43 @@ pub async fn refused_serve(
     )
 }
 
+/// Waits for a child started with a piped stdout to print the port it listens on, which
+/// `port` picks out of a line. Its stdout is read on a thread of its own to the end, so the
+/// child never blocks on a full pipe. If it exits first or says nothing `within`, it is
+/// killed and the test fails naming `what`.
+pub async fn announced_port(
+    child: &mut std::process::Child,
+    what: &str,
+    within: Duration,
+    port: fn(&str) -> Option<u16>,
+) -> u16 {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(port) = port(&line)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(port);
+            }
+        }
+    });
+    match tokio::time::timeout(within, rx).await {
+        Ok(Ok(port)) => port,
+        _ => {
+            let exited = child.try_wait();
+            let _ = child.kill();
+            match exited {
+                Ok(Some(status)) => panic!("{what} exited before listening: {status}"),
+                _ => panic!("{what} did not say where it listens within {within:?}"),
+            }
+        }
+    }
+}
+
 /// Kills a child that leads a process group of its own, and the whole group with it (nginx's
 /// workers, the browsers chromedriver launched), then reaps it: what a test's `Drop` does.
 pub fn kill_group(child: &mut std::process::Child) {
@@ -996,7 +1033,6 @@ impl BinaryBuilder {
     /// listens on port 0 and the port is read from the line the binary prints once it listens,
     /// so no port is picked, released and raced for.
     pub async fn start(self) -> Binary {
-        use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
             .args([
                 "serve",
@@ -1010,30 +1046,13 @@ impl BinaryBuilder {
             .spawn()
             .expect("start deskward");
         // "Deskward is running at http://127.0.0.1:PORT/…" or "First run: open http://…".
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let port = line
-                    .split("http://127.0.0.1:")
-                    .nth(1)
-                    .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-                    .and_then(|p| p.parse::<u16>().ok());
-                if let (Some(port), Some(tx)) = (port, tx.take()) {
-                    let _ = tx.send(port);
-                }
-                // Keep reading so the binary never blocks on a full pipe.
-            }
-        });
-        let port = match tokio::time::timeout(Duration::from_secs(20), rx).await {
-            Ok(Ok(port)) => port,
-            _ => match child.try_wait() {
-                Ok(Some(status)) => panic!("deskward exited before listening: {status}"),
-                _ => panic!("deskward did not say where it listens within 20 s"),
-            },
-        };
+        let port = announced_port(&mut child, "deskward", Duration::from_secs(20), |line| {
+            line.split("http://127.0.0.1:")
+                .nth(1)
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|p| p.parse::<u16>().ok())
+        })
+        .await;
         let mut binary = Binary {
             child,
             port,
