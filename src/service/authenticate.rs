@@ -232,7 +232,8 @@ impl Service {
 
     /// Ends a session whose request came from outside the office networks under `enforce`
     /// (through the one ending path, by no one: a policy ended it; audited, pushed to its
-    /// tabs) and returns the refusal. The address it came from is audited beside it.
+    /// tabs) and returns the refusal. When the request's address is not the session's latest,
+    /// that change is audited beside it; an ending at the same address is only the ending.
     async fn end_outside(&self, rec: &AuthRecord, ip: ClientIp) -> ServiceError {
         let s = &rec.session;
         let ended = self
@@ -245,9 +246,10 @@ impl Service {
             .await;
         match ended {
             Ok(ended) => {
-                if ended
-                    .iter()
-                    .any(|e| e.reason == EndReason::OutsideOfficeNetwork)
+                if s.last_ip != ip
+                    && ended
+                        .iter()
+                        .any(|e| e.reason == EndReason::OutsideOfficeNetwork)
                 {
                     self.audit(
                         &s.account_id,
@@ -256,8 +258,9 @@ impl Service {
                         Some(&s.member_id),
                         Some(ip),
                         format!(
-                            "session {} used from {ip}, outside the office networks: ended",
-                            s.id
+                            "session {} IP changed: {} → {ip}, outside the office networks: \
+                             ended",
+                            s.id, s.last_ip
                         ),
                     )
                     .await;

@@ -27,6 +27,21 @@ pub struct PasskeyAnswer {
 
 fn webauthn(origin: &Url) -> ServiceResult<Webauthn> {
     let bad = |e: String| ServiceError::invalid("origin", format!("passkeys: {e}"));
+    // WebAuthn scopes a passkey to a domain name and browsers refuse an IP address as one;
+    // webauthn-rs would only say its configuration was invalid.
+    if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = origin.host() {
+        return Err(ServiceError::invalid(
+            "origin",
+            format!(
+                "Passkeys need a host name: this page's origin is an IP address ({}). \
+                 Open Deskward at a name that points to this server — on this computer \
+                 http://localhost{}, otherwise its DNS name over HTTPS — and add the passkey \
+                 there.",
+                origin.host_str().unwrap_or_default(),
+                origin.port().map(|p| format!(":{p}")).unwrap_or_default()
+            ),
+        ));
+    }
     let rp_id = origin
         .host_str()
         .ok_or_else(|| bad("the site has no host name".to_string()))?;
@@ -282,5 +297,31 @@ impl Service {
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(origin: &str) -> String {
+        match webauthn(&Url::parse(origin).unwrap()) {
+            Err(ServiceError::Invalid { message, .. }) => message,
+            Err(e) => panic!("{origin}: {e:?}"),
+            Ok(_) => panic!("{origin} accepted"),
+        }
+    }
+
+    #[test]
+    fn an_ip_address_origin_is_refused_in_words_that_say_what_to_do() {
+        let said = refusal("http://127.0.0.1:8080");
+        assert!(said.starts_with("Passkeys need a host name"), "{said}");
+        assert!(said.contains("(127.0.0.1)"), "{said}");
+        assert!(said.contains("http://localhost:8080"), "{said}");
+        let said = refusal("https://[2001:db8::1]");
+        assert!(said.contains("([2001:db8::1])"), "{said}");
+        assert!(said.contains("http://localhost,"), "{said}");
+        assert!(webauthn(&Url::parse("http://localhost:8080").unwrap()).is_ok());
+        assert!(webauthn(&Url::parse("https://desk.example.com").unwrap()).is_ok());
     }
 }

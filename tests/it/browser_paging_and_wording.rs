@@ -200,6 +200,18 @@ async fn the_sign_in_page_says_what_happened(backend: Backend) {
         .await;
     assert_eq!(b.text("main p.info").await, "You have signed out.");
     assert!(!b.exists("main .notice").await, "information, not success");
+    let padding = b
+        .js(
+            "const s = getComputedStyle(document.querySelector('main p.info'));
+             return [s.paddingTop, s.paddingLeft];",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        padding,
+        json!(["10px", "14px"]),
+        "the notice's words touch its border"
+    );
 
     // Wrong passwords until the wait starts (each failure past the fifth doubles it).
     let mut said = String::new();

@@ -33,6 +33,56 @@ async fn set_policy(app: &App, networks: &[&str], agents: &str, admins: &str) {
         .expect("set the office-network policy");
 }
 
+/// The Security form reads as sentences: each two-factor checkbox on the line of its words,
+/// "At most [n] sessions per person" on one line, and the note on administrators names the
+/// settings that do apply to them (it once said nothing here ends an administrator's session,
+/// beside the administrators' network policy and two-factor requirement).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_form_controls_sit_with_their_words() {
+    let app = App::spawn().await;
+    let driver = ChromeDriver::start().await;
+    let b = driver.browser().await;
+    b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    b.goto(&app.url("/security")).await;
+    // How many lines of text a label takes beside its control: the label's height against
+    // the taller of its control and one line of its own text.
+    let lines = |css: &str| {
+        let css = css.to_string();
+        let b = &b;
+        async move {
+            b.js(
+                "const l = document.querySelector(arguments[0]);
+                 const c = l.querySelector('input');
+                 const line = parseFloat(getComputedStyle(l).lineHeight) || 20;
+                 const one = Math.max(c.getBoundingClientRect().height, line);
+                 return l.getBoundingClientRect().height / one;",
+                vec![json!(css)],
+            )
+            .await
+            .as_f64()
+            .expect("a number")
+        }
+    };
+    for css in [
+        "#mfa-policy label:nth-of-type(1)",
+        "#mfa-policy label:nth-of-type(2)",
+        "#max-sessions-label",
+    ] {
+        let n = lines(css).await;
+        assert!(n < 1.5, "{css} takes {n:.1} lines: its control sits apart");
+    }
+    let note = b.text("#admins-fixed").await;
+    assert!(!note.contains("nothing here ends"), "{note}");
+    for named in [
+        "office-network policy",
+        "two-factor requirement",
+        "72 hours",
+    ] {
+        assert!(note.contains(named), "the note leaves out {named}: {note}");
+    }
+    b.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn security_form_saves_networks_policies_and_limit() {
     let app = App::spawn().await;

@@ -773,4 +773,30 @@ backend_tests!(
     the_enrol_step_leads_to_the_setup_page,
     administrators_reset_a_second_factor_with_the_password_permission,
     the_password_does_not_reset_the_count_and_a_code_signs_in_once,
+    a_passkey_on_an_ip_address_is_refused_with_what_to_do,
 );
+
+/// Passkeys cannot live on an IP address (WebAuthn scopes them to a domain name): adding one on
+/// a page opened at `127.0.0.1` says so and how to go on, where it once said "origin:
+/// passkeys: The configuration was invalid"; nothing is stored.
+async fn a_passkey_on_an_ip_address_is_refused_with_what_to_do(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.add_agent("Ann", "ann@acme.test").await;
+    let c = app.signed_in("ann@acme.test", PASSWORD).await;
+    let said = c
+        .post_json(
+            "/api/v1/me/mfa/passkeys/options",
+            &json!({"password": PASSWORD}),
+        )
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
+    let port = app.addr.port();
+    assert!(
+        said.starts_with(
+            "Passkeys need a host name: this page's origin is an IP address (127.0.0.1)."
+        ),
+        "{said}"
+    );
+    assert!(said.contains(&format!("http://localhost:{port}")), "{said}");
+    assert!(app.store.passkeys(&ann.id).await.unwrap().is_empty());
+}

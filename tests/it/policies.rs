@@ -620,6 +620,7 @@ backend_tests!(
     flag_marks_sessions_outside,
     enforce_refuses_and_ends,
     enforce_ends_sessions_already_outside_when_saved,
+    an_enforce_ending_at_the_same_address_is_not_an_address_change,
     only_the_primary_changes_admins_and_their_ranges,
     bad_networks_are_named,
     limit_of_one,
@@ -627,3 +628,49 @@ backend_tests!(
     limit_bounds_and_removal,
     latest_address_and_device,
 );
+
+/// Under `enforce`, a request from outside ends its session; the address is audited as
+/// changed only when it is not the session's latest. A session whose latest address was
+/// already outside when enforce came in (here written to the database behind the instances'
+/// backs, as a change on another instance would be before this one hears of it) ends with
+/// its ending's entry alone: it was once also recorded as "Session's IP address changed".
+async fn an_enforce_ending_at_the_same_address_is_not_an_address_change(backend: Backend) {
+    let app = proxied_app(backend).await;
+    let agent = app.add_agent("Sam Same", "sam@acme.test").await;
+    set_networks(&app, "flag", "off").await;
+    // From 127.0.0.1 itself, outside both ranges, as every instance sees it.
+    let c = app.signed_in(&agent.email, PASSWORD).await;
+    let sid = session_id(&c).await;
+    assert_eq!(
+        app.stored_session(&sid).await.last_ip.to_string(),
+        "127.0.0.1"
+    );
+    let mut p = app.store.session_policy(&app.account.id).await.unwrap();
+    p.agents_network_policy = "enforce".into();
+    app.store
+        .set_session_policy(&app.account.id, &p)
+        .await
+        .unwrap();
+    // An instance that reads the policy afresh.
+    let other = second_instance(&app).await;
+    let there = crate::support::client_for_base(&other.base);
+    there.plant_cookie(&c.session_token().unwrap());
+    there
+        .me()
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert_eq!(
+        app.stored_session(&sid)
+            .await
+            .end_reason
+            .map(|r| r.as_str()),
+        Some("outside_office_network")
+    );
+    let ended = audit_of(&app, &agent.id, "session.ended").await;
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    let changed = audit_of(&app, &agent.id, "session.ip_changed").await;
+    assert!(
+        changed.is_empty(),
+        "the address did not change: {changed:?}"
+    );
+}
