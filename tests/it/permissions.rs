@@ -267,7 +267,7 @@ async fn security_settings_never_touch_administrators(backend: Backend) {
     let page = sid.get("/security").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
-        page.text.contains("govern agents' sessions only"),
+        page.text.contains("the sessions per person apply to agents only"),
         "{}",
         page.text
     );
@@ -297,11 +297,25 @@ async fn linked_administrators_stay_anonymous(backend: Backend) {
         json!({"kind": "admin", "id": null, "name": null})
     );
     let page = sam.get("/team/agents").await.text;
-    assert!(page.contains("Linked account: an administrator account"));
+    // The chain icon is not a link for Sam, and its tooltip says why.
+    assert!(
+        page.contains(
+            "Linked account: an administrator account with the same e-mail. Opening it \
+             needs the Team → Administrators permission."
+        ),
+        "{page}"
+    );
     assert!(!page.contains("Tara Boss"), "the name leaks");
     assert!(!page.contains(&linked.id), "the id leaks");
     let profile = sam.get(&format!("/team/agents/{}", tara.id)).await.text;
     assert!(!profile.contains("Tara Boss") && !profile.contains(&linked.id));
+    assert!(
+        profile.contains(
+            "Linked account: an administrator account. Opening it needs the Team → \
+             Administrators permission."
+        ),
+        "{profile}"
+    );
     // With team.admins they see who it is.
     let owner = app.primary_client().await;
     let v: Value = owner

@@ -260,7 +260,7 @@ async fn destructive_forms_ask_first_without_javascript(backend: Backend) {
         .expect_status(StatusCode::OK);
     assert!(ask.text.contains("End this session?"), "{}", ask.text);
     other.me().await.expect_status(StatusCode::OK);
-    owner
+    let ended = owner
         .post_form(
             &format!("/me/sessions/{other_id}/end"),
             &[("confirm", "yes")],
@@ -268,6 +268,16 @@ async fn destructive_forms_ask_first_without_javascript(backend: Backend) {
         .await
         .expect_status(StatusCode::SEE_OTHER);
     other.me().await.expect_status(StatusCode::UNAUTHORIZED);
+    // And the page says it is done.
+    let to = ended.header("location").expect("a redirect").to_string();
+    assert_eq!(to, "/me/sessions?done=ended");
+    let page = owner.get(&to).await.expect_status(StatusCode::OK);
+    assert!(
+        page.text
+            .contains("<p class=\"notice\" role=\"status\">Session ended. That browser has been signed out.</p>"),
+        "{}",
+        page.text
+    );
     owner
         .post_form("/me/sessions/no-such-session/end", &[])
         .await
@@ -284,11 +294,20 @@ async fn destructive_forms_ask_first_without_javascript(backend: Backend) {
         ask.text
     );
     third.me().await.expect_status(StatusCode::OK);
-    owner
+    let ended = owner
         .post_form("/me/sessions/end-others", &[("confirm", "yes")])
         .await
         .expect_status(StatusCode::SEE_OTHER);
     third.me().await.expect_status(StatusCode::UNAUTHORIZED);
+    let to = ended.header("location").expect("a redirect").to_string();
+    assert_eq!(to, "/me/sessions?done=others&n=1");
+    let page = owner.get(&to).await.expect_status(StatusCode::OK);
+    assert!(
+        page.text
+            .contains("1 other session ended. That browser has been signed out."),
+        "{}",
+        page.text
+    );
     owner.me().await.expect_status(StatusCode::OK);
 
     // Ending one's own sessions from the Team pages warns that this browser is included.

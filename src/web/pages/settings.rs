@@ -1,7 +1,9 @@
 //! The Security page and "My sessions".
 
 use askama::Template;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 
 use crate::domain::office::{self, NetworkPolicy};
 use crate::domain::password;
@@ -503,8 +505,33 @@ pub async fn change_password(
     }
 }
 
-pub async fn my_sessions(State(state): State<AppState>, PageUser(p): PageUser) -> PageResult {
-    my_sessions_page(&state, &p, |l| l, FieldErrors::new()).await
+pub async fn my_sessions(
+    State(state): State<AppState>,
+    PageUser(p): PageUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> PageResult {
+    let notice = ended_notice(&q);
+    my_sessions_page(&state, &p, |l| l.with_notice(notice), FieldErrors::new()).await
+}
+
+/// What My sessions says after ending some of one's own sessions (the endings redirect here
+/// with `done` and the count, so a reload does not end anything again).
+fn ended_notice(q: &HashMap<String, String>) -> Option<String> {
+    let n: usize = q.get("n").and_then(|n| n.parse().ok()).unwrap_or(0);
+    match q.get("done").map(String::as_str) {
+        Some("ended") => Some("Session ended. That browser has been signed out.".to_string()),
+        Some("others") if n == 0 => Some("You had no other session to end.".to_string()),
+        Some("others") => Some(format!(
+            "{} ended. {} been signed out.",
+            counted_noun(n, "other session", "other sessions"),
+            if n == 1 {
+                "That browser has"
+            } else {
+                "Those browsers have"
+            }
+        )),
+        _ => None,
+    }
 }
 
 /// Ends one of the person's own sessions, after a confirmation (the dialog, or without
@@ -539,7 +566,9 @@ pub async fn end_mine(
         ));
     }
     state.svc.end_own_session(&p.actor, &id).await.in_page(&p)?;
-    Ok(see_other("/me/sessions"))
+    // When it was this browser's own session, My sessions sends it on to sign in, and the
+    // sign-in page says why instead.
+    Ok(see_other("/me/sessions?done=ended"))
 }
 
 /// Ends every other session of the person, after a confirmation listing them.
@@ -572,8 +601,8 @@ pub async fn end_others(
             },
         ));
     }
-    state.svc.end_other_sessions(&p.actor).await.in_page(&p)?;
-    Ok(see_other("/me/sessions"))
+    let n = state.svc.end_other_sessions(&p.actor).await.in_page(&p)?;
+    Ok(see_other(&format!("/me/sessions?done=others&n={n}")))
 }
 
 #[cfg(test)]

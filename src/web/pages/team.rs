@@ -11,7 +11,7 @@ use crate::domain::email::{self, Email};
 use crate::domain::member::{MemberKind, Permission, Permissions};
 use crate::domain::name::check_name;
 use crate::domain::password;
-use crate::domain::policy::Actor;
+use crate::domain::policy::{Actor, section_permission};
 use crate::service::{MemberView, NewPerson, PersonPatch, Principal, ServiceError};
 use crate::store::Member;
 use crate::web::section::Section;
@@ -54,6 +54,8 @@ pub struct LinkView {
     pub name: String,
     pub kind_label: &'static str,
     pub can_open: bool,
+    /// Why the viewer cannot open it, in words (empty when they can).
+    pub closed_because: String,
     pub can_manage: bool,
     /// Disabling needs more than ending sessions (every permission the person holds): the
     /// button shows only to those it would work for.
@@ -76,6 +78,14 @@ fn link_view(actor: &Actor, m: &Member) -> Option<LinkView> {
         name: if shown { l.name.clone() } else { String::new() },
         kind_label: kind_label(l.kind),
         can_open: shown,
+        closed_because: if shown {
+            String::new()
+        } else {
+            format!(
+                "Opening it needs the {} permission.",
+                section_permission(l.kind).label()
+            )
+        },
         can_manage: false,
         can_disable: false,
         disabled: false,
