@@ -267,7 +267,8 @@ async fn security_settings_never_touch_administrators(backend: Backend) {
     let page = sid.get("/security").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
-        page.text.contains("the sessions per person apply to agents only"),
+        page.text
+            .contains("the sessions per person apply to agents only"),
         "{}",
         page.text
     );
