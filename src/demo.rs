@@ -244,6 +244,15 @@ pub async fn run(
     if nginx.is_some() {
         config.web = crate::guarded::web_config();
     }
+    // Links in e-mails point where people open the demo (nginx, when it is in front).
+    config.mail.public_url =
+        url::Url::parse(&format!("http://{bind}{}", config.web.path_prefix)).ok();
+    let mail_dir = match &config.mail.transport {
+        crate::service::mailer::Transport::Files(dir) => {
+            std::path::absolute(dir).unwrap_or_else(|_| dir.clone())
+        }
+        crate::service::mailer::Transport::Smtp(_) => std::path::PathBuf::new(),
+    };
     let svc = server::build(store, Arc::new(SystemClock), EventBus::new(), &config);
     seed(&svc, agents).await?;
     svc.housekeeping().await;
@@ -257,6 +266,10 @@ pub async fn run(
     );
     println!("  sid.security@northwind.example (Security and Audit only).");
     println!("Agents: e.g. aaliyah.brooks@northwind.example, same password.");
+    println!(
+        "E-mails (password resets) are written as .eml files into {}",
+        mail_dir.display()
+    );
     if seed_only {
         return Ok(());
     }

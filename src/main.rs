@@ -168,6 +168,85 @@ struct ServeArgs {
     /// either, the secrets are random rows of the database. See docs/operations.md.
     #[arg(long, env = "DESKWARD_SECRET_KEY_FILE")]
     secret_key_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    mail: MailArgs,
+}
+
+/// E-mail; see docs/email.md.
+#[derive(Args)]
+struct MailArgs {
+    /// The SMTP server: smtp://[user:pass@]host[:port] (STARTTLS when offered; add
+    /// ?tls=required to refuse sending without it) or smtps://… (TLS from the first byte).
+    /// Without it, messages are .eml files in --mail-dir.
+    #[arg(long, env = "DESKWARD_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// One more CA (PEM) to trust for the SMTP server's certificate.
+    #[arg(long, env = "DESKWARD_SMTP_CA_FILE")]
+    smtp_ca_file: Option<std::path::PathBuf>,
+    /// Where messages are written as .eml files when there is no --smtp-url.
+    #[arg(long, env = "DESKWARD_MAIL_DIR", default_value = "deskward-mail")]
+    mail_dir: std::path::PathBuf,
+    /// The sender: "Name <address>".
+    #[arg(long, env = "DESKWARD_MAIL_FROM")]
+    mail_from: Option<String>,
+    /// The origin (and prefix) links in e-mails point at, e.g. https://help.example.com; with
+    /// --base-domain, each account's host under it. Default: the address served on.
+    #[arg(long, env = "DESKWARD_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+impl MailArgs {
+    /// The mail settings these flags stand for; the error names the flag that is wrong.
+    fn config(self) -> Result<deskward::service::mail::MailConfig, String> {
+        use deskward::service::mailer::{SmtpSettings, Transport, parse_from};
+        let transport = match self.smtp_url {
+            Some(url) => {
+                let mut s = SmtpSettings::parse(&url).map_err(|e| format!("--smtp-url: {e}"))?;
+                if let Some(path) = &self.smtp_ca_file {
+                    s = s
+                        .with_ca_file(path)
+                        .map_err(|e| format!("--smtp-ca-file: {e}"))?;
+                }
+                Transport::Smtp(s)
+            }
+            None if self.smtp_ca_file.is_some() => {
+                return Err("--smtp-ca-file: needs --smtp-url".to_string());
+            }
+            None => Transport::Files(self.mail_dir),
+        };
+        let from = match self.mail_from {
+            Some(f) => parse_from(&f).map_err(|e| format!("--mail-from: {e}"))?,
+            None => deskward::service::mail::default_from(),
+        };
+        let public_url = self
+            .public_url
+            .map(|u| parse_public_url(&u).map_err(|e| format!("--public-url: {e}")))
+            .transpose()?;
+        Ok(deskward::service::mail::MailConfig {
+            transport,
+            from,
+            public_url,
+            ..Default::default()
+        })
+    }
+}
+
+/// An http(s) URL with a host, no query and no fragment.
+fn parse_public_url(text: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(text.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!(
+            "must start with https:// or http://, not {}://",
+            u.scheme()
+        ));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err("names no host".to_string());
+    }
+    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
+        return Err("takes an origin and a path only (no user, query or #fragment)".to_string());
+    }
+    Ok(u)
 }
 
 /// The secret key from `--secret-key-file` or `DESKWARD_SECRET_KEY`, if any; the error names
@@ -228,7 +307,8 @@ struct KeepArgs {
     /// Allow webhook targets on loopback and private ranges (a receiver on this host or LAN).
     #[arg(long, env = "DESKWARD_WEBHOOK_ALLOW_PRIVATE")]
     webhook_allow_private: bool,
-    /// Days ended sessions and webhook deliveries are kept before the sweep deletes them.
+    /// Days ended sessions, webhook deliveries and e-mail messages are kept before the sweep
+    /// deletes them.
     #[arg(
         long,
         env = "DESKWARD_RETENTION_DAYS",
@@ -427,6 +507,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ..WebConfig::default()
             };
             a.guard.apply(&mut web)?;
+            let mail = a.mail.config()?;
             let key = secret_key(a.secret_key_file.as_deref())?;
             let prefix = web.path_prefix.clone();
             let pool = store::PoolConfig {
@@ -462,6 +543,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     ..Default::default()
                 },
                 metrics_listener,
+                mail,
                 ..ServerConfig::default()
             };
             let events = deskward::relay::events_between(

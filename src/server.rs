@@ -41,6 +41,9 @@ pub struct ServerConfig {
     pub retention: crate::service::retention::RetentionConfig,
     /// Where `GET /metrics` is served (`--metrics-bind`); `None`: metrics are off.
     pub metrics_listener: Option<std::net::TcpListener>,
+    /// E-mail: the transport, the sender and where links point (`--smtp-url`, `--mail-dir`,
+    /// `--mail-from`, `--public-url`).
+    pub mail: crate::service::mail::MailConfig,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +59,7 @@ impl Default for ServerConfig {
             webhooks: Default::default(),
             retention: Default::default(),
             metrics_listener: None,
+            mail: Default::default(),
         }
     }
 }
@@ -134,6 +138,20 @@ pub async fn serve(
         svc.clone()
             .run_deliveries(config.webhooks.clone(), stop_rx.clone()),
     );
+    // Links in e-mails point at --public-url, or else at this listener (and the prefix):
+    // never at whatever Host a request named.
+    let public_url = match &config.mail.public_url {
+        Some(u) => Some(u.clone()),
+        None => listener
+            .local_addr()
+            .ok()
+            .and_then(|a| url::Url::parse(&format!("http://{a}{}", config.web.path_prefix)).ok()),
+    };
+    if let Some(u) = public_url {
+        svc.set_mail_links(u, config.web.base_domain.is_some());
+    }
+    // One mail worker per instance, beside the handlers: no request waits for a mail server.
+    let mail = tokio::spawn(svc.clone().run_mail(config.mail.clone(), stop_rx.clone()));
     let retention = {
         let svc = svc.clone();
         let config = config.retention.clone();
@@ -148,6 +166,7 @@ pub async fn serve(
                             sessions = p.sessions,
                             audit_entries = p.audit_entries,
                             deliveries = p.deliveries,
+                            mail = p.mail,
                             "retention: deleted old rows"
                         ),
                         Ok(_) => {}
@@ -198,6 +217,7 @@ pub async fn serve(
     sweeper.abort();
     heart.abort();
     deliveries.abort();
+    mail.abort();
     retention.abort();
     if let Some(m) = metrics {
         m.abort();

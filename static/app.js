@@ -25,9 +25,24 @@
     warning.hidden = !o.warning;
     var list = document.getElementById("confirm-list");
     list.textContent = "";
+    // An item is a line of text (a name), a session's facts (one line each), or a link.
     (o.items || []).forEach(function (t) {
       var li = document.createElement("li");
-      li.textContent = t;
+      if (Array.isArray(t)) {
+        t.forEach(function (line) {
+          var d = document.createElement("div");
+          d.className = "line";
+          d.textContent = line;
+          li.appendChild(d);
+        });
+      } else if (t && t.href) {
+        var a = document.createElement("a");
+        a.href = t.href;
+        a.textContent = t.text;
+        li.appendChild(a);
+      } else {
+        li.textContent = t;
+      }
       list.appendChild(li);
     });
     list.hidden = !(o.items && o.items.length);
@@ -61,16 +76,23 @@
       else if (!e.shiftKey && document.activeElement === last) { first.focus(); e.preventDefault(); }
     });
   }
-  // The sessions a tooltip shows, one line each, for the dialog to list.
+  // The sessions a tooltip shows, for the dialog to list: each session's facts one a line,
+  // the device in words without the raw user agent (the tooltip and the profile keep that),
+  // and "and N more" as a link to the profile that lists them all.
   function sessionLines(tipId) {
     var tip = tipId && document.getElementById(tipId);
     if (!tip) return [];
-    var lines = Array.prototype.map.call(tip.querySelectorAll(".tip-session"), function (s) {
-      return s.textContent.replace(/\s+/g, " ").trim();
+    var words = function (el) { return el.textContent.replace(/\s+/g, " ").trim(); };
+    var items = Array.prototype.map.call(tip.querySelectorAll(".tip-session"), function (s) {
+      return Array.prototype.map.call(s.children, function (line) {
+        var copy = line.cloneNode(true);
+        copy.querySelectorAll(".raw").forEach(function (r) { r.remove(); });
+        return words(copy);
+      }).filter(function (t) { return t; });
     });
     var more = tip.querySelector(".tip-more");
-    if (more) lines.push(more.textContent.replace(/\s+/g, " ").trim());
-    return lines;
+    if (more) items.push({ text: words(more), href: more.getAttribute("data-href") });
+    return items;
   }
   document.addEventListener("click", function (e) {
     var el = e.target.closest && e.target.closest("[data-confirm]");
@@ -108,17 +130,24 @@
   // comes back on the next hover or focus. One that would run off the bottom of the window
   // opens upward instead. A mouse click on an icon that does nothing (red) does not keep
   // its tooltip stuck open by focus.
+  // When it fits on neither side (three sessions, an icon mid-screen, a short window) it
+  // takes the roomier side and scrolls within it rather than being cut off.
   function openTip(wrap) {
     wrap.classList.remove("tip-dismissed", "tip-up");
     var tip = wrap.querySelector(".tip");
     if (!tip) return;
+    tip.style.maxHeight = "";
     var shown = tip.style.display;
     tip.style.display = "block"; // measured even before :hover applies
     var height = tip.offsetHeight;
     tip.style.display = shown;
     var r = wrap.getBoundingClientRect();
     var below = window.innerHeight - r.bottom;
-    if (below < height + 16 && r.top > below) wrap.classList.add("tip-up");
+    var above = r.top;
+    var up = below < height + 16 && above > below;
+    if (up) wrap.classList.add("tip-up");
+    var room = (up ? above : below) - 16;
+    if (height > room) tip.style.maxHeight = Math.max(room, 48) + "px";
   }
   document.addEventListener("mouseover", function (e) {
     var w = e.target.closest && e.target.closest(".tip-wrap");
@@ -177,6 +206,25 @@
   document.querySelectorAll("select[data-limits]").forEach(unitLimits);
   document.addEventListener("change", function (e) {
     if (e.target.matches && e.target.matches("select[data-limits]")) unitLimits(e.target);
+  });
+
+  // "Copy" buttons (the recovery codes): shown only where the browser can copy; copies the
+  // listed items' text, one a line, and says so beside the button.
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    if (!navigator.clipboard || !window.isSecureContext) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var list = document.getElementById(button.getAttribute("data-copy"));
+      var said = document.getElementById("recovery-copied");
+      var text = Array.prototype.map.call(list.querySelectorAll("li"), function (li) {
+        return li.textContent.trim();
+      }).join("\n") + "\n";
+      navigator.clipboard.writeText(text).then(function () {
+        if (said) said.textContent = "Copied.";
+      }, function () {
+        if (said) said.textContent = "The browser did not allow copying: select the codes instead.";
+      });
+    });
   });
 
   // Bulk selection on Agents.

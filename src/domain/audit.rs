@@ -33,11 +33,14 @@ pub enum AuditKind {
     MfaFailed,
     WebhookCreated,
     WebhookDeleted,
+    PasswordResetRequested,
+    PasswordReset,
+    MailFailed,
 }
 
 impl AuditKind {
     /// Every kind, in the order the audit page offers them.
-    pub const ALL: [AuditKind; 23] = [
+    pub const ALL: [AuditKind; 26] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignInRefused,
@@ -61,6 +64,9 @@ impl AuditKind {
         AuditKind::MfaFailed,
         AuditKind::WebhookCreated,
         AuditKind::WebhookDeleted,
+        AuditKind::PasswordResetRequested,
+        AuditKind::PasswordReset,
+        AuditKind::MailFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +94,9 @@ impl AuditKind {
             AuditKind::MfaFailed => "signin.mfa_failed",
             AuditKind::WebhookCreated => "webhook.created",
             AuditKind::WebhookDeleted => "webhook.deleted",
+            AuditKind::PasswordResetRequested => "password.reset_requested",
+            AuditKind::PasswordReset => "password.reset",
+            AuditKind::MailFailed => "mail.failed",
         }
     }
 
@@ -117,6 +126,9 @@ impl AuditKind {
             AuditKind::MfaFailed => "Second sign-in step failed",
             AuditKind::WebhookCreated => "Webhook added",
             AuditKind::WebhookDeleted => "Webhook deleted",
+            AuditKind::PasswordResetRequested => "Password reset asked for",
+            AuditKind::PasswordReset => "Password reset by e-mail link",
+            AuditKind::MailFailed => "E-mail could not be sent",
         }
     }
 
@@ -131,7 +143,8 @@ impl AuditKind {
             | EndReason::PasswordChanged
             | EndReason::Replaced
             | EndReason::OutsideOfficeNetwork
-            | EndReason::MfaReset => AuditKind::SessionEnded,
+            | EndReason::MfaReset
+            | EndReason::PasswordReset => AuditKind::SessionEnded,
         }
     }
 }

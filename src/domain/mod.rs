@@ -4,6 +4,7 @@ pub mod audit;
 pub mod client_ip;
 pub mod device;
 pub mod email;
+pub mod mail;
 pub mod member;
 pub mod name;
 pub mod office;

@@ -32,6 +32,8 @@ pub enum EndReason {
     OutsideOfficeNetwork,
     /// An administrator reset the person's second factor.
     MfaReset,
+    /// The person set a new password through a reset link sent by e-mail.
+    PasswordReset,
 }
 
 impl EndReason {
@@ -45,6 +47,7 @@ impl EndReason {
             EndReason::Replaced => "replaced",
             EndReason::OutsideOfficeNetwork => "outside_office_network",
             EndReason::MfaReset => "mfa_reset",
+            EndReason::PasswordReset => "password_reset",
         }
     }
 
@@ -74,6 +77,10 @@ impl EndReason {
                 "An administrator reset your two-factor sign-in. Please sign in and set it up \
                  again."
             }
+            EndReason::PasswordReset => {
+                "Your password was reset with a link sent to your e-mail. Please sign in with \
+                 the new one."
+            }
         }
     }
 }
@@ -90,6 +97,7 @@ impl FromStr for EndReason {
             "replaced" => EndReason::Replaced,
             "outside_office_network" => EndReason::OutsideOfficeNetwork,
             "mfa_reset" => EndReason::MfaReset,
+            "password_reset" => EndReason::PasswordReset,
             _ => return Err(()),
         })
     }
@@ -208,6 +216,7 @@ mod tests {
             EndReason::Replaced,
             EndReason::OutsideOfficeNetwork,
             EndReason::MfaReset,
+            EndReason::PasswordReset,
         ] {
             assert_eq!(r.as_str().parse::<EndReason>(), Ok(r));
         }

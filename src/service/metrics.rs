@@ -9,6 +9,8 @@
 //! Webhooks: the delivery worker counts each attempt's result
 //! (`deskward_webhook_deliveries_total{result}`: delivered, retry, failed), and the outbox's
 //! backlog (`deskward_webhook_outbox_backlog`) is read at scrape time like the other gauges.
+//! E-mail the same way: `deskward_mail_sent_total`, `deskward_mail_failed_total` (messages
+//! given up), and `deskward_mail_backlog` read at scrape time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -67,6 +69,9 @@ pub struct Metrics {
     requests: Family<RequestLabels, Timing>,
     webhook_deliveries: Family<ResultLabel, Counter>,
     webhook_backlog: Gauge,
+    mail_sent: Counter,
+    mail_failed: Counter,
+    mail_backlog: Gauge,
 }
 
 impl Default for Metrics {
@@ -127,6 +132,24 @@ impl Metrics {
             "Webhook deliveries waiting to be sent (pending), in every account",
             webhook_backlog.clone(),
         );
+        let mail_sent = Counter::default();
+        registry.register(
+            "mail_sent",
+            "E-mail messages the mail server accepted (or written as .eml files)",
+            mail_sent.clone(),
+        );
+        let mail_failed = Counter::default();
+        registry.register(
+            "mail_failed",
+            "E-mail messages given up after their retries (each also audited as mail.failed)",
+            mail_failed.clone(),
+        );
+        let mail_backlog = Gauge::default();
+        registry.register(
+            "mail_backlog",
+            "E-mail messages waiting to be sent (pending), in every account",
+            mail_backlog.clone(),
+        );
         for r in ["delivered", "retry", "failed"] {
             let _ = webhook_deliveries.get_or_create(&ResultLabel { result: r });
         }
@@ -152,7 +175,20 @@ impl Metrics {
             requests,
             webhook_deliveries,
             webhook_backlog,
+            mail_sent,
+            mail_failed,
+            mail_backlog,
         }
+    }
+
+    /// Counts one e-mail message sent.
+    pub fn mail_sent(&self) {
+        self.mail_sent.inc();
+    }
+
+    /// Counts one e-mail message given up.
+    pub fn mail_failed(&self) {
+        self.mail_failed.inc();
     }
 
     /// Counts a sign-in step by its outcome: what it led to (`success`, `choose_account`,
@@ -213,7 +249,7 @@ impl Metrics {
     }
 
     /// The exposition text, with the database's gauges set from `counts`.
-    pub fn render(&self, counts: &LiveCounts, backlog: i64) -> String {
+    pub fn render(&self, counts: &LiveCounts, backlog: i64, mail_backlog: i64) -> String {
         self.sessions_active
             .get_or_create(&RoleLabel { role: "agent" })
             .set(counts.agent_sessions);
@@ -222,6 +258,7 @@ impl Metrics {
             .set(counts.admin_sessions);
         self.agents_online.set(counts.agents_online);
         self.webhook_backlog.set(backlog);
+        self.mail_backlog.set(mail_backlog);
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -366,7 +403,8 @@ impl Service {
     pub async fn metrics_text(&self) -> ServiceResult<String> {
         let counts = self.store.live_counts().await?;
         let backlog = self.store.pending_deliveries().await?;
-        Ok(self.metrics.render(&counts, backlog))
+        let mail_backlog = self.store.mail_backlog().await?;
+        Ok(self.metrics.render(&counts, backlog, mail_backlog))
     }
 }
 

@@ -27,6 +27,8 @@ pub mod device_pass;
 pub(crate) mod ending;
 pub mod keys;
 pub mod limiter;
+pub mod mail;
+pub mod mailer;
 pub mod metrics;
 pub mod mfa;
 pub mod own;
@@ -35,6 +37,7 @@ pub mod passwords;
 pub mod policies;
 pub mod presence;
 pub(crate) mod reach;
+pub mod reset;
 pub mod retention;
 pub mod settings;
 pub mod setup;
@@ -86,6 +89,9 @@ pub enum ServiceError {
          sent to it any more; delete the endpoint and add it again to resume, then send again"
     )]
     WebhookEndpointOff,
+    /// A reset (or invitation) link that is unknown, used or expired.
+    #[error("this link has expired or was already used; ask for a new one from the sign-in page")]
+    LinkExpired,
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
     #[error("service temporarily unavailable")]
@@ -190,6 +196,10 @@ pub struct Service {
     metrics: metrics::Metrics,
     /// Whether the database is known to be unreachable (see `reach`).
     reach: reach::Reach,
+    /// Where links in e-mails point (`mail::MailLinks`), once the server knows.
+    mail_links: std::sync::RwLock<Option<mail::MailLinks>>,
+    /// Wakes the mail worker when a message is queued.
+    mail_wake: tokio::sync::Notify,
 }
 
 impl Service {
@@ -216,6 +226,8 @@ impl Service {
             policies: Default::default(),
             metrics: metrics::Metrics::new(),
             reach: Default::default(),
+            mail_links: Default::default(),
+            mail_wake: tokio::sync::Notify::new(),
         }
     }
 

@@ -1,5 +1,5 @@
-//! Retention: the background sweep deletes ended sessions, audit entries and webhook
-//! deliveries older than their configured age, in small batches with a pause between, so no
+//! Retention: the background sweep deletes ended sessions, audit entries, webhook
+//! deliveries, e-mail messages and expired reset links older than their configured age, in small batches with a pause between, so no
 //! statement holds a lock long (SQLite has one writer; sign-in must not wait behind a purge).
 
 use std::time::Duration;
@@ -15,7 +15,8 @@ pub const MAX_DAYS: i64 = 3_652_425;
 
 #[derive(Debug, Clone)]
 pub struct RetentionConfig {
-    /// Ended sessions and webhook deliveries older than this many days are deleted.
+    /// Ended sessions, webhook deliveries and e-mail messages older than this many days are
+    /// deleted (and reset links that expired that long ago).
     pub days: i64,
     /// Audit entries older than this many days are deleted. Longer by default: the audit log
     /// answers "who did what" during an investigation or a yearly access review, which
@@ -47,6 +48,8 @@ pub struct Purged {
     pub sessions: u64,
     pub audit_entries: u64,
     pub deliveries: u64,
+    /// E-mail messages and expired reset links.
+    pub mail: u64,
 }
 
 impl Service {
@@ -67,6 +70,10 @@ impl Service {
             deliveries: self
                 .purge(Retained::Deliveries, cut(config.days), config)
                 .await?,
+            mail: self.purge(Retained::Mail, cut(config.days), config).await?
+                + self
+                    .purge(Retained::ResetLinks, cut(config.days), config)
+                    .await?,
         })
     }
 

@@ -14,6 +14,10 @@ pub enum Retained {
     AuditEntries,
     /// Webhook deliveries created before the cutoff.
     Deliveries,
+    /// E-mail messages queued before the cutoff, whatever became of them.
+    Mail,
+    /// Password-reset links that expired before the cutoff.
+    ResetLinks,
 }
 
 /// Deleting old rows.

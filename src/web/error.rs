@@ -110,6 +110,9 @@ impl From<ServiceError> for ApiError {
                 "endpoint_off",
                 E::WebhookEndpointOff.to_string(),
             ),
+            E::LinkExpired => {
+                Self::new(StatusCode::GONE, "link_expired", E::LinkExpired.to_string())
+            }
             E::MfaEnrollmentRequired => Self::new(
                 StatusCode::FORBIDDEN,
                 "mfa_enrollment_required",
@@ -157,7 +160,7 @@ pub struct ErrorDetail {
     /// (the message names the field), `rate_limited`, `invalid_credentials`,
     /// `choose_account`, `account_disabled`, `outside_office_network` (403),
     /// `mfa_enrollment_required` (403), `would_lock_out_self` (409), `endpoint_off` (409),
-    /// `payload_too_large` (413), `unavailable` (503), ...
+    /// `link_expired` (410: a reset link unknown, used or expired), `payload_too_large` (413), `unavailable` (503), ...
     pub code: &'static str,
     /// A human sentence.
     pub message: String,

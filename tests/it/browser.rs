@@ -493,6 +493,8 @@ pub(crate) struct App {
     pub(crate) store: Arc<dyn deskward::store::Store>,
     pub(crate) account: Account,
     pub(crate) primary: Member,
+    /// Where the server writes e-mail as `.eml` files.
+    pub(crate) mail_dir: tempfile::TempDir,
     // Stops the server when the app is dropped.
     _server: Serving,
     // Dropped last: the server stops before its database goes.
@@ -511,12 +513,15 @@ impl App {
         let store = deskward::store::connect(&db.url)
             .await
             .expect("open the test database");
-        let config = ServerConfig {
+        let mail_dir = tempfile::tempdir().expect("a directory for e-mail");
+        let mut config = ServerConfig {
             service: ServiceConfig {
                 presence_grace_ms: GRACE_MS,
             },
             ..Default::default()
         };
+        config.mail.transport =
+            deskward::service::mailer::Transport::Files(mail_dir.path().to_path_buf());
         let svc = deskward::server::build(
             store.clone(),
             Arc::new(SystemClock),
@@ -531,6 +536,7 @@ impl App {
             store,
             account,
             primary,
+            mail_dir,
             _server: server,
             _db: db,
         }

@@ -128,6 +128,16 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
         FIREFOX_LINUX_UA,
     )
     .await;
+    // Both accounts signed in, so the comparison marks the same address and a different
+    // device ("(same)", "(different)"): the marks are text and need their contrast too.
+    app.login(
+        &lee.email,
+        PASSWORD,
+        MemberKind::Admin,
+        "198.51.100.4",
+        CHROME_WINDOWS_UA,
+    )
+    .await;
     app.add(
         MemberKind::Admin,
         "Sam Sub",
@@ -148,6 +158,23 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
     check(&visitor, &axe, "sign-in after an ending", &mut found).await;
     visitor.goto(&app.url("/no/such/page")).await;
     check(&visitor, &axe, "404 signed out", &mut found).await;
+    // Password reset: the e-mail field, "check your e-mail", a spent link.
+    visitor.goto(&app.url("/reset")).await;
+    check(&visitor, &axe, "reset: ask for a link", &mut found).await;
+    visitor
+        .find("input[name=email]")
+        .await
+        .send_keys("lee@acme.test")
+        .await
+        .unwrap();
+    visitor
+        .click_and_load("main form button[type=submit]")
+        .await;
+    check(&visitor, &axe, "reset: check your e-mail", &mut found).await;
+    visitor
+        .goto(&app.url(&format!("/reset/{}", "0".repeat(64))))
+        .await;
+    check(&visitor, &axe, "reset: link expired", &mut found).await;
     visitor.goto(&app.url("/login")).await;
     visitor
         .find("input[name=email]")
@@ -190,7 +217,7 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
         ),
         ("administrators", "/team/admins"),
         (
-            "agent profile with linked account",
+            "agent profile with linked account, both signed in",
             &format!("/team/agents/{}", lee.id),
         ),
         ("add an agent", "/team/agents/new"),
@@ -207,6 +234,13 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
         admin.goto(&app.url(path)).await;
         check(&admin, &axe, state, &mut found).await;
     }
+    admin
+        .goto(&app.url(&format!("/team/agents/{}", lee.id)))
+        .await;
+    assert!(
+        admin.exists("span.match").await && admin.exists("span.diff").await,
+        "the comparison shows both marks"
+    );
     admin.close().await;
 
     // An agent: their own page.

@@ -84,6 +84,38 @@ async fn two_factor_sign_in_in_the_browser(backend: Backend) {
     // The README's screenshot once, from the SQLite run.
     let screenshot = (backend == Backend::Sqlite).then_some("mfa-setup.png");
     let (secret, codes) = set_up_app(&b, &app, screenshot).await;
+    // The codes can be kept: a text file to download, and a copy button.
+    let file = b
+        .js(
+            "return decodeURIComponent(document.getElementById('recovery-download')
+               .getAttribute('href').replace(/^data:text\\/plain;charset=utf-8,/, ''));",
+            vec![],
+        )
+        .await;
+    let file = file.as_str().expect("the file's text");
+    assert!(
+        file.starts_with("Deskward recovery codes for ann@acme.test\n"),
+        "{file}"
+    );
+    assert!(
+        file.ends_with(&format!("\n\n{}\n", codes.join("\n"))),
+        "{file}"
+    );
+    b.js(
+        "window.copied = null;
+         navigator.clipboard.writeText = (t) => { window.copied = t; return Promise.resolve(); };",
+        vec![],
+    )
+    .await;
+    b.click("#recovery-copy").await;
+    eventually("the copy to be confirmed", WAIT, async || {
+        Ok((b.text("#recovery-copied").await == "Copied.").then_some(()))
+    })
+    .await;
+    assert_eq!(
+        b.js("return window.copied;", vec![]).await,
+        serde_json::json!(format!("{}\n", codes.join("\n")))
+    );
     sign_out(&b).await;
 
     // Two steps: a wrong code keeps the form, the next step's code signs in.

@@ -108,7 +108,7 @@ async fn tooltips_dismiss_with_escape_stay_in_the_window_and_never_stick() {
 async fn dialogs_name_what_they_end_and_destructive_forms_ask_first() {
     let app = App::spawn().await;
     let ada = app.agent("Ada Active", "ada@acme.test").await;
-    for ip in ["203.0.113.7", "198.51.100.23"] {
+    for ip in ["203.0.113.7", "198.51.100.23", "192.0.2.10", "192.0.2.11"] {
         app.login(
             &ada.email,
             PASSWORD,
@@ -131,17 +131,61 @@ async fn dialogs_name_what_they_end_and_destructive_forms_ask_first() {
     b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
     b.goto(&app.url("/team/agents")).await;
 
-    // The green icon's dialog lists both sessions.
+    // The green icon's dialog lists the sessions its tooltip shows (three), each fact on a
+    // line of its own and the device in words (the raw user agent stays in the tooltip and on
+    // the profile), then a link to the profile for the rest.
     b.click(&format!("#member-{} .icons .sess.active", ada.id))
         .await;
     assert!(b.dialog_open().await);
     let items = b.texts("#confirm-list li").await;
-    assert_eq!(items.len(), 2, "{items:?}");
-    assert!(items.iter().any(|i| i.contains("IP address: 203.0.113.7")));
-    assert!(
-        items
+    assert_eq!(items.len(), 4, "{items:?}");
+    let ips: Vec<&str> = ["203.0.113.7", "198.51.100.23", "192.0.2.10", "192.0.2.11"]
+        .into_iter()
+        .filter(|ip| {
+            items[..3]
+                .iter()
+                .any(|i| i.contains(&format!("IP address: {ip}")))
+        })
+        .collect();
+    assert_eq!(ips.len(), 3, "{items:?}");
+    let lines = b
+        .js(
+            "return Array.from(document.querySelectorAll('#confirm-list li'))
+               .slice(0, 3).map(li => Array.from(li.querySelectorAll('.line'))
+               .map(d => d.textContent));",
+            vec![],
+        )
+        .await;
+    for session in lines.as_array().unwrap() {
+        let session: Vec<&str> = session
+            .as_array()
+            .unwrap()
             .iter()
-            .any(|i| i.contains("IP address: 198.51.100.23"))
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        assert!(session[0].starts_with("Session start: "), "{session:?}");
+        assert_eq!(
+            session[1], "User agent: Chrome 131 on Windows 10",
+            "{session:?}"
+        );
+        assert!(session[2].starts_with("IP address: "), "{session:?}");
+        assert_eq!(*session.last().unwrap(), "Signed in with: password");
+    }
+    assert!(
+        !b.text("#confirm-list").await.contains("Mozilla/5.0"),
+        "the raw user agent in the dialog"
+    );
+    assert_eq!(items[3], "and 1 more — open the profile");
+    let more = b
+        .find("#confirm-list li:last-child a")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        more.ends_with(&format!("/team/agents/{}", ada.id)),
+        "{more}"
     );
     assert!(!b.exists("#confirm-warning:not([hidden])").await);
     b.click("#confirm-cancel").await;
@@ -301,6 +345,73 @@ async fn long_names_never_make_a_page_scroll_sideways() {
         wide.is_empty(),
         "pages scroll sideways:\n{}",
         wide.join("\n")
+    );
+    b.close().await;
+}
+
+/// A tooltip with three sessions fits in the window wherever its icon is: in a short window
+/// with the icon mid-screen it fits on neither side, so it takes the roomier one and scrolls
+/// there (it was cut off at the top or the bottom).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tall_tooltip_stays_inside_the_window() {
+    let app = App::spawn().await;
+    let mut agents = Vec::new();
+    for i in 0..6 {
+        agents.push(
+            app.agent(&format!("Agent {i}"), &format!("a{i}@acme.test"))
+                .await,
+        );
+    }
+    let busy = &agents[3];
+    for ip in ["203.0.113.7", "198.51.100.23", "192.0.2.10"] {
+        app.login(
+            &busy.email,
+            PASSWORD,
+            MemberKind::Agent,
+            ip,
+            CHROME_WINDOWS_UA,
+        )
+        .await;
+    }
+    let driver = ChromeDriver::start().await;
+    let b = driver.browser().await;
+    b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    b.c.set_window_size(1280, 420)
+        .await
+        .expect("resize the window");
+    b.goto(&app.url("/team/agents")).await;
+    let icon = format!("#member-{} .icons .sess.active", busy.id);
+    b.hover(&icon).await;
+    let tip = format!("tip-s-{}", busy.id);
+    eventually("the tooltip to show", WAIT, async || {
+        Ok(b.tip_visible(&tip).await.then_some(()))
+    })
+    .await;
+    let (top, bottom, height, scroll, window) = {
+        let v = b
+            .js(
+                "const t = document.getElementById(arguments[0]).getBoundingClientRect();
+                 const e = document.getElementById(arguments[0]);
+                 return [t.top, t.bottom, t.height, e.scrollHeight, window.innerHeight];",
+                vec![json!(tip)],
+            )
+            .await;
+        let n = |i: usize| v[i].as_f64().unwrap();
+        (n(0), n(1), n(2), n(3), n(4))
+    };
+    assert!(
+        top >= 0.0 && bottom <= window,
+        "the tooltip runs from {top} to {bottom} in a window {window} px high"
+    );
+    // Everything is still there, to scroll to.
+    assert!(scroll >= height, "{scroll} {height}");
+    assert_eq!(
+        b.js(
+            "return document.getElementById(arguments[0]).querySelectorAll('.tip-session').length;",
+            vec![json!(tip)]
+        )
+        .await,
+        json!(3)
     );
     b.close().await;
 }

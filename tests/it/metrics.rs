@@ -269,9 +269,22 @@ async fn promtool_accepts_the_metrics_and_the_sample_alert_rules() {
     let _stream = EventStream::open(&tab).await;
     tab.logout().await.expect_status(StatusCode::NO_CONTENT);
     app.svc.metrics().webhook_delivery("delivered");
+    app.svc.metrics().mail_sent();
+    app.svc.metrics().mail_failed();
     let text = scrape_text(&url).await;
     let said = run_promtool(&promtool, &["check", "metrics"], Some(&text));
     assert!(!said.contains("problem"), "promtool lint: {said}\n{text}");
+    // The e-mail families, named as docs/operations.md lists them.
+    for line in [
+        "# TYPE deskward_mail_sent_total counter",
+        "deskward_mail_sent_total 1",
+        "# TYPE deskward_mail_failed_total counter",
+        "deskward_mail_failed_total 1",
+        "# TYPE deskward_mail_backlog gauge",
+        "deskward_mail_backlog 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("deskward-rules.yml");

@@ -58,6 +58,8 @@ pub struct TestApp {
     pub account: Account,
     /// Its primary administrator (password [`PRIMARY_PASSWORD`]).
     pub primary: Member,
+    /// Where messages go as `.eml` files unless the test gave an SMTP server.
+    pub mail_dir: tempfile::TempDir,
     server: Serving,
     // Dropped last: the server must stop before its database goes.
     _db: TestDb,
@@ -96,6 +98,7 @@ impl TestApp {
         adjust: impl FnOnce(&mut ServerConfig),
     ) -> TestApp {
         let clock = ManualClock::new(START);
+        let mail_dir = tempfile::tempdir().expect("a directory for e-mail");
         let mut config = ServerConfig {
             sweep_interval: Duration::from_secs(3600),
             service: ServiceConfig {
@@ -103,6 +106,8 @@ impl TestApp {
             },
             ..Default::default()
         };
+        config.mail.transport =
+            deskward::service::mailer::Transport::Files(mail_dir.path().to_path_buf());
         adjust(&mut config);
         let svc = deskward::server::build(
             store.clone(),
@@ -121,6 +126,7 @@ impl TestApp {
             store,
             account,
             primary,
+            mail_dir,
             server,
             _db: db,
         }

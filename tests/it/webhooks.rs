@@ -73,12 +73,27 @@ pub(crate) struct Receiver {
 /// still refused while no receiver listens, as by a stopped receiver, but no other test's
 /// server can take the port before the receiver comes back.
 pub(crate) struct HeldPort {
-    port: u16,
+    pub(crate) port: u16,
     _socket: tokio::net::TcpSocket,
 }
 
 impl HeldPort {
-    fn hold(port: u16) -> HeldPort {
+    /// A port of the kernel's choosing, held from the start: nobody has listened on it yet.
+    pub(crate) fn fresh() -> HeldPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        socket.set_reuseport(true).expect("SO_REUSEPORT");
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind a port to hold");
+        let port = socket.local_addr().expect("the held port").port();
+        HeldPort {
+            port,
+            _socket: socket,
+        }
+    }
+
+    pub(crate) fn hold(port: u16) -> HeldPort {
         let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
         socket.set_reuseaddr(true).expect("SO_REUSEADDR");
         socket.set_reuseport(true).expect("SO_REUSEPORT");

@@ -2,7 +2,7 @@
 //! statement for both databases (same `$n` placeholders, integer times, text ids), split by
 //! area, each file an `impl <Area>Store for SqlStore`: `accounts`, `secrets`, `members`
 //! (people), `sessions` (with `endings`, the one transaction that ends them), `audit`,
-//! `presence`, `throttling`, `challenges`, `mfa`, `policies`, `webhooks`, `retention`,
+//! `presence`, `throttling`, `challenges`, `mfa`, `policies`, `webhooks`, `mail` (the e-mail outbox and reset links), `retention`,
 //! `metrics`, and `database` (health and upkeep). Helpers one area lends another (the
 //! webhook outbox written inside each change's transaction, an audit batch, a person's row)
 //! are inherent `SqlStore` functions taking the transaction.
@@ -34,6 +34,7 @@ mod challenges;
 mod database;
 mod endings;
 pub(in crate::store) mod exec;
+mod mail;
 mod members;
 mod metrics;
 mod mfa;

@@ -1,5 +1,5 @@
 //! Retention: deleting rows older than their configured age (ended sessions, audit entries,
-//! webhook deliveries), one bounded batch per statement so no statement holds a lock long.
+//! webhook deliveries, e-mail messages, expired reset links), one bounded batch per statement so no statement holds a lock long.
 
 use async_trait::async_trait;
 
@@ -21,6 +21,14 @@ pub(in crate::store) fn delete_older_sql(what: crate::store::Retained) -> &'stat
         Retained::Deliveries => {
             "DELETE FROM webhook_deliveries WHERE seq IN (SELECT seq FROM webhook_deliveries \
              WHERE created_at < $1 LIMIT $2)"
+        }
+        Retained::Mail => {
+            "DELETE FROM mail_outbox WHERE seq IN (SELECT seq FROM mail_outbox \
+             WHERE created_at < $1 LIMIT $2)"
+        }
+        Retained::ResetLinks => {
+            "DELETE FROM password_resets WHERE token_hash IN (SELECT token_hash \
+             FROM password_resets WHERE expires_at < $1 LIMIT $2)"
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod auth;
 pub mod mfa;
 pub mod openapi;
+pub mod reset;
 mod settings;
 pub mod shapes;
 mod team;
@@ -34,6 +35,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::my_sessions))
         .routes(routes!(auth::set_status))
         .routes(routes!(auth::change_password))
+        .routes(routes!(reset::request))
+        .routes(routes!(reset::confirm))
         .routes(routes!(audit::list))
         .routes(routes!(events::stream))
         .routes(routes!(team::agents::list, team::agents::create))

@@ -195,6 +195,11 @@ impl IntoResponse for PageError {
                 "Endpoint turned off",
                 capitalize(&ServiceError::WebhookEndpointOff.to_string()),
             ),
+            ServiceError::LinkExpired => (
+                StatusCode::GONE,
+                "Link expired",
+                capitalize(&ServiceError::LinkExpired.to_string()),
+            ),
             ServiceError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",

@@ -29,6 +29,8 @@ struct SecurityPage {
     setup: Option<(String, String)>,
     /// Shown once, right after the confirmation.
     recovery_codes: Vec<String>,
+    /// The codes as a text file to download (a `data:` URL: no request, nothing stored).
+    recovery_download: String,
     /// Name, id, when added, when last used.
     passkeys: Vec<(String, String, String, Option<String>)>,
     errors: FieldErrors,
@@ -43,6 +45,23 @@ struct Shown {
     /// What is wrong with the form just sent: `password` (the authenticator app's forms),
     /// `code`, or `passkey_password-<id>`.
     errors: FieldErrors,
+}
+
+/// The recovery codes as a `data:` URL of a small text file, one code a line, saying whose they
+/// are (a file found later in a downloads folder should say what it is).
+fn recovery_file(email: &str, codes: &[String]) -> String {
+    if codes.is_empty() {
+        return String::new();
+    }
+    let text = format!(
+        "Deskward recovery codes for {email}\nEach one signs you in once. Keep them somewhere \
+         safe.\n\n{}\n",
+        codes.join("\n")
+    );
+    format!(
+        "data:text/plain;charset=utf-8,{}",
+        percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC)
+    )
 }
 
 async fn page(state: &AppState, p: &Principal, shown: Shown) -> PageResult {
@@ -64,6 +83,7 @@ async fn page(state: &AppState, p: &Principal, shown: Shown) -> PageResult {
             status,
             enrolling,
             setup: setup.map(|s| (s.secret.clone(), qr_svg(&s.otpauth_url))),
+            recovery_download: recovery_file(&p.email, &shown.recovery_codes),
             recovery_codes: shown.recovery_codes,
             passkeys: state
                 .svc

@@ -17,6 +17,7 @@ mod extract;
 mod fields;
 mod layout;
 mod mfa;
+mod reset;
 mod settings;
 mod team;
 mod webhooks;
@@ -33,6 +34,11 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(auth::login_page).post(auth::login_submit))
         .route("/logout", post(auth::logout))
         .route("/setup", get(auth::setup_page).post(auth::setup_submit))
+        .route("/reset", get(reset::ask_page).post(reset::ask_submit))
+        .route(
+            "/reset/{token}",
+            get(reset::link_page).post(reset::link_submit),
+        )
         .route("/agent", get(auth::agent_home))
         .route("/me/status", post(auth::set_status))
         .route("/me/sessions", get(settings::my_sessions))
