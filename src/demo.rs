@@ -1,10 +1,11 @@
 //! `deskward demo`: a fresh database seeded with a realistic team, so a newcomer sees every
 //! state of the Team pages in a minute.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use crate::clock::SystemClock;
+use crate::domain::ClientIp;
 use crate::domain::member::{AgentStatus, MemberKind};
 use crate::events::EventBus;
 use crate::server::{self, ServerConfig};
@@ -65,32 +66,35 @@ const AGENT_NAMES: [&str; 48] = [
     "William Chen",
 ];
 
-const BROWSERS: [(&str, &str); 6] = [
+const BROWSERS: [(&str, [u8; 4]); 6] = [
     (
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-        "203.0.113.24",
+        [203, 0, 113, 24],
     ),
     (
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
-        "198.51.100.7",
+        [198, 51, 100, 7],
     ),
     (
         "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-        "192.0.2.61",
+        [192, 0, 2, 61],
     ),
     (
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
-        "203.0.113.80",
+        [203, 0, 113, 80],
     ),
     (
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
-        "100.64.12.9",
+        [100, 64, 12, 9],
     ),
     (
         "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
-        "198.51.100.133",
+        [198, 51, 100, 133],
     ),
 ];
+
+/// Where the demo's own actions (outside any browser) come from.
+const LOCALHOST: ClientIp = ClientIp(Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
 
 fn email_of(name: &str) -> String {
     let local: String = name
@@ -125,7 +129,7 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
         .await
         .map_err(err)?;
     let root = svc
-        .actor_of(&account.id, &primary.id, "127.0.0.1")
+        .actor_of(&account.id, &primary.id, LOCALHOST)
         .await
         .map_err(err)?;
     let add = |kind, name: &str, email: String, perms: &[&str]| NewPerson {
@@ -150,7 +154,7 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
         email,
         password: DEMO_PASSWORD.to_string(),
         as_kind: Some(kind),
-        ip: BROWSERS[i % BROWSERS.len()].1.to_string(),
+        ip: ClientIp::from(IpAddr::from(BROWSERS[i % BROWSERS.len()].1)),
         user_agent: BROWSERS[i % BROWSERS.len()].0.to_string(),
         device_pass: None,
     };
@@ -167,7 +171,7 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
             .await
             .map_err(err)?;
         let agent = svc
-            .actor_of(&account.id, &v.member.id, "127.0.0.1")
+            .actor_of(&account.id, &v.member.id, LOCALHOST)
             .await
             .map_err(err)?;
         match i % 5 {
@@ -270,7 +274,7 @@ pub async fn run(
         return Ok(());
     }
     if let Some(nginx) = nginx {
-        return crate::guarded::serve_demo(svc, config, bind, &nginx).await;
+        return crate::guarded::serve_demo(svc, config, bind, &nginx, DEMO_ADMIN).await;
     }
     if proxy {
         println!(
@@ -374,7 +378,7 @@ pub async fn seed_large(
             token_hash: format!("{:064x}", k),
             csrf_token: format!("{:064x}", k + 1),
             started_at: started,
-            ip: ip.to_string(),
+            ip: ClientIp::from(IpAddr::from(ip)),
             user_agent: ua.to_string(),
             device: crate::domain::device::describe(ua),
             auth_methods: crate::domain::signin::AuthMethods::password(),

@@ -16,7 +16,6 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::demo::DEMO_ADMIN;
 use crate::server::{self, ServerConfig};
 use crate::service::{Service, random_hex};
 use crate::web::WebConfig;
@@ -285,12 +284,14 @@ pub fn web_config() -> WebConfig {
 
 /// `deskward demo` with nginx: nginx on `bind` running the guide's configuration, in front of
 /// the sample inbox and of Deskward (each on a free loopback port), until Ctrl-C. `config.web`
-/// should be [`web_config`].
+/// should be [`web_config`]; `admin` is the e-mail of the seeded primary administrator, which
+/// the start-up message names.
 pub async fn serve_demo(
     svc: Arc<Service>,
     config: ServerConfig,
     bind: SocketAddr,
     nginx: &Path,
+    admin: &str,
 ) -> Result<(), String> {
     let listen = |what: &'static str| async move {
         tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -308,9 +309,23 @@ pub async fn serve_demo(
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // nginx's workers drop root privileges and must still reach their temporary files.
     let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755));
-    let result = run_demo(svc, config, desk_listener, app_listener, &at, &dir, nginx).await;
+    let proxy = DemoProxy {
+        dir: &dir,
+        nginx,
+        admin,
+    };
+    let result = run_demo(svc, config, desk_listener, app_listener, &at, proxy).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// The demo's nginx: where its configuration goes, its binary, and the seeded primary
+/// administrator its start-up message names.
+#[derive(Clone, Copy)]
+struct DemoProxy<'a> {
+    dir: &'a Path,
+    nginx: &'a Path,
+    admin: &'a str,
 }
 
 async fn run_demo(
@@ -319,9 +334,9 @@ async fn run_demo(
     desk_listener: tokio::net::TcpListener,
     app_listener: tokio::net::TcpListener,
     at: &Addresses,
-    dir: &Path,
-    nginx: &Path,
+    proxy: DemoProxy<'_>,
 ) -> Result<(), String> {
+    let DemoProxy { dir, nginx, admin } = proxy;
     let conf = write_nginx(GUIDE, at, dir)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -359,7 +374,7 @@ async fn run_demo(
                 println!();
                 println!("The sample helpdesk, guarded by Deskward behind nginx (docs/reverse-proxy.md):");
                 println!("  open http://{}/ and sign in as an agent, e.g. aaliyah.brooks@northwind.example", at.proxy);
-                println!("  Deskward itself is at http://{}/deskward/ ({DEMO_ADMIN});", at.proxy);
+                println!("  Deskward itself is at http://{}/deskward/ ({admin});", at.proxy);
                 println!("  end the agent's session there and watch the inbox tab go to the sign-in page.");
                 println!("Ctrl-C stops everything.");
                 tokio::select! {

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::ClientIp;
 use super::session::EndReason;
 
 /// The kind of an audit entry, as stored and as the audit filters name it.
@@ -170,7 +171,7 @@ pub struct SessionEndEntry {
     pub kind: AuditKind,
     pub actor: Option<String>,
     pub target: String,
-    pub ip: Option<String>,
+    pub ip: Option<ClientIp>,
     pub detail: String,
 }
 
@@ -181,7 +182,7 @@ pub fn session_end_entry(
     member_id: &str,
     reason: EndReason,
     by: Option<&str>,
-    ip: Option<&str>,
+    ip: Option<ClientIp>,
 ) -> SessionEndEntry {
     let expired = reason == EndReason::Expired;
     SessionEndEntry {
@@ -192,11 +193,7 @@ pub fn session_end_entry(
             by.map(str::to_string)
         },
         target: member_id.to_string(),
-        ip: if expired {
-            None
-        } else {
-            ip.map(str::to_string)
-        },
+        ip: if expired { None } else { ip },
         detail: format!("session {session_id} ended ({reason})"),
     }
 }
@@ -204,6 +201,10 @@ pub fn session_end_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ip(text: &str) -> ClientIp {
+        ClientIp::from_recorded(text)
+    }
 
     #[test]
     fn kinds_round_trip() {
@@ -236,7 +237,7 @@ mod tests {
             "ag_1",
             EndReason::EndedByAdmin,
             Some("ad_1"),
-            Some("203.0.113.9"),
+            Some(ip("203.0.113.9")),
         );
         assert_eq!(
             e,
@@ -244,13 +245,19 @@ mod tests {
                 kind: AuditKind::SessionEnded,
                 actor: Some("ad_1".into()),
                 target: "ag_1".into(),
-                ip: Some("203.0.113.9".into()),
+                ip: Some(ip("203.0.113.9")),
                 detail: "session se_1 ended (ended_by_admin)".into(),
             }
         );
-        let out = session_end_entry("se_2", "ag_1", EndReason::Logout, None, Some("192.0.2.1"));
+        let out = session_end_entry(
+            "se_2",
+            "ag_1",
+            EndReason::Logout,
+            None,
+            Some(ip("192.0.2.1")),
+        );
         assert_eq!(out.kind, AuditKind::SignOut);
-        assert_eq!(out.ip.as_deref(), Some("192.0.2.1"));
+        assert_eq!(out.ip, Some(ip("192.0.2.1")));
         assert_eq!(out.detail, "session se_2 ended (logout)");
         // Expired: no one ended it, from nowhere, whatever the caller passed.
         let gone = session_end_entry(
@@ -258,7 +265,7 @@ mod tests {
             "ag_1",
             EndReason::Expired,
             Some("ad_1"),
-            Some("203.0.113.9"),
+            Some(ip("203.0.113.9")),
         );
         assert_eq!(
             (gone.kind, gone.actor, gone.ip, gone.detail.as_str()),

@@ -1,6 +1,7 @@
 //! Domain types and rules of Deskward, free of I/O so they can be unit-tested directly.
 
 pub mod audit;
+pub mod client_ip;
 pub mod device;
 pub mod email;
 pub mod mail;
@@ -15,6 +16,7 @@ pub mod time;
 pub mod totp;
 pub mod webhook;
 
+pub use client_ip::ClientIp;
 pub use email::Email;
 pub use member::{AgentStatus, MemberKind, Permission, Permissions};
 pub use session::EndReason;

@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use ipnet::IpNet;
 
+use super::ClientIp;
 use super::member::MemberKind;
 
 /// The per-person limit an account may set (agents): 1 to 10, or none.
@@ -150,14 +151,13 @@ impl Networks {
         }
     }
 
-    /// Whether an address, as text, is outside every office network. With no networks
-    /// configured nothing is outside; text that is no address (it never comes from a socket)
-    /// is outside.
-    pub fn is_outside(&self, ip: &str) -> bool {
+    /// Whether a client's address is outside every office network. With no networks
+    /// configured nothing is outside; an unknown address is outside.
+    pub fn is_outside(&self, ip: ClientIp) -> bool {
         if self.is_empty() {
             return false;
         }
-        ip.parse::<IpAddr>().map_or(true, |a| !self.contains(a))
+        ip.ip().is_none_or(|a| !self.contains(a))
     }
 }
 
@@ -299,10 +299,12 @@ mod tests {
         assert!(has("2001:db8:aa:ffff::1"));
         assert!(!has("2001:db8:ab::1"));
         assert!(has("::ffff:10.1.1.1"));
-        assert!(!n.is_outside("10.9.9.9"));
-        assert!(n.is_outside("198.51.100.7"));
-        assert!(n.is_outside("not an address"));
-        assert!(!Networks::default().is_outside("198.51.100.7"));
+        let at = ClientIp::from_recorded;
+        assert!(!n.is_outside(at("10.9.9.9")));
+        assert!(n.is_outside(at("198.51.100.7")));
+        assert!(n.is_outside(ClientIp::UNKNOWN));
+        assert!(!Networks::default().is_outside(at("198.51.100.7")));
+        assert!(!Networks::default().is_outside(ClientIp::UNKNOWN));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Who may do what: the permission rules of the Team, Security and Audit sections, and who may
 //! hear about whom.
 
+use super::ClientIp;
 use super::member::{MemberKind, Permission, Permissions};
 
 /// Who is asking: the person acting, as the rules see them, and where they act from. Every use
@@ -13,7 +14,7 @@ pub struct Actor {
     pub primary: bool,
     pub permissions: Permissions,
     /// The client's address, as recorded in the audit log.
-    pub ip: String,
+    pub ip: ClientIp,
     /// The session the request came through; `None` when acting outside one (the command line,
     /// fixtures).
     pub session_id: Option<String>,
@@ -120,7 +121,7 @@ mod tests {
             kind: MemberKind::Admin,
             primary,
             permissions: Permissions::new(perms.to_vec()),
-            ip: "192.0.2.1".into(),
+            ip: ClientIp::from_recorded("192.0.2.1"),
             session_id: None,
         }
     }

@@ -137,7 +137,7 @@ impl Audience {
                 kind,
                 primary,
                 permissions: super::member::Permissions::from_db(permissions),
-                ip: String::new(),
+                ip: super::ClientIp::UNKNOWN,
                 session_id: None,
             })),
             _ => Audience::Creator(None),

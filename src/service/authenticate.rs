@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::domain::ClientIp;
 use crate::domain::audit::AuditKind;
 use crate::domain::device;
 use crate::domain::member::MemberKind;
@@ -18,7 +19,7 @@ use super::{Service, ServiceError, ServiceResult, token_hash};
 
 /// Where a request comes from, as the activity write records it.
 struct Seen<'a> {
-    ip: &'a str,
+    ip: ClientIp,
     user_agent: &'a str,
     /// The office-network mark the session should carry now.
     outside: bool,
@@ -47,7 +48,7 @@ impl Service {
         &self,
         account_id: &str,
         token: &str,
-        ip: &str,
+        ip: ClientIp,
         user_agent: &str,
     ) -> ServiceResult<Principal> {
         self.unless_unreachable(self.check_session(account_id, token, ip, user_agent))
@@ -58,7 +59,7 @@ impl Service {
         &self,
         account_id: &str,
         token: &str,
-        ip: &str,
+        ip: ClientIp,
         user_agent: &str,
     ) -> ServiceResult<Principal> {
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -86,7 +87,7 @@ impl Service {
                 ip,
                 user_agent,
                 outside: network != NetworkPolicy::Off
-                    && (policy.networks.is_outside(&rec.session.ip)
+                    && (policy.networks.is_outside(rec.session.ip)
                         || policy.networks.is_outside(ip)),
             };
             self.record_activity(&hash, &rec, now, &seen).await?
@@ -100,7 +101,7 @@ impl Service {
                 kind: session.member_kind,
                 primary: rec.primary,
                 permissions: rec.permissions.clone(),
-                ip: ip.to_string(),
+                ip,
                 session_id: Some(session.id.clone()),
             },
             name: rec.member_name.clone(),
@@ -170,7 +171,7 @@ impl Service {
             .touch_session_seen(&SessionSeen {
                 session_id: before.id.clone(),
                 at: now,
-                ip: seen.ip.to_string(),
+                ip: seen.ip,
                 user_agent: seen.user_agent.to_string(),
                 outside_office: seen.outside,
             })
@@ -184,7 +185,7 @@ impl Service {
         s.last_seen_at = now;
         s.outside_office = seen.outside;
         if before.last_ip != seen.ip {
-            s.last_ip = seen.ip.to_string();
+            s.last_ip = seen.ip;
             s.ip_changed_at = Some(now);
             self.audit_moved(
                 before,
@@ -220,7 +221,7 @@ impl Service {
         Ok(session)
     }
 
-    async fn audit_moved(&self, s: &Session, kind: AuditKind, ip: &str, detail: String) {
+    async fn audit_moved(&self, s: &Session, kind: AuditKind, ip: ClientIp, detail: String) {
         self.audit(
             &s.account_id,
             kind,
@@ -236,7 +237,7 @@ impl Service {
     /// (through the one ending path, by no one: a policy ended it; audited, pushed to its
     /// tabs) and returns the refusal. When the request's address is not the session's latest,
     /// that change is audited beside it; an ending at the same address is only the ending.
-    async fn end_outside(&self, rec: &AuthRecord, ip: &str) -> ServiceError {
+    async fn end_outside(&self, rec: &AuthRecord, ip: ClientIp) -> ServiceError {
         let s = &rec.session;
         let ended = self
             .end(

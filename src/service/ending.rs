@@ -41,7 +41,7 @@ impl Service {
             which,
             reason,
             by: by.map(|a| a.member_id.clone()),
-            ip: by.map(|a| a.ip.clone()),
+            ip: by.map(|a| a.ip),
             at: self.now(),
         };
         let ended = self.store.end_sessions(&request).await?;

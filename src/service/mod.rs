@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
+use crate::domain::ClientIp;
 use crate::domain::audit::AuditKind;
 use crate::domain::member::MemberKind;
 use crate::domain::policy::Actor;
@@ -320,7 +321,7 @@ impl Service {
         &self,
         account_id: &str,
         member_id: &str,
-        ip: &str,
+        ip: ClientIp,
     ) -> ServiceResult<Actor> {
         let m = self.store.member(account_id, member_id).await?;
         Ok(Actor {
@@ -329,7 +330,7 @@ impl Service {
             kind: m.kind,
             primary: m.primary,
             permissions: m.permissions,
-            ip: ip.to_string(),
+            ip,
             session_id: None,
         })
     }
@@ -399,7 +400,7 @@ impl Service {
             kind,
             Some(&actor.member_id),
             target,
-            Some(&actor.ip),
+            Some(actor.ip),
             detail,
         )
         .await;
@@ -412,7 +413,7 @@ impl Service {
         kind: AuditKind,
         actor: Option<&str>,
         target: Option<&str>,
-        ip: Option<&str>,
+        ip: Option<ClientIp>,
         detail: String,
     ) {
         let entry = audit_entry(account_id, kind, actor, target, ip, detail, self.now());
@@ -454,7 +455,7 @@ pub(crate) fn audit_entry(
     kind: AuditKind,
     actor: Option<&str>,
     target: Option<&str>,
-    ip: Option<&str>,
+    ip: Option<ClientIp>,
     detail: String,
     at: Millis,
 ) -> AuditEntry {
@@ -465,7 +466,7 @@ pub(crate) fn audit_entry(
         kind: kind.as_str().to_string(),
         actor: actor.map(str::to_string),
         target: target.map(str::to_string),
-        ip: ip.map(str::to_string),
+        ip,
         detail,
         count: 1,
     }

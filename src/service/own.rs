@@ -154,7 +154,7 @@ impl Service {
             .store
             .member(&actor.account_id, &actor.member_id)
             .await?;
-        let keys = throttle_keys(&actor.account_id, &email::normalize(&me.email), &actor.ip);
+        let keys = throttle_keys(&actor.account_id, &email::normalize(&me.email), actor.ip);
         let attempt = self.reserve_attempt(&keys, false).await?;
         let stored = self
             .store

@@ -9,6 +9,7 @@ use webauthn_rs::prelude::{
     RegisterPublicKeyCredential, Uuid, Webauthn, WebauthnBuilder,
 };
 
+use crate::domain::ClientIp;
 use crate::domain::audit::AuditKind;
 use crate::domain::name::check_name;
 use crate::domain::policy::Actor;
@@ -106,7 +107,7 @@ impl Service {
                 account_id: actor.account_id.clone(),
                 purpose: ChallengePurpose::PasskeyRegister,
                 member_ids: vec![me.id.clone()],
-                ip: actor.ip.clone(),
+                ip: actor.ip,
                 user_agent: String::new(),
                 data: serde_json::to_string(&state).map_err(internal)?,
                 created_at: now,
@@ -204,7 +205,7 @@ impl Service {
         &self,
         account_id: &str,
         challenge: &str,
-        ip: &str,
+        ip: ClientIp,
         origin: &Url,
     ) -> ServiceResult<serde_json::Value> {
         let c = self
@@ -247,7 +248,7 @@ impl Service {
                 account_id: account_id.to_string(),
                 purpose: ChallengePurpose::PasskeyAuth,
                 member_ids: c.member_ids.clone(),
-                ip: ip.to_string(),
+                ip,
                 user_agent: String::new(),
                 data: serde_json::to_string(&state).map_err(internal)?,
                 created_at: now,

@@ -182,7 +182,7 @@ impl Service {
             .filter(|s| {
                 // The primary's `enforce` still flags, so the kind alone decides the mark.
                 p.roles.for_person(s.member_kind, false) != NetworkPolicy::Off
-                    && (p.networks.is_outside(&s.first_ip) || p.networks.is_outside(&s.last_ip))
+                    && (p.networks.is_outside(s.first_ip) || p.networks.is_outside(s.last_ip))
             })
             .map(|s| s.session_id.clone())
             .collect();
@@ -206,7 +206,7 @@ impl Service {
     ) -> ServiceResult<()> {
         for s in live {
             if p.roles.for_person(s.member_kind, false) != NetworkPolicy::Enforce
-                || !p.networks.is_outside(&s.last_ip)
+                || !p.networks.is_outside(s.last_ip)
             {
                 continue;
             }
@@ -278,7 +278,7 @@ fn proposed(before: &SessionPolicy, change: &SecurityChange) -> ServiceResult<Se
 fn locks_out(before: &SessionPolicy, after: &SessionPolicy, actor: &Actor) -> Option<String> {
     let refused = |p: &SessionPolicy| {
         p.roles.for_person(actor.kind, actor.primary) == NetworkPolicy::Enforce
-            && p.networks.is_outside(&actor.ip)
+            && p.networks.is_outside(actor.ip)
     };
     (refused(after) && !refused(before)).then(|| {
         format!(
@@ -332,6 +332,7 @@ fn changes(before: &SessionPolicy, after: &SessionPolicy) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ClientIp;
     use crate::domain::member::{MemberKind, Permissions};
 
     fn admin(primary: bool, ip: &str) -> Actor {
@@ -341,7 +342,7 @@ mod tests {
             kind: MemberKind::Admin,
             primary,
             permissions: Permissions::all(),
-            ip: ip.to_string(),
+            ip: ClientIp::from_recorded(ip),
             session_id: None,
         }
     }
@@ -376,7 +377,7 @@ mod tests {
         let ok = proposed(&before, &change(&["10.1.2.3/8"], Some("flag"))).unwrap();
         assert_eq!(ok.office_networks[0].cidr, "10.0.0.0/8");
         assert_eq!(ok.roles.admins, NetworkPolicy::Flag);
-        assert!(!ok.networks.is_outside("10.9.9.9"));
+        assert!(!ok.networks.is_outside(ClientIp::from_recorded("10.9.9.9")));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use askama::Template;
 
+use crate::domain::ClientIp;
 use crate::domain::audit::AuditKind;
 use crate::domain::email::Email;
 use crate::domain::mail::{
@@ -65,7 +66,7 @@ impl Service {
         &self,
         account_id: &str,
         email: &str,
-        ip: &str,
+        ip: ClientIp,
     ) -> ServiceResult<()> {
         let address =
             Email::parse(email).map_err(|e| ServiceError::invalid("email", e.to_string()))?;
@@ -103,11 +104,12 @@ impl Service {
         let name = one_line_name(&first.name);
         let at = human_utc(now);
         let account_name = one_line_name(&account.name);
+        let shown_ip = ip.to_string();
         let text = ResetText {
             name: &name,
             account: &account_name,
             at: &at,
-            ip,
+            ip: &shown_ip,
             links: &links,
         }
         .render()
@@ -116,7 +118,7 @@ impl Service {
             name: &name,
             account: &account_name,
             at: &at,
-            ip,
+            ip: &shown_ip,
             links: &links,
         }
         .render()
@@ -167,7 +169,7 @@ impl Service {
         account_id: &str,
         token: &str,
         new_password: String,
-        ip: &str,
+        ip: ClientIp,
     ) -> ServiceResult<()> {
         password::check_new_password(&new_password)
             .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
@@ -226,7 +228,7 @@ impl Service {
 
     /// Counts an attempt against the client's address, with sign-in's limit for addresses
     /// (and in the same counts), or refuses it (429).
-    async fn reserve_address_attempt(&self, ip: &str) -> ServiceResult<()> {
+    async fn reserve_address_attempt(&self, ip: ClientIp) -> ServiceResult<()> {
         let now = self.now();
         let keys = vec![token_hash(&format!("ip:{}", address_key(ip)))];
         let wait = |windows: &[crate::store::FailureWindow]| {

@@ -3,6 +3,7 @@
 //! password), and the second factor. Each step answers with a [`SignInStep`]: signed in, or
 //! what comes next. Starting the session itself is `starting`.
 
+use crate::domain::ClientIp;
 use crate::domain::audit::AuditKind;
 use crate::domain::email::{self, MAX_EMAIL_LEN};
 use crate::domain::member::MemberKind;
@@ -22,7 +23,7 @@ pub struct LoginRequest {
     pub email: String,
     pub password: String,
     pub as_kind: Option<MemberKind>,
-    pub ip: String,
+    pub ip: ClientIp,
     pub user_agent: String,
     /// The browser's known-device pass, if it sent one.
     pub device_pass: Option<String>,
@@ -33,7 +34,7 @@ pub struct ChosenLogin {
     pub account_id: String,
     pub challenge: String,
     pub as_kind: MemberKind,
-    pub ip: String,
+    pub ip: ClientIp,
     pub user_agent: String,
 }
 
@@ -42,7 +43,7 @@ pub struct MfaLogin {
     pub account_id: String,
     pub challenge: String,
     pub code: String,
-    pub ip: String,
+    pub ip: ClientIp,
     pub user_agent: String,
     pub device_pass: Option<String>,
     /// A passkey's answer instead of a code.
@@ -137,7 +138,7 @@ impl Service {
             .device_pass_holder(req.device_pass.as_deref(), &req.account_id, &norm, None)
             .await;
         let (keys, attempt, lifted) = self
-            .reserve_signin(&req.account_id, &norm, &req.ip, holder)
+            .reserve_signin(&req.account_id, &norm, req.ip, holder)
             .await?;
         let candidates: Vec<Credentials> = self
             .store
@@ -179,7 +180,7 @@ impl Service {
             });
         }
         let member = matched.pop().expect("one match");
-        self.password_proven(member, &norm, &req.ip, &req.user_agent, Some(&attempt))
+        self.password_proven(member, &norm, req.ip, &req.user_agent, Some(&attempt))
             .await
     }
 
@@ -190,7 +191,7 @@ impl Service {
         &self,
         member: Member,
         norm: &str,
-        ip: &str,
+        ip: ClientIp,
         user_agent: &str,
         attempt: Option<&str>,
     ) -> ServiceResult<SignInStep> {
@@ -223,7 +224,7 @@ impl Service {
                 account_id: member.account_id.clone(),
                 purpose: ChallengePurpose::SecondStep,
                 member_ids: vec![member.id.clone()],
-                ip: ip.to_string(),
+                ip,
                 user_agent: user_agent.to_string(),
                 data: String::new(),
                 created_at: now,
@@ -282,7 +283,7 @@ impl Service {
             )
             .await;
         let (keys, attempt, _) = self
-            .reserve_signin(&req.account_id, &norm, &req.ip, holder)
+            .reserve_signin(&req.account_id, &norm, req.ip, holder)
             .await?;
         let checked = match &req.passkey {
             Some(answer) => self.check_passkey(&member, &req.challenge, answer).await?,
@@ -296,7 +297,7 @@ impl Service {
                 AuditKind::MfaFailed,
                 None,
                 Some(&member.id),
-                Some(&req.ip),
+                Some(req.ip),
                 format!("wrong second-step code for {norm}"),
             )
             .await;
@@ -315,7 +316,7 @@ impl Service {
             .await;
         let methods = AuthMethods::password().with(factor.method);
         let mut out = self
-            .start_session(member, &norm, &req.ip, &req.user_agent, methods)
+            .start_session(member, &norm, req.ip, &req.user_agent, methods)
             .await?;
         out.recovery_codes_left = factor.recovery_codes_left;
         Ok(out)
@@ -350,7 +351,7 @@ impl Service {
             .find(|m| m.kind == req.as_kind)
             .ok_or_else(refused)?;
         let norm = email::normalize(&member.email);
-        self.password_proven(member, &norm, &req.ip, &req.user_agent, None)
+        self.password_proven(member, &norm, req.ip, &req.user_agent, None)
             .await
     }
 
@@ -368,7 +369,7 @@ impl Service {
                 account_id: req.account_id.clone(),
                 purpose: ChallengePurpose::ChooseAccount,
                 member_ids: matched.iter().map(|m| m.id.clone()).collect(),
-                ip: req.ip.clone(),
+                ip: req.ip,
                 user_agent: req.user_agent.clone(),
                 data: String::new(),
                 created_at: now,
@@ -389,7 +390,7 @@ impl Service {
                 AuditKind::SignInFailed,
                 None,
                 None,
-                Some(&req.ip),
+                Some(req.ip),
                 format!("failed sign-in for {norm}"),
             )
             .await;
@@ -397,7 +398,7 @@ impl Service {
         }
         let now = self.now();
         let hour = now.div_euclid(60 * MINUTE);
-        let address = address_key(&req.ip);
+        let address = address_key(req.ip);
         let key = token_hash(&format!("unknown:{}:{address}:{hour}", req.account_id));
         let entry = AuditEntry {
             id: format!("au_{}", &key[..24]),
@@ -406,7 +407,7 @@ impl Service {
             kind: AuditKind::SignInFailed.as_str().to_string(),
             actor: None,
             target: None,
-            ip: Some(req.ip.clone()),
+            ip: Some(req.ip),
             detail: format!(
                 "failed sign-ins from {address} for e-mail addresses this account does not know, this hour"
             ),

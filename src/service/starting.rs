@@ -4,6 +4,7 @@
 //! leaves no half-started sign-in; the replaced sessions end through the same store path as
 //! every other ending. Events follow the commit.
 
+use crate::domain::ClientIp;
 use crate::domain::audit::AuditKind;
 use crate::domain::device;
 use crate::domain::office::{self, NetworkPolicy};
@@ -24,7 +25,7 @@ impl Service {
         &self,
         member: Member,
         email_norm: &str,
-        ip: &str,
+        ip: ClientIp,
         user_agent: &str,
         auth_methods: AuthMethods,
     ) -> ServiceResult<SignedIn> {
@@ -56,7 +57,7 @@ impl Service {
             token_hash: token_hash(&token),
             csrf_token: csrf_token.clone(),
             started_at: now,
-            ip: ip.to_string(),
+            ip,
             device: device::describe(user_agent),
             user_agent: user_agent.to_string(),
             auth_methods,
@@ -87,7 +88,7 @@ impl Service {
             },
             reason: EndReason::Replaced,
             by: Some(member.id.clone()),
-            ip: Some(ip.to_string()),
+            ip: Some(ip),
             at: now,
         };
         let started = self
@@ -112,7 +113,7 @@ impl Service {
             kind: member.kind,
             primary: member.primary,
             permissions: member.permissions.clone(),
-            ip: ip.to_string(),
+            ip,
             session_id: Some(started.session.id.clone()),
         };
         let device_pass = self
@@ -130,7 +131,7 @@ impl Service {
     }
 
     /// Audits a sign-in refused although its credentials were right.
-    async fn refuse_start(&self, member: &Member, ip: &str, why: String) {
+    async fn refuse_start(&self, member: &Member, ip: ClientIp, why: String) {
         self.audit(
             &member.account_id,
             AuditKind::SignInRefused,

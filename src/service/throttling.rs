@@ -2,6 +2,9 @@
 //! and e-mail) and for the address before any password or code is checked, and forgiven once
 //! it proves right. The limits themselves are `limiter`; the counts live in the database.
 
+use std::net::IpAddr;
+
+use crate::domain::ClientIp;
 use crate::store::{FailureWindow, Member};
 
 use super::{Service, ServiceError, ServiceResult, limiter, token_hash};
@@ -16,7 +19,7 @@ impl Service {
         &self,
         account_id: &str,
         email_norm: &str,
-        ip: &str,
+        ip: ClientIp,
         holder: Option<String>,
     ) -> ServiceResult<(Vec<String>, String, Option<Lifted>)> {
         let keys = throttle_keys(account_id, email_norm, ip);
@@ -102,7 +105,7 @@ pub(crate) fn sole_holder(m: &Member) -> bool {
 
 /// The sign-in throttling keys of an attempt: the person (account and e-mail) and the
 /// address. Hashed: the throttling table holds no e-mail or address in the clear.
-pub(crate) fn throttle_keys(account_id: &str, email_norm: &str, ip: &str) -> Vec<String> {
+pub(crate) fn throttle_keys(account_id: &str, email_norm: &str, ip: ClientIp) -> Vec<String> {
     vec![
         token_hash(&format!("account:{account_id}:{email_norm}")),
         token_hash(&format!("ip:{}", address_key(ip))),
@@ -111,10 +114,11 @@ pub(crate) fn throttle_keys(account_id: &str, email_norm: &str, ip: &str) -> Vec
 
 /// What an address is counted as: itself for IPv4, its /64 for IPv6 (one subscriber usually
 /// holds a whole /64 and can pick any address in it, so counting single addresses would
-/// throttle nobody).
-pub(crate) fn address_key(ip: &str) -> String {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) => {
+/// throttle nobody). Unknown addresses all count as one, `unknown` (as the address is written:
+/// the keys are stored, so their text never changes).
+pub(crate) fn address_key(ip: ClientIp) -> String {
+    match ip.ip() {
+        Some(IpAddr::V6(v6)) => {
             ipnet::Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |n| n.trunc().to_string())
         }
         _ => ip.to_string(),
@@ -124,6 +128,10 @@ pub(crate) fn address_key(ip: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn address_key(text: &str) -> String {
+        super::address_key(ClientIp::from_recorded(text))
+    }
 
     #[test]
     fn ipv6_clients_are_counted_by_their_64() {
@@ -137,6 +145,28 @@ mod tests {
             address_key("2001:db8:1:2::1")
         );
         assert_eq!(address_key("203.0.113.9"), "203.0.113.9");
-        assert_eq!(address_key("unknown"), "unknown");
+        assert_eq!(super::address_key(ClientIp::UNKNOWN), "unknown");
+    }
+
+    /// The keys are rows in the database: their text is what it was when addresses travelled
+    /// as text, `unknown` included.
+    #[test]
+    fn throttling_keys_keep_their_stored_text() {
+        let keys = |ip| throttle_keys("ac_1", "ana@example.com", ip);
+        assert_eq!(
+            keys(ClientIp::UNKNOWN),
+            [
+                token_hash("account:ac_1:ana@example.com"),
+                token_hash("ip:unknown")
+            ]
+        );
+        assert_eq!(
+            keys(ClientIp::from_recorded("203.0.113.9"))[1],
+            token_hash("ip:203.0.113.9")
+        );
+        assert_eq!(
+            keys(ClientIp::from_recorded("2001:db8:1:2:aaaa::1"))[1],
+            token_hash("ip:2001:db8:1:2::/64")
+        );
     }
 }

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
+use crate::domain::ClientIp;
 use crate::domain::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -14,7 +15,8 @@ pub struct AuditEntry {
     pub kind: String,
     pub actor: Option<String>,
     pub target: Option<String>,
-    pub ip: Option<String>,
+    /// None when nobody asked from anywhere (the sweep, an expiry).
+    pub ip: Option<ClientIp>,
     pub detail: String,
     /// How many times this happened: 1, or more for an entry that counts repeats
     /// (`AuditStore::count_audit`), whose `at` and `detail` are then the latest.

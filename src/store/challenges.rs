@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
+use crate::domain::ClientIp;
 use crate::domain::signin::ChallengePurpose;
 use crate::domain::time::Millis;
 
@@ -16,7 +17,7 @@ pub struct Challenge {
     pub purpose: ChallengePurpose,
     /// The people this sign-in may end as.
     pub member_ids: Vec<String>,
-    pub ip: String,
+    pub ip: ClientIp,
     pub user_agent: String,
     /// Whatever else the step needs, as the service encodes it.
     pub data: String,

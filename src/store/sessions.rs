@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
+use crate::domain::ClientIp;
 use crate::domain::member::{MemberKind, Permissions};
 use crate::domain::session::EndReason;
 use crate::domain::signin::AuthMethods;
@@ -17,7 +18,7 @@ pub struct Session {
     pub member_kind: MemberKind,
     pub started_at: Millis,
     pub last_seen_at: Millis,
-    pub ip: String,
+    pub ip: ClientIp,
     pub user_agent: String,
     pub device: String,
     pub ended_at: Option<Millis>,
@@ -25,7 +26,7 @@ pub struct Session {
     pub ended_by: Option<String>,
     /// The latest address and User-Agent seen (recorded with the activity touch); the first
     /// ones until a change.
-    pub last_ip: String,
+    pub last_ip: ClientIp,
     pub last_user_agent: String,
     /// When the latest address or device was first seen, if it ever changed.
     pub ip_changed_at: Option<Millis>,
@@ -90,7 +91,7 @@ pub struct EndSessions {
     /// Member id of the person who ended them, if a person did.
     pub by: Option<String>,
     /// Written on the audit rows.
-    pub ip: Option<String>,
+    pub ip: Option<ClientIp>,
     pub at: Millis,
 }
 
@@ -128,7 +129,7 @@ pub struct NewSession {
     pub token_hash: String,
     pub csrf_token: String,
     pub started_at: Millis,
-    pub ip: String,
+    pub ip: ClientIp,
     pub user_agent: String,
     pub device: String,
     /// See [`Session::auth_methods`].
@@ -164,7 +165,7 @@ pub struct Started {
 pub struct SessionSeen {
     pub session_id: String,
     pub at: Millis,
-    pub ip: String,
+    pub ip: ClientIp,
     pub user_agent: String,
     pub outside_office: bool,
 }
@@ -176,9 +177,9 @@ pub struct LiveSessionAddress {
     pub member_kind: MemberKind,
     pub member_id: String,
     /// The address the session started from.
-    pub first_ip: String,
+    pub first_ip: ClientIp,
     /// The latest address seen.
-    pub last_ip: String,
+    pub last_ip: ClientIp,
 }
 
 /// Sessions, live and ended.

@@ -73,11 +73,12 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
     if wal.path.is_some() {
         tokio::spawn(checkpointer(pool.clone(), writes.clone(), wal.clone()));
     }
-    Ok(SqlStore::new(Pool::Sqlite(pool), writes, Some(wal)))
+    let background: std::sync::Arc<dyn sql::Background> = wal;
+    Ok(SqlStore::new(Pool::Sqlite(pool), writes, Some(background)))
 }
 
 /// Where the write-ahead log is, and the checkpointer's doorbell.
-pub(in crate::store) struct WalWatch {
+struct WalWatch {
     /// None for a database without a file.
     path: Option<std::path::PathBuf>,
     wake: tokio::sync::Notify,
@@ -95,9 +96,11 @@ impl WalWatch {
             self.wake.notify_one();
         }
     }
+}
 
+impl sql::Background for WalWatch {
     /// Stops the checkpointer: the store is going.
-    pub(in crate::store) fn close(&self) {
+    fn stop(&self) {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         self.wake.notify_one();
     }

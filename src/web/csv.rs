@@ -27,7 +27,7 @@ pub fn audit(items: &[AuditEntry]) -> String {
             &e.kind,
             e.actor.as_deref().unwrap_or(""),
             e.target.as_deref().unwrap_or(""),
-            e.ip.as_deref().unwrap_or(""),
+            &e.ip.map(|ip| ip.to_string()).unwrap_or_default(),
             &e.detail,
             &count,
         ];

@@ -7,6 +7,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, Method, header};
 
+use crate::domain::ClientIp;
 pub use crate::ids::constant_time_eq;
 use crate::service::{Principal, ServiceError};
 use crate::store::StoreError;
@@ -18,7 +19,7 @@ use super::{AppState, WebConfig};
 /// The client as the service records it.
 #[derive(Debug, Clone)]
 pub struct Client {
-    pub ip: String,
+    pub ip: ClientIp,
     pub user_agent: String,
     /// Served over HTTPS (directly configured, or said by a trusted proxy).
     pub https: bool,
@@ -51,9 +52,7 @@ pub fn client(parts: &Parts, state: &AppState) -> Client {
         .take(512)
         .collect();
     Client {
-        ip: ip
-            .map(|i| i.to_string())
-            .unwrap_or_else(|| "unknown".to_string()),
+        ip: ClientIp(ip),
         user_agent,
         https: is_https(&parts.headers, peer, cfg),
     }
@@ -192,7 +191,7 @@ pub async fn check_session<'r>(
             Some(
                 state
                     .svc
-                    .authenticate(&account_id, token, &ip, &user_agent)
+                    .authenticate(&account_id, token, ip, &user_agent)
                     .await,
             )
         }

@@ -316,7 +316,7 @@ mod tests {
             kind,
             primary,
             permissions: Permissions::new(perms.to_vec()),
-            ip: "127.0.0.1".into(),
+            ip: crate::domain::ClientIp::from_recorded("127.0.0.1"),
             session_id: None,
         }
     }

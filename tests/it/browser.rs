@@ -21,8 +21,7 @@ use deskward::clock::SystemClock;
 use deskward::domain::member::{MemberKind, Permissions};
 use deskward::domain::policy::Actor;
 use deskward::server::ServerConfig;
-use deskward::service::NewAccountRequest;
-use deskward::service::{LoginRequest, NewPerson, Service, ServiceConfig};
+use deskward::service::{LoginRequest, Service, ServiceConfig};
 use deskward::store::{Account, Member, Session};
 
 use crate::db::{Backend, TestDb};
@@ -61,13 +60,8 @@ pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// The presence grace period the server runs with here.
 pub(crate) const GRACE_MS: i64 = 1500;
 
-pub(crate) const PRIMARY_NAME: &str = "Pat Primary";
-
-pub(crate) const PRIMARY_EMAIL: &str = "owner@acme.test";
-
-pub(crate) const PRIMARY_PASSWORD: &str = "owner password 123";
-
-pub(crate) const PASSWORD: &str = "correct horse battery";
+/// The account's primary administrator and the fixture password, as `support` makes them.
+pub(crate) use crate::support::{PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD};
 
 pub(crate) const CHROME_WINDOWS_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
      (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -137,7 +131,6 @@ impl ChromeDriver {
     }
 
     async fn start_in(home: Option<&Path>) -> ChromeDriver {
-        use std::io::BufRead;
         for (what, path) in [("Chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)] {
             assert!(
                 Path::new(path).exists(),
@@ -160,36 +153,13 @@ impl ChromeDriver {
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {CHROMEDRIVER}: {e}"));
-        let stdout = child.stdout.take().expect("chromedriver's stdout");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let port = line
-                    .split("started successfully on port ")
-                    .nth(1)
-                    .and_then(|rest| rest.trim_end_matches('.').trim().parse::<u16>().ok());
-                // Its first lines name no port yet ("Starting ChromeDriver … on port 0").
-                if let Some(port) = port
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(port);
-                }
-                // Keep reading so that chromedriver never blocks on a full pipe.
-            }
-        });
-        let port = match tokio::time::timeout(WAIT, rx).await {
-            Ok(Ok(port)) => port,
-            _ => {
-                let exited = child.try_wait();
-                let _ = child.kill();
-                match exited {
-                    Ok(Some(status)) => panic!("chromedriver exited before listening: {status}"),
-                    _ => panic!("chromedriver did not say where it listens within {WAIT:?}"),
-                }
-            }
-        };
+        // Its first lines name no port yet ("Starting ChromeDriver … on port 0").
+        let port = crate::support::announced_port(&mut child, "chromedriver", WAIT, |line| {
+            line.split("started successfully on port ")
+                .nth(1)
+                .and_then(|rest| rest.trim_end_matches('.').trim().parse::<u16>().ok())
+        })
+        .await;
         let mut driver = ChromeDriver {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -251,13 +221,7 @@ impl ChromeDriver {
 impl Drop for ChromeDriver {
     fn drop(&mut self) {
         // The whole group: chromedriver and the browsers it launched.
-        let _ = Command::new("/bin/kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::support::kill_group(&mut self.child);
     }
 }
 
@@ -490,6 +454,15 @@ impl Browser {
     /// Signs in through the sign-in form; returns the path landed on.
     pub(crate) async fn sign_in(&self, app: &App, email: &str, password: &str) -> String {
         self.goto(&app.url("/login")).await;
+        self.fill_in_sign_in(email, password).await;
+        self.wait_path(&format!("{email} to leave the sign-in page"), |p| {
+            !p.starts_with("/login")
+        })
+        .await
+    }
+
+    /// Fills in and sends the sign-in form of the page shown.
+    pub(crate) async fn fill_in_sign_in(&self, email: &str, password: &str) {
         self.find("input[name=email]")
             .await
             .send_keys(email)
@@ -501,10 +474,6 @@ impl Browser {
             .await
             .expect("type the password");
         self.click("main form button[type=submit]").await;
-        self.wait_path(&format!("{email} to leave the sign-in page"), |p| {
-            !p.starts_with("/login")
-        })
-        .await
     }
 
     pub(crate) async fn close(self) {
@@ -559,19 +528,7 @@ impl App {
             deskward::events::EventBus::new(),
             &config,
         );
-        let (account, primary) = svc
-            .create_account(
-                NewAccountRequest {
-                    name: "Acme Support".to_string(),
-                    slug: Some("acme".to_string()),
-                    admin_name: PRIMARY_NAME.to_string(),
-                    admin_email: PRIMARY_EMAIL.to_string(),
-                    admin_password: PRIMARY_PASSWORD.to_string(),
-                },
-                true,
-            )
-            .await
-            .expect("create the test account");
+        let (account, primary) = crate::support::create_acme_support(&svc).await;
         let server = serve(svc.clone(), config).await;
         App {
             base: server.base.clone(),
@@ -590,15 +547,7 @@ impl App {
     }
 
     pub(crate) fn primary_actor(&self) -> Actor {
-        Actor {
-            account_id: self.account.id.clone(),
-            member_id: self.primary.id.clone(),
-            kind: MemberKind::Admin,
-            primary: true,
-            permissions: Permissions::all(),
-            ip: "127.0.0.1".to_string(),
-            session_id: None,
-        }
+        crate::support::primary_actor(&self.account, &self.primary)
     }
 
     pub(crate) fn agent_actor(&self, agent: &Member) -> Actor {
@@ -608,7 +557,7 @@ impl App {
             kind: MemberKind::Agent,
             primary: false,
             permissions: Permissions::default(),
-            ip: "127.0.0.1".to_string(),
+            ip: crate::support::client_ip("127.0.0.1"),
             session_id: None,
         }
     }
@@ -621,20 +570,8 @@ impl App {
         password: &str,
         permissions: &[&str],
     ) -> Member {
-        self.svc
-            .add_person(
-                &self.primary_actor(),
-                NewPerson {
-                    kind,
-                    name: name.to_string(),
-                    email: email.to_string(),
-                    password: password.to_string(),
-                    permissions: permissions.iter().map(|p| p.to_string()).collect(),
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("add {kind} {email}: {e}"))
-            .member
+        let person = crate::support::new_person(kind, name, email, password, permissions);
+        crate::support::add_person(&self.svc, &self.primary_actor(), person).await
     }
 
     pub(crate) async fn agent(&self, name: &str, email: &str) -> Member {
@@ -651,20 +588,17 @@ impl App {
         ip: &str,
         user_agent: &str,
     ) -> Session {
-        self.svc
-            .login(LoginRequest {
-                account_id: self.account.id.clone(),
-                email: email.to_string(),
-                password: password.to_string(),
-                as_kind: Some(as_kind),
-                ip: ip.to_string(),
-                user_agent: user_agent.to_string(),
-                device_pass: None,
-            })
+        let req = LoginRequest {
+            account_id: self.account.id.clone(),
+            email: email.to_string(),
+            password: password.to_string(),
+            as_kind: Some(as_kind),
+            ip: crate::support::client_ip(ip),
+            user_agent: user_agent.to_string(),
+            device_pass: None,
+        };
+        crate::support::fixture_sign_in(&self.svc, req)
             .await
-            .unwrap_or_else(|e| panic!("fixture sign-in of {email}: {e}"))
-            .started_session()
-            .unwrap_or_else(|| panic!("fixture sign-in of {email}: no session started"))
             .session
     }
 

@@ -15,19 +15,17 @@ use std::sync::Arc;
 use serde_json::json;
 
 use deskward::clock::SystemClock;
-use deskward::domain::member::{MemberKind, Permissions};
-use deskward::domain::policy::Actor;
+use deskward::domain::member::MemberKind;
 use deskward::guarded::{self, Addresses};
 use deskward::server::ServerConfig;
-use deskward::service::NewAccountRequest;
 use deskward::service::NewPerson;
 use deskward::store::Member;
 
-use crate::browser::{Browser, ChromeDriver, ENDED_BY_ADMIN, WAIT, card, eventually};
+use crate::browser::{ChromeDriver, ENDED_BY_ADMIN, WAIT, card, eventually};
 use crate::db::{Backend, TestDb};
 use crate::forward_auth::PREFIX;
 use crate::proxies::{Inbox, Kind, Proxy, encode, guide};
-use crate::support::{Binary, PASSWORD, PRIMARY_EMAIL, PRIMARY_NAME, PRIMARY_PASSWORD};
+use crate::support::{Binary, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD};
 
 /// A certificate authority and a server certificate for `localhost` and 127.0.0.1 it issued,
 /// made with openssl for this test, and a home directory whose NSS database (what Chromium on
@@ -159,41 +157,20 @@ async fn acme_with_ann(url: &str) -> Member {
         deskward::events::EventBus::new(),
         &ServerConfig::default(),
     );
-    let (account, primary) = svc
-        .create_account(
-            NewAccountRequest {
-                name: "Acme Support".to_string(),
-                slug: Some("acme".to_string()),
-                admin_name: PRIMARY_NAME.to_string(),
-                admin_email: PRIMARY_EMAIL.to_string(),
-                admin_password: PRIMARY_PASSWORD.to_string(),
-            },
-            true,
-        )
-        .await
-        .expect("create the test account");
-    let actor = Actor {
-        account_id: account.id.clone(),
-        member_id: primary.id.clone(),
-        kind: MemberKind::Admin,
-        primary: true,
-        permissions: Permissions::all(),
-        ip: "127.0.0.1".to_string(),
-        session_id: None,
+    let (account, primary) = crate::support::create_acme_support(&svc).await;
+    let ann = NewPerson {
+        kind: MemberKind::Agent,
+        name: "Ann Agent".to_string(),
+        email: "ann@acme.test".to_string(),
+        password: PASSWORD.to_string(),
+        permissions: Vec::new(),
     };
-    svc.add_person(
-        &actor,
-        NewPerson {
-            kind: MemberKind::Agent,
-            name: "Ann Agent".to_string(),
-            email: "ann@acme.test".to_string(),
-            password: PASSWORD.to_string(),
-            permissions: Vec::new(),
-        },
+    crate::support::add_person(
+        &svc,
+        &crate::support::primary_actor(&account, &primary),
+        ann,
     )
     .await
-    .expect("add Ann")
-    .member
 }
 
 /// The guide's nginx configuration for `at`, served over HTTPS as the guide's own comments in
@@ -252,21 +229,6 @@ fn write_https_nginx(dir: &Path, at: &Addresses, tls: &Tls) -> PathBuf {
     conf
 }
 
-/// Signs in on the sign-in page the browser shows.
-async fn fill_in_sign_in(b: &Browser, email: &str, password: &str) {
-    b.find("input[name=email]")
-        .await
-        .send_keys(email)
-        .await
-        .expect("type the e-mail");
-    b.find("input[name=password]")
-        .await
-        .send_keys(password)
-        .await
-        .expect("type the password");
-    b.click("main form button[type=submit]").await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_through_nginx_signs_in_verifies_and_signs_the_tab_out() {
     let tls = Tls::make();
@@ -319,7 +281,7 @@ async fn https_through_nginx_signs_in_verifies_and_signs_the_tab_out() {
         json!([proxy.base, true]),
         "the sign-in page, over HTTPS the browser trusts"
     );
-    fill_in_sign_in(&agent, "ann@acme.test", PASSWORD).await;
+    agent.fill_in_sign_in("ann@acme.test", PASSWORD).await;
 
     // Back on the page asked for: the proxy asked Deskward (verify) and the app was told who.
     agent
@@ -377,7 +339,7 @@ async fn https_through_nginx_signs_in_verifies_and_signs_the_tab_out() {
     // Online: guard.js (injected by nginx) holds her tab's event stream, over TLS.
     let admin = driver.browser().await;
     admin.goto(&proxy.url(&format!("{PREFIX}/login"))).await;
-    fill_in_sign_in(&admin, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    admin.fill_in_sign_in(PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
     admin
         .wait_path("the administrator to leave the sign-in page", |p| {
             !p.starts_with(&format!("{PREFIX}/login"))

@@ -112,7 +112,7 @@ pub(crate) fn new_session(m: &Member, id: &str, started_at: Millis) -> NewSessio
         token_hash: token_of(id),
         csrf_token: format!("csrf-{id}"),
         started_at,
-        ip: "203.0.113.7".to_string(),
+        ip: crate::support::client_ip("203.0.113.7"),
         user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0".to_string(),
         device: "Chrome 131 on Windows".to_string(),
         auth_methods: AuthMethods::password(),

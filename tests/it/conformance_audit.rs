@@ -21,7 +21,7 @@ backend_tests!(
 fn unknown_email(account_id: &str, id: &str, at: i64, tries: i64) -> AuditEntry {
     AuditEntry {
         target: None,
-        ip: Some("198.51.100.23".into()),
+        ip: Some(crate::support::client_ip("198.51.100.23")),
         detail: format!("{tries} failed sign-ins for unknown e-mails from 198.51.100.23"),
         ..audit(account_id, id, at, "signin.failed", None)
     }
@@ -49,7 +49,7 @@ async fn count_audit_adds_to_one_row_per_id(backend: Backend) {
             // What a repeat carries besides its time and detail is not written over.
             kind: "signin.refused".into(),
             actor: Some("someone".into()),
-            ip: Some("203.0.113.1".into()),
+            ip: Some(crate::support::client_ip("203.0.113.1")),
             ..unknown_email("ac1", "au-hour-1", T0 + n * MINUTE, n)
         };
         store.count_audit(&again).await.unwrap();
@@ -157,7 +157,7 @@ async fn audit_insert_and_list(backend: Backend) {
         kind: "session.ended".into(),
         actor: Some("ac1-owner".into()),
         target: Some("ag1".into()),
-        ip: Some("198.51.100.4".into()),
+        ip: Some(crate::support::client_ip("198.51.100.4")),
         detail: "ended 2 sessions of ann@example.com".into(),
         count: 1,
     };
@@ -332,7 +332,7 @@ async fn audit_bulk_insert(backend: Backend) {
     let entries: Vec<AuditEntry> = (0..1234i64)
         .map(|i| AuditEntry {
             target: (i % 2 == 0).then(|| format!("ag{i}")),
-            ip: (i % 3 == 0).then(|| "192.0.2.1".to_string()),
+            ip: (i % 3 == 0).then(|| crate::support::client_ip("192.0.2.1")),
             ..audit(
                 "ac1",
                 &format!("au{i:05}"),
@@ -366,7 +366,7 @@ async fn many_audit_rows_in_one_batch_exactly_or_not_at_all(backend: Backend) {
     let entries: Vec<AuditEntry> = (0..1500i64)
         .map(|i| AuditEntry {
             target: (i % 2 == 0).then(|| format!("ag{i}")),
-            ip: (i % 3 == 0).then(|| "2001:db8::1".to_string()),
+            ip: (i % 3 == 0).then(|| crate::support::client_ip("2001:db8::1")),
             detail: format!("session {i} ended \"quoted\" \\ back\\slash, ünïcødé ✓, 'single'"),
             ..audit(
                 "ac1",

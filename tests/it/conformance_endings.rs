@@ -33,7 +33,7 @@ fn req(account: &str, which: Which, reason: EndReason, by: Option<&str>) -> EndS
         which,
         reason,
         by: by.map(str::to_string),
-        ip: Some(IP.to_string()),
+        ip: Some(crate::support::client_ip(IP)),
         at: NOW,
     }
 }
@@ -90,7 +90,7 @@ fn shape(e: &AuditEntry) -> Shape {
         e.kind.clone(),
         e.actor.clone(),
         e.target.clone(),
-        e.ip.clone(),
+        e.ip.map(|ip| ip.to_string()),
         e.detail.clone(),
     )
 }

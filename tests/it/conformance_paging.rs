@@ -52,7 +52,7 @@ async fn sessions(store: &Arc<dyn TestStore>, m: &Member, live: usize, idle: boo
             token_hash: format!("token-{id}"),
             csrf_token: "csrf".to_string(),
             started_at: T0 + n as Millis,
-            ip: "192.0.2.1".to_string(),
+            ip: crate::support::client_ip("192.0.2.1"),
             user_agent: "test".to_string(),
             device: "test".to_string(),
             auth_methods: AuthMethods::password(),

@@ -1,16 +1,18 @@
 //! Store conformance, sessions: their life from insert to end, the hot path's read by token
 //! hash, activity, live sessions, and people's sessions ended through `end_sessions`.
 
+use deskward::domain::ClientIp;
 use deskward::domain::member::{MemberKind, Permission, Permissions};
 use deskward::domain::session::EndReason;
 use deskward::domain::time::{HOUR, MINUTE};
-use deskward::store::{EndedSession, MemberPatch, NewMember, StoreError};
+use deskward::store::{AuditEntry, EndedSession, MemberPatch, NewMember, NewSession, StoreError};
 
 use crate::conformance::{
-    T0, add, admin, agent, assert_not_found, end_one, end_people, ids, make_account, new_session,
-    open, open_session, set, token_of,
+    T0, add, admin, agent, assert_not_found, audit, audit_query, end_one, end_people, ids,
+    make_account, new_session, open, open_session, set, token_of,
 };
-use crate::db::Backend;
+use crate::db::{Backend, TestDb};
+use crate::support::client_ip;
 
 backend_tests!(
     session_lifecycle,
@@ -20,6 +22,7 @@ backend_tests!(
     end_member_sessions_ends_every_live_session,
     end_member_sessions_refuses_unknown_ids_atomically,
     end_member_sessions_under_concurrent_writes,
+    client_addresses_are_stored_as_text,
 );
 
 async fn session_lifecycle(backend: Backend) {
@@ -40,7 +43,7 @@ async fn session_lifecycle(backend: Backend) {
         s.last_seen_at, T0,
         "a new session was last seen when it started"
     );
-    assert_eq!(s.ip, "203.0.113.7");
+    assert_eq!(s.ip.to_string(), "203.0.113.7");
     assert_eq!(
         s.user_agent,
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0"
@@ -557,4 +560,88 @@ async fn end_member_sessions_under_concurrent_writes(backend: Backend) {
     for t in tasks {
         assert_eq!(t.await.expect("task").expect("store call"), 10);
     }
+}
+
+/// One statement run straight on the database, as an operator would; the text column it
+/// returns, if any.
+async fn column(db: &TestDb, backend: Backend, sql: &'static str) -> Vec<Option<String>> {
+    match backend {
+        Backend::Sqlite => {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
+        }
+    }
+}
+
+/// Client addresses cross the store as `ClientIp` and are written as the text they always
+/// were (`unknown` for a client without one); rows holding text that is no address (an
+/// older row, an operator's edit) still read back, as unknown.
+async fn client_addresses_are_stored_as_text(backend: Backend) {
+    let (db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    let ann = add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
+    let from = |id: &str, ip| NewSession {
+        ip,
+        ..new_session(&ann, id, T0)
+    };
+    let s = store
+        .insert_session(&from("s1", ClientIp::UNKNOWN))
+        .await
+        .unwrap();
+    assert_eq!((s.ip, s.last_ip), (ClientIp::UNKNOWN, ClientIp::UNKNOWN));
+    store
+        .insert_session(&from("s2", client_ip("2001:db8::7")))
+        .await
+        .unwrap();
+    assert_eq!(
+        column(&db, backend, "SELECT ip FROM sessions ORDER BY id").await,
+        [Some("unknown".to_string()), Some("2001:db8::7".to_string())]
+    );
+    let s = store.session("ac1", "s2").await.unwrap();
+    assert_eq!(
+        (s.ip, s.last_ip.to_string()),
+        (client_ip("2001:db8::7"), "2001:db8::7".to_string())
+    );
+
+    let sql = "UPDATE sessions SET ip = '', last_ip = 'somewhere' WHERE id = 's2'";
+    assert_eq!(column(&db, backend, sql).await, []);
+    let s = store.session("ac1", "s2").await.unwrap();
+    assert_eq!((s.ip, s.last_ip), (ClientIp::UNKNOWN, ClientIp::UNKNOWN));
+    assert_eq!(s.ip.to_string(), "unknown");
+
+    // The audit log's three cases: nobody from nowhere (NULL), an unknown address, an address.
+    let written = [
+        None,
+        Some(ClientIp::UNKNOWN),
+        Some(client_ip("203.0.113.7")),
+    ];
+    for (i, ip) in written.iter().enumerate() {
+        let id = format!("au{i}");
+        store
+            .insert_audit(&AuditEntry {
+                ip: *ip,
+                ..audit("ac1", &id, T0 + i as i64, "signin", None)
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        column(&db, backend, "SELECT ip FROM audit_log ORDER BY id").await,
+        [
+            None,
+            Some("unknown".to_string()),
+            Some("203.0.113.7".to_string())
+        ]
+    );
+    let (mut read, _) = store.list_audit("ac1", &audit_query()).await.unwrap();
+    read.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(read.iter().map(|e| e.ip).collect::<Vec<_>>(), written);
 }

@@ -58,7 +58,7 @@ fn challenge(id_hash: &str, account_id: &str, expires_at: i64) -> Challenge {
         account_id: account_id.to_string(),
         purpose: ChallengePurpose::ChooseAccount,
         member_ids: vec!["ag1".to_string(), "ad \"1\", ü".to_string()],
-        ip: "2001:db8::7".to_string(),
+        ip: crate::support::client_ip("2001:db8::7"),
         user_agent: "Mozilla/5.0 (X11; Linux x86_64)".to_string(),
         data: r#"{"next":"/team"}"#.to_string(),
         created_at: T0,

@@ -43,7 +43,7 @@ fn start(m: &Member, id: &str, audit_id: &str, keep: usize) -> StartSession {
             kind: AuditKind::SignIn.as_str().to_string(),
             actor: Some(m.id.clone()),
             target: Some(m.id.clone()),
-            ip: Some(IP.to_string()),
+            ip: Some(crate::support::client_ip(IP)),
             detail: format!("signed in ({id})"),
             count: 1,
         },
@@ -55,7 +55,7 @@ fn start(m: &Member, id: &str, audit_id: &str, keep: usize) -> StartSession {
             },
             reason: EndReason::Replaced,
             by: Some(m.id.clone()),
-            ip: Some(IP.to_string()),
+            ip: Some(crate::support::client_ip(IP)),
             at: NOW,
         },
     }
@@ -179,8 +179,11 @@ async fn a_start_writes_its_session_audit_cap_and_outbox_together(backend: Backe
     let signin: Vec<_> = rows.iter().filter(|r| r.id == "au-signin-s4").collect();
     assert_eq!(signin.len(), 1);
     assert_eq!(
-        (signin[0].kind.as_str(), signin[0].ip.as_deref()),
-        ("signin", Some(IP))
+        (
+            signin[0].kind.as_str(),
+            signin[0].ip.map(|ip| ip.to_string())
+        ),
+        ("signin", Some(IP.to_string()))
     );
     let mut endings: Vec<(String, Option<String>, Option<String>, String)> = rows
         .iter()
@@ -191,7 +194,7 @@ async fn a_start_writes_its_session_audit_cap_and_outbox_together(backend: Backe
                 "ag1",
                 EndReason::Replaced,
                 Some("ag1"),
-                Some(IP),
+                Some(crate::support::client_ip(IP)),
             );
             assert_eq!(
                 (r.kind.as_str(), r.actor.as_deref(), r.target.as_deref()),
@@ -203,7 +206,7 @@ async fn a_start_writes_its_session_audit_cap_and_outbox_together(backend: Backe
             );
             (
                 r.kind.clone(),
-                r.ip.clone(),
+                r.ip.map(|ip| ip.to_string()),
                 r.target.clone(),
                 r.detail.clone(),
             )

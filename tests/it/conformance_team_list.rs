@@ -183,7 +183,7 @@ async fn list_members_session_filter_follows_every_change(backend: Backend) {
     let seen = deskward::store::SessionSeen {
         session_id: "old".to_string(),
         at: cutoff + 20,
-        ip: s.ip.clone(),
+        ip: s.ip,
         user_agent: s.user_agent.clone(),
         outside_office: false,
     };

@@ -141,27 +141,31 @@ impl Drop for TestDb {
         let Some(name) = self.pg_name.take() else {
             return;
         };
-        // Drop runs outside any runtime guarantee: use a small runtime on its own thread.
-        let admin = pg_admin_url();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+        admin_sql_at_drop(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+}
+
+/// Runs one statement as the PostgreSQL administrator from a `Drop`, which runs outside any
+/// runtime guarantee: on a small runtime of its own thread, waited for, its failure ignored
+/// (a test process's leftovers are swept by the next one).
+pub fn admin_sql_at_drop(sql: String) {
+    let admin = pg_admin_url();
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                .await
                 .ok()?;
-            rt.block_on(async {
-                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-                    .await
-                    .ok()?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
+            sqlx::query(sqlx::AssertSqlSafe(sql))
                 .execute(&mut conn)
                 .await
                 .ok()
-            })
         })
-        .join();
-    }
+    })
+    .join();
 }
 
 /// Declares each listed `async fn name(backend: Backend)` as two tests, `name::sqlite` and

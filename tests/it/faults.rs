@@ -404,6 +404,34 @@ impl Refusing {
     }
 }
 
+/// How long a pool reached through [`through_a_forwarder`] waits for a connection: long, so
+/// that an answer well before it is one of behaviour, not of speed.
+const FORWARDED_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A fresh PostgreSQL database, the forwarder to it that a test cuts and restores, and a store
+/// (a pool of 4) connected through the forwarder.
+async fn through_a_forwarder() -> (
+    TestDb,
+    Refusing,
+    std::sync::Arc<dyn deskward::store::testing::TestStore>,
+) {
+    let db = TestDb::new(Backend::Postgres).await;
+    let proxy = Refusing::start("127.0.0.1:5432".parse().unwrap()).await;
+    let (userinfo, rest) = db.url.split_once("://").unwrap().1.split_once('@').unwrap();
+    let name = rest.split_once('/').unwrap().1;
+    let url = format!("postgres://{userinfo}@127.0.0.1:{}/{name}", proxy.port);
+    let store = deskward::store::testing::connect_with(
+        &url,
+        &deskward::store::PoolConfig {
+            size: 4,
+            acquire_timeout: FORWARDED_ACQUIRE_TIMEOUT,
+        },
+    )
+    .await
+    .expect("connect through the proxy");
+    (db, proxy, store)
+}
+
 /// With PostgreSQL gone, `/healthz` answers 503 at once rather than after the pool's whole
 /// acquire timeout (the pool retries connecting until then), so a load balancer's check reads
 /// an answer instead of timing out. The acquire timeout here is long (30 s) so that the bound is
@@ -411,23 +439,9 @@ impl Refusing {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_at_once_while_postgres_is_cut_off() {
     use deskward::server::ServerConfig;
-    use deskward::store::PoolConfig;
     log();
-    let db = TestDb::new(Backend::Postgres).await;
-    let mut proxy = Refusing::start("127.0.0.1:5432".parse().unwrap()).await;
-    let (userinfo, rest) = db.url.split_once("://").unwrap().1.split_once('@').unwrap();
-    let name = rest.split_once('/').unwrap().1;
-    let url = format!("postgres://{userinfo}@127.0.0.1:{}/{name}", proxy.port);
-    let acquire_timeout = Duration::from_secs(30);
-    let store = deskward::store::testing::connect_with(
-        &url,
-        &PoolConfig {
-            size: 4,
-            acquire_timeout,
-        },
-    )
-    .await
-    .expect("connect through the proxy");
+    let (_db, mut proxy, store) = through_a_forwarder().await;
+    let acquire_timeout = FORWARDED_ACQUIRE_TIMEOUT;
     let config = ServerConfig::default();
     let svc = deskward::server::build(
         store,
@@ -486,23 +500,9 @@ async fn healthz_answers_at_once_while_postgres_is_cut_off() {
 /// (30 s) so that the bound is one of behaviour, not of speed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_me_and_new_event_streams_answer_at_once_while_postgres_is_cut_off() {
-    use deskward::store::PoolConfig;
     log();
-    let db = TestDb::new(Backend::Postgres).await;
-    let mut proxy = Refusing::start("127.0.0.1:5432".parse().unwrap()).await;
-    let (userinfo, rest) = db.url.split_once("://").unwrap().1.split_once('@').unwrap();
-    let name = rest.split_once('/').unwrap().1;
-    let url = format!("postgres://{userinfo}@127.0.0.1:{}/{name}", proxy.port);
-    let acquire_timeout = Duration::from_secs(30);
-    let store = deskward::store::testing::connect_with(
-        &url,
-        &PoolConfig {
-            size: 4,
-            acquire_timeout,
-        },
-    )
-    .await
-    .expect("connect through the proxy");
+    let (db, mut proxy, store) = through_a_forwarder().await;
+    let acquire_timeout = FORWARDED_ACQUIRE_TIMEOUT;
     let app = TestApp::spawn_with_store(db, Backend::Postgres, store, |_| {}).await;
     app.add_agent("Ann", "ann@acme.test").await;
     let ann = app.signed_in("ann@acme.test", PASSWORD).await;

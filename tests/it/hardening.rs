@@ -499,7 +499,7 @@ async fn the_sqlite_files_are_readable_by_their_owner_only() {
         email: PRIMARY_EMAIL.to_string(),
         password: PRIMARY_PASSWORD.to_string(),
         as_kind: None,
-        ip: "127.0.0.1".to_string(),
+        ip: crate::support::client_ip("127.0.0.1"),
         user_agent: "test".to_string(),
         device_pass: None,
     })

@@ -13,16 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use deskward::clock::SystemClock;
 use deskward::server::ServerConfig;
-use deskward::service::{Service, ServiceConfig};
 use deskward::store::Store;
 use reqwest::StatusCode;
-use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::db::{Backend, TestDb};
-use crate::support::{COOKIE, PASSWORD, Serving, TestApp, serve_listener};
+use crate::support::{COOKIE, PASSWORD, TestApp, relayed_instance, serve_listener};
 
 /// How long the test waits for Offline once the link is down: well past the bound the server
 /// promises (docs/operations.md), and far short of the kernel's own ~15 minutes.
@@ -257,22 +254,6 @@ async fn a_silently_lost_connection_makes_the_agent_offline(backend: Backend) {
 
 backend_tests!(a_silently_lost_connection_makes_the_agent_offline);
 
-/// An instance as a separate process would be: its own event bus relayed through PostgreSQL
-/// and the system clock.
-async fn instance(url: &str, listener: tokio::net::TcpListener) -> (Arc<Service>, Serving) {
-    let store = deskward::store::connect(url).await.expect("connect");
-    let events = deskward::relay::events_for(url).await;
-    let config = ServerConfig {
-        service: ServiceConfig {
-            presence_grace_ms: 300,
-        },
-        ..Default::default()
-    };
-    let svc = deskward::server::build(store, Arc::new(SystemClock), events, &config);
-    let serving = serve_listener(svc.clone(), config, listener);
-    (svc, serving)
-}
-
 /// Two instances on one PostgreSQL database: the tab is held by B through the link, A is asked
 /// about the agent, and A sees her go Offline once B's connection went silent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,26 +263,13 @@ async fn a_silently_lost_connection_on_another_instance_makes_the_agent_offline(
     }
     let db = TestDb::new(Backend::Postgres).await;
     let loopback = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (a_svc, a) = instance(&db.url, loopback).await;
+    let (a_svc, a) = relayed_instance(&db.url, 300, loopback).await;
     let link = Link::new();
     let listener = link.listen().await;
     let port = listener.local_addr().unwrap().port();
-    let (_b_svc, _b) = instance(&db.url, listener).await;
+    let (_b_svc, _b) = relayed_instance(&db.url, 300, listener).await;
     crate::support::create_acme(&a_svc).await;
-    let admin = crate::support::client_for_base(&a.base);
-    admin
-        .login("pat@acme.test", PASSWORD)
-        .await
-        .expect_status(StatusCode::OK);
-    let agent = admin
-        .post_json(
-            "/api/v1/agents",
-            &json!({"name": "Ann", "email": "ann@acme.test", "password": PASSWORD}),
-        )
-        .await
-        .expect_status(StatusCode::CREATED)
-        .json();
-    let agent_id = agent["id"].as_str().unwrap().to_string();
+    let (admin, agent_id) = crate::support::pat_adds_ann(&a.base).await;
     // Signed in on A; the tab's stream goes to B through the link.
     let ann = crate::support::client_for_base(&a.base);
     ann.login("ann@acme.test", PASSWORD)

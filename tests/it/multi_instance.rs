@@ -6,16 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use deskward::clock::SystemClock;
-use deskward::server::ServerConfig;
-use deskward::service::{Service, ServiceConfig};
+use deskward::service::Service;
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::api_events::EventStream;
 use crate::db::{Backend, TestDb};
-use crate::support::{Client, PASSWORD, Serving, serve};
+use crate::support::{Client, PASSWORD, Serving};
 
 struct Instance {
     svc: Arc<Service>,
@@ -24,16 +22,8 @@ struct Instance {
 }
 
 async fn instance(url: &str, grace_ms: i64) -> Instance {
-    let store = deskward::store::connect(url).await.expect("connect");
-    let events = deskward::relay::events_for(url).await;
-    let config = ServerConfig {
-        service: ServiceConfig {
-            presence_grace_ms: grace_ms,
-        },
-        ..Default::default()
-    };
-    let svc = deskward::server::build(store, Arc::new(SystemClock), events, &config);
-    let server = serve(svc.clone(), config).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let (svc, server) = crate::support::relayed_instance(url, grace_ms, listener).await;
     Instance {
         svc,
         base: server.base.clone(),
@@ -60,20 +50,7 @@ async fn two_instances_behave_as_one_service() {
     let a = instance(&db.url, 300).await;
     let b = instance(&db.url, 300).await;
     create_acme(&a).await;
-    let admin_a = crate::support::client_for_base(&a.base);
-    admin_a
-        .login("pat@acme.test", PASSWORD)
-        .await
-        .expect_status(StatusCode::OK);
-    let agent = admin_a
-        .post_json(
-            "/api/v1/agents",
-            &json!({"name": "Ann", "email": "ann@acme.test", "password": PASSWORD}),
-        )
-        .await
-        .expect_status(StatusCode::CREATED)
-        .json();
-    let agent_id = agent["id"].as_str().unwrap().to_string();
+    let (admin_a, agent_id) = crate::support::pat_adds_ann(&a.base).await;
 
     // Signed in on A, used on B.
     let ann_a = crate::support::client_for_base(&a.base);
@@ -181,19 +158,7 @@ async fn a_dead_instance_does_not_leave_agents_online() {
     let db = TestDb::new(Backend::Postgres).await;
     let a = instance(&db.url, 300).await;
     create_acme(&a).await;
-    let admin = crate::support::client_for_base(&a.base);
-    admin
-        .login("pat@acme.test", PASSWORD)
-        .await
-        .expect_status(StatusCode::OK);
-    let agent = admin
-        .post_json(
-            "/api/v1/agents",
-            &json!({"name": "Ann", "email": "ann@acme.test", "password": PASSWORD}),
-        )
-        .await
-        .json();
-    let agent_id = agent["id"].as_str().unwrap().to_string();
+    let (_admin, agent_id) = crate::support::pat_adds_ann(&a.base).await;
     let store = deskward::store::connect(&db.url).await.unwrap();
     let account_id = store.first_account().await.unwrap().id;
     // Another instance held Ann's tab, marked her Online, then died without a word.

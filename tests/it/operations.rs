@@ -145,26 +145,8 @@ async fn retention_ages_past_any_calendar_are_refused() {
         ("--retention-days", too_long.as_str()),
         ("--retention-days", "0"),
     ] {
-        // Spawned rather than run to the end: a server that accepted the value would serve on.
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &url])
-            .args([flag, value])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start deskward");
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < until {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        if child.try_wait().unwrap().is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{flag} {value} was accepted: the server started");
-        }
-        let out = child.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        let (code, err) = crate::support::refused_serve(&url, &[flag, value], &[]).await;
+        assert_eq!(code, Some(2), "{flag} {value}: {err}");
         assert!(err.contains(flag), "{flag} {value}: {err}");
         assert!(err.contains(&MAX_DAYS.to_string()), "{flag} {value}: {err}");
         assert!(

@@ -69,24 +69,7 @@ impl Drop for OwnDb {
     fn drop(&mut self) {
         // The database first (its own drop waits), then the role that owned it.
         drop(self.db.take());
-        let role = self.role.clone();
-        let admin = pg_admin_url();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-                    .await
-                    .ok()?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
-                    .execute(&mut conn)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        crate::db::admin_sql_at_drop(format!("DROP ROLE IF EXISTS {}", self.role));
     }
 }
 

@@ -278,13 +278,7 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         // The whole group: the master and its workers.
-        let _ = Command::new("/bin/kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::support::kill_group(&mut self.child);
     }
 }
 

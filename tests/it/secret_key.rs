@@ -148,27 +148,9 @@ async fn a_bad_secret_key_is_refused_at_start() {
         ),
     ];
     for (args, envs, says) in cases {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &url])
-            .args(&args)
-            .envs(envs.iter().copied())
-            .env_remove("DESKWARD_SECRET_KEY_FILE")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start deskward");
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < until {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        if child.try_wait().unwrap().is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{args:?} {envs:?} was accepted: the server started");
-        }
-        let out = child.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, err) = crate::support::refused_serve(&url, &args, &envs).await;
+        assert_eq!(code, Some(2), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?} {envs:?}: {err}");
     }
 }

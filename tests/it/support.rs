@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deskward::clock::ManualClock;
+use deskward::domain::ClientIp;
 use deskward::domain::member::{MemberKind, Permissions};
 use deskward::domain::policy::Actor;
 use deskward::domain::time::Millis;
@@ -114,19 +115,7 @@ impl TestApp {
             deskward::events::EventBus::new(),
             &config,
         );
-        let (account, primary) = svc
-            .create_account(
-                NewAccountRequest {
-                    name: "Acme Support".to_string(),
-                    slug: Some("acme".to_string()),
-                    admin_name: PRIMARY_NAME.to_string(),
-                    admin_email: PRIMARY_EMAIL.to_string(),
-                    admin_password: PRIMARY_PASSWORD.to_string(),
-                },
-                true,
-            )
-            .await
-            .expect("create the test account");
+        let (account, primary) = create_acme_support(&svc).await;
         let server = serve(svc.clone(), config).await;
         TestApp {
             backend,
@@ -176,15 +165,7 @@ impl TestApp {
 
     /// The primary administrator as the service's rules see them.
     pub fn primary_actor(&self) -> Actor {
-        Actor {
-            account_id: self.account.id.clone(),
-            member_id: self.primary.id.clone(),
-            kind: MemberKind::Admin,
-            primary: true,
-            permissions: Permissions::all(),
-            ip: "127.0.0.1".to_string(),
-            session_id: None,
-        }
+        primary_actor(&self.account, &self.primary)
     }
 
     /// Adds a person through the service, as the primary administrator.
@@ -196,20 +177,8 @@ impl TestApp {
         password: &str,
         permissions: &[&str],
     ) -> Member {
-        self.svc
-            .add_person(
-                &self.primary_actor(),
-                NewPerson {
-                    kind,
-                    name: name.to_string(),
-                    email: email.to_string(),
-                    password: password.to_string(),
-                    permissions: permissions.iter().map(|p| p.to_string()).collect(),
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("add {kind} {email}: {e}"))
-            .member
+        let person = new_person(kind, name, email, password, permissions);
+        add_person(&self.svc, &self.primary_actor(), person).await
     }
 
     /// An agent with the fixture password [`PASSWORD`].
@@ -237,21 +206,19 @@ impl TestApp {
         email: &str,
         password: &str,
     ) -> (String, String) {
-        let out = self
-            .svc
-            .login(LoginRequest {
+        let out = fixture_sign_in(
+            &self.svc,
+            LoginRequest {
                 account_id: account_id.to_string(),
                 email: email.to_string(),
                 password: password.to_string(),
                 as_kind: None,
-                ip: "127.0.0.1".to_string(),
+                ip: client_ip("127.0.0.1"),
                 user_agent: "fixture".to_string(),
                 device_pass: None,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("fixture sign-in of {email}: {e}"))
-            .started_session()
-            .unwrap_or_else(|| panic!("fixture sign-in of {email}: no session started"));
+            },
+        )
+        .await;
         (out.session.id, out.token)
     }
 
@@ -274,30 +241,18 @@ impl TestApp {
             )
             .await
             .expect("create the other account");
-        let actor = Actor {
-            account_id: account.id.clone(),
-            member_id: primary.id.clone(),
-            kind: MemberKind::Admin,
-            primary: true,
-            permissions: Permissions::all(),
-            ip: "127.0.0.1".to_string(),
-            session_id: None,
-        };
-        let agent = self
-            .svc
-            .add_person(
-                &actor,
-                NewPerson {
-                    kind: MemberKind::Agent,
-                    name: "Gus Globex".to_string(),
-                    email: "gus@globex.test".to_string(),
-                    password: PASSWORD.to_string(),
-                    permissions: Vec::new(),
-                },
-            )
-            .await
-            .expect("add the other account's agent")
-            .member;
+        let agent = add_person(
+            &self.svc,
+            &primary_actor(&account, &primary),
+            NewPerson {
+                kind: MemberKind::Agent,
+                name: "Gus Globex".to_string(),
+                email: "gus@globex.test".to_string(),
+                password: PASSWORD.to_string(),
+                permissions: Vec::new(),
+            },
+        )
+        .await;
         OtherAccount {
             account,
             primary,
@@ -595,6 +550,163 @@ impl Client {
 
 /// A client whose every request says, through a trusted proxy (the server must trust
 /// 127.0.0.1), that it comes from `ip`, with this User-Agent.
+/// Creates the account every `TestApp` and browser test serves: "Acme Support" (slug `acme`),
+/// primary administrator [`PRIMARY_EMAIL`] / [`PRIMARY_PASSWORD`].
+pub async fn create_acme_support(svc: &Service) -> (Account, Member) {
+    svc.create_account(
+        NewAccountRequest {
+            name: "Acme Support".to_string(),
+            slug: Some("acme".to_string()),
+            admin_name: PRIMARY_NAME.to_string(),
+            admin_email: PRIMARY_EMAIL.to_string(),
+            admin_password: PRIMARY_PASSWORD.to_string(),
+        },
+        true,
+    )
+    .await
+    .expect("create the test account")
+}
+
+/// An account's primary administrator as the service's rules see them, acting from loopback
+/// outside any session.
+pub fn primary_actor(account: &Account, primary: &Member) -> Actor {
+    Actor {
+        account_id: account.id.clone(),
+        member_id: primary.id.clone(),
+        kind: MemberKind::Admin,
+        primary: true,
+        permissions: Permissions::all(),
+        ip: client_ip("127.0.0.1"),
+        session_id: None,
+    }
+}
+
+/// A person to add, as fixtures write them.
+pub fn new_person(
+    kind: MemberKind,
+    name: &str,
+    email: &str,
+    password: &str,
+    permissions: &[&str],
+) -> NewPerson {
+    NewPerson {
+        kind,
+        name: name.to_string(),
+        email: email.to_string(),
+        password: password.to_string(),
+        permissions: permissions.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+/// Adds a person through the service as `actor`; panics with what went wrong.
+pub async fn add_person(svc: &Service, actor: &Actor, person: NewPerson) -> Member {
+    let (kind, email) = (person.kind, person.email.clone());
+    svc.add_person(actor, person)
+        .await
+        .unwrap_or_else(|e| panic!("add {kind} {email}: {e}"))
+        .member
+}
+
+/// Signs in through the service (no HTTP); panics unless a session started.
+pub async fn fixture_sign_in(svc: &Service, req: LoginRequest) -> deskward::service::SignedIn {
+    let email = req.email.clone();
+    svc.login(req)
+        .await
+        .unwrap_or_else(|e| panic!("fixture sign-in of {email}: {e}"))
+        .started_session()
+        .unwrap_or_else(|| panic!("fixture sign-in of {email}: no session started"))
+}
+
+/// Starts `deskward serve` on a port-0 listener with `args` and `envs` (and without
+/// `DESKWARD_SECRET_KEY_FILE`) and waits for it to refuse them; panics if it starts serving
+/// instead. Returns its exit code and what it wrote on stderr.
+pub async fn refused_serve(
+    url: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    // Spawned rather than run to the end: a server that accepted the values would serve on.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", url])
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("DESKWARD_SECRET_KEY_FILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start deskward");
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{args:?} {envs:?} was accepted: the server started");
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Waits for a child started with a piped stdout to print the port it listens on, which
+/// `port` picks out of a line. Its stdout is read on a thread of its own to the end, so the
+/// child never blocks on a full pipe. If it exits first or says nothing `within`, it is
+/// killed and the test fails naming `what`.
+pub async fn announced_port(
+    child: &mut std::process::Child,
+    what: &str,
+    within: Duration,
+    port: fn(&str) -> Option<u16>,
+) -> u16 {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(port) = port(&line)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(port);
+            }
+        }
+    });
+    match tokio::time::timeout(within, rx).await {
+        Ok(Ok(port)) => port,
+        _ => {
+            let exited = child.try_wait();
+            let _ = child.kill();
+            match exited {
+                Ok(Some(status)) => panic!("{what} exited before listening: {status}"),
+                _ => panic!("{what} did not say where it listens within {within:?}"),
+            }
+        }
+    }
+}
+
+/// Kills a child that leads a process group of its own, and the whole group with it (nginx's
+/// workers, the browsers chromedriver launched), then reaps it: what a test's `Drop` does.
+pub fn kill_group(child: &mut std::process::Child) {
+    let _ = std::process::Command::new("/bin/kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A client's address as the service takes it, from an address the test writes.
+pub fn client_ip(text: &str) -> ClientIp {
+    ClientIp(Some(
+        text.parse().unwrap_or_else(|e| panic!("{text:?}: {e}")),
+    ))
+}
+
 pub fn forwarded_client(base: &str, ip: &str, user_agent: &str) -> Client {
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -766,6 +878,53 @@ pub async fn second_instance(app: &TestApp) -> OtherInstance {
     }
 }
 
+/// An instance as a separate process would be, on the database at `url`: its own pool, its
+/// events relayed through PostgreSQL, the system clock and a presence grace of `grace_ms`,
+/// serving `listener`.
+pub async fn relayed_instance(
+    url: &str,
+    grace_ms: i64,
+    listener: tokio::net::TcpListener,
+) -> (Arc<Service>, Serving) {
+    let store = deskward::store::connect(url).await.expect("connect");
+    let events = deskward::relay::events_for(url).await;
+    let config = ServerConfig {
+        service: ServiceConfig {
+            presence_grace_ms: grace_ms,
+        },
+        ..Default::default()
+    };
+    let svc = deskward::server::build(
+        store,
+        Arc::new(deskward::clock::SystemClock),
+        events,
+        &config,
+    );
+    let serving = serve_listener(svc.clone(), config, listener);
+    (svc, serving)
+}
+
+/// Signs the primary administrator of [`create_acme`] in at `base` and adds the agent Ann
+/// (`ann@acme.test`, [`PASSWORD`]) through the API; returns the administrator's client and
+/// Ann's id.
+pub async fn pat_adds_ann(base: &str) -> (Client, String) {
+    let admin = client_for_base(base);
+    admin
+        .login("pat@acme.test", PASSWORD)
+        .await
+        .expect_status(StatusCode::OK);
+    let agent = admin
+        .post_json(
+            "/api/v1/agents",
+            &serde_json::json!({"name": "Ann", "email": "ann@acme.test", "password": PASSWORD}),
+        )
+        .await
+        .expect_status(StatusCode::CREATED)
+        .json();
+    let id = agent["id"].as_str().expect("Ann's id").to_string();
+    (admin, id)
+}
+
 /// A server running in this process on a port-0 listener of loopback; it shuts down
 /// gracefully when this is dropped.
 pub struct Serving {
@@ -880,7 +1039,6 @@ impl BinaryBuilder {
     /// listens on port 0 and the port is read from the line the binary prints once it listens,
     /// so no port is picked, released and raced for.
     pub async fn start(self) -> Binary {
-        use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
             .args([
                 "serve",
@@ -894,30 +1052,13 @@ impl BinaryBuilder {
             .spawn()
             .expect("start deskward");
         // "Deskward is running at http://127.0.0.1:PORT/…" or "First run: open http://…".
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let port = line
-                    .split("http://127.0.0.1:")
-                    .nth(1)
-                    .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-                    .and_then(|p| p.parse::<u16>().ok());
-                if let (Some(port), Some(tx)) = (port, tx.take()) {
-                    let _ = tx.send(port);
-                }
-                // Keep reading so the binary never blocks on a full pipe.
-            }
-        });
-        let port = match tokio::time::timeout(Duration::from_secs(20), rx).await {
-            Ok(Ok(port)) => port,
-            _ => match child.try_wait() {
-                Ok(Some(status)) => panic!("deskward exited before listening: {status}"),
-                _ => panic!("deskward did not say where it listens within 20 s"),
-            },
-        };
+        let port = announced_port(&mut child, "deskward", Duration::from_secs(20), |line| {
+            line.split("http://127.0.0.1:")
+                .nth(1)
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|p| p.parse::<u16>().ok())
+        })
+        .await;
         let mut binary = Binary {
             child,
             port,

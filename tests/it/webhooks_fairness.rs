@@ -149,7 +149,11 @@ async fn a_hanging_account_leaves_slots_for_another(backend: Backend) {
     // Then Globex's: it goes out while Acme's are all still hanging.
     let actor = app
         .svc
-        .actor_of(&globex.account.id, &globex.primary.id, "127.0.0.1")
+        .actor_of(
+            &globex.account.id,
+            &globex.primary.id,
+            crate::support::client_ip("127.0.0.1"),
+        )
         .await
         .unwrap();
     app.svc

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 
-use crate::store::sql::{self, Dialect, Executor, SqlStore, dynamic_as, dynamic_scalar, query};
+use crate::store::sql::{
+    self, Dialect, Executor, Query, SqlStore, dynamic_as, dynamic_scalar, query,
+};
 use crate::store::{AuditEntry, AuditQuery, AuditStore, StoreError, StoreResult};
 
 /// Inserts the audit rows of one JSON array of `[id, account_id, at, kind, actor, target, ip,
@@ -31,7 +33,7 @@ pub(in crate::store) fn audits_json(entries: &[AuditEntry]) -> String {
                 e.kind,
                 e.actor,
                 e.target,
-                e.ip,
+                e.ip.map(|ip| ip.to_string()),
                 e.detail,
                 e.count
             ])
@@ -40,22 +42,29 @@ pub(in crate::store) fn audits_json(entries: &[AuditEntry]) -> String {
     serde_json::Value::Array(rows).to_string()
 }
 
-#[async_trait]
-impl AuditStore for SqlStore {
-    async fn insert_audit(&self, e: &AuditEntry) -> StoreResult<()> {
-        query(
-            "INSERT INTO audit_log \
-             (id, account_id, at, kind, actor, target, ip, detail, count) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&e.id)
+/// Binds an entry's columns but its count, `$1` to `$8` in the order of [`insert_audits_sql`].
+fn bind_entry(q: Query, e: &AuditEntry) -> Query {
+    q.bind(&e.id)
         .bind(&e.account_id)
         .bind(e.at)
         .bind(&e.kind)
         .bind(&e.actor)
         .bind(&e.target)
-        .bind(&e.ip)
+        .bind(e.ip)
         .bind(&e.detail)
+}
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn insert_audit(&self, e: &AuditEntry) -> StoreResult<()> {
+        bind_entry(
+            query(
+                "INSERT INTO audit_log \
+                 (id, account_id, at, kind, actor, target, ip, detail, count) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            ),
+            e,
+        )
         .bind(e.count)
         .execute(&self.pool)
         .await?;
@@ -64,22 +73,17 @@ impl AuditStore for SqlStore {
 
     async fn count_audit(&self, e: &AuditEntry) -> StoreResult<()> {
         // A row of that id in another account is not this one's to count.
-        let r = query(
-            "INSERT INTO audit_log \
-             (id, account_id, at, kind, actor, target, ip, detail, count) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) \
-             ON CONFLICT (id) DO UPDATE SET count = audit_log.count + 1, \
-             at = excluded.at, detail = excluded.detail \
-             WHERE audit_log.account_id = excluded.account_id",
+        let r = bind_entry(
+            query(
+                "INSERT INTO audit_log \
+                 (id, account_id, at, kind, actor, target, ip, detail, count) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) \
+                 ON CONFLICT (id) DO UPDATE SET count = audit_log.count + 1, \
+                 at = excluded.at, detail = excluded.detail \
+                 WHERE audit_log.account_id = excluded.account_id",
+            ),
+            e,
         )
-        .bind(&e.id)
-        .bind(&e.account_id)
-        .bind(e.at)
-        .bind(&e.kind)
-        .bind(&e.actor)
-        .bind(&e.target)
-        .bind(&e.ip)
-        .bind(&e.detail)
         .execute(&self.pool)
         .await?;
         if r.rows_affected() == 0 {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::domain::time::Millis;
-use crate::store::sql::{self, SqlStore, query, query_as, query_scalar};
+use crate::store::sql::{SqlStore, query, query_as, query_scalar};
 use crate::store::{Challenge, ChallengeStore, StoreError, StoreResult};
 
 /// A challenge as stored: the people it may sign in as are one JSON array of ids.
@@ -14,7 +14,7 @@ pub(in crate::store) struct ChallengeRow {
     account_id: String,
     purpose: crate::domain::signin::ChallengePurpose,
     member_ids: String,
-    ip: String,
+    ip: crate::domain::ClientIp,
     user_agent: String,
     data: String,
     created_at: Millis,
@@ -48,6 +48,23 @@ impl TryFrom<ChallengeRow> for Challenge {
 pub(in crate::store) const COLUMNS: &str = "id_hash, account_id, purpose, member_ids, ip, \
      user_agent, data, created_at, expires_at, failures";
 
+impl SqlStore {
+    /// The challenge `sql` reads (or takes) by `$1`, the id hash, if live at `$2`, `now`.
+    async fn live_challenge(
+        &self,
+        sql: String,
+        id_hash: &str,
+        now: Millis,
+    ) -> StoreResult<Option<Challenge>> {
+        let row: Option<ChallengeRow> = query_as(sql)
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Challenge::try_from).transpose()
+    }
+}
+
 #[async_trait]
 impl ChallengeStore for SqlStore {
     async fn insert_challenge(&self, c: &Challenge) -> StoreResult<()> {
@@ -62,7 +79,7 @@ impl ChallengeStore for SqlStore {
         .bind(&c.account_id)
         .bind(c.purpose.as_str())
         .bind(member_ids)
-        .bind(&c.ip)
+        .bind(c.ip)
         .bind(&c.user_agent)
         .bind(&c.data)
         .bind(c.created_at)
@@ -75,30 +92,18 @@ impl ChallengeStore for SqlStore {
 
     async fn challenge(&self, id_hash: &str, now: Millis) -> StoreResult<Option<Challenge>> {
         let sql = format!(
-            "SELECT {} FROM signin_challenges WHERE id_hash = $1 AND expires_at > $2",
-            sql::challenges::COLUMNS
+            "SELECT {COLUMNS} FROM signin_challenges WHERE id_hash = $1 AND expires_at > $2"
         );
-        let row: Option<sql::challenges::ChallengeRow> = query_as(sql)
-            .bind(id_hash)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(Challenge::try_from).transpose()
+        self.live_challenge(sql, id_hash, now).await
     }
 
     async fn take_challenge(&self, id_hash: &str, now: Millis) -> StoreResult<Option<Challenge>> {
         // One DELETE: of two callers, the one whose statement removes the row gets it.
         let sql = format!(
             "DELETE FROM signin_challenges WHERE id_hash = $1 AND expires_at > $2 \
-             RETURNING {}",
-            sql::challenges::COLUMNS
+             RETURNING {COLUMNS}"
         );
-        let row: Option<sql::challenges::ChallengeRow> = query_as(sql)
-            .bind(id_hash)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(Challenge::try_from).transpose()
+        self.live_challenge(sql, id_hash, now).await
     }
 
     async fn count_challenge_failure(&self, id_hash: &str) -> StoreResult<i64> {

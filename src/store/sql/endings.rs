@@ -57,13 +57,7 @@ pub(in crate::store) fn audit_rows(ended: &[EndedSession], req: &EndSessions) ->
     ended
         .iter()
         .map(|e| {
-            let a = session_end_entry(
-                &e.id,
-                &e.member_id,
-                e.reason,
-                req.by.as_deref(),
-                req.ip.as_deref(),
-            );
+            let a = session_end_entry(&e.id, &e.member_id, e.reason, req.by.as_deref(), req.ip);
             AuditEntry {
                 id: new_ordered_id("au", req.at),
                 account_id: e.account_id.clone(),

@@ -13,6 +13,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection};
 
 use super::Dialect;
+use crate::domain::ClientIp;
 
 /// The connection pool of either database.
 pub(in crate::store) enum Pool {
@@ -97,6 +98,19 @@ impl From<Option<&str>> for Arg {
 impl From<&Option<String>> for Arg {
     fn from(v: &Option<String>) -> Self {
         v.as_deref().into()
+    }
+}
+
+/// A client's address is stored as its text (`unknown` when there is none).
+impl From<ClientIp> for Arg {
+    fn from(v: ClientIp) -> Self {
+        Arg::Text(v.to_string())
+    }
+}
+
+impl From<Option<ClientIp>> for Arg {
+    fn from(v: Option<ClientIp>) -> Self {
+        v.map_or(Arg::NullText, Arg::from)
     }
 }
 

@@ -17,13 +17,15 @@
 
 use sqlx::error::BoxDynError;
 
+use crate::domain::ClientIp;
 use crate::domain::member::{AgentStatus, MemberKind, Permissions};
 use crate::domain::session::EndReason;
 use crate::domain::signin::{AuthMethods, ChallengePurpose};
 
 use super::StoreError;
 pub(in crate::store) use exec::{
-    Arg, Executor, Pool, Tx, dynamic, dynamic_as, dynamic_scalar, query, query_as, query_scalar,
+    Arg, Executor, Pool, Query, Tx, dynamic, dynamic_as, dynamic_scalar, query, query_as,
+    query_scalar,
 };
 
 mod accounts;
@@ -69,21 +71,28 @@ pub struct SqlStore {
     pub(in crate::store) clock: std::sync::RwLock<std::sync::Arc<dyn crate::clock::Clock>>,
     /// Writers' turns (`begin_write`).
     pub(in crate::store) writes: WriteGate,
-    /// SQLite's background checkpointer, told when the store goes.
-    pub(in crate::store) wal: Option<std::sync::Arc<super::sqlite::WalWatch>>,
+    /// Work the backend runs beside the store (SQLite's checkpointer), stopped when it goes.
+    pub(in crate::store) background: Option<std::sync::Arc<dyn Background>>,
+}
+
+/// A backend's work beside the store, which must stop when the store is dropped (it holds the
+/// pool, so it would otherwise keep the database open). The backend modules implement it, so
+/// that this module needs none of them.
+pub(in crate::store) trait Background: Send + Sync {
+    fn stop(&self);
 }
 
 impl SqlStore {
     pub(in crate::store) fn new(
         pool: Pool,
         writes: WriteGate,
-        wal: Option<std::sync::Arc<super::sqlite::WalWatch>>,
+        background: Option<std::sync::Arc<dyn Background>>,
     ) -> Self {
         SqlStore {
             pool,
             clock: std::sync::RwLock::new(std::sync::Arc::new(crate::clock::SystemClock)),
             writes,
-            wal,
+            background,
         }
     }
 
@@ -95,8 +104,8 @@ impl SqlStore {
 
 impl Drop for SqlStore {
     fn drop(&mut self) {
-        if let Some(wal) = &self.wal {
-            wal.close();
+        if let Some(work) = &self.background {
+            work.stop();
         }
     }
 }
@@ -381,6 +390,8 @@ text_column!(EndReason, |text| text
 // Unknown names (from a newer version) are ignored, not fatal.
 text_column!(Permissions, |text| Ok(Permissions::from_db(text)));
 text_column!(AuthMethods, |text| Ok(AuthMethods::from_db(text)));
+// Whatever text an older row holds reads back; only an address reads as one.
+text_column!(ClientIp, |text| Ok(ClientIp::from_recorded(text)));
 text_column!(ChallengePurpose, |text| text
     .parse()
     .map_err(

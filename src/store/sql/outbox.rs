@@ -71,7 +71,7 @@ fn session_json(s: &Session) -> Value {
         "id": s.id,
         "started_at": rfc3339(s.started_at),
         "last_seen_at": rfc3339(s.last_seen_at),
-        "ip": s.ip,
+        "ip": s.ip.to_string(),
         "user_agent": s.user_agent,
         "device": s.device,
     });

@@ -140,7 +140,7 @@ impl SessionStore for SqlStore {
              WHERE id = $5 AND ended_at IS NULL",
         )
         .bind(t.at)
-        .bind(&t.ip)
+        .bind(t.ip)
         .bind(&t.user_agent)
         .bind(t.outside_office)
         .bind(&t.session_id)
@@ -195,7 +195,7 @@ impl SqlStore {
         .bind(&s.token_hash)
         .bind(&s.csrf_token)
         .bind(s.started_at)
-        .bind(&s.ip)
+        .bind(s.ip)
         .bind(&s.user_agent)
         .bind(&s.device)
         .bind(s.auth_methods.to_db())

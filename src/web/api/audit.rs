@@ -39,7 +39,7 @@ impl From<&AuditEntry> for AuditEntryJson {
             kind: e.kind.clone(),
             actor: e.actor.clone(),
             target: e.target.clone(),
-            ip: e.ip.clone(),
+            ip: e.ip.map(|ip| ip.to_string()),
             detail: e.detail.clone(),
             count: e.count,
         }

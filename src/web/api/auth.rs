@@ -19,8 +19,7 @@ use crate::web::request::{ApiTenant, ApiUser, Client};
 use crate::web::return_to::{self, after_new_sign_in};
 
 use super::ApiJson;
-use super::mfa::MfaJson;
-use super::shapes::{MemberJson, SessionJson, Sorted};
+use super::shapes::{MemberJson, MfaJson, SessionJson, Sorted};
 
 #[derive(Deserialize, ToSchema)]
 #[schema(as = LoginInput)]
@@ -110,7 +109,7 @@ pub async fn login(
             email: body.email,
             password: body.password,
             as_kind,
-            ip: client.ip.clone(),
+            ip: client.ip,
             user_agent: client.user_agent.clone(),
             device_pass: cookies::device_pass(&parts.headers, client.https),
         })

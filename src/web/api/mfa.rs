@@ -14,7 +14,6 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::domain::time::rfc3339;
 use crate::service::MfaLogin;
-use crate::service::mfa::MfaStatus;
 use crate::service::passkeys::PasskeyAnswer;
 use crate::store::PasskeyRecord;
 use crate::web::AppState;
@@ -25,29 +24,8 @@ use crate::web::return_to::{self, after_new_sign_in};
 use crate::web::section::{Admins, Agents, Section};
 
 use super::auth::SignedInJson;
-use super::shapes::Sorted;
+use super::shapes::{MfaJson, Sorted};
 use super::{ApiJson, ApiPath};
-
-/// The caller's second factors.
-#[derive(Serialize, ToSchema)]
-#[schema(as = MfaStatus)]
-pub struct MfaJson {
-    /// An authenticator app is set up.
-    pub totp: bool,
-    /// How many passkeys.
-    pub passkeys: i64,
-    pub recovery_codes_left: i64,
-}
-
-impl From<MfaStatus> for MfaJson {
-    fn from(s: MfaStatus) -> Self {
-        Self {
-            totp: s.totp,
-            passkeys: s.passkeys,
-            recovery_codes_left: s.recovery_codes_left,
-        }
-    }
-}
 
 #[derive(Deserialize, ToSchema)]
 #[schema(as = SecondStepInput)]
@@ -107,7 +85,7 @@ pub async fn login(
             account_id,
             challenge: body.challenge,
             code: body.code,
-            ip: client.ip.clone(),
+            ip: client.ip,
             user_agent: client.user_agent.clone(),
             device_pass: cookies::device_pass(&parts.headers, client.https),
             passkey,
@@ -315,7 +293,7 @@ pub async fn login_passkey_options(
     let origin = origin(&parts, &state)?;
     let options = state
         .svc
-        .passkey_options(&account_id, &b.challenge, &client.ip, &origin)
+        .passkey_options(&account_id, &b.challenge, client.ip, &origin)
         .await?;
     Ok(Json(options).into_response())
 }

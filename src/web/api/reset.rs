@@ -54,7 +54,7 @@ pub async fn request(
 ) -> Result<Response, ApiError> {
     state
         .svc
-        .request_password_reset(&account_id, &body.email, &client.ip)
+        .request_password_reset(&account_id, &body.email, client.ip)
         .await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -94,7 +94,7 @@ pub async fn confirm(
 ) -> Result<Response, ApiError> {
     state
         .svc
-        .confirm_password_reset(&account_id, &body.token, body.password, &client.ip)
+        .confirm_password_reset(&account_id, &body.token, body.password, client.ip)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

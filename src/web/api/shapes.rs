@@ -1,5 +1,5 @@
-//! The JSON shapes of API.md that several areas answer with (Member, Session), how the
-//! domain's string enums are described, and how bodies go out.
+//! The JSON shapes of API.md that several areas answer with (Member, Session, MfaStatus), how
+//! the domain's string enums are described, and how bodies go out.
 
 use std::borrow::Cow;
 
@@ -17,6 +17,7 @@ use crate::domain::policy::Actor;
 use crate::domain::signin::AuthMethods;
 use crate::domain::time::rfc3339;
 use crate::service::MemberView;
+use crate::service::mfa::MfaStatus;
 use crate::store::{Member, Session};
 use crate::web::error::ApiError;
 
@@ -119,10 +120,10 @@ impl From<&Session> for SessionJson {
             id: s.id.clone(),
             started_at: rfc3339(s.started_at),
             last_seen_at: rfc3339(s.last_seen_at),
-            ip: s.ip.clone(),
+            ip: s.ip.to_string(),
             user_agent: s.user_agent.clone(),
             device: s.device.clone(),
-            last_ip: s.last_ip.clone(),
+            last_ip: s.last_ip.to_string(),
             last_user_agent: s.last_user_agent.clone(),
             outside_office_network: s.outside_office,
             ended_at: s.ended_at.map(rfc3339),
@@ -203,5 +204,26 @@ impl MemberJson {
 
     pub fn of(v: &MemberView, viewer: &Actor) -> Self {
         MemberJson::new(&v.member, &v.sessions, viewer)
+    }
+}
+
+/// The caller's second factors.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MfaStatus)]
+pub struct MfaJson {
+    /// An authenticator app is set up.
+    pub totp: bool,
+    /// How many passkeys.
+    pub passkeys: i64,
+    pub recovery_codes_left: i64,
+}
+
+impl From<MfaStatus> for MfaJson {
+    fn from(s: MfaStatus) -> Self {
+        Self {
+            totp: s.totp,
+            passkeys: s.passkeys,
+            recovery_codes_left: s.recovery_codes_left,
+        }
     }
 }

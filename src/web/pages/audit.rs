@@ -87,7 +87,7 @@ pub async fn audit_page(
                 .unwrap_or_else(|_| e.entry.kind.clone()),
             actor: e.actor.clone().unwrap_or_else(|| "—".to_string()),
             target: e.target.clone().unwrap_or_else(|| "—".to_string()),
-            ip: e.entry.ip.clone().unwrap_or_default(),
+            ip: e.entry.ip.map(|ip| ip.to_string()).unwrap_or_default(),
             detail: if e.entry.count > 1 {
                 format!("{} (×{})", e.entry.detail, e.entry.count)
             } else {

@@ -172,7 +172,7 @@ pub async fn login_submit(
                 account_id,
                 challenge: form.text("mfa_challenge"),
                 code: form.text("code"),
-                ip: client.ip.clone(),
+                ip: client.ip,
                 user_agent: client.user_agent.clone(),
                 device_pass,
                 passkey: None,
@@ -184,7 +184,7 @@ pub async fn login_submit(
                 account_id,
                 challenge: form.text("challenge"),
                 as_kind,
-                ip: client.ip.clone(),
+                ip: client.ip,
                 user_agent: client.user_agent.clone(),
             })
             .await
@@ -195,7 +195,7 @@ pub async fn login_submit(
                 email: form.text("email"),
                 password: form.text("password"),
                 as_kind,
-                ip: client.ip.clone(),
+                ip: client.ip,
                 user_agent: client.user_agent.clone(),
                 device_pass,
             })

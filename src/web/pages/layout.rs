@@ -287,7 +287,7 @@ impl SessionRow {
             started: human(s.started_at),
             started_iso: rfc3339(s.started_at),
             last_seen: human(s.last_seen_at),
-            ip: s.ip.clone(),
+            ip: s.ip.to_string(),
             device: s.device.clone(),
             user_agent: s.user_agent.clone(),
             current: false,
@@ -308,7 +308,7 @@ impl SessionRow {
                         crate::domain::device::describe(&s.last_user_agent)
                     )
                 }),
-            outside: s.outside_office.then(|| s.last_ip.clone()),
+            outside: s.outside_office.then(|| s.last_ip.to_string()),
             how: s.auth_methods.label(),
         }
     }

@@ -77,7 +77,7 @@ pub async fn ask_submit(
     if errors.is_empty() {
         match state
             .svc
-            .request_password_reset(&account_id, &email, &client.ip)
+            .request_password_reset(&account_id, &email, client.ip)
             .await
         {
             Ok(()) => {
@@ -129,7 +129,7 @@ pub async fn link_submit(
     if errors.is_empty() {
         match state
             .svc
-            .confirm_password_reset(&account_id, &token, new, &client.ip)
+            .confirm_password_reset(&account_id, &token, new, client.ip)
             .await
         {
             Ok(()) => return Ok(see_other("/login?reason=password_reset")),

@@ -140,10 +140,10 @@ fn card(actor: &Actor, v: &MemberView) -> Card {
 
 /// The latest addresses of the sessions marked outside the office networks, if any.
 pub(crate) fn outside_addresses(sessions: &[crate::store::Session]) -> Option<String> {
-    let mut ips: Vec<&str> = sessions
+    let mut ips: Vec<String> = sessions
         .iter()
         .filter(|s| s.outside_office)
-        .map(|s| s.last_ip.as_str())
+        .map(|s| s.last_ip.to_string())
         .collect();
     ips.dedup();
     (!ips.is_empty()).then(|| ips.join(", "))
@@ -429,7 +429,7 @@ struct Refused<'a> {
 /// Marks which of `rows` share an IP address or user agent with any of `others`.
 fn mark_matches(rows: &mut [SessionRow], others: &[crate::store::Session]) {
     for s in rows.iter_mut() {
-        s.ip_match = others.iter().any(|o| o.ip == s.ip);
+        s.ip_match = others.iter().any(|o| o.ip.to_string() == s.ip);
         s.ua_match = others.iter().any(|o| o.user_agent == s.user_agent);
     }
 }
