@@ -375,3 +375,55 @@ async fn prometheus_scrapes_deskward_with_the_documented_configuration() {
         "a rule failed to evaluate: {v}"
     );
 }
+
+/// docs/email.md's sample alert, as written there (one rule, put in a group of its own), under
+/// `promtool test rules` on the backlog series a scrape shows: it fires once mail has waited
+/// for a quarter of an hour, not for a shorter wait nor for an empty queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mail_backlog_alert_fires_when_it_should() {
+    let Some(promtool) = promtool() else { return };
+    let (_app, url) = spawn_with_metrics(Backend::Sqlite).await;
+    let text = scrape_text(&url).await;
+    let backlog = exported(&text, "deskward_mail_backlog");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/email.md"))
+        .expect("docs/email.md");
+    let block = doc
+        .split("<!-- mail-alert:begin -->")
+        .nth(1)
+        .and_then(|s| s.split("<!-- mail-alert:end -->").next())
+        .expect("the mail-alert block in docs/email.md")
+        .trim()
+        .trim_start_matches("```yaml")
+        .trim_end_matches("```")
+        .trim();
+    let indented: String = block.lines().map(|l| format!("      {l}\n")).collect();
+    let rules = format!("groups:\n  - name: deskward-mail\n    rules:\n{indented}");
+    let summary = summary_of(&rules, "DeskwardMailBacklog");
+    let cases = [
+        ("one message waiting for 30 minutes", "1x30", 20, true),
+        (
+            "a queue that empties after 10 minutes",
+            "1x10 0x20",
+            20,
+            false,
+        ),
+        ("waiting for 10 minutes so far", "1x30", 10, false),
+        ("nothing waiting", "0x30", 20, false),
+    ];
+    let mut tests = String::from("rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n");
+    for (what, values, at, fires) in cases {
+        tests.push_str(&format!(
+            "  # {what}\n  - interval: 1m\n    input_series:\n      - series: '{backlog}'\n\
+             \x20       values: '{values}'\n    alert_rule_test:\n      - eval_time: {at}m\n\
+             \x20       alertname: DeskwardMailBacklog\n"
+        ));
+        if fires {
+            tests.push_str(&format!(
+                "        exp_alerts:\n          - exp_annotations: {{summary: \"{summary}\"}}\n"
+            ));
+        } else {
+            tests.push_str("        exp_alerts: []\n");
+        }
+    }
+    run_rule_tests(&promtool, &rules, &tests);
+}
