@@ -38,6 +38,13 @@ async fn serve_takes_its_documented_environment() {
         .env("DESKWARD_MAX_CONNECTIONS_PER_CLIENT", "2")
         // The key outside the database.
         .env("DESKWARD_SECRET_KEY_FILE", &key)
+        // E-mail without a mail server: .eml files (the mail group).
+        .env("DESKWARD_MAIL_DIR", dir.path().join("outbox"))
+        .env(
+            "DESKWARD_MAIL_FROM",
+            "Acme Helpdesk <helpdesk@acme.example>",
+        )
+        .env("DESKWARD_PUBLIC_URL", "https://help.acme.example/deskward")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -83,6 +90,53 @@ async fn serve_takes_its_documented_environment() {
     assert_eq!(get("/setup").await.status(), StatusCode::NOT_FOUND);
     // The database named by DESKWARD_DATABASE_URL is the one in use.
     assert!(dir.path().join("deskward.db").exists());
+
+    // The mail group: a password reset is written into DESKWARD_MAIL_DIR, from
+    // DESKWARD_MAIL_FROM, its link under DESKWARD_PUBLIC_URL (never the request's host).
+    let made = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{base}/deskward/setup"))
+        .form(&[
+            ("name", "Acme Support"),
+            ("admin_name", "Fay Owner"),
+            ("admin_email", "fay@acme.test"),
+            ("password", "correct horse battery staple"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::SEE_OTHER);
+    let asked = http
+        .post(format!("{base}/deskward/api/v1/auth/password-reset"))
+        .json(&serde_json::json!({"email": "fay@acme.test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let outbox = dir.path().join("outbox");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let file = loop {
+        if let Some(f) = crate::mail::eml_files(&outbox).into_iter().next() {
+            break f;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no message in {}",
+            outbox.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let raw = std::fs::read_to_string(&file).unwrap().replace("=\r\n", "");
+    assert!(
+        raw.lines()
+            .any(|l| l.starts_with("From: ") && l.contains("<helpdesk@acme.example>")),
+        "{raw}"
+    );
+    let link =
+        regex::Regex::new("https://help\\.acme\\.example/deskward/reset/[0-9a-f]{64}").unwrap();
+    assert!(link.is_match(&raw), "{raw}");
 
     // DESKWARD_MAX_CONNECTIONS_PER_CLIENT=2, and 127.0.0.1 is not a trusted proxy: a third
     // idle connection is answered 503 and closed.
