@@ -73,13 +73,30 @@ impl DatabaseStore for SqlStore {
         let Pool::Postgres(pool) = &self.pool else {
             return Ok(());
         };
-        // One `SELECT 1` on a connection the pool has idle, or on one it opens when it may;
-        // none when every connection is in use (busy, not gone).
+        // One `SELECT 1` on a connection the pool has idle, or on one it opens when it may.
+        // When every slot is taken, either the connections are busy (not gone) or every slot
+        // is retrying a connection to a database that is gone (the pool retries until its
+        // acquire timeout: with the outboxes' workers, the presence sweep and a request or two
+        // that is all of a small pool). A connection of the probe's own tells them apart: one
+        // refused or cut is gone; a slow one, or one refused for having too many clients
+        // (PostgreSQL's or PgBouncer's limit), is busy.
         let answer = async {
             let mut conn = match pool.try_acquire() {
                 Some(conn) => conn,
                 None if pool.size() >= pool.options().get_max_connections() => {
-                    return Ok(());
+                    let options = pool.connect_options();
+                    let own =
+                        <sqlx::postgres::PgConnection as sqlx::Connection>::connect_with(&options);
+                    return match tokio::time::timeout(within / 2, own).await {
+                        Ok(Ok(conn)) => {
+                            let _ = sqlx::Connection::close(conn).await;
+                            Ok(())
+                        }
+                        Ok(Err(sqlx::Error::Io(e))) => Err(StoreError::Unavailable(format!(
+                            "cannot connect to PostgreSQL: {e}"
+                        ))),
+                        Ok(Err(_)) | Err(_) => Ok(()),
+                    };
                 }
                 None => pool.acquire().await?,
             };
