@@ -25,7 +25,7 @@ use crate::browser::{ChromeDriver, ENDED_BY_ADMIN, WAIT, card, eventually};
 use crate::db::{Backend, TestDb};
 use crate::forward_auth::PREFIX;
 use crate::proxies::{Inbox, Kind, Proxy, encode, guide};
-use crate::support::{Binary, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD};
+use crate::support::{Binary, Certs, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD};
 
 /// A certificate authority and a server certificate for `localhost` and 127.0.0.1 it issued,
 /// made with openssl for this test, and a home directory whose NSS database (what Chromium on
@@ -33,71 +33,13 @@ use crate::support::{Binary, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD};
 /// `--ignore-certificate-errors`: the browser checks the chain and the name as it would for a
 /// public site, and the page is a secure context only because the certificate is valid.
 struct Tls {
-    dir: tempfile::TempDir,
+    certs: Certs,
 }
 
 impl Tls {
     fn make() -> Tls {
-        let dir = tempfile::tempdir().expect("a directory for the certificates");
-        // nginx's workers drop root privileges; they read the key at start, as the master.
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .expect("chmod the certificates' directory");
-        let d = dir.path();
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        run(
-            "openssl",
-            Command::new("openssl")
-                .args(["req", "-x509"])
-                .args(ec)
-                .args(["-days", "2", "-subj", "/CN=Deskward test CA"])
-                .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-                .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-                .arg("-keyout")
-                .arg(d.join("ca.key"))
-                .arg("-out")
-                .arg(d.join("ca.pem")),
-        );
-        run(
-            "openssl",
-            Command::new("openssl")
-                .arg("req")
-                .args(ec)
-                .args(["-subj", "/CN=localhost"])
-                .arg("-keyout")
-                .arg(d.join("server.key"))
-                .arg("-out")
-                .arg(d.join("server.csr")),
-        );
-        std::fs::write(
-            d.join("server.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n\
-             basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n",
-        )
-        .expect("write the certificate's extensions");
-        run(
-            "openssl",
-            Command::new("openssl")
-                .args(["x509", "-req", "-days", "2", "-set_serial", "2"])
-                .arg("-in")
-                .arg(d.join("server.csr"))
-                .arg("-CA")
-                .arg(d.join("ca.pem"))
-                .arg("-CAkey")
-                .arg(d.join("ca.key"))
-                .arg("-extfile")
-                .arg(d.join("server.ext"))
-                .arg("-out")
-                .arg(d.join("server.pem")),
-        );
+        let certs = Certs::make();
+        let d = certs.path("");
         let nssdb = d.join("home/.pki/nssdb");
         std::fs::create_dir_all(&nssdb).expect("create the NSS database's directory");
         let db = format!("sql:{}", nssdb.display());
@@ -112,11 +54,11 @@ impl Tls {
                 .arg("-i")
                 .arg(d.join("ca.pem")),
         );
-        Tls { dir }
+        Tls { certs }
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.certs.path(name)
     }
 
     /// The home directory to give chromedriver (and so Chromium).

@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::db::{Backend, TestDb};
-use crate::support::{Binary, PASSWORD, SECOND, TestApp};
+use crate::support::{Binary, Certs, PASSWORD, SECOND, TestApp, test_python};
 use crate::webhooks::HeldPort;
 
 backend_tests!(
@@ -31,113 +31,6 @@ backend_tests!(
 const SMTP_USER: &str = "deskward";
 const SMTP_PASSWORD: &str = "smtp s3cret";
 const WAIT: Duration = Duration::from_secs(30);
-
-/// The Python with aiosmtpd: `$DESKWARD_TEST_PYTHON`, else the test venv. Missing fails under
-/// CI and skips elsewhere.
-pub(crate) fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("DESKWARD_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python")
-        });
-    let works = Command::new(&candidate)
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if works {
-        return Some(candidate);
-    }
-    let msg = format!(
-        "{} cannot import aiosmtpd: run `python3 -m venv target/test-venv && \
-         target/test-venv/bin/pip install -r scripts/test-requirements.txt` or set \
-         DESKWARD_TEST_PYTHON",
-        candidate.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("SKIPPED: {msg}");
-    None
-}
-
-/// A certificate authority and a certificate for 127.0.0.1 it issued (openssl).
-pub(crate) struct Certs {
-    dir: tempfile::TempDir,
-}
-
-impl Certs {
-    pub(crate) fn make() -> Certs {
-        let dir = tempfile::tempdir().expect("a directory for the certificates");
-        let d = dir.path();
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        openssl(
-            Command::new("openssl")
-                .args(["req", "-x509"])
-                .args(ec)
-                .args(["-days", "2", "-subj", "/CN=Deskward mail test CA"])
-                .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-                .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-                .arg("-keyout")
-                .arg(d.join("ca.key"))
-                .arg("-out")
-                .arg(d.join("ca.pem")),
-        );
-        openssl(
-            Command::new("openssl")
-                .arg("req")
-                .args(ec)
-                .args(["-subj", "/CN=localhost"])
-                .arg("-keyout")
-                .arg(d.join("server.key"))
-                .arg("-out")
-                .arg(d.join("server.csr")),
-        );
-        std::fs::write(
-            d.join("server.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n\
-             basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n",
-        )
-        .expect("write the certificate's extensions");
-        openssl(
-            Command::new("openssl")
-                .args(["x509", "-req", "-days", "2", "-set_serial", "2"])
-                .arg("-in")
-                .arg(d.join("server.csr"))
-                .arg("-CA")
-                .arg(d.join("ca.pem"))
-                .arg("-CAkey")
-                .arg(d.join("ca.key"))
-                .arg("-extfile")
-                .arg(d.join("server.ext"))
-                .arg("-out")
-                .arg(d.join("server.pem")),
-        );
-        Certs { dir }
-    }
-
-    pub(crate) fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
-fn openssl(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("this test needs openssl ({e}); scripts/test.sh installs it"));
-    assert!(
-        out.status.success(),
-        "openssl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// aiosmtpd running `tests/smtp_receiver.py`, saving what it accepts into a directory.
 pub(crate) struct Smtp {
@@ -339,7 +232,9 @@ pub(crate) fn check_reset_message(msg: &Value, base: &str, to_name: &str, to: &s
 }
 
 async fn a_reset_message_arrives_once_over_starttls(backend: Backend) {
-    let Some(py) = python() else { return };
+    let Some(py) = test_python("aiosmtpd") else {
+        return;
+    };
     let certs = Certs::make();
     let smtp = Smtp::start(&py, &certs, None);
     let port = smtp.port;
@@ -371,7 +266,9 @@ async fn a_reset_message_arrives_once_over_starttls(backend: Backend) {
 }
 
 async fn a_server_down_at_first_gets_the_message_once_up(backend: Backend) {
-    let Some(py) = python() else { return };
+    let Some(py) = test_python("aiosmtpd") else {
+        return;
+    };
     let certs = Certs::make();
     // The port is held (bound, not listening): connections are refused as by a stopped server.
     let held = HeldPort::fresh();
@@ -403,7 +300,9 @@ async fn a_server_down_at_first_gets_the_message_once_up(backend: Backend) {
 }
 
 async fn a_4xx_is_tried_again(backend: Backend) {
-    let Some(py) = python() else { return };
+    let Some(py) = test_python("aiosmtpd") else {
+        return;
+    };
     let certs = Certs::make();
     let smtp = Smtp::start(&py, &certs, None);
     smtp.answer(Some("451 4.3.0 Try again later"));
@@ -427,7 +326,9 @@ async fn a_4xx_is_tried_again(backend: Backend) {
 }
 
 async fn a_5xx_is_retried_then_failed_audited_and_counted(backend: Backend) {
-    let Some(py) = python() else { return };
+    let Some(py) = test_python("aiosmtpd") else {
+        return;
+    };
     let certs = Certs::make();
     let smtp = Smtp::start(&py, &certs, None);
     smtp.answer(Some("550 5.1.1 Mailbox unavailable"));
@@ -483,7 +384,9 @@ async fn a_5xx_is_retried_then_failed_audited_and_counted(backend: Backend) {
 }
 
 async fn without_smtp_the_message_is_an_eml_file(backend: Backend) {
-    let Some(py) = python() else { return };
+    let Some(py) = test_python("aiosmtpd") else {
+        return;
+    };
     let app = TestApp::spawn(backend).await;
     app.add_agent("Ed Agent", "ed@acme.test").await;
     ask_reset(&app, "ed@acme.test").await;
@@ -514,7 +417,9 @@ async fn without_smtp_the_message_is_an_eml_file(backend: Backend) {
 }
 
 async fn kill_9_after_the_request_loses_no_message(backend: Backend) {
-    let Some(py) = python() else { return };
+    let Some(py) = test_python("aiosmtpd") else {
+        return;
+    };
     let certs = Certs::make();
     let db = TestDb::new(backend).await;
     let held = HeldPort::fresh();

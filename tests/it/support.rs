@@ -1186,3 +1186,118 @@ pub async fn create_acme(svc: &deskward::service::Service) {
     .await
     .expect("create the Acme account");
 }
+
+/// The test virtual environment's Python, when it can import `module` (a checker the tests
+/// run for real): `$DESKWARD_TEST_PYTHON`, else `target/test-venv`. Missing fails under CI and
+/// skips elsewhere.
+pub fn test_python(module: &str) -> Option<std::path::PathBuf> {
+    let candidate = std::env::var_os("DESKWARD_TEST_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python")
+        });
+    let works = std::process::Command::new(&candidate)
+        .args(["-c", &format!("import {module}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if works {
+        return Some(candidate);
+    }
+    let msg = format!(
+        "{} cannot import {module}: run `python3 -m venv target/test-venv && \
+         target/test-venv/bin/pip install -r scripts/test-requirements.txt` or set \
+         DESKWARD_TEST_PYTHON",
+        candidate.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+/// A certificate authority and a certificate for `localhost` and 127.0.0.1 it issued, made with
+/// openssl in a directory of their own (mail over STARTTLS, nginx over HTTPS).
+pub struct Certs {
+    dir: tempfile::TempDir,
+}
+
+impl Certs {
+    pub fn make() -> Certs {
+        let dir = tempfile::tempdir().expect("a directory for the certificates");
+        // nginx's workers drop root privileges; they read the key at start, as the master.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod the certificates' directory");
+        let d = dir.path();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            std::process::Command::new("openssl")
+                .args(["req", "-x509"])
+                .args(ec)
+                .args(["-days", "2", "-subj", "/CN=Deskward test CA"])
+                .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+                .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+                .arg("-keyout")
+                .arg(d.join("ca.key"))
+                .arg("-out")
+                .arg(d.join("ca.pem")),
+        );
+        openssl(
+            std::process::Command::new("openssl")
+                .arg("req")
+                .args(ec)
+                .args(["-subj", "/CN=localhost"])
+                .arg("-keyout")
+                .arg(d.join("server.key"))
+                .arg("-out")
+                .arg(d.join("server.csr")),
+        );
+        std::fs::write(
+            d.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n\
+             basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n",
+        )
+        .expect("write the certificate's extensions");
+        openssl(
+            std::process::Command::new("openssl")
+                .args(["x509", "-req", "-days", "2", "-set_serial", "2"])
+                .arg("-in")
+                .arg(d.join("server.csr"))
+                .arg("-CA")
+                .arg(d.join("ca.pem"))
+                .arg("-CAkey")
+                .arg(d.join("ca.key"))
+                .arg("-extfile")
+                .arg(d.join("server.ext"))
+                .arg("-out")
+                .arg(d.join("server.pem")),
+        );
+        Certs { dir }
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+pub fn openssl(cmd: &mut std::process::Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("this test needs openssl ({e}); scripts/test.sh installs it"));
+    assert!(
+        out.status.success(),
+        "openssl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

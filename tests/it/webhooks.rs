@@ -19,7 +19,7 @@ use deskward::store::WebhookEndpoint;
 use crate::db::{Backend, TestDb};
 use crate::support::{
     Binary, Client, DAY, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, SECOND, TestApp,
-    client_for_base, serve,
+    client_for_base, serve, test_python,
 };
 
 backend_tests!(
@@ -30,36 +30,6 @@ backend_tests!(
 );
 
 // --- the receiver
-
-/// The Python that runs the receiver: `$DESKWARD_TEST_PYTHON`, else the test venv. Missing it
-/// (or the `standardwebhooks` package) fails under CI and skips elsewhere.
-fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("DESKWARD_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python")
-        });
-    let works = Command::new(&candidate)
-        .args(["-c", "import standardwebhooks"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if works {
-        return Some(candidate);
-    }
-    let msg = format!(
-        "{} cannot import standardwebhooks: run `python3 -m venv target/test-venv && \
-         target/test-venv/bin/pip install -r scripts/test-requirements.txt` or set \
-         DESKWARD_TEST_PYTHON",
-        candidate.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("SKIPPED: {msg}");
-    None
-}
 
 pub(crate) struct Receiver {
     child: Child,
@@ -121,7 +91,7 @@ impl Receiver {
     }
 
     async fn start_on(held: Option<HeldPort>) -> Option<Receiver> {
-        let py = python()?;
+        let py = test_python("standardwebhooks")?;
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/webhook_receiver.py");
         let port = held.as_ref().map_or(0, |h| h.port);
         let (child, port) = tokio::task::spawn_blocking(move || {
