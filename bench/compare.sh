@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Alternating wrk rounds of GET /api/v1/me and GET verify/auth-request against two release
 # binaries (before/after), each serving a fresh SQLite database under --path-prefix with
-# metrics on. Usage: run.sh BEFORE_BIN AFTER_BIN ROUNDS
+# metrics on; verify as nginx asks it (X-Original-URL), so a binary that signs Remote-Assertion
+# does. Usage: compare.sh BEFORE_BIN AFTER_BIN ROUNDS
 set -euo pipefail
 B=$1 A=$2 R=${3:-3}
 W=$(mktemp -d /tmp/deskward-compare.XXXX)
@@ -19,6 +20,17 @@ start() { # name bin port mport
 }
 start before "$B" 28301 28311
 start after "$A" 28302 28312
+# Whether each binary signs its verify answers (Remote-Assertion): the figure to compare when
+# one does and the other does not.
+for n in before after; do
+  p=$([ $n = before ] && echo 28301 || echo 28302)
+  if curl -s -D - -o /dev/null -H "cookie: $(cat "$W/$n.cookie")" -H "X-Original-URL: http://app.example/inbox" \
+       "http://127.0.0.1:$p/deskward/api/v1/verify/auth-request" | grep -qi '^remote-assertion: ey'; then
+    echo "# $n: verify sends Remote-Assertion"
+  else
+    echo "# $n: verify sends no Remote-Assertion"
+  fi
+done
 for round in $(seq 1 "$R"); do
   for n in before after; do
     p=$([ $n = before ] && echo 28301 || echo 28302)

@@ -339,6 +339,8 @@ read -r GUARD_COOKIE _ <<< "$(deskward_login "$P_GUARD" admin@bench.example /des
 VERIFY="http://127.0.0.1:$P_GUARD/deskward/api/v1/verify/auth-request"
 [ "$(status_of -H "Cookie: $GUARD_COOKIE" "$VERIFY")" = 200 ]
 [ "$(status_of "$VERIFY")" = 401 ]
+# Every 200 carries the signed identity (one token per session, reused for 30 s).
+curl -s --max-time 10 -D - -o /dev/null -H "Cookie: $GUARD_COOKIE" "$VERIFY" | grep -qi '^remote-assertion: ey'
 start hello "$P_HELLO" / "$BIN/hello" --bind "127.0.0.1:$P_HELLO"
 fi
 

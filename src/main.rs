@@ -362,6 +362,11 @@ struct GuardArgs {
         value_delimiter = ','
     )]
     return_origins: Vec<String>,
+    /// One sign-in for every host under this domain (e.g. example.com): the cookies carry
+    /// `Domain=` it (`__Secure-` prefixed over HTTPS instead of `__Host-`), and `rd` may name
+    /// any host under it.
+    #[arg(long, env = "DESKWARD_COOKIE_DOMAIN")]
+    cookie_domain: Option<String>,
 }
 
 impl GuardArgs {
@@ -377,6 +382,10 @@ impl GuardArgs {
             .iter()
             .map(|o| deskward::web::return_to::parse_origin(o))
             .collect::<Result<_, _>>()?;
+        web.cookie_domain = self
+            .cookie_domain
+            .map(|d| deskward::web::return_to::parse_cookie_domain(&d))
+            .transpose()?;
         Ok(())
     }
 }

@@ -44,6 +44,10 @@ pub struct ServerConfig {
     /// E-mail: the transport, the sender and where links point (`--smtp-url`, `--mail-dir`,
     /// `--mail-from`, `--public-url`).
     pub mail: crate::service::mail::MailConfig,
+    /// How often each instance reads the `Remote-Assertion` keys and rotates them when due:
+    /// well under `domain::assertion::PUBLISH_AHEAD`, so every instance knows a new key
+    /// before it signs.
+    pub assertion_key_tick: Duration,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +64,7 @@ impl Default for ServerConfig {
             retention: Default::default(),
             metrics_listener: None,
             mail: Default::default(),
+            assertion_key_tick: Duration::from_secs(60),
         }
     }
 }
@@ -127,6 +132,27 @@ pub async fn serve(
             loop {
                 tokio::select! {
                     _ = tick.tick() => svc.presence_tick().await,
+                    _ = stop.changed() => break,
+                }
+            }
+        })
+    };
+    // The Remote-Assertion keys: made on the first tick, rotated on schedule, and another
+    // instance's rotation picked up, with no restart.
+    let assertion_keys = {
+        let svc = svc.clone();
+        let every = config.assertion_key_tick;
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = svc.rotate_assertion_keys().await {
+                            tracing::warn!(error = %e, "Remote-Assertion key rotation failed");
+                        }
+                    }
                     _ = stop.changed() => break,
                 }
             }
@@ -216,6 +242,7 @@ pub async fn serve(
     let _ = stop_rx.changed().await;
     sweeper.abort();
     heart.abort();
+    assertion_keys.abort();
     deliveries.abort();
     mail.abort();
     retention.abort();

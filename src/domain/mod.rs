@@ -1,5 +1,6 @@
 //! Domain types and rules of Deskward, free of I/O so they can be unit-tested directly.
 
+pub mod assertion;
 pub mod audit;
 pub mod client_ip;
 pub mod device;

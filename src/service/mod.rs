@@ -19,6 +19,7 @@ use crate::store::{AuditEntry, Session, Store, StoreError, Which};
 /// poll, yet long enough for a busy but working database to answer.
 pub const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
+pub mod assertion;
 pub mod audit;
 pub mod authenticate;
 pub mod cache;
@@ -200,6 +201,7 @@ pub struct Service {
     mail_links: std::sync::RwLock<Option<mail::MailLinks>>,
     /// Wakes the mail worker when a message is queued.
     mail_wake: tokio::sync::Notify,
+    assertions: assertion::Assertions,
 }
 
 impl Service {
@@ -228,6 +230,7 @@ impl Service {
             reach: Default::default(),
             mail_links: Default::default(),
             mail_wake: tokio::sync::Notify::new(),
+            assertions: Default::default(),
         }
     }
 
@@ -244,6 +247,7 @@ impl Service {
     pub(crate) fn publish(&self, event: Event) {
         self.cache.apply(&event);
         self.policies.apply(&event);
+        self.assertions.apply(&event);
         self.events.publish(event);
     }
 
@@ -261,9 +265,11 @@ impl Service {
                     Ok(ev) => {
                         svc.cache.apply(&ev);
                         svc.policies.apply(&ev);
+                        svc.assertions.apply(&ev);
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         svc.cache.clear();
+                        svc.assertions.apply(&Event::Resync);
                         svc.policies.apply(&Event::Resync);
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,

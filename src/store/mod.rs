@@ -28,6 +28,7 @@
 use std::sync::Arc;
 
 mod accounts;
+mod assertion_keys;
 mod audit;
 mod challenges;
 mod database;
@@ -48,6 +49,7 @@ mod throttling;
 mod webhooks;
 
 pub use accounts::*;
+pub use assertion_keys::*;
 pub use audit::*;
 pub use challenges::*;
 pub use database::*;
@@ -68,9 +70,9 @@ pub use webhooks::*;
 /// The store traits, for callers to bring into scope at once.
 pub mod prelude {
     pub use super::{
-        AccountStore, AuditStore, ChallengeStore, DatabaseStore, MailStore, MetricsStore, MfaStore,
-        PeopleStore, PolicyStore, PresenceStore, RetentionStore, SecretStore, SessionStore, Store,
-        ThrottleStore, WebhookStore,
+        AccountStore, AssertionKeyStore, AuditStore, ChallengeStore, DatabaseStore, MailStore,
+        MetricsStore, MfaStore, PeopleStore, PolicyStore, PresenceStore, RetentionStore,
+        SecretStore, SessionStore, Store, ThrottleStore, WebhookStore,
     };
 }
 
@@ -114,6 +116,7 @@ pub trait Store:
     + MailStore
     + RetentionStore
     + MetricsStore
+    + AssertionKeyStore
     + 'static
 {
 }
@@ -134,6 +137,7 @@ impl<T> Store for T where
         + MailStore
         + RetentionStore
         + MetricsStore
+        + AssertionKeyStore
         + 'static
 {
 }

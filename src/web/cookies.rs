@@ -1,6 +1,8 @@
 //! The cookies Deskward sets and reads: the session cookie and the known-device pass, and the
 //! answer that signs a browser out (the cookie cleared, `Clear-Site-Data`). Over HTTPS each
-//! carries the `__Host-` prefix (a cookie only this origin can set, over TLS).
+//! carries the `__Host-` prefix (a cookie only this origin can set, over TLS); with
+//! `--cookie-domain` they carry `Domain=` instead, so every host under it shares one sign-in,
+//! and over HTTPS the `__Secure-` prefix (the most a cookie for several hosts can have).
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
@@ -8,6 +10,8 @@ use cookie::Cookie;
 
 pub const COOKIE: &str = "deskward_session";
 pub const SECURE_COOKIE: &str = "__Host-deskward_session";
+/// The session cookie over HTTPS with `--cookie-domain`.
+pub const DOMAIN_SECURE_COOKIE: &str = "__Secure-deskward_session";
 
 /// Every `name=value` pair of the request's `Cookie` headers, in order (names and values
 /// trimmed, as RFC 6265 reads them); a pair that does not parse names no cookie.
@@ -32,18 +36,29 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// request, the one its transport may not use.
 pub fn session_token(headers: &HeaderMap) -> Option<&str> {
     pairs(headers)
-        .find(|(k, _)| *k == SECURE_COOKIE || *k == COOKIE)
+        .find(|(k, _)| *k == SECURE_COOKIE || *k == DOMAIN_SECURE_COOKIE || *k == COOKIE)
         .map(|(_, v)| v)
 }
 
-/// Removes from the `Cookie` headers the session cookie this transport does not use: over
+/// The session cookie names a transport does not accept (see [`keep_transport_cookie`]).
+fn refused_names(https: bool, domain: Option<&str>) -> [&'static str; 2] {
+    match (https, domain) {
+        (true, None) => [COOKIE, DOMAIN_SECURE_COOKIE],
+        (true, Some(_)) => [COOKIE, SECURE_COOKIE],
+        (false, _) => [SECURE_COOKIE, DOMAIN_SECURE_COOKIE],
+    }
+}
+
+/// Removes from the `Cookie` headers the session cookies this transport does not use: over
 /// HTTPS only `__Host-deskward_session` counts (a plain-named cookie can be planted by anyone
-/// who can answer for a sibling domain or over plain HTTP, a `__Host-` one cannot), over plain
-/// HTTP only `deskward_session` (the one this server issues there). Done once per request,
-/// before any handler, so every reader of the cookie sees the same answer.
-pub fn keep_transport_cookie(headers: &mut HeaderMap, https: bool) {
-    let refused = if https { COOKIE } else { SECURE_COOKIE };
-    if !pairs(headers).any(|(k, _)| k == refused) {
+/// who can answer for a sibling domain or over plain HTTP, a `__Host-` one cannot), or with
+/// `--cookie-domain` only `__Secure-deskward_session` (sent over TLS only; the hosts under the
+/// domain are trusted with it by that flag); over plain HTTP only `deskward_session` (the one
+/// this server issues there). Done once per request, before any handler, so every reader of
+/// the cookie sees the same answer.
+pub fn keep_transport_cookie(headers: &mut HeaderMap, https: bool, domain: Option<&str>) {
+    let refused = refused_names(https, domain);
+    if !pairs(headers).any(|(k, _)| refused.contains(&k)) {
         return;
     }
     let mut kept: Vec<HeaderValue> = Vec::new();
@@ -56,7 +71,7 @@ pub fn keep_transport_cookie(headers: &mut HeaderMap, https: bool) {
         let rest: Vec<String> = Cookie::split_parse(v)
             .filter_map(Result::ok)
             .filter_map(|c| Some((c.name_raw()?, c.value_raw()?)))
-            .filter(|(k, _)| *k != refused)
+            .filter(|(k, _)| !refused.contains(k))
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         if !rest.is_empty()
@@ -77,7 +92,14 @@ pub fn keep_transport_cookie(headers: &mut HeaderMap, https: bool) {
 /// `authResponseHeadersRegex`), which is how the app behind it stops receiving Deskward's
 /// session: Traefik has no other way to take one cookie out of the header.
 pub fn others(headers: &HeaderMap) -> Option<HeaderValue> {
-    const OURS: [&str; 4] = [COOKIE, SECURE_COOKIE, DEVICE_COOKIE, SECURE_DEVICE_COOKIE];
+    const OURS: [&str; 6] = [
+        COOKIE,
+        SECURE_COOKIE,
+        DOMAIN_SECURE_COOKIE,
+        DEVICE_COOKIE,
+        SECURE_DEVICE_COOKIE,
+        DOMAIN_SECURE_DEVICE_COOKIE,
+    ];
     let rest: Vec<String> = pairs(headers)
         .filter(|(k, _)| !OURS.contains(k))
         .map(|(k, v)| format!("{k}={v}"))
@@ -93,53 +115,72 @@ pub fn others(headers: &HeaderMap) -> Option<HeaderValue> {
 const COOKIE_MAX_AGE: u32 = 400 * 24 * 3600;
 
 /// The `Set-Cookie` value that starts a session. `Secure` and the `__Host-` prefix over
-/// HTTPS; plain HTTP on localhost keeps working for local use.
-pub fn session_cookie(token: &str, https: bool) -> String {
-    set_cookie(COOKIE, SECURE_COOKIE, token, COOKIE_MAX_AGE, https)
+/// HTTPS (`__Secure-` and `Domain=` with `--cookie-domain`); plain HTTP on localhost keeps
+/// working for local use.
+pub fn session_cookie(token: &str, https: bool, domain: Option<&str>) -> String {
+    set_cookie(
+        [COOKIE, SECURE_COOKIE, DOMAIN_SECURE_COOKIE],
+        token,
+        COOKIE_MAX_AGE,
+        https,
+        domain,
+    )
 }
 
-/// A `Set-Cookie` value of one of Deskward's cookies: its `__Host-` name and `Secure` over
-/// HTTPS, its plain name otherwise; never readable by scripts, sent on top-level navigation.
-fn set_cookie(plain: &str, secure: &str, value: &str, max_age: u32, https: bool) -> String {
-    if https {
-        format!("{secure}={value}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={max_age}")
-    } else {
-        format!("{plain}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}")
+/// A cookie's name for the transport and scope: `names` is its plain, `__Host-` and
+/// `__Secure-` names.
+fn name_for(names: [&'static str; 3], https: bool, domain: Option<&str>) -> &'static str {
+    match (https, domain) {
+        (false, _) => names[0],
+        (true, None) => names[1],
+        (true, Some(_)) => names[2],
     }
 }
 
-/// The `Set-Cookie` value that removes the session cookie.
-pub fn clear_cookie(https: bool) -> String {
-    let name = if https { SECURE_COOKIE } else { COOKIE };
+/// A `Set-Cookie` value of one of Deskward's cookies: its `__Host-` name and `Secure` over
+/// HTTPS, its plain name otherwise, and with a cookie domain `Domain=` (and the `__Secure-`
+/// name over HTTPS); never readable by scripts, sent on top-level navigation.
+fn set_cookie(
+    names: [&'static str; 3],
+    value: &str,
+    max_age: u32,
+    https: bool,
+    domain: Option<&str>,
+) -> String {
+    let name = name_for(names, https, domain);
+    let domain = domain.map(|d| format!("; Domain={d}")).unwrap_or_default();
     let secure = if https { "; Secure" } else { "" };
-    format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+    format!("{name}={value}{domain}; Path=/; HttpOnly; SameSite=Lax{secure}; Max-Age={max_age}")
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie(https: bool, domain: Option<&str>) -> String {
+    let name = name_for([COOKIE, SECURE_COOKIE, DOMAIN_SECURE_COOKIE], https, domain);
+    let domain = domain.map(|d| format!("; Domain={d}")).unwrap_or_default();
+    let secure = if https { "; Secure" } else { "" };
+    format!("{name}={domain}; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
 }
 
 /// The known-device pass: lets its holder sign in while a flood of wrong passwords from
 /// elsewhere holds their e-mail throttled (OWASP's device cookie).
 pub const DEVICE_COOKIE: &str = "deskward_device";
 pub const SECURE_DEVICE_COOKIE: &str = "__Host-deskward_device";
+pub const DOMAIN_SECURE_DEVICE_COOKIE: &str = "__Secure-deskward_device";
+const DEVICE_NAMES: [&str; 3] = [
+    DEVICE_COOKIE,
+    SECURE_DEVICE_COOKIE,
+    DOMAIN_SECURE_DEVICE_COOKIE,
+];
 const DEVICE_MAX_AGE: u32 = 90 * 24 * 3600;
 
 /// The known-device pass the browser sent, under the name its transport allows.
-pub fn device_pass(headers: &HeaderMap, https: bool) -> Option<String> {
-    let name = if https {
-        SECURE_DEVICE_COOKIE
-    } else {
-        DEVICE_COOKIE
-    };
-    cookie(headers, name).map(str::to_string)
+pub fn device_pass(headers: &HeaderMap, https: bool, domain: Option<&str>) -> Option<String> {
+    cookie(headers, name_for(DEVICE_NAMES, https, domain)).map(str::to_string)
 }
 
 /// The `Set-Cookie` value that stores a known-device pass.
-pub fn device_cookie(pass: &str, https: bool) -> String {
-    set_cookie(
-        DEVICE_COOKIE,
-        SECURE_DEVICE_COOKIE,
-        pass,
-        DEVICE_MAX_AGE,
-        https,
-    )
+pub fn device_cookie(pass: &str, https: bool, domain: Option<&str>) -> String {
+    set_cookie(DEVICE_NAMES, pass, DEVICE_MAX_AGE, https, domain)
 }
 
 /// Adds a `Set-Cookie` header to an answer.
@@ -150,9 +191,9 @@ pub fn set(res: &mut axum::response::Response, cookie: &str) {
 }
 
 /// Removes the cookie and tells the browser to drop every cookie of this site.
-pub fn signed_out_response(mut res: Response, https: bool) -> Response {
+pub fn signed_out_response(mut res: Response, https: bool, domain: Option<&str>) -> Response {
     let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&clear_cookie(https)) {
+    if let Ok(v) = HeaderValue::from_str(&clear_cookie(https, domain)) {
         h.append(header::SET_COOKIE, v);
     }
     h.insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
@@ -199,9 +240,10 @@ mod tests {
         );
         assert_eq!(session_token(&h), Some("tok"));
         assert!(
-            session_cookie("t", true).starts_with("__Host-deskward_session=t; Path=/; HttpOnly")
+            session_cookie("t", true, None)
+                .starts_with("__Host-deskward_session=t; Path=/; HttpOnly")
         );
-        assert!(!session_cookie("t", false).contains("Secure"));
+        assert!(!session_cookie("t", false, None).contains("Secure"));
     }
 
     #[test]
@@ -215,11 +257,11 @@ mod tests {
         );
         h.append(header::COOKIE, "deskward_session=again".parse().unwrap());
         let mut over_https = h.clone();
-        keep_transport_cookie(&mut over_https, true);
+        keep_transport_cookie(&mut over_https, true, None);
         assert_eq!(session_token(&over_https), Some("secure"));
         let left: Vec<_> = over_https.get_all(header::COOKIE).iter().collect();
         assert_eq!(left, ["a=1; __Host-deskward_session=secure"]);
-        keep_transport_cookie(&mut h, false);
+        keep_transport_cookie(&mut h, false, None);
         assert_eq!(session_token(&h), Some("plain"));
         assert!(
             h.get_all(header::COOKIE)
@@ -237,9 +279,9 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert_eq!(device_pass(&h, false).as_deref(), Some("plain"));
-        assert_eq!(device_pass(&h, true).as_deref(), Some("secure"));
-        assert!(device_cookie("p", true).contains("Secure"));
+        assert_eq!(device_pass(&h, false, None).as_deref(), Some("plain"));
+        assert_eq!(device_pass(&h, true, None).as_deref(), Some("secure"));
+        assert!(device_cookie("p", true, None).contains("Secure"));
     }
 
     #[test]
@@ -251,9 +293,50 @@ mod tests {
             " deskward_session = tok ; b=2".parse().unwrap(),
         );
         assert_eq!(session_token(&h), Some("tok"));
-        keep_transport_cookie(&mut h, true);
+        keep_transport_cookie(&mut h, true, None);
         let left: Vec<_> = h.get_all(header::COOKIE).iter().collect();
         assert_eq!(left, ["a=1", "b=2"]);
         assert_eq!(session_token(&h), None);
+    }
+
+    #[test]
+    fn a_cookie_domain_scopes_both_cookies_to_it() {
+        let d = Some("example.test");
+        assert_eq!(
+            session_cookie("t", true, d),
+            "__Secure-deskward_session=t; Domain=example.test; Path=/; HttpOnly; SameSite=Lax; \
+             Secure; Max-Age=34560000"
+        );
+        assert_eq!(
+            session_cookie("t", false, d),
+            "deskward_session=t; Domain=example.test; Path=/; HttpOnly; SameSite=Lax; \
+             Max-Age=34560000"
+        );
+        assert!(device_cookie("p", true, d).starts_with("__Secure-deskward_device=p; Domain="));
+        assert!(clear_cookie(true, d).starts_with("__Secure-deskward_session=; Domain="));
+        // Over HTTPS only the domain's name counts; without a domain it is refused.
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            "__Host-deskward_session=host; __Secure-deskward_session=dom; deskward_session=p"
+                .parse()
+                .unwrap(),
+        );
+        let mut with = h.clone();
+        keep_transport_cookie(&mut with, true, d);
+        assert_eq!(session_token(&with), Some("dom"));
+        let mut without = h.clone();
+        keep_transport_cookie(&mut without, true, None);
+        assert_eq!(session_token(&without), Some("host"));
+        keep_transport_cookie(&mut h, false, d);
+        assert_eq!(session_token(&h), Some("p"));
+        let mut both = HeaderMap::new();
+        both.append(
+            header::COOKIE,
+            "app=1; __Secure-deskward_session=t; __Secure-deskward_device=p"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(others(&both).unwrap(), "app=1");
     }
 }

@@ -16,6 +16,7 @@ use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::Trace;
 
 pub mod api;
+pub mod assertion;
 pub mod cookies;
 pub mod csv;
 pub mod error;
@@ -45,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .merge(pages::router())
         .route("/healthz", axum::routing::get(healthz))
+        .route(
+            "/.well-known/jwks.json",
+            axum::routing::get(assertion::jwks),
+        )
         .fallback(pages::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT));
     let routes = if state.cfg.metrics {
@@ -125,7 +130,7 @@ impl tower::Service<Request> for App {
         if let Some(refusal) = malformed_refusal(&req).or_else(|| cross_site_refusal(&req)) {
             return Either::Left(std::future::ready(finish(Ok(refusal))));
         }
-        cookies::keep_transport_cookie(req.headers_mut(), https);
+        cookies::keep_transport_cookie(req.headers_mut(), https, self.cfg.cookie_domain.as_deref());
         Either::Right(self.router.call(req).map(finish))
     }
 }

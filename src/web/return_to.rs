@@ -1,6 +1,7 @@
 //! Where sign-in may send the browser back to (`rd`), and the origin a request was made on as
-//! the browser saw it. Only the request's own origin and those named by `--return-origin` are
-//! allowed; any other `rd` is ignored, so sign-in never becomes an open redirect.
+//! the browser saw it. Only the request's own origin, those named by `--return-origin` and,
+//! with `--cookie-domain`, the hosts under that domain (they share the sign-in) are allowed;
+//! any other `rd` is ignored, so sign-in never becomes an open redirect.
 
 use std::net::SocketAddr;
 
@@ -52,6 +53,58 @@ pub fn parse_origin(raw: &str) -> Result<Origin, String> {
         return Err(bad());
     }
     Ok(u.origin())
+}
+
+/// Checks a `--cookie-domain`: a DNS name of at least two labels (letters, digits, `-`), not
+/// an address, without scheme, port or path; returned in lower case, a leading dot dropped.
+pub fn parse_cookie_domain(raw: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        format!(
+            "--cookie-domain: {raw:?} {why} (write the domain the hosts share, e.g. \
+             example.com for app.example.com and help.example.com)"
+        )
+    };
+    let d = raw.trim().trim_start_matches('.').to_ascii_lowercase();
+    if d.is_empty() {
+        return Err(bad("is empty"));
+    }
+    if d.contains("://") || d.contains('/') || d.contains(':') {
+        return Err(bad("is not a bare domain name (no scheme, port or path)"));
+    }
+    let labels: Vec<&str> = d.split('.').collect();
+    if labels.len() < 2 {
+        return Err(bad(
+            "has a single label; a cookie cannot be shared under it",
+        ));
+    }
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if d.len() > 253 || !labels.iter().all(label_ok) {
+        return Err(bad("is not a domain name"));
+    }
+    if labels
+        .last()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(bad(
+            "is an IP address; cookies are shared by domain names only",
+        ));
+    }
+    Ok(d)
+}
+
+/// Whether `host` is `domain` or a host under it.
+pub fn under_domain(host: &str, domain: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == domain
+        || host
+            .strip_suffix(domain)
+            .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1)
 }
 
 /// Checks an `--agent-home`: an absolute http(s) URL, or a path (on the request's host,
@@ -138,10 +191,16 @@ fn origin_of_host(scheme: &str, host: &str) -> Option<Origin> {
 }
 
 /// The URL `rd` names, when sign-in may go there: an absolute http(s) URL, or a path on the
-/// request's own origin, whose origin is `own` or one of `others`. Control characters,
-/// backslashes, credentials and scheme-relative (`//host`) forms are refused outright, so
-/// what is compared is exactly what the browser would follow.
-pub fn check(rd: &str, own: Option<&Origin>, others: &[Origin]) -> Option<Url> {
+/// request's own origin, whose origin is `own` or one of `others`, or (with a cookie
+/// `domain`) whose host is under that domain, on the scheme of `own` (HTTPS when unknown).
+/// Control characters, backslashes, credentials and scheme-relative (`//host`) forms are
+/// refused outright, so what is compared is exactly what the browser would follow.
+pub fn check(
+    rd: &str,
+    own: Option<&Origin>,
+    others: &[Origin],
+    domain: Option<&str>,
+) -> Option<Url> {
     if rd.is_empty()
         || rd.len() > MAX_RD_LEN
         || rd
@@ -167,7 +226,16 @@ pub fn check(rd: &str, own: Option<&Origin>, others: &[Origin]) -> Option<Url> {
         return None;
     }
     let origin = url.origin();
-    (own == Some(&origin) || others.contains(&origin)).then_some(url)
+    let sibling = || {
+        let scheme = match own {
+            Some(Origin::Tuple(scheme, _, _)) => scheme.as_str(),
+            _ => "https",
+        };
+        domain.is_some_and(|d| {
+            url.scheme() == scheme && url.host_str().is_some_and(|h| under_domain(h, d))
+        })
+    };
+    (own == Some(&origin) || others.contains(&origin) || sibling()).then_some(url)
 }
 
 /// `rd` from this request, if sign-in may return there (see [`check`]).
@@ -177,6 +245,7 @@ pub fn allowed(rd: Option<&str>, parts: &Parts, state: &AppState) -> Option<Url>
         rd,
         own_origin(parts, state).as_ref(),
         &state.cfg.return_origins,
+        state.cfg.cookie_domain.as_deref(),
     )
 }
 
@@ -258,7 +327,8 @@ mod tests {
     fn only_allowed_origins_are_returned_to() {
         let own = origin("https://desk.example.com");
         let other = origin("https://help.example.com");
-        let ok = |rd: &str| check(rd, Some(&own), std::slice::from_ref(&other)).map(String::from);
+        let ok =
+            |rd: &str| check(rd, Some(&own), std::slice::from_ref(&other), None).map(String::from);
         assert_eq!(
             ok("https://desk.example.com/inbox?case=7#top").as_deref(),
             Some("https://desk.example.com/inbox?case=7#top")
@@ -296,7 +366,7 @@ mod tests {
             assert_eq!(ok(bad), None, "{bad:?} was allowed");
         }
         assert_eq!(
-            check("/inbox", None, &[]),
+            check("/inbox", None, &[], None),
             None,
             "a path needs an own origin"
         );
@@ -324,5 +394,59 @@ mod tests {
             encode("https://d.example/a?b=c&d"),
             "https%3A%2F%2Fd.example%2Fa%3Fb%3Dc%26d"
         );
+    }
+
+    #[test]
+    fn a_cookie_domain_opens_its_hosts_to_rd() {
+        let own = origin("https://a.example.test");
+        let ok = |rd: &str| check(rd, Some(&own), &[], Some("example.test")).map(String::from);
+        for good in [
+            "https://b.example.test/x",
+            "https://deep.b.example.test:8443/",
+            "https://example.test/",
+            "https://B.Example.Test/y",
+        ] {
+            assert!(ok(good).is_some(), "{good} was refused");
+        }
+        for bad in [
+            "https://evil.test/",
+            "https://example.test.evil.net/",
+            "https://badexample.test/",
+            "http://b.example.test/",
+            "https://b.example.test@evil.net/",
+        ] {
+            assert_eq!(ok(bad), None, "{bad} was allowed");
+        }
+        assert_eq!(
+            check("https://b.example.test/", Some(&own), &[], None),
+            None,
+            "no sibling without the flag"
+        );
+    }
+
+    #[test]
+    fn cookie_domains_are_checked() {
+        assert_eq!(parse_cookie_domain("Example.COM").unwrap(), "example.com");
+        assert_eq!(parse_cookie_domain(".example.com").unwrap(), "example.com");
+        assert_eq!(
+            parse_cookie_domain("a.example.test").unwrap(),
+            "a.example.test"
+        );
+        for bad in [
+            "",
+            "com",
+            "localhost",
+            "https://example.com",
+            "example.com:443",
+            "example.com/x",
+            "exa mple.com",
+            "-x.example.com",
+            "a..b",
+            "127.0.0.1",
+            "ex_ample.com",
+        ] {
+            let e = parse_cookie_domain(bad).unwrap_err();
+            assert!(e.starts_with("--cookie-domain: "), "{bad:?}: {e}");
+        }
     }
 }

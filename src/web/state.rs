@@ -29,6 +29,10 @@ pub struct WebConfig {
     /// Origins besides the request's own that sign-in may return to (`rd`), from
     /// `--return-origin` (see [`super::return_to::parse_origin`]).
     pub return_origins: Vec<url::Origin>,
+    /// `--cookie-domain`: the session and device cookies carry `Domain=` this (lower case, no
+    /// leading dot), so every host under it shares one sign-in, and `rd` may name any of them
+    /// (see [`super::return_to::parse_cookie_domain`]).
+    pub cookie_domain: Option<String>,
     /// Metrics are served (`--metrics-bind`): time every request for them.
     pub metrics: bool,
 }

@@ -34,7 +34,8 @@ use super::{AppState, cookies};
             `Remote-Id` is the person (linked agent and administrator accounts share \
             `Remote-User`, the e-mail)",
             headers(("Remote-User" = String), ("Remote-Email" = String), ("Remote-Name" = String),
-                    ("Remote-Id" = String), ("Remote-Groups" = String))),
+                    ("Remote-Id" = String), ("Remote-Groups" = String),
+                    ("Remote-Assertion" = String, description = "The same identity as a JWT signed with EdDSA (Ed25519), `kid` in its header, checked against `{prefix}/.well-known/jwks.json`: `iss` the public URL (`--public-url`), `aud` the origin of the original request, `sub` the person's id, `email`, `name`, `groups` (an array), `sid` (the session), `iat`, `exp` (60 s later)"))),
         (status = 401, description = "No live session; `Location` holds the sign-in URL", body = ErrorBody,
             headers(("Location" = String))),
         (status = 403, description = "`forbidden`: the person lacks `require`", body = ErrorBody),
@@ -56,7 +57,8 @@ pub async fn auth_request(State(state): State<AppState>, req: Request) -> Respon
             `Remote-User`, the e-mail); `Cookie` is the request's cookies without Deskward's, \
             for a proxy that replaces the app's `Cookie` header with it (Traefik)",
             headers(("Remote-User" = String), ("Remote-Email" = String), ("Remote-Name" = String),
-                    ("Remote-Id" = String), ("Remote-Groups" = String), ("Cookie" = String))),
+                    ("Remote-Id" = String), ("Remote-Groups" = String), ("Cookie" = String),
+                    ("Remote-Assertion" = String, description = "The same identity as a JWT signed with EdDSA (Ed25519), `kid` in its header, checked against `{prefix}/.well-known/jwks.json`: `iss` the public URL (`--public-url`), `aud` the origin of the original request, `sub` the person's id, `email`, `name`, `groups` (an array), `sid` (the session), `iat`, `exp` (60 s later)"))),
         (status = 302, description = "No live session, for a page: to the sign-in URL",
             headers(("Location" = String))),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
@@ -81,7 +83,10 @@ async fn verify(state: &AppState, parts: &Parts, style: Style) -> Response {
     match check(state, parts).await {
         Ok(p) => match required.iter().find(|r| !r.met_by(&p.actor)) {
             None => {
-                let mut res = identity(&p);
+                let groups = groups(&p.actor);
+                let mut res = identity(&p, &groups);
+                let original = original_url(state, parts, style);
+                super::assertion::attach(state, parts, &p, &groups, original, &mut res).await;
                 if style == Style::ForwardAuth
                     && let Some(rest) = cookies::others(&parts.headers)
                 {
@@ -187,26 +192,28 @@ impl utoipa::ToSchema for Requirement {
     }
 }
 
-/// `Remote-Groups`: `agent`, or `admin` plus `primary` and the permissions held.
-fn groups(a: &Actor) -> String {
+/// The groups: `agent`, or `admin` plus `primary` and the permissions held (`Remote-Groups`
+/// joins them with commas, `Remote-Assertion` lists them).
+fn groups(a: &Actor) -> Vec<String> {
     match a.kind {
-        MemberKind::Agent => "agent".to_string(),
+        MemberKind::Agent => vec!["agent".to_string()],
         MemberKind::Admin => {
-            let mut g = String::from("admin");
+            let mut g = vec!["admin".to_string()];
             if a.primary {
-                g.push_str(",primary");
+                g.push("primary".to_string());
             }
-            for p in a.effective_permissions().iter() {
-                g.push(',');
-                g.push_str(p.as_str());
-            }
+            g.extend(
+                a.effective_permissions()
+                    .iter()
+                    .map(|p| p.as_str().to_string()),
+            );
             g
         }
     }
 }
 
 /// 200 with who is asking, for the proxy to hand to the app.
-fn identity(p: &Principal) -> Response {
+fn identity(p: &Principal, groups: &[String]) -> Response {
     let mut res = StatusCode::OK.into_response();
     let h = res.headers_mut();
     let mut set = |name: &'static str, value: String| {
@@ -220,7 +227,7 @@ fn identity(p: &Principal) -> Response {
     set("remote-email", p.email.clone());
     set("remote-name", return_to::encode(&p.name));
     set("remote-id", p.actor.member_id.clone());
-    set("remote-groups", groups(&p.actor));
+    set("remote-groups", groups.join(","));
     res
 }
 
@@ -355,6 +362,7 @@ mod tests {
 
     #[test]
     fn groups_name_the_role_and_what_it_holds() {
+        let groups = |a: &Actor| groups(a).join(",");
         assert_eq!(groups(&actor(MemberKind::Agent, false, &[])), "agent");
         assert_eq!(
             groups(&actor(

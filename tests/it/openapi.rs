@@ -88,6 +88,7 @@ fn operations_describe_errors_and_authentication() {
         "/api/v1/auth/password-reset",
         "/api/v1/auth/password-reset/confirm",
         "/api/v1/openapi.json",
+        "/api/v1/verify/jwks.json",
     ];
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use deskward::clock::SystemClock;
+use deskward::clock::{Clock, SystemClock};
 use deskward::guarded;
 use deskward::server::ServerConfig;
 use deskward::service::Service;
@@ -123,6 +123,7 @@ async fn a_clients_identity_headers_never_reach_the_app(backend: Backend, kind: 
         assert_eq!(
             identity,
             BTreeSet::from([
+                "remote-assertion",
                 "remote-email",
                 "remote-groups",
                 "remote-id",
@@ -131,6 +132,20 @@ async fn a_clients_identity_headers_never_reach_the_app(backend: Backend, kind: 
             ]),
             "{kind:?}: the app received {seen}"
         );
+        // The signed identity is Deskward's, not the client's, and checks out with PyJWT:
+        // the keys fetched through the proxy, the proxy's origin as the audience.
+        let token = h["remote-assertion"][0].as_str().expect("one assertion");
+        assert_ne!(token, "forged.jwt.value", "{kind:?}");
+        let v = crate::assertion::pyjwt(
+            &format!("{}{PREFIX}/.well-known/jwks.json", stack.proxy.base),
+            &[token],
+            &format!("{}{PREFIX}", app.base),
+            &stack.proxy.base,
+            app.clock.now(),
+        );
+        assert_eq!(v[0]["ok"], true, "{kind:?}: {v:?}");
+        assert_eq!(v[0]["claims"]["sub"], json!(zoe.id), "{kind:?}");
+        assert_eq!(v[0]["claims"]["name"], "Zoë O'Brien", "{kind:?}");
         assert_eq!(
             h["remote-user"],
             json!(["zoe@acme.test"]),

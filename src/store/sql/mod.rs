@@ -3,7 +3,7 @@
 //! area, each file an `impl <Area>Store for SqlStore`: `accounts`, `secrets`, `members`
 //! (people), `sessions` (with `endings`, the one transaction that ends them), `audit`,
 //! `presence`, `throttling`, `challenges`, `mfa`, `policies`, `webhooks`, `mail` (the e-mail outbox and reset links), `retention`,
-//! `metrics`, and `database` (health and upkeep). Helpers one area lends another (the
+//! `metrics`, `assertion_keys` (the signing keys of forward auth's `Remote-Assertion`), and `database` (health and upkeep). Helpers one area lends another (the
 //! webhook outbox written inside each change's transaction, an audit batch, a person's row)
 //! are inherent `SqlStore` functions taking the transaction.
 //!
@@ -29,6 +29,7 @@ pub(in crate::store) use exec::{
 };
 
 mod accounts;
+mod assertion_keys;
 mod audit;
 mod challenges;
 mod database;

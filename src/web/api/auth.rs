@@ -111,7 +111,11 @@ pub async fn login(
             as_kind,
             ip: client.ip,
             user_agent: client.user_agent.clone(),
-            device_pass: cookies::device_pass(&parts.headers, client.https),
+            device_pass: cookies::device_pass(
+                &parts.headers,
+                client.https,
+                state.cfg.cookie_domain.as_deref(),
+            ),
         })
         .await?;
     match step {
@@ -163,8 +167,18 @@ pub(super) async fn signed_in(
         recovery_codes_left: out.recovery_codes_left,
     };
     let mut res = Sorted(LoginAnswer::SignedIn(Box::new(body))).into_response();
-    cookies::set(&mut res, &session_cookie(&out.token, client.https));
-    cookies::set(&mut res, &device_cookie(&out.device_pass, client.https));
+    cookies::set(
+        &mut res,
+        &session_cookie(&out.token, client.https, state.cfg.cookie_domain.as_deref()),
+    );
+    cookies::set(
+        &mut res,
+        &device_cookie(
+            &out.device_pass,
+            client.https,
+            state.cfg.cookie_domain.as_deref(),
+        ),
+    );
     Ok(res)
 }
 
@@ -184,6 +198,7 @@ pub async fn logout(
     Ok(signed_out_response(
         StatusCode::NO_CONTENT.into_response(),
         client.https,
+        state.cfg.cookie_domain.as_deref(),
     ))
 }
 

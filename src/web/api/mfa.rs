@@ -87,7 +87,11 @@ pub async fn login(
             code: body.code,
             ip: client.ip,
             user_agent: client.user_agent.clone(),
-            device_pass: cookies::device_pass(&parts.headers, client.https),
+            device_pass: cookies::device_pass(
+                &parts.headers,
+                client.https,
+                state.cfg.cookie_domain.as_deref(),
+            ),
             passkey,
         })
         .await?;

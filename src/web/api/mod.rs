@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::{AppState, events, verify};
+use super::{AppState, assertion, events, verify};
 
 pub mod audit;
 pub mod auth;
@@ -54,6 +54,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::retry))
         .routes(routes!(verify::auth_request))
         .routes(routes!(verify::forward_auth))
+        .routes(routes!(assertion::jwks))
         // --- two-factor sign-in
         .routes(routes!(mfa::login))
         .routes(routes!(mfa::status))

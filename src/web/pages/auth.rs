@@ -111,7 +111,10 @@ pub async fn login_page(
             page.layout.info = reason.or(said).map(|r| r.message().to_string());
             {
                 let mut res = render(StatusCode::OK, &page);
-                cookies::set(&mut res, &clear_cookie(client.https));
+                cookies::set(
+                    &mut res,
+                    &clear_cookie(client.https, state.cfg.cookie_domain.as_deref()),
+                );
                 res
             }
         }
@@ -163,7 +166,11 @@ pub async fn login_submit(
             return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     }
-    let device_pass = cookies::device_pass(&parts.headers, client.https);
+    let device_pass = cookies::device_pass(
+        &parts.headers,
+        client.https,
+        state.cfg.cookie_domain.as_deref(),
+    );
     let as_kind = form.get("as").and_then(|k| k.parse::<MemberKind>().ok());
     let svc = &state.svc;
     let result = match (posted, as_kind) {
@@ -261,8 +268,14 @@ fn next_step(
         }
     };
     let mut res = go(&to);
-    cookies::set(&mut res, &session_cookie(&out.token, https));
-    cookies::set(&mut res, &device_cookie(&out.device_pass, https));
+    cookies::set(
+        &mut res,
+        &session_cookie(&out.token, https, state.cfg.cookie_domain.as_deref()),
+    );
+    cookies::set(
+        &mut res,
+        &device_cookie(&out.device_pass, https, state.cfg.cookie_domain.as_deref()),
+    );
     res
 }
 
@@ -340,6 +353,7 @@ pub async fn logout(
     Ok(signed_out_response(
         see_other("/login?reason=logout"),
         client.https,
+        state.cfg.cookie_domain.as_deref(),
     ))
 }
 
@@ -441,8 +455,22 @@ pub async fn setup_submit(
             Ok(match signed_in {
                 Ok(SignInStep::SignedIn(out)) => {
                     let mut res = see_other("/team/agents");
-                    cookies::set(&mut res, &session_cookie(&out.token, client.https));
-                    cookies::set(&mut res, &device_cookie(&out.device_pass, client.https));
+                    cookies::set(
+                        &mut res,
+                        &session_cookie(
+                            &out.token,
+                            client.https,
+                            state.cfg.cookie_domain.as_deref(),
+                        ),
+                    );
+                    cookies::set(
+                        &mut res,
+                        &device_cookie(
+                            &out.device_pass,
+                            client.https,
+                            state.cfg.cookie_domain.as_deref(),
+                        ),
+                    );
                     res
                 }
                 _ => see_other("/login"),
