@@ -220,7 +220,10 @@ async fn a_bad_cookie_domain_stops_serve() {
     ] {
         let (code, err) = crate::support::refused_serve(&url, &["--cookie-domain", bad], &[]).await;
         assert_eq!(code, Some(2), "{bad}: {err}");
-        assert!(err.contains("--cookie-domain"), "{bad}: {err}");
+        assert!(
+            err.contains("--cookie-domain: ") && err.contains("e.g. example.com"),
+            "{bad}: {err}"
+        );
     }
     let (code, err) =
         crate::support::refused_serve(&url, &[], &[("DESKWARD_COOKIE_DOMAIN", "com")]).await;
