@@ -146,6 +146,15 @@ fn new_keypair() -> ServiceResult<(Vec<u8>, Vec<u8>)> {
     Ok((seed, pair.public_key().as_ref().to_vec()))
 }
 
+/// The public key (base64url) of a seed. Sealing has no integrity check of its own (a seed
+/// opened under the wrong secret comes out as other bytes, not as an error): a seed is used
+/// only when it gives back the public key stored beside it.
+fn public_of(seed: &[u8]) -> Option<String> {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    let pair = Ed25519KeyPair::from_seed_unchecked(seed).ok()?;
+    Some(URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()))
+}
+
 fn signer_of(seed: &[u8]) -> Option<EncodingKey> {
     if seed.len() != 32 {
         return None;
@@ -169,7 +178,9 @@ impl Service {
         let now = self.now();
         let now_secs = now.div_euclid(1000);
         let mut ring = self.assertions.ring();
-        if ring.signing(now).is_none() {
+        // Nothing loaded yet (the first tick has not run): read the keys now. Otherwise the
+        // tick keeps them, and the check never waits on the database for them.
+        if ring.slots.is_empty() {
             if let Err(e) = self.rotate_assertion_keys().await {
                 tracing::warn!(error = %e, "no key to sign Remote-Assertion with");
                 return None;
@@ -285,34 +296,70 @@ impl Service {
     /// more, and reloads the rest. Run at start and on every tick by each instance.
     pub async fn rotate_assertion_keys(&self) -> ServiceResult<()> {
         let now = self.now();
-        let mut stored = self.store.assertion_keys().await?;
+        let stored = self.store.assertion_keys().await?;
         let slots: Vec<Slot> = stored.iter().map(slot_of).collect();
-        if let Some(next) = assertion::due(&slots, now) {
-            let kid = crate::ids::new_id("ak");
-            let (seed, public) = new_keypair()?;
-            let secret = self.secret(SEALING_SECRET).await?;
-            let sealed = mfa::seal_under(&secret, &seal_label(&kid), &seed)?;
-            let won = self
-                .store
-                .add_assertion_key(&AssertionKey {
-                    kid: kid.clone(),
-                    generation: next.generation,
-                    signs_from: next.signs_from,
-                    public_key: URL_SAFE_NO_PAD.encode(public),
-                    private_key: sealed,
-                    created_at: now,
-                })
-                .await?;
-            if won {
-                tracing::info!(
-                    kid,
-                    generation = next.generation,
-                    signs_from = next.signs_from,
-                    "new Remote-Assertion key"
-                );
+        let stored = match assertion::due(&slots, now) {
+            Some(next) => {
+                self.add_assertion_key(next).await?;
+                self.store.assertion_keys().await?
             }
-            stored = self.store.assertion_keys().await?;
+            None => stored,
+        };
+        self.load_assertion_keys(stored, now).await?;
+        let ring = self.assertions.ring();
+        if ring.signing(now).is_none()
+            && let Some(newest) = ring.slots.iter().map(|s| s.generation).max()
+            && assertion::signing(&ring.slots, now).is_some()
+        {
+            // The key whose turn it is cannot be opened here (sealed under a secret this
+            // database has since moved away from): a new one signs from now, rather than
+            // none for the rest of the turn. Verifiers fetch the JWKS again for its `kid`.
+            self.add_assertion_key(Slot {
+                generation: newest + 1,
+                signs_from: now,
+            })
+            .await?;
+            let stored = self.store.assertion_keys().await?;
+            self.load_assertion_keys(stored, now).await?;
         }
+        Ok(())
+    }
+
+    /// Writes a new key for `slot`; another instance may have written that generation first.
+    async fn add_assertion_key(&self, slot: Slot) -> ServiceResult<()> {
+        let kid = crate::ids::new_id("ak");
+        let (seed, public) = new_keypair()?;
+        let secret = self.secret(SEALING_SECRET).await?;
+        let sealed = mfa::seal_under(&secret, &seal_label(&kid), &seed)?;
+        let won = self
+            .store
+            .add_assertion_key(&AssertionKey {
+                kid: kid.clone(),
+                generation: slot.generation,
+                signs_from: slot.signs_from,
+                public_key: URL_SAFE_NO_PAD.encode(public),
+                private_key: sealed,
+                created_at: self.now(),
+            })
+            .await?;
+        if won {
+            tracing::info!(
+                kid,
+                generation = slot.generation,
+                signs_from = slot.signs_from,
+                "new Remote-Assertion key"
+            );
+        }
+        Ok(())
+    }
+
+    /// Deletes the keys none of whose tokens can be valid at `now` and puts the rest in
+    /// memory, opening those not open yet.
+    async fn load_assertion_keys(
+        &self,
+        mut stored: Vec<AssertionKey>,
+        now: i64,
+    ) -> ServiceResult<()> {
         let slots: Vec<Slot> = stored.iter().map(slot_of).collect();
         // Keys older than the oldest still published can go: none of their tokens is valid.
         if let Some(oldest) = slots
@@ -332,14 +379,14 @@ impl Service {
             // Keys already open are not opened again.
             let signer = match current.keys.iter().find(|l| l.kid == k.kid) {
                 Some(l) => l.signer.clone(),
-                None => match mfa::open_under(&secret, &seal_label(&k.kid), &k.private_key) {
-                    Ok(seed) => signer_of(&seed),
-                    Err(_) => None,
-                },
+                None => mfa::open_under(&secret, &seal_label(&k.kid), &k.private_key)
+                    .ok()
+                    .filter(|seed| public_of(seed).is_some_and(|p| p == k.public_key))
+                    .and_then(|seed| signer_of(&seed)),
             };
             if signer.is_none() {
-                // Sealed under another secret (the database moved to --secret-key-file):
-                // published while its tokens may live, never used to sign.
+                // Sealed under another secret: published while its tokens may live, never
+                // used to sign.
                 tracing::warn!(kid = k.kid, "a Remote-Assertion key cannot be opened");
             }
             let slot = slot_of(&k);
@@ -389,5 +436,9 @@ mod tests {
         assert_eq!(data.claims["sub"], "x");
         assert_eq!(data.header.kid.as_deref(), Some("k1"));
         assert!(signer_of(&seed[..31]).is_none());
+        assert_eq!(public_of(&seed), Some(URL_SAFE_NO_PAD.encode(&public)));
+        let mut other = seed.clone();
+        other[0] ^= 1;
+        assert_ne!(public_of(&other), Some(URL_SAFE_NO_PAD.encode(&public)));
     }
 }

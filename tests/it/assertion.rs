@@ -437,8 +437,49 @@ async fn only_a_live_session_gets_an_assertion(backend: Backend) {
     assert!(r.header("remote-assertion").is_none());
 }
 
+/// A database moved onto `--secret-key-file` can no longer open the key sealed before the
+/// move: an instance started with the key signs with a new key from then on (never with the
+/// wrong bytes the old seal opens to), and publishes both while the old one's tokens live.
+async fn a_key_sealed_under_a_former_secret_is_replaced(backend: Backend) {
+    let app = issuing(backend).await;
+    let pat = desk_signed_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
+    let before = token(&pat).await;
+    let mut config = fast_keys();
+    config.web.path_prefix = PREFIX.to_string();
+    config.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    config.mail.public_url = Some(ISSUER.parse().unwrap());
+    let svc = deskward::server::build(
+        app.store.clone(),
+        Arc::new(app.clock.clone()),
+        deskward::events::EventBus::new(),
+        &config,
+    );
+    let key = deskward::service::keys::SecretKey::from_text(
+        "9c1f0a7be35d4c2e8f61a0b7d93e4c5f2a8b6d0e1c3f5a7b9d2e4f6a8c0b1d3e",
+        "test",
+    )
+    .unwrap();
+    svc.use_secret_key(Some(key))
+        .await
+        .expect("moved to the key");
+    let moved = serve(svc, config).await;
+    let on_moved = client_for_base(&format!("{}{PREFIX}", moved.base));
+    on_moved.plant_cookie(&pat.session_token().unwrap());
+    let after = token(&on_moved).await;
+    assert_ne!(kid_of(&after), kid_of(&before));
+    let v = pyjwt(
+        &jwks_url(&moved.base),
+        &[&before, &after],
+        ISSUER,
+        APP_ORIGIN,
+        app.clock.now(),
+    );
+    assert!(v.iter().all(|r| r["ok"] == true), "{v:?}");
+}
+
 backend_tests!(
     an_app_verifies_the_assertion_with_pyjwt,
+    a_key_sealed_under_a_former_secret_is_replaced,
     the_audience_is_the_original_requests_origin,
     a_token_is_reused_for_half_its_life,
     only_a_live_session_gets_an_assertion,
