@@ -167,7 +167,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 
-# --- Python checkers (schemathesis, standardwebhooks) in a virtual environment -------------------
+# --- Python checkers (schemathesis, standardwebhooks, aiosmtpd, PyJWT) in a virtual environment -------------------
 # Kept under target/ (ignored by git); reinstalled when scripts/test-requirements.txt changes.
 venv="target/test-venv"
 if [[ ! -x "$venv/bin/python" ]] || ! cmp -s scripts/test-requirements.txt "$venv/requirements.txt"; then
