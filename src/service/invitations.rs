@@ -114,7 +114,10 @@ impl Service {
             actor,
             AuditKind::InvitationSent,
             Some(&member.id),
-            format!("invitation sent again to {}; earlier links no longer work", member.email),
+            format!(
+                "invitation sent again to {}; earlier links no longer work",
+                member.email
+            ),
         )
         .await;
         Ok(())

@@ -257,20 +257,20 @@ impl Service {
             None => passwords::unusable_hash(),
         };
         let row = NewMember {
-                    id: new_id(match new.kind {
-                        MemberKind::Agent => "ag",
-                        MemberKind::Admin => "ad",
-                    }),
-                    account_id: actor.account_id.clone(),
-                    kind: new.kind,
-                    name,
-                    email: email.as_str().to_string(),
-                    email_norm: email.normalized().to_string(),
-                    password_hash: hash,
-                    primary: false,
-                    permissions,
-                    created_at: self.now(),
-                };
+            id: new_id(match new.kind {
+                MemberKind::Agent => "ag",
+                MemberKind::Admin => "ad",
+            }),
+            account_id: actor.account_id.clone(),
+            kind: new.kind,
+            name,
+            email: email.as_str().to_string(),
+            email_norm: email.normalized().to_string(),
+            password_hash: hash,
+            primary: false,
+            permissions,
+            created_at: self.now(),
+        };
         let member = if invited {
             self.add_invited(actor, &row).await?
         } else {

@@ -70,9 +70,9 @@ pub use webhooks::*;
 /// The store traits, for callers to bring into scope at once.
 pub mod prelude {
     pub use super::{
-        AccountStore, AuditStore, ChallengeStore, DatabaseStore, InvitationStore, MailStore, MetricsStore, MfaStore,
-        PeopleStore, PolicyStore, PresenceStore, RetentionStore, SecretStore, SessionStore, Store,
-        ThrottleStore, WebhookStore,
+        AccountStore, AuditStore, ChallengeStore, DatabaseStore, InvitationStore, MailStore,
+        MetricsStore, MfaStore, PeopleStore, PolicyStore, PresenceStore, RetentionStore,
+        SecretStore, SessionStore, Store, ThrottleStore, WebhookStore,
     };
 }
 

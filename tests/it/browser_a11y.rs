@@ -163,16 +163,17 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
         .await
         .expect("invite Ivy")
         .member;
-    let invite_link = crate::browser::eventually("the invitation", crate::browser::WAIT, async || {
-        let re = regex::Regex::new("/invite/[0-9a-f]{64}").expect("a pattern");
-        Ok(crate::mail::eml_files(app.mail_dir.path())
-            .into_iter()
-            .find_map(|f| {
-                let raw = std::fs::read_to_string(f).ok()?.replace("=\r\n", "");
-                re.find(&raw).map(|m| m.as_str().to_string())
-            }))
-    })
-    .await;
+    let invite_link =
+        crate::browser::eventually("the invitation", crate::browser::WAIT, async || {
+            let re = regex::Regex::new("/invite/[0-9a-f]{64}").expect("a pattern");
+            Ok(crate::mail::eml_files(app.mail_dir.path())
+                .into_iter()
+                .find_map(|f| {
+                    let raw = std::fs::read_to_string(f).ok()?.replace("=\r\n", "");
+                    re.find(&raw).map(|m| m.as_str().to_string())
+                }))
+        })
+        .await;
 
     let driver = ChromeDriver::start().await;
     let mut found = Vec::new();
@@ -237,7 +238,9 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
     admin.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
     admin.goto(&app.url("/team/agents")).await;
     assert!(
-        admin.exists(&format!("#member-{} button.resend", ivy.id)).await,
+        admin
+            .exists(&format!("#member-{} button.resend", ivy.id))
+            .await,
         "the invited card with Resend"
     );
     check(&admin, &axe, "agents, with an invited card", &mut found).await;
@@ -258,7 +261,10 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
             &format!("/team/agents/{}", lee.id),
         ),
         ("add an agent", "/team/agents/new"),
-        ("invited agent's profile", &format!("/team/agents/{}", ivy.id)),
+        (
+            "invited agent's profile",
+            &format!("/team/agents/{}", ivy.id),
+        ),
         ("add an administrator", "/team/admins/new"),
         (
             "confirmation page",

@@ -8,7 +8,9 @@
 use deskward::domain::totp;
 use deskward::service::settings::SecurityChange;
 
-use crate::browser::{App, Browser, ChromeDriver, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT, eventually};
+use crate::browser::{
+    App, Browser, ChromeDriver, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT, eventually,
+};
 use crate::db::Backend;
 use crate::mail::eml_files;
 
@@ -82,7 +84,10 @@ async fn an_invitation_from_the_add_page_to_a_signed_in_agent(backend: Backend) 
     admin.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
     invite_from_the_add_page(&admin, &app, "Nia Newcomer", "nia@acme.test").await;
     assert!(
-        admin.text("p.notice").await.starts_with("Invited. They get an e-mail"),
+        admin
+            .text("p.notice")
+            .await
+            .starts_with("Invited. They get an e-mail"),
         "the notice"
     );
     let nia = app
@@ -97,7 +102,10 @@ async fn an_invitation_from_the_add_page_to_a_signed_in_agent(backend: Backend) 
         admin.text(&format!("{card} .invited-note")).await,
         "Invited, not signed in yet"
     );
-    assert!(admin.exists(&format!("{card} .sess.none")).await, "the red icon");
+    assert!(
+        admin.exists(&format!("{card} .sess.none")).await,
+        "the red icon"
+    );
     let first = links_in_mail(&app, 1).await.remove(0);
 
     // Resend: a new link, the first one spent.
@@ -115,7 +123,10 @@ async fn an_invitation_from_the_add_page_to_a_signed_in_agent(backend: Backend) 
 
     let b = driver.browser().await;
     b.goto(&first).await;
-    assert_eq!(b.text("main h1").await, "This invitation link no longer works");
+    assert_eq!(
+        b.text("main h1").await,
+        "This invitation link no longer works"
+    );
     b.goto(&second).await;
     choose_password(&b).await;
     b.wait_path("the agent's page", |p| p == "/agent").await;
@@ -126,7 +137,10 @@ async fn an_invitation_from_the_add_page_to_a_signed_in_agent(backend: Backend) 
     })
     .await;
     b.goto(&second).await;
-    assert_eq!(b.text("main h1").await, "This invitation link no longer works");
+    assert_eq!(
+        b.text("main h1").await,
+        "This invitation link no longer works"
+    );
     b.close().await;
     admin.close().await;
 }
@@ -153,7 +167,8 @@ async fn an_invitation_leads_through_required_two_factor(backend: Backend) {
     let b = driver.browser().await;
     b.goto(&link).await;
     choose_password(&b).await;
-    b.wait_path("the set-up page", |p| p == "/me/security").await;
+    b.wait_path("the set-up page", |p| p == "/me/security")
+        .await;
     assert!(b.exists("#enrollment-required").await);
     // Nothing else until the second factor is set up.
     b.goto(&app.url("/agent")).await;

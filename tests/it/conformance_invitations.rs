@@ -60,15 +60,42 @@ async fn an_invitation_writes_person_link_and_message_together_or_nothing(backen
     let m = agent("ac1", "ag-bo", "Bo", "bo@acme.example");
     let i = invitation("ac1", "mail-bo", "bo@acme.example", "h-bo", T0);
     let refused = store.insert_invited_member(&m, &|_| true, &i).await;
-    assert!(matches!(refused, Err(StoreError::AddressRefused)), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::AddressRefused)),
+        "{refused:?}"
+    );
     // A taken address: the same, nothing behind.
     let dup = agent("ac1", "ag-ann2", "Ann Again", "ANN@acme.example");
     let i = invitation("ac1", "mail-ann2", "ann@acme.example", "h-ann2", T0);
-    assert!(store.insert_invited_member(&dup, &|_| false, &i).await.is_err());
-    assert!(store.mail_to("ac1", "bo@acme.example").await.unwrap().is_empty());
-    assert_eq!(store.mail_to("ac1", "ann@acme.example").await.unwrap().len(), 1);
-    assert_eq!(store.usable_invitation("ac1", "h-bo", T0).await.unwrap(), None);
-    assert_eq!(store.usable_invitation("ac1", "h-ann2", T0).await.unwrap(), None);
+    assert!(
+        store
+            .insert_invited_member(&dup, &|_| false, &i)
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .mail_to("ac1", "bo@acme.example")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .mail_to("ac1", "ann@acme.example")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.usable_invitation("ac1", "h-bo", T0).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.usable_invitation("ac1", "h-ann2", T0).await.unwrap(),
+        None
+    );
     assert!(store.member("ac1", "ag-bo").await.is_err());
 }
 
@@ -78,7 +105,13 @@ async fn a_link_is_used_once_in_time_while_invited(backend: Backend) {
     make_account(&store, "ac2", "globex").await;
     invite(&store, "ag-cy", "cy@acme.example", "h-cy").await;
     // Another account's token finds nothing; an expired one neither.
-    assert_eq!(store.accept_invitation("ac2", "h-cy", "hash", T0).await.unwrap(), None);
+    assert_eq!(
+        store
+            .accept_invitation("ac2", "h-cy", "hash", T0)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(
         store
             .accept_invitation("ac1", "h-cy", "hash", T0 + 7 * DAY)
@@ -97,7 +130,13 @@ async fn a_link_is_used_once_in_time_while_invited(backend: Backend) {
     assert!(!m.invited);
     let hash = store.password_hash("ac1", "ag-cy").await.unwrap();
     assert!(hash == "hash-a" || hash == "hash-b", "{hash}");
-    assert_eq!(store.usable_invitation("ac1", "h-cy", T0 + HOUR).await.unwrap(), None);
+    assert_eq!(
+        store
+            .usable_invitation("ac1", "h-cy", T0 + HOUR)
+            .await
+            .unwrap(),
+        None
+    );
 
     // A disabled person's link does nothing, and stays as it was.
     invite(&store, "ag-di", "di@acme.example", "h-di").await;
@@ -112,7 +151,13 @@ async fn a_link_is_used_once_in_time_while_invited(backend: Backend) {
         )
         .await
         .unwrap();
-    assert_eq!(store.accept_invitation("ac1", "h-di", "hash", T0).await.unwrap(), None);
+    assert_eq!(
+        store
+            .accept_invitation("ac1", "h-di", "hash", T0)
+            .await
+            .unwrap(),
+        None
+    );
     assert!(store.member("ac1", "ag-di").await.unwrap().invited);
 }
 
@@ -121,10 +166,30 @@ async fn a_renewal_spends_earlier_links(backend: Backend) {
     make_account(&store, "ac1", "acme").await;
     invite(&store, "ag-ed", "ed@acme.example", "h-1").await;
     let again = invitation("ac1", "mail-2", "ed@acme.example", "h-2", T0 + HOUR);
-    assert!(store.renew_invitation("ac1", "ag-ed", &again).await.unwrap());
-    assert_eq!(store.usable_invitation("ac1", "h-1", T0 + HOUR).await.unwrap(), None);
-    assert!(store.usable_invitation("ac1", "h-2", T0 + HOUR).await.unwrap().is_some());
-    assert_eq!(store.mail_to("ac1", "ed@acme.example").await.unwrap().len(), 2);
+    assert!(
+        store
+            .renew_invitation("ac1", "ag-ed", &again)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .usable_invitation("ac1", "h-1", T0 + HOUR)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .usable_invitation("ac1", "h-2", T0 + HOUR)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.mail_to("ac1", "ed@acme.example").await.unwrap().len(),
+        2
+    );
     store
         .accept_invitation("ac1", "h-2", "hash", T0 + HOUR)
         .await
@@ -133,7 +198,10 @@ async fn a_renewal_spends_earlier_links(backend: Backend) {
     // No longer invited: nothing written.
     let late = invitation("ac1", "mail-3", "ed@acme.example", "h-3", T0 + 2 * HOUR);
     assert!(!store.renew_invitation("ac1", "ag-ed", &late).await.unwrap());
-    assert_eq!(store.mail_to("ac1", "ed@acme.example").await.unwrap().len(), 2);
+    assert_eq!(
+        store.mail_to("ac1", "ed@acme.example").await.unwrap().len(),
+        2
+    );
     // Retention: links expired before the cut-off go.
     assert_eq!(
         store

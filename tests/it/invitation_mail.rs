@@ -79,6 +79,10 @@ async fn an_invitation_arrives_once_over_starttls(backend: Backend) {
         .get(links[0].strip_prefix(&app.base).unwrap())
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.text.contains("Accept your invitation"), "{}", page.text);
+    assert!(
+        page.text.contains("Accept your invitation"),
+        "{}",
+        page.text
+    );
     assert_eq!((row.text_body.as_str(), row.html_body.as_str()), ("", ""));
 }

@@ -10,9 +10,7 @@ use serde_json::{Value, json};
 
 use crate::db::Backend;
 use crate::mail::{eml_files, outbox, until};
-use crate::support::{
-    Client, DAY, MINUTE, PASSWORD, PRIMARY_EMAIL, TestApp, assert_member_shape,
-};
+use crate::support::{Client, DAY, MINUTE, PASSWORD, PRIMARY_EMAIL, TestApp, assert_member_shape};
 
 backend_tests!(
     an_invited_agent_accepts_and_is_signed_in,
@@ -146,7 +144,8 @@ async fn an_invited_person_cannot_sign_in_before_accepting(backend: Backend) {
     for guess in [PASSWORD, CHOSEN, "", "correct horse battery staple"] {
         let res = app.client().login("bo@acme.test", guess).await;
         assert!(
-            res.status == StatusCode::UNAUTHORIZED || res.status == StatusCode::UNPROCESSABLE_ENTITY,
+            res.status == StatusCode::UNAUTHORIZED
+                || res.status == StatusCode::UNPROCESSABLE_ENTITY,
             "{guess:?}: {} {}",
             res.status,
             res.text
@@ -246,7 +245,9 @@ async fn used_expired_and_unknown_links_are_gone(backend: Backend) {
     )
     .await;
     let used = token(&app, "di@acme.test").await;
-    accept(&app, &used, CHOSEN).await.expect_status(StatusCode::OK);
+    accept(&app, &used, CHOSEN)
+        .await
+        .expect_status(StatusCode::OK);
     accept(&app, &used, "another passphrase here")
         .await
         .expect_error(StatusCode::GONE, "link_expired");
@@ -368,7 +369,8 @@ async fn only_those_who_may_set_the_password_resend(backend: Backend) {
     )
     .await;
     let boss_id = boss["id"].as_str().unwrap();
-    app.add_admin("Au Auditor", "au@acme.test", &["audit"]).await;
+    app.add_admin("Au Auditor", "au@acme.test", &["audit"])
+        .await;
     app.add_admin("Ag Agents", "ag@acme.test", &["team.agents", "team.admins"])
         .await;
     let auditor = app.signed_in("au@acme.test", PASSWORD).await;
@@ -428,8 +430,16 @@ async fn nobody_invites_onto_an_administrator_they_may_not_administer(backend: B
             .await
             .expect_error(StatusCode::FORBIDDEN, "forbidden");
     }
-    assert!(outbox(&app, PRIMARY_EMAIL).await.is_empty(), "nothing queued");
-    let agents = app.primary_client().await.get("/api/v1/agents").await.json();
+    assert!(
+        outbox(&app, PRIMARY_EMAIL).await.is_empty(),
+        "nothing queued"
+    );
+    let agents = app
+        .primary_client()
+        .await
+        .get("/api/v1/agents")
+        .await
+        .json();
     assert_eq!(agents["total"], 0, "{agents:#}");
     // Their own agents they invite as they like.
     invite(
@@ -445,14 +455,35 @@ async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
     let owner = app.primary_client().await;
     for (body, field) in [
         (json!({"name": "Jo", "email": "not an address"}), "email"),
-        (json!({"name": "Jo", "email": "jo@acme.test\r\nBcc: evil@example.com"}), "email"),
-        (json!({"name": "Jo", "email": format!("{}@acme.test", "j".repeat(10_000))}), "email"),
-        (json!({"name": "Jo\r\nBcc: evil@example.com", "email": "jo@acme.test"}), "name"),
-        (json!({"name": "J".repeat(10_000), "email": "jo@acme.test"}), "name"),
+        (
+            json!({"name": "Jo", "email": "jo@acme.test\r\nBcc: evil@example.com"}),
+            "email",
+        ),
+        (
+            json!({"name": "Jo", "email": format!("{}@acme.test", "j".repeat(10_000))}),
+            "email",
+        ),
+        (
+            json!({"name": "Jo\r\nBcc: evil@example.com", "email": "jo@acme.test"}),
+            "name",
+        ),
+        (
+            json!({"name": "J".repeat(10_000), "email": "jo@acme.test"}),
+            "name",
+        ),
         (json!({"name": "", "email": "jo@acme.test"}), "name"),
-        (json!({"name": "Jo", "email": "jo@acme.test", "password": "short"}), "password"),
-        (json!({"name": "Jo", "email": "jo@acme.test", "permissions": ["audit"]}), "permissions"),
-        (json!({"name": "Jo", "email": "jo@acme.test", "invite": true}), "invite"),
+        (
+            json!({"name": "Jo", "email": "jo@acme.test", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"name": "Jo", "email": "jo@acme.test", "permissions": ["audit"]}),
+            "permissions",
+        ),
+        (
+            json!({"name": "Jo", "email": "jo@acme.test", "invite": true}),
+            "invite",
+        ),
     ] {
         let msg = owner
             .post_json("/api/v1/agents", &body)
@@ -460,7 +491,10 @@ async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
             .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
         assert!(msg.contains(field), "{field}: {msg}");
     }
-    assert!(outbox(&app, "jo@acme.test").await.is_empty(), "nothing queued");
+    assert!(
+        outbox(&app, "jo@acme.test").await.is_empty(),
+        "nothing queued"
+    );
     assert_eq!(owner.get("/api/v1/agents").await.json()["total"], 0);
 
     // A taken address: refused, and its person's one message stays one.
@@ -547,7 +581,11 @@ async fn the_pages_invite_resend_and_accept(backend: Backend) {
     let added = owner
         .post_form(
             "/team/agents",
-            &[("name", "Lu Agent"), ("email", "lu@acme.test"), ("how", "invite")],
+            &[
+                ("name", "Lu Agent"),
+                ("email", "lu@acme.test"),
+                ("how", "invite"),
+            ],
         )
         .await
         .expect_status(StatusCode::SEE_OTHER);
@@ -560,14 +598,26 @@ async fn the_pages_invite_resend_and_accept(backend: Backend) {
     let missing = owner
         .post_form(
             "/team/agents",
-            &[("name", "Mo Agent"), ("email", "mo@acme.test"), ("how", "password")],
+            &[
+                ("name", "Mo Agent"),
+                ("email", "mo@acme.test"),
+                ("how", "password"),
+            ],
         )
         .await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(outbox(&app, "mo@acme.test").await.is_empty());
     let list = owner.get("/team/agents?done=invited").await;
-    assert!(list.text.contains("Invited, not signed in yet"), "{}", list.text);
-    assert!(list.text.contains("Invited. They get an e-mail"), "{}", list.text);
+    assert!(
+        list.text.contains("Invited, not signed in yet"),
+        "{}",
+        list.text
+    );
+    assert!(
+        list.text.contains("Invited. They get an e-mail"),
+        "{}",
+        list.text
+    );
     let lu = app
         .store
         .credentials_by_email(&app.account.id, "lu@acme.test")
@@ -582,7 +632,11 @@ async fn the_pages_invite_resend_and_accept(backend: Backend) {
         list.text
     );
     let profile = owner.get(&format!("/team/agents/{}", lu.id)).await;
-    assert!(profile.text.contains("id=\"profile-invited\""), "{}", profile.text);
+    assert!(
+        profile.text.contains("id=\"profile-invited\""),
+        "{}",
+        profile.text
+    );
     assert!(profile.text.contains("Resend invitation"));
     let first = token(&app, "lu@acme.test").await;
     app.advance(MINUTE);
@@ -613,7 +667,11 @@ async fn the_pages_invite_resend_and_accept(backend: Backend) {
     let browser = app.client();
     let page = browser.get(&format!("/invite/{second}")).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.text.contains("Accept your invitation"), "{}", page.text);
+    assert!(
+        page.text.contains("Accept your invitation"),
+        "{}",
+        page.text
+    );
     let differ = browser
         .post_form(
             &format!("/invite/{second}"),
@@ -621,7 +679,11 @@ async fn the_pages_invite_resend_and_accept(backend: Backend) {
         )
         .await;
     assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(differ.text.contains("The two passwords differ"), "{}", differ.text);
+    assert!(
+        differ.text.contains("The two passwords differ"),
+        "{}",
+        differ.text
+    );
     let done = browser
         .post_form(
             &format!("/invite/{second}"),
@@ -630,11 +692,15 @@ async fn the_pages_invite_resend_and_accept(backend: Backend) {
         .await
         .expect_status(StatusCode::SEE_OTHER);
     assert_eq!(done.header("location"), Some("/agent"));
-    assert!(browser.session_token().is_some(), "signed in");
+    // Signed in: the agent's page opens (without a session it redirects to sign-in).
     browser.get("/agent").await.expect_status(StatusCode::OK);
     let spent = app.client().get(&format!("/invite/{second}")).await;
     assert_eq!(spent.status, StatusCode::GONE);
     assert!(spent.text.contains("This invitation link no longer works"));
     let list = owner.get("/team/agents").await;
-    assert!(!list.text.contains("Invited, not signed in yet"), "{}", list.text);
+    assert!(
+        !list.text.contains("Invited, not signed in yet"),
+        "{}",
+        list.text
+    );
 }

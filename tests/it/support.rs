@@ -745,12 +745,14 @@ pub fn assert_member_shape(v: &Value) {
         "name",
         "email",
         "disabled",
+        "invited",
         "linked",
         "session_active",
         "sessions",
     ] {
         assert!(v.get(key).is_some(), "Member without {key}: {v}");
     }
+    assert!(v["invited"].is_boolean(), "invited: {v}");
     assert!(v["id"].as_str().is_some_and(|s| !s.is_empty()), "id: {v}");
     assert!(
         v["disabled"].is_boolean() && v["session_active"].is_boolean(),

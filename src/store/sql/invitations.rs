@@ -7,7 +7,7 @@ use crate::domain::webhook::EventType;
 use crate::store::sql::{self, SqlStore, query, query_as, query_scalar};
 use crate::store::{
     AcceptedInvitation, AddressRule, InvitationStore, Member, NewInvitation, NewMember,
-    StoreResult,
+    PeopleStore, StoreResult,
 };
 
 impl SqlStore {

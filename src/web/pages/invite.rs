@@ -123,10 +123,7 @@ pub async fn resend<S: Section>(
     Path(id): Path<String>,
     SignedForm(p, form): SignedForm,
 ) -> PageResult {
-    let back = safe_back(
-        form.get("back"),
-        &format!("/team/{}", S::KIND.plural()),
-    );
+    let back = safe_back(form.get("back"), &format!("/team/{}", S::KIND.plural()));
     state
         .svc
         .resend_invitation(&p.actor, S::KIND, &id)
