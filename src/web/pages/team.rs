@@ -321,9 +321,13 @@ struct NewPersonPage {
     errors: FieldErrors,
 }
 
-/// Whether the Add form sets a password now rather than inviting by e-mail.
+/// Whether the Add form sets a password now rather than inviting by e-mail: "Set a password
+/// now" chosen, or (a form that does not say, as scripts post it) a password typed.
 fn sets_password(form: &FormData) -> bool {
-    form.get("how") == Some("password")
+    match form.get("how") {
+        Some(how) => how == "password",
+        None => !form.text("password").is_empty(),
+    }
 }
 
 pub async fn new_person<S: Section>(PageUser(p): PageUser) -> PageResult {
@@ -361,6 +365,21 @@ fn person_errors(form: &FormData, kind: MemberKind, new: bool) -> FieldErrors {
     let typed = form.text("password");
     if (new && sets_password(form)) || (!new && !typed.is_empty()) {
         errors.check("password", password::check_new_password(&typed));
+    } else if new && !typed.is_empty() {
+        // A password typed with "Send an invitation" chosen: which was meant is unclear, and
+        // neither guess should be made for the person.
+        errors.add(
+            "password",
+            "choose “Set a password now” to use this password, or leave it empty to send an \
+             invitation",
+        );
+    }
+    if new
+        && form
+            .get("how")
+            .is_some_and(|h| h != "invite" && h != "password")
+    {
+        errors.add("how", "choose “Send an invitation” or “Set a password now”");
     }
     let perms = form.all("permissions");
     match kind {
