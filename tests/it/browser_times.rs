@@ -8,7 +8,6 @@ use deskward::clock::Clock;
 use deskward::domain::member::MemberKind;
 use deskward::domain::zone::Zone;
 use deskward::store::AuditEntry;
-use deskward::store::prelude::*;
 
 use crate::browser::{
     App, ChromeDriver, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT, eventually,
