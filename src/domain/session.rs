@@ -142,7 +142,10 @@ impl Liveness {
     /// that (the idle timeout) or not (an agent's absolute lifetime comes first).
     pub fn deadline(&self) -> Deadline {
         let idle = self.last_seen_at + self.idle_timeout_minutes * MINUTE;
-        match self.max_lifetime_minutes.map(|m| self.started_at + m * MINUTE) {
+        match self
+            .max_lifetime_minutes
+            .map(|m| self.started_at + m * MINUTE)
+        {
             Some(end) if end <= idle => Deadline {
                 at: end,
                 extendable: false,

@@ -178,7 +178,11 @@ mod tests {
             "America/Los_Angeles"
         );
         assert_eq!(Zone::parse(" UTC ").unwrap().name(), "UTC");
-        assert!(Zone::parse("Mars/Olympus").unwrap_err().contains("Mars/Olympus"));
+        assert!(
+            Zone::parse("Mars/Olympus")
+                .unwrap_err()
+                .contains("Mars/Olympus")
+        );
         assert!(Zone::parse("").is_err());
         assert!(Zone::parse("PST8PDT,M3.2.0,M11.1.0").is_err());
         assert!(Zone::parse(&"A/".repeat(40)).unwrap_err().contains("64"));

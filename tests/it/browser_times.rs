@@ -39,7 +39,10 @@ fn all_in_los_angeles(page: &str, found: &[(String, String, String)], label: &st
             "{page}: {text:?} does not name {label}"
         );
         assert!(!text.contains("UTC"), "{page}: {text:?} is in UTC");
-        assert!(utc.is_match(title), "{page}: the title {title:?} is not UTC");
+        assert!(
+            utc.is_match(title),
+            "{page}: the title {title:?} is not UTC"
+        );
         assert_eq!(zone, LA, "{page}: {text:?}");
     }
 }
@@ -124,7 +127,8 @@ async fn the_audit_filter_finds_the_rows_that_read_dec_6_in_los_angeles() {
     let driver = ChromeDriver::start_in_zone(LA).await;
     let b = driver.browser().await;
     b.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
-    b.goto(&app.url("/security/audit?kind=member.created")).await;
+    b.goto(&app.url("/security/audit?kind=member.created"))
+        .await;
     // Nobody set a zone: the browser's goes into the form, and the page says so.
     b.wait_js(
         "the browser's zone in the filter",
@@ -169,7 +173,9 @@ async fn the_audit_filter_finds_the_rows_that_read_dec_6_in_los_angeles() {
         )
         .await;
     assert!(
-        href.as_str().unwrap_or_default().contains("tz=America%2FLos_Angeles"),
+        href.as_str()
+            .unwrap_or_default()
+            .contains("tz=America%2FLos_Angeles"),
         "{href}"
     );
     b.close().await;
@@ -212,10 +218,16 @@ async fn the_guarded_tab_warns_before_the_idle_timeout(backend: Backend) {
         vec![],
     )
     .await;
-    assert_eq!(b.text("#deskward-expiry-title").await, "You will be signed out soon");
+    assert_eq!(
+        b.text("#deskward-expiry-title").await,
+        "You will be signed out soon"
+    );
     assert!(b.text("#deskward-expiry-text").await.contains("ends at"));
     let focused = b
-        .js("return document.activeElement && document.activeElement.id;", vec![])
+        .js(
+            "return document.activeElement && document.activeElement.id;",
+            vec![],
+        )
         .await;
     assert_eq!(focused, json!("deskward-stay"));
     let axe = crate::browser_a11y::axe_source();

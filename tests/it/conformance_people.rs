@@ -441,7 +441,12 @@ async fn a_persons_time_zone_is_set_and_unset(backend: Backend) {
         .unwrap();
     assert_eq!(m.time_zone.as_deref(), Some("America/Los_Angeles"));
     assert_eq!(
-        store.member("ac1", "ag1").await.unwrap().time_zone.as_deref(),
+        store
+            .member("ac1", "ag1")
+            .await
+            .unwrap()
+            .time_zone
+            .as_deref(),
         Some("America/Los_Angeles")
     );
     assert_eq!(store.member("ac1", "ag2").await.unwrap().time_zone, None);

@@ -93,7 +93,10 @@ async fn pages_without_javascript_show_times_in_the_persons_zone(backend: Backen
         "unset: in UTC, named: {}",
         page.text
     );
-    assert!(page.text.contains("Not set: pages show times in your browser"));
+    assert!(
+        page.text
+            .contains("Not set: pages show times in your browser")
+    );
     assert!(page.text.contains("or in UTC where JavaScript is off"));
 
     // A name the database does not know: the field says why, nothing is stored.
@@ -131,7 +134,10 @@ async fn pages_without_javascript_show_times_in_the_persons_zone(backend: Backen
         "both times of the line in the person's zone: {}",
         page.text
     );
-    assert!(page.text.contains("<option value=\"America/Los_Angeles\" selected>"));
+    assert!(
+        page.text
+            .contains("<option value=\"America/Los_Angeles\" selected>")
+    );
     assert!(page.text.contains("data-zone=\"America/Los_Angeles\""));
 
     // The administrator's pages follow the administrator's own zone, not the agent's.
@@ -145,9 +151,15 @@ async fn pages_without_javascript_show_times_in_the_persons_zone(backend: Backen
     .await
     .expect_status(StatusCode::OK);
     let team = pat.get("/team/agents").await.text;
-    assert!(team.contains(">Sep 21, 2026, 4:13 PM CEST</time>"), "{team}");
+    assert!(
+        team.contains(">Sep 21, 2026, 4:13 PM CEST</time>"),
+        "{team}"
+    );
     let profile = pat.get(&format!("/team/agents/{}", ann.id)).await.text;
-    assert!(profile.contains(">Sep 21, 2026, 4:13 PM CEST</time>"), "{profile}");
+    assert!(
+        profile.contains(">Sep 21, 2026, 4:13 PM CEST</time>"),
+        "{profile}"
+    );
 
     // Clearing it with the form's first choice.
     let r = tab.post_form("/me/time-zone", &[("time_zone", "")]).await;
@@ -199,12 +211,18 @@ async fn the_audit_filter_reads_dates_in_a_zone(backend: Backend) {
         .get(&format!("{created}&tz=Pacific/Nowhere"))
         .await
         .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
-    assert!(message.contains("tz") && message.contains("Pacific/Nowhere"), "{message}");
+    assert!(
+        message.contains("tz") && message.contains("Pacific/Nowhere"),
+        "{message}"
+    );
 
     // The page: without a zone of the person's, UTC days, and it says so.
     let page_path = "/security/audit?kind=member.created&from=2026-12-06&to=2026-12-06";
     let page = pat.get(page_path).await.expect_status(StatusCode::OK).text;
-    assert!(page.contains("Dates are days in UTC (no time zone is set"), "{page}");
+    assert!(
+        page.contains("Dates are days in UTC (no time zone is set"),
+        "{page}"
+    );
     assert!(page.contains(">Dec 6, 2026, 7:30 AM UTC</time>"), "{page}");
     assert!(page.contains("1 entry"), "{page}");
 
@@ -216,7 +234,10 @@ async fn the_audit_filter_reads_dates_in_a_zone(backend: Backend) {
     .await
     .expect_status(StatusCode::OK);
     let page = pat.get(page_path).await.expect_status(StatusCode::OK).text;
-    assert!(page.contains("Dates are days in America/Los_Angeles;"), "{page}");
+    assert!(
+        page.contains("Dates are days in America/Los_Angeles;"),
+        "{page}"
+    );
     assert!(
         page.contains("<input type=\"hidden\" name=\"tz\" value=\"America/Los_Angeles\""),
         "the form carries the zone: {page}"
@@ -249,10 +270,15 @@ async fn the_csv_says_which_zone_its_times_are_in(backend: Backend) {
     let csv = pat.get(&format!("/api/v1/audit?{q}&format=csv")).await.text;
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "id,at (UTC),kind,actor,target,ip,detail,count");
-    assert!(lines[1].contains(",2026-12-06T07:30:00Z,member.created,"), "{csv}");
+    assert!(
+        lines[1].contains(",2026-12-06T07:30:00Z,member.created,"),
+        "{csv}"
+    );
 
     let csv = pat
-        .get(&format!("/api/v1/audit?{q}&tz=America/Los_Angeles&format=csv"))
+        .get(&format!(
+            "/api/v1/audit?{q}&tz=America/Los_Angeles&format=csv"
+        ))
         .await
         .text;
     let lines: Vec<&str> = csv.lines().collect();
@@ -308,7 +334,10 @@ async fn the_stream_warns_before_the_idle_timeout(backend: Backend) {
 
     // Warned again, nobody there: the session ends as expired.
     app.advance(72 * HOUR - 20 * SECOND);
-    let v = s.until("session_expiring", wait).await.expect("a second warning");
+    let v = s
+        .until("session_expiring", wait)
+        .await
+        .expect("a second warning");
     assert_eq!(v["seconds_left"], 20, "{v}");
     app.advance(21 * SECOND);
     assert_eq!(app.sweep().await, 1);

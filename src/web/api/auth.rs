@@ -326,7 +326,11 @@ pub async fn set_time_zone(
     ApiUser(p): ApiUser,
     ApiJson(body): ApiJson<TimeZoneBody>,
 ) -> Result<Json<TimeZoneBody>, ApiError> {
-    if body.time_zone.as_deref().is_some_and(|z| z.trim().is_empty()) {
+    if body
+        .time_zone
+        .as_deref()
+        .is_some_and(|z| z.trim().is_empty())
+    {
         return Err(ApiError::invalid(
             "time_zone: must be an IANA time zone name, or null to unset it",
         ));

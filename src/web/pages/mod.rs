@@ -25,8 +25,8 @@ mod webhooks;
 pub use extract::{FormData, PageTenant, PageUser, SignedForm, Visitor};
 pub use fields::FieldErrors;
 pub use layout::{
-    InPage, Layout, Nav, PageError, PageResult, SessionRow, ShownTime, capitalize, render, see_other,
-    viewer_zone,
+    InPage, Layout, Nav, PageError, PageResult, SessionRow, ShownTime, capitalize, render,
+    see_other, viewer_zone,
 };
 
 pub fn router() -> Router<AppState> {

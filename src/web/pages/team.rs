@@ -131,7 +131,11 @@ fn card(actor: &Actor, v: &MemberView, zone: &Zone) -> Card {
         disabled: m.disabled,
         status: m.status.as_str(),
         status_label: m.status.label(),
-        sessions: v.sessions.iter().map(|s| SessionRow::new(s, zone)).collect(),
+        sessions: v
+            .sessions
+            .iter()
+            .map(|s| SessionRow::new(s, zone))
+            .collect(),
         can_end: actor.can_manage(m.as_target()),
         is_self: m.id == actor.member_id,
         linked: link_view(actor, m),
@@ -499,7 +503,11 @@ async fn profile_page(
         &ProfilePage {
             layout,
             kind: kind.plural(),
-            sessions: v.sessions.iter().map(|s| SessionRow::new(s, &zone)).collect(),
+            sessions: v
+                .sessions
+                .iter()
+                .map(|s| SessionRow::new(s, &zone))
+                .collect(),
             can_manage: p.actor.can_manage(m.as_target()),
             can_disable: p.actor.can_administer(m.as_target()),
             is_self: m.id == p.actor.member_id,
@@ -611,7 +619,11 @@ pub async fn set_disabled<S: Section>(
                     kind_label(S::KIND),
                     v.member.name
                 ),
-                sessions: v.sessions.iter().map(|s| SessionRow::new(s, &viewer_zone(&p))).collect(),
+                sessions: v
+                    .sessions
+                    .iter()
+                    .map(|s| SessionRow::new(s, &viewer_zone(&p)))
+                    .collect(),
                 action: format!("{}/disabled", profile_href(S::KIND, &id)),
                 back,
                 fields: vec![("disabled".into(), "true".into())],
@@ -667,7 +679,11 @@ pub async fn confirm_end_person<S: Section>(
                 v.member.name
             ),
             warning: (v.member.id == p.actor.member_id).then(|| THIS_BROWSER.to_string()),
-            sessions: v.sessions.iter().map(|s| SessionRow::new(s, &viewer_zone(&p))).collect(),
+            sessions: v
+                .sessions
+                .iter()
+                .map(|s| SessionRow::new(s, &viewer_zone(&p)))
+                .collect(),
             action: format!("{}/end-sessions", profile_href(S::KIND, &id)),
             back,
             ids: Vec::new(),
