@@ -229,13 +229,16 @@
     return future ? "in " + text : text + " ago";
   }
   function localTimes(root) {
-    if (!timeFormat) return;
     root.querySelectorAll("time[datetime]").forEach(function (t) {
       if (t.hasAttribute("data-local")) return;
       var ms = Date.parse(t.getAttribute("datetime"));
       if (isNaN(ms)) return;
+      // Already in the zone to show (the person's own, written by the server): kept, so the
+      // zone is named as the server names it ("CET", where browsers say "GMT+1").
+      var same = t.getAttribute("data-zone") === VIEW_ZONE;
+      if (!same && !timeFormat) return;
       if (!t.title) t.title = new Date(ms).toISOString().slice(0, 16).replace("T", " ") + " UTC";
-      t.textContent = zoned(ms) + " (" + relative(ms) + ")";
+      t.textContent = (same ? t.textContent.trim() : zoned(ms)) + " (" + relative(ms) + ")";
       t.setAttribute("data-local", "1");
       t.setAttribute("data-zone", VIEW_ZONE);
     });

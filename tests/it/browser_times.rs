@@ -94,6 +94,24 @@ async fn a_viewer_in_los_angeles_reads_every_time_in_that_zone() {
         format!("({LA})"),
         "My sessions names the browser's zone"
     );
+
+    // The person's own zone, once set, wins over the browser's.
+    app.svc
+        .set_own_time_zone(&app.primary_actor(), Some("Europe/Berlin"))
+        .await
+        .expect("set the zone");
+    let berlin = Zone::parse("Europe/Berlin").unwrap().label(app.svc.now());
+    b.goto(&app.url(&format!("/team/agents/{}", ann.id))).await;
+    b.wait_js(
+        "the script to write the times",
+        "return document.querySelectorAll('time:not([data-local])').length === 0;",
+        vec![],
+    )
+    .await;
+    for (text, _, zone) in times(&b).await {
+        assert!(text.contains(&format!(" {berlin} (")), "{text:?}");
+        assert_eq!(zone, "Europe/Berlin", "{text:?}");
+    }
     b.close().await;
 }
 

@@ -88,7 +88,7 @@ async fn pages_without_javascript_show_times_in_the_persons_zone(backend: Backen
     let page = tab.get("/me/sessions").await.expect_status(StatusCode::OK);
     assert!(
         page.text.contains(
-            "title=\"2026-09-21 14:13 UTC\">Sep 21, 2026, 2:13 PM UTC</time> · last activity"
+            "data-zone=\"UTC\" title=\"2026-09-21 14:13 UTC\">Sep 21, 2026, 2:13 PM UTC</time> · last activity"
         ),
         "unset: in UTC, named: {}",
         page.text
@@ -128,7 +128,8 @@ async fn pages_without_javascript_show_times_in_the_persons_zone(backend: Backen
     assert!(
         page.text.contains(
             "title=\"2026-09-21 14:13 UTC\">Sep 21, 2026, 7:13 AM PDT</time> · last activity \
-             <time datetime=\"2026-09-21T14:13:20Z\" title=\"2026-09-21 14:13 UTC\">Sep 21, \
+             <time datetime=\"2026-09-21T14:13:20Z\" data-zone=\"America/Los_Angeles\" \
+             title=\"2026-09-21 14:13 UTC\">Sep 21, \
              2026, 7:13 AM PDT</time>"
         ),
         "both times of the line in the person's zone: {}",
@@ -244,7 +245,8 @@ async fn the_audit_filter_reads_dates_in_a_zone(backend: Backend) {
     );
     assert!(
         page.contains(
-            "<time datetime=\"2026-12-07T05:55:00Z\" title=\"2026-12-07 05:55 UTC\">Dec 6, 2026, \
+            "<time datetime=\"2026-12-07T05:55:00Z\" data-zone=\"America/Los_Angeles\" \
+             title=\"2026-12-07 05:55 UTC\">Dec 6, 2026, \
              9:55 PM PST</time>"
         ),
         "{page}"

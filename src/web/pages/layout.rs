@@ -279,6 +279,9 @@ pub struct ShownTime {
     pub text: String,
     /// "2026-12-07 05:48 UTC", the title.
     pub utc: String,
+    /// The zone `text` is in, by its IANA name: the script keeps the text when it would show
+    /// the same zone, so the zone's name reads the same with and without it.
+    pub zone: String,
 }
 
 impl ShownTime {
@@ -287,6 +290,7 @@ impl ShownTime {
             iso: rfc3339(ms),
             text: zone.show(ms),
             utc: human(ms),
+            zone: zone.name().to_string(),
         }
     }
 }
