@@ -321,6 +321,7 @@ mod tests {
                 invited: false,
                 created_at: 1_000,
                 linked: None,
+                time_zone: None,
             },
             sessions: Vec::new(),
         })

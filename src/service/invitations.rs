@@ -8,7 +8,7 @@ use askama::Template;
 use crate::domain::ClientIp;
 use crate::domain::audit::AuditKind;
 use crate::domain::email;
-use crate::domain::mail::{INVITATION_LINK_TTL, TOKEN_BYTES, human_utc, one_line_name};
+use crate::domain::mail::{INVITATION_LINK_TTL, TOKEN_BYTES, human_time, one_line_name};
 use crate::domain::member::MemberKind;
 use crate::domain::password::{self, MAX_PASSWORD_CHARS};
 use crate::domain::policy::Actor;
@@ -210,7 +210,8 @@ impl Service {
         let name = one_line_name(who.name);
         let inviter = one_line_name(&inviter.name);
         let account_name = one_line_name(&account.name);
-        let expires = human_utc(expires_at);
+        // In UTC: someone not yet signed in has set no time zone of their own.
+        let expires = human_time(expires_at, None);
         let role = match who.kind {
             MemberKind::Agent => "an agent",
             MemberKind::Admin => "an administrator",

@@ -69,7 +69,7 @@ async fn an_invitation_arrives_once_over_starttls(backend: Backend) {
         "Pat Primary invited you",
         "Acme Support",
         "as an agent",
-        "(UTC)",
+        " UTC, seven days",
     ] {
         assert!(text.contains(words), "{words}: {text}");
         assert!(html.contains(words), "{words}: {html}");
