@@ -606,7 +606,26 @@ async fn the_pages_invite_resend_and_accept(backend: Backend) {
         )
         .await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A password typed with "Send an invitation" chosen: which was meant is asked, not guessed.
+    let unclear = owner
+        .post_form(
+            "/team/agents",
+            &[
+                ("name", "Mo Agent"),
+                ("email", "mo@acme.test"),
+                ("how", "invite"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(unclear.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unclear.text.contains("Set a password now"),
+        "{}",
+        unclear.text
+    );
     assert!(outbox(&app, "mo@acme.test").await.is_empty());
+    assert_eq!(owner.get("/api/v1/agents").await.json()["total"], 1);
     let list = owner.get("/team/agents?done=invited").await;
     assert!(
         list.text.contains("Invited, not signed in yet"),
