@@ -7,7 +7,7 @@
 //! The traits, one per aggregate, each in its own file beside this one: [`AccountStore`],
 //! [`SecretStore`], [`PeopleStore`], [`SessionStore`] (endings included), [`AuditStore`],
 //! [`ThrottleStore`], [`ChallengeStore`], [`MfaStore`], [`PolicyStore`], [`PresenceStore`],
-//! [`WebhookStore`], [`MailStore`] (the e-mail outbox and reset links), [`RetentionStore`], [`MetricsStore`] and [`DatabaseStore`] (health and
+//! [`WebhookStore`], [`MailStore`] (the e-mail outbox and reset links), [`InvitationStore`], [`RetentionStore`], [`MetricsStore`] and [`DatabaseStore`] (health and
 //! upkeep). [`Store`] is all of them, for the service to hold as one object: through a
 //! `dyn Store` every aggregate's methods are in reach; code holding a concrete store brings the
 //! traits into scope with `store::prelude`. What only tests need is [`testing::TestStore`],
@@ -32,6 +32,7 @@ mod assertion_keys;
 mod audit;
 mod challenges;
 mod database;
+mod invitations;
 mod mail;
 mod metrics;
 mod mfa;
@@ -53,6 +54,7 @@ pub use assertion_keys::*;
 pub use audit::*;
 pub use challenges::*;
 pub use database::*;
+pub use invitations::*;
 pub use mail::*;
 pub use metrics::*;
 pub use mfa::*;
@@ -70,9 +72,10 @@ pub use webhooks::*;
 /// The store traits, for callers to bring into scope at once.
 pub mod prelude {
     pub use super::{
-        AccountStore, AssertionKeyStore, AuditStore, ChallengeStore, DatabaseStore, MailStore,
-        MetricsStore, MfaStore, PeopleStore, PolicyStore, PresenceStore, RetentionStore,
-        SecretStore, SessionStore, Store, ThrottleStore, WebhookStore,
+        AccountStore, AssertionKeyStore, AuditStore, ChallengeStore, DatabaseStore,
+        InvitationStore, MailStore, MetricsStore, MfaStore, PeopleStore, PolicyStore,
+        PresenceStore, RetentionStore, SecretStore, SessionStore, Store, ThrottleStore,
+        WebhookStore,
     };
 }
 
@@ -114,6 +117,7 @@ pub trait Store:
     + PresenceStore
     + WebhookStore
     + MailStore
+    + InvitationStore
     + RetentionStore
     + MetricsStore
     + AssertionKeyStore
@@ -135,6 +139,7 @@ impl<T> Store for T where
         + PresenceStore
         + WebhookStore
         + MailStore
+        + InvitationStore
         + RetentionStore
         + MetricsStore
         + AssertionKeyStore
