@@ -350,6 +350,36 @@ async fn a_new_invitation_spends_the_earlier_links(backend: Backend) {
         .login("gi@acme.test", PASSWORD)
         .await
         .expect_status(StatusCode::OK);
+
+    // A new address spends the links sent to the old one: whoever reads the old mailbox
+    // cannot open the account now under another address. A resend reaches the new one.
+    let jo = invite(
+        &owner,
+        "agents",
+        json!({"name": "Jo Agent", "email": "jo@old.test"}),
+    )
+    .await;
+    let jo_id = jo["id"].as_str().unwrap();
+    let old_link = token(&app, "jo@old.test").await;
+    let moved = owner
+        .patch_json(
+            &format!("/api/v1/agents/{jo_id}"),
+            &json!({"email": "jo@new.test"}),
+        )
+        .await
+        .expect_status(StatusCode::OK);
+    assert_eq!(moved.json()["invited"], true);
+    accept(&app, &old_link, CHOSEN)
+        .await
+        .expect_error(StatusCode::GONE, "link_expired");
+    owner
+        .post_json(&format!("/api/v1/agents/{jo_id}/invitation"), &json!({}))
+        .await
+        .expect_status(StatusCode::ACCEPTED);
+    let new_link = token(&app, "jo@new.test").await;
+    accept(&app, &new_link, CHOSEN)
+        .await
+        .expect_status(StatusCode::OK);
 }
 
 async fn only_those_who_may_set_the_password_resend(backend: Backend) {

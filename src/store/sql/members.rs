@@ -285,6 +285,19 @@ impl PeopleStore for SqlStore {
             if r.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
+            if patch.email.is_some() {
+                // A link sent to the old address must not open an account now under another
+                // one: the person stays invited, and a resend goes to the new address.
+                query(
+                    "UPDATE invitations SET used_at = $1 \
+                     WHERE account_id = $2 AND member_id = $3 AND used_at IS NULL",
+                )
+                .bind(self.outbox_now())
+                .bind(account_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
             // A password change alone is no news to a receiver.
             let event = if patch.disabled == Some(true) {
                 Some(crate::domain::webhook::EventType::MemberDisabled)
