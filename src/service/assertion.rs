@@ -178,9 +178,10 @@ impl Service {
         let now = self.now();
         let now_secs = now.div_euclid(1000);
         let mut ring = self.assertions.ring();
-        // Nothing loaded yet (the first tick has not run): read the keys now. Otherwise the
-        // tick keeps them, and the check never waits on the database for them.
-        if ring.slots.is_empty() {
+        // No key to sign with in memory (the first tick has not run, or it is replacing a key
+        // it could not open): read the keys now. Otherwise the tick keeps them, and the check
+        // never waits on the database for them.
+        if ring.signing(now).is_none() {
             if let Err(e) = self.rotate_assertion_keys().await {
                 tracing::warn!(error = %e, "no key to sign Remote-Assertion with");
                 return None;
