@@ -36,11 +36,13 @@ pub enum AuditKind {
     PasswordResetRequested,
     PasswordReset,
     MailFailed,
+    /// A person used the "This wasn't me" link of a sign-in alert.
+    SigninAlertUsed,
 }
 
 impl AuditKind {
     /// Every kind, in the order the audit page offers them.
-    pub const ALL: [AuditKind; 26] = [
+    pub const ALL: [AuditKind; 27] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignInRefused,
@@ -67,6 +69,7 @@ impl AuditKind {
         AuditKind::PasswordResetRequested,
         AuditKind::PasswordReset,
         AuditKind::MailFailed,
+        AuditKind::SigninAlertUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +100,7 @@ impl AuditKind {
             AuditKind::PasswordResetRequested => "password.reset_requested",
             AuditKind::PasswordReset => "password.reset",
             AuditKind::MailFailed => "mail.failed",
+            AuditKind::SigninAlertUsed => "signin_alert.used",
         }
     }
 
@@ -129,6 +133,7 @@ impl AuditKind {
             AuditKind::PasswordResetRequested => "Password reset asked for",
             AuditKind::PasswordReset => "Password reset by e-mail link",
             AuditKind::MailFailed => "E-mail could not be sent",
+            AuditKind::SigninAlertUsed => "Sign-in reported as not theirs",
         }
     }
 
@@ -144,7 +149,8 @@ impl AuditKind {
             | EndReason::Replaced
             | EndReason::OutsideOfficeNetwork
             | EndReason::MfaReset
-            | EndReason::PasswordReset => AuditKind::SessionEnded,
+            | EndReason::PasswordReset
+            | EndReason::EndedByOwner => AuditKind::SessionEnded,
         }
     }
 }

@@ -10,6 +10,7 @@ use super::AppState;
 use super::section::{Admins, Agents, Section};
 use crate::service::EndedCount;
 
+mod alerts;
 mod audit;
 mod auth;
 mod confirm;
@@ -38,6 +39,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/reset/{token}",
             get(reset::link_page).post(reset::link_submit),
+        )
+        .route(
+            "/signin-alert/{token}",
+            get(alerts::alert_page).post(alerts::alert_submit),
         )
         .route("/agent", get(auth::agent_home))
         .route("/me/status", post(auth::set_status))
