@@ -36,13 +36,15 @@ pub enum AuditKind {
     PasswordResetRequested,
     PasswordReset,
     MailFailed,
+    InvitationSent,
+    InvitationAccepted,
     /// A person used the "This wasn't me" link of a sign-in alert.
     SigninAlertUsed,
 }
 
 impl AuditKind {
     /// Every kind, in the order the audit page offers them.
-    pub const ALL: [AuditKind; 27] = [
+    pub const ALL: [AuditKind; 29] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignInRefused,
@@ -69,6 +71,8 @@ impl AuditKind {
         AuditKind::PasswordResetRequested,
         AuditKind::PasswordReset,
         AuditKind::MailFailed,
+        AuditKind::InvitationSent,
+        AuditKind::InvitationAccepted,
         AuditKind::SigninAlertUsed,
     ];
 
@@ -100,6 +104,8 @@ impl AuditKind {
             AuditKind::PasswordResetRequested => "password.reset_requested",
             AuditKind::PasswordReset => "password.reset",
             AuditKind::MailFailed => "mail.failed",
+            AuditKind::InvitationSent => "invitation.sent",
+            AuditKind::InvitationAccepted => "invitation.accepted",
             AuditKind::SigninAlertUsed => "signin_alert.used",
         }
     }
@@ -133,6 +139,8 @@ impl AuditKind {
             AuditKind::PasswordResetRequested => "Password reset asked for",
             AuditKind::PasswordReset => "Password reset by e-mail link",
             AuditKind::MailFailed => "E-mail could not be sent",
+            AuditKind::InvitationSent => "Invitation sent",
+            AuditKind::InvitationAccepted => "Invitation accepted",
             AuditKind::SigninAlertUsed => "Sign-in reported as not theirs",
         }
     }

@@ -15,6 +15,7 @@ pub mod signin;
 pub mod time;
 pub mod totp;
 pub mod webhook;
+pub mod zone;
 
 pub use client_ip::ClientIp;
 pub use email::Email;

@@ -29,8 +29,13 @@ pub struct Member {
     /// The agent's own last choice, restored when a tab connects again.
     pub status_choice: AgentStatus,
     pub disabled: bool,
+    /// Added without a password and has not yet set one with the invitation link: no
+    /// password opens the account until then.
+    pub invited: bool,
     pub created_at: Millis,
     pub linked: Option<LinkedRef>,
+    /// Their own IANA time zone, when they set one (`domain::zone::Zone` checked it).
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -144,5 +149,12 @@ pub trait PeopleStore: Send + Sync {
         id: &str,
         status: AgentStatus,
         choice: Option<AgentStatus>,
+    ) -> StoreResult<Member>;
+    /// Sets (or, with None, unsets) a person's own time zone, a name already checked.
+    async fn set_time_zone(
+        &self,
+        account_id: &str,
+        id: &str,
+        time_zone: Option<&str>,
     ) -> StoreResult<Member>;
 }

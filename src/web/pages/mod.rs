@@ -16,6 +16,7 @@ mod auth;
 mod confirm;
 mod extract;
 mod fields;
+mod invite;
 mod layout;
 mod mfa;
 mod reset;
@@ -26,7 +27,8 @@ mod webhooks;
 pub use extract::{FormData, PageTenant, PageUser, SignedForm, Visitor};
 pub use fields::FieldErrors;
 pub use layout::{
-    InPage, Layout, Nav, PageError, PageResult, SessionRow, capitalize, render, see_other,
+    InPage, Layout, Nav, PageError, PageResult, SessionRow, ShownTime, capitalize, render,
+    see_other, viewer_zone,
 };
 
 pub fn router() -> Router<AppState> {
@@ -43,6 +45,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/signin-alert/{token}",
             get(alerts::alert_page).post(alerts::alert_submit),
+        )
+        .route(
+            "/invite/{token}",
+            get(invite::link_page).post(invite::link_submit),
         )
         .route("/agent", get(auth::agent_home))
         .route("/me/status", post(auth::set_status))
@@ -66,6 +72,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/security/audit.csv", get(audit::audit_csv))
         .route("/me/password", post(settings::change_password))
+        .route("/me/time-zone", post(settings::set_time_zone))
         // --- two-factor sign-in
         .route("/me/security", get(mfa::security_page))
         .route("/me/security/totp", post(mfa::start_totp))
@@ -110,6 +117,10 @@ fn team_routes<S: Section>() -> Router<AppState> {
             get(team::confirm_end_person::<S>).post(team::end_person::<S>),
         )
         .route(&format!("{base}/{{id}}/mfa/reset"), post(mfa::reset::<S>))
+        .route(
+            &format!("{base}/{{id}}/invitation"),
+            post(invite::resend::<S>),
+        )
 }
 
 async fn css() -> Response {
@@ -224,6 +235,12 @@ pub fn notice(done: Option<&str>, n: Option<&str>, people: Option<&str>) -> Opti
             (n, _) => format!("{} ended.", counted_noun(n, "session", "sessions")),
         },
         "added" => "Added. They can sign in now.".to_string(),
+        "invited" => "Invited. They get an e-mail with a link to choose their password and \
+                      sign in; the link works for 7 days."
+            .to_string(),
+        "invitation_sent" => {
+            "A new invitation is on its way. Earlier links no longer work.".to_string()
+        }
         "saved" => "Changes saved.".to_string(),
         "disabled" => "Account disabled. Its sessions have ended.".to_string(),
         "enabled" => "Account enabled. They can sign in again.".to_string(),

@@ -12,6 +12,7 @@ use crate::domain::member::{MemberKind, Permission, Permissions};
 use crate::domain::name::check_name;
 use crate::domain::password;
 use crate::domain::policy::{Actor, section_permission};
+use crate::domain::zone::Zone;
 use crate::service::{MemberView, NewPerson, PersonPatch, Principal, ServiceError};
 use crate::store::Member;
 use crate::web::section::Section;
@@ -20,7 +21,7 @@ use crate::web::{AppState, query};
 use super::confirm::{Confirm, NAMES_LISTED, THIS_BROWSER, confirm};
 use super::{
     FieldErrors, FormData, InPage, Layout, PageError, PageResult, PageUser, SessionRow, SignedForm,
-    counted_noun, notice, render, safe_back, see_other, with_notice,
+    counted_noun, notice, render, safe_back, see_other, viewer_zone, with_notice,
 };
 
 /// "agent" or "administrator", as sentences name a kind.
@@ -109,6 +110,10 @@ pub struct Card {
     /// The addresses of sessions outside the office networks, for the icon beside the
     /// session icon.
     pub outside: Option<String>,
+    /// Invited and not signed in yet.
+    pub invited: bool,
+    /// The viewer may send them a new invitation (what setting their password needs).
+    pub can_resend: bool,
 }
 
 fn initials(name: &str) -> String {
@@ -119,7 +124,7 @@ fn initials(name: &str) -> String {
         .collect()
 }
 
-fn card(actor: &Actor, v: &MemberView) -> Card {
+fn card(actor: &Actor, v: &MemberView, zone: &Zone) -> Card {
     let m = &v.member;
     Card {
         id: m.id.clone(),
@@ -130,11 +135,20 @@ fn card(actor: &Actor, v: &MemberView) -> Card {
         disabled: m.disabled,
         status: m.status.as_str(),
         status_label: m.status.label(),
-        sessions: v.sessions.iter().map(SessionRow::new).collect(),
+        sessions: v
+            .sessions
+            .iter()
+            .map(|s| SessionRow::new(s, zone))
+            .collect(),
         can_end: actor.can_manage(m.as_target()),
         is_self: m.id == actor.member_id,
         linked: link_view(actor, m),
         outside: outside_addresses(&v.sessions),
+        invited: m.invited,
+        can_resend: m.invited
+            && !m.disabled
+            && actor.can_manage(m.as_target())
+            && actor.can_administer(m.as_target()),
     }
 }
 
@@ -254,6 +268,7 @@ pub async fn list<S: Section>(
         )));
     }
     let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+    let zone = viewer_zone(&p);
     let filtered = ["q", "session", "status", "network"]
         .iter()
         .any(|k| params.get(*k).is_some_and(|v| !v.is_empty()));
@@ -263,7 +278,11 @@ pub async fn list<S: Section>(
             layout: Layout::signed_in(&p, "team", section_title(S::KIND))
                 .with_notice(done_notice(&params)),
             kind: S::KIND.plural(),
-            cards: page.items.iter().map(|v| card(&p.actor, v)).collect(),
+            cards: page
+                .items
+                .iter()
+                .map(|v| card(&p.actor, v, &zone))
+                .collect(),
             total: page.total,
             page: page.page,
             per_page: page.per_page,
@@ -306,8 +325,19 @@ struct NewPersonPage {
     kind: &'static str,
     name: String,
     email: String,
+    /// `invite` (the default: an e-mail with a link) or `password` (set one now).
+    how: String,
     permissions: Vec<PermView>,
     errors: FieldErrors,
+}
+
+/// Whether the Add form sets a password now rather than inviting by e-mail: "Set a password
+/// now" chosen, or (a form that does not say, as scripts post it) a password typed.
+fn sets_password(form: &FormData) -> bool {
+    match form.get("how") {
+        Some(how) => how == "password",
+        None => !form.text("password").is_empty(),
+    }
 }
 
 pub async fn new_person<S: Section>(PageUser(p): PageUser) -> PageResult {
@@ -324,6 +354,7 @@ pub async fn new_person<S: Section>(PageUser(p): PageUser) -> PageResult {
             kind: S::KIND.plural(),
             name: String::new(),
             email: String::new(),
+            how: "invite".to_string(),
             permissions: perm_views(&p.actor, &[]),
             errors: FieldErrors::new(),
         },
@@ -331,8 +362,8 @@ pub async fn new_person<S: Section>(PageUser(p): PageUser) -> PageResult {
 }
 
 /// The name, e-mail, password and permissions of a person's form, each checked by the rules
-/// the service applies. Adding someone (`new`) needs a password and always sets permissions;
-/// an edit checks them only when the form sends them.
+/// the service applies. Adding someone (`new`) needs a password unless they are invited, and
+/// always sets permissions; an edit checks them only when the form sends them.
 fn person_errors(form: &FormData, kind: MemberKind, new: bool) -> FieldErrors {
     let mut errors = FieldErrors::new();
     if let Some(name) = form.get("name") {
@@ -342,8 +373,23 @@ fn person_errors(form: &FormData, kind: MemberKind, new: bool) -> FieldErrors {
         errors.check("email", Email::parse(email));
     }
     let typed = form.text("password");
-    if new || !typed.is_empty() {
+    if (new && sets_password(form)) || (!new && !typed.is_empty()) {
         errors.check("password", password::check_new_password(&typed));
+    } else if new && !typed.is_empty() {
+        // A password typed with "Send an invitation" chosen: which was meant is unclear, and
+        // neither guess should be made for the person.
+        errors.add(
+            "password",
+            "choose “Set a password now” to use this password, or leave it empty to send an \
+             invitation",
+        );
+    }
+    if new
+        && form
+            .get("how")
+            .is_some_and(|h| h != "invite" && h != "password")
+    {
+        errors.add("how", "choose “Send an invitation” or “Set a password now”");
     }
     let perms = form.all("permissions");
     match kind {
@@ -374,13 +420,20 @@ pub async fn create<S: Section>(
                     kind: S::KIND,
                     name: form.text("name"),
                     email: form.text("email"),
-                    password: form.text("password"),
+                    password: sets_password(&form).then(|| form.text("password")),
                     permissions: perms.clone(),
                 },
             )
             .await;
         match result {
-            Ok(_) => return Ok(see_other(&with_notice(&list_href(S::KIND), "added", None))),
+            Ok(_) => {
+                let done = if sets_password(&form) {
+                    "added"
+                } else {
+                    "invited"
+                };
+                return Ok(see_other(&with_notice(&list_href(S::KIND), done, None)));
+            }
             Err(e) => errors.absorb(e, |f| f).in_page(&p)?,
         }
     }
@@ -391,6 +444,12 @@ pub async fn create<S: Section>(
             kind: S::KIND.plural(),
             name: form.text("name"),
             email: form.text("email"),
+            how: if sets_password(&form) {
+                "password"
+            } else {
+                "invite"
+            }
+            .to_string(),
             permissions: perm_views(&p.actor, &perms),
             errors,
         },
@@ -445,7 +504,12 @@ async fn profile_page(
     let v = state.svc.get_person(&p.actor, kind, id).await.in_page(p)?;
     let m = &v.member;
     let mut linked = link_view(&p.actor, m);
-    let mut cmp_self: Vec<SessionRow> = v.sessions.iter().map(SessionRow::new).collect();
+    let zone = viewer_zone(p);
+    let mut cmp_self: Vec<SessionRow> = v
+        .sessions
+        .iter()
+        .map(|s| SessionRow::new(s, &zone))
+        .collect();
     let mut cmp_linked = Vec::new();
     if let (Some(lv), Some(l)) = (linked.as_mut(), m.linked.as_ref())
         && lv.can_open
@@ -454,7 +518,11 @@ async fn profile_page(
         lv.can_manage = p.actor.can_manage(other.member.as_target());
         lv.can_disable = p.actor.can_administer(other.member.as_target());
         lv.disabled = other.member.disabled;
-        cmp_linked = other.sessions.iter().map(SessionRow::new).collect();
+        cmp_linked = other
+            .sessions
+            .iter()
+            .map(|s| SessionRow::new(s, &zone))
+            .collect();
         mark_matches(&mut cmp_self, &other.sessions);
         mark_matches(&mut cmp_linked, &v.sessions);
     }
@@ -484,12 +552,16 @@ async fn profile_page(
         &ProfilePage {
             layout,
             kind: kind.plural(),
-            sessions: v.sessions.iter().map(SessionRow::new).collect(),
+            sessions: v
+                .sessions
+                .iter()
+                .map(|s| SessionRow::new(s, &zone))
+                .collect(),
             can_manage: p.actor.can_manage(m.as_target()),
             can_disable: p.actor.can_administer(m.as_target()),
             is_self: m.id == p.actor.member_id,
             permissions: perm_views(&p.actor, &perms),
-            p: card(&p.actor, &v),
+            p: card(&p.actor, &v, &zone),
             linked,
             cmp_self,
             cmp_linked,
@@ -596,7 +668,11 @@ pub async fn set_disabled<S: Section>(
                     kind_label(S::KIND),
                     v.member.name
                 ),
-                sessions: v.sessions.iter().map(SessionRow::new).collect(),
+                sessions: v
+                    .sessions
+                    .iter()
+                    .map(|s| SessionRow::new(s, &viewer_zone(&p)))
+                    .collect(),
                 action: format!("{}/disabled", profile_href(S::KIND, &id)),
                 back,
                 fields: vec![("disabled".into(), "true".into())],
@@ -652,7 +728,11 @@ pub async fn confirm_end_person<S: Section>(
                 v.member.name
             ),
             warning: (v.member.id == p.actor.member_id).then(|| THIS_BROWSER.to_string()),
-            sessions: v.sessions.iter().map(SessionRow::new).collect(),
+            sessions: v
+                .sessions
+                .iter()
+                .map(|s| SessionRow::new(s, &viewer_zone(&p)))
+                .collect(),
             action: format!("{}/end-sessions", profile_href(S::KIND, &id)),
             back,
             ids: Vec::new(),
@@ -696,7 +776,7 @@ pub async fn confirm_end_one(
                 "End this session of {}? They will be signed out and must sign in again.",
                 owner.name
             ),
-            sessions: vec![SessionRow::new(&s)],
+            sessions: vec![SessionRow::new(&s, &viewer_zone(&p))],
             action: format!("/sessions/{id}/end"),
             back,
             ids: Vec::new(),
