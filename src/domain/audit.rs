@@ -38,11 +38,13 @@ pub enum AuditKind {
     MailFailed,
     InvitationSent,
     InvitationAccepted,
+    /// A person used the "This wasn't me" link of a sign-in alert.
+    SigninAlertUsed,
 }
 
 impl AuditKind {
     /// Every kind, in the order the audit page offers them.
-    pub const ALL: [AuditKind; 28] = [
+    pub const ALL: [AuditKind; 29] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignInRefused,
@@ -71,6 +73,7 @@ impl AuditKind {
         AuditKind::MailFailed,
         AuditKind::InvitationSent,
         AuditKind::InvitationAccepted,
+        AuditKind::SigninAlertUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +106,7 @@ impl AuditKind {
             AuditKind::MailFailed => "mail.failed",
             AuditKind::InvitationSent => "invitation.sent",
             AuditKind::InvitationAccepted => "invitation.accepted",
+            AuditKind::SigninAlertUsed => "signin_alert.used",
         }
     }
 
@@ -137,6 +141,7 @@ impl AuditKind {
             AuditKind::MailFailed => "E-mail could not be sent",
             AuditKind::InvitationSent => "Invitation sent",
             AuditKind::InvitationAccepted => "Invitation accepted",
+            AuditKind::SigninAlertUsed => "Sign-in reported as not theirs",
         }
     }
 
@@ -152,7 +157,8 @@ impl AuditKind {
             | EndReason::Replaced
             | EndReason::OutsideOfficeNetwork
             | EndReason::MfaReset
-            | EndReason::PasswordReset => AuditKind::SessionEnded,
+            | EndReason::PasswordReset
+            | EndReason::EndedByOwner => AuditKind::SessionEnded,
         }
     }
 }

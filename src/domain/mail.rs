@@ -1,6 +1,8 @@
-//! E-mail rules: how long a reset or invitation link lives, how many messages an address gets, and when a
-//! message that could not be sent is tried again or given up.
+//! E-mail rules: how long a reset or invitation link lives, how many messages an address gets,
+//! when a message that could not be sent is tried again or given up, and who is told about a
+//! sign-in from a new browser.
 
+use super::member::MemberKind;
 use super::time::{DAY, HOUR, Millis};
 use super::webhook::RETRY_DELAYS;
 use super::zone::Zone;
@@ -12,6 +14,38 @@ pub const INVITATION_LINK_TTL: Millis = 7 * DAY;
 /// Reset messages one address gets at most per [`RESET_WINDOW`].
 pub const RESETS_PER_WINDOW: i64 = 3;
 pub const RESET_WINDOW: Millis = HOUR;
+/// A sign-in alert's "This wasn't me" link works this long: longer than a reset link, since
+/// people read such messages late, and a session it ends may live for days.
+pub const SIGNIN_ALERT_LINK_TTL: Millis = 7 * DAY;
+
+/// Who is told by e-mail when they sign in from a browser without their device pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigninAlerts {
+    pub agents: bool,
+    pub admins: bool,
+}
+
+impl Default for SigninAlerts {
+    /// Administrators, whose accounts open more, are told by default; agents, who may share
+    /// and change workstations daily, are not.
+    fn default() -> Self {
+        SigninAlerts {
+            agents: false,
+            admins: true,
+        }
+    }
+}
+
+impl SigninAlerts {
+    /// Whether a person of this kind is told.
+    pub fn for_kind(self, kind: MemberKind) -> bool {
+        match kind {
+            MemberKind::Agent => self.agents,
+            MemberKind::Admin => self.admins,
+        }
+    }
+}
+
 /// Random bytes of a link's token: 256 bits (at least 128 are asked for).
 pub const TOKEN_BYTES: usize = 32;
 
@@ -149,6 +183,19 @@ mod tests {
             human_time(at, Some(&la)),
             "7 December 2026, 18:04 UTC (7 December 2026, 10:04 in America/Los_Angeles, PST)"
         );
+    }
+
+    #[test]
+    fn alerts_default_to_administrators_only() {
+        let d = SigninAlerts::default();
+        assert!(d.for_kind(MemberKind::Admin));
+        assert!(!d.for_kind(MemberKind::Agent));
+        let agents_only = SigninAlerts {
+            agents: true,
+            admins: false,
+        };
+        assert!(agents_only.for_kind(MemberKind::Agent));
+        assert!(!agents_only.for_kind(MemberKind::Admin));
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub enum EndReason {
     MfaReset,
     /// The person set a new password through a reset link sent by e-mail.
     PasswordReset,
+    /// The person said a sign-in was not theirs ("This wasn't me" in a sign-in alert).
+    EndedByOwner,
 }
 
 impl EndReason {
@@ -48,6 +50,7 @@ impl EndReason {
             EndReason::OutsideOfficeNetwork => "outside_office_network",
             EndReason::MfaReset => "mfa_reset",
             EndReason::PasswordReset => "password_reset",
+            EndReason::EndedByOwner => "ended_by_owner",
         }
     }
 
@@ -81,6 +84,10 @@ impl EndReason {
                 "Your password was reset with a link sent to your e-mail. Please sign in with \
                  the new one."
             }
+            EndReason::EndedByOwner => {
+                "This session was ended from the sign-in alert sent to your e-mail. If it was \
+                 you, please sign in again."
+            }
         }
     }
 }
@@ -98,6 +105,7 @@ impl FromStr for EndReason {
             "outside_office_network" => EndReason::OutsideOfficeNetwork,
             "mfa_reset" => EndReason::MfaReset,
             "password_reset" => EndReason::PasswordReset,
+            "ended_by_owner" => EndReason::EndedByOwner,
             _ => return Err(()),
         })
     }
@@ -288,6 +296,7 @@ mod tests {
             EndReason::OutsideOfficeNetwork,
             EndReason::MfaReset,
             EndReason::PasswordReset,
+            EndReason::EndedByOwner,
         ] {
             assert_eq!(r.as_str().parse::<EndReason>(), Ok(r));
         }

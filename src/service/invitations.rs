@@ -173,7 +173,8 @@ impl Service {
             member_kind: member.kind,
         });
         let norm = email::normalize(&member.email);
-        self.password_proven(member, &norm, ip, user_agent, None)
+        // The person has just used a link sent to their address: no sign-in alert about it.
+        self.password_proven(member, &norm, ip, user_agent, None, true)
             .await
     }
 

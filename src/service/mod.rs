@@ -19,6 +19,7 @@ use crate::store::{AuditEntry, Session, Store, StoreError, Which};
 /// poll, yet long enough for a busy but working database to answer.
 pub const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
+pub mod alerts;
 pub mod assertion;
 pub mod audit;
 pub mod authenticate;

@@ -22,6 +22,8 @@ pub struct SecuritySettings {
     pub office_network_policy: RolePolicies,
     /// Who must have a second factor.
     pub mfa_required: crate::store::MfaPolicy,
+    /// Who is told by e-mail about a sign-in from a new browser.
+    pub signin_alerts: crate::domain::mail::SigninAlerts,
 }
 
 /// A change request; absent fields stay as they are.
@@ -43,6 +45,10 @@ pub struct SecurityChange {
     pub mfa_required_agents: Option<bool>,
     /// Whether administrators must: the primary administrator's to change.
     pub mfa_required_admins: Option<bool>,
+    /// Whether agents are told about sign-ins from new browsers.
+    pub signin_alerts_agents: Option<bool>,
+    /// Whether administrators are: the primary administrator's to change.
+    pub signin_alerts_admins: Option<bool>,
 }
 
 impl Service {
@@ -62,6 +68,7 @@ impl Service {
             office_networks: policy.office_networks,
             office_network_policy: policy.roles,
             mfa_required: self.mfa_policy(&actor.account_id).await?,
+            signin_alerts: self.signin_alerts(&actor.account_id).await?,
         })
     }
 
@@ -74,6 +81,7 @@ impl Service {
     ) -> ServiceResult<SecuritySettings> {
         let before = self.security_settings(actor).await?;
         self.check_mfa_policy_change(actor, &before.mfa_required, &change)?;
+        self.check_signin_alerts_change(actor, before.signin_alerts, &change)?;
         if let Some(m) = change.agent_idle_timeout_minutes {
             session::check_agent_timeout(m)
                 .map_err(|e| ServiceError::invalid("agent_idle_timeout_minutes", e))?;
@@ -128,6 +136,8 @@ impl Service {
             .await;
         }
         self.change_mfa_policy(actor, before.mfa_required, &change)
+            .await?;
+        self.change_signin_alerts(actor, before.signin_alerts, &change)
             .await?;
         self.publish(crate::events::Event::SettingsChanged {
             account_id: actor.account_id.clone(),

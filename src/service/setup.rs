@@ -85,6 +85,22 @@ impl Service {
         Ok((account, member))
     }
 
+    /// Signs in the primary administrator who just made the account, in the browser that made
+    /// it: that browser gets their device pass first, so no sign-in alert tells them about
+    /// their own first sign-in. Otherwise as [`Service::login`].
+    pub async fn login_after_setup(
+        &self,
+        mut req: super::signin::LoginRequest,
+        admin: &Member,
+    ) -> ServiceResult<super::signin::SignInStep> {
+        let norm = crate::domain::email::normalize(&admin.email);
+        req.device_pass = Some(
+            self.device_pass(&admin.account_id, &admin.id, &norm)
+                .await?,
+        );
+        self.login(req).await
+    }
+
     /// Whether first-run setup is still open.
     pub async fn needs_setup(&self) -> ServiceResult<bool> {
         Ok(self.store.account_count().await? == 0)

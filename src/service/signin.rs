@@ -36,6 +36,8 @@ pub struct ChosenLogin {
     pub as_kind: MemberKind,
     pub ip: ClientIp,
     pub user_agent: String,
+    /// The browser's known-device pass, if it sent one (no alert for its own person).
+    pub device_pass: Option<String>,
 }
 
 /// The second step of a sign-in: a code for the challenge the password step gave.
@@ -138,7 +140,7 @@ impl Service {
             .device_pass_holder(req.device_pass.as_deref(), &req.account_id, &norm, None)
             .await;
         let (keys, attempt, lifted) = self
-            .reserve_signin(&req.account_id, &norm, req.ip, holder)
+            .reserve_signin(&req.account_id, &norm, req.ip, holder.clone())
             .await?;
         let candidates: Vec<Credentials> = self
             .store
@@ -180,13 +182,22 @@ impl Service {
             });
         }
         let member = matched.pop().expect("one match");
-        self.password_proven(member, &norm, req.ip, &req.user_agent, Some(&attempt))
-            .await
+        let known_browser = holder.as_deref() == Some(member.id.as_str());
+        self.password_proven(
+            member,
+            &norm,
+            req.ip,
+            &req.user_agent,
+            Some(&attempt),
+            known_browser,
+        )
+        .await
     }
 
     /// The password was right: a person with a second factor goes on to the second step
     /// (their earlier failures are not forgiven until it passes, so knowing the password does
-    /// not reset the count of wrong codes); anyone else is signed in.
+    /// not reset the count of wrong codes); anyone else is signed in (`known_browser`: the
+    /// browser holds their device pass, so no sign-in alert).
     pub(super) async fn password_proven(
         &self,
         member: Member,
@@ -194,6 +205,7 @@ impl Service {
         ip: ClientIp,
         user_agent: &str,
         attempt: Option<&str>,
+        known_browser: bool,
     ) -> ServiceResult<SignInStep> {
         let methods = if member.disabled {
             AuthMethods::none()
@@ -207,7 +219,14 @@ impl Service {
                     .await;
             }
             let out = self
-                .start_session(member, norm, ip, user_agent, AuthMethods::password())
+                .start_signin_session(
+                    member,
+                    norm,
+                    ip,
+                    user_agent,
+                    AuthMethods::password(),
+                    known_browser,
+                )
                 .await?;
             return Ok(SignInStep::started(out));
         }
@@ -283,7 +302,7 @@ impl Service {
             )
             .await;
         let (keys, attempt, _) = self
-            .reserve_signin(&req.account_id, &norm, req.ip, holder)
+            .reserve_signin(&req.account_id, &norm, req.ip, holder.clone())
             .await?;
         let checked = match &req.passkey {
             Some(answer) => self.check_passkey(&member, &req.challenge, answer).await?,
@@ -315,8 +334,16 @@ impl Service {
         self.forgive_attempt(&attempt, &keys[0], sole_holder(&member))
             .await;
         let methods = AuthMethods::password().with(factor.method);
+        let known_browser = holder.as_deref() == Some(member.id.as_str());
         let mut out = self
-            .start_session(member, &norm, req.ip, &req.user_agent, methods)
+            .start_signin_session(
+                member,
+                &norm,
+                req.ip,
+                &req.user_agent,
+                methods,
+                known_browser,
+            )
             .await?;
         out.recovery_codes_left = factor.recovery_codes_left;
         Ok(out)
@@ -351,7 +378,16 @@ impl Service {
             .find(|m| m.kind == req.as_kind)
             .ok_or_else(refused)?;
         let norm = email::normalize(&member.email);
-        self.password_proven(member, &norm, req.ip, &req.user_agent, None)
+        let known_browser = self
+            .device_pass_holder(
+                req.device_pass.as_deref(),
+                &req.account_id,
+                &norm,
+                Some(&member.id),
+            )
+            .await
+            .is_some();
+        self.password_proven(member, &norm, req.ip, &req.user_agent, None, known_browser)
             .await
     }
 

@@ -18,9 +18,10 @@ use super::signin::SignedIn;
 use super::{Service, ServiceError, ServiceResult, audit_entry, new_id, random_hex, token_hash};
 
 impl Service {
-    /// Starts a session for a person whose credentials were just proven by `auth_methods`,
-    /// unless they are disabled or the office-network policy refuses where they are. Keeps
-    /// them within the cap on live sessions: the oldest end, reason `replaced`, by them.
+    /// Starts a session right after its person proved they hold their address (an invitation
+    /// accepted): as [`Service::start_signin_session`], with no sign-in alert, since the
+    /// person has just acted on a message sent to that address.
+    #[allow(dead_code)]
     pub(crate) async fn start_session(
         &self,
         member: Member,
@@ -28,6 +29,24 @@ impl Service {
         ip: ClientIp,
         user_agent: &str,
         auth_methods: AuthMethods,
+    ) -> ServiceResult<SignedIn> {
+        self.start_signin_session(member, email_norm, ip, user_agent, auth_methods, true)
+            .await
+    }
+
+    /// Starts a session for a person whose credentials were just proven by `auth_methods`,
+    /// unless they are disabled or the office-network policy refuses where they are. Keeps
+    /// them within the cap on live sessions: the oldest end, reason `replaced`, by them. In a
+    /// browser without their device pass (`known_browser` false), the sign-in alert, where
+    /// the account sends one, is written in the same transaction.
+    pub(crate) async fn start_signin_session(
+        &self,
+        member: Member,
+        email_norm: &str,
+        ip: ClientIp,
+        user_agent: &str,
+        auth_methods: AuthMethods,
+        known_browser: bool,
     ) -> ServiceResult<SignedIn> {
         if member.disabled {
             self.refuse_start(&member, ip, "sign-in refused: account disabled".to_string())
@@ -63,6 +82,12 @@ impl Service {
             auth_methods,
             mfa_enrollment,
         };
+        let alert = if known_browser {
+            None
+        } else {
+            self.signin_alert(&member, &session).await?
+        };
+        let queued_mail = alert.is_some();
         let audit = audit_entry(
             &member.account_id,
             AuditKind::SignIn,
@@ -98,8 +123,12 @@ impl Service {
                 outside_office: outside,
                 audit,
                 cap,
+                alert,
             })
             .await?;
+        if queued_mail {
+            self.wake_mail();
+        }
         self.publish(Event::SessionStarted {
             account_id: member.account_id.clone(),
             member_id: member.id.clone(),

@@ -1,10 +1,13 @@
 //! E-mail: the outbox of messages (written inside the transaction of the change that causes
-//! them, claimed by the mail worker with a lease) and the password-reset links whose request
-//! writes one.
+//! them, claimed by the mail worker with a lease), the password-reset links whose request
+//! writes one, and the sign-in alerts' policy and "This wasn't me" links (written with the
+//! session they are about, by `SessionStore::start_session`).
 
 use async_trait::async_trait;
 
 use super::StoreResult;
+use crate::domain::ClientIp;
+use crate::domain::mail::SigninAlerts;
 use crate::domain::time::Millis;
 
 /// A message to queue, as the service rendered it.
@@ -78,6 +81,36 @@ pub struct UsedReset {
     pub member_id: String,
 }
 
+/// A sign-in alert, written in the transaction that starts the session it is about: its
+/// "This wasn't me" link (the token's hash) and the message that carries it.
+#[derive(Debug, Clone)]
+pub struct NewSigninAlert {
+    pub token_hash: String,
+    pub expires_at: Millis,
+    pub mail: NewMail,
+}
+
+/// The session a usable "This wasn't me" link is about, as its page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SigninAlertLink {
+    pub member_id: String,
+    pub session_id: String,
+    pub started_at: Millis,
+    pub ip: ClientIp,
+    pub device: String,
+    /// The session already ended (signed out, expired, ended by someone).
+    pub session_ended: bool,
+}
+
+/// A "This wasn't me" link that was used: the session to end, and the reset link made for
+/// its person (none when they are disabled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedSigninAlert {
+    pub member_id: String,
+    pub session_id: String,
+    pub reset_link: bool,
+}
+
 /// The outbox and reset links.
 #[async_trait]
 pub trait MailStore: Send + Sync {
@@ -86,6 +119,16 @@ pub trait MailStore: Send + Sync {
     /// the address, so requests at once cannot all slip under the limit). Returns whether it
     /// was written.
     async fn request_password_reset(&self, r: &ResetRequest) -> StoreResult<bool>;
+    /// How many messages of `kind` the address had since `since`, read as
+    /// [`MailStore::request_password_reset`] reads it (a write transaction, the address
+    /// locked) and writing nothing: a request for an address nobody has does the same work.
+    async fn count_mail_to(
+        &self,
+        account_id: &str,
+        kind: &str,
+        recipient_norm: &str,
+        since: Millis,
+    ) -> StoreResult<i64>;
     /// Uses a reset link of the account: one conditional UPDATE marks it used if it is unused
     /// and not expired at `now`, so of two confirmations at once exactly one gets the person; in the same
     /// transaction sets their password hash and makes every other link of theirs unusable.
@@ -123,4 +166,28 @@ pub trait MailStore: Send + Sync {
     async fn mail_to(&self, account_id: &str, recipient_norm: &str) -> StoreResult<Vec<Mail>>;
     /// Messages neither sent nor failed, in every account (the backlog).
     async fn mail_backlog(&self) -> StoreResult<i64>;
+    /// Who the account tells about sign-ins from new browsers (the defaults when it never
+    /// said).
+    async fn signin_alerts(&self, account_id: &str) -> StoreResult<SigninAlerts>;
+    async fn set_signin_alerts(&self, account_id: &str, alerts: SigninAlerts) -> StoreResult<()>;
+    /// The session an unused, unexpired "This wasn't me" link of the account is about.
+    async fn signin_alert_link(
+        &self,
+        account_id: &str,
+        token_hash: &str,
+        now: Millis,
+    ) -> StoreResult<Option<SigninAlertLink>>;
+    /// Uses a "This wasn't me" link of the account: one conditional UPDATE marks it used if
+    /// it is unused and unexpired at `now` (of two uses at once exactly one gets it), and in
+    /// the same transaction, unless the person is disabled, writes a password-reset link
+    /// (`reset_token_hash`, expiring at `reset_expires_at`) for them. `None` for an unknown,
+    /// used or expired token.
+    async fn use_signin_alert(
+        &self,
+        account_id: &str,
+        token_hash: &str,
+        reset_token_hash: &str,
+        reset_expires_at: Millis,
+        now: Millis,
+    ) -> StoreResult<Option<UsedSigninAlert>>;
 }

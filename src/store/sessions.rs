@@ -152,6 +152,9 @@ pub struct StartSession {
     /// The person's sessions the new one replaces (the cap on sessions per person), ended as
     /// [`SessionStore::end_sessions`] ends them.
     pub cap: EndSessions,
+    /// The sign-in alert to send about it (a browser without the person's device pass, and
+    /// the account tells people of their kind).
+    pub alert: Option<super::NewSigninAlert>,
 }
 
 /// What [`SessionStore::start_session`] did, in its one transaction.
@@ -199,8 +202,9 @@ pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, s: &NewSession) -> StoreResult<Session>;
     /// Starts a sign-in's session in one transaction: inserts it, writes its audit row, ends
     /// the sessions `cap` selects exactly as [`SessionStore::end_sessions`] would (their audit
-    /// rows, their agents Offline), and writes the webhook outbox rows of it all (the start
-    /// first). Nothing is written unless all of it is.
+    /// rows, their agents Offline), writes the webhook outbox rows of it all (the start
+    /// first) and the sign-in alert with its message, if any. Nothing is written unless all
+    /// of it is.
     async fn start_session(&self, req: &StartSession) -> StoreResult<Started>;
     /// The hot path: one indexed read by token hash; only sessions not ended.
     async fn auth_record(&self, token_hash: &str) -> StoreResult<Option<AuthRecord>>;

@@ -203,6 +203,15 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
         .goto(&app.url(&format!("/reset/{}", "0".repeat(64))))
         .await;
     check(&visitor, &axe, "reset: link expired", &mut found).await;
+    // A sign-in alert's "This wasn't me": Lee's administrator sign-in above was from a new
+    // browser.
+    let alert = crate::browser_alerts::alert_link(&app, "lee@acme.test").await;
+    visitor.goto(&alert).await;
+    check(&visitor, &axe, "sign-in alert: was this you", &mut found).await;
+    visitor
+        .goto(&app.url(&format!("/signin-alert/{}", "0".repeat(64))))
+        .await;
+    check(&visitor, &axe, "sign-in alert: link expired", &mut found).await;
     visitor.goto(&app.url(&invite_link)).await;
     check(&visitor, &axe, "invitation: choose a password", &mut found).await;
     visitor

@@ -1,18 +1,20 @@
 //! Store conformance, `start_session`: a sign-in's session, its audit row, the sessions the
 //! per-person cap replaces (ended exactly as `end_sessions` ends them) and the webhook outbox
-//! rows, in one transaction — all of it or nothing.
+//! rows, and a sign-in alert's link and message, in one transaction — all of it or nothing.
 
 use std::sync::Arc;
 
 use deskward::clock::ManualClock;
 use deskward::domain::audit::AuditKind;
+use deskward::domain::mail::SigninAlerts;
 use deskward::domain::member::AgentStatus;
 use deskward::domain::session::EndReason;
 use deskward::domain::signin::{AuthMethod, AuthMethods};
-use deskward::domain::time::{HOUR, Millis};
+use deskward::domain::time::{DAY, HOUR, Millis};
 use deskward::domain::webhook::EventFilter;
 use deskward::store::{
-    AuditEntry, EndSessions, Member, StartSession, StoreError, WebhookEndpoint, Which,
+    AuditEntry, EndSessions, Member, NewMail, NewSigninAlert, StartSession, StoreError,
+    WebhookEndpoint, Which,
 };
 
 use crate::conformance::{
@@ -22,6 +24,7 @@ use crate::db::Backend;
 
 backend_tests!(
     a_start_writes_its_session_audit_cap_and_outbox_together,
+    a_signin_alert_is_written_with_its_session_and_used_once,
     a_start_that_fails_writes_nothing,
 );
 
@@ -58,6 +61,7 @@ fn start(m: &Member, id: &str, audit_id: &str, keep: usize) -> StartSession {
             ip: Some(crate::support::client_ip(IP)),
             at: NOW,
         },
+        alert: None,
     }
 }
 
@@ -277,4 +281,126 @@ async fn a_start_that_fails_writes_nothing(backend: Backend) {
         .unwrap();
     assert_eq!(started.ended.sessions.len(), 3);
     assert_eq!(live(&store, &["s1", "s2", "s3", "s4"]).await, ["s4"]);
+}
+
+async fn a_signin_alert_is_written_with_its_session_and_used_once(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let ann = ann_with_sessions(&store).await;
+    // No setting stored: administrators are told, agents not.
+    assert_eq!(
+        store.signin_alerts("ac1").await.unwrap(),
+        SigninAlerts::default()
+    );
+    let on = SigninAlerts {
+        agents: true,
+        admins: false,
+    };
+    store.set_signin_alerts("ac1", on).await.unwrap();
+    assert_eq!(store.signin_alerts("ac1").await.unwrap(), on);
+
+    let mut req = start(&ann, "s4", "au-signin-s4", 10);
+    req.alert = Some(NewSigninAlert {
+        token_hash: "alert-hash".to_string(),
+        expires_at: NOW + 7 * DAY,
+        mail: NewMail {
+            id: "mail-alert".to_string(),
+            account_id: "ac1".to_string(),
+            kind: "signin_alert".to_string(),
+            recipient_norm: "ann@example.com".to_string(),
+            recipient: "ann@example.com".to_string(),
+            recipient_name: "Ann".to_string(),
+            subject: "New sign-in to Acme".to_string(),
+            text_body: "text".to_string(),
+            html_body: "<p>html</p>".to_string(),
+        },
+    });
+    store.start_session(&req).await.unwrap();
+    let mail = store.mail_to("ac1", "ann@example.com").await.unwrap();
+    assert_eq!(mail.len(), 1);
+    assert_eq!(
+        (mail[0].id.as_str(), mail[0].kind.as_str()),
+        ("mail-alert", "signin_alert")
+    );
+    let link = store
+        .signin_alert_link("ac1", "alert-hash", NOW)
+        .await
+        .unwrap()
+        .expect("the link works");
+    assert_eq!(
+        (link.member_id.as_str(), link.session_id.as_str()),
+        ("ag1", "s4")
+    );
+    assert!(!link.session_ended);
+    // Another account's, or past its time: nothing.
+    assert!(
+        store
+            .signin_alert_link("ac2", "alert-hash", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .signin_alert_link("ac1", "alert-hash", NOW + 7 * DAY)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Used once: the reset link is written with it; a second use gets nothing.
+    let used = store
+        .use_signin_alert("ac1", "alert-hash", "reset-hash", NOW + HOUR, NOW)
+        .await
+        .unwrap()
+        .expect("used");
+    assert_eq!(
+        (
+            used.member_id.as_str(),
+            used.session_id.as_str(),
+            used.reset_link
+        ),
+        ("ag1", "s4", true)
+    );
+    assert!(
+        store
+            .password_reset_usable("ac1", "reset-hash", NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_signin_alert("ac1", "alert-hash", "reset-hash-2", NOW + HOUR, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .signin_alert_link("ac1", "alert-hash", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A start that fails (a session id taken) writes no alert either.
+    let mut again = start(&ann, "s4", "au-signin-again", 10);
+    again.alert = Some(NewSigninAlert {
+        token_hash: "alert-hash-2".to_string(),
+        expires_at: NOW + 7 * DAY,
+        mail: NewMail {
+            id: "mail-alert-2".to_string(),
+            ..req.alert.clone().unwrap().mail
+        },
+    });
+    assert!(store.start_session(&again).await.is_err());
+    assert_eq!(
+        store.mail_to("ac1", "ann@example.com").await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .signin_alert_link("ac1", "alert-hash-2", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -22,6 +22,17 @@ async fn an_invitation_arrives_once_over_starttls(backend: Backend) {
     let port = smtp.port;
     let app =
         TestApp::spawn_with(backend, |c| c.mail.transport = smtp_settings(port, &certs)).await;
+    // Only the invitation is counted: the owner's sign-in sends no sign-in alert.
+    app.svc
+        .change_security_settings(
+            &app.primary_actor(),
+            deskward::service::settings::SecurityChange {
+                signin_alerts_admins: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("turn administrators' sign-in alerts off");
     let owner = app.primary_client().await;
     let res = owner
         .post_json(

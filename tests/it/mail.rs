@@ -26,6 +26,7 @@ backend_tests!(
     a_5xx_is_retried_then_failed_audited_and_counted,
     without_smtp_the_message_is_an_eml_file,
     kill_9_after_the_request_loses_no_message,
+    a_signin_alert_arrives_once_with_its_link,
 );
 
 const SMTP_USER: &str = "deskward";
@@ -335,6 +336,18 @@ async fn a_5xx_is_retried_then_failed_audited_and_counted(backend: Backend) {
     let port = smtp.port;
     let app =
         TestApp::spawn_with(backend, |c| c.mail.transport = smtp_settings(port, &certs)).await;
+    // Only the reset message is counted: the primary administrator's sign-in below (to read
+    // the audit log) sends no sign-in alert.
+    app.svc
+        .change_security_settings(
+            &app.primary_actor(),
+            deskward::service::settings::SecurityChange {
+                signin_alerts_admins: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("turn administrators' sign-in alerts off");
     app.add_agent("Di Agent", "di@acme.test").await;
     ask_reset(&app, "di@acme.test").await;
     let row = row_when(&app, "di@acme.test", |m| m.attempts == 1).await;
@@ -565,4 +578,70 @@ fn bad_mail_flags_exit_2_naming_the_flag() {
         );
     }
     assert!(!dir.path().join("never.db").exists(), "nothing was opened");
+}
+
+/// A sign-in alert through the real server: once, both parts, the session's device and
+/// address, and a "This wasn't me" link that opens its page.
+async fn a_signin_alert_arrives_once_with_its_link(backend: Backend) {
+    let Some(py) = test_python("aiosmtpd") else {
+        return;
+    };
+    let certs = Certs::make();
+    let smtp = Smtp::start(&py, &certs, None);
+    let port = smtp.port;
+    let app =
+        TestApp::spawn_with(backend, |c| c.mail.transport = smtp_settings(port, &certs)).await;
+    app.add_admin("Sue Sub", "sue@acme.test", &["audit"]).await;
+    let browser = app.client_with_user_agent(crate::support::CHROME_WINDOWS_UA);
+    browser
+        .login_as("sue@acme.test", PASSWORD, "admin")
+        .await
+        .expect_status(StatusCode::OK);
+    let row = row_when(&app, "sue@acme.test", |m| m.status == "sent").await;
+    assert_eq!((row.kind.as_str(), row.attempts), ("signin_alert", 1));
+    let files = smtp.received();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(smtp.attempts(), 1);
+    let msg = parse_eml(&py, &files[0]);
+    assert_eq!(msg["defects"], 0, "{msg:#}");
+    let h = &msg["headers"];
+    assert_eq!(h["Auto-Submitted"], "auto-generated");
+    assert!(
+        h["Message-ID"].as_str().unwrap().starts_with("<mail_"),
+        "{h:#}"
+    );
+    assert_eq!(h["To"], "Sue Sub <sue@acme.test>");
+    assert_eq!(h["Subject"], "New sign-in to Acme Support");
+    let parts = msg["parts"].as_array().unwrap();
+    let types: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["text/plain", "text/html"]);
+    let text = parts[0]["text"].as_str().unwrap();
+    let html = parts[1]["text"].as_str().unwrap();
+    for said in [
+        "Hello Sue Sub,",
+        "Acme Support",
+        "(UTC)",
+        "Device: Chrome 131 on Windows 10",
+        "Address: 127.0.0.1",
+        "If this was you, there is nothing to do.",
+    ] {
+        assert!(text.contains(said), "{said:?} in {text}");
+    }
+    let re = regex::Regex::new(&format!(
+        "{}/signin-alert/[0-9a-f]{{64}}",
+        regex::escape(&app.base)
+    ))
+    .unwrap();
+    let links: Vec<&str> = re.find_iter(text).map(|m| m.as_str()).collect();
+    assert_eq!(links.len(), 1, "one link in the text: {text}");
+    assert!(html.contains(&format!("href=\"{}\"", links[0])), "{html}");
+    assert!(html.contains("Chrome 131 on Windows 10"), "{html}");
+    let page = app
+        .client()
+        .get(links[0].strip_prefix(&app.base).unwrap())
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Was this you?"), "{}", page.text);
+    // What was sent is no longer kept: the row held a single-use link.
+    assert_eq!((row.text_body.as_str(), row.html_body.as_str()), ("", ""));
 }

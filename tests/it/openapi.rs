@@ -80,13 +80,15 @@ fn operations_describe_errors_and_authentication() {
     assert_eq!(schemes["session"]["in"], "cookie");
     assert_eq!(schemes["csrf"]["in"], "header");
     assert_eq!(schemes["csrf"]["name"], "X-CSRF-Token");
-    // Signing in (both steps) and resetting a forgotten password need no session yet.
+    // Signing in (both steps), resetting a forgotten password and a sign-in alert's "This
+    // wasn't me" need no session yet.
     let open = [
         "/api/v1/auth/login",
         "/api/v1/auth/login/mfa",
         "/api/v1/auth/login/mfa/passkey-options",
         "/api/v1/auth/password-reset",
         "/api/v1/auth/password-reset/confirm",
+        "/api/v1/auth/signin-alert",
         "/api/v1/invitations/accept",
         "/api/v1/openapi.json",
         "/api/v1/verify/jwks.json",

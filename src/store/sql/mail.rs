@@ -1,12 +1,15 @@
 //! E-mail: the outbox (a message row written in the transaction of the change that causes it,
-//! claimed with a lease, its result recorded) and password-reset links.
+//! claimed with a lease, its result recorded), password-reset links, and sign-in alerts (their
+//! policy and "This wasn't me" links).
 
 use async_trait::async_trait;
 
+use crate::domain::mail::SigninAlerts;
 use crate::domain::time::Millis;
 use crate::store::sql::{self, Dialect, SqlStore, query, query_as, query_scalar};
 use crate::store::{
-    Mail, MailResult, MailStore, NewMail, ResetRequest, StoreError, StoreResult, UsedReset,
+    Mail, MailResult, MailStore, NewMail, NewSession, NewSigninAlert, ResetRequest,
+    SigninAlertLink, StoreError, StoreResult, UsedReset, UsedSigninAlert,
 };
 
 pub(in crate::store) const MAIL_COLUMNS: &str = "id, account_id, kind, recipient, \
@@ -54,19 +57,21 @@ impl SqlStore {
         .await?;
         Ok(())
     }
-}
 
-#[async_trait]
-impl MailStore for SqlStore {
-    async fn request_password_reset(&self, r: &ResetRequest) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        // SQLite: BEGIN IMMEDIATE holds the write lock already. PostgreSQL: requests for one
-        // address take turns, so the count below cannot be read by two of them at once.
+    /// Messages of `kind` to an address since `since`, counted inside the caller's write
+    /// transaction under a lock on the address. SQLite: BEGIN IMMEDIATE holds the write lock
+    /// already. PostgreSQL: requests for one address take turns, so the count cannot be read
+    /// by two of them at once.
+    async fn count_mail_locked(
+        &self,
+        tx: &mut sql::Tx,
+        account_id: &str,
+        kind: &str,
+        recipient_norm: &str,
+        since: Millis,
+    ) -> StoreResult<i64> {
         if self.dialect() == Dialect::Postgres {
-            let key = format!(
-                "mail {} {} {}",
-                r.mail.account_id, r.mail.kind, r.mail.recipient_norm
-            );
+            let key = format!("mail {account_id} {kind} {recipient_norm}");
             for lock in sql::throttling::advisory_locks(&[key]) {
                 query("SELECT pg_advisory_xact_lock($1)")
                     .bind(lock)
@@ -74,16 +79,55 @@ impl MailStore for SqlStore {
                     .await?;
             }
         }
-        let sent: i64 = query_scalar(
+        Ok(query_scalar(
             "SELECT COUNT(*) FROM mail_outbox WHERE account_id = $1 AND kind = $2 \
              AND recipient_norm = $3 AND created_at >= $4",
         )
-        .bind(&r.mail.account_id)
-        .bind(&r.mail.kind)
-        .bind(&r.mail.recipient_norm)
-        .bind(r.window_start)
+        .bind(account_id)
+        .bind(kind)
+        .bind(recipient_norm)
+        .bind(since)
         .fetch_one(&mut *tx)
+        .await?)
+    }
+
+    /// Writes a sign-in alert's link and message inside the transaction that starts its
+    /// session.
+    pub(in crate::store) async fn insert_signin_alert_in(
+        tx: &mut sql::Tx,
+        session: &NewSession,
+        alert: &NewSigninAlert,
+    ) -> StoreResult<()> {
+        query(
+            "INSERT INTO signin_alerts (token_hash, account_id, member_id, session_id, \
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&alert.token_hash)
+        .bind(&session.account_id)
+        .bind(&session.member_id)
+        .bind(&session.id)
+        .bind(session.started_at)
+        .bind(alert.expires_at)
+        .execute(&mut *tx)
         .await?;
+        Self::queue_mail_in(tx, &alert.mail, session.started_at).await
+    }
+}
+
+#[async_trait]
+impl MailStore for SqlStore {
+    async fn request_password_reset(&self, r: &ResetRequest) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let m = &r.mail;
+        let sent = self
+            .count_mail_locked(
+                &mut tx,
+                &m.account_id,
+                &m.kind,
+                &m.recipient_norm,
+                r.window_start,
+            )
+            .await?;
         if sent >= r.max_per_window {
             return Ok(false);
         }
@@ -103,6 +147,21 @@ impl MailStore for SqlStore {
         Self::queue_mail_in(&mut tx, &r.mail, r.now).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn count_mail_to(
+        &self,
+        account_id: &str,
+        kind: &str,
+        recipient_norm: &str,
+        since: Millis,
+    ) -> StoreResult<i64> {
+        let mut tx = self.begin_write().await?;
+        let sent = self
+            .count_mail_locked(&mut tx, account_id, kind, recipient_norm, since)
+            .await?;
+        tx.commit().await?;
+        Ok(sent)
     }
 
     async fn use_password_reset(
@@ -254,5 +313,96 @@ impl MailStore for SqlStore {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    async fn signin_alerts(&self, account_id: &str) -> StoreResult<SigninAlerts> {
+        let row: Option<(bool, bool)> =
+            query_as("SELECT agents, admins FROM signin_alert_policy WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(
+            row.map_or_else(SigninAlerts::default, |(agents, admins)| SigninAlerts {
+                agents,
+                admins,
+            }),
+        )
+    }
+
+    async fn set_signin_alerts(&self, account_id: &str, a: SigninAlerts) -> StoreResult<()> {
+        query(
+            "INSERT INTO signin_alert_policy (account_id, agents, admins) VALUES ($1, $2, $3) \
+             ON CONFLICT (account_id) DO UPDATE SET agents = excluded.agents, \
+             admins = excluded.admins",
+        )
+        .bind(account_id)
+        .bind(a.agents)
+        .bind(a.admins)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn signin_alert_link(
+        &self,
+        account_id: &str,
+        token_hash: &str,
+        now: Millis,
+    ) -> StoreResult<Option<SigninAlertLink>> {
+        Ok(query_as(
+            "SELECT l.member_id, l.session_id, s.started_at, s.ip, s.device, \
+             s.ended_at IS NOT NULL AS session_ended \
+             FROM signin_alerts l JOIN sessions s ON s.id = l.session_id \
+             WHERE l.token_hash = $1 AND l.account_id = $2 AND l.used_at IS NULL \
+             AND l.expires_at > $3",
+        )
+        .bind(token_hash)
+        .bind(account_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn use_signin_alert(
+        &self,
+        account_id: &str,
+        token_hash: &str,
+        reset_token_hash: &str,
+        reset_expires_at: Millis,
+        now: Millis,
+    ) -> StoreResult<Option<UsedSigninAlert>> {
+        let mut tx = self.begin_write().await?;
+        let used: Option<(String, String)> = query_as(
+            "UPDATE signin_alerts SET used_at = $1 \
+             WHERE token_hash = $2 AND account_id = $3 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING member_id, session_id",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .bind(account_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((member_id, session_id)) = used else {
+            return Ok(None);
+        };
+        // A disabled person gets no way to set a password (they may not sign in anyway).
+        let made = query(
+            "INSERT INTO password_resets (token_hash, account_id, member_id, created_at, \
+             expires_at) SELECT $1, $2, $3, $4, $5 FROM members \
+             WHERE account_id = $2 AND id = $3 AND disabled = FALSE",
+        )
+        .bind(reset_token_hash)
+        .bind(account_id)
+        .bind(&member_id)
+        .bind(now)
+        .bind(reset_expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(UsedSigninAlert {
+            member_id,
+            session_id,
+            reset_link: made.rows_affected() > 0,
+        }))
     }
 }

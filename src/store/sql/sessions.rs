@@ -35,6 +35,9 @@ impl SessionStore for SqlStore {
             .chain(sql::endings::changes(&ended))
             .collect();
         Self::record_changes_in(&mut tx, self.outbox_now(), &changes).await?;
+        if let Some(alert) = &req.alert {
+            Self::insert_signin_alert_in(&mut tx, s, alert).await?;
+        }
         tx.commit().await?;
         let session = self.session(&s.account_id, &s.id).await?;
         Ok(Started { session, ended })

@@ -39,6 +39,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::change_password))
         .routes(routes!(reset::request))
         .routes(routes!(reset::confirm))
+        .routes(routes!(reset::signin_alert))
         .routes(routes!(audit::list))
         .routes(routes!(events::stream))
         .routes(routes!(team::agents::list, team::agents::create))

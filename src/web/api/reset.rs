@@ -1,5 +1,6 @@
-//! Self-service password reset: ask for a link by e-mail, then set a new password with it.
-//! Neither needs a session (nor, like sign-in, a CSRF token).
+//! Self-service password reset: ask for a link by e-mail, then set a new password with it; and
+//! a sign-in alert's "This wasn't me", which ends the session it is about and gives a reset
+//! token. None needs a session (nor, like sign-in, a CSRF token).
 
 use axum::Json;
 use axum::extract::State;
@@ -97,4 +98,49 @@ pub async fn confirm(
         .confirm_password_reset(&account_id, &body.token, body.password, client.ip)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = SigninAlertInput)]
+#[serde(deny_unknown_fields)]
+pub struct AlertBody {
+    /// The token of the alert's link (`/signin-alert/{token}`).
+    #[schema(min_length = 1)]
+    token: String,
+}
+
+/// What "This wasn't me" did.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SigninAlertUsed)]
+pub struct AlertUsedJson {
+    /// The session was live and is now ended (false: it had ended already).
+    session_ended: bool,
+    /// A password-reset token for `POST /auth/password-reset/confirm` (valid one hour,
+    /// single use); null when the person is disabled.
+    reset_token: Option<String>,
+}
+
+#[utoipa::path(post, path = "/auth/signin-alert", tag = "sign-in",
+    request_body = AlertBody,
+    responses(
+        (status = 200, description = "The session the alert was about ended (reason \
+            `ended_by_owner`), and a reset token for its person", body = AlertUsedJson),
+        (status = 403, description = "`csrf` for a cross-site request", body = ErrorBody),
+        (status = 410, description = "`link_expired`: the token is unknown, used or expired", body = ErrorBody),
+        (status = 422, description = "`invalid_input`: no token", body = ErrorBody),
+    ))]
+pub async fn signin_alert(
+    State(state): State<AppState>,
+    ApiTenant(account_id): ApiTenant,
+    client: Client,
+    ApiJson(body): ApiJson<AlertBody>,
+) -> Result<Json<AlertUsedJson>, ApiError> {
+    let used = state
+        .svc
+        .use_signin_alert(&account_id, &body.token, client.ip)
+        .await?;
+    Ok(Json(AlertUsedJson {
+        session_ended: used.ended,
+        reset_token: used.reset_token,
+    }))
 }

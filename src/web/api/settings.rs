@@ -26,6 +26,9 @@ pub struct SettingsJson {
     pub office_networks: Vec<NetworkJson>,
     pub office_network_policy: PoliciesJson,
     pub mfa_required: MfaRequiredJson,
+    /// Who is told by e-mail about a sign-in from a browser without their device pass
+    /// (default: administrators only).
+    pub signin_alerts: SigninAlertsJson,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -50,6 +53,13 @@ pub struct MfaRequiredJson {
     pub admins: bool,
 }
 
+#[derive(Serialize, ToSchema)]
+#[schema(as = SigninAlertSettings)]
+pub struct SigninAlertsJson {
+    pub agents: bool,
+    pub admins: bool,
+}
+
 impl From<SecuritySettings> for SettingsJson {
     fn from(s: SecuritySettings) -> Self {
         Self {
@@ -69,6 +79,10 @@ impl From<SecuritySettings> for SettingsJson {
             mfa_required: MfaRequiredJson {
                 agents: s.mfa_required.agents,
                 admins: s.mfa_required.admins,
+            },
+            signin_alerts: SigninAlertsJson {
+                agents: s.signin_alerts.agents,
+                admins: s.signin_alerts.admins,
             },
         }
     }
@@ -116,6 +130,7 @@ pub struct PutBody {
     #[serde(default)]
     confirm: bool,
     mfa_required: Option<MfaRequiredBody>,
+    signin_alerts: Option<SigninAlertsBody>,
 }
 
 /// An office network on input: `{"cidr", "name"?}` or a bare CIDR string. Only described:
@@ -183,6 +198,15 @@ pub struct MfaRequiredBody {
     admins: Option<bool>,
 }
 
+/// Either or both; `admins` by the primary administrator only.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = SigninAlertsInput)]
+#[serde(deny_unknown_fields)]
+pub struct SigninAlertsBody {
+    agents: Option<bool>,
+    admins: Option<bool>,
+}
+
 /// Tells "absent" (None) from "null" (Some(None)).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
     Ok(Some(Option::<i64>::deserialize(d)?))
@@ -196,7 +220,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>
         (status = 200, description = "The settings as changed", body = SettingsJson),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
         (status = 403, description = "`forbidden` (also a sub-administrator changing an `admins` \
-            field, or the office networks while the `admins` policy is not `off`) or `csrf`", body = ErrorBody),
+            field of `office_network_policy`, `mfa_required` or `signin_alerts`, or the office networks while the `admins` policy is not `off`) or `csrf`", body = ErrorBody),
         (status = 409, description = "`would_lock_out_self`: the change would lock out the caller; \
             send `confirm: true` to save it anyway", body = ErrorBody),
         (status = 422, description = "`invalid_input`", body = ErrorBody),
@@ -212,9 +236,18 @@ pub async fn put(
         && b.office_networks.is_none()
         && b.office_network_policy.is_none()
         && b.mfa_required.is_none()
+        && b.signin_alerts.is_none()
     {
         return Err(ApiError::invalid(
             "agent_idle_timeout_minutes: required (a whole number of minutes)",
+        ));
+    }
+    if b.signin_alerts
+        .as_ref()
+        .is_some_and(|a| a.agents.is_none() && a.admins.is_none())
+    {
+        return Err(ApiError::invalid(
+            "signin_alerts: give \"agents\", \"admins\" or both, each true or false",
         ));
     }
     let office_networks = b.office_networks.as_deref().map(networks).transpose()?;
@@ -236,6 +269,8 @@ pub async fn put(
                 confirm: b.confirm,
                 mfa_required_agents: b.mfa_required.as_ref().and_then(|m| m.agents),
                 mfa_required_admins: b.mfa_required.as_ref().and_then(|m| m.admins),
+                signin_alerts_agents: b.signin_alerts.as_ref().and_then(|a| a.agents),
+                signin_alerts_admins: b.signin_alerts.as_ref().and_then(|a| a.admins),
             },
         )
         .await?;

@@ -100,7 +100,7 @@ pub struct SessionJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
     /// `logout`, `expired`, `ended_by_admin`, `disabled`, `password_changed`, `replaced`,
-    /// `outside_office_network`, `mfa_reset`, `password_reset`
+    /// `outside_office_network`, `mfa_reset`, `password_reset`, `ended_by_owner`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_reason: Option<&'static str>,
     /// The Member id of whoever ended it.

@@ -193,6 +193,7 @@ pub async fn login_submit(
                 as_kind,
                 ip: client.ip,
                 user_agent: client.user_agent.clone(),
+                device_pass,
             })
             .await
         }
@@ -442,15 +443,18 @@ pub async fn setup_submit(
             let _ = state.single_account.set(account.id.clone());
             let signed_in = state
                 .svc
-                .login(LoginRequest {
-                    account_id: account.id,
-                    email: admin.email,
-                    password: form.text("password"),
-                    as_kind: Some(MemberKind::Admin),
-                    ip: client.ip,
-                    user_agent: client.user_agent,
-                    device_pass: None,
-                })
+                .login_after_setup(
+                    LoginRequest {
+                        account_id: account.id,
+                        email: admin.email.clone(),
+                        password: form.text("password"),
+                        as_kind: Some(MemberKind::Admin),
+                        ip: client.ip,
+                        user_agent: client.user_agent,
+                        device_pass: None,
+                    },
+                    &admin,
+                )
                 .await;
             Ok(match signed_in {
                 Ok(SignInStep::SignedIn(out)) => {

@@ -10,6 +10,7 @@ use super::AppState;
 use super::section::{Admins, Agents, Section};
 use crate::service::EndedCount;
 
+mod alerts;
 mod audit;
 mod auth;
 mod confirm;
@@ -40,6 +41,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/reset/{token}",
             get(reset::link_page).post(reset::link_submit),
+        )
+        .route(
+            "/signin-alert/{token}",
+            get(alerts::alert_page).post(alerts::alert_submit),
         )
         .route(
             "/invite/{token}",

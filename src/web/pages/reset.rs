@@ -3,7 +3,9 @@
 //! or says in words that the link is spent, with a way to ask again.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
@@ -95,16 +97,25 @@ pub async fn ask_submit(
     Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
-/// `GET /reset/{token}`: the new password's form, or why the link no longer works.
+/// `GET /reset/{token}`: the new password's form, or why the link no longer works. Coming
+/// from a sign-in alert's "This wasn't me" (`from=alert`), it says that session has ended.
 pub async fn link_page(
     State(state): State<AppState>,
     PageTenant(account_id): PageTenant,
     Path(token): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
     if !state.svc.reset_link_usable(&account_id, &token).await? {
         return Ok(ResetPage::expired());
     }
     let mut page = ResetPage::new(Step::NewPassword);
+    if q.get("from").map(String::as_str) == Some("alert") {
+        page.layout = page.layout.with_notice(Some(
+            "That session has ended: the browser is signed out. Now set a new password, so \
+             whoever it was cannot sign in again. This link works once, for one hour."
+                .to_string(),
+        ));
+    }
     page.token = token;
     Ok(render(StatusCode::OK, &page))
 }

@@ -44,10 +44,43 @@ struct SecurityPage {
     confirm_why: Option<String>,
     mfa_agents: bool,
     mfa_admins: bool,
+    /// The sign-in alert boxes as shown, and the values they were drawn from (sent back, so
+    /// that saving changes only a box its user changed: never what someone else set since).
+    alerts: Alerts,
     errors: FieldErrors,
     /// The timeout's limits in each unit, for the browser's min and max.
     minutes: (i64, i64),
     hours: (i64, i64),
+}
+
+/// The sign-in alert checkboxes: as ticked, and as they were when the page was drawn.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+struct Alerts {
+    agents: bool,
+    admins: bool,
+    agents_was: bool,
+    admins_was: bool,
+}
+
+impl Alerts {
+    /// As the form sent them, if the form had them.
+    fn posted(form: &super::FormData) -> Option<Alerts> {
+        let yes = |k: &str| form.get(k) == Some("yes");
+        (form.get("alerts_shown") == Some("yes")).then(|| Alerts {
+            agents: yes("alerts_agents"),
+            admins: yes("alerts_admins"),
+            agents_was: yes("alerts_agents_was"),
+            admins_was: yes("alerts_admins_was"),
+        })
+    }
+
+    /// The change the form asks for: only the boxes its user changed.
+    fn change(self) -> (Option<bool>, Option<bool>) {
+        (
+            (self.agents != self.agents_was).then_some(self.agents),
+            (self.admins != self.admins_was).then_some(self.admins),
+        )
+    }
 }
 
 /// The unit the agents' timeout is typed in.
@@ -147,6 +180,7 @@ struct Draft {
     agents: Option<String>,
     admins: Option<String>,
     mfa: Option<(bool, bool)>,
+    alerts: Option<Alerts>,
     confirm_why: Option<String>,
     errors: FieldErrors,
 }
@@ -186,6 +220,17 @@ async fn security_with(
     let (mfa_agents, mfa_admins) = draft
         .mfa
         .unwrap_or((s.mfa_required.agents, s.mfa_required.admins));
+    let mut alerts = draft.alerts.unwrap_or(Alerts {
+        agents: s.signin_alerts.agents,
+        admins: s.signin_alerts.admins,
+        agents_was: s.signin_alerts.agents,
+        admins_was: s.signin_alerts.admins,
+    });
+    if !p.actor.primary {
+        // Shown disabled, as it is.
+        alerts.admins = s.signin_alerts.admins;
+        alerts.admins_was = s.signin_alerts.admins;
+    }
     Ok(render(
         layout.status(),
         &SecurityPage {
@@ -223,6 +268,7 @@ async fn security_with(
             } else {
                 s.mfa_required.admins
             },
+            alerts,
             errors: draft.errors,
             minutes: Unit::Minutes.bounds(),
             hours: Unit::Hours.bounds(),
@@ -326,6 +372,7 @@ fn security_change(form: &super::FormData) -> Result<SecurityChange, FieldErrors
             );
         }
     }
+    let (alerts_agents, alerts_admins) = Alerts::posted(form).map_or((None, None), Alerts::change);
     match minutes {
         Some(minutes) if errors.is_empty() => Ok(SecurityChange {
             agent_idle_timeout_minutes: Some(minutes),
@@ -337,6 +384,8 @@ fn security_change(form: &super::FormData) -> Result<SecurityChange, FieldErrors
             confirm: form.get("confirm") == Some("yes"),
             mfa_required_agents: Some(form.get("mfa_agents") == Some("yes")),
             mfa_required_admins: Some(form.get("mfa_admins") == Some("yes")),
+            signin_alerts_agents: alerts_agents,
+            signin_alerts_admins: alerts_admins,
         }),
         _ => Err(errors),
     }
@@ -367,6 +416,7 @@ pub async fn security_submit(
         // Only the primary administrator sees the administrators' box enabled.
         Ok(c) if !p.actor.primary => SecurityChange {
             mfa_required_admins: None,
+            signin_alerts_admins: None,
             ..c
         },
         Ok(c) => c,
@@ -415,6 +465,7 @@ fn draft(form: &super::FormData, confirm_why: Option<String>, errors: FieldError
             form.get("mfa_agents") == Some("yes"),
             form.get("mfa_admins") == Some("yes"),
         )),
+        alerts: Alerts::posted(form),
         confirm_why,
         errors,
     }
@@ -637,7 +688,7 @@ pub async fn end_others(
 mod lockout_confirm_tests {
     use askama::Template;
 
-    use super::{FieldErrors, Layout, SecurityPage, Unit};
+    use super::{Alerts, FieldErrors, Layout, SecurityPage, Unit};
 
     /// The self-lockout confirmation comes first in main, where the eye is after
     /// the post, with its "Save anyway" submitting the form below and a way to cancel.
@@ -659,6 +710,7 @@ mod lockout_confirm_tests {
             confirm_why: Some("Nothing was saved yet: you would be outside.".into()),
             mfa_agents: false,
             mfa_admins: false,
+            alerts: Alerts::default(),
             errors: FieldErrors::new(),
             minutes: Unit::Minutes.bounds(),
             hours: Unit::Hours.bounds(),

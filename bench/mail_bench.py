@@ -1,0 +1,245 @@
+"""E-mail benchmarks (issue 26), against a release `deskward serve` and a real SMTP server
+(aiosmtpd, in this process, on loopback):
+
+  reset   POST /api/v1/auth/password-reset for a known agent → the message accepted by the SMTP
+          server (one request at a time; median and p90 of N)
+  alert   a sign-in from a new browser with sign-in alerts on → the alert accepted (the same)
+  timing  the reset request's answer time for known and for unknown addresses, interleaved
+          (median of N each): the "same answer in similar time" rule
+  signin  sign-in throughput with alerts off and on for agents, rounds alternating: K sign-ins
+          of distinct agents, C at a time, from new browsers (every one sends an alert when on)
+
+Usage: mail_bench.py DESKWARD_BINARY WORKDIR [N] [ROUNDS] [SIGNINS] [CONCURRENCY]
+Needs aiosmtpd (the test venv has it: target/test-venv/bin/python). Prints one line per figure.
+Everything listens on and talks to 127.0.0.1 only.
+"""
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from aiosmtpd.smtp import SMTP
+
+BIN, WORK = sys.argv[1], sys.argv[2]
+N = int(sys.argv[3]) if len(sys.argv) > 3 else 100
+ROUNDS = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+SIGNINS = int(sys.argv[5]) if len(sys.argv) > 5 else 200
+CONC = int(sys.argv[6]) if len(sys.argv) > 6 else 8
+PASSWORD = "bench password 2026"
+ADMIN = "owner@bench.example"
+
+# ------------------------------------------------------------------ the SMTP server
+
+accepted = {}  # recipient -> list of acceptance times
+cond = threading.Condition()
+
+
+class Recorder:
+    async def handle_DATA(self, server, session, envelope):
+        t = time.time()
+        with cond:
+            for r in envelope.rcpt_tos:
+                accepted.setdefault(r.lower(), []).append(t)
+            cond.notify_all()
+        return "250 2.0.0 Accepted"
+
+
+def smtp_server():
+    ready = threading.Event()
+    port = [0]
+
+    def run():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        server = loop.run_until_complete(
+            loop.create_server(
+                lambda: SMTP(Recorder(), hostname="localhost"), host="127.0.0.1", port=0
+            )
+        )
+        port[0] = server.sockets[0].getsockname()[1]
+        ready.set()
+        loop.run_forever()
+
+    threading.Thread(target=run, daemon=True).start()
+    ready.wait()
+    return port[0]
+
+
+def wait_accepted(to, count, within=30.0):
+    """The time the `count`-th message to `to` was accepted."""
+    deadline = time.time() + within
+    with cond:
+        while len(accepted.get(to, [])) < count:
+            left = deadline - time.time()
+            if left <= 0:
+                raise SystemExit(f"no message {count} to {to} within {within} s")
+            cond.wait(left)
+        return accepted[to][count - 1]
+
+
+# ------------------------------------------------------------------ HTTP
+
+
+class Browser:
+    """A cookie-keeping client (one browser)."""
+
+    def __init__(self, base):
+        self.base = base
+        self.cookies = {}
+        self.csrf = None
+
+    def call(self, method, path, body=None, headers=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if self.cookies:
+            req.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        if self.csrf:
+            req.add_header("X-CSRF-Token", self.csrf)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            res = urllib.request.urlopen(req, timeout=60)
+        except urllib.error.HTTPError as e:
+            res = e
+        for c in res.headers.get_all("Set-Cookie") or []:
+            k, _, rest = c.partition("=")
+            self.cookies[k] = rest.split(";")[0]
+        text = res.read()
+        return res.status, (json.loads(text) if text else None)
+
+    def login(self, email, kind="agent"):
+        status, body = self.call(
+            "POST", "/api/v1/auth/login", {"email": email, "password": PASSWORD, "as": kind}
+        )
+        if status != 200:
+            raise SystemExit(f"sign-in of {email}: {status} {body}")
+        self.csrf = body["csrf_token"]
+
+
+def agent(i):
+    return f"agent{i:05}@bench.example"
+
+
+def median_p90(xs):
+    xs = sorted(xs)
+    return statistics.median(xs), xs[int(0.9 * (len(xs) - 1))]
+
+
+def main():
+    os.makedirs(WORK, exist_ok=True)
+    smtp_port = smtp_server()
+    db = f"sqlite://{WORK}/bench-mail.db"
+    env = dict(os.environ, DESKWARD_ADMIN_PASSWORD=PASSWORD, RUST_LOG="warn")
+    subprocess.run(
+        [BIN, "account", "create", "--database-url", db, "--name", "Bench",
+         "--admin-name", "Owner", "--admin-email", ADMIN],
+        check=True, env=env, stdout=subprocess.DEVNULL,
+    )
+    serve = subprocess.Popen(
+        [BIN, "serve", "--database-url", db, "--bind", "127.0.0.1:0",
+         "--smtp-url", f"smtp://127.0.0.1:{smtp_port}",
+         "--mail-from", "Deskward <deskward@bench.example>",
+         "--public-url", "https://desk.bench.example",
+         "--trusted-proxy", "127.0.0.1/32"],
+        env=env, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        port = None
+        for line in serve.stdout:
+            if "http://127.0.0.1:" in line:
+                port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+                break
+        base = f"http://127.0.0.1:{port}"
+        threading.Thread(target=lambda: [None for _ in serve.stdout], daemon=True).start()
+        run(base)
+    finally:
+        serve.terminate()
+        serve.wait()
+
+
+def run(base):
+    admin = Browser(base)
+    admin.login(ADMIN, "admin")
+    wait_accepted(ADMIN, 1)  # the primary's own alert (administrators: on by default)
+    people = 2 * N + ROUNDS * 2 * SIGNINS + N
+    t = time.time()
+    with ThreadPoolExecutor(4) as pool:
+        def add(i):
+            s, b = admin.call("POST", "/api/v1/agents",
+                              {"name": f"Agent {i}", "email": agent(i), "password": PASSWORD})
+            if s != 201:
+                raise SystemExit(f"add agent {i}: {s} {b}")
+        list(pool.map(add, range(people)))
+    print(f"setup: {people} agents added in {time.time() - t:.0f} s", flush=True)
+    next_agent = iter(range(people))
+
+    def alerts(on):
+        s, b = admin.call("PUT", "/api/v1/settings/security",
+                          {"signin_alerts": {"agents": on}})
+        assert s == 200, (s, b)
+
+    # Reset: request → accepted. Each request from its own client address (sign-in throttling
+    # counts requests per address) and for its own agent (three messages an address an hour).
+    lat = []
+    for k in range(N):
+        to = agent(next(next_agent))
+        t0 = time.time()
+        s, _ = Browser(base).call("POST", "/api/v1/auth/password-reset", {"email": to},
+                                  {"X-Forwarded-For": f"10.1.{k // 250}.{k % 250 + 1}"})
+        assert s == 202, s
+        lat.append(wait_accepted(to, 1) - t0)
+    m, p90 = median_p90(lat)
+    print(f"reset: request → accepted by SMTP: median {m * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms (n={N})", flush=True)
+
+    # Alert: sign-in → accepted.
+    alerts(True)
+    lat = []
+    for _ in range(N):
+        to = agent(next(next_agent))
+        t0 = time.time()
+        Browser(base).login(to)
+        lat.append(wait_accepted(to, 1) - t0)
+    m, p90 = median_p90(lat)
+    print(f"alert: sign-in → accepted by SMTP: median {m * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms (n={N})", flush=True)
+    alerts(False)
+
+    # Timing: known and unknown addresses, interleaved, the answer's time.
+    known, unknown = [], []
+    for k in range(N):
+        for kind in ("known", "unknown"):
+            to = agent(next(next_agent)) if kind == "known" else f"nobody{k}@bench.example"
+            ip = f"10.2.{k // 250}.{k % 250 + 1}" if kind == "known" else f"10.3.{k // 250}.{k % 250 + 1}"
+            t0 = time.perf_counter()
+            s, _ = Browser(base).call("POST", "/api/v1/auth/password-reset", {"email": to},
+                                      {"X-Forwarded-For": ip})
+            (known if kind == "known" else unknown).append(time.perf_counter() - t0)
+            assert s == 202, s
+    for name, xs in (("known", known), ("unknown", unknown)):
+        m, p90 = median_p90(xs)
+        print(f"timing: reset request for a {name} address: median {m * 1000:.2f} ms, p90 {p90 * 1000:.2f} ms (n={N})", flush=True)
+
+    # Sign-in throughput, alerts off and on, rounds alternating.
+    for r in range(ROUNDS):
+        for on in (False, True):
+            alerts(on)
+            batch = [agent(next(next_agent)) for _ in range(SIGNINS)]
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(CONC) as pool:
+                list(pool.map(lambda e: Browser(base).login(e), batch))
+            wall = time.perf_counter() - t0
+            print(f"signin: round {r + 1}, alerts {'on ' if on else 'off'}: {SIGNINS} sign-ins, {CONC} at a time, in {wall:.2f} s: {SIGNINS / wall:.1f}/s", flush=True)
+            if on:
+                for e in batch:
+                    wait_accepted(e, 1, 120)
+
+
+main()
