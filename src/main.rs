@@ -362,6 +362,10 @@ struct GuardArgs {
         value_delimiter = ','
     )]
     return_origins: Vec<String>,
+    /// A TOML file of access rules for the verify endpoints (docs/reverse-proxy.md, "Access
+    /// rules"); read again on SIGHUP.
+    #[arg(long, env = "DESKWARD_ACCESS_RULES")]
+    access_rules: Option<std::path::PathBuf>,
 }
 
 impl GuardArgs {
@@ -377,6 +381,11 @@ impl GuardArgs {
             .iter()
             .map(|o| deskward::web::return_to::parse_origin(o))
             .collect::<Result<_, _>>()?;
+        web.access_rules = self
+            .access_rules
+            .as_deref()
+            .map(deskward::access_rules::RulesFile::load)
+            .transpose()?;
         Ok(())
     }
 }
@@ -507,6 +516,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ..WebConfig::default()
             };
             a.guard.apply(&mut web)?;
+            if let Some(rules) = &web.access_rules {
+                deskward::access_rules::reload_on_sighup(rules.clone())?;
+                tracing::info!(
+                    file = %rules.path().display(),
+                    rules = rules.current().len(),
+                    "access rules in force"
+                );
+            }
             let mail = a.mail.config()?;
             let key = secret_key(a.secret_key_file.as_deref())?;
             let prefix = web.path_prefix.clone();

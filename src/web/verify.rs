@@ -21,14 +21,14 @@ use crate::service::{Principal, ServiceError};
 use super::error::{ApiError, ErrorBody};
 use super::request::signed_in;
 use super::return_to::{self, first_value, trusted_peer};
-use super::{AppState, cookies};
+use super::{AppState, access, cookies};
 
 /// `GET {prefix}/api/v1/verify/auth-request`: 200 with the identity headers, or 401 whose
 /// `Location` is the absolute sign-in URL (nginx turns it into a redirect), or 403.
 #[utoipa::path(get, path = "/verify/auth-request", tag = "forward auth",
     operation_id = "verify_auth_request",
     security((), ("session" = [])),
-    params(("require" = Option<Requirement>, Query, description = "`agent`, `admin` (that role exactly) or a permission")),
+    params(("require" = Option<Requirement>, Query, description = "`agent`, `admin` (that role exactly) or a permission; without it, the access rules of `serve --access-rules` decide")),
     responses(
         (status = 200, description = "A live session; `Remote-*` headers name the person: \
             `Remote-Id` is the person (linked agent and administrator accounts share \
@@ -37,7 +37,11 @@ use super::{AppState, cookies};
                     ("Remote-Id" = String), ("Remote-Groups" = String))),
         (status = 401, description = "No live session; `Location` holds the sign-in URL", body = ErrorBody,
             headers(("Location" = String))),
-        (status = 403, description = "`forbidden`: the person lacks `require`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the person lacks `require` (or, without \
+            `require=`, what the access rules ask of the original request: a role, a permission, \
+            an office network; or `deny`, or an original URL that cannot be read safely). When \
+            the original request's `Accept` names `text/html` the body is instead the refused \
+            page (HTML): who is signed in, what the page needs, how to switch accounts", body = ErrorBody),
         (status = 422, description = "`invalid_input`: an unknown `require`", body = ErrorBody),
     ))]
 pub async fn auth_request(State(state): State<AppState>, req: Request) -> Response {
@@ -49,7 +53,7 @@ pub async fn auth_request(State(state): State<AppState>, req: Request) -> Respon
 #[utoipa::path(get, path = "/verify/forward-auth", tag = "forward auth",
     operation_id = "verify_forward_auth",
     security((), ("session" = [])),
-    params(("require" = Option<Requirement>, Query, description = "`agent`, `admin` (that role exactly) or a permission")),
+    params(("require" = Option<Requirement>, Query, description = "`agent`, `admin` (that role exactly) or a permission; without it, the access rules of `serve --access-rules` decide")),
     responses(
         (status = 200, description = "A live session; `Remote-*` headers name the person: \
             `Remote-Id` is the person (linked agent and administrator accounts share \
@@ -60,7 +64,11 @@ pub async fn auth_request(State(state): State<AppState>, req: Request) -> Respon
         (status = 302, description = "No live session, for a page: to the sign-in URL",
             headers(("Location" = String))),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: the person lacks `require`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the person lacks `require` (or, without \
+            `require=`, what the access rules ask of the original request: a role, a permission, \
+            an office network; or `deny`, or an original URL that cannot be read safely). When \
+            the original request's `Accept` names `text/html` the body is instead the refused \
+            page (HTML): who is signed in, what the page needs, how to switch accounts", body = ErrorBody),
         (status = 422, description = "`invalid_input`: an unknown `require`", body = ErrorBody),
     ))]
 pub async fn forward_auth(State(state): State<AppState>, req: Request) -> Response {
@@ -68,7 +76,7 @@ pub async fn forward_auth(State(state): State<AppState>, req: Request) -> Respon
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Style {
+pub(crate) enum Style {
     AuthRequest,
     ForwardAuth,
 }
@@ -78,14 +86,18 @@ async fn verify(state: &AppState, parts: &Parts, style: Style) -> Response {
         Ok(r) => r,
         Err(message) => return ApiError::invalid(message).into_response(),
     };
+    // `require=` in the query is the whole question; without it the access rules decide.
+    if required.is_empty()
+        && let Some(rules) = &state.cfg.access_rules
+    {
+        return access::verify(state, parts, style, &rules.current()).await;
+    }
     match check(state, parts).await {
         Ok(p) => match required.iter().find(|r| !r.met_by(&p.actor)) {
             None => {
                 let mut res = identity(&p);
-                if style == Style::ForwardAuth
-                    && let Some(rest) = cookies::others(&parts.headers)
-                {
-                    res.headers_mut().insert(header::COOKIE, rest);
+                if style == Style::ForwardAuth {
+                    pass_cookies(parts, &mut res);
                 }
                 res
             }
@@ -101,9 +113,17 @@ async fn verify(state: &AppState, parts: &Parts, style: Style) -> Response {
     }
 }
 
+/// Forward-auth's `Cookie` answer: the request's cookies without Deskward's, for a proxy
+/// that replaces the app's `Cookie` header with it (Traefik).
+pub(crate) fn pass_cookies(parts: &Parts, res: &mut Response) {
+    if let Some(rest) = cookies::others(&parts.headers) {
+        res.headers_mut().insert(header::COOKIE, rest);
+    }
+}
+
 /// The session the request's cookie names, checked as for any request (and counted as
 /// activity).
-async fn check(state: &AppState, parts: &Parts) -> Result<Principal, ServiceError> {
+pub(crate) async fn check(state: &AppState, parts: &Parts) -> Result<Principal, ServiceError> {
     let p = signed_in(parts, state).await?;
     // A session limited to setting up a second factor opens nothing behind the proxy.
     if p.session.mfa_enrollment {
@@ -206,7 +226,7 @@ fn groups(a: &Actor) -> String {
 }
 
 /// 200 with who is asking, for the proxy to hand to the app.
-fn identity(p: &Principal) -> Response {
+pub(crate) fn identity(p: &Principal) -> Response {
     let mut res = StatusCode::OK.into_response();
     let h = res.headers_mut();
     let mut set = |name: &'static str, value: String| {
@@ -280,7 +300,7 @@ fn wants_page(state: &AppState, parts: &Parts) -> bool {
 }
 
 /// No live session: where to sign in, in the form the endpoint's proxy expects.
-fn sign_in_needed(state: &AppState, parts: &Parts, style: Style) -> Response {
+pub(crate) fn sign_in_needed(state: &AppState, parts: &Parts, style: Style) -> Response {
     let prefix = &state.cfg.path_prefix;
     let location = match original_url(state, parts, style) {
         Some(orig) => format!(
