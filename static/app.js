@@ -168,8 +168,56 @@
     if (red && e.detail > 0) red.blur();
   });
 
-  // Times: the server writes UTC (what a page without JavaScript shows); here they become
-  // the viewer's local time with a relative hint, and UTC stays on hover.
+  // Times: the server writes them in the person's own zone, or in UTC when they set none
+  // (what a page without JavaScript shows). Here every time on the page is written again in
+  // one zone, the person's own or else the browser's, always with the zone named ("PST",
+  // "UTC+1"), a relative hint, and UTC on hover (the server's title).
+  var ZONE = document.body.getAttribute("data-zone") || "";
+  var BROWSER_ZONE = "";
+  try { BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (err) { /* old browser */ }
+  var VIEW_ZONE = ZONE || BROWSER_ZONE;
+  // The audit log reads its date filter in one zone, the form's `tz`, and shows its rows in
+  // it. The server fills in the person's own zone; without one, the browser's goes in here
+  // (and into the export link), unless the rows shown were already filtered by UTC days.
+  var auditTz = document.getElementById("audit-tz");
+  if (auditTz) {
+    var dated = ["from", "to"].some(function (n) {
+      var input = auditTz.form.elements[n];
+      return input && input.value;
+    });
+    if (auditTz.value) VIEW_ZONE = auditTz.value;
+    else if (dated || !VIEW_ZONE) VIEW_ZONE = "UTC";
+    else {
+      auditTz.value = VIEW_ZONE;
+      var note = document.getElementById("audit-zone");
+      if (note) {
+        note.textContent = "Dates are days in " + VIEW_ZONE + " (your browser's time zone); times are shown in " +
+          VIEW_ZONE + ", the export has them in UTC and in " + VIEW_ZONE + ".";
+      }
+      var csvLink = document.getElementById("audit-csv");
+      if (csvLink) {
+        var u = new URL(csvLink.href, location.href);
+        u.searchParams.set("tz", VIEW_ZONE);
+        csvLink.href = u.pathname + u.search;
+      }
+    }
+  }
+  var timeFormat = null;
+  try {
+    timeFormat = new Intl.DateTimeFormat(undefined, {
+      year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
+      timeZoneName: "short", timeZone: VIEW_ZONE || undefined
+    });
+  } catch (err) { /* a zone this browser does not know: the server's text stays */ }
+  function zoned(ms) {
+    // "GMT+1" is how browsers name a zone without letters; the server says "UTC+1".
+    return timeFormat.format(new Date(ms)).replace(/\bGMT(?=[+-])/, "UTC");
+  }
+  document.querySelectorAll("[data-browser-zone]").forEach(function (el) {
+    if (!BROWSER_ZONE) return;
+    el.textContent = " (" + BROWSER_ZONE + ")";
+    el.hidden = false;
+  });
   function relative(ms) {
     var s = Math.round((Date.now() - ms) / 1000), future = s < 0;
     s = Math.abs(s);
@@ -185,11 +233,14 @@
       if (t.hasAttribute("data-local")) return;
       var ms = Date.parse(t.getAttribute("datetime"));
       if (isNaN(ms)) return;
-      t.title = t.textContent.trim();
-      t.textContent = new Date(ms).toLocaleString(undefined, {
-        year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
-      }) + " (" + relative(ms) + ")";
+      // Already in the zone to show (the person's own, written by the server): kept, so the
+      // zone is named as the server names it ("CET", where browsers say "GMT+1").
+      var same = t.getAttribute("data-zone") === VIEW_ZONE;
+      if (!same && !timeFormat) return;
+      if (!t.title) t.title = new Date(ms).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+      t.textContent = (same ? t.textContent.trim() : zoned(ms)) + " (" + relative(ms) + ")";
       t.setAttribute("data-local", "1");
+      t.setAttribute("data-zone", VIEW_ZONE);
     });
   }
   localTimes(document);

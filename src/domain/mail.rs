@@ -3,6 +3,7 @@
 
 use super::time::{HOUR, Millis};
 use super::webhook::RETRY_DELAYS;
+use super::zone::Zone;
 
 /// A password-reset link works this long.
 pub const RESET_LINK_TTL: Millis = HOUR;
@@ -92,6 +93,17 @@ pub fn human_utc(ms: Millis) -> String {
     }
 }
 
+/// A time as a message states it: always in UTC, and also in the person's own time zone
+/// where they set one. "7 December 2026, 18:04 UTC", or "7 December 2026, 18:04 UTC
+/// (7 December 2026, 10:04 in America/Los_Angeles, PST)". Every message with a time uses this.
+pub fn human_time(ms: Millis, zone: Option<&Zone>) -> String {
+    let utc = format!("{} UTC", human_utc(ms));
+    match zone.filter(|z| !z.is_utc()) {
+        None => utc,
+        Some(z) => format!("{utc} ({} in {}, {})", z.words(ms), z.name(), z.label(ms)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +133,21 @@ mod tests {
     fn times_read_as_words() {
         // 2026-12-07T18:04:05Z
         assert_eq!(human_utc(1_796_666_645_000), "7 December 2026, 18:04");
+    }
+
+    #[test]
+    fn message_times_say_utc_and_the_persons_zone() {
+        let at = 1_796_666_645_000;
+        assert_eq!(human_time(at, None), "7 December 2026, 18:04 UTC");
+        assert_eq!(
+            human_time(at, Some(&Zone::utc())),
+            "7 December 2026, 18:04 UTC"
+        );
+        let la = Zone::parse("America/Los_Angeles").unwrap();
+        assert_eq!(
+            human_time(at, Some(&la)),
+            "7 December 2026, 18:04 UTC (7 December 2026, 10:04 in America/Los_Angeles, PST)"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod time;
 pub mod totp;
 pub mod url_path;
 pub mod webhook;
+pub mod zone;
 
 pub use client_ip::ClientIp;
 pub use email::Email;

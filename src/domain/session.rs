@@ -138,10 +138,48 @@ impl Liveness {
         idle || too_old
     }
 
+    /// When the session ends if nothing more happens, and whether activity can still move
+    /// that (the idle timeout) or not (an agent's absolute lifetime comes first).
+    pub fn deadline(&self) -> Deadline {
+        let idle = self.last_seen_at + self.idle_timeout_minutes * MINUTE;
+        match self
+            .max_lifetime_minutes
+            .map(|m| self.started_at + m * MINUTE)
+        {
+            Some(end) if end <= idle => Deadline {
+                at: end,
+                extendable: false,
+            },
+            _ => Deadline {
+                at: idle,
+                extendable: true,
+            },
+        }
+    }
+
     /// Whether this request should record activity: only when the stored value is stale by
     /// a minute, so at most one write per session per minute.
     pub fn needs_touch(&self, now: Millis) -> bool {
         now - self.last_seen_at >= TOUCH_INTERVAL
+    }
+}
+
+/// How long before a session's deadline its open tabs are warned, so that a person who is
+/// there can stay signed in (guard.js; WCAG 2.2.1 asks for at least 20 seconds).
+pub const EXPIRY_WARNING: Millis = MINUTE;
+
+/// When a live session ends unless something happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub at: Millis,
+    /// Activity moves it (the idle timeout); false for the absolute lifetime.
+    pub extendable: bool,
+}
+
+impl Deadline {
+    /// Whether tabs should be warned at `now`: within [`EXPIRY_WARNING`] of the deadline.
+    pub fn warn(&self, now: Millis) -> bool {
+        now >= self.at - EXPIRY_WARNING
     }
 }
 
@@ -195,6 +233,39 @@ mod tests {
         };
         assert!(!l.needs_touch(1000 + MINUTE - 1));
         assert!(l.needs_touch(1000 + MINUTE));
+    }
+
+    #[test]
+    fn the_deadline_is_the_earlier_of_idle_and_lifetime() {
+        let l = Liveness {
+            started_at: 0,
+            last_seen_at: 10 * MINUTE,
+            idle_timeout_minutes: 5,
+            max_lifetime_minutes: None,
+        };
+        let idle = Deadline {
+            at: 15 * MINUTE,
+            extendable: true,
+        };
+        assert_eq!(l.deadline(), idle);
+        assert!(!idle.warn(14 * MINUTE - 1));
+        assert!(idle.warn(14 * MINUTE));
+        let capped = Liveness {
+            max_lifetime_minutes: Some(12),
+            ..l
+        };
+        assert_eq!(
+            capped.deadline(),
+            Deadline {
+                at: 12 * MINUTE,
+                extendable: false
+            }
+        );
+        let later_cap = Liveness {
+            max_lifetime_minutes: Some(60),
+            ..l
+        };
+        assert_eq!(later_cap.deadline(), idle);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::domain::policy::Actor;
 use crate::domain::time::parse_rfc3339;
+use crate::domain::zone::Zone;
 use crate::store::{AuditEntry, AuditQuery};
 
 use super::team::{MAX_PER_PAGE, Page};
@@ -16,8 +17,21 @@ pub struct AuditFilter {
     pub kind: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// The IANA zone whose calendar days plain dates in `from` and `to` are; UTC when absent.
+    pub tz: Option<String>,
     pub page: Option<i64>,
     pub per_page: Option<i64>,
+}
+
+impl AuditFilter {
+    /// The zone the filter's dates are read in (and the CSV's second time column is in).
+    pub fn zone(&self) -> ServiceResult<Zone> {
+        match self.tz.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(Zone::utc()),
+            Some(name) => Zone::parse(name)
+                .map_err(|e| ServiceError::invalid("tz", e.replacen("time_zone", "tz", 1))),
+        }
+    }
 }
 
 /// An audit entry with the people it names shown as "Name <e-mail>" (their ids when they are
@@ -55,9 +69,16 @@ impl Service {
                 Some(s) => Ok(Some(s.to_string())),
             }
         };
+        let zone = f.zone()?;
+        // A plain date is a calendar day of the filter's zone: `from` its first instant, `to`
+        // the first instant of the next day ("through that day"); an RFC 3339 instant is
+        // itself.
         let time = |v: &Option<String>, field: &str| -> ServiceResult<Option<i64>> {
             match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
                 None => Ok(None),
+                Some(s) if s.len() == 10 && zone.day_start(s, false).is_some() => {
+                    Ok(zone.day_start(s, field == "to"))
+                }
                 Some(s) => parse_rfc3339(s).map(Some).ok_or_else(|| {
                     ServiceError::invalid(
                         field,
@@ -83,13 +104,7 @@ impl Service {
         if page < 1 {
             return Err(ServiceError::invalid("page", "page must be 1 or more"));
         }
-        let mut to = time(&f.to, "to")?;
-        // A plain date as the end means "through that day".
-        if let (Some(t), Some(raw)) = (to.as_mut(), f.to.as_deref())
-            && raw.trim().len() == 10
-        {
-            *t += 24 * 3_600_000;
-        }
+        let to = time(&f.to, "to")?;
         let mut query = AuditQuery {
             persons: Vec::new(),
             actor: clean(&f.actor, "actor")?,

@@ -10,7 +10,7 @@ use crate::domain::device;
 use crate::domain::member::MemberKind;
 use crate::domain::office::NetworkPolicy;
 use crate::domain::policy::Actor;
-use crate::domain::session::{self, EndReason, Liveness};
+use crate::domain::session::{self, Deadline, EndReason, Liveness};
 use crate::domain::time::Millis;
 use crate::store::{AuthRecord, Session, SessionSeen, Which};
 
@@ -35,6 +35,10 @@ pub struct Principal {
     pub account_name: String,
     pub session: Session,
     pub csrf_token: String,
+    /// The person's own IANA time zone, when they set one: pages show times in it.
+    pub time_zone: Option<String>,
+    /// When the session ends unless there is more activity, as known on this request.
+    pub deadline: Deadline,
 }
 
 impl Service {
@@ -94,6 +98,11 @@ impl Service {
         } else {
             rec.session.clone()
         };
+        let deadline = Liveness {
+            last_seen_at: session.last_seen_at,
+            ..liveness(&rec)
+        }
+        .deadline();
         Ok(Principal {
             actor: Actor {
                 account_id: session.account_id.clone(),
@@ -108,6 +117,8 @@ impl Service {
             account_name: rec.account_name.clone(),
             email: rec.member_email.clone(),
             csrf_token: rec.csrf_token.clone(),
+            time_zone: rec.time_zone.clone(),
+            deadline,
             session,
         })
     }
@@ -281,6 +292,36 @@ impl Service {
         session_id: &str,
     ) -> ServiceResult<Option<EndReason>> {
         Ok(self.store.session(account_id, session_id).await?.end_reason)
+    }
+
+    /// When a live session ends unless there is activity, as stored now (another tab's
+    /// requests, on any instance, move it); `None` once it has ended. For the event stream's
+    /// warning before the idle timeout.
+    pub async fn session_deadline(
+        &self,
+        account_id: &str,
+        session_id: &str,
+    ) -> ServiceResult<Option<Deadline>> {
+        let s = self.store.session(account_id, session_id).await?;
+        if s.ended_at.is_some() {
+            return Ok(None);
+        }
+        let account = self.store.account(account_id).await?;
+        let kind = s.member_kind;
+        Ok(Some(
+            Liveness {
+                started_at: s.started_at,
+                last_seen_at: s.last_seen_at,
+                idle_timeout_minutes: session::idle_timeout_minutes(
+                    kind,
+                    account.agent_idle_timeout_minutes,
+                ),
+                max_lifetime_minutes: account
+                    .max_session_lifetime_minutes
+                    .filter(|_| kind == MemberKind::Agent),
+            }
+            .deadline(),
+        ))
     }
 
     /// The actor with their permissions as stored now; `None` once they are disabled.

@@ -320,6 +320,7 @@ mod tests {
                 disabled: false,
                 created_at: 1_000,
                 linked: None,
+                time_zone: None,
             },
             sessions: Vec::new(),
         })

@@ -9,7 +9,8 @@ use crate::domain::password::{self, MAX_PASSWORD_CHARS};
 use crate::domain::policy::Actor;
 use crate::domain::session::EndReason;
 use crate::domain::time::Millis;
-use crate::store::{MemberPatch, Which};
+use crate::domain::zone::Zone;
+use crate::store::{Member, MemberPatch, Which};
 
 use super::ending::counted;
 use super::throttling::{sole_holder, throttle_keys};
@@ -35,6 +36,38 @@ impl Service {
             .await?;
         let view = MemberView { member, sessions };
         Ok(self.cache.put_view(view, now))
+    }
+
+    /// Sets the signed-in person's own time zone (an IANA name, matched without regard to
+    /// case and stored as the database spells it); None or an empty name unsets it. A name
+    /// the database does not know is refused and nothing changes.
+    #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id))]
+    pub async fn set_own_time_zone(
+        &self,
+        actor: &Actor,
+        time_zone: Option<&str>,
+    ) -> ServiceResult<Member> {
+        let zone = match time_zone.map(str::trim).filter(|z| !z.is_empty()) {
+            None => None,
+            Some(name) => {
+                Some(Zone::parse(name).map_err(|e| ServiceError::invalid("time_zone", e))?)
+            }
+        };
+        let m = self
+            .store
+            .set_time_zone(
+                &actor.account_id,
+                &actor.member_id,
+                zone.as_ref().map(Zone::name),
+            )
+            .await?;
+        // Drops the person's cached sessions and view, so their next page shows the new zone.
+        self.publish(crate::events::Event::MemberChanged {
+            account_id: m.account_id.clone(),
+            member_id: m.id.clone(),
+            member_kind: m.kind,
+        });
+        Ok(m)
     }
 
     /// Ends the session the actor acts through.

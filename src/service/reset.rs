@@ -9,11 +9,12 @@ use crate::domain::ClientIp;
 use crate::domain::audit::AuditKind;
 use crate::domain::email::Email;
 use crate::domain::mail::{
-    RESET_LINK_TTL, RESET_WINDOW, RESETS_PER_WINDOW, TOKEN_BYTES, human_utc, one_line_name,
+    RESET_LINK_TTL, RESET_WINDOW, RESETS_PER_WINDOW, TOKEN_BYTES, human_time, one_line_name,
 };
 use crate::domain::member::MemberKind;
 use crate::domain::password::{self, MAX_PASSWORD_CHARS};
 use crate::domain::session::EndReason;
+use crate::domain::zone::Zone;
 use crate::store::{NewMail, ResetRequest, Which};
 
 use super::ending::Scope;
@@ -102,7 +103,13 @@ impl Service {
             });
         }
         let name = one_line_name(&first.name);
-        let at = human_utc(now);
+        // In UTC, and in the person's own zone where they set one (the agent's first, as the
+        // links are ordered, for a linked pair).
+        let zone = ordered
+            .iter()
+            .find_map(|m| m.time_zone.as_deref())
+            .map(|z| Zone::or_utc(Some(z)));
+        let at = human_time(now, zone.as_ref());
         let account_name = one_line_name(&account.name);
         let shown_ip = ip.to_string();
         let text = ResetText {

@@ -31,6 +31,8 @@ pub struct Member {
     pub disabled: bool,
     pub created_at: Millis,
     pub linked: Option<LinkedRef>,
+    /// Their own IANA time zone, when they set one (`domain::zone::Zone` checked it).
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -144,5 +146,12 @@ pub trait PeopleStore: Send + Sync {
         id: &str,
         status: AgentStatus,
         choice: Option<AgentStatus>,
+    ) -> StoreResult<Member>;
+    /// Sets (or, with None, unsets) a person's own time zone, a name already checked.
+    async fn set_time_zone(
+        &self,
+        account_id: &str,
+        id: &str,
+        time_zone: Option<&str>,
     ) -> StoreResult<Member>;
 }

@@ -58,6 +58,8 @@ pub struct AuthRecord {
     pub max_session_lifetime_minutes: Option<i64>,
     /// The account's name, which every signed-in page shows.
     pub account_name: String,
+    /// The person's own time zone, which pages show times in.
+    pub time_zone: Option<String>,
 }
 
 /// A session that has just been ended, for events and audit, with the reason it ended for.

@@ -1,6 +1,7 @@
 //! `GET /api/v1/events`: one Server-Sent Events stream per open tab. It tells the tab when
-//! its session ends (then closes), and tells administrators what changed on the Team pages
-//! they may see.
+//! its session ends (then closes), a minute before it would end for inactivity (so the tab
+//! can offer to stay signed in), and tells administrators what changed on the Team pages they
+//! may see.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -17,6 +18,8 @@ use tokio::sync::oneshot;
 
 use crate::domain::member::MemberKind;
 use crate::domain::policy::Actor;
+use crate::domain::session::{Deadline, EXPIRY_WARNING};
+use crate::domain::time::{Millis, rfc3339};
 use crate::events::Event;
 use crate::service::Principal;
 use crate::service::presence::TabGuard;
@@ -40,6 +43,12 @@ const DISPLACED_RETRY: Duration = Duration::from_secs(600);
 /// vanished without a reset, and the next one is where that failure surfaces, ending the stream
 /// (and so the tab, for presence).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// How often a stream looks at its session's deadline. It compares the service's clock with
+/// the deadline it knows and reads the database only once the warning is due (or, once
+/// warned, to see whether activity moved it), so it costs nothing until then. The server's
+/// timers are not throttled as a background tab's are: the warning comes from here.
+const DEADLINE_CHECK: Duration = Duration::from_secs(5);
 
 /// One session's open streams, oldest first: each one's number and what ends it.
 type Open = VecDeque<(u64, oneshot::Sender<()>)>;
@@ -93,6 +102,12 @@ struct StreamState {
     _guard: TabGuard,
     _counted: crate::service::metrics::StreamGauge,
     done: bool,
+    deadline_tick: tokio::time::Interval,
+    /// When the deadline is next read (the service's clock): the warning's time as last
+    /// known; 0 to read it at the next tick (the Security settings changed).
+    next_check: Millis,
+    /// The deadline the tab was warned about, until activity moves it.
+    warned: Option<Millis>,
 }
 
 impl Drop for StreamState {
@@ -119,7 +134,10 @@ pub struct StreamEvent {
     security(("session" = [])),
     responses(
         (status = 200, description = "Server-Sent Events for the caller's session: `ready`, \
-            member and status events, and `session_ended` with `{\"reason\"}` before it closes",
+            member and status events, `session_expiring` with `{\"expires_at\", \"seconds_left\", \
+            \"extendable\"}` a minute before the session would end for inactivity (or reach its \
+            absolute lifetime, not extendable), `session_extended` with `{\"expires_at\"}` once \
+            activity moved that, and `session_ended` with `{\"reason\"}` before it closes",
             content_type = "text/event-stream", body = StreamEvent),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
         (status = 403, description = "`mfa_enrollment_required`", body = ErrorBody),
@@ -133,7 +151,12 @@ pub async fn stream(
     let guard = state.svc.tab_connected(&p.actor).await?;
     let (slot, displaced) = state.streams.join(&p.session.id);
     let counted = state.svc.metrics().stream_opened();
+    let mut deadline_tick = tokio::time::interval(DEADLINE_CHECK);
+    deadline_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let st = StreamState {
+        next_check: p.deadline.at - EXPIRY_WARNING,
+        warned: None,
+        deadline_tick,
         token_account: p.actor.account_id.clone(),
         shutdown: state.shutdown.clone(),
         state,
@@ -164,6 +187,12 @@ pub async fn stream(
                         .retry(DISPLACED_RETRY)
                         .data(json!({"reason": "too_many_streams"}).to_string());
                     return Some((Ok(closed), st));
+                }
+                _ = st.deadline_tick.tick() => {
+                    if let Some(out) = deadline_check(&mut st).await {
+                        return Some((Ok(out), st));
+                    }
+                    continue;
                 }
             };
             match next {
@@ -247,7 +276,12 @@ async fn translate(st: &mut StreamState, ev: &Event) -> Option<SseEvent> {
                     )
                 })
         }
-        Event::Resync | Event::SettingsChanged { .. } => None,
+        Event::SettingsChanged { .. } => {
+            // A new timeout may bring the deadline closer: read it at the next tick.
+            st.next_check = 0;
+            None
+        }
+        Event::Resync => None,
         Event::StatusChanged {
             member_id, status, ..
         } => me.follows(member_id, MemberKind::Agent).then(|| {
@@ -256,6 +290,52 @@ async fn translate(st: &mut StreamState, ev: &Event) -> Option<SseEvent> {
                 .data(json!({"id": member_id, "kind": "agent", "status": status}).to_string())
         }),
     }
+}
+
+/// `session_expiring` once the session's deadline is within [`EXPIRY_WARNING`], and
+/// `session_extended` when activity (in this tab or any other) has moved it since.
+async fn deadline_check(st: &mut StreamState) -> Option<SseEvent> {
+    let now = st.state.svc.now();
+    if st.warned.is_none() && now < st.next_check {
+        return None;
+    }
+    let deadline = match st
+        .state
+        .svc
+        .session_deadline(&st.token_account, &st.principal.session.id)
+        .await
+    {
+        Ok(Some(d)) => d,
+        Ok(None) => return recheck(st).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read a session's deadline");
+            return None;
+        }
+    };
+    if deadline.warn(now) {
+        if st.warned == Some(deadline.at) {
+            return None;
+        }
+        st.warned = Some(deadline.at);
+        return Some(expiring(&deadline, now));
+    }
+    st.next_check = deadline.at - EXPIRY_WARNING;
+    st.warned.take().map(|_| {
+        SseEvent::default()
+            .event("session_extended")
+            .data(json!({ "expires_at": rfc3339(deadline.at) }).to_string())
+    })
+}
+
+fn expiring(d: &Deadline, now: Millis) -> SseEvent {
+    SseEvent::default().event("session_expiring").data(
+        json!({
+            "expires_at": rfc3339(d.at),
+            "seconds_left": ((d.at - now).max(0) + 999) / 1000,
+            "extendable": d.extendable,
+        })
+        .to_string(),
+    )
 }
 
 fn change_name(ev: &Event) -> &'static str {

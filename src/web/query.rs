@@ -28,6 +28,7 @@ pub fn audit_filter(params: &HashMap<String, String>) -> Result<AuditFilter, Ser
         kind: text(params, "kind"),
         from: text(params, "from"),
         to: text(params, "to"),
+        tz: text(params, "tz"),
         page: whole_number(params, "page")?,
         per_page: whole_number(params, "per_page")?,
     })

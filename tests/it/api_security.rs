@@ -385,7 +385,7 @@ async fn the_audit_log_records_and_filters(backend: Backend) {
         .await;
     assert!(res.header("content-type").unwrap().starts_with("text/csv"));
     let lines: Vec<&str> = res.text.lines().collect();
-    assert_eq!(lines[0], "id,at,kind,actor,target,ip,detail,count");
+    assert_eq!(lines[0], "id,at (UTC),kind,actor,target,ip,detail,count");
     assert_eq!(lines.len(), 2);
     assert!(lines[1].contains("member.disabled"));
     let res = admin.get("/api/v1/audit?format=csv").await;

@@ -120,17 +120,23 @@ pub(crate) struct ChromeDriver {
 
 impl ChromeDriver {
     pub(crate) async fn start() -> ChromeDriver {
-        Self::start_in(None).await
+        Self::start_in(None, None).await
+    }
+
+    /// As [`ChromeDriver::start`], with the browsers it starts in the time zone `tz` (an IANA
+    /// name): Chromium takes its zone from `TZ`, which chromedriver passes on.
+    pub(crate) async fn start_in_zone(tz: &str) -> ChromeDriver {
+        Self::start_in(None, Some(tz)).await
     }
 
     /// As [`ChromeDriver::start`], with `HOME` set to `home` for chromedriver and the browsers
     /// it starts: Chromium on Linux trusts the certificate authorities of the NSS database in
     /// `$HOME/.pki/nssdb`, so a test can make it trust a certificate of its own.
     pub(crate) async fn start_with_home(home: &Path) -> ChromeDriver {
-        Self::start_in(Some(home)).await
+        Self::start_in(Some(home), None).await
     }
 
-    async fn start_in(home: Option<&Path>) -> ChromeDriver {
+    async fn start_in(home: Option<&Path>, tz: Option<&str>) -> ChromeDriver {
         for (what, path) in [("Chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)] {
             assert!(
                 Path::new(path).exists(),
@@ -145,6 +151,9 @@ impl ChromeDriver {
         cmd.arg("--port=0");
         if let Some(home) = home {
             cmd.env("HOME", home);
+        }
+        if let Some(tz) = tz {
+            cmd.env("TZ", tz);
         }
         let mut child = cmd
             .stdin(Stdio::null())

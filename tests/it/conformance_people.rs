@@ -20,6 +20,7 @@ backend_tests!(
     linked_accounts_are_derived_from_email,
     credentials_by_email,
     set_status_and_choice,
+    a_persons_time_zone_is_set_and_unset,
     address_rules_are_checked_in_the_writing_transaction,
     an_address_check_and_a_concurrent_admin_write_do_not_both_pass,
 );
@@ -102,6 +103,7 @@ async fn members_round_trip(backend: Backend) {
             disabled: false,
             created_at: T0,
             linked: None,
+            time_zone: None,
         }
     );
     assert_eq!(store.member("ac1", "ag1").await.unwrap(), ann);
@@ -425,6 +427,35 @@ async fn credentials_by_email(backend: Backend) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn a_persons_time_zone_is_set_and_unset(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    make_account(&store, "ac1", "acme").await;
+    make_account(&store, "ac2", "other").await;
+    add(&store, agent("ac1", "ag1", "Ann", "ann@example.com")).await;
+    add(&store, agent("ac1", "ag2", "Bo", "bo@example.com")).await;
+    let m = store
+        .set_time_zone("ac1", "ag1", Some("America/Los_Angeles"))
+        .await
+        .unwrap();
+    assert_eq!(m.time_zone.as_deref(), Some("America/Los_Angeles"));
+    assert_eq!(
+        store
+            .member("ac1", "ag1")
+            .await
+            .unwrap()
+            .time_zone
+            .as_deref(),
+        Some("America/Los_Angeles")
+    );
+    assert_eq!(store.member("ac1", "ag2").await.unwrap().time_zone, None);
+    // Another account's person, or nobody: not found, nothing written.
+    assert_not_found(store.set_time_zone("ac2", "ag2", Some("UTC")).await);
+    assert_not_found(store.set_time_zone("ac1", "nobody", Some("UTC")).await);
+    assert_eq!(store.member("ac1", "ag2").await.unwrap().time_zone, None);
+    let m = store.set_time_zone("ac1", "ag1", None).await.unwrap();
+    assert_eq!(m.time_zone, None);
 }
 
 async fn set_status_and_choice(backend: Backend) {

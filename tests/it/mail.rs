@@ -224,7 +224,7 @@ pub(crate) fn check_reset_message(msg: &Value, base: &str, to_name: &str, to: &s
     assert_eq!(links.len(), 1, "one link in the text: {text}");
     assert!(html.contains(&format!("href=\"{}\"", links[0])), "{html}");
     assert!(
-        text.contains("Acme Support") && text.contains("(UTC)"),
+        text.contains("Acme Support") && text.contains(" UTC, from the address"),
         "{text}"
     );
     assert!(text.contains(&format!("Hello {to_name},")), "{text}");

@@ -30,6 +30,7 @@ pub(in crate::store) struct MemberRow {
     created_at: Millis,
     linked_id: Option<String>,
     linked_name: Option<String>,
+    time_zone: Option<String>,
 }
 
 impl From<MemberRow> for Member {
@@ -51,6 +52,7 @@ impl From<MemberRow> for Member {
             status_choice: r.status_choice,
             disabled: r.disabled,
             created_at: r.created_at,
+            time_zone: r.time_zone,
         }
     }
 }
@@ -334,6 +336,26 @@ impl PeopleStore for SqlStore {
                 crate::domain::webhook::EventType::PresenceChanged,
             );
             Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
+        }
+        tx.commit().await?;
+        self.member(account_id, id).await
+    }
+
+    async fn set_time_zone(
+        &self,
+        account_id: &str,
+        id: &str,
+        time_zone: Option<&str>,
+    ) -> StoreResult<Member> {
+        let mut tx = self.begin_write().await?;
+        let changed = query("UPDATE members SET time_zone = $1 WHERE account_id = $2 AND id = $3")
+            .bind(time_zone)
+            .bind(account_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
         }
         tx.commit().await?;
         self.member(account_id, id).await

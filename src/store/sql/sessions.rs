@@ -44,7 +44,7 @@ impl SessionStore for SqlStore {
         let sql = format!(
             "SELECT {}, s.csrf_token, m.name AS member_name, m.email AS member_email, \
              m.is_primary, m.permissions, m.disabled, a.agent_idle_timeout_minutes, \
-             a.max_session_lifetime_minutes, a.name AS account_name \
+             a.max_session_lifetime_minutes, a.name AS account_name, m.time_zone \
              FROM sessions s JOIN members m ON m.id = s.member_id \
              JOIN accounts a ON a.id = s.account_id \
              WHERE s.token_hash = $1 AND s.ended_at IS NULL",

@@ -65,6 +65,9 @@ pub struct AuditPageJson {
         ("kind" = Option<String>, Query),
         ("from" = Option<String>, Query, description = "RFC 3339 or a date"),
         ("to" = Option<String>, Query, description = "RFC 3339 or a date"),
+        ("tz" = Option<String>, Query, description = "An IANA time zone (\"America/Los_Angeles\"): \
+            plain dates in `from` and `to` are calendar days there (default UTC), and the CSV adds \
+            a column `at (<zone>)` of the times in it beside `at (UTC)`"),
         ("page" = Option<i64>, Query),
         ("per_page" = Option<i64>, Query),
         ("format" = Option<String>, Query, description = "`csv` for CSV (as does `Accept: text/csv`)"),
@@ -87,10 +90,8 @@ pub async fn list(
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/csv"));
-    let page = state
-        .svc
-        .list_audit(&p.actor, &query::audit_filter(&params)?, wants_csv)
-        .await?;
+    let filter = query::audit_filter(&params)?;
+    let page = state.svc.list_audit(&p.actor, &filter, wants_csv).await?;
     if wants_csv {
         return Ok((
             [
@@ -100,7 +101,7 @@ pub async fn list(
                     "attachment; filename=\"deskward-audit.csv\"",
                 ),
             ],
-            csv::audit(&page.items),
+            csv::audit(&page.items, &filter.zone()?),
         )
             .into_response());
     }

@@ -195,6 +195,8 @@ pub struct MeJson<'a> {
     session: SessionJson,
     csrf_token: &'a str,
     mfa: MfaJson,
+    /// The caller's own IANA time zone, null when not set (pages then use the browser's).
+    time_zone: Option<&'a str>,
 }
 
 #[utoipa::path(get, path = "/me", tag = "sign-in",
@@ -216,6 +218,7 @@ pub async fn me(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Re
                 session: SessionJson::from(&p.session),
                 csrf_token: &p.csrf_token,
                 mfa: state.svc.mfa_status(&p.actor.member_id).await?.into(),
+                time_zone: view.member.time_zone.as_deref(),
             };
             let body = serde_json::to_vec(&json).map_err(|e| {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
@@ -294,6 +297,51 @@ pub async fn set_status(
     let m = state.svc.set_own_status(&p.actor, status).await?;
     let sessions = state.svc.sessions_of(&m.account_id, &m.id, m.kind).await?;
     Ok(Json(MemberJson::new(&m, &sessions, &p.actor)).into_response())
+}
+
+/// The body of `PUT /api/v1/me/time_zone`, and its answer.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[schema(as = TimeZone)]
+#[serde(deny_unknown_fields)]
+pub struct TimeZoneBody {
+    /// An IANA time zone name ("America/Los_Angeles"; any case, answered as the database
+    /// spells it), or null to unset it.
+    #[schema(example = "America/Los_Angeles")]
+    // Required, though it may be null: a body without it must not unset anything.
+    #[serde(deserialize_with = "Option::deserialize")]
+    time_zone: Option<String>,
+}
+
+#[utoipa::path(put, path = "/me/time_zone", tag = "sign-in",
+    security(("session" = [], "csrf" = [])),
+    request_body = TimeZoneBody,
+    responses(
+        (status = 200, description = "The caller's time zone as stored", body = TimeZoneBody),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`csrf`", body = ErrorBody),
+        (status = 422, description = "`invalid_input`: not an IANA time zone name; nothing changed", body = ErrorBody),
+    ))]
+pub async fn set_time_zone(
+    State(state): State<AppState>,
+    ApiUser(p): ApiUser,
+    ApiJson(body): ApiJson<TimeZoneBody>,
+) -> Result<Json<TimeZoneBody>, ApiError> {
+    if body
+        .time_zone
+        .as_deref()
+        .is_some_and(|z| z.trim().is_empty())
+    {
+        return Err(ApiError::invalid(
+            "time_zone: must be an IANA time zone name, or null to unset it",
+        ));
+    }
+    let m = state
+        .svc
+        .set_own_time_zone(&p.actor, body.time_zone.as_deref())
+        .await?;
+    Ok(Json(TimeZoneBody {
+        time_zone: m.time_zone,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::me))
         .routes(routes!(auth::my_sessions))
         .routes(routes!(auth::set_status))
+        .routes(routes!(auth::set_time_zone))
         .routes(routes!(auth::change_password))
         .routes(routes!(reset::request))
         .routes(routes!(reset::confirm))

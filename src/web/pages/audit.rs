@@ -8,14 +8,13 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
 use crate::domain::audit::AuditKind;
-use crate::domain::time::{human, rfc3339};
+use crate::service::Principal;
 use crate::web::{AppState, csv, query};
 
-use super::{InPage, Layout, PageResult, PageUser, render};
+use super::{InPage, Layout, PageResult, PageUser, ShownTime, render};
 
 pub struct Row {
-    pub at: String,
-    pub at_iso: String,
+    pub at: ShownTime,
     pub kind: String,
     /// What people read; the code stays in the title and the CSV.
     pub kind_label: String,
@@ -37,6 +36,11 @@ struct AuditPage {
     kind: String,
     from: String,
     to: String,
+    /// The zone the dates are read in, as the form sends it: the query's, else the person's
+    /// own; empty for neither (UTC, unless the script fills in the browser's zone).
+    tz: String,
+    /// The zone's name as the page states it ("UTC" when `tz` is empty).
+    tz_shown: String,
     /// (code, label) of every kind, for the filter.
     kinds: Vec<(&'static str, &'static str)>,
     csv_href: String,
@@ -46,7 +50,7 @@ struct AuditPage {
 
 fn href(path: &str, params: &HashMap<String, String>, page: Option<i64>) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
-    for key in ["person", "kind", "from", "to"] {
+    for key in ["person", "kind", "from", "to", "tz"] {
         if let Some(v) = params.get(key).filter(|v| !v.is_empty()) {
             s.append_pair(key, v);
         }
@@ -62,22 +66,35 @@ fn href(path: &str, params: &HashMap<String, String>, page: Option<i64>) -> Stri
     }
 }
 
+/// The query with the zone its dates are read in: the one it names, else the person's own.
+fn with_zone(p: &Principal, mut params: HashMap<String, String>) -> HashMap<String, String> {
+    let named = params.get("tz").is_some_and(|z| !z.trim().is_empty());
+    if let (false, Some(own)) = (named, &p.time_zone) {
+        params.insert("tz".to_string(), own.clone());
+    }
+    params
+}
+
 pub async fn audit_page(
     State(state): State<AppState>,
     PageUser(p): PageUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> PageResult {
+    let params = with_zone(&p, params);
+    let filter = query::audit_filter(&params).in_page(&p)?;
     let page = state
         .svc
-        .list_audit_named(&p.actor, &query::audit_filter(&params).in_page(&p)?)
+        .list_audit_named(&p.actor, &filter)
         .await
         .in_page(&p)?;
+    // Rows read in the zone their dates were filtered in (the person's own, unless the
+    // query names another), so a row filtered as Dec 6 reads Dec 6.
+    let zone = filter.zone().in_page(&p)?;
     let rows = page
         .items
         .iter()
         .map(|e| Row {
-            at: human(e.entry.at),
-            at_iso: rfc3339(e.entry.at),
+            at: ShownTime::at(e.entry.at, &zone),
             kind: e.entry.kind.clone(),
             kind_label: e
                 .entry
@@ -108,6 +125,11 @@ pub async fn audit_page(
             kind: get("kind"),
             from: get("from"),
             to: get("to"),
+            tz_shown: match get("tz").trim() {
+                "" => "UTC".to_string(),
+                z => z.to_string(),
+            },
+            tz: get("tz"),
             kinds: AuditKind::ALL
                 .iter()
                 .map(|k| (k.as_str(), k.label()))
@@ -124,11 +146,13 @@ pub async fn audit_csv(
     PageUser(p): PageUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> PageResult {
+    let filter = query::audit_filter(&with_zone(&p, params)).in_page(&p)?;
     let page = state
         .svc
-        .list_audit(&p.actor, &query::audit_filter(&params).in_page(&p)?, true)
+        .list_audit(&p.actor, &filter, true)
         .await
         .in_page(&p)?;
+    let zone = filter.zone().in_page(&p)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -137,7 +161,7 @@ pub async fn audit_csv(
                 "attachment; filename=\"deskward-audit.csv\"",
             ),
         ],
-        csv::audit(&page.items),
+        csv::audit(&page.items, &zone),
     )
         .into_response())
 }

@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use crate::domain::member::{MemberKind, Permission};
-use crate::domain::time::{human, rfc3339};
+use crate::domain::time::{Millis, human, rfc3339};
+use crate::domain::zone::Zone;
 use crate::service::{Principal, ServiceError, ServiceResult};
 use crate::store::Session;
 use crate::web::prefix;
@@ -89,6 +90,9 @@ pub struct Nav {
     pub security: bool,
     pub audit: bool,
     pub section: &'static str,
+    /// The person's own time zone, empty when unset: the page's script shows times in it,
+    /// or in the browser's zone when it is empty.
+    pub zone: String,
 }
 
 impl Nav {
@@ -104,6 +108,7 @@ impl Nav {
             security: a.has(Permission::Security),
             audit: a.has(Permission::Audit),
             section,
+            zone: p.time_zone.clone().unwrap_or_default(),
         }
     }
 }
@@ -258,12 +263,50 @@ pub fn capitalize(s: &str) -> String {
     }
 }
 
+/// The zone a signed-in person's pages show times in: their own, or UTC when they set none
+/// (what a page without JavaScript shows; the script moves unset ones to the browser's zone).
+pub fn viewer_zone(p: &Principal) -> Zone {
+    Zone::or_utc(p.time_zone.as_deref())
+}
+
+/// A time as pages show it (`templates/time.html`): in the viewer's zone with the zone
+/// named, the instant for the script, and UTC on hover.
+#[derive(Debug, Clone)]
+pub struct ShownTime {
+    /// RFC 3339 in UTC, the `datetime` attribute.
+    pub iso: String,
+    /// "Dec 6, 2026, 9:48 PM PST".
+    pub text: String,
+    /// "2026-12-07 05:48 UTC", the title.
+    pub utc: String,
+    /// The zone `text` is in, by its IANA name: the script keeps the text when it would show
+    /// the same zone, so the zone's name reads the same with and without it.
+    pub zone: String,
+}
+
+impl ShownTime {
+    pub fn at(ms: Millis, zone: &Zone) -> Self {
+        Self {
+            iso: rfc3339(ms),
+            text: zone.show(ms),
+            utc: human(ms),
+            zone: zone.name().to_string(),
+        }
+    }
+}
+
+/// A change during a session ("IP changed at …: a → b").
+pub struct Moved {
+    pub at: ShownTime,
+    pub from: String,
+    pub to: String,
+}
+
 /// A session as pages show it.
 pub struct SessionRow {
     pub id: String,
-    pub started: String,
-    pub started_iso: String,
-    pub last_seen: String,
+    pub started: ShownTime,
+    pub last_seen: ShownTime,
     pub ip: String,
     pub device: String,
     pub user_agent: String,
@@ -271,9 +314,9 @@ pub struct SessionRow {
     pub ip_match: bool,
     pub ua_match: bool,
     /// "IP changed at 14:02: 203.0.113.24 → 198.51.100.7", when it did.
-    pub ip_changed: Option<String>,
+    pub ip_changed: Option<Moved>,
     /// "Device changed at 14:02: Chrome on Windows → Firefox on Linux", when it did.
-    pub device_changed: Option<String>,
+    pub device_changed: Option<Moved>,
     /// Outside every office network (under a flag or enforce policy): the address to name.
     pub outside: Option<String>,
     /// How the session was opened: "password + authenticator app".
@@ -281,12 +324,12 @@ pub struct SessionRow {
 }
 
 impl SessionRow {
-    pub fn new(s: &Session) -> Self {
+    /// The session with its times in `zone` (the viewer's: [`viewer_zone`]).
+    pub fn new(s: &Session, zone: &Zone) -> Self {
         Self {
             id: s.id.clone(),
-            started: human(s.started_at),
-            started_iso: rfc3339(s.started_at),
-            last_seen: human(s.last_seen_at),
+            started: ShownTime::at(s.started_at, zone),
+            last_seen: ShownTime::at(s.last_seen_at, zone),
             ip: s.ip.to_string(),
             device: s.device.clone(),
             user_agent: s.user_agent.clone(),
@@ -296,17 +339,18 @@ impl SessionRow {
             ip_changed: s
                 .ip_changed_at
                 .filter(|_| s.last_ip != s.ip)
-                .map(|at| format!("IP changed at {}: {} → {}", human(at), s.ip, s.last_ip)),
+                .map(|at| Moved {
+                    at: ShownTime::at(at, zone),
+                    from: s.ip.to_string(),
+                    to: s.last_ip.to_string(),
+                }),
             device_changed: s
                 .device_changed_at
                 .filter(|_| s.last_user_agent != s.user_agent)
-                .map(|at| {
-                    format!(
-                        "Device changed at {}: {} → {}",
-                        human(at),
-                        s.device,
-                        crate::domain::device::describe(&s.last_user_agent)
-                    )
+                .map(|at| Moved {
+                    at: ShownTime::at(at, zone),
+                    from: s.device.clone(),
+                    to: crate::domain::device::describe(&s.last_user_agent),
                 }),
             outside: s.outside_office.then(|| s.last_ip.to_string()),
             how: s.auth_methods.label(),

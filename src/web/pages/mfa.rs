@@ -14,8 +14,8 @@ use crate::web::section::Section;
 
 use super::confirm::{Confirm, confirm};
 use super::{
-    FieldErrors, InPage, Layout, PageResult, PageUser, SessionRow, SignedForm, render, safe_back,
-    see_other, with_notice,
+    FieldErrors, InPage, Layout, PageResult, PageUser, SessionRow, ShownTime, SignedForm, render,
+    safe_back, see_other, viewer_zone, with_notice,
 };
 
 #[derive(Template)]
@@ -32,7 +32,7 @@ struct SecurityPage {
     /// The codes as a text file to download (a `data:` URL: no request, nothing stored).
     recovery_download: String,
     /// Name, id, when added, when last used.
-    passkeys: Vec<(String, String, String, Option<String>)>,
+    passkeys: Vec<(String, String, ShownTime, Option<ShownTime>)>,
     errors: FieldErrors,
 }
 
@@ -65,6 +65,7 @@ fn recovery_file(email: &str, codes: &[String]) -> String {
 }
 
 async fn page(state: &AppState, p: &Principal, shown: Shown) -> PageResult {
+    let zone = viewer_zone(p);
     let status = state.svc.mfa_status(&p.actor.member_id).await.in_page(p)?;
     let setup = match shown.setup {
         Some(s) => Some(s),
@@ -95,8 +96,8 @@ async fn page(state: &AppState, p: &Principal, shown: Shown) -> PageResult {
                     (
                         k.name,
                         k.id,
-                        crate::domain::time::human(k.created_at),
-                        k.last_used_at.map(crate::domain::time::human),
+                        ShownTime::at(k.created_at, &zone),
+                        k.last_used_at.map(|at| ShownTime::at(at, &zone)),
                     )
                 })
                 .collect(),
@@ -241,7 +242,11 @@ pub async fn reset<S: Section>(
                     "Reset the two-factor sign-in of {}? Their authenticator app, passkeys and recovery codes are removed and they are signed out everywhere; they sign in again with their password.",
                     v.member.name
                 ),
-                sessions: v.sessions.iter().map(SessionRow::new).collect(),
+                sessions: v
+                    .sessions
+                    .iter()
+                    .map(|s| SessionRow::new(s, &viewer_zone(&p)))
+                    .collect(),
                 action: format!("{profile}/mfa/reset"),
                 back,
                 button: "Reset two-factor sign-in",

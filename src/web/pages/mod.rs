@@ -25,7 +25,8 @@ mod webhooks;
 pub use extract::{FormData, PageTenant, PageUser, SignedForm, Visitor};
 pub use fields::FieldErrors;
 pub use layout::{
-    InPage, Layout, Nav, PageError, PageResult, SessionRow, capitalize, render, see_other,
+    InPage, Layout, Nav, PageError, PageResult, SessionRow, ShownTime, capitalize, render,
+    see_other, viewer_zone,
 };
 
 pub fn router() -> Router<AppState> {
@@ -61,6 +62,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/security/audit.csv", get(audit::audit_csv))
         .route("/me/password", post(settings::change_password))
+        .route("/me/time-zone", post(settings::set_time_zone))
         // --- two-factor sign-in
         .route("/me/security", get(mfa::security_page))
         .route("/me/security/totp", post(mfa::start_totp))

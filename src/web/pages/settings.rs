@@ -15,7 +15,7 @@ use crate::web::AppState;
 use super::confirm::{Confirm, THIS_BROWSER, confirm};
 use super::{
     FieldErrors, InPage, Layout, PageError, PageResult, PageUser, SessionRow, SignedForm,
-    capitalize, counted_noun, render, see_other,
+    capitalize, counted_noun, render, see_other, viewer_zone,
 };
 
 #[derive(Template)]
@@ -425,8 +425,12 @@ fn draft(form: &super::FormData, confirm_why: Option<String>, errors: FieldError
 struct MySessionsPage {
     layout: Layout,
     sessions: Vec<SessionRow>,
-    /// What is wrong with the password form last sent.
+    /// What is wrong with the password or time-zone form last sent.
     errors: FieldErrors,
+    /// The person's own time zone; empty when unset.
+    zone: String,
+    /// Every zone the form offers.
+    zones: Vec<String>,
 }
 
 async fn my_sessions_page(
@@ -440,7 +444,7 @@ async fn my_sessions_page(
         .sessions
         .iter()
         .map(|s| {
-            let mut row = SessionRow::new(s);
+            let mut row = SessionRow::new(s, &viewer_zone(p));
             row.current = s.id == p.session.id;
             row
         })
@@ -455,6 +459,8 @@ async fn my_sessions_page(
             layout,
             sessions,
             errors,
+            zone: p.time_zone.clone().unwrap_or_default(),
+            zones: crate::domain::zone::known_names(),
         },
     ))
 }
@@ -505,6 +511,27 @@ pub async fn change_password(
     }
 }
 
+/// Sets or unsets the person's own time zone (My sessions → Time zone). Saved, it redirects,
+/// so the page comes back in the new zone; refused, the page says why and nothing changed.
+pub async fn set_time_zone(
+    State(state): State<AppState>,
+    SignedForm(p, form): SignedForm,
+) -> PageResult {
+    let zone = form.text("time_zone");
+    match state
+        .svc
+        .set_own_time_zone(&p.actor, Some(zone.as_str()))
+        .await
+    {
+        Ok(_) => Ok(see_other("/me/sessions?done=time_zone#time-zone")),
+        Err(e) => {
+            let mut errors = FieldErrors::new();
+            errors.absorb(e, |f| f).in_page(&p)?;
+            my_sessions_page(&state, &p, |l| l, errors).await
+        }
+    }
+}
+
 pub async fn my_sessions(
     State(state): State<AppState>,
     PageUser(p): PageUser,
@@ -520,6 +547,7 @@ fn ended_notice(q: &HashMap<String, String>) -> Option<String> {
     let n: usize = q.get("n").and_then(|n| n.parse().ok()).unwrap_or(0);
     match q.get("done").map(String::as_str) {
         Some("ended") => Some("Session ended. That browser has been signed out.".to_string()),
+        Some("time_zone") => Some("Time zone saved.".to_string()),
         Some("others") if n == 0 => Some("You had no other session to end.".to_string()),
         Some("others") => Some(format!(
             "{} ended. {} been signed out.",
@@ -546,7 +574,7 @@ pub async fn end_mine(
         let Some(s) = me.sessions.iter().find(|s| s.id == id) else {
             return Err(PageError::of(&p, ServiceError::NotFound));
         };
-        let row = SessionRow::new(s);
+        let row = SessionRow::new(s, &viewer_zone(&p));
         return Ok(confirm(
             &p,
             Confirm {
@@ -582,7 +610,7 @@ pub async fn end_others(
             .sessions
             .iter()
             .filter(|s| s.id != p.session.id)
-            .map(SessionRow::new)
+            .map(|s| SessionRow::new(s, &viewer_zone(&p)))
             .collect();
         return Ok(confirm(
             &p,

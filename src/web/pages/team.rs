@@ -12,6 +12,7 @@ use crate::domain::member::{MemberKind, Permission, Permissions};
 use crate::domain::name::check_name;
 use crate::domain::password;
 use crate::domain::policy::{Actor, section_permission};
+use crate::domain::zone::Zone;
 use crate::service::{MemberView, NewPerson, PersonPatch, Principal, ServiceError};
 use crate::store::Member;
 use crate::web::section::Section;
@@ -20,7 +21,7 @@ use crate::web::{AppState, query};
 use super::confirm::{Confirm, NAMES_LISTED, THIS_BROWSER, confirm};
 use super::{
     FieldErrors, FormData, InPage, Layout, PageError, PageResult, PageUser, SessionRow, SignedForm,
-    counted_noun, notice, render, safe_back, see_other, with_notice,
+    counted_noun, notice, render, safe_back, see_other, viewer_zone, with_notice,
 };
 
 /// "agent" or "administrator", as sentences name a kind.
@@ -119,7 +120,7 @@ fn initials(name: &str) -> String {
         .collect()
 }
 
-fn card(actor: &Actor, v: &MemberView) -> Card {
+fn card(actor: &Actor, v: &MemberView, zone: &Zone) -> Card {
     let m = &v.member;
     Card {
         id: m.id.clone(),
@@ -130,7 +131,11 @@ fn card(actor: &Actor, v: &MemberView) -> Card {
         disabled: m.disabled,
         status: m.status.as_str(),
         status_label: m.status.label(),
-        sessions: v.sessions.iter().map(SessionRow::new).collect(),
+        sessions: v
+            .sessions
+            .iter()
+            .map(|s| SessionRow::new(s, zone))
+            .collect(),
         can_end: actor.can_manage(m.as_target()),
         is_self: m.id == actor.member_id,
         linked: link_view(actor, m),
@@ -254,6 +259,7 @@ pub async fn list<S: Section>(
         )));
     }
     let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+    let zone = viewer_zone(&p);
     let filtered = ["q", "session", "status", "network"]
         .iter()
         .any(|k| params.get(*k).is_some_and(|v| !v.is_empty()));
@@ -263,7 +269,11 @@ pub async fn list<S: Section>(
             layout: Layout::signed_in(&p, "team", section_title(S::KIND))
                 .with_notice(done_notice(&params)),
             kind: S::KIND.plural(),
-            cards: page.items.iter().map(|v| card(&p.actor, v)).collect(),
+            cards: page
+                .items
+                .iter()
+                .map(|v| card(&p.actor, v, &zone))
+                .collect(),
             total: page.total,
             page: page.page,
             per_page: page.per_page,
@@ -445,7 +455,12 @@ async fn profile_page(
     let v = state.svc.get_person(&p.actor, kind, id).await.in_page(p)?;
     let m = &v.member;
     let mut linked = link_view(&p.actor, m);
-    let mut cmp_self: Vec<SessionRow> = v.sessions.iter().map(SessionRow::new).collect();
+    let zone = viewer_zone(p);
+    let mut cmp_self: Vec<SessionRow> = v
+        .sessions
+        .iter()
+        .map(|s| SessionRow::new(s, &zone))
+        .collect();
     let mut cmp_linked = Vec::new();
     if let (Some(lv), Some(l)) = (linked.as_mut(), m.linked.as_ref())
         && lv.can_open
@@ -454,7 +469,11 @@ async fn profile_page(
         lv.can_manage = p.actor.can_manage(other.member.as_target());
         lv.can_disable = p.actor.can_administer(other.member.as_target());
         lv.disabled = other.member.disabled;
-        cmp_linked = other.sessions.iter().map(SessionRow::new).collect();
+        cmp_linked = other
+            .sessions
+            .iter()
+            .map(|s| SessionRow::new(s, &zone))
+            .collect();
         mark_matches(&mut cmp_self, &other.sessions);
         mark_matches(&mut cmp_linked, &v.sessions);
     }
@@ -484,12 +503,16 @@ async fn profile_page(
         &ProfilePage {
             layout,
             kind: kind.plural(),
-            sessions: v.sessions.iter().map(SessionRow::new).collect(),
+            sessions: v
+                .sessions
+                .iter()
+                .map(|s| SessionRow::new(s, &zone))
+                .collect(),
             can_manage: p.actor.can_manage(m.as_target()),
             can_disable: p.actor.can_administer(m.as_target()),
             is_self: m.id == p.actor.member_id,
             permissions: perm_views(&p.actor, &perms),
-            p: card(&p.actor, &v),
+            p: card(&p.actor, &v, &zone),
             linked,
             cmp_self,
             cmp_linked,
@@ -596,7 +619,11 @@ pub async fn set_disabled<S: Section>(
                     kind_label(S::KIND),
                     v.member.name
                 ),
-                sessions: v.sessions.iter().map(SessionRow::new).collect(),
+                sessions: v
+                    .sessions
+                    .iter()
+                    .map(|s| SessionRow::new(s, &viewer_zone(&p)))
+                    .collect(),
                 action: format!("{}/disabled", profile_href(S::KIND, &id)),
                 back,
                 fields: vec![("disabled".into(), "true".into())],
@@ -652,7 +679,11 @@ pub async fn confirm_end_person<S: Section>(
                 v.member.name
             ),
             warning: (v.member.id == p.actor.member_id).then(|| THIS_BROWSER.to_string()),
-            sessions: v.sessions.iter().map(SessionRow::new).collect(),
+            sessions: v
+                .sessions
+                .iter()
+                .map(|s| SessionRow::new(s, &viewer_zone(&p)))
+                .collect(),
             action: format!("{}/end-sessions", profile_href(S::KIND, &id)),
             back,
             ids: Vec::new(),
@@ -696,7 +727,7 @@ pub async fn confirm_end_one(
                 "End this session of {}? They will be signed out and must sign in again.",
                 owner.name
             ),
-            sessions: vec![SessionRow::new(&s)],
+            sessions: vec![SessionRow::new(&s, &viewer_zone(&p))],
             action: format!("/sessions/{id}/end"),
             back,
             ids: Vec::new(),

@@ -5,12 +5,14 @@
 use askama::Template;
 use axum::extract::{Path, State};
 
-use crate::domain::time::human;
 use crate::domain::webhook::{self, EventFilter, EventType};
 use crate::service::{Principal, ServiceError};
 use crate::web::AppState;
 
-use super::{FieldErrors, InPage, Layout, PageResult, PageUser, SignedForm, render, see_other};
+use super::{
+    FieldErrors, InPage, Layout, PageResult, PageUser, ShownTime, SignedForm, render, see_other,
+    viewer_zone,
+};
 
 /// An endpoint as the list shows it.
 struct EndpointRow {
@@ -18,7 +20,7 @@ struct EndpointRow {
     url: String,
     events: String,
     state: String,
-    created: String,
+    created: ShownTime,
 }
 
 #[derive(Template)]
@@ -57,6 +59,7 @@ async fn webhooks(
     layout: impl FnOnce(Layout) -> Layout,
 ) -> PageResult {
     let list = state.svc.webhooks(&p.actor).await.in_page(p)?;
+    let zone = viewer_zone(p);
     let endpoints = list
         .iter()
         .map(|e| EndpointRow {
@@ -68,7 +71,7 @@ async fn webhooks(
                 Some(r) if r == "gone" => "off (the receiver answered 410 Gone)".to_string(),
                 Some(r) => format!("off ({r})"),
             },
-            created: human(e.created_at),
+            created: ShownTime::at(e.created_at, &zone),
         })
         .collect();
     let mut layout = layout(Layout::signed_in(p, "security", "Webhooks"));
@@ -148,12 +151,14 @@ pub async fn delete(
 /// A delivery as the log shows it.
 struct DeliveryRow {
     id: String,
-    created: String,
+    created: ShownTime,
     event_type: String,
     status: String,
+    /// When a pending delivery that failed is tried next.
+    next_try: Option<ShownTime>,
     attempts: i64,
     answer: String,
-    delivered: String,
+    delivered: Option<ShownTime>,
 }
 
 #[derive(Template)]
@@ -177,24 +182,23 @@ pub async fn log_page(
         .webhook_deliveries(&p.actor, &id)
         .await
         .in_page(&p)?;
+    let zone = viewer_zone(&p);
     let rows = log
         .iter()
         .map(|d| DeliveryRow {
             id: d.id.clone(),
-            created: human(d.created_at),
+            created: ShownTime::at(d.created_at, &zone),
             event_type: d.event_type.clone(),
-            status: if d.status == "pending" && d.attempts > 0 {
-                format!("pending (next try {})", human(d.next_attempt_at))
-            } else {
-                d.status.clone()
-            },
+            status: d.status.clone(),
+            next_try: (d.status == "pending" && d.attempts > 0)
+                .then(|| ShownTime::at(d.next_attempt_at, &zone)),
             attempts: d.attempts,
             answer: match (d.last_status_code, &d.last_error) {
                 (Some(code), _) => format!("HTTP {code}"),
                 (None, Some(e)) => e.clone(),
                 (None, None) => String::new(),
             },
-            delivered: d.delivered_at.map(human).unwrap_or_default(),
+            delivered: d.delivered_at.map(|at| ShownTime::at(at, &zone)),
         })
         .collect();
     let layout = Layout::signed_in(&p, "security", "Webhook deliveries");
