@@ -136,7 +136,7 @@ pub async fn seed(svc: &Service, agents: usize) -> Result<(), String> {
         kind,
         name: name.to_string(),
         email,
-        password: DEMO_PASSWORD.to_string(),
+        password: Some(DEMO_PASSWORD.to_string()),
         permissions: perms.iter().map(|p| p.to_string()).collect(),
     };
     let subs = [

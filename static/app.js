@@ -301,6 +301,8 @@
   });
   document.addEventListener("submit", function (e) {
     if (e.target.id !== "bulk-form") return;
+    // A card's own button (Resend invitation) posts elsewhere with the form's CSRF token.
+    if (e.submitter && e.submitter.hasAttribute("formaction")) return;
     var chosen = updateBulk();
     if (!chosen.length) { e.preventDefault(); return; }
     var ids = chosen.map(function (p) { return p.value; });

@@ -36,11 +36,13 @@ pub enum AuditKind {
     PasswordResetRequested,
     PasswordReset,
     MailFailed,
+    InvitationSent,
+    InvitationAccepted,
 }
 
 impl AuditKind {
     /// Every kind, in the order the audit page offers them.
-    pub const ALL: [AuditKind; 26] = [
+    pub const ALL: [AuditKind; 28] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignInRefused,
@@ -67,6 +69,8 @@ impl AuditKind {
         AuditKind::PasswordResetRequested,
         AuditKind::PasswordReset,
         AuditKind::MailFailed,
+        AuditKind::InvitationSent,
+        AuditKind::InvitationAccepted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +101,8 @@ impl AuditKind {
             AuditKind::PasswordResetRequested => "password.reset_requested",
             AuditKind::PasswordReset => "password.reset",
             AuditKind::MailFailed => "mail.failed",
+            AuditKind::InvitationSent => "invitation.sent",
+            AuditKind::InvitationAccepted => "invitation.accepted",
         }
     }
 
@@ -129,6 +135,8 @@ impl AuditKind {
             AuditKind::PasswordResetRequested => "Password reset asked for",
             AuditKind::PasswordReset => "Password reset by e-mail link",
             AuditKind::MailFailed => "E-mail could not be sent",
+            AuditKind::InvitationSent => "Invitation sent",
+            AuditKind::InvitationAccepted => "Invitation accepted",
         }
     }
 

@@ -1,12 +1,14 @@
-//! E-mail rules: how long a reset link lives, how many messages an address gets, and when a
+//! E-mail rules: how long a reset or invitation link lives, how many messages an address gets, and when a
 //! message that could not be sent is tried again or given up.
 
-use super::time::{HOUR, Millis};
+use super::time::{DAY, HOUR, Millis};
 use super::webhook::RETRY_DELAYS;
 use super::zone::Zone;
 
 /// A password-reset link works this long.
 pub const RESET_LINK_TTL: Millis = HOUR;
+/// An invitation link works this long.
+pub const INVITATION_LINK_TTL: Millis = 7 * DAY;
 /// Reset messages one address gets at most per [`RESET_WINDOW`].
 pub const RESETS_PER_WINDOW: i64 = 3;
 pub const RESET_WINDOW: Millis = HOUR;
@@ -107,7 +109,6 @@ pub fn human_time(ms: Millis, zone: Option<&Zone>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::time::DAY;
 
     #[test]
     fn transient_failures_retry_within_30_s_then_for_a_day() {

@@ -318,6 +318,7 @@ mod tests {
                 status: AgentStatus::Offline,
                 status_choice: AgentStatus::Offline,
                 disabled: false,
+                invited: false,
                 created_at: 1_000,
                 linked: None,
                 time_zone: None,

@@ -25,6 +25,7 @@ pub mod cache;
 pub mod delivery;
 pub mod device_pass;
 pub(crate) mod ending;
+pub mod invitations;
 pub mod keys;
 pub mod limiter;
 pub mod mail;
@@ -89,6 +90,13 @@ pub enum ServiceError {
          sent to it any more; delete the endpoint and add it again to resume, then send again"
     )]
     WebhookEndpointOff,
+    /// A new invitation for someone who is no longer invited: they set their password
+    /// already (or are disabled), so a link would do nothing.
+    #[error(
+        "this person is not waiting for an invitation: they have set their password already, \
+         or their account is disabled"
+    )]
+    NotInvited,
     /// A reset (or invitation) link that is unknown, used or expired.
     #[error("this link has expired or was already used; ask for a new one from the sign-in page")]
     LinkExpired,

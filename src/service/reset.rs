@@ -53,7 +53,7 @@ struct ResetHtml<'a> {
 }
 
 /// Tokens in links are hex: anything else (or longer) is no token of ours.
-fn plausible_token(token: &str) -> bool {
+pub(super) fn plausible_token(token: &str) -> bool {
     token.len() == TOKEN_BYTES * 2 && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

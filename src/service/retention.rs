@@ -73,6 +73,9 @@ impl Service {
             mail: self.purge(Retained::Mail, cut(config.days), config).await?
                 + self
                     .purge(Retained::ResetLinks, cut(config.days), config)
+                    .await?
+                + self
+                    .purge(Retained::InvitationLinks, cut(config.days), config)
                     .await?,
         })
     }

@@ -58,7 +58,8 @@ pub struct NewPerson {
     pub kind: MemberKind,
     pub name: String,
     pub email: String,
-    pub password: String,
+    /// None: invite them by e-mail to choose their own.
+    pub password: Option<String>,
     pub permissions: Vec<String>,
 }
 
@@ -225,8 +226,10 @@ impl Service {
         let name = check_name("name", &new.name)?;
         let email =
             Email::parse(&new.email).map_err(|e| ServiceError::invalid("email", e.to_string()))?;
-        password::check_new_password(&new.password)
-            .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
+        if let Some(pw) = &new.password {
+            password::check_new_password(pw)
+                .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
+        }
         self.require_address_allowed(actor, email.normalized(), None)
             .await?;
         let permissions = match new.kind {
@@ -248,28 +251,33 @@ impl Service {
                 p
             }
         };
-        let hash = passwords::hash(new.password).await?;
-        let member = self
-            .store
-            .insert_member_checked(
-                &NewMember {
-                    id: new_id(match new.kind {
-                        MemberKind::Agent => "ag",
-                        MemberKind::Admin => "ad",
-                    }),
-                    account_id: actor.account_id.clone(),
-                    kind: new.kind,
-                    name,
-                    email: email.as_str().to_string(),
-                    email_norm: email.normalized().to_string(),
-                    password_hash: hash,
-                    primary: false,
-                    permissions,
-                    created_at: self.now(),
-                },
-                &address_rule(actor),
-            )
-            .await?;
+        let invited = new.password.is_none();
+        let hash = match new.password {
+            Some(pw) => passwords::hash(pw).await?,
+            None => passwords::unusable_hash(),
+        };
+        let row = NewMember {
+            id: new_id(match new.kind {
+                MemberKind::Agent => "ag",
+                MemberKind::Admin => "ad",
+            }),
+            account_id: actor.account_id.clone(),
+            kind: new.kind,
+            name,
+            email: email.as_str().to_string(),
+            email_norm: email.normalized().to_string(),
+            password_hash: hash,
+            primary: false,
+            permissions,
+            created_at: self.now(),
+        };
+        let member = if invited {
+            self.add_invited(actor, &row).await?
+        } else {
+            self.store
+                .insert_member_checked(&row, &address_rule(actor))
+                .await?
+        };
         self.audit_by(
             actor,
             AuditKind::MemberCreated,
@@ -277,6 +285,15 @@ impl Service {
             format!("added {} {} <{}>", member.kind, member.name, member.email),
         )
         .await;
+        if invited {
+            self.audit_by(
+                actor,
+                AuditKind::InvitationSent,
+                Some(&member.id),
+                format!("invitation sent to {}", member.email),
+            )
+            .await;
+        }
         self.member_changed(&member);
         if let Some(l) = &member.linked {
             self.publish(Event::MemberChanged {
@@ -789,7 +806,7 @@ fn bulk_ids(ids: &[String]) -> ServiceResult<Vec<String>> {
 /// it: an administrator other than the actor whom the actor may not administer. The service
 /// checks it first for a clear answer; the store checks it again in the writing transaction
 /// with the address locked, so that a concurrent write cannot slip past.
-fn address_rule(actor: &Actor) -> impl Fn(&Member) -> bool + Send + Sync + '_ {
+pub(super) fn address_rule(actor: &Actor) -> impl Fn(&Member) -> bool + Send + Sync + '_ {
     move |m: &Member| {
         m.kind == MemberKind::Admin
             && m.id != actor.member_id

@@ -7,7 +7,7 @@
 //! The traits, one per aggregate, each in its own file beside this one: [`AccountStore`],
 //! [`SecretStore`], [`PeopleStore`], [`SessionStore`] (endings included), [`AuditStore`],
 //! [`ThrottleStore`], [`ChallengeStore`], [`MfaStore`], [`PolicyStore`], [`PresenceStore`],
-//! [`WebhookStore`], [`MailStore`] (the e-mail outbox and reset links), [`RetentionStore`], [`MetricsStore`] and [`DatabaseStore`] (health and
+//! [`WebhookStore`], [`MailStore`] (the e-mail outbox and reset links), [`InvitationStore`], [`RetentionStore`], [`MetricsStore`] and [`DatabaseStore`] (health and
 //! upkeep). [`Store`] is all of them, for the service to hold as one object: through a
 //! `dyn Store` every aggregate's methods are in reach; code holding a concrete store brings the
 //! traits into scope with `store::prelude`. What only tests need is [`testing::TestStore`],
@@ -31,6 +31,7 @@ mod accounts;
 mod audit;
 mod challenges;
 mod database;
+mod invitations;
 mod mail;
 mod metrics;
 mod mfa;
@@ -51,6 +52,7 @@ pub use accounts::*;
 pub use audit::*;
 pub use challenges::*;
 pub use database::*;
+pub use invitations::*;
 pub use mail::*;
 pub use metrics::*;
 pub use mfa::*;
@@ -68,9 +70,9 @@ pub use webhooks::*;
 /// The store traits, for callers to bring into scope at once.
 pub mod prelude {
     pub use super::{
-        AccountStore, AuditStore, ChallengeStore, DatabaseStore, MailStore, MetricsStore, MfaStore,
-        PeopleStore, PolicyStore, PresenceStore, RetentionStore, SecretStore, SessionStore, Store,
-        ThrottleStore, WebhookStore,
+        AccountStore, AuditStore, ChallengeStore, DatabaseStore, InvitationStore, MailStore,
+        MetricsStore, MfaStore, PeopleStore, PolicyStore, PresenceStore, RetentionStore,
+        SecretStore, SessionStore, Store, ThrottleStore, WebhookStore,
     };
 }
 
@@ -112,6 +114,7 @@ pub trait Store:
     + PresenceStore
     + WebhookStore
     + MailStore
+    + InvitationStore
     + RetentionStore
     + MetricsStore
     + 'static
@@ -132,6 +135,7 @@ impl<T> Store for T where
         + PresenceStore
         + WebhookStore
         + MailStore
+        + InvitationStore
         + RetentionStore
         + MetricsStore
         + 'static

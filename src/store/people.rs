@@ -29,6 +29,9 @@ pub struct Member {
     /// The agent's own last choice, restored when a tab connects again.
     pub status_choice: AgentStatus,
     pub disabled: bool,
+    /// Added without a password and has not yet set one with the invitation link: no
+    /// password opens the account until then.
+    pub invited: bool,
     pub created_at: Millis,
     pub linked: Option<LinkedRef>,
     /// Their own IANA time zone, when they set one (`domain::zone::Zone` checked it).

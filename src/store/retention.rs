@@ -18,6 +18,8 @@ pub enum Retained {
     Mail,
     /// Password-reset links that expired before the cutoff.
     ResetLinks,
+    /// Invitation links that expired before the cutoff.
+    InvitationLinks,
 }
 
 /// Deleting old rows.

@@ -110,6 +110,11 @@ impl From<ServiceError> for ApiError {
                 "endpoint_off",
                 E::WebhookEndpointOff.to_string(),
             ),
+            E::NotInvited => Self::new(
+                StatusCode::CONFLICT,
+                "not_invited",
+                E::NotInvited.to_string(),
+            ),
             E::LinkExpired => {
                 Self::new(StatusCode::GONE, "link_expired", E::LinkExpired.to_string())
             }

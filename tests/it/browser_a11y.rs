@@ -147,6 +147,34 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
     )
     .await;
 
+    // Invited, not signed in yet: the card's note and Resend, the profile, the link's page.
+    let ivy = app
+        .svc
+        .add_person(
+            &app.primary_actor(),
+            deskward::service::NewPerson {
+                kind: MemberKind::Agent,
+                name: "Ivy Invited".to_string(),
+                email: "ivy@acme.test".to_string(),
+                password: None,
+                permissions: Vec::new(),
+            },
+        )
+        .await
+        .expect("invite Ivy")
+        .member;
+    let invite_link =
+        crate::browser::eventually("the invitation", crate::browser::WAIT, async || {
+            let re = regex::Regex::new("/invite/[0-9a-f]{64}").expect("a pattern");
+            Ok(crate::mail::eml_files(app.mail_dir.path())
+                .into_iter()
+                .find_map(|f| {
+                    let raw = std::fs::read_to_string(f).ok()?.replace("=\r\n", "");
+                    re.find(&raw).map(|m| m.as_str().to_string())
+                }))
+        })
+        .await;
+
     let driver = ChromeDriver::start().await;
     let mut found = Vec::new();
 
@@ -175,6 +203,12 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
         .goto(&app.url(&format!("/reset/{}", "0".repeat(64))))
         .await;
     check(&visitor, &axe, "reset: link expired", &mut found).await;
+    visitor.goto(&app.url(&invite_link)).await;
+    check(&visitor, &axe, "invitation: choose a password", &mut found).await;
+    visitor
+        .goto(&app.url(&format!("/invite/{}", "0".repeat(64))))
+        .await;
+    check(&visitor, &axe, "invitation: link expired", &mut found).await;
     visitor.goto(&app.url("/login")).await;
     visitor
         .find("input[name=email]")
@@ -203,7 +237,13 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
     let admin = driver.browser().await;
     admin.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
     admin.goto(&app.url("/team/agents")).await;
-    check(&admin, &axe, "agents", &mut found).await;
+    assert!(
+        admin
+            .exists(&format!("#member-{} button.resend", ivy.id))
+            .await,
+        "the invited card with Resend"
+    );
+    check(&admin, &axe, "agents, with an invited card", &mut found).await;
     let green = format!("#member-{} .icons .sess.active", ada.id);
     admin.hover(&green).await;
     check(&admin, &axe, "agents, tooltip open", &mut found).await;
@@ -221,6 +261,10 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
             &format!("/team/agents/{}", lee.id),
         ),
         ("add an agent", "/team/agents/new"),
+        (
+            "invited agent's profile",
+            &format!("/team/agents/{}", ivy.id),
+        ),
         ("add an administrator", "/team/admins/new"),
         (
             "confirmation page",

@@ -132,6 +132,7 @@ async fn adding_an_agent_reports_every_invalid_field_next_to_it() {
     b.goto(&app.url("/team/agents/new")).await;
     type_into(&b, "input[name=name]", " ").await;
     type_into(&b, "input[name=email]", "sam@intranet").await;
+    b.click("#how-password").await;
     type_into(&b, "input[name=password]", COMMON_PASSWORD).await;
     b.click("main form button[type=submit]").await;
     b.find(".field-error").await;

@@ -104,7 +104,7 @@ async fn acme_with_ann(url: &str) -> Member {
         kind: MemberKind::Agent,
         name: "Ann Agent".to_string(),
         email: "ann@acme.test".to_string(),
-        password: PASSWORD.to_string(),
+        password: Some(PASSWORD.to_string()),
         permissions: Vec::new(),
     };
     crate::support::add_person(

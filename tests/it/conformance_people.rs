@@ -101,6 +101,7 @@ async fn members_round_trip(backend: Backend) {
             status: AgentStatus::Offline,
             status_choice: AgentStatus::Online,
             disabled: false,
+            invited: false,
             created_at: T0,
             linked: None,
             time_zone: None,

@@ -166,7 +166,7 @@ async fn until_within<T>(
 }
 
 /// The SMTP settings for a server on `port` that requires STARTTLS and AUTH.
-fn smtp_settings(port: u16, certs: &Certs) -> Transport {
+pub(crate) fn smtp_settings(port: u16, certs: &Certs) -> Transport {
     let url = format!("smtp://{SMTP_USER}:smtp%20s3cret@127.0.0.1:{port}?tls=required");
     Transport::Smtp(
         SmtpSettings::parse(&url)
@@ -185,7 +185,7 @@ pub(crate) async fn outbox(app: &TestApp, to: &str) -> Vec<Mail> {
 }
 
 /// Waits for the one outbox row to `to` to satisfy `done`.
-async fn row_when(app: &TestApp, to: &str, done: impl Fn(&Mail) -> bool) -> Mail {
+pub(crate) async fn row_when(app: &TestApp, to: &str, done: impl Fn(&Mail) -> bool) -> Mail {
     until("the outbox row", async || {
         let rows = outbox(app, to).await;
         rows.first().filter(|m| done(m)).cloned()

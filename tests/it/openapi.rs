@@ -87,6 +87,7 @@ fn operations_describe_errors_and_authentication() {
         "/api/v1/auth/login/mfa/passkey-options",
         "/api/v1/auth/password-reset",
         "/api/v1/auth/password-reset/confirm",
+        "/api/v1/invitations/accept",
         "/api/v1/openapi.json",
     ];
     for (path, item) in doc["paths"].as_object().unwrap() {

@@ -248,7 +248,7 @@ impl TestApp {
                 kind: MemberKind::Agent,
                 name: "Gus Globex".to_string(),
                 email: "gus@globex.test".to_string(),
-                password: PASSWORD.to_string(),
+                password: Some(PASSWORD.to_string()),
                 permissions: Vec::new(),
             },
         )
@@ -593,7 +593,7 @@ pub fn new_person(
         kind,
         name: name.to_string(),
         email: email.to_string(),
-        password: password.to_string(),
+        password: Some(password.to_string()),
         permissions: permissions.iter().map(|p| p.to_string()).collect(),
     }
 }
@@ -745,12 +745,14 @@ pub fn assert_member_shape(v: &Value) {
         "name",
         "email",
         "disabled",
+        "invited",
         "linked",
         "session_active",
         "sessions",
     ] {
         assert!(v.get(key).is_some(), "Member without {key}: {v}");
     }
+    assert!(v["invited"].is_boolean(), "invited: {v}");
     assert!(v["id"].as_str().is_some_and(|s| !s.is_empty()), "id: {v}");
     assert!(
         v["disabled"].is_boolean() && v["session_active"].is_boolean(),

@@ -163,7 +163,7 @@ async fn a_hanging_account_leaves_slots_for_another(backend: Backend) {
                 kind: MemberKind::Agent,
                 name: "Gwen Globex".into(),
                 email: "gwen@globex.test".into(),
-                password: PASSWORD.into(),
+                password: Some(PASSWORD.into()),
                 permissions: Vec::new(),
             },
         )

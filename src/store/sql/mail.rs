@@ -127,8 +127,10 @@ impl MailStore for SqlStore {
             return Ok(None);
         };
         // A disabled person's link does nothing (they may have been disabled after asking).
+        // An invited person who resets instead proved the address as well as an invitation
+        // would: the invitation ends, and its links then find nobody invited.
         let r = query(
-            "UPDATE members SET password_hash = $1 \
+            "UPDATE members SET password_hash = $1, invited = FALSE \
              WHERE account_id = $2 AND id = $3 AND disabled = FALSE",
         )
         .bind(password_hash)

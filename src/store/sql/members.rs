@@ -27,6 +27,7 @@ pub(in crate::store) struct MemberRow {
     status: AgentStatus,
     status_choice: AgentStatus,
     disabled: bool,
+    invited: bool,
     created_at: Millis,
     linked_id: Option<String>,
     linked_name: Option<String>,
@@ -51,6 +52,7 @@ impl From<MemberRow> for Member {
             status: r.status,
             status_choice: r.status_choice,
             disabled: r.disabled,
+            invited: r.invited,
             created_at: r.created_at,
             time_zone: r.time_zone,
         }
@@ -240,6 +242,9 @@ impl PeopleStore for SqlStore {
         }
         if let Some(hash) = &patch.password_hash {
             sets.push(format!("password_hash = {}", args.text(hash.clone())));
+            // A password set for an invited person (an administrator's "set a password
+            // now" after all) ends the invitation; its links then find nobody invited.
+            sets.push("invited = FALSE".to_string());
         }
         if let Some(d) = patch.disabled {
             sets.push(format!("disabled = {}", if d { "TRUE" } else { "FALSE" }));
@@ -279,6 +284,19 @@ impl PeopleStore for SqlStore {
             let r = dynamic(sql, &args).execute(&mut *tx).await?;
             if r.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
+            }
+            if patch.email.is_some() {
+                // A link sent to the old address must not open an account now under another
+                // one: the person stays invited, and a resend goes to the new address.
+                query(
+                    "UPDATE invitations SET used_at = $1 \
+                     WHERE account_id = $2 AND member_id = $3 AND used_at IS NULL",
+                )
+                .bind(self.outbox_now())
+                .bind(account_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             }
             // A password change alone is no news to a receiver.
             let event = if patch.disabled == Some(true) {
@@ -368,7 +386,7 @@ impl SqlStore {
     /// `refuses`. SQLite: `BEGIN IMMEDIATE` already holds the database's write lock.
     /// PostgreSQL: an advisory lock per address, taken in one order, which every write of an
     /// address takes, so the holders read here cannot change before this write commits.
-    async fn check_address_in(
+    pub(super) async fn check_address_in(
         &self,
         tx: &mut sql::WriteTx,
         account_id: &str,

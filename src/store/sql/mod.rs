@@ -34,6 +34,7 @@ mod challenges;
 mod database;
 mod endings;
 pub(in crate::store) mod exec;
+mod invitations;
 mod mail;
 mod members;
 mod metrics;
@@ -399,8 +400,8 @@ text_column!(ChallengePurpose, |text| text
     ));
 
 pub(in crate::store) const MEMBER_COLUMNS: &str = "m.id, m.account_id, m.kind, m.name, \
-     m.email, m.is_primary, m.permissions, m.status, m.status_choice, m.disabled, m.created_at, \
-     l.id AS linked_id, l.name AS linked_name, m.time_zone";
+     m.email, m.is_primary, m.permissions, m.status, m.status_choice, m.disabled, m.invited, \
+     m.created_at, l.id AS linked_id, l.name AS linked_name, m.time_zone";
 
 /// Joins each person to the other-kind person with the same normalized e-mail: the linked
 /// account is derived on every read, never stored. The other kind is spelled as an equality so

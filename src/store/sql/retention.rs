@@ -30,6 +30,10 @@ pub(in crate::store) fn delete_older_sql(what: crate::store::Retained) -> &'stat
             "DELETE FROM password_resets WHERE token_hash IN (SELECT token_hash \
              FROM password_resets WHERE expires_at < $1 LIMIT $2)"
         }
+        Retained::InvitationLinks => {
+            "DELETE FROM invitations WHERE token_hash IN (SELECT token_hash \
+             FROM invitations WHERE expires_at < $1 LIMIT $2)"
+        }
     }
 }
 

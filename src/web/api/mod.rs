@@ -15,6 +15,7 @@ use super::{AppState, events, verify};
 
 pub mod audit;
 pub mod auth;
+pub mod invitations;
 pub mod mfa;
 pub mod openapi;
 pub mod reset;
@@ -47,6 +48,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(team::admins::get, team::admins::patch))
         .routes(routes!(team::agents::end_sessions))
         .routes(routes!(team::admins::end_sessions))
+        .routes(routes!(team::agents::resend_invitation))
+        .routes(routes!(team::admins::resend_invitation))
+        .routes(routes!(invitations::accept))
         .routes(routes!(team::end_session))
         .routes(routes!(settings::get, settings::put))
         .routes(routes!(webhooks::list, webhooks::create))

@@ -154,6 +154,9 @@ pub struct MemberJson {
     pub name: String,
     pub email: String,
     pub disabled: bool,
+    /// Added by invitation and has not chosen a password yet: cannot sign in until they
+    /// accept (`POST /agents/{id}/invitation` sends a new link).
+    pub invited: bool,
     /// Administrators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub primary: Option<bool>,
@@ -180,6 +183,7 @@ impl MemberJson {
             name: m.name.clone(),
             email: m.email.clone(),
             disabled: m.disabled,
+            invited: m.invited,
             primary: admin.then_some(m.primary),
             permissions: admin.then(|| {
                 if m.primary {

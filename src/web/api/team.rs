@@ -78,9 +78,10 @@ pub struct CreateBody {
     name: String,
     #[schema(format = Email)]
     email: String,
-    /// 12 to 128 characters, not a common password.
+    /// 12 to 128 characters, not a common password. Leave it out to invite the person by
+    /// e-mail instead: they choose their own with the link (`"invited": true` until then).
     #[schema(min_length = 12, max_length = 128)]
-    password: String,
+    password: Option<String>,
     #[schema(value_type = Vec<Permission>)]
     #[serde(default)]
     permissions: Vec<String>,
@@ -166,6 +167,31 @@ pub async fn end_sessions<S: Section>(
         .end_person_sessions(&p.0.actor, S::KIND, &id)
         .await?;
     Ok(Sorted(n.into()))
+}
+
+/// The answer to a new invitation.
+#[derive(Serialize, ToSchema)]
+#[schema(as = InvitationSent)]
+pub struct InvitationSentJson {
+    /// What to tell the administrator.
+    message: &'static str,
+}
+
+pub async fn resend_invitation<S: Section>(
+    State(state): State<AppState>,
+    p: ApiUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<(StatusCode, Json<InvitationSentJson>), ApiError> {
+    state
+        .svc
+        .resend_invitation(&p.0.actor, S::KIND, &id)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(InvitationSentJson {
+            message: "a new invitation is on its way; earlier links no longer work",
+        }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -261,7 +287,8 @@ macro_rules! section_operations {
                 security(("session" = [], "csrf" = [])),
                 request_body = CreateBody,
                 responses(
-                    (status = 201, description = concat!("The new ", $one), body = MemberJson),
+                    (status = 201, description = concat!("The new ", $one, "; without `password`, invited \
+                        (`\"invited\": true`) and sent an e-mail with a link to choose one"), body = MemberJson),
                     (status = 401, description = "`unauthenticated`", body = ErrorBody),
                     (status = 403, description = "`forbidden` (also: the e-mail belongs to an administrator \
                         the caller may not administer) or `csrf`", body = ErrorBody),
@@ -335,6 +362,26 @@ macro_rules! section_operations {
                 id: ApiPath<String>,
             ) -> Result<Sorted<EndedPeopleJson>, ApiError> {
                 super::end_sessions::<$section>(state, p, id).await
+            }
+
+            #[utoipa::path(post, path = concat!($path, "/{id}/invitation"), tag = "team",
+                operation_id = concat!("invite_", $op, "_again"),
+                security(("session" = [], "csrf" = [])),
+                params(("id" = String, Path, description = concat!($One, " id"))),
+                responses(
+                    (status = 202, description = "A new invitation is on its way; earlier links no longer work", body = InvitationSentJson),
+                    (status = 401, description = "`unauthenticated`", body = ErrorBody),
+                    (status = 403, description = "`forbidden` or `csrf`", body = ErrorBody),
+                    (status = 404, description = "`not_found`", body = ErrorBody),
+                    (status = 409, description = "`not_invited`: they chose their password already, or are disabled", body = ErrorBody),
+                    (status = 422, description = "`invalid_input`", body = ErrorBody),
+                ))]
+            pub async fn resend_invitation(
+                state: State<AppState>,
+                p: ApiUser,
+                id: ApiPath<String>,
+            ) -> Result<(StatusCode, Json<InvitationSentJson>), ApiError> {
+                super::resend_invitation::<$section>(state, p, id).await
             }
         }
     };

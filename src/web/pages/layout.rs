@@ -203,6 +203,11 @@ impl IntoResponse for PageError {
                 "Endpoint turned off",
                 capitalize(&ServiceError::WebhookEndpointOff.to_string()),
             ),
+            ServiceError::NotInvited => (
+                StatusCode::CONFLICT,
+                "Not invited",
+                capitalize(&ServiceError::NotInvited.to_string()),
+            ),
             ServiceError::LinkExpired => (
                 StatusCode::GONE,
                 "Link expired",

@@ -15,6 +15,7 @@ mod auth;
 mod confirm;
 mod extract;
 mod fields;
+mod invite;
 mod layout;
 mod mfa;
 mod reset;
@@ -39,6 +40,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/reset/{token}",
             get(reset::link_page).post(reset::link_submit),
+        )
+        .route(
+            "/invite/{token}",
+            get(invite::link_page).post(invite::link_submit),
         )
         .route("/agent", get(auth::agent_home))
         .route("/me/status", post(auth::set_status))
@@ -107,6 +112,10 @@ fn team_routes<S: Section>() -> Router<AppState> {
             get(team::confirm_end_person::<S>).post(team::end_person::<S>),
         )
         .route(&format!("{base}/{{id}}/mfa/reset"), post(mfa::reset::<S>))
+        .route(
+            &format!("{base}/{{id}}/invitation"),
+            post(invite::resend::<S>),
+        )
 }
 
 async fn css() -> Response {
@@ -221,6 +230,12 @@ pub fn notice(done: Option<&str>, n: Option<&str>, people: Option<&str>) -> Opti
             (n, _) => format!("{} ended.", counted_noun(n, "session", "sessions")),
         },
         "added" => "Added. They can sign in now.".to_string(),
+        "invited" => "Invited. They get an e-mail with a link to choose their password and \
+                      sign in; the link works for 7 days."
+            .to_string(),
+        "invitation_sent" => {
+            "A new invitation is on its way. Earlier links no longer work.".to_string()
+        }
         "saved" => "Changes saved.".to_string(),
         "disabled" => "Account disabled. Its sessions have ended.".to_string(),
         "enabled" => "Account enabled. They can sign in again.".to_string(),

@@ -110,6 +110,10 @@ pub struct Card {
     /// The addresses of sessions outside the office networks, for the icon beside the
     /// session icon.
     pub outside: Option<String>,
+    /// Invited and not signed in yet.
+    pub invited: bool,
+    /// The viewer may send them a new invitation (what setting their password needs).
+    pub can_resend: bool,
 }
 
 fn initials(name: &str) -> String {
@@ -140,6 +144,11 @@ fn card(actor: &Actor, v: &MemberView, zone: &Zone) -> Card {
         is_self: m.id == actor.member_id,
         linked: link_view(actor, m),
         outside: outside_addresses(&v.sessions),
+        invited: m.invited,
+        can_resend: m.invited
+            && !m.disabled
+            && actor.can_manage(m.as_target())
+            && actor.can_administer(m.as_target()),
     }
 }
 
@@ -316,8 +325,19 @@ struct NewPersonPage {
     kind: &'static str,
     name: String,
     email: String,
+    /// `invite` (the default: an e-mail with a link) or `password` (set one now).
+    how: String,
     permissions: Vec<PermView>,
     errors: FieldErrors,
+}
+
+/// Whether the Add form sets a password now rather than inviting by e-mail: "Set a password
+/// now" chosen, or (a form that does not say, as scripts post it) a password typed.
+fn sets_password(form: &FormData) -> bool {
+    match form.get("how") {
+        Some(how) => how == "password",
+        None => !form.text("password").is_empty(),
+    }
 }
 
 pub async fn new_person<S: Section>(PageUser(p): PageUser) -> PageResult {
@@ -334,6 +354,7 @@ pub async fn new_person<S: Section>(PageUser(p): PageUser) -> PageResult {
             kind: S::KIND.plural(),
             name: String::new(),
             email: String::new(),
+            how: "invite".to_string(),
             permissions: perm_views(&p.actor, &[]),
             errors: FieldErrors::new(),
         },
@@ -341,8 +362,8 @@ pub async fn new_person<S: Section>(PageUser(p): PageUser) -> PageResult {
 }
 
 /// The name, e-mail, password and permissions of a person's form, each checked by the rules
-/// the service applies. Adding someone (`new`) needs a password and always sets permissions;
-/// an edit checks them only when the form sends them.
+/// the service applies. Adding someone (`new`) needs a password unless they are invited, and
+/// always sets permissions; an edit checks them only when the form sends them.
 fn person_errors(form: &FormData, kind: MemberKind, new: bool) -> FieldErrors {
     let mut errors = FieldErrors::new();
     if let Some(name) = form.get("name") {
@@ -352,8 +373,23 @@ fn person_errors(form: &FormData, kind: MemberKind, new: bool) -> FieldErrors {
         errors.check("email", Email::parse(email));
     }
     let typed = form.text("password");
-    if new || !typed.is_empty() {
+    if (new && sets_password(form)) || (!new && !typed.is_empty()) {
         errors.check("password", password::check_new_password(&typed));
+    } else if new && !typed.is_empty() {
+        // A password typed with "Send an invitation" chosen: which was meant is unclear, and
+        // neither guess should be made for the person.
+        errors.add(
+            "password",
+            "choose “Set a password now” to use this password, or leave it empty to send an \
+             invitation",
+        );
+    }
+    if new
+        && form
+            .get("how")
+            .is_some_and(|h| h != "invite" && h != "password")
+    {
+        errors.add("how", "choose “Send an invitation” or “Set a password now”");
     }
     let perms = form.all("permissions");
     match kind {
@@ -384,13 +420,20 @@ pub async fn create<S: Section>(
                     kind: S::KIND,
                     name: form.text("name"),
                     email: form.text("email"),
-                    password: form.text("password"),
+                    password: sets_password(&form).then(|| form.text("password")),
                     permissions: perms.clone(),
                 },
             )
             .await;
         match result {
-            Ok(_) => return Ok(see_other(&with_notice(&list_href(S::KIND), "added", None))),
+            Ok(_) => {
+                let done = if sets_password(&form) {
+                    "added"
+                } else {
+                    "invited"
+                };
+                return Ok(see_other(&with_notice(&list_href(S::KIND), done, None)));
+            }
             Err(e) => errors.absorb(e, |f| f).in_page(&p)?,
         }
     }
@@ -401,6 +444,12 @@ pub async fn create<S: Section>(
             kind: S::KIND.plural(),
             name: form.text("name"),
             email: form.text("email"),
+            how: if sets_password(&form) {
+                "password"
+            } else {
+                "invite"
+            }
+            .to_string(),
             permissions: perm_views(&p.actor, &perms),
             errors,
         },
