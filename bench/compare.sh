@@ -3,15 +3,18 @@
 # binaries (before/after), each serving a fresh SQLite database under --path-prefix with
 # metrics on; verify as nginx asks it (X-Original-URL), so a binary that signs Remote-Assertion
 # does. Usage: compare.sh BEFORE_BIN AFTER_BIN ROUNDS
+#   AFTER_ARGS   more arguments for the "after" server, e.g. AFTER_ARGS="--access-rules rules.toml"
+#                with the same binary twice: verify with those rules against verify without
 set -euo pipefail
 B=$1 A=$2 R=${3:-3}
+AFTER_ARGS=${AFTER_ARGS:-}
 W=$(mktemp -d /tmp/deskward-compare.XXXX)
-start() { # name bin port mport
-  local n=$1 bin=$2 p=$3 mp=$4
+start() { # name bin port mport [more serve args...]
+  local n=$1 bin=$2 p=$3 mp=$4; shift 4
   DESKWARD_ADMIN_PASSWORD=bench-password-2026 "$bin" account create --name Bench --slug bench \
      --admin-name Admin --admin-email admin@bench.example --database-url "sqlite://$W/$n.db" >/dev/null
   "$bin" serve --database-url "sqlite://$W/$n.db" --bind 127.0.0.1:$p --path-prefix /deskward \
-     --trusted-proxy 127.0.0.1/32 --metrics-bind 127.0.0.1:$mp > "$W/$n.log" 2>&1 &
+     --trusted-proxy 127.0.0.1/32 --metrics-bind 127.0.0.1:$mp "$@" > "$W/$n.log" 2>&1 &
   echo $! > "$W/$n.pid"
   for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:$p/deskward/healthz && break; sleep 0.1; done
   curl -s -D "$W/$n.h" -o /dev/null -H 'content-type: application/json' \
@@ -19,7 +22,8 @@ start() { # name bin port mport
   awk 'tolower($1)=="set-cookie:" && $2 ~ /^deskward_session=/ {sub(/;.*/,"",$2); print $2}' "$W/$n.h" | tr -d '\r' > "$W/$n.cookie"
 }
 start before "$B" 28301 28311
-start after "$A" 28302 28312
+# shellcheck disable=SC2086 # AFTER_ARGS is a list of words
+start after "$A" 28302 28312 $AFTER_ARGS
 # Whether each binary signs its verify answers (Remote-Assertion): the figure to compare when
 # one does and the other does not.
 for n in before after; do

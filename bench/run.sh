@@ -75,7 +75,7 @@ PASSWORD="demo-password-2026"
 P0=${BENCH_PORT:-28100}
 P_DESK=$P0 P_HELLO=$((P0 + 1)) P_PEER=$((P0 + 2)) P_PEER_SAVE=$((P0 + 3))
 P_LARGE=$((P0 + 4)) P_STREAMS=$((P0 + 5)) P_START=$((P0 + 10))
-P_GUARD=$((P0 + 6)) P_NGX=$((P0 + 7)) P_NGX_OPEN=$((P0 + 8)) P_HOOKS=$((P0 + 9))
+P_GUARD=$((P0 + 6)) P_NGX=$((P0 + 7)) P_NGX_OPEN=$((P0 + 8)) P_HOOKS=$((P0 + 9)) P_RULES=$((P0 + 14))
 if [ "$QUICK" = 1 ]; then
     TEAM_REQ=30 BULK_ROUNDS=1 LAT_ITERS=100 LAT_IMMEDIATE=30 SIGNIN_BURSTS=1 STREAMS=2000 STREAM_SESSIONS=200 LOADED_ITERS=20 START_RUNS=3
 else
@@ -140,7 +140,7 @@ for b in "${NEED[@]}"; do
     [ -x "$b" ] || { echo "missing $b (run without --no-build)" >&2; exit 1; }
 done
 
-for p in $P_DESK $P_HELLO $P_PEER $P_PEER_SAVE $P_LARGE $P_STREAMS $P_START $P_GUARD $P_NGX $P_NGX_OPEN; do
+for p in $P_DESK $P_HELLO $P_PEER $P_PEER_SAVE $P_LARGE $P_STREAMS $P_START $P_GUARD $P_NGX $P_NGX_OPEN $P_RULES; do
     if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/"; then
         echo "port $p is in use; set BENCH_PORT to another base" >&2; exit 1
     fi
@@ -194,11 +194,12 @@ lg() {
 }
 status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"; }
 # wrk_phase PHASE ROUNDS NAME... : alternating wrk runs against the named targets (URL_name,
-# COOKIE_name and LABEL_name set by the caller); lines "name round rps p50 p99 non2xx" go to
+# COOKIE_name and LABEL_name set by the caller, and HEADER_name, one more request header, if
+# set); lines "name round rps p50 p99 non2xx" go to
 # $WORK/wrk-PHASE.txt, medians come from phase_figure.
 wrk_phase() {
     local phase=$1 rounds=$2; shift 2
-    local round t f rps p50 p99 bad errs url cookie label
+    local round t f rps p50 p99 bad errs url cookie label header
     local -a args
     : > "$WORK/wrk-$phase.txt"
     for round in $(seq 1 "$rounds"); do
@@ -207,6 +208,8 @@ wrk_phase() {
             f="$OUT/wrk-$phase-$t-$round.txt"
             args=(-t1 -c32 "-d${DURATION}s" --latency --timeout 5s)
             [ -n "${!cookie}" ] && args+=(-H "Cookie: ${!cookie}")
+            header=HEADER_$t
+            [ -n "${!header:-}" ] && args+=(-H "${!header}")
             timeout $((DURATION + 30)) wrk "${args[@]}" "${!url}" > "$f"
             rps=$(awk '/^Requests\/sec/ {print $2}' "$f")
             p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$f")")
@@ -347,6 +350,21 @@ fi
 if want verify; then
 say "forward auth: the verify endpoint alone, against hello and the peer's /verify"
 start peer "$P_PEER" /me "$BIN/peer" --bind "127.0.0.1:$P_PEER" --database "$WORK/peer-verify.db"
+# The same Deskward (same database, so the same cookie) with 100 access rules, none of which
+# matches the page asked for, so every one is tried: 60 path prefixes, 30 regular expressions,
+# 10 host rules (issue 27).
+{
+    for i in $(seq 1 60); do printf '[[rule]]\npath = "/section-%d"\nrequire = "admin"\n\n' "$i"; done
+    for i in $(seq 1 30); do printf "[[rule]]\nregex = '^/report-%d/(daily|weekly)/[0-9]+\$'\nrequire = \"audit\"\n\n" "$i"; done
+    for i in $(seq 1 10); do printf '[[rule]]\nhost = "*.tenant-%d.example"\npath = "/"\nrequire = "agent"\n\n' "$i"; done
+} > "$WORK/rules100.toml"
+start rules "$P_RULES" /deskward/healthz "$DW" serve --database-url "sqlite://$WORK/empty.db" \
+    --bind "127.0.0.1:$P_RULES" --path-prefix /deskward --trusted-proxy 127.0.0.1/32 \
+    --access-rules "$WORK/rules100.toml"
+ORIGINAL="X-Original-URL: http://desk.example/inbox/7?tab=open"
+[ "$(status_of -H "Cookie: $GUARD_COOKIE" -H "$ORIGINAL" "http://127.0.0.1:$P_RULES/deskward/api/v1/verify/auth-request")" = 200 ]
+[ "$(status_of -H "Cookie: $GUARD_COOKIE" -H "X-Original-URL: http://desk.example/section-60/x" "http://127.0.0.1:$P_RULES/deskward/api/v1/verify/auth-request")" = 200 ]
+[ "$(status_of -H "Cookie: $GUARD_COOKIE" -H "X-Original-URL: http://a.tenant-3.example/" "http://127.0.0.1:$P_RULES/deskward/api/v1/verify/auth-request")" = 403 ]
 PEER_V_COOKIE=$(curl -s --max-time 10 -D - -o /dev/null -X POST "http://127.0.0.1:$P_PEER/login" |
     awk 'tolower($1) == "set-cookie:" {sub(/;.*/, "", $2); print $2}' | tr -d '\r')
 [ "$(status_of -H "Cookie: $PEER_V_COOKIE" "http://127.0.0.1:$P_PEER/verify")" = 200 ]
@@ -355,9 +373,12 @@ note "hello answers 200; the peer's /verify and Deskward's verify 200 with their
 URL_hello="http://127.0.0.1:$P_HELLO/"; COOKIE_hello=""; LABEL_hello="hello (bare axum) GET /"
 URL_peer="http://127.0.0.1:$P_PEER/verify"; COOKIE_peer="$PEER_V_COOKIE"; LABEL_peer="peer tower-sessions GET /verify"
 URL_verify="$VERIFY"; COOKIE_verify="$GUARD_COOKIE"; LABEL_verify="Deskward GET verify/auth-request"
+HEADER_verify="$ORIGINAL"
+URL_rules="http://127.0.0.1:$P_RULES/deskward/api/v1/verify/auth-request"; COOKIE_rules="$GUARD_COOKIE"
+HEADER_rules="$ORIGINAL"; LABEL_rules="Deskward verify, 100 access rules"
 say "wrk -t1 -c32 -d${DURATION}s --latency, $ROUNDS round(s), targets alternating"
-wrk_phase verify "$ROUNDS" hello peer verify
-for t in hello peer verify; do
+wrk_phase verify "$ROUNDS" hello peer verify rules
+for t in hello peer verify rules; do
     result "verify_wrk_${t}_rps" "$(phase_figure verify "$t" 3)" req/s
     result "verify_wrk_${t}_p50_ms" "$(phase_figure verify "$t" 4)" ms
     result "verify_wrk_${t}_p99_ms" "$(phase_figure verify "$t" 5)" ms
@@ -368,7 +389,12 @@ awk -v v="$V" -v h="$H" -v p="$PV" 'BEGIN {
     tee "$OUT/verify.md" | tee -a "$OUT/log.txt"
 awk -v v="$V" -v h="$H" -v p="$PV" \
     'BEGIN { printf "RESULT ratio_verify_hello %.3f x\nRESULT ratio_verify_peer %.3f x\n", v / h, v / p }' >> "$RESULTS"
+VR=$(phase_figure verify rules 3)
+awk -v r="$VR" -v v="$V" 'BEGIN { printf "verify, 100 rules / verify, none = %.2f   (target >= 0.95)\n", r / v }' |
+    tee -a "$OUT/verify.md" | tee -a "$OUT/log.txt"
+awk -v r="$VR" -v v="$V" 'BEGIN { printf "RESULT ratio_verify_rules100_none %.3f x\n", r / v }' >> "$RESULTS"
 stop "$PID_peer"
+stop "$PID_rules"
 fi
 
 if want chain; then

@@ -103,12 +103,13 @@ pub fn write_nginx(guide: &str, at: &Addresses, dir: &Path) -> Result<PathBuf, S
         "listen 80 default_server;",
         &format!("listen {} default_server;", at.proxy),
     )?;
-    // The guide's host name becomes the ones a browser uses for the loopback address.
+    // The guide's host name becomes the ones a browser uses for the loopback address, and
+    // `status.localhost` stands for the access rules' public status host.
     let server = substitute(
         &server,
         "nginx-server",
         "server_name desk.example.com;",
-        &format!("server_name {} localhost;", at.proxy.ip()),
+        &format!("server_name {} localhost status.localhost;", at.proxy.ip()),
     )?;
     let server = substitute(
         &server,
@@ -268,10 +269,22 @@ fn escape(s: &str) -> String {
     out
 }
 
+/// The guide's access rules (its `access-rules` block), checked.
+pub fn guide_rules() -> Result<crate::domain::access::AccessRules, String> {
+    let text = block(GUIDE, "access-rules")?;
+    crate::domain::access::AccessRules::parse(&text)
+        .map_err(|e| format!("the guide's access rules, {e}"))
+}
+
 /// The web settings of a Deskward behind the guide's proxy on loopback: under `/deskward`,
-/// the proxy trusted, agents landing in the app.
+/// the proxy trusted, agents landing in the app, the guide's access rules in force.
 pub fn web_config() -> WebConfig {
+    let rules = guide_rules().expect("the guide's access rules are checked by the tests");
     WebConfig {
+        access_rules: Some(crate::access_rules::RulesFile::with_rules(
+            Path::new("docs/reverse-proxy.md"),
+            rules,
+        )),
         path_prefix: "/deskward".to_string(),
         trusted_proxies: vec![
             "127.0.0.1/32".parse().expect("a CIDR"),
@@ -496,6 +509,12 @@ mod tests {
     }
 
     #[test]
+    fn the_guides_access_rules_are_valid() {
+        let rules = guide_rules().unwrap();
+        assert!(rules.len() >= 5, "{rules:?}");
+    }
+
+    #[test]
     fn blocks_are_found_by_their_marker() {
         let guide = "intro\n<!-- deskward-config: a -->\n\n```nginx\nline 1\nline 2\n```\nafter\n";
         assert_eq!(block(guide, "a").unwrap(), "line 1\nline 2\n");
@@ -511,7 +530,7 @@ mod tests {
         let text = std::fs::read_to_string(&conf).unwrap();
         assert!(text.contains("listen 127.0.0.1:18000;"), "{text}");
         assert!(text.contains("listen 127.0.0.1:18000 default_server;"));
-        assert!(text.contains("server_name 127.0.0.1 localhost;"));
+        assert!(text.contains("server_name 127.0.0.1 localhost status.localhost;"));
         assert!(text.contains("server 127.0.0.1:18001;"));
         assert!(text.contains("server 127.0.0.1:18002;"));
         assert!(!text.contains("/etc/nginx"));

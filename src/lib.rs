@@ -1,6 +1,7 @@
 //! Deskward: team access and session control for a helpdesk.
 #![forbid(unsafe_code)]
 
+pub mod access_rules;
 pub mod backup;
 pub mod clock;
 pub mod demo;

@@ -367,6 +367,10 @@ struct GuardArgs {
     /// any host under it.
     #[arg(long, env = "DESKWARD_COOKIE_DOMAIN")]
     cookie_domain: Option<String>,
+    /// A TOML file of access rules for the verify endpoints (docs/reverse-proxy.md, "Access
+    /// rules"); read again on SIGHUP.
+    #[arg(long, env = "DESKWARD_ACCESS_RULES")]
+    access_rules: Option<std::path::PathBuf>,
 }
 
 impl GuardArgs {
@@ -385,6 +389,11 @@ impl GuardArgs {
         web.cookie_domain = self
             .cookie_domain
             .map(|d| deskward::web::return_to::parse_cookie_domain(&d))
+            .transpose()?;
+        web.access_rules = self
+            .access_rules
+            .as_deref()
+            .map(deskward::access_rules::RulesFile::load)
             .transpose()?;
         Ok(())
     }
@@ -516,6 +525,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ..WebConfig::default()
             };
             a.guard.apply(&mut web)?;
+            if let Some(rules) = &web.access_rules {
+                deskward::access_rules::reload_on_sighup(rules.clone())?;
+                tracing::info!(
+                    file = %rules.path().display(),
+                    rules = rules.current().len(),
+                    "access rules in force"
+                );
+            }
             let mail = a.mail.config()?;
             let key = secret_key(a.secret_key_file.as_deref())?;
             let prefix = web.path_prefix.clone();

@@ -6,15 +6,25 @@
 // sign-in page with the reason and the way back (rd). A minute before the session would end for
 // inactivity it shows a warning with "Stay signed in". Without JavaScript the app still works:
 // the proxy refuses the next request of an ended session anyway.
+//
+// DeskwardGuard.signOut(rd) is the app's sign-out button: it opens Deskward's "Sign out?" page,
+// which ends the session once confirmed and then goes to rd (by default this page, so the
+// next sign-in comes back here).
 (function () {
   "use strict";
   // Included and injected both: one guard is enough.
   if (window.deskwardGuard) return;
   window.deskwardGuard = true;
   var script = document.currentScript;
-  if (!script || !window.EventSource || !window.fetch) return;
+  if (!script) return;
   // Deskward's root, --path-prefix included: where this script came from.
   var base = script.src.replace(/\/guard\.js([?#].*)?$/, "");
+  window.DeskwardGuard = {
+    signOut: function (rd) {
+      location.href = base + "/logout?rd=" + encodeURIComponent(rd || location.href);
+    }
+  };
+  if (!window.EventSource || !window.fetch) return;
   var source = null;
   var retry = null;
   var leaving = false;

@@ -1,5 +1,6 @@
 //! Domain types and rules of Deskward, free of I/O so they can be unit-tested directly.
 
+pub mod access;
 pub mod assertion;
 pub mod audit;
 pub mod client_ip;
@@ -15,6 +16,7 @@ pub mod session;
 pub mod signin;
 pub mod time;
 pub mod totp;
+pub mod url_path;
 pub mod webhook;
 pub mod zone;
 

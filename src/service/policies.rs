@@ -105,6 +105,18 @@ impl Service {
         Ok(p)
     }
 
+    /// Whether `ip` lies in one of the account's office networks (an access rule with
+    /// `networks = "office"`); with none configured nobody does, and an unknown address
+    /// never does.
+    pub async fn in_office_network(
+        &self,
+        account_id: &str,
+        ip: crate::domain::ClientIp,
+    ) -> ServiceResult<bool> {
+        let p = self.session_policy(account_id).await?;
+        Ok(ip.ip().is_some_and(|a| p.networks.contains(a)))
+    }
+
     /// The account's session policies as the database holds them now (sign-in and changes
     /// read these, so another instance's change applies at once).
     pub(crate) async fn fresh_session_policy(

@@ -15,6 +15,7 @@ use tower::Layer;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::Trace;
 
+pub mod access;
 pub mod api;
 pub mod assertion;
 pub mod cookies;

@@ -35,6 +35,9 @@ pub struct WebConfig {
     pub cookie_domain: Option<String>,
     /// Metrics are served (`--metrics-bind`): time every request for them.
     pub metrics: bool,
+    /// `--access-rules`: what the verify endpoints require of each request to the guarded
+    /// app when their query has no `require=`; `None`: anyone signed in.
+    pub access_rules: Option<Arc<crate::access_rules::RulesFile>>,
 }
 
 impl WebConfig {

@@ -21,14 +21,14 @@ use crate::service::{Principal, ServiceError};
 use super::error::{ApiError, ErrorBody};
 use super::request::signed_in;
 use super::return_to::{self, first_value, trusted_peer};
-use super::{AppState, cookies};
+use super::{AppState, access, cookies};
 
 /// `GET {prefix}/api/v1/verify/auth-request`: 200 with the identity headers, or 401 whose
 /// `Location` is the absolute sign-in URL (nginx turns it into a redirect), or 403.
 #[utoipa::path(get, path = "/verify/auth-request", tag = "forward auth",
     operation_id = "verify_auth_request",
     security((), ("session" = [])),
-    params(("require" = Option<Requirement>, Query, description = "`agent`, `admin` (that role exactly) or a permission")),
+    params(("require" = Option<Requirement>, Query, description = "`agent`, `admin` (that role exactly) or a permission; without it, the access rules of `serve --access-rules` decide")),
     responses(
         (status = 200, description = "A live session; `Remote-*` headers name the person: \
             `Remote-Id` is the person (linked agent and administrator accounts share \
@@ -38,7 +38,11 @@ use super::{AppState, cookies};
                     ("Remote-Assertion" = String, description = "The same identity as a JWT signed with EdDSA (Ed25519), `kid` in its header, checked against `{prefix}/.well-known/jwks.json`: `iss` the public URL (`--public-url`), `aud` the origin of the original request, `sub` the person's id, `email`, `name`, `groups` (an array), `sid` (the session), `iat`, `exp` (60 s later)"))),
         (status = 401, description = "No live session; `Location` holds the sign-in URL", body = ErrorBody,
             headers(("Location" = String))),
-        (status = 403, description = "`forbidden`: the person lacks `require`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the person lacks `require` (or, without \
+            `require=`, what the access rules ask of the original request: a role, a permission, \
+            an office network; or `deny`, or an original URL that cannot be read safely). When \
+            the original request's `Accept` names `text/html` the body is instead the refused \
+            page (HTML): who is signed in, what the page needs, how to switch accounts", body = ErrorBody),
         (status = 422, description = "`invalid_input`: an unknown `require`", body = ErrorBody),
     ))]
 pub async fn auth_request(State(state): State<AppState>, req: Request) -> Response {
@@ -50,7 +54,7 @@ pub async fn auth_request(State(state): State<AppState>, req: Request) -> Respon
 #[utoipa::path(get, path = "/verify/forward-auth", tag = "forward auth",
     operation_id = "verify_forward_auth",
     security((), ("session" = [])),
-    params(("require" = Option<Requirement>, Query, description = "`agent`, `admin` (that role exactly) or a permission")),
+    params(("require" = Option<Requirement>, Query, description = "`agent`, `admin` (that role exactly) or a permission; without it, the access rules of `serve --access-rules` decide")),
     responses(
         (status = 200, description = "A live session; `Remote-*` headers name the person: \
             `Remote-Id` is the person (linked agent and administrator accounts share \
@@ -62,7 +66,11 @@ pub async fn auth_request(State(state): State<AppState>, req: Request) -> Respon
         (status = 302, description = "No live session, for a page: to the sign-in URL",
             headers(("Location" = String))),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: the person lacks `require`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the person lacks `require` (or, without \
+            `require=`, what the access rules ask of the original request: a role, a permission, \
+            an office network; or `deny`, or an original URL that cannot be read safely). When \
+            the original request's `Accept` names `text/html` the body is instead the refused \
+            page (HTML): who is signed in, what the page needs, how to switch accounts", body = ErrorBody),
         (status = 422, description = "`invalid_input`: an unknown `require`", body = ErrorBody),
     ))]
 pub async fn forward_auth(State(state): State<AppState>, req: Request) -> Response {
@@ -70,7 +78,7 @@ pub async fn forward_auth(State(state): State<AppState>, req: Request) -> Respon
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Style {
+pub(crate) enum Style {
     AuthRequest,
     ForwardAuth,
 }
@@ -80,19 +88,16 @@ async fn verify(state: &AppState, parts: &Parts, style: Style) -> Response {
         Ok(r) => r,
         Err(message) => return ApiError::invalid(message).into_response(),
     };
+    // `require=` in the query is the whole question; without it the access rules decide.
+    if required.is_empty()
+        && let Some(rules) = &state.cfg.access_rules
+    {
+        return access::verify(state, parts, style, &rules.current()).await;
+    }
     match check(state, parts).await {
         Ok(p) => match required.iter().find(|r| !r.met_by(&p.actor)) {
             None => {
-                let groups = groups(&p.actor);
-                let mut res = identity(&p, &groups);
-                let original = original_url(state, parts, style);
-                super::assertion::attach(state, parts, &p, &groups, original, &mut res).await;
-                if style == Style::ForwardAuth
-                    && let Some(rest) = cookies::others(&parts.headers)
-                {
-                    res.headers_mut().insert(header::COOKIE, rest);
-                }
-                res
+                granted(state, parts, style, &p).await
             }
             Some(r) => ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -106,9 +111,35 @@ async fn verify(state: &AppState, parts: &Parts, style: Style) -> Response {
     }
 }
 
+/// The 200 of a request let through, by `require=` or by the access rules: who is asking,
+/// the signed assertion of it, and for forward auth the app's own cookies.
+pub(crate) async fn granted(
+    state: &AppState,
+    parts: &Parts,
+    style: Style,
+    p: &Principal,
+) -> Response {
+    let groups = groups(&p.actor);
+    let mut res = identity(p, &groups);
+    let original = original_url(state, parts, style);
+    super::assertion::attach(state, parts, p, &groups, original, &mut res).await;
+    if style == Style::ForwardAuth {
+        pass_cookies(parts, &mut res);
+    }
+    res
+}
+
+/// Forward-auth's `Cookie` answer: the request's cookies without Deskward's, for a proxy
+/// that replaces the app's `Cookie` header with it (Traefik).
+pub(crate) fn pass_cookies(parts: &Parts, res: &mut Response) {
+    if let Some(rest) = cookies::others(&parts.headers) {
+        res.headers_mut().insert(header::COOKIE, rest);
+    }
+}
+
 /// The session the request's cookie names, checked as for any request (and counted as
 /// activity).
-async fn check(state: &AppState, parts: &Parts) -> Result<Principal, ServiceError> {
+pub(crate) async fn check(state: &AppState, parts: &Parts) -> Result<Principal, ServiceError> {
     let p = signed_in(parts, state).await?;
     // A session limited to setting up a second factor opens nothing behind the proxy.
     if p.session.mfa_enrollment {
@@ -287,7 +318,7 @@ fn wants_page(state: &AppState, parts: &Parts) -> bool {
 }
 
 /// No live session: where to sign in, in the form the endpoint's proxy expects.
-fn sign_in_needed(state: &AppState, parts: &Parts, style: Style) -> Response {
+pub(crate) fn sign_in_needed(state: &AppState, parts: &Parts, style: Style) -> Response {
     let prefix = &state.cfg.path_prefix;
     let location = match original_url(state, parts, style) {
         Some(orig) => format!(

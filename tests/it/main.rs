@@ -6,6 +6,8 @@
 mod db;
 mod support;
 
+mod access_rules;
+mod access_rules_file;
 mod api_auth;
 mod api_auth_expiry;
 mod api_auth_signin;
@@ -78,6 +80,7 @@ mod policies;
 mod pool_limits;
 mod proxies;
 mod proxy_blocks;
+mod proxy_rules;
 mod schemathesis;
 mod secret_key;
 mod sign_in_rd;

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::db::Backend;
-use crate::forward_auth::{PREFIX, desk_signed_in, guarded as guarded_app};
+use crate::forward_auth::{PREFIX, desk_signed_in};
 use crate::support::{
     COOKIE as COOKIE_NAME, HOUR, MINUTE, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, TestApp,
 };
@@ -316,9 +316,25 @@ pub struct Stack {
     _inbox: Inbox,
 }
 
+/// The guide's access rules as the loopback runs use them: the status host's rule is for
+/// `status.localhost`, a name the loopback nginx server answers (`guarded::write_nginx`).
+pub(crate) fn guide_rules() -> String {
+    let rules = guarded::block(&guide(), "access-rules").expect("the guide's access rules");
+    assert!(
+        rules.contains("host = \"status.example.com\""),
+        "the guide's rules lost their host rule"
+    );
+    rules.replace(
+        "host = \"status.example.com\"",
+        "host = \"status.localhost\"",
+    )
+}
+
 impl Stack {
+    /// Deskward with the guide's access rules, the inbox, and the proxy running the guide's
+    /// configuration.
     pub async fn start(backend: Backend, kind: Kind) -> Stack {
-        let app = guarded_app(backend).await;
+        let app = crate::access_rules::ruled(backend, &guide_rules()).await;
         let inbox = Inbox::start(kind).await;
         let proxy = Proxy::start(kind, app.addr, inbox.addr).await;
         Stack {
@@ -647,15 +663,12 @@ fn the_traefik_configuration_names_what_deskward_answers() {
     let block = guarded::block(&guide(), "traefik").expect("the guide's Traefik block");
     for needle in [
         "address: \"http://127.0.0.1:8080/deskward/api/v1/verify/forward-auth\"",
-        "address: \"http://127.0.0.1:8080/deskward/api/v1/verify/forward-auth?require=admin\"",
         "trustForwardHeader: false",
         // Removes every spelling a client sent and the Cookie header, then copies Deskward's.
         "authResponseHeadersRegex: \"(?i)^(remote[-_](user|email|name|id|groups|assertion)|cookie)$\"",
         "X_Forwarded_User: \"\"",
         "X-Original-URL: \"\"",
         "PathPrefix(`/deskward/`)",
-        // Every spelling an app may route as the administrators' part.
-        "PathRegexp(`(?i)^/admin(?:[/;.]|$)`)",
     ] {
         assert!(block.contains(needle), "{needle} missing from:\n{block}");
     }

@@ -339,20 +339,67 @@ fn refused(e: ServiceError, posted: Posted, form: &FormData, mut page: LoginPage
     Ok(render(status, &page))
 }
 
-/// Signs out. Signing out of an already-ended session still clears the cookie.
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutPage {
+    layout: Layout,
+    /// Who is signed in: name and e-mail; `None` for nobody.
+    who: Option<(String, String)>,
+    csrf: String,
+    /// Where to go once signed out (an allowed `rd`, else empty).
+    rd: String,
+    rd_encoded: String,
+}
+
+/// `GET /logout?rd=URL`: asks "Sign out?" (a link, such as the guarded app's sign-out link or
+/// `DeskwardGuard.signOut()`, must not end a session by itself); confirming posts to
+/// [`logout`] with the CSRF token and `rd`. An `rd` sign-in would not follow is dropped.
+pub async fn logout_page(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    parts: Parts,
+) -> Response {
+    let rd = return_to::allowed(query_param(&parts, "rd").as_deref(), &parts, &state)
+        .map(String::from)
+        .unwrap_or_default();
+    let page = LogoutPage {
+        layout: Layout::public("Sign out"),
+        who: visitor
+            .user
+            .as_ref()
+            .map(|p| (p.name.clone(), p.email.clone())),
+        csrf: visitor
+            .user
+            .as_ref()
+            .map(|p| p.csrf_token.clone())
+            .unwrap_or_default(),
+        rd_encoded: return_to::encode(&rd),
+        rd,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// Signs out (the one ending path, reason `logout`), then goes to the form's `rd` when
+/// sign-in may go there, else to the sign-in page. Signing out of an already-ended session
+/// still clears the cookie.
 pub async fn logout(
     State(state): State<AppState>,
     client: Client,
     visitor: Visitor,
+    parts: Parts,
     form: FormData,
 ) -> PageResult {
     if let Some(p) = visitor.user {
         check_csrf(&p, &form)?;
         state.svc.logout(&p.actor).await.in_page(&p)?;
     }
-    // The sign-in page says so: the cookie is gone, so only the address can tell it.
+    let to = match return_to::allowed(form.get("rd").filter(|r| !r.is_empty()), &parts, &state) {
+        Some(rd) => Redirect::to(rd.as_str()).into_response(),
+        // The sign-in page says so: the cookie is gone, so only the address can tell it.
+        None => see_other("/login?reason=logout"),
+    };
     Ok(signed_out_response(
-        see_other("/login?reason=logout"),
+        to,
         client.https,
         state.cfg.cookie_domain.as_deref(),
     ))

@@ -35,7 +35,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(auth::home))
         .route("/login", get(auth::login_page).post(auth::login_submit))
-        .route("/logout", post(auth::logout))
+        .route("/logout", get(auth::logout_page).post(auth::logout))
         .route("/setup", get(auth::setup_page).post(auth::setup_submit))
         .route("/reset", get(reset::ask_page).post(reset::ask_submit))
         .route(
