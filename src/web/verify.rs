@@ -96,9 +96,7 @@ async fn verify(state: &AppState, parts: &Parts, style: Style) -> Response {
     }
     match check(state, parts).await {
         Ok(p) => match required.iter().find(|r| !r.met_by(&p.actor)) {
-            None => {
-                granted(state, parts, style, &p).await
-            }
+            None => granted(state, parts, style, &p).await,
             Some(r) => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
