@@ -18,22 +18,6 @@ use super::signin::SignedIn;
 use super::{Service, ServiceError, ServiceResult, audit_entry, new_id, random_hex, token_hash};
 
 impl Service {
-    /// Starts a session right after its person proved they hold their address (an invitation
-    /// accepted): as [`Service::start_signin_session`], with no sign-in alert, since the
-    /// person has just acted on a message sent to that address.
-    #[allow(dead_code)]
-    pub(crate) async fn start_session(
-        &self,
-        member: Member,
-        email_norm: &str,
-        ip: ClientIp,
-        user_agent: &str,
-        auth_methods: AuthMethods,
-    ) -> ServiceResult<SignedIn> {
-        self.start_signin_session(member, email_norm, ip, user_agent, auth_methods, true)
-            .await
-    }
-
     /// Starts a session for a person whose credentials were just proven by `auth_methods`,
     /// unless they are disabled or the office-network policy refuses where they are. Keeps
     /// them within the cap on live sessions: the oldest end, reason `replaced`, by them. In a

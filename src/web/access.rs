@@ -209,6 +209,18 @@ pub(crate) async fn verify(
     }
 }
 
+/// The refused page for someone who lacks what `require=` in the query asks.
+pub(crate) fn refuse_needing(
+    state: &AppState,
+    parts: &Parts,
+    style: Style,
+    p: &Principal,
+    needs: Require,
+) -> Response {
+    let orig = original(state, parts, style).ok();
+    refuse(state, parts, Some(p), orig.as_ref(), Refusal::Needs(needs))
+}
+
 /// Whether the client is in one of its account's office networks (none configured: nobody
 /// is).
 async fn from_office(state: &AppState, parts: &Parts) -> Result<bool, ServiceError> {

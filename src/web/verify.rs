@@ -97,6 +97,10 @@ async fn verify(state: &AppState, parts: &Parts, style: Style) -> Response {
     match check(state, parts).await {
         Ok(p) => match required.iter().find(|r| !r.met_by(&p.actor)) {
             None => granted(state, parts, style, &p).await,
+            // A page load gets the refused page, as under the access rules; a script the JSON.
+            Some(r) if access::wants_html(parts) => {
+                access::refuse_needing(state, parts, style, &p, r.as_rule())
+            }
             Some(r) => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -156,6 +160,15 @@ pub(crate) enum Requirement {
 }
 
 impl Requirement {
+    /// The same requirement as an access rule's, for the refused page.
+    fn as_rule(&self) -> crate::domain::access::Require {
+        use crate::domain::access::Require;
+        match self {
+            Requirement::Kind(k) => Require::Kind(*k),
+            Requirement::Permission(p) => Require::Permission(*p),
+        }
+    }
+
     /// Every `require=` of the query (all must hold); an unknown value is a configuration
     /// mistake, refused so that it never lets anyone through.
     fn parse_query(query: Option<&str>) -> Result<Vec<Requirement>, String> {

@@ -448,7 +448,53 @@ async fn the_sign_out_page_asks_then_ends_the_session(backend: Backend) {
         .expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
 }
 
+/// `require=` in the query (a simple set-up) refuses a page load with the same page, and a
+/// script with the same JSON as before.
+async fn a_require_query_refuses_a_page_load_with_the_refused_page(backend: Backend) {
+    let app = ruled(backend, RULES).await;
+    app.add_agent("Ann Agent", "ann@acme.test").await;
+    let agent = desk_signed_in(&app, "ann@acme.test", PASSWORD).await;
+    let original = format!("{}/reports", app.base);
+    let ask = |accept: &'static str| {
+        agent
+            .request(Method::GET, &format!("{AUTH_REQUEST}?require=admin"))
+            .header("x-original-url", original.as_str())
+            .header("accept", accept)
+    };
+    let r = agent.send(ask(HTML)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.header("content-type").unwrap().starts_with("text/html"),
+        "{:?}",
+        r.headers
+    );
+    assert!(
+        r.text
+            .contains("<h1>You can’t open this page with this account</h1>"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("This page needs an administrator account."),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains(&format!(
+            "href=\"{PREFIX}/logout?rd={}\"",
+            crate::proxies::encode(&original)
+        )),
+        "{}",
+        r.text
+    );
+    agent
+        .send(ask(JSON))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+}
+
 backend_tests!(
+    a_require_query_refuses_a_page_load_with_the_refused_page,
     rules_decide_when_the_query_names_no_requirement,
     untrusted_peers_get_no_judgement_of_their_own,
     office_rules_open_only_from_the_office_networks,

@@ -33,6 +33,9 @@ async fn the_refused_page_switches_accounts_and_guard_signs_out(backend: Backend
         b.text("#refused-who").await,
         "You are signed in as Ann Agent (ann@acme.test), an agent."
     );
+    let axe = crate::browser_a11y::axe_source();
+    let found = crate::browser_a11y::violations(&b, &axe).await;
+    assert!(found.is_empty(), "axe on the refused page: {found:#?}");
 
     // Switching accounts: the sign-out page, confirmed, then sign-in with the page as rd.
     b.click("#refused-switch").await;
@@ -41,6 +44,8 @@ async fn the_refused_page_switches_accounts_and_guard_signs_out(backend: Backend
     })
     .await;
     assert_eq!(b.text("h1").await, "Sign out?");
+    let found = crate::browser_a11y::violations(&b, &axe).await;
+    assert!(found.is_empty(), "axe on the sign-out page: {found:#?}");
     b.click("#logout-confirm").await;
     b.wait_path("sign-in, to come back to the page", |p| {
         p == format!("/deskward/login?rd={}", encode(&wanted))
