@@ -138,6 +138,7 @@ async fn sighup_reloads_the_rules_and_a_bad_reload_keeps_them() {
         .arg(format!("sqlite://{}/deskward.db", dir.path().display()))
         .arg("--access-rules")
         .arg(&path)
+        .env("DESKWARD_MAIL_DIR", crate::support::scratch_mail_dir())
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())

@@ -57,6 +57,8 @@ fn start_demo(dir: &std::path::Path, bind: SocketAddr) -> Option<Child> {
         .arg("--database-url")
         .arg(format!("sqlite://{}", dir.join("demo.db").display()))
         .env_remove("DESKWARD_BIND")
+        // The demo writes its messages into `deskward-mail` where it runs.
+        .current_dir(dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

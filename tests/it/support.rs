@@ -620,6 +620,14 @@ pub async fn fixture_sign_in(svc: &Service, req: LoginRequest) -> deskward::serv
 /// Starts `deskward serve` on a port-0 listener with `args` and `envs` (and without
 /// `DESKWARD_SECRET_KEY_FILE`) and waits for it to refuse them; panics if it starts serving
 /// instead. Returns its exit code and what it wrote on stderr.
+/// Where the binaries the tests start write their `.eml` files (sign-in alerts go to
+/// administrators by default), so that none lands in the checkout's `deskward-mail`.
+pub fn scratch_mail_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("a scratch mail folder"))
+        .path()
+}
+
 pub async fn refused_serve(
     url: &str,
     args: &[&str],
@@ -629,6 +637,7 @@ pub async fn refused_serve(
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
         .args(["serve", "--bind", "127.0.0.1:0", "--database-url", url])
         .args(args)
+        .env("DESKWARD_MAIL_DIR", scratch_mail_dir())
         .envs(envs.iter().copied())
         .env_remove("DESKWARD_SECRET_KEY_FILE")
         .stdout(std::process::Stdio::null())
@@ -981,6 +990,7 @@ where
 {
     std::process::Command::new(env!("CARGO_BIN_EXE_deskward"))
         .args(args)
+        .env("DESKWARD_MAIL_DIR", scratch_mail_dir())
         .output()
         .expect("run deskward")
 }
@@ -1049,6 +1059,7 @@ impl BinaryBuilder {
             ])
             .args(["--database-url", &self.database_url])
             .args(&self.args)
+            .env("DESKWARD_MAIL_DIR", scratch_mail_dir())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
