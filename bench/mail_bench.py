@@ -1,5 +1,5 @@
 """E-mail benchmarks (issue 26), against a release `deskward serve` and a real SMTP server
-(aiosmtpd, in this process, on loopback):
+(aiosmtpd on loopback, in a process of its own: `smtp_sink.py`):
 
   reset   POST /api/v1/auth/password-reset for a known agent → the message accepted by the SMTP
           server (one request at a time; median and p90 of N)
@@ -14,7 +14,6 @@ Needs aiosmtpd (the test venv has it: target/test-venv/bin/python). Prints one l
 Everything listens on and talks to 127.0.0.1 only.
 """
 
-import asyncio
 import json
 import os
 import statistics
@@ -26,7 +25,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from aiosmtpd.smtp import SMTP
+from smtp_sink import Sink
 
 BIN, WORK = sys.argv[1], sys.argv[2]
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 100
@@ -38,51 +37,12 @@ ADMIN = "owner@bench.example"
 
 # ------------------------------------------------------------------ the SMTP server
 
-accepted = {}  # recipient -> list of acceptance times
-cond = threading.Condition()
-
-
-class Recorder:
-    async def handle_DATA(self, server, session, envelope):
-        t = time.time()
-        with cond:
-            for r in envelope.rcpt_tos:
-                accepted.setdefault(r.lower(), []).append(t)
-            cond.notify_all()
-        return "250 2.0.0 Accepted"
-
-
-def smtp_server():
-    ready = threading.Event()
-    port = [0]
-
-    def run():
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        server = loop.run_until_complete(
-            loop.create_server(
-                lambda: SMTP(Recorder(), hostname="localhost"), host="127.0.0.1", port=0
-            )
-        )
-        port[0] = server.sockets[0].getsockname()[1]
-        ready.set()
-        loop.run_forever()
-
-    threading.Thread(target=run, daemon=True).start()
-    ready.wait()
-    return port[0]
+SINK = None  # set in main()
 
 
 def wait_accepted(to, count, within=30.0):
     """The time the `count`-th message to `to` was accepted."""
-    deadline = time.time() + within
-    with cond:
-        while len(accepted.get(to, [])) < count:
-            left = deadline - time.time()
-            if left <= 0:
-                raise SystemExit(f"no message {count} to {to} within {within} s")
-            cond.wait(left)
-        return accepted[to][count - 1]
+    return SINK.wait(to, count, within)
 
 
 # ------------------------------------------------------------------ HTTP
@@ -135,8 +95,10 @@ def median_p90(xs):
 
 
 def main():
+    global SINK
     os.makedirs(WORK, exist_ok=True)
-    smtp_port = smtp_server()
+    SINK = Sink()
+    smtp_port = SINK.port
     db = f"sqlite://{WORK}/bench-mail.db"
     env = dict(os.environ, DESKWARD_ADMIN_PASSWORD=PASSWORD, RUST_LOG="warn")
     subprocess.run(
@@ -164,6 +126,7 @@ def main():
     finally:
         serve.terminate()
         serve.wait()
+        SINK.stop()
 
 
 def run(base):
