@@ -38,6 +38,7 @@ ADMIN = "owner@bench.example"
 # ------------------------------------------------------------------ the SMTP server
 
 SINK = None  # set in main()
+SERVE = None
 
 
 def wait_accepted(to, count, within=30.0):
@@ -106,7 +107,8 @@ def main():
          "--admin-name", "Owner", "--admin-email", ADMIN],
         check=True, env=env, stdout=subprocess.DEVNULL,
     )
-    serve = subprocess.Popen(
+    global SERVE
+    serve = SERVE = subprocess.Popen(
         [BIN, "serve", "--database-url", db, "--bind", "127.0.0.1:0",
          "--smtp-url", f"smtp://127.0.0.1:{smtp_port}",
          "--mail-from", "Deskward <deskward@bench.example>",
@@ -190,19 +192,54 @@ def run(base):
         m, p90 = median_p90(xs)
         print(f"timing: reset request for a {name} address: median {m * 1000:.2f} ms, p90 {p90 * 1000:.2f} ms (n={N})", flush=True)
 
-    # Sign-in throughput, alerts off and on, rounds alternating.
+    # Sign-in throughput, alerts off and on, rounds alternating; and the processor time each
+    # process spent per sign-in (with alerts on, until every alert was accepted), which a
+    # busy machine disturbs less than the rate.
+    rates = {False: [], True: []}
+    cpu = {False: [], True: []}
     for r in range(ROUNDS):
         for on in (False, True):
             alerts(on)
             batch = [agent(next(next_agent)) for _ in range(SIGNINS)]
+            c0 = (cpu_ms(SERVE.pid), cpu_ms(SINK.proc.pid), own_cpu_ms())
             t0 = time.perf_counter()
             with ThreadPoolExecutor(CONC) as pool:
                 list(pool.map(lambda e: Browser(base).login(e), batch))
             wall = time.perf_counter() - t0
-            print(f"signin: round {r + 1}, alerts {'on ' if on else 'off'}: {SIGNINS} sign-ins, {CONC} at a time, in {wall:.2f} s: {SIGNINS / wall:.1f}/s", flush=True)
             if on:
                 for e in batch:
                     wait_accepted(e, 1, 120)
+            c1 = (cpu_ms(SERVE.pid), cpu_ms(SINK.proc.pid), own_cpu_ms())
+            per = [(b - a) / SIGNINS for a, b in zip(c0, c1)]
+            rates[on].append(SIGNINS / wall)
+            cpu[on].append(per)
+            print(f"signin: round {r + 1}, alerts {'on ' if on else 'off'}: {SIGNINS} sign-ins, {CONC} at a time, in {wall:.2f} s: {SIGNINS / wall:.1f}/s; "
+                  f"processor ms per sign-in: deskward {per[0]:.2f}, smtp server {per[1]:.2f}, clients {per[2]:.2f}; load {os.getloadavg()[0]:.1f}", flush=True)
+    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    pairs = statistics.median(b / a for a, b in zip(rates[False], rates[True]))
+    print(f"signin: median alerts off {off:.1f}/s, on {on:.1f}/s: on / off = {on / off:.3f} "
+          f"(median of the rounds' own ratios {pairs:.3f})", flush=True)
+    for i, who in enumerate(("deskward", "smtp server", "clients")):
+        a = statistics.median(c[i] for c in cpu[False])
+        b = statistics.median(c[i] for c in cpu[True])
+        print(f"signin: processor ms per sign-in, {who}: off {a:.2f}, on {b:.2f}", flush=True)
+    a = statistics.median(sum(c) for c in cpu[False])
+    b = statistics.median(sum(c) for c in cpu[True])
+    print(f"signin: processor ms per sign-in, all three: off {a:.2f}, on {b:.2f}: off / on = {a / b:.3f}", flush=True)
 
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms(pid):
+    """User and system processor time of a process (all its threads), in ms."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / TICK
+
+
+def own_cpu_ms():
+    t = os.times()
+    return (t.user + t.system) * 1000
 
 main()

@@ -32,8 +32,8 @@ const GUIDE_AUDIENCE: &str = "\"https://desk.example.com\"";
 
 /// The guide's code block `name`, with its issuer and audience replaced.
 fn recipe(name: &str, issuer: &str) -> String {
-    let block = deskward::guarded::block(&crate::proxies::guide(), name)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let block =
+        deskward::guarded::block(&crate::proxies::guide(), name).unwrap_or_else(|e| panic!("{e}"));
     // The issuer first: the audience's text is the start of it.
     for from in [GUIDE_ISSUER, GUIDE_AUDIENCE] {
         assert!(
@@ -154,7 +154,13 @@ async fn tokens(backend: Backend) -> Tokens {
 fn run(mut cmd: std::process::Command, lang: &str) -> Vec<Value> {
     // Loopback only, never through a proxy the environment names (Net::HTTP and urllib
     // follow `http_proxy`).
-    for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"] {
+    for var in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+    ] {
         cmd.env_remove(var);
     }
     let out = cmd
@@ -259,10 +265,7 @@ console.log(JSON.stringify(out));
 async fn the_python_recipe_checks_the_assertion(backend: Backend) {
     let python = test_python("jwt").expect("PyJWT in the test environment");
     let t = tokens(backend).await;
-    let program = format!(
-        "{}\n{PYTHON_DRIVER}",
-        recipe("assertion-python", &t.issuer)
-    );
+    let program = format!("{}\n{PYTHON_DRIVER}", recipe("assertion-python", &t.issuer));
     let mut cmd = std::process::Command::new(python);
     cmd.args(["-c", &program, &json!(t.all()).to_string()]);
     let v = run(cmd, "Python");
@@ -309,8 +312,7 @@ async fn the_node_recipe_checks_the_assertion(backend: Backend) {
     .unwrap();
     std::fs::write(dir.path().join("driver.mjs"), NODE_DRIVER).unwrap();
     // Node resolves `import "jose"` from the importing file's folder upwards.
-    std::os::unix::fs::symlink(jose.join("node_modules"), dir.path().join("node_modules"))
-        .unwrap();
+    std::os::unix::fs::symlink(jose.join("node_modules"), dir.path().join("node_modules")).unwrap();
     let mut cmd = std::process::Command::new("node");
     cmd.arg(dir.path().join("driver.mjs"))
         .arg(json!(t.all()).to_string());
