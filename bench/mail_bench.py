@@ -7,7 +7,9 @@
   timing  the reset request's answer time for known and for unknown addresses, interleaved
           (median of N each): the "same answer in similar time" rule
   signin  sign-in throughput with alerts off and on for agents, rounds alternating: K sign-ins
-          of distinct agents, C at a time, from new browsers (every one sends an alert when on)
+          of distinct agents, C at a time, from new browsers (every one sends an alert when on);
+          beside each rate, the processor time Deskward, the SMTP server and the clients spent
+          per sign-in (read from /proc; with alerts on, until every alert was accepted)
 
 Usage: mail_bench.py DESKWARD_BINARY WORKDIR [N] [ROUNDS] [SIGNINS] [CONCURRENCY]
 Needs aiosmtpd (the test venv has it: target/test-venv/bin/python). Prints one line per figure.
