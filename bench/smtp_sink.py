@@ -13,10 +13,21 @@ program and collects the lines:
 
 Both processes read the same wall clock, so a time taken by the benchmark (`time.time()`)
 and an acceptance time compare directly.
+
+`PostfixSink` has the same interface around Postfix's `smtp-sink` (Debian package `postfix`,
+/usr/sbin/smtp-sink), a C server made for benchmarking mail clients, which spends far less
+processor time a message than aiosmtpd. It appends every accepted message to a dump file
+(`-D`), before it answers the final dot with 250; `tail -F` follows that file and each
+`X-Rcpt-Args:` line it writes is one acceptance, timed when the line arrives. `cpu_pids()`
+names the processes whose processor time is the SMTP server's (the server and the tail).
 """
 
 import asyncio
+import os
+import shutil
+import socket
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -63,9 +74,75 @@ class Sink:
         with self.cond:
             return {k: list(v) for k, v in self.accepted.items()}
 
+    def cpu_pids(self):
+        return [self.proc.pid]
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+
+class PostfixSink(Sink):
+    """Postfix's smtp-sink on a loopback port, and the acceptances its dump file shows."""
+
+    def __init__(self, binary="/usr/sbin/smtp-sink"):
+        if not os.path.exists(binary):
+            raise SystemExit(f"{binary} is missing (Debian: apt-get install postfix)")
+        self.dir = tempfile.mkdtemp(prefix="smtp-sink-")
+        dump = os.path.join(self.dir, "messages")
+        open(dump, "w").close()
+        args = [binary, "-4", "-D", dump]
+        if os.geteuid() == 0:
+            # smtp-sink refuses to run as root; the dump file must stay writable.
+            import pwd
+
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self.dir, nobody.pw_uid, nobody.pw_gid)
+            os.chown(dump, nobody.pw_uid, nobody.pw_gid)
+            args += ["-u", "nobody"]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc = subprocess.Popen(args + [f"127.0.0.1:{self.port}", "256"])
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as c:
+                    banner = c.recv(100)
+                if banner.startswith(b"220"):
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise SystemExit(f"smtp-sink exited with {self.proc.returncode}")
+            time.sleep(0.02)
+        else:
+            self.proc.kill()
+            raise SystemExit("smtp-sink did not answer on its port")
+        self.tail = subprocess.Popen(
+            ["tail", "-n", "+1", "-F", dump], stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        self.accepted = {}
+        self.cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.tail.stdout:
+            if not line.startswith("X-Rcpt-Args:"):
+                continue
+            t = time.time()
+            rcpt = line.split(":", 1)[1].strip().split()[0].strip("<>").lower()
+            with self.cond:
+                self.accepted.setdefault(rcpt, []).append(t)
+                self.cond.notify_all()
+
+    def cpu_pids(self):
+        return [self.proc.pid, self.tail.pid]
+
+    def stop(self):
+        for p in (self.proc, self.tail):
+            p.terminate()
+            p.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def serve():
