@@ -20,7 +20,7 @@ async fn an_invitation_arrives_once_over_starttls(backend: Backend) {
     };
     let (py, smtp, app) = (&s.py, &s.smtp, &s.app);
     // Only the invitation is counted: the owner's sign-in sends no sign-in alert.
-    no_alerts_for_admins(&app).await;
+    no_alerts_for_admins(app).await;
     let owner = app.primary_client().await;
     let res = owner
         .post_json(
@@ -30,7 +30,7 @@ async fn an_invitation_arrives_once_over_starttls(backend: Backend) {
         .await
         .expect_status(StatusCode::CREATED);
     assert_eq!(res.json()["invited"], json!(true));
-    let row = row_when(&app, "ann@acme.test", |m| m.status == "sent").await;
+    let row = row_when(app, "ann@acme.test", |m| m.status == "sent").await;
     assert_eq!(row.attempts, 1);
     let files = smtp.received();
     assert_eq!(files.len(), 1, "exactly once: {files:?}");
@@ -40,7 +40,7 @@ async fn an_invitation_arrives_once_over_starttls(backend: Backend) {
     );
     assert_eq!(smtp.attempts(), 1);
     let (text, html) = message_parts(
-        &parse_eml(&py, &files[0]),
+        &parse_eml(py, &files[0]),
         "Ann Ünïcode <ann@acme.test>",
         "Pat Primary invited you to Acme Support",
     );

@@ -41,8 +41,8 @@ async fn a_reset_message_arrives_once_over_starttls(backend: Backend) {
     };
     let (py, smtp, app) = (&s.py, &s.smtp, &s.app);
     app.add_agent("Ann Agent", "ann@acme.test").await;
-    ask(&app, "  Ann@Acme.test ").await;
-    let row = row_when(&app, "ann@acme.test", |m| m.status == "sent").await;
+    ask(app, "  Ann@Acme.test ").await;
+    let row = row_when(app, "ann@acme.test", |m| m.status == "sent").await;
     assert_eq!(row.attempts, 1);
     let files = smtp.received();
     let names: Vec<String> = files
@@ -52,7 +52,7 @@ async fn a_reset_message_arrives_once_over_starttls(backend: Backend) {
     // Over STARTTLS, authenticated with the URL's user, exactly once.
     assert_eq!(names, ["0001-tls-deskward.eml"]);
     assert_eq!(smtp.attempts(), 1);
-    let msg = parse_eml(&py, &files[0]);
+    let msg = parse_eml(py, &files[0]);
     let link = check_reset_message(&msg, &app.base, "Ann Agent", "ann@acme.test");
     // The link works: it opens the new password's form.
     let page = app
@@ -106,8 +106,8 @@ async fn a_4xx_is_tried_again(backend: Backend) {
     let (smtp, app) = (&s.smtp, &s.app);
     smtp.answer(Some("451 4.3.0 Try again later"));
     app.add_agent("Cy Agent", "cy@acme.test").await;
-    ask(&app, "cy@acme.test").await;
-    let row = row_when(&app, "cy@acme.test", |m| m.attempts == 1).await;
+    ask(app, "cy@acme.test").await;
+    let row = row_when(app, "cy@acme.test", |m| m.attempts == 1).await;
     assert_eq!(row.status, "pending");
     assert!(
         row.last_error.as_deref().unwrap().contains("451"),
@@ -115,7 +115,7 @@ async fn a_4xx_is_tried_again(backend: Backend) {
     );
     smtp.answer(None);
     app.advance(30 * SECOND);
-    let row = row_when(&app, "cy@acme.test", |m| m.status == "sent").await;
+    let row = row_when(app, "cy@acme.test", |m| m.status == "sent").await;
     assert_eq!(row.attempts, 2);
     assert_eq!(smtp.received().len(), 1);
     assert_eq!(smtp.attempts(), 2);
@@ -129,16 +129,16 @@ async fn a_5xx_is_retried_then_failed_audited_and_counted(backend: Backend) {
     smtp.answer(Some("550 5.1.1 Mailbox unavailable"));
     // Only the reset message is counted: the primary administrator's sign-in below (to read
     // the audit log) sends no sign-in alert.
-    no_alerts_for_admins(&app).await;
+    no_alerts_for_admins(app).await;
     app.add_agent("Di Agent", "di@acme.test").await;
-    ask(&app, "di@acme.test").await;
-    let row = row_when(&app, "di@acme.test", |m| m.attempts == 1).await;
+    ask(app, "di@acme.test").await;
+    let row = row_when(app, "di@acme.test", |m| m.attempts == 1).await;
     assert_eq!(row.status, "pending", "a first 5xx is tried again");
     app.advance(30 * SECOND);
-    let row = row_when(&app, "di@acme.test", |m| m.attempts == 2).await;
+    let row = row_when(app, "di@acme.test", |m| m.attempts == 2).await;
     assert_eq!(row.status, "pending");
     app.advance(10 * 60 * SECOND);
-    let row = row_when(&app, "di@acme.test", |m| m.status == "failed").await;
+    let row = row_when(app, "di@acme.test", |m| m.status == "failed").await;
     assert_eq!(row.attempts, 3);
     assert!(
         row.last_error.as_deref().unwrap().contains("550"),
@@ -372,13 +372,13 @@ async fn a_signin_alert_arrives_once_with_its_link(backend: Backend) {
         .login_as("sue@acme.test", PASSWORD, "admin")
         .await
         .expect_status(StatusCode::OK);
-    let row = row_when(&app, "sue@acme.test", |m| m.status == "sent").await;
+    let row = row_when(app, "sue@acme.test", |m| m.status == "sent").await;
     assert_eq!((row.kind.as_str(), row.attempts), ("signin_alert", 1));
     let files = smtp.received();
     assert_eq!(files.len(), 1, "{files:?}");
     assert_eq!(smtp.attempts(), 1);
     let (text, html) = message_parts(
-        &parse_eml(&py, &files[0]),
+        &parse_eml(py, &files[0]),
         "Sue Sub <sue@acme.test>",
         "New sign-in to Acme Support",
     );
