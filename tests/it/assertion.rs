@@ -289,7 +289,7 @@ fn fast_keys() -> ServerConfig {
     ServerConfig {
         sweep_interval: Duration::from_secs(3600),
         assertion_key_tick: Duration::from_millis(20),
-        ..Default::default()
+        ..crate::support::server_config()
     }
 }
 

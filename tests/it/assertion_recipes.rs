@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use deskward::clock::{Clock, SystemClock};
-use deskward::server::ServerConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -112,7 +111,7 @@ async fn tokens(backend: Backend) -> Tokens {
         .await
         .expect("bind port 0");
     let issuer = format!("http://{}{PREFIX}", listener.local_addr().unwrap());
-    let mut config = ServerConfig::default();
+    let mut config = crate::support::server_config();
     config.web.path_prefix = PREFIX.to_string();
     config.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     config.mail.public_url = Some(issuer.parse().unwrap());
