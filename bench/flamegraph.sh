@@ -2,14 +2,14 @@
 # Flame graphs of GET /api/v1/me and of the nginx verify endpoint under wrk load, with the
 # server set up as bench/hotpath.sh sets it (every feature on), metrics on and off: `perf record`
 # with DWARF call graphs on the server process while `wrk -t1 -c32` runs, folded and drawn by
-# inferno (`cargo install inferno`). Writes OUT-me-metrics.svg, OUT-verify-metrics.svg,
+# bench/flamegraph.py (Python alone). Writes OUT-me-metrics.svg, OUT-verify-metrics.svg,
 # OUT-me-nometrics.svg, OUT-verify-nometrics.svg.
 #
 #   bench/flamegraph.sh BIN OUT [SECONDS]     e.g. bench/flamegraph.sh target/release/deskward bench/flamegraphs/after
 set -euo pipefail
 BIN=$(realpath "$1") OUT=$2 D=${3:-4}
-for t in perf wrk inferno-collapse-perf inferno-flamegraph; do
-    command -v "$t" >/dev/null || { echo "$t is missing (perf: apt-get install -y linux-perf; inferno: cargo install inferno)" >&2; exit 1; }
+for t in perf wrk python3; do
+    command -v "$t" >/dev/null || { echo "$t is missing (perf: apt-get install -y linux-perf)" >&2; exit 1; }
 done
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/hotpath.sh
@@ -40,9 +40,9 @@ for metrics in metrics nometrics; do
         perf record -q -F 499 --call-graph dwarf,16384 -p "$PID" -o "$W/perf.data" -- sleep "$D" 2> /dev/null
         wait $WRK
         grep -q 'Non-2xx' "$W/wrk.txt" && { echo "$ep answered non-2xx under load" >&2; exit 1; }
-        perf script -i "$W/perf.data" 2> /dev/null | inferno-collapse-perf > "$W/folded.txt"
-        inferno-flamegraph --title "$ep, metrics ${metrics/nometrics/off}, $(basename "$OUT")" --minwidth 1 \
-            < "$W/folded.txt" > "$OUT-$ep-$metrics.svg"
+        perf script -i "$W/perf.data" 2> /dev/null |
+            python3 "$HERE/flamegraph.py" --title "$ep, metrics ${metrics/nometrics/off}, $(basename "$OUT")" \
+            > "$OUT-$ep-$metrics.svg"
         echo "$OUT-$ep-$metrics.svg: $(awk '/Requests\/sec/ {print $2}' "$W/wrk.txt") req/s during the profile, load average $(cut -d' ' -f1 /proc/loadavg)"
     done
     kill $PID; wait $PID 2>/dev/null || true; PID=
