@@ -45,7 +45,7 @@ count() {
     callgrind_control --dump="$1" "$VPID" > /dev/null
     sleep 1
     local f
-    f=$(grep -l "^desc: Trigger: Client Request: $1" "$W"/callgrind.out.* | head -1)
+    f=$(grep -l "^desc: Trigger: dump $1\$" "$W"/callgrind.out.* | head -1)
     python3 - "$f" "$N" "$1" <<'PY'
 import re, sys
 path, n, label = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -20,6 +20,8 @@
 #   BENCH_PORT    first of the loopback ports used (default 28100; the next 10 are used too)
 #   BENCH_PG_URL  the PostgreSQL server for --database postgres (default postgres://postgres@127.0.0.1:5432)
 #   BULK_SIZE     agents per bulk ending in the bulk phase on SQLite (default 1000)
+#   BENCH_DESKWARD the deskward binary to measure (default target/release/deskward; with
+#                 --no-build, for example a build of an older commit)
 #   The chain phase and --database postgres run their own nginx on loopback (apt-get install -y nginx).
 #
 # Everything listens on and talks to 127.0.0.1 only; every phase is bounded in time.
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
         --keep) KEEP=1 ;;
         --only) ONLY="$2"; shift ;;
         --database) DATABASE="$2"; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -70,7 +72,7 @@ OUT=${OUT:-$WORK}
 mkdir -p "$OUT"
 RESULTS="$OUT/results.txt"
 : > "$RESULTS"
-DW="$ROOT/target/release/deskward"
+DW=${BENCH_DESKWARD:-$ROOT/target/release/deskward}
 BIN="$BENCH/target/release"
 PASSWORD="demo-password-2026"
 P0=${BENCH_PORT:-28100}
