@@ -11,7 +11,8 @@
 #   --out DIR     where the logs and summary go (default: a new /tmp/deskward-bench.* directory)
 #   --keep        keep the databases in the work directory
 #   --only LIST   run only these phases (comma-separated: startup, throughput, team, bulk, latency,
-#                 signin, streams, verify, chain, webhooks, networks); the default is all of them
+#                 signin, streams, verify, chain, hotpath, webhooks, networks); the default is all
+#                 of them
 #   --database D  sqlite (default) or postgres: the many-accounts data set of issue 18 (1,000
 #                 accounts, 100,000 people, 200,000 live and 5,000,000 ended sessions, 5,000,000
 #                 audit entries; bench/seed-many.sql) in a fresh database on BENCH_PG_URL, two
@@ -19,6 +20,8 @@
 #   BENCH_PORT    first of the loopback ports used (default 28100; the next 10 are used too)
 #   BENCH_PG_URL  the PostgreSQL server for --database postgres (default postgres://postgres@127.0.0.1:5432)
 #   BULK_SIZE     agents per bulk ending in the bulk phase on SQLite (default 1000)
+#   BENCH_DESKWARD the deskward binary to measure (default target/release/deskward; with
+#                 --no-build, for example a build of an older commit)
 #   The chain phase and --database postgres run their own nginx on loopback (apt-get install -y nginx).
 #
 # Everything listens on and talks to 127.0.0.1 only; every phase is bounded in time.
@@ -36,7 +39,7 @@ while [ $# -gt 0 ]; do
         --keep) KEEP=1 ;;
         --only) ONLY="$2"; shift ;;
         --database) DATABASE="$2"; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -50,9 +53,9 @@ case "$DATABASE" in
 esac
 for phase in ${ONLY//,/ }; do
     case "$DATABASE:$phase" in
-        sqlite:startup|sqlite:signin|sqlite:streams|sqlite:verify|sqlite:chain|sqlite:webhooks|sqlite:networks) ;;
+        sqlite:startup|sqlite:signin|sqlite:streams|sqlite:verify|sqlite:chain|sqlite:hotpath|sqlite:webhooks|sqlite:networks) ;;
         *:throughput|*:team|*:bulk|*:latency|postgres:seed|postgres:sweep) ;;
-        *) echo "unknown phase '$phase' for --only with --database $DATABASE (sqlite: startup, throughput, team, bulk, latency, signin, streams, verify, chain, webhooks, networks; postgres: seed, throughput, team, bulk, latency, sweep)" >&2; exit 2 ;;
+        *) echo "unknown phase '$phase' for --only with --database $DATABASE (sqlite: startup, throughput, team, bulk, latency, signin, streams, verify, chain, hotpath, webhooks, networks; postgres: seed, throughput, team, bulk, latency, sweep)" >&2; exit 2 ;;
     esac
 done
 
@@ -69,13 +72,14 @@ OUT=${OUT:-$WORK}
 mkdir -p "$OUT"
 RESULTS="$OUT/results.txt"
 : > "$RESULTS"
-DW="$ROOT/target/release/deskward"
+DW=${BENCH_DESKWARD:-$ROOT/target/release/deskward}
 BIN="$BENCH/target/release"
 PASSWORD="demo-password-2026"
 P0=${BENCH_PORT:-28100}
 P_DESK=$P0 P_HELLO=$((P0 + 1)) P_PEER=$((P0 + 2)) P_PEER_SAVE=$((P0 + 3))
 P_LARGE=$((P0 + 4)) P_STREAMS=$((P0 + 5)) P_START=$((P0 + 10))
 P_GUARD=$((P0 + 6)) P_NGX=$((P0 + 7)) P_NGX_OPEN=$((P0 + 8)) P_HOOKS=$((P0 + 9)) P_RULES=$((P0 + 14))
+P_HOT=$((P0 + 15)) P_HOT_METRICS=$((P0 + 16))
 if [ "$QUICK" = 1 ]; then
     TEAM_REQ=30 BULK_ROUNDS=1 LAT_ITERS=100 LAT_IMMEDIATE=30 SIGNIN_BURSTS=1 STREAMS=2000 STREAM_SESSIONS=200 LOADED_ITERS=20 START_RUNS=3
 else
@@ -108,10 +112,10 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((STREAMS + 1000)) ]
 fi
 # wrk drives the throughput, verify, chain and networks phases; the bench binaries (hello, peer,
 # loadgen) every phase but networks and webhooks.
-needs_wrk() { want throughput || want verify || want chain || want networks; }
+needs_wrk() { want throughput || want verify || want chain || want hotpath || want networks; }
 needs_bin() {
     want startup || want throughput || want team || want bulk || want latency || want signin \
-        || want streams || want verify || want chain
+        || want streams || want verify || want chain || want hotpath
 }
 if needs_wrk; then
     command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
@@ -140,7 +144,7 @@ for b in "${NEED[@]}"; do
     [ -x "$b" ] || { echo "missing $b (run without --no-build)" >&2; exit 1; }
 done
 
-for p in $P_DESK $P_HELLO $P_PEER $P_PEER_SAVE $P_LARGE $P_STREAMS $P_START $P_GUARD $P_NGX $P_NGX_OPEN $P_RULES; do
+for p in $P_DESK $P_HELLO $P_PEER $P_PEER_SAVE $P_LARGE $P_STREAMS $P_START $P_GUARD $P_NGX $P_NGX_OPEN $P_RULES $P_HOT; do
     if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/"; then
         echo "port $p is in use; set BENCH_PORT to another base" >&2; exit 1
     fi
@@ -344,12 +348,6 @@ VERIFY="http://127.0.0.1:$P_GUARD/deskward/api/v1/verify/auth-request"
 [ "$(status_of "$VERIFY")" = 401 ]
 # Every 200 carries the signed identity (one token per session, reused for 30 s).
 curl -s --max-time 10 -D - -o /dev/null -H "Cookie: $GUARD_COOKIE" "$VERIFY" | grep -qi '^remote-assertion: ey'
-start hello "$P_HELLO" / "$BIN/hello" --bind "127.0.0.1:$P_HELLO"
-fi
-
-if want verify; then
-say "forward auth: the verify endpoint alone, against hello and the peer's /verify"
-start peer "$P_PEER" /me "$BIN/peer" --bind "127.0.0.1:$P_PEER" --database "$WORK/peer-verify.db"
 # The same Deskward (same database, so the same cookie) with 100 access rules, none of which
 # matches the page asked for, so every one is tried: 60 path prefixes, 30 regular expressions,
 # 10 host rules (issue 27).
@@ -361,6 +359,12 @@ start peer "$P_PEER" /me "$BIN/peer" --bind "127.0.0.1:$P_PEER" --database "$WOR
 start rules "$P_RULES" /deskward/healthz "$DW" serve --database-url "sqlite://$WORK/empty.db" \
     --bind "127.0.0.1:$P_RULES" --path-prefix /deskward --trusted-proxy 127.0.0.1/32 \
     --access-rules "$WORK/rules100.toml"
+start hello "$P_HELLO" / "$BIN/hello" --bind "127.0.0.1:$P_HELLO"
+fi
+
+if want verify; then
+say "forward auth: the verify endpoint alone, against hello and the peer's /verify"
+start peer "$P_PEER" /me "$BIN/peer" --bind "127.0.0.1:$P_PEER" --database "$WORK/peer-verify.db"
 ORIGINAL="X-Original-URL: http://desk.example/inbox/7?tab=open"
 [ "$(status_of -H "Cookie: $GUARD_COOKIE" -H "$ORIGINAL" "http://127.0.0.1:$P_RULES/deskward/api/v1/verify/auth-request")" = 200 ]
 [ "$(status_of -H "Cookie: $GUARD_COOKIE" -H "X-Original-URL: http://desk.example/section-60/x" "http://127.0.0.1:$P_RULES/deskward/api/v1/verify/auth-request")" = 200 ]
@@ -394,7 +398,6 @@ awk -v r="$VR" -v v="$V" 'BEGIN { printf "verify, 100 rules / verify, none = %.2
     tee -a "$OUT/verify.md" | tee -a "$OUT/log.txt"
 awk -v r="$VR" -v v="$V" 'BEGIN { printf "RESULT ratio_verify_rules100_none %.3f x\n", r / v }' >> "$RESULTS"
 stop "$PID_peer"
-stop "$PID_rules"
 fi
 
 if want chain; then
@@ -405,7 +408,9 @@ NGINX=$(command -v nginx || true)
 # nginx's workers drop root privileges; they must still reach their temporary files.
 mkdir -p "$WORK/nginx"; chmod 755 "$WORK" "$WORK/nginx"
 # docs/reverse-proxy.md's configuration with Deskward and the upstream (hello) filled in ...
-CONF=$("$DW" proxy-config nginx --listen "127.0.0.1:$P_NGX" --deskward "127.0.0.1:$P_GUARD" \
+# The guarded side asks the Deskward with the 100 access rules, and every 200 carries the
+# signed assertion (nginx sends X-Original-URL).
+CONF=$("$DW" proxy-config nginx --listen "127.0.0.1:$P_NGX" --deskward "127.0.0.1:$P_RULES" \
     --app "127.0.0.1:$P_HELLO" --dir "$WORK/nginx")
 # ... and beside it, in the same nginx, the same upstream without the check.
 sed -i '$ d' "$CONF"
@@ -447,8 +452,53 @@ awk -v g="$G" -v o="$O" -v gp="$GP" -v op="$OP" \
 stop "$PID_nginx"
 fi
 if want verify || want chain; then
+    stop "$PID_rules"
     stop "$PID_guarded"
     stop "$PID_hello"
+fi
+
+# ---------------------------------------------------------------- the hot path, every feature on
+if want hotpath; then
+say "the hot path: hello, GET /api/v1/me and nginx's verify, every feature that applies on"
+# bench/hotpath.sh: --path-prefix, a trusted loopback proxy, --metrics-bind, 100 access rules,
+# 100 office networks in flag mode, at most 10 sessions per agent, an agent with TOTP enrolled;
+# verify asked as nginx asks it (X-Original-URL), so every 200 carries Remote-Assertion.
+# shellcheck source=bench/hotpath.sh
+. "$BENCH/hotpath.sh"
+hotpath_rules "$WORK/hot-rules.toml"
+hotpath_account "$DW" "$WORK/hot.db"
+mapfile -t HOT_ARGS < <(hotpath_serve_args "$WORK/hot.db" "$P_HOT" "$P_HOT_METRICS" "$WORK/hot-rules.toml")
+start hot "$P_HOT" /deskward/healthz "$DW" "${HOT_ARGS[@]}"
+start hello "$P_HELLO" / "$BIN/hello" --bind "127.0.0.1:$P_HELLO"
+HOT_COOKIE=$(hotpath_agent "http://127.0.0.1:$P_HOT/deskward")
+URL_hello="http://127.0.0.1:$P_HELLO/"; COOKIE_hello=""; LABEL_hello="hello (bare axum) GET /"
+URL_me="http://127.0.0.1:$P_HOT/deskward/api/v1/me"; COOKIE_me="$HOT_COOKIE"; LABEL_me="Deskward GET /api/v1/me"
+URL_hv="http://127.0.0.1:$P_HOT/deskward/api/v1/verify/auth-request"; COOKIE_hv="$HOT_COOKIE"
+HEADER_hv="$HOTPATH_ORIGINAL"; LABEL_hv="Deskward verify (nginx, assertion)"
+[ "$(status_of -H "Cookie: $HOT_COOKIE" "$URL_me")" = 200 ]
+[ "$(status_of "$URL_me")" = 401 ]
+curl -s --max-time 10 -D - -o /dev/null -H "Cookie: $HOT_COOKIE" -H "$HOTPATH_ORIGINAL" "$URL_hv" | grep -qi '^remote-assertion: ey'
+curl -s --max-time 10 "http://127.0.0.1:$P_HOT_METRICS/metrics" | grep -q 'deskward_http_request_duration_seconds'
+note "/me 200 with the cookie, 401 without; verify 200 with Remote-Assertion; metrics served"
+# The issue's command: 5 s rounds whatever --duration says (--quick still runs one round).
+SAVED_DURATION=$DURATION; DURATION=5
+say "wrk -t1 -c32 -d5s --latency, $ROUNDS round(s), targets alternating"
+wrk_phase hotpath "$ROUNDS" hello me hv
+DURATION=$SAVED_DURATION
+for t in hello me hv; do
+    result "hotpath_wrk_${t}_rps" "$(phase_figure hotpath "$t" 3)" req/s
+    result "hotpath_wrk_${t}_p99_ms" "$(phase_figure hotpath "$t" 5)" ms
+done
+H=$(phase_figure hotpath hello 3) M=$(phase_figure hotpath me 3) V=$(phase_figure hotpath hv 3)
+MP=$(phase_figure hotpath me 5) VP=$(phase_figure hotpath hv 5)
+awk -v h="$H" -v m="$M" -v v="$V" -v mp="$MP" -v vp="$VP" -v l="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+    printf "hot path: /me / hello = %.2f, verify / hello = %.2f   (target >= 0.75 each)\n", m / h, v / h
+    printf "hot path: p99 /me %.3f ms, verify %.3f ms (load average after: %s)\n", mp, vp, l }' |
+    tee "$OUT/hotpath.md" | tee -a "$OUT/log.txt"
+awk -v h="$H" -v m="$M" -v v="$V" \
+    'BEGIN { printf "RESULT ratio_hotpath_me_hello %.3f x\nRESULT ratio_hotpath_verify_hello %.3f x\n", m / h, v / h }' >> "$RESULTS"
+stop "$PID_hot"
+stop "$PID_hello"
 fi
 
 # ---------------------------------------------------------------- office networks (issue 16)
@@ -573,6 +623,7 @@ note "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -f "$OUT/throughput.md" ] && cat "$OUT/throughput.md"
 [ -f "$OUT/verify.md" ] && cat "$OUT/verify.md"
 [ -f "$OUT/chain.md" ] && cat "$OUT/chain.md"
+[ -f "$OUT/hotpath.md" ] && cat "$OUT/hotpath.md"
 [ -f "$OUT/networks.md" ] && cat "$OUT/networks.md"
 echo
 awk '{ printf "  %-44s %12s %s\n", $2, $3, $4 }' "$RESULTS"

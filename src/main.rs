@@ -471,8 +471,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn".into());
+    // Colours only for a person at a terminal: a log file or journal gets plain text, and
+    // every request's span is written without them (a tenth of a `/me` was the colouring).
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if std::env::var("DESKWARD_LOG_FORMAT").is_ok_and(|f| f == "json") {
         logs.json().init();

@@ -37,7 +37,7 @@ pub struct Identity<'a> {
     pub sub: &'a str,
     pub email: &'a str,
     pub name: &'a str,
-    pub groups: &'a [String],
+    pub groups: &'a [&'static str],
     pub sid: &'a str,
 }
 
@@ -48,7 +48,7 @@ struct Claims<'a> {
     sub: &'a str,
     email: &'a str,
     name: &'a str,
-    groups: &'a [String],
+    groups: &'a [&'static str],
     sid: &'a str,
     iat: i64,
     exp: i64,
@@ -81,7 +81,7 @@ struct Cached {
     sub: String,
     email: String,
     name: String,
-    groups: Vec<String>,
+    groups: Vec<&'static str>,
     token: Arc<str>,
 }
 

@@ -15,7 +15,7 @@ use crate::domain::time::Millis;
 use crate::store::{AuthRecord, Session, SessionSeen, Which};
 
 use super::ending::Scope;
-use super::{Service, ServiceError, ServiceResult, token_hash};
+use super::{Service, ServiceError, ServiceResult, TokenHash, token_hash};
 
 /// Where a request comes from, as the activity write records it.
 struct Seen<'a> {
@@ -33,7 +33,8 @@ pub struct Principal {
     pub email: String,
     /// The account (the helpdesk's team) the person belongs to, by its name.
     pub account_name: String,
-    pub session: Session,
+    /// Shared with the in-memory record: a request reads it, never changes it.
+    pub session: Arc<Session>,
     pub csrf_token: String,
     /// The person's own IANA time zone, when they set one: pages show times in it.
     pub time_zone: Option<String>,
@@ -69,14 +70,15 @@ impl Service {
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ServiceError::Unauthenticated(None));
         }
-        let hash = token_hash(token);
-        let mut rec = self.auth_record(&hash).await?;
+        let hash = TokenHash::of(token);
+        let hash = hash.as_str();
+        let mut rec = self.auth_record(hash).await?;
         if rec.session.account_id != account_id || rec.disabled {
             return Err(ServiceError::Unauthenticated(None));
         }
         let now = self.now();
         if liveness(&rec).is_expired(now) {
-            rec = self.expire_unless_seen_elsewhere(&hash, &rec, now).await?;
+            rec = self.expire_unless_seen_elsewhere(hash, &rec, now).await?;
         }
         let policy = self.session_policy(account_id).await?;
         let network = policy
@@ -94,7 +96,7 @@ impl Service {
                     && (policy.networks.is_outside(rec.session.ip)
                         || policy.networks.is_outside(ip)),
             };
-            self.record_activity(&hash, &rec, now, &seen).await?
+            self.record_activity(hash, &rec, now, &seen).await?
         } else {
             rec.session.clone()
         };
@@ -172,7 +174,7 @@ impl Service {
         rec: &AuthRecord,
         now: Millis,
         seen: &Seen<'_>,
-    ) -> ServiceResult<Session> {
+    ) -> ServiceResult<Arc<Session>> {
         if !liveness(rec).needs_touch(now) {
             return Ok(rec.session.clone());
         }
@@ -192,7 +194,7 @@ impl Service {
             return Err(ServiceError::Unauthenticated(None));
         }
         let mut updated = rec.clone();
-        let s = &mut updated.session;
+        let s = Arc::make_mut(&mut updated.session);
         s.last_seen_at = now;
         s.outside_office = seen.outside;
         if before.last_ip != seen.ip {

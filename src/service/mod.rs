@@ -497,5 +497,21 @@ pub(crate) fn audit_entry(
 
 /// What the database stores of a session token: its SHA-256, hex-encoded.
 pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    TokenHash::of(token).as_str().to_string()
+}
+
+/// [`token_hash`] without a heap allocation, for the check every request makes.
+pub(crate) struct TokenHash([u8; 64]);
+
+impl TokenHash {
+    pub(crate) fn of(token: &str) -> Self {
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(token.as_bytes()), &mut hex)
+            .expect("a SHA-256 is 32 bytes, 64 hex digits");
+        TokenHash(hex)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
 }

@@ -42,15 +42,14 @@ pub struct Session {
 }
 
 /// What the authentication hot path reads in one indexed lookup: the live session, its
-/// person and the account's timeout settings.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// person and the account's timeout settings. The session is shared, so that every request
+/// that finds the record in memory hands it on without copying its strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthRecord {
-    #[sqlx(flatten)]
-    pub session: Session,
+    pub session: std::sync::Arc<Session>,
     pub csrf_token: String,
     pub member_name: String,
     pub member_email: String,
-    #[sqlx(rename = "is_primary")]
     pub primary: bool,
     pub permissions: Permissions,
     pub disabled: bool,

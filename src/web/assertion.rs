@@ -22,7 +22,7 @@ pub async fn attach(
     state: &AppState,
     parts: &Parts,
     p: &Principal,
-    groups: &[String],
+    groups: &[&'static str],
     original: Option<Url>,
     res: &mut Response,
 ) {

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 
@@ -59,12 +59,11 @@ pub struct Timed<S> {
 
 impl<S> tower::Service<Request> for Timed<S>
 where
-    S: tower::Service<Request, Response = Response, Error = Infallible> + Send + 'static,
-    S::Future: Send + 'static,
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = TimedAnswer<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -81,21 +80,64 @@ where
         let route = req
             .extensions()
             .get::<MatchedPath>()
-            .map(|m| m.as_str())
-            .filter(|p| !p.contains("__private__axum"))
-            .map(|p| p.strip_prefix(&*self.prefix).unwrap_or(p).to_owned());
-        let answer = self.inner.call(req);
-        let svc = self.svc.clone();
-        Box::pin(async move {
-            let res = answer.await?;
-            svc.metrics().http_request(
-                method.as_str(),
-                route.as_deref().unwrap_or(UNMATCHED),
+            .filter(|p| !p.as_str().contains("__private__axum"))
+            .cloned();
+        TimedAnswer {
+            inner: self.inner.call(req),
+            timing: Some(Pending {
+                svc: self.svc.clone(),
+                prefix: self.prefix.clone(),
+                method,
+                route,
+                started,
+            }),
+        }
+    }
+}
+
+/// What [`TimedAnswer`] records once the answer is there.
+struct Pending {
+    svc: Arc<Service>,
+    prefix: Arc<str>,
+    method: Method,
+    /// A cheap clone of the router's pattern (shared), stripped of the prefix only when the
+    /// answer is counted.
+    route: Option<MatchedPath>,
+    started: Instant,
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's answer, timed when it arrives (no allocation of its own).
+    pub struct TimedAnswer<F> {
+        #[pin]
+        inner: F,
+        timing: Option<Pending>,
+    }
+}
+
+impl<F> Future for TimedAnswer<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let res = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(t) = this.timing.take() {
+            let route = t
+                .route
+                .as_ref()
+                .map(|m| m.as_str())
+                .map(|p| p.strip_prefix(&*t.prefix).unwrap_or(p));
+            t.svc.metrics().http_request(
+                t.method.as_str(),
+                route.unwrap_or(UNMATCHED),
                 res.status().as_u16(),
-                started.elapsed(),
+                t.started.elapsed(),
             );
-            Ok(res)
-        })
+        }
+        Poll::Ready(Ok(res))
     }
 }
 

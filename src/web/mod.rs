@@ -7,7 +7,7 @@ use std::task::Poll;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use futures_util::future::Either;
@@ -136,34 +136,52 @@ impl tower::Service<Request> for App {
     }
 }
 
-/// The security headers of every answer; HSTS is added over HTTPS only.
-const SECURITY_HEADERS: [(&str, &str); 5] = [
+/// The security headers of every answer; HSTS is added over HTTPS only. Names and values are
+/// made once, at compile time: every answer only copies them in.
+static SECURITY_HEADERS: [(HeaderName, HeaderValue); 5] = [
     (
-        "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; form-action 'self'; object-src 'none'; base-uri 'none'; \
-         frame-ancestors 'none'",
+        HeaderName::from_static("content-security-policy"),
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; object-src 'none'; base-uri 'none'; \
+             frame-ancestors 'none'",
+        ),
     ),
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "same-origin"),
-    ("x-frame-options", "DENY"),
-    ("cross-origin-opener-policy", "same-origin"),
+    (
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    ),
+    (
+        HeaderName::from_static("referrer-policy"),
+        HeaderValue::from_static("same-origin"),
+    ),
+    (
+        HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    ),
+    (
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    ),
 ];
-const HSTS: (&str, &str) = (
-    "strict-transport-security",
-    "max-age=31536000; includeSubDomains",
+static HSTS: (HeaderName, HeaderValue) = (
+    HeaderName::from_static("strict-transport-security"),
+    HeaderValue::from_static("max-age=31536000; includeSubDomains"),
 );
+static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
 /// Security headers on every response; `no-store` on everything that does not set its own
 /// `Cache-Control` (only static assets do).
 fn with_security_headers(mut res: Response, hsts: bool) -> Response {
     let h = res.headers_mut();
-    let https = hsts.then_some(HSTS);
-    for (k, v) in SECURITY_HEADERS.into_iter().chain(https) {
-        h.insert(k, HeaderValue::from_static(v));
+    // Room for all of them at once rather than growing the map on the way.
+    h.reserve(SECURITY_HEADERS.len() + 2);
+    let https = hsts.then_some(&HSTS);
+    for (k, v) in SECURITY_HEADERS.iter().chain(https) {
+        h.insert(k.clone(), v.clone());
     }
     if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::CACHE_CONTROL, NO_STORE.clone());
     }
     res
 }
@@ -173,12 +191,12 @@ fn with_security_headers(mut res: Response, hsts: bool) -> Response {
 /// arriving), which must be as protected as any other, HSTS included when that request came
 /// over HTTPS.
 pub fn copy_security_headers(from: &axum::http::HeaderMap, to: &mut axum::http::HeaderMap) {
-    for name in SECURITY_HEADERS.iter().chain([&HSTS]).map(|(k, _)| *k) {
+    for (name, _) in SECURITY_HEADERS.iter().chain([&HSTS]) {
         if let Some(v) = from.get(name) {
-            to.insert(name, v.clone());
+            to.insert(name.clone(), v.clone());
         }
     }
-    to.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    to.insert(header::CACHE_CONTROL, NO_STORE.clone());
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -37,24 +37,33 @@ impl FromRequestParts<AppState> for Client {
 }
 
 pub fn client(parts: &Parts, state: &AppState) -> Client {
-    let cfg = &state.cfg;
     let peer = peer_ip(&parts.extensions);
-    let ip = match peer {
+    Client {
+        ip: client_ip(parts, state),
+        user_agent: user_agent(&parts.headers).to_string(),
+        https: is_https(&parts.headers, peer, &state.cfg),
+    }
+}
+
+/// The client's address as the service records it (see [`client`]).
+pub fn client_ip(parts: &Parts, state: &AppState) -> ClientIp {
+    let cfg = &state.cfg;
+    let ip = match peer_ip(&parts.extensions) {
         Some(p) if cfg.trusts(&p) => Some(forwarded_client(&parts.headers, p, cfg)),
         other => other,
     };
-    let user_agent = parts
-        .headers
+    ClientIp(ip)
+}
+
+/// The `User-Agent` as recorded: its first 512 characters (none when it is not text).
+pub fn user_agent(headers: &HeaderMap) -> &str {
+    let ua = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(512)
-        .collect();
-    Client {
-        ip: ClientIp(ip),
-        user_agent,
-        https: is_https(&parts.headers, peer, cfg),
+        .unwrap_or("");
+    match ua.char_indices().nth(512) {
+        Some((end, _)) => &ua[..end],
+        None => ua,
     }
 }
 
@@ -186,15 +195,7 @@ pub async fn check_session<'r>(
     let account_id = tenant(parts, state).await?;
     let token = session_token(&parts.headers);
     let checked = match token {
-        Some(token) => {
-            let Client { ip, user_agent, .. } = client(parts, state);
-            Some(
-                state
-                    .svc
-                    .authenticate(&account_id, token, ip, &user_agent)
-                    .await,
-            )
-        }
+        Some(token) => Some(authenticate(parts, state, &account_id, token).await),
         None => None,
     };
     Ok(SessionCheck {
@@ -204,9 +205,34 @@ pub async fn check_session<'r>(
     })
 }
 
+/// `Service::authenticate` for the request's token in `account_id`, with the client's address
+/// and browser.
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    account_id: &str,
+    token: &str,
+) -> Result<Principal, ServiceError> {
+    let (ip, user_agent) = (client_ip(parts, state), user_agent(&parts.headers));
+    state
+        .svc
+        .authenticate(account_id, token, ip, user_agent)
+        .await
+}
+
 /// The signed-in person of a request that names no account to sign in to (an unknown host)
 /// is nobody, whatever the cookie: no account, no session.
 pub async fn signed_in(parts: &Parts, state: &AppState) -> Result<Principal, ServiceError> {
+    // The deployment's one account, once known, is borrowed rather than copied: this runs on
+    // every authenticated request.
+    if state.cfg.base_domain.is_none()
+        && let Some(account_id) = state.single_account.get()
+    {
+        return match session_token(&parts.headers) {
+            Some(token) => authenticate(parts, state, account_id, token).await,
+            None => Err(ServiceError::Unauthenticated(None)),
+        };
+    }
     match check_session(parts, state).await {
         Ok(check) => check.principal(),
         Err(ServiceError::NotFound) => Err(ServiceError::Unauthenticated(None)),
@@ -296,6 +322,16 @@ mod tests {
         assert!(!enrollment_route(&Method::GET, "/me/sessions"));
         assert!(!enrollment_route(&Method::GET, "/me/mfafoo"));
         assert!(!enrollment_route(&Method::GET, "/agents"));
+    }
+
+    #[test]
+    fn user_agents_are_kept_to_512_characters() {
+        let mut h = HeaderMap::new();
+        assert_eq!(user_agent(&h), "");
+        h.insert(header::USER_AGENT, "a".repeat(600).parse().unwrap());
+        assert_eq!(user_agent(&h), "a".repeat(512));
+        h.insert(header::USER_AGENT, "curl/8".parse().unwrap());
+        assert_eq!(user_agent(&h), "curl/8");
     }
 
     #[test]

@@ -236,40 +236,47 @@ impl utoipa::ToSchema for Requirement {
 
 /// The groups: `agent`, or `admin` plus `primary` and the permissions held (`Remote-Groups`
 /// joins them with commas, `Remote-Assertion` lists them).
-fn groups(a: &Actor) -> Vec<String> {
+fn groups(a: &Actor) -> Vec<&'static str> {
     match a.kind {
-        MemberKind::Agent => vec!["agent".to_string()],
+        MemberKind::Agent => vec!["agent"],
         MemberKind::Admin => {
-            let mut g = vec!["admin".to_string()];
+            let mut g = vec!["admin"];
             if a.primary {
-                g.push("primary".to_string());
+                g.push("primary");
             }
-            g.extend(
-                a.effective_permissions()
-                    .iter()
-                    .map(|p| p.as_str().to_string()),
-            );
+            g.extend(a.effective_permissions().iter().map(|p| p.as_str()));
             g
         }
     }
 }
 
+/// The identity headers' names, made once.
+static IDENTITY: [HeaderName; 5] = [
+    HeaderName::from_static("remote-user"),
+    HeaderName::from_static("remote-email"),
+    HeaderName::from_static("remote-name"),
+    HeaderName::from_static("remote-id"),
+    HeaderName::from_static("remote-groups"),
+];
+
 /// 200 with who is asking, for the proxy to hand to the app.
-fn identity(p: &Principal, groups: &[String]) -> Response {
+fn identity(p: &Principal, groups: &[&'static str]) -> Response {
     let mut res = StatusCode::OK.into_response();
     let h = res.headers_mut();
-    let mut set = |name: &'static str, value: String| {
+    h.reserve(IDENTITY.len() + 8);
+    let [user, email, name, id, groups_name] = &IDENTITY;
+    let mut set = |name: &HeaderName, value: &str| {
         // Stored e-mail addresses and ids are valid header values; a value that is not is
         // left out rather than sent mangled.
-        if let Ok(v) = HeaderValue::try_from(value) {
-            h.insert(HeaderName::from_static(name), v);
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name.clone(), v);
         }
     };
-    set("remote-user", p.email.clone());
-    set("remote-email", p.email.clone());
-    set("remote-name", return_to::encode(&p.name));
-    set("remote-id", p.actor.member_id.clone());
-    set("remote-groups", groups.join(","));
+    set(user, &p.email);
+    set(email, &p.email);
+    set(name, &return_to::encode(&p.name));
+    set(id, &p.actor.member_id);
+    set(groups_name, &groups.join(","));
     res
 }
 

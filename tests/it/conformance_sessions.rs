@@ -62,7 +62,7 @@ async fn session_lifecycle(backend: Backend) {
         .await
         .unwrap()
         .expect("live");
-    assert_eq!(rec.session, s);
+    assert_eq!(*rec.session, s);
     assert!(store.auth_record("not-a-token").await.unwrap().is_none());
     assert!(
         store.auth_record("s1").await.unwrap().is_none(),

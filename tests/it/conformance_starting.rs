@@ -144,7 +144,7 @@ async fn a_start_writes_its_session_audit_cap_and_outbox_together(backend: Backe
             .auth_record("token-hash-s4")
             .await
             .unwrap()
-            .map(|r| r.session.id),
+            .map(|r| r.session.id.clone()),
         Some("s4".to_string())
     );
 

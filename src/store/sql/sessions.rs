@@ -53,10 +53,11 @@ impl SessionStore for SqlStore {
              WHERE s.token_hash = $1 AND s.ended_at IS NULL",
             sql::SESSION_COLUMNS
         );
-        Ok(query_as(sql)
+        let row: Option<AuthRow> = query_as(sql)
             .bind(token_hash)
             .fetch_optional(&self.pool)
-            .await?)
+            .await?;
+        Ok(row.map(AuthRecord::from))
     }
 
     async fn ended_session_reason(
@@ -207,5 +208,41 @@ impl SqlStore {
         .execute(&mut *conn)
         .await?;
         Ok(())
+    }
+}
+
+/// [`AuthRecord`] as the query reads it.
+#[derive(sqlx::FromRow)]
+struct AuthRow {
+    #[sqlx(flatten)]
+    session: Session,
+    csrf_token: String,
+    member_name: String,
+    member_email: String,
+    #[sqlx(rename = "is_primary")]
+    primary: bool,
+    permissions: crate::domain::member::Permissions,
+    disabled: bool,
+    agent_idle_timeout_minutes: i64,
+    max_session_lifetime_minutes: Option<i64>,
+    account_name: String,
+    time_zone: Option<String>,
+}
+
+impl From<AuthRow> for AuthRecord {
+    fn from(r: AuthRow) -> Self {
+        AuthRecord {
+            session: std::sync::Arc::new(r.session),
+            csrf_token: r.csrf_token,
+            member_name: r.member_name,
+            member_email: r.member_email,
+            primary: r.primary,
+            permissions: r.permissions,
+            disabled: r.disabled,
+            agent_idle_timeout_minutes: r.agent_idle_timeout_minutes,
+            max_session_lifetime_minutes: r.max_session_lifetime_minutes,
+            account_name: r.account_name,
+            time_zone: r.time_zone,
+        }
     }
 }

@@ -230,7 +230,7 @@ pub async fn me(State(state): State<AppState>, ApiUser(p): ApiUser) -> Result<Re
         None => {
             let json = MeJson {
                 user: MemberJson::of(&view, &p.actor),
-                session: SessionJson::from(&p.session),
+                session: SessionJson::from(&*p.session),
                 csrf_token: &p.csrf_token,
                 mfa: state.svc.mfa_status(&p.actor.member_id).await?.into(),
                 time_zone: view.member.time_zone.as_deref(),
