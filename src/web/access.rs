@@ -23,7 +23,7 @@ use super::error::ApiError;
 use super::pages::{Layout, render};
 use super::request::{client, tenant};
 use super::return_to::{self, first_value, trusted_peer};
-use super::verify::{Style, check, granted, sign_in_needed};
+use super::verdict::{Style, check, granted, sign_in_needed};
 use super::{AppState, prefix};
 
 /// The original request, as far as the rules need it.

@@ -31,6 +31,7 @@ pub mod return_to;
 pub mod section;
 pub mod state;
 pub mod trace;
+pub mod verdict;
 pub mod verify;
 
 pub use state::{AppState, WebConfig};
