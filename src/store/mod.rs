@@ -7,7 +7,7 @@
 //! The traits, one per aggregate, each in its own file beside this one: [`AccountStore`],
 //! [`SecretStore`], [`PeopleStore`], [`SessionStore`] (endings included), [`AuditStore`],
 //! [`ThrottleStore`], [`ChallengeStore`], [`MfaStore`], [`PolicyStore`], [`PresenceStore`],
-//! [`WebhookStore`], [`MailStore`] (the e-mail outbox and reset links), [`InvitationStore`], [`RetentionStore`], [`MetricsStore`] and [`DatabaseStore`] (health and
+//! [`WebhookStore`], [`MailStore`] (the e-mail outbox and reset links), [`InvitationStore`], [`RetentionStore`], [`MetricsStore`], [`SsoStore`] (single sign-on) and [`DatabaseStore`] (health and
 //! upkeep). [`Store`] is all of them, for the service to hold as one object: through a
 //! `dyn Store` every aggregate's methods are in reach; code holding a concrete store brings the
 //! traits into scope with `store::prelude`. What only tests need is [`testing::TestStore`],
@@ -45,6 +45,7 @@ mod secrets;
 mod sessions;
 mod sql;
 pub mod sqlite;
+mod sso;
 pub mod testing;
 mod throttling;
 mod webhooks;
@@ -66,6 +67,7 @@ pub use retention::*;
 pub use secrets::*;
 pub use sessions::*;
 pub use sql::{Dialect, SqlStore};
+pub use sso::*;
 pub use throttling::*;
 pub use webhooks::*;
 
@@ -74,7 +76,7 @@ pub mod prelude {
     pub use super::{
         AccountStore, AssertionKeyStore, AuditStore, ChallengeStore, DatabaseStore,
         InvitationStore, MailStore, MetricsStore, MfaStore, PeopleStore, PolicyStore,
-        PresenceStore, RetentionStore, SecretStore, SessionStore, Store, ThrottleStore,
+        PresenceStore, RetentionStore, SecretStore, SessionStore, SsoStore, Store, ThrottleStore,
         WebhookStore,
     };
 }
@@ -121,6 +123,7 @@ pub trait Store:
     + RetentionStore
     + MetricsStore
     + AssertionKeyStore
+    + SsoStore
     + 'static
 {
 }
@@ -143,6 +146,7 @@ impl<T> Store for T where
         + RetentionStore
         + MetricsStore
         + AssertionKeyStore
+        + SsoStore
         + 'static
 {
 }

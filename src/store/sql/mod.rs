@@ -46,6 +46,7 @@ mod presence;
 mod retention;
 mod secrets;
 mod sessions;
+mod sso;
 mod throttling;
 mod webhooks;
 
