@@ -121,6 +121,11 @@ impl LogoutToken {
     }
 }
 
+/// `serve --sso-allow-private`: the tests' provider listens on loopback.
+pub fn allow_private_issuer(config: &mut deskward::server::ServerConfig) {
+    config.sso.allow_private = true;
+}
+
 /// The provider's directory (holding `node_modules/oidc-provider`).
 pub fn provider_dir() -> PathBuf {
     let dir = std::env::var_os("DESKWARD_OIDC_PROVIDER_DIR")
