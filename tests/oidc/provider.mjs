@@ -20,6 +20,7 @@
 //   POST /backchannel-logout {sub, sid?}  the provider's own back-channel logout of that subject
 //        (sid when given) to the client's back-channel URI; answers {"status": N} from the client
 //   GET  /backchannel-log            what the provider's own end-session sent and got back
+//   POST /timings                    the time spent on each issuer request since the last call
 
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -211,7 +212,19 @@ async function interaction(req, res, uid) {
 issuerServer.on('connection', (socket) => {
   if (down) socket.destroy();
 });
+// How long the provider spent on each request (the benchmark subtracts it from Deskward's).
+let timings = [];
 issuerServer.on('request', (req, res) => {
+  const t0 = process.hrtime.bigint();
+  res.on('finish', () => {
+    if (timings.length < 100000) {
+      timings.push({
+        method: req.method,
+        path: new URL(req.url, issuer).pathname,
+        ms: Number(process.hrtime.bigint() - t0) / 1e6,
+      });
+    }
+  });
   const m = /^\/interaction\/([^/?]+)$/.exec(new URL(req.url, issuer).pathname);
   if (m) {
     interaction(req, res, m[1]).catch((err) => {
@@ -286,6 +299,11 @@ async function control(req, res) {
         body: new URLSearchParams({ logout_token: logoutToken(body) }),
       });
       return reply(200, { status: r.status, body: await r.text() });
+    }
+    case 'POST /timings': {
+      const all = timings;
+      timings = [];
+      return reply(200, all);
     }
     case 'GET /backchannel-log':
       return reply(200, backchannelLog);
