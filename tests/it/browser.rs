@@ -518,11 +518,6 @@ impl App {
 
     /// On `backend`: the flows that matter most run on both (`backend_tests!`).
     pub(crate) async fn spawn_on(backend: Backend) -> App {
-        Self::spawn_with(backend, |_| {}).await
-    }
-
-    /// As [`App::spawn_on`], with the server configuration adjusted first.
-    pub(crate) async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServerConfig)) -> App {
         let db = TestDb::new(backend).await;
         let store = deskward::store::connect(&db.url)
             .await
@@ -536,7 +531,6 @@ impl App {
         };
         config.mail.transport =
             deskward::service::mailer::Transport::Files(mail_dir.path().to_path_buf());
-        adjust(&mut config);
         let svc = deskward::server::build(
             store.clone(),
             Arc::new(SystemClock),

@@ -5,7 +5,6 @@
 
 use std::time::Instant;
 
-use fantoccini::wd::NewWindowType;
 use reqwest::StatusCode;
 
 use crate::browser::{App, ChromeDriver, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT, eventually};
@@ -20,7 +19,8 @@ backend_tests!(signing_in_and_out_at_the_provider_in_the_browser);
 /// Deskward allowed to use a loopback provider, with the agent Ann; the provider knows Ann and
 /// `users`; single sign-on configured through the API.
 async fn setup(backend: Backend, users: &[User]) -> (App, Provider, Member) {
-    let app = App::spawn_with(backend, crate::support::oidc::allow_private_issuer).await;
+    let app = App::spawn_on(backend).await;
+    crate::support::oidc::allow_private_issuer(&app.svc);
     let ann = app.agent("Ann Agent", ANN_EMAIL).await;
     let mut all = vec![User::verified(ANN_SUB, ANN_EMAIL, "Ann Agent")];
     all.extend_from_slice(users);
@@ -80,7 +80,7 @@ async fn signing_in_and_out_at_the_provider_in_the_browser(backend: Backend) {
     let deskward_tab = b.c.window().await.expect("this tab");
     let provider_tab = b
         .c
-        .new_window(NewWindowType::Tab)
+        .new_window(true)
         .await
         .expect("open a tab");
     b.c.switch_to_window(provider_tab.handle)

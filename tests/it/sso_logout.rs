@@ -60,10 +60,7 @@ async fn a_good_logout_token_ends_the_session_live(backend: Backend) {
         .await
         .expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
     let stored = app.stored_session(&id).await;
-    assert_eq!(
-        stored.end_reason.map(|r| r.to_string()).as_deref(),
-        Some("idp_logout")
-    );
+    assert_eq!(stored.end_reason.map(|r| r.as_str()), Some("idp_logout"));
     other.me().await.expect_status(StatusCode::OK);
     let audit = other
         .get("/api/v1/audit?per_page=200")
@@ -179,19 +176,19 @@ async fn instance(url: &str) -> (std::sync::Arc<deskward::service::Service>, Ser
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let store = deskward::store::connect(url).await.expect("connect");
     let events = deskward::relay::events_for(url).await;
-    let mut config = deskward::server::ServerConfig {
+    let config = deskward::server::ServerConfig {
         service: deskward::service::ServiceConfig {
             presence_grace_ms: 300,
         },
         ..Default::default()
     };
-    crate::support::oidc::allow_private_issuer(&mut config);
     let svc = deskward::server::build(
         store,
         std::sync::Arc::new(deskward::clock::SystemClock),
         events,
         &config,
     );
+    crate::support::oidc::allow_private_issuer(&svc);
     let serving = crate::support::serve_listener(svc.clone(), config, listener);
     (svc, serving)
 }

@@ -122,8 +122,8 @@ impl LogoutToken {
 }
 
 /// `serve --sso-allow-private`: the tests' provider listens on loopback.
-pub fn allow_private_issuer(config: &mut deskward::server::ServerConfig) {
-    config.sso.allow_private = true;
+pub fn allow_private_issuer(svc: &deskward::service::Service) {
+    svc.set_sso_allow_private(true);
 }
 
 /// The provider's directory (holding `node_modules/oidc-provider`).
