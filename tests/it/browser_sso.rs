@@ -129,7 +129,7 @@ async fn the_sso_section_and_the_failure_page_pass_axe() {
     // The Security page, with single sign-on configured.
     let admin = driver.browser().await;
     admin.sign_in(&app, PRIMARY_EMAIL, PRIMARY_PASSWORD).await;
-    admin.goto(&app.url("/security")).await;
+    admin.goto(&app.url("/security/sso")).await;
     let page = admin.text("main").await;
     assert!(page.contains(&app.url("/sso/callback")), "{page}");
     assert!(page.contains(&app.url("/sso/backchannel-logout")), "{page}");

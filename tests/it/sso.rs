@@ -639,7 +639,7 @@ async fn saving_names_what_failed_and_keeps_the_settings(backend: Backend) {
     signed_in_with_sso(&app, &provider, ANN_EMAIL).await;
 
     // The Security page shows the URIs to register.
-    let page = admin.get("/security").await.expect_status(StatusCode::OK);
+    let page = admin.get("/security/sso").await.expect_status(StatusCode::OK);
     assert!(page.text.contains(&app.url("/sso/callback")), "{}", page.text);
     assert!(page.text.contains(&app.url("/sso/backchannel-logout")), "{}", page.text);
     assert!(!page.text.contains(CLIENT_SECRET));
