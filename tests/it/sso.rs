@@ -137,15 +137,25 @@ pub(crate) async fn sso_sign_in(c: &Client, provider: &Provider, login: &str) ->
     follow(c, &back).await
 }
 
+/// Why the last sign-ins through the provider failed, from the audit log (for messages).
+pub(crate) async fn why_failed(app: &TestApp) -> String {
+    audit_kinds(app, "sso.failed")
+        .await
+        .iter()
+        .map(|e| e["detail"].to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Signs `login` in through the provider in a new client and checks a session opened.
 pub(crate) async fn signed_in_with_sso(app: &TestApp, provider: &Provider, login: &str) -> Client {
     let c = app.client();
     let res = sso_sign_in(&c, provider, login).await;
     assert!(
         res.status.is_redirection(),
-        "the callback answered {}: {}",
+        "the callback answered {} ({})",
         res.status,
-        res.text
+        why_failed(app).await
     );
     c.me().await.expect_status(StatusCode::OK);
     c
@@ -221,7 +231,12 @@ async fn the_full_flow_opens_a_session_with_sso(backend: Backend) {
     let back = provider.browser().sign_in(&auth, ANN_EMAIL).await;
     assert!(back.starts_with(&app.url("/sso/callback?")), "{back}");
     let res = follow(&c, &back).await;
-    assert!(res.status.is_redirection(), "{}: {}", res.status, res.text);
+    assert!(
+        res.status.is_redirection(),
+        "{}: {}",
+        res.status,
+        why_failed(&app).await
+    );
     assert_eq!(res.header("location"), Some(rd.as_str()), "back to rd");
     assert!(has_session_cookie(&res), "{:?}", res.set_cookies());
 

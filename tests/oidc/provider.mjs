@@ -148,6 +148,10 @@ function makeProvider(key) {
       ctx.body = html('The test provider refused', `<pre>${escape(JSON.stringify(out))}</pre>`);
     },
   });
+  // Why the provider refused the client, on stderr (the test's output) where it helps.
+  for (const event of ['grant.error', 'userinfo.error', 'server_error']) {
+    provider.on(event, (ctx, err) => console.error(`provider ${event}: ${err.message} ${err.error_detail ?? ''}`));
+  }
   provider.on('backchannel.success', (ctx, c, sub, sid) => backchannelLog.push({ sub, sid, ok: true }));
   provider.on('backchannel.error', (ctx, err, c, sub, sid) => backchannelLog.push({ sub, sid, ok: false, error: String(err) }));
   return provider;
@@ -209,8 +213,15 @@ async function interaction(req, res, uid) {
   await provider.interactionFinished(req, res, { login }, { mergeWithLastSubmission: false });
 }
 
+// Down means unreachable for everyone: kept-alive connections are cut too, new ones reset.
+const sockets = new Set();
 issuerServer.on('connection', (socket) => {
-  if (down) socket.destroy();
+  if (down) {
+    socket.destroy();
+    return;
+  }
+  sockets.add(socket);
+  socket.on('close', () => sockets.delete(socket));
 });
 // How long the provider spent on each request (the benchmark subtracts it from Deskward's).
 let timings = [];
@@ -281,6 +292,7 @@ async function control(req, res) {
       return reply(200, { kid: key.jwk.kid });
     case 'POST /down':
       down = true;
+      for (const socket of sockets) socket.destroy();
       return reply(200, {});
     case 'POST /up':
       down = false;
