@@ -10,9 +10,9 @@ use reqwest::StatusCode;
 use crate::browser::{App, ChromeDriver, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT, eventually};
 use crate::browser_a11y::{axe_source, violations};
 use crate::db::Backend;
-use deskward::store::Member;
 use crate::sso::{ANN_EMAIL, ANN_SUB, BUTTON, save_sso, settings};
 use crate::support::oidc::{Provider, Registration, User};
+use deskward::store::Member;
 
 backend_tests!(signing_in_and_out_at_the_provider_in_the_browser);
 
@@ -36,7 +36,12 @@ async fn setup(backend: Backend, users: &[User]) -> (App, Provider, Member) {
 }
 
 /// On the sign-in page, clicks "Sign in with …" and signs in as `login` on the provider's page.
-async fn sign_in_with_sso(b: &crate::browser::Browser, app: &App, provider: &Provider, login: &str) {
+async fn sign_in_with_sso(
+    b: &crate::browser::Browser,
+    app: &App,
+    provider: &Provider,
+    login: &str,
+) {
     b.goto(&app.url("/login")).await;
     let label = format!("Sign in with {BUTTON}");
     let clicked = b
@@ -47,14 +52,22 @@ async fn sign_in_with_sso(b: &crate::browser::Browser, app: &App, provider: &Pro
             vec![serde_json::json!(label)],
         )
         .await;
-    assert_eq!(clicked, serde_json::json!(true), "no {label:?} on the sign-in page");
+    assert_eq!(
+        clicked,
+        serde_json::json!(true),
+        "no {label:?} on the sign-in page"
+    );
     let issuer: url::Url = provider.issuer().parse().unwrap();
     eventually("the provider's sign-in page", WAIT, async || {
         let u = b.c.current_url().await?;
         Ok((u.port() == issuer.port() && u.path().starts_with("/interaction/")).then_some(()))
     })
     .await;
-    b.find("#login").await.send_keys(login).await.expect("type the e-mail");
+    b.find("#login")
+        .await
+        .send_keys(login)
+        .await
+        .expect("type the e-mail");
     b.find("#password")
         .await
         .send_keys(User::PASSWORD)
@@ -78,11 +91,7 @@ async fn signing_in_and_out_at_the_provider_in_the_browser(backend: Backend) {
 
     // Another tab of the same browser signs out at the provider, on its own page.
     let deskward_tab = b.c.window().await.expect("this tab");
-    let provider_tab = b
-        .c
-        .new_window(true)
-        .await
-        .expect("open a tab");
+    let provider_tab = b.c.new_window(true).await.expect("open a tab");
     b.c.switch_to_window(provider_tab.handle)
         .await
         .expect("switch to the new tab");
@@ -119,7 +128,11 @@ async fn the_sso_section_and_the_failure_page_pass_axe() {
     let axe = axe_source();
     let (app, provider, _) = setup(
         Backend::Sqlite,
-        &[User::unverified("una-sub", "una@acme.test", "Una Unverified")],
+        &[User::unverified(
+            "una-sub",
+            "una@acme.test",
+            "Una Unverified",
+        )],
     )
     .await;
     app.agent("Una Unverified", "una@acme.test").await;
@@ -140,7 +153,8 @@ async fn the_sso_section_and_the_failure_page_pass_axe() {
     // The page that says why nobody was signed in.
     let b = driver.browser().await;
     sign_in_with_sso(&b, &app, &provider, "una@acme.test").await;
-    b.wait_path("the failure page", |p| p.starts_with("/sso/")).await;
+    b.wait_path("the failure page", |p| p.starts_with("/sso/"))
+        .await;
     let text = b.text("main").await;
     assert!(text.to_lowercase().contains("verified"), "{text}");
     for v in violations(&b, &axe).await {

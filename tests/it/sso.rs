@@ -69,7 +69,12 @@ pub(crate) async fn setup_with(
     .await;
     let admin = app.primary_client().await;
     let res = save_sso(&admin, settings(&provider)).await;
-    assert_eq!(res.status, StatusCode::OK, "saving the SSO settings: {}", res.text);
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "saving the SSO settings: {}",
+        res.text
+    );
     (app, provider)
 }
 
@@ -104,9 +109,7 @@ async fn stored_sso(admin: &Client) -> Value {
 
 /// `GET /sso/start?rd=…` in `c`: the provider's authorization URL it redirects to.
 pub(crate) async fn start(c: &Client, rd: &str) -> String {
-    let res = c
-        .get(&format!("/sso/start?rd={}", urlencode(rd)))
-        .await;
+    let res = c.get(&format!("/sso/start?rd={}", urlencode(rd))).await;
     assert!(
         res.status.is_redirection(),
         "/sso/start answered {}: {}",
@@ -199,8 +202,16 @@ async fn the_full_flow_opens_a_session_with_sso(backend: Backend) {
     let (app, provider) = setup(backend, &[]).await;
 
     // The sign-in page offers the button, and it leads to /sso/start.
-    let page = app.client().get("/login").await.expect_status(StatusCode::OK);
-    assert!(page.text.contains(&format!("Sign in with {BUTTON}")), "{}", page.text);
+    let page = app
+        .client()
+        .get("/login")
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(
+        page.text.contains(&format!("Sign in with {BUTTON}")),
+        "{}",
+        page.text
+    );
     assert!(page.text.contains("/sso/start"), "{}", page.text);
 
     let c = app.client();
@@ -299,7 +310,11 @@ async fn replayed_and_tampered_callbacks_sign_nobody_in(backend: Backend) {
     assert!(!has_session_cookie(&res), "{:?}", res.set_cookies());
     signed_out(&again).await;
     let res = follow(&c, &back).await;
-    assert!(!has_session_cookie(&res), "replayed in the same browser: {:?}", res.set_cookies());
+    assert!(
+        !has_session_cookie(&res),
+        "replayed in the same browser: {:?}",
+        res.set_cookies()
+    );
     let mine = c.get("/api/v1/me/sessions").await.json();
     assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
 
@@ -321,7 +336,11 @@ async fn replayed_and_tampered_callbacks_sign_nobody_in(backend: Backend) {
         )),
     )
     .await;
-    assert!(res.status.is_client_error() || res.status.is_success(), "{}", res.status);
+    assert!(
+        res.status.is_client_error() || res.status.is_success(),
+        "{}",
+        res.status
+    );
     refused_page(&res, &[]);
     signed_out(&c).await;
 }
@@ -459,7 +478,11 @@ async fn linked_accounts_choose(backend: Backend) {
     // The chooser, before any session.
     let res = if res.status.is_redirection() && !has_session_cookie(&res) {
         let to = res.header("location").unwrap().to_string();
-        let to = if to.starts_with('/') { app.url(&to) } else { to };
+        let to = if to.starts_with('/') {
+            app.url(&to)
+        } else {
+            to
+        };
         follow(&c, &to).await
     } else {
         res
@@ -467,14 +490,27 @@ async fn linked_accounts_choose(backend: Backend) {
     assert_eq!(res.status, StatusCode::OK, "{}", res.text);
     assert!(!has_session_cookie(&res));
     assert!(res.text.contains("Sign in as agent"), "{}", res.text);
-    assert!(res.text.contains("Sign in as administrator"), "{}", res.text);
+    assert!(
+        res.text.contains("Sign in as administrator"),
+        "{}",
+        res.text
+    );
     signed_out(&c).await;
 
     let (action, mut fields) = first_form(&res.text);
     fields.push(("as".to_string(), "admin".to_string()));
-    let action = if action.starts_with('/') { app.url(&action) } else { action };
+    let action = if action.starts_with('/') {
+        app.url(&action)
+    } else {
+        action
+    };
     let chosen = c.send(c.raw.post(&action).form(&fields)).await;
-    assert!(chosen.status.is_redirection(), "{}: {}", chosen.status, chosen.text);
+    assert!(
+        chosen.status.is_redirection(),
+        "{}: {}",
+        chosen.status,
+        chosen.text
+    );
     let me = c.me().await.expect_status(StatusCode::OK).json();
     assert_eq!(me["user"]["id"], admin_ann.id.as_str());
     assert!(
@@ -505,7 +541,12 @@ async fn the_provider_down_gets_a_clear_page_and_passwords_still_work(backend: B
     let back = callback_url(&c, &provider, ANN_EMAIL).await;
     provider.down().await;
     let res = follow(&c, &back).await;
-    assert_ne!(res.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", res.text);
+    assert_ne!(
+        res.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        res.text
+    );
     refused_page(&res, &["provider"]);
     assert!(
         res.header("content-type")
@@ -524,9 +565,17 @@ async fn the_provider_down_gets_a_clear_page_and_passwords_still_work(backend: B
         .await
         .expect_status(StatusCode::OK);
     // The sign-in page still loads; starting single sign-on says what is wrong.
-    app.client().get("/login").await.expect_status(StatusCode::OK);
+    app.client()
+        .get("/login")
+        .await
+        .expect_status(StatusCode::OK);
     let res = app.client().get("/sso/start?rd=%2F").await;
-    assert_ne!(res.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", res.text);
+    assert_ne!(
+        res.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        res.text
+    );
 
     provider.up().await;
     signed_in_with_sso(&app, &provider, ANN_EMAIL).await;
@@ -542,7 +591,10 @@ async fn required_refuses_passwords_but_the_primary_keeps_one(backend: Backend) 
 
     let res = app.client().login(ANN_EMAIL, PASSWORD).await;
     let msg = res.expect_error(StatusCode::UNAUTHORIZED, "sso_required");
-    assert!(msg.contains(BUTTON) || msg.to_lowercase().contains("single sign-on"), "{msg}");
+    assert!(
+        msg.contains(BUTTON) || msg.to_lowercase().contains("single sign-on"),
+        "{msg}"
+    );
     app.client()
         .login("sue@acme.test", PASSWORD)
         .await
@@ -560,12 +612,20 @@ async fn required_refuses_passwords_but_the_primary_keeps_one(backend: Backend) 
     assert!(!has_session_cookie(&page));
     let page = if page.status.is_redirection() {
         let to = page.header("location").unwrap().to_string();
-        let to = if to.starts_with('/') { app.url(&to) } else { to };
+        let to = if to.starts_with('/') {
+            app.url(&to)
+        } else {
+            to
+        };
         follow(&c, &to).await
     } else {
         page
     };
-    assert!(page.text.contains(&format!("Sign in with {BUTTON}")), "{}", page.text);
+    assert!(
+        page.text.contains(&format!("Sign in with {BUTTON}")),
+        "{}",
+        page.text
+    );
     signed_out(&c).await;
     // And the provider is the way in.
     signed_in_with_sso(&app, &provider, ANN_EMAIL).await;
@@ -608,7 +668,10 @@ async fn saving_names_what_failed_and_keeps_the_settings(backend: Backend) {
     )
     .await;
     let msg = res.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
-    assert!(msg.contains("issuer") || msg.contains("openid-configuration"), "{msg}");
+    assert!(
+        msg.contains("issuer") || msg.contains("openid-configuration"),
+        "{msg}"
+    );
     assert_eq!(stored_sso(&admin).await, before, "nothing saved");
 
     // The provider unreachable while saving.
@@ -622,7 +685,10 @@ async fn saving_names_what_failed_and_keeps_the_settings(backend: Backend) {
     // Bad values are named.
     for (body, field) in [
         (json!({"agents": "sometimes"}), "agents"),
-        (json!({"allowed_domains": ["not a domain"]}), "allowed_domains"),
+        (
+            json!({"allowed_domains": ["not a domain"]}),
+            "allowed_domains",
+        ),
         (json!({"issuer": "ftp://example.com"}), "issuer"),
     ] {
         let res = save_sso(&admin, body.clone()).await;
@@ -639,9 +705,20 @@ async fn saving_names_what_failed_and_keeps_the_settings(backend: Backend) {
     signed_in_with_sso(&app, &provider, ANN_EMAIL).await;
 
     // The Security page shows the URIs to register.
-    let page = admin.get("/security/sso").await.expect_status(StatusCode::OK);
-    assert!(page.text.contains(&app.url("/sso/callback")), "{}", page.text);
-    assert!(page.text.contains(&app.url("/sso/backchannel-logout")), "{}", page.text);
+    let page = admin
+        .get("/security/sso")
+        .await
+        .expect_status(StatusCode::OK);
+    assert!(
+        page.text.contains(&app.url("/sso/callback")),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains(&app.url("/sso/backchannel-logout")),
+        "{}",
+        page.text
+    );
     assert!(!page.text.contains(CLIENT_SECRET));
 }
 
@@ -685,14 +762,19 @@ async fn only_the_primary_changes_the_admins_field(backend: Backend) {
     save_sso(&sam, json!({"agents": "required", "admins": "off"}))
         .await
         .expect_error(StatusCode::FORBIDDEN, "forbidden");
-    assert_eq!(stored_sso(&sam).await, before, "nothing of a refused PUT is saved");
+    assert_eq!(
+        stored_sso(&sam).await,
+        before,
+        "nothing of a refused PUT is saved"
+    );
     save_sso(&sam, json!({"agents": "required"}))
         .await
         .expect_status(StatusCode::OK);
     assert_eq!(stored_sso(&sam).await["agents"], "required");
 
     // Without the security permission: 403 for the whole section.
-    app.add_admin("Ava Audit", "ava@acme.test", &["audit"]).await;
+    app.add_admin("Ava Audit", "ava@acme.test", &["audit"])
+        .await;
     let ava = app.signed_in("ava@acme.test", PASSWORD).await;
     ava.put_json(
         "/api/v1/settings/security",

@@ -10,7 +10,9 @@ use tokio::net::TcpListener;
 
 use crate::api_events::EventStream;
 use crate::db::{Backend, TestDb};
-use crate::sso::{ANN_EMAIL, ANN_SUB, follow, save_sso, settings, setup, signed_in_with_sso, start};
+use crate::sso::{
+    ANN_EMAIL, ANN_SUB, follow, save_sso, settings, setup, signed_in_with_sso, start,
+};
 use crate::support::oidc::{LogoutToken, Provider, Registration, User};
 use crate::support::{Client, PASSWORD, Serving};
 
@@ -110,7 +112,9 @@ async fn the_providers_own_sign_out_ends_that_session_only(backend: Backend) {
     // Back at the provider, already signed in there, the laptop signs in again at once.
     let again = app.client();
     let auth = start(&again, "/").await;
-    let back = phone_at_provider.sign_in(&auth, "nobody-asked@acme.test").await;
+    let back = phone_at_provider
+        .sign_in(&auth, "nobody-asked@acme.test")
+        .await;
     assert!(follow(&again, &back).await.status.is_redirection());
     again.me().await.expect_status(StatusCode::OK);
 }
@@ -145,7 +149,9 @@ async fn bad_logout_tokens_end_nothing(backend: Backend) {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     ann.me().await.expect_status(StatusCode::OK);
     // The good one still works afterwards.
-    let token = provider.logout_token(ANN_SUB, None, LogoutToken::Good).await;
+    let token = provider
+        .logout_token(ANN_SUB, None, LogoutToken::Good)
+        .await;
     let (status, body) = post_logout_token(&app.base, &token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     ann.me()
@@ -156,7 +162,9 @@ async fn bad_logout_tokens_end_nothing(backend: Backend) {
 async fn a_replayed_logout_token_ends_nothing(backend: Backend) {
     let (app, provider) = setup(backend, &[]).await;
     let first = signed_in_with_sso(&app, &provider, ANN_EMAIL).await;
-    let token = provider.logout_token(ANN_SUB, None, LogoutToken::Good).await;
+    let token = provider
+        .logout_token(ANN_SUB, None, LogoutToken::Good)
+        .await;
     let (status, body) = post_logout_token(&app.base, &token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     first
@@ -219,7 +227,9 @@ async fn either_instance_receives_the_logout() {
         let in_tab = crate::support::client_for_base(&tab_on.base);
         in_tab.plant_cookie(&c.cookie_token().expect("signed in"));
         let mut tab = EventStream::open(&in_tab).await;
-        let token = provider.logout_token(ANN_SUB, None, LogoutToken::Good).await;
+        let token = provider
+            .logout_token(ANN_SUB, None, LogoutToken::Good)
+            .await;
         let (status, body) = post_logout_token(&told.base, &token).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let ended = tab

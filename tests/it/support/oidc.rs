@@ -191,7 +191,12 @@ impl Provider {
             .stderr(Stdio::inherit())
             .process_group(0)
             .spawn()
-            .unwrap_or_else(|e| panic!("start node {} ({e}): is Node.js installed?", script.display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "start node {} ({e}): is Node.js installed?",
+                    script.display()
+                )
+            });
         let (issuer, control) = announced(&mut child).await;
         Provider {
             child,
@@ -356,7 +361,12 @@ impl ProviderBrowser {
             self.issuer
         );
         for _ in 0..10 {
-            let res = self.http.get(url.clone()).send().await.expect("GET at the provider");
+            let res = self
+                .http
+                .get(url.clone())
+                .send()
+                .await
+                .expect("GET at the provider");
             let status = res.status();
             if status.is_redirection() {
                 let next = location(&url, &res);
@@ -442,7 +452,10 @@ async fn the_provider_serves_discovery_and_signs_in() {
     let provider = Provider::start(&reg, &[User::verified("u1", "ann@acme.test", "Ann")]).await;
     let http = reqwest::Client::new();
     let discovery: Value = http
-        .get(format!("{}/.well-known/openid-configuration", provider.issuer()))
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            provider.issuer()
+        ))
         .send()
         .await
         .unwrap()
@@ -451,13 +464,27 @@ async fn the_provider_serves_discovery_and_signs_in() {
         .unwrap();
     assert_eq!(discovery["issuer"], provider.issuer());
     assert_eq!(discovery["backchannel_logout_supported"], true);
-    assert_eq!(discovery["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        discovery["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
     let jwks_uri = discovery["jwks_uri"].as_str().unwrap();
-    let jwks: Value = http.get(jwks_uri).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = http
+        .get(jwks_uri)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_string();
 
     // A code flow with PKCE through its sign-in page comes back to the redirect URI.
-    let mut auth: Url = discovery["authorization_endpoint"].as_str().unwrap().parse().unwrap();
+    let mut auth: Url = discovery["authorization_endpoint"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     auth.query_pairs_mut()
         .append_pair("client_id", CLIENT_ID)
         .append_pair("response_type", "code")
@@ -465,19 +492,45 @@ async fn the_provider_serves_discovery_and_signs_in() {
         .append_pair("redirect_uri", &reg.redirect_uri)
         .append_pair("state", "s1")
         .append_pair("nonce", "n1")
-        .append_pair("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+        .append_pair(
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        )
         .append_pair("code_challenge_method", "S256");
-    let back = provider.browser().sign_in(auth.as_str(), "ann@acme.test").await;
+    let back = provider
+        .browser()
+        .sign_in(auth.as_str(), "ann@acme.test")
+        .await;
     assert!(back.starts_with(&reg.redirect_uri), "{back}");
-    assert!(back.contains("code=") && back.contains("state=s1"), "{back}");
+    assert!(
+        back.contains("code=") && back.contains("state=s1"),
+        "{back}"
+    );
 
     // Rotation publishes another key; down resets connections, up serves again.
     let new_kid = provider.rotate_keys().await;
     assert_ne!(new_kid, kid);
-    let jwks: Value = http.get(jwks_uri).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = http
+        .get(jwks_uri)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(jwks["keys"][0]["kid"], new_kid);
     provider.down().await;
-    assert!(http.get(jwks_uri).send().await.is_err(), "answered while down");
+    assert!(
+        http.get(jwks_uri).send().await.is_err(),
+        "answered while down"
+    );
     provider.up().await;
-    assert!(http.get(jwks_uri).send().await.unwrap().status().is_success());
+    assert!(
+        http.get(jwks_uri)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
 }
