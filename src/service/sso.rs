@@ -28,7 +28,7 @@ use crate::domain::time::{MINUTE, Millis};
 use crate::events::Event;
 use crate::store::{AuditEntry, Member, NewMember, SsoOrigin, SsoSettingsRow, SsoState, Which};
 
-use super::ending::Scope;
+use super::ending::Scope as Within;
 use super::signin::{Proof, SignInStep};
 use super::sso_provider::{self, Provider};
 use super::{Service, ServiceError, ServiceResult, mfa, new_id, random_hex, token_hash};
@@ -398,10 +398,12 @@ impl Service {
     pub async fn sso_button(&self, account_id: &str) -> ServiceResult<Option<SsoButton>> {
         let row = self.sso_row(account_id).await?;
         let roles = roles_of(&row);
-        Ok((roles.any() && !row.issuer.is_empty()).then(|| SsoButton {
-            label: row.button_label,
-            roles,
-        }))
+        Ok(
+            (roles.any() && !row.issuer.is_empty()).then_some(SsoButton {
+                label: row.button_label,
+                roles,
+            }),
+        )
     }
 
     /// Refuses a password sign-in for someone whose role must use the provider.
@@ -850,7 +852,7 @@ impl Service {
         let client = self
             .oidc_client(s, &p, &slug)
             .map_err(|e| (SsoFailure::NotSetUp, e))?;
-        let http = |r| self.sso.send(r);
+        let http = sso_provider::Http(&self.sso);
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| (SsoFailure::NotSetUp, e.to_string()))?
@@ -863,7 +865,7 @@ impl Service {
                 }
                 RequestTokenError::ServerResponse(r) => (
                     SsoFailure::TokenRefused,
-                    format!("the token endpoint refused the code: {}", r.error()),
+                    format!("the token endpoint refused the code: {r}"),
                 ),
                 other => (
                     SsoFailure::TokenRefused,
@@ -912,24 +914,24 @@ impl Service {
             }
         };
         identity.sid = jwt_claim(id_token, "sid");
-        if identity.email_verified.is_none() || identity.email.is_none() {
-            if let Ok(req) = client.user_info(
+        if (identity.email_verified.is_none() || identity.email.is_none())
+            && let Ok(req) = client.user_info(
                 access_token,
                 Some(openidconnect::SubjectIdentifier::new(identity.sub.clone())),
-            ) {
-                let info: Result<CoreUserInfoClaims, _> = req.request_async(&http).await;
-                match info {
-                    Ok(info) => {
-                        if identity.email.is_none() {
-                            identity.email = info.email().map(|e| e.to_string());
-                        }
-                        if identity.email_verified.is_none() {
-                            identity.email_verified = info.email_verified();
-                        }
+            )
+        {
+            let info: Result<CoreUserInfoClaims, _> = req.request_async(&http).await;
+            match info {
+                Ok(info) => {
+                    if identity.email.is_none() {
+                        identity.email = info.email().map(|e| e.to_string());
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "userinfo could not be read");
+                    if identity.email_verified.is_none() {
+                        identity.email_verified = info.email_verified();
                     }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "userinfo could not be read");
                 }
             }
         }
@@ -1027,7 +1029,7 @@ impl Service {
         }
         let ended = self
             .end(
-                Scope::Account(account_id),
+                Within::Account(account_id),
                 Which::Sso {
                     sid: subject.sid.clone(),
                     sub: subject.sub.clone(),

@@ -264,6 +264,20 @@ impl Providers {
     }
 }
 
+/// `openidconnect`'s HTTP client: requests of the flow go through [`Providers::send`].
+pub(crate) struct Http<'a>(pub &'a Providers);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for Http<'_> {
+    type Error = FetchError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<HttpResponse, FetchError>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(self.0.send(request))
+    }
+}
+
 /// A failed request in words: no answer, no connection, or something else.
 fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {

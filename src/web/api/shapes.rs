@@ -13,9 +13,9 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::member::{AgentStatus, MemberKind, Permission};
 use crate::domain::office::NetworkPolicy;
-use crate::domain::sso::SsoRole;
 use crate::domain::policy::Actor;
 use crate::domain::signin::AuthMethods;
+use crate::domain::sso::SsoRole;
 use crate::domain::time::rfc3339;
 use crate::service::MemberView;
 use crate::service::mfa::MfaStatus;

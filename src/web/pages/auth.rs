@@ -30,7 +30,7 @@ use super::{
 #[derive(Template)]
 #[template(path = "login.html")]
 pub(super) struct LoginPage {
-    layout: Layout,
+    pub(super) layout: Layout,
     email: String,
     /// Set when the password opened two linked accounts: the server-side choice to complete.
     challenge: Option<String>,
