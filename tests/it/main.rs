@@ -19,6 +19,7 @@ mod api_team;
 mod api_team_endings;
 mod api_team_permissions;
 mod assertion;
+mod assertion_recipes;
 mod binary_env;
 mod browser;
 mod browser_a11y;
