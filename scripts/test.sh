@@ -214,6 +214,25 @@ if [[ ! -f "$axe_js" ]] || [[ "$(cat "$axe_dir/version" 2>/dev/null)" != "$axe_v
 fi
 export DESKWARD_AXE_JS="$PWD/$axe_js"
 
+# --- oidc-provider (npm, OpenID Certified), the identity provider of the single sign-on tests --
+# tests/oidc/provider.mjs runs it on loopback (tests/it/support/oidc.rs starts it); with CI=true
+# a test that cannot find it fails.
+oidc_version="9.13.3"
+oidc_dir="target/oidc-provider"
+if [[ ! -f "$oidc_dir/node_modules/oidc-provider/package.json" ]] \
+    || [[ "$(cat "$oidc_dir/version" 2>/dev/null)" != "$oidc_version" ]]; then
+    command -v npm >/dev/null || die "npm not found (it installed axe-core above)"
+    log "installing oidc-provider $oidc_version into $oidc_dir"
+    rm -rf "$oidc_dir"
+    mkdir -p "$oidc_dir"
+    npm install --silent --no-audit --no-fund --prefix "$oidc_dir" "oidc-provider@$oidc_version" \
+        || die "npm install oidc-provider@$oidc_version failed"
+    [[ -f "$oidc_dir/node_modules/oidc-provider/package.json" ]] \
+        || die "oidc-provider installed but $oidc_dir/node_modules/oidc-provider is missing"
+    echo "$oidc_version" >"$oidc_dir/version"
+fi
+export DESKWARD_OIDC_PROVIDER_DIR="$PWD/$oidc_dir"
+
 # --- jose (npm), for the Node Remote-Assertion recipe ------------------------------------------
 # tests/it/assertion_recipes.rs runs docs/reverse-proxy.md's Node recipe with this jose.
 jose_version="6.2.19"

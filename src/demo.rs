@@ -383,6 +383,7 @@ pub async fn seed_large(
             device: crate::domain::device::describe(ua),
             auth_methods: crate::domain::signin::AuthMethods::password(),
             mfa_enrollment: false,
+            sso: None,
         };
         store.insert_session(&s).await.map_err(e)?;
         if k >= set.active_sessions {

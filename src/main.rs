@@ -307,6 +307,10 @@ struct KeepArgs {
     /// Allow webhook targets on loopback and private ranges (a receiver on this host or LAN).
     #[arg(long, env = "DESKWARD_WEBHOOK_ALLOW_PRIVATE")]
     webhook_allow_private: bool,
+    /// Allow a single sign-on identity provider on loopback and private ranges (an
+    /// on-premises Keycloak), and over plain http.
+    #[arg(long, env = "DESKWARD_SSO_ALLOW_PRIVATE")]
+    sso_allow_private: bool,
     /// Days ended sessions, webhook deliveries and e-mail messages are kept before the sweep
     /// deletes them.
     #[arg(
@@ -573,6 +577,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 },
                 metrics_listener,
                 mail,
+                sso_allow_private: a.keep.sso_allow_private,
                 ..ServerConfig::default()
             };
             let events = deskward::relay::events_between(

@@ -37,6 +37,9 @@ pub struct ServerConfig {
     pub max_connections_per_client: Option<usize>,
     /// Webhook delivery (`--webhook-allow-private`).
     pub webhooks: crate::service::delivery::DeliveryConfig,
+    /// Whether a single sign-on provider may be on a loopback or private address, or plain
+    /// http (`--sso-allow-private`).
+    pub sso_allow_private: bool,
     /// How long ended sessions, audit entries and deliveries are kept (`--retention-days`).
     pub retention: crate::service::retention::RetentionConfig,
     /// Where `GET /metrics` is served (`--metrics-bind`); `None`: metrics are off.
@@ -61,6 +64,7 @@ impl Default for ServerConfig {
             max_connections: 25_000,
             max_connections_per_client: None,
             webhooks: Default::default(),
+            sso_allow_private: false,
             retention: Default::default(),
             metrics_listener: None,
             mail: Default::default(),
@@ -78,6 +82,7 @@ pub fn build(
 ) -> Arc<Service> {
     let svc = Arc::new(Service::new(store, clock, events, config.service.clone()));
     svc.set_webhook_allow_private(config.webhooks.allow_private);
+    svc.set_sso_allow_private(config.sso_allow_private);
     svc.start_background();
     svc
 }

@@ -40,11 +40,15 @@ pub enum AuditKind {
     InvitationAccepted,
     /// A person used the "This wasn't me" link of a sign-in alert.
     SigninAlertUsed,
+    /// A sign-in through the identity provider that signed nobody in, with the reason.
+    SsoFailed,
+    /// A back-channel logout token from the identity provider that was refused.
+    SsoLogoutRefused,
 }
 
 impl AuditKind {
     /// Every kind, in the order the audit page offers them.
-    pub const ALL: [AuditKind; 29] = [
+    pub const ALL: [AuditKind; 31] = [
         AuditKind::SignIn,
         AuditKind::SignInFailed,
         AuditKind::SignInRefused,
@@ -74,6 +78,8 @@ impl AuditKind {
         AuditKind::InvitationSent,
         AuditKind::InvitationAccepted,
         AuditKind::SigninAlertUsed,
+        AuditKind::SsoFailed,
+        AuditKind::SsoLogoutRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -107,6 +113,8 @@ impl AuditKind {
             AuditKind::InvitationSent => "invitation.sent",
             AuditKind::InvitationAccepted => "invitation.accepted",
             AuditKind::SigninAlertUsed => "signin_alert.used",
+            AuditKind::SsoFailed => "sso.failed",
+            AuditKind::SsoLogoutRefused => "sso.logout_refused",
         }
     }
 
@@ -142,6 +150,8 @@ impl AuditKind {
             AuditKind::InvitationSent => "Invitation sent",
             AuditKind::InvitationAccepted => "Invitation accepted",
             AuditKind::SigninAlertUsed => "Sign-in reported as not theirs",
+            AuditKind::SsoFailed => "Single sign-on failed",
+            AuditKind::SsoLogoutRefused => "Identity provider's sign-out refused",
         }
     }
 
@@ -158,7 +168,8 @@ impl AuditKind {
             | EndReason::OutsideOfficeNetwork
             | EndReason::MfaReset
             | EndReason::PasswordReset
-            | EndReason::EndedByOwner => AuditKind::SessionEnded,
+            | EndReason::EndedByOwner
+            | EndReason::IdpLogout => AuditKind::SessionEnded,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod password;
 pub mod policy;
 pub mod session;
 pub mod signin;
+pub mod sso;
 pub mod time;
 pub mod totp;
 pub mod url_path;

@@ -36,6 +36,9 @@ pub enum EndReason {
     PasswordReset,
     /// The person said a sign-in was not theirs ("This wasn't me" in a sign-in alert).
     EndedByOwner,
+    /// The company's identity provider said the person signed out there or was switched off
+    /// (OpenID Connect Back-Channel Logout).
+    IdpLogout,
 }
 
 impl EndReason {
@@ -51,6 +54,7 @@ impl EndReason {
             EndReason::MfaReset => "mfa_reset",
             EndReason::PasswordReset => "password_reset",
             EndReason::EndedByOwner => "ended_by_owner",
+            EndReason::IdpLogout => "idp_logout",
         }
     }
 
@@ -88,6 +92,10 @@ impl EndReason {
                 "This session was ended from the sign-in alert sent to your e-mail. If it was \
                  you, please sign in again."
             }
+            EndReason::IdpLogout => {
+                "You were signed out by your company's identity provider (a sign-out there, or \
+                 your account was switched off). Please sign in again."
+            }
         }
     }
 }
@@ -106,6 +114,7 @@ impl FromStr for EndReason {
             "mfa_reset" => EndReason::MfaReset,
             "password_reset" => EndReason::PasswordReset,
             "ended_by_owner" => EndReason::EndedByOwner,
+            "idp_logout" => EndReason::IdpLogout,
             _ => return Err(()),
         })
     }

@@ -13,15 +13,21 @@ pub enum AuthMethod {
     /// A passkey (WebAuthn).
     Webauthn,
     RecoveryCode,
+    /// The company's identity provider vouched for the person (OpenID Connect).
+    Sso,
+    /// The identity provider says it asked for a second factor (its ID token's `amr`).
+    Mfa,
 }
 
 impl AuthMethod {
     /// Every method, in the order lists of them are written.
-    pub const ALL: [AuthMethod; 4] = [
+    pub const ALL: [AuthMethod; 6] = [
         AuthMethod::Password,
         AuthMethod::Totp,
         AuthMethod::Webauthn,
         AuthMethod::RecoveryCode,
+        AuthMethod::Sso,
+        AuthMethod::Mfa,
     ];
 
     /// The name API.md and the database use.
@@ -31,6 +37,8 @@ impl AuthMethod {
             AuthMethod::Totp => "totp",
             AuthMethod::Webauthn => "webauthn",
             AuthMethod::RecoveryCode => "recovery_code",
+            AuthMethod::Sso => "sso",
+            AuthMethod::Mfa => "mfa",
         }
     }
 
@@ -41,6 +49,8 @@ impl AuthMethod {
             AuthMethod::Totp => "authenticator app",
             AuthMethod::Webauthn => "passkey",
             AuthMethod::RecoveryCode => "recovery code",
+            AuthMethod::Sso => "single sign-on",
+            AuthMethod::Mfa => "the identity provider's second factor",
         }
     }
 
@@ -50,6 +60,8 @@ impl AuthMethod {
             AuthMethod::Totp => 2,
             AuthMethod::Webauthn => 4,
             AuthMethod::RecoveryCode => 8,
+            AuthMethod::Sso => 16,
+            AuthMethod::Mfa => 32,
         }
     }
 }
@@ -97,6 +109,13 @@ impl AuthMethods {
     /// a second factor is required can still apply.
     pub fn password_only(self) -> bool {
         self == Self::password()
+    }
+
+    /// Opened through the identity provider with no second factor that Deskward or the
+    /// provider vouches for: like [`Self::password_only`], the account's rule that a second
+    /// factor is required still applies.
+    pub fn single_factor(self) -> bool {
+        self.password_only() || self == Self::none().with(AuthMethod::Sso)
     }
 
     pub fn iter(self) -> impl Iterator<Item = AuthMethod> {

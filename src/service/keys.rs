@@ -15,9 +15,10 @@ use super::{Service, mfa};
 /// The fewest characters a key may have: 32 random bytes written as hex are 64.
 pub const MIN_KEY_CHARS: usize = 32;
 
-/// The server secrets the key replaces. Moving to a key reseals the first (authenticator
-/// secrets) and drops the second (known-device passes issued before stop counting).
-const DERIVED: [&str; 2] = ["mfa-totp", "device-pass"];
+/// The server secrets the key replaces. Moving to a key reseals what the first and third seal
+/// (authenticator secrets, single sign-on client secrets) and drops the second (known-device
+/// passes issued before stop counting).
+const DERIVED: [&str; 3] = ["mfa-totp", "device-pass", super::sso::SEALING_SECRET];
 
 /// A secret key given from outside the database.
 #[derive(Clone)]
@@ -134,9 +135,28 @@ impl Service {
                 resealed.push((member_id, text, again));
             }
         }
+        let sealed_sso = self.store.sealed_sso_secrets().await.map_err(db_err)?;
+        let mut resealed_sso = Vec::with_capacity(sealed_sso.len());
+        if !sealed_sso.is_empty() {
+            let old = self
+                .store
+                .stored_server_secret(DERIVED[2])
+                .await
+                .map_err(db_err)?
+                .ok_or("single sign-on client secrets are stored but their key is missing")?;
+            let new = key.derive(DERIVED[2]);
+            for (account_id, text) in sealed_sso {
+                let label = super::sso::seal_label(&account_id);
+                let plain = mfa::open_under(&old, &label, &text)
+                    .map_err(|e| format!("client secret of {account_id}: {e}"))?;
+                let again = mfa::seal_under(&new, &label, &plain)
+                    .map_err(|e| format!("client secret of {account_id}: {e}"))?;
+                resealed_sso.push((account_id, text, again));
+            }
+        }
         let moved = self
             .store
-            .adopt_outside_key(&key.check(), &resealed, &DERIVED)
+            .adopt_outside_key(&key.check(), &resealed, &resealed_sso, &DERIVED)
             .await
             .map_err(db_err)?;
         if moved {

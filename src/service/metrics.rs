@@ -200,6 +200,7 @@ impl Metrics {
             Err(ServiceError::RateLimited { .. }) => "rate_limited",
             Err(ServiceError::AccountDisabled) => "account_disabled",
             Err(ServiceError::OutsideOfficeNetwork) => "outside_office_network",
+            Err(ServiceError::SsoRequired(_)) => "sso_required",
             Err(ServiceError::Invalid { .. }) => "invalid_input",
             Err(ServiceError::Forbidden(_)) => "forbidden",
             Err(_) => "error",

@@ -46,6 +46,8 @@ pub mod retention;
 pub mod settings;
 pub mod setup;
 pub mod signin;
+pub mod sso;
+mod sso_provider;
 pub(crate) mod starting;
 pub mod team;
 pub(crate) mod throttling;
@@ -75,6 +77,10 @@ pub enum ServiceError {
     InvalidCredentials,
     #[error("this account is disabled")]
     AccountDisabled,
+    /// A password sign-in for a role whose people must sign in with the identity provider;
+    /// the words name the button.
+    #[error("{0}")]
+    SsoRequired(String),
     /// Sign-in from outside every office network, under an `enforce` policy.
     #[error("sign-in from outside the office networks is not allowed")]
     OutsideOfficeNetwork,
@@ -219,6 +225,8 @@ pub struct Service {
     /// Wakes the mail worker when a message is queued.
     mail_wake: tokio::sync::Notify,
     assertions: assertion::Assertions,
+    /// Identity providers for single sign-on, discovered, and how they are reached.
+    sso: sso_provider::Providers,
 }
 
 impl Service {
@@ -248,6 +256,7 @@ impl Service {
             mail_links: Default::default(),
             mail_wake: tokio::sync::Notify::new(),
             assertions: Default::default(),
+            sso: Default::default(),
         }
     }
 
@@ -391,6 +400,7 @@ impl Service {
         if let Err(e) = self.store.prune_challenges(now).await {
             tracing::warn!(error = %e, "could not prune expired sign-in challenges");
         }
+        self.prune_sso().await;
         if let Err(e) = self.store.checkpoint().await {
             tracing::warn!(error = %e, "database checkpoint failed");
         }

@@ -87,6 +87,8 @@ pub struct SecuritySettings {
     pub mfa_required: crate::store::MfaPolicy,
     /// Who is told by e-mail about a sign-in from a new browser.
     pub signin_alerts: crate::domain::mail::SigninAlerts,
+    /// Single sign-on with the company's identity provider.
+    pub sso: super::sso::SsoView,
 }
 
 /// A change request; absent fields stay as they are.
@@ -112,6 +114,8 @@ pub struct SecurityChange {
     pub signin_alerts_agents: Option<bool>,
     /// Whether administrators are: the primary administrator's to change.
     pub signin_alerts_admins: Option<bool>,
+    /// Single sign-on's settings, merged into the saved ones.
+    pub sso: super::sso::SsoChange,
 }
 
 impl Service {
@@ -132,6 +136,7 @@ impl Service {
             office_network_policy: policy.roles,
             mfa_required: self.mfa_policy(&actor.account_id).await?,
             signin_alerts: self.signin_alerts(&actor.account_id).await?,
+            sso: self.sso_view(&actor.account_id).await?,
         })
     }
 
@@ -145,6 +150,9 @@ impl Service {
         let before = self.security_settings(actor).await?;
         self.check_mfa_policy_change(actor, &before.mfa_required, &change)?;
         self.check_signin_alerts_change(actor, before.signin_alerts, &change)?;
+        // Read from the provider before anything is saved: a provider that cannot be read
+        // leaves every setting as it was.
+        let sso = self.check_sso_change(actor, &change.sso).await?;
         if let Some(m) = change.agent_idle_timeout_minutes {
             session::check_agent_timeout(m)
                 .map_err(|e| ServiceError::invalid("agent_idle_timeout_minutes", e))?;
@@ -202,6 +210,9 @@ impl Service {
             .await?;
         self.change_signin_alerts(actor, before.signin_alerts, &change)
             .await?;
+        if let Some(row) = sso {
+            self.save_sso(actor, row).await?;
+        }
         self.publish(crate::events::Event::SettingsChanged {
             account_id: actor.account_id.clone(),
         });

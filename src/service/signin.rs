@@ -9,9 +9,10 @@ use crate::domain::email::{self, MAX_EMAIL_LEN};
 use crate::domain::member::MemberKind;
 use crate::domain::password::MAX_PASSWORD_CHARS;
 use crate::domain::policy::Actor;
+use crate::domain::signin::AuthMethod;
 use crate::domain::signin::{AuthMethods, ChallengePurpose};
 use crate::domain::time::{MINUTE, Millis};
-use crate::store::{AuditEntry, Challenge, Credentials, Member, Session};
+use crate::store::{AuditEntry, Challenge, Credentials, Member, Session, SsoOrigin};
 
 use super::mfa::SECOND_STEP_TTL;
 use super::passkeys::PasskeyAnswer;
@@ -121,7 +122,52 @@ impl SignInStep {
 }
 
 /// How long the choice between linked accounts may take.
-const CHOICE_TTL: Millis = 5 * MINUTE;
+pub(super) const CHOICE_TTL: Millis = 5 * MINUTE;
+
+/// How a sign-in proved who someone is so far, carried through its later steps (the choice
+/// between linked accounts, the second factor) in the step's server-side challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Proof {
+    pub methods: AuthMethods,
+    /// Through the identity provider: its subject and session.
+    pub sso: Option<SsoOrigin>,
+}
+
+impl Proof {
+    pub fn password() -> Self {
+        Self {
+            methods: AuthMethods::password(),
+            sso: None,
+        }
+    }
+
+    /// As a challenge's `data` holds it: empty for a password (what earlier versions wrote).
+    pub fn to_data(&self) -> String {
+        match &self.sso {
+            None if self.methods == AuthMethods::password() => String::new(),
+            sso => serde_json::json!({
+                "methods": self.methods.to_db(),
+                "sub": sso.as_ref().map(|o| o.sub.clone()),
+                "sid": sso.as_ref().and_then(|o| o.sid.clone()),
+            })
+            .to_string(),
+        }
+    }
+
+    pub fn from_data(data: &str) -> Self {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+            return Self::password();
+        };
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        Self {
+            methods: AuthMethods::from_db(&text("methods").unwrap_or_default()),
+            sso: text("sub").map(|sub| SsoOrigin {
+                sub,
+                sid: text("sid"),
+            }),
+        }
+    }
+}
 
 impl Service {
     /// The password step. Unknown e-mail and wrong password are indistinguishable, in answer
@@ -207,7 +253,37 @@ impl Service {
         attempt: Option<&str>,
         known_browser: bool,
     ) -> ServiceResult<SignInStep> {
-        let methods = if member.disabled {
+        self.proven(
+            member,
+            norm,
+            ip,
+            user_agent,
+            attempt,
+            known_browser,
+            Proof::password(),
+        )
+        .await
+    }
+
+    /// Who someone is has been proven by `proof` (a password, or the identity provider): as
+    /// [`Self::password_proven`]. A password is refused for people whose role must use the
+    /// identity provider (the primary administrator excepted); the identity provider's own
+    /// second factor (its `amr`) stands for Deskward's.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn proven(
+        &self,
+        member: Member,
+        norm: &str,
+        ip: ClientIp,
+        user_agent: &str,
+        attempt: Option<&str>,
+        known_browser: bool,
+        proof: Proof,
+    ) -> ServiceResult<SignInStep> {
+        if proof.methods.contains(AuthMethod::Password) && !member.disabled {
+            self.refuse_password_if_sso_required(&member).await?;
+        }
+        let methods = if member.disabled || proof.methods.contains(AuthMethod::Mfa) {
             AuthMethods::none()
         } else {
             self.second_factor_methods(&member.id).await?
@@ -224,8 +300,9 @@ impl Service {
                     norm,
                     ip,
                     user_agent,
-                    AuthMethods::password(),
+                    proof.methods,
                     known_browser,
+                    proof.sso,
                 )
                 .await?;
             return Ok(SignInStep::started(out));
@@ -245,7 +322,7 @@ impl Service {
                 member_ids: vec![member.id.clone()],
                 ip,
                 user_agent: user_agent.to_string(),
-                data: String::new(),
+                data: proof.to_data(),
                 created_at: now,
                 expires_at: now + SECOND_STEP_TTL,
                 failures: 0,
@@ -333,7 +410,8 @@ impl Service {
         }
         self.forgive_attempt(&attempt, &keys[0], sole_holder(&member))
             .await;
-        let methods = AuthMethods::password().with(factor.method);
+        let proof = Proof::from_data(&c.data);
+        let methods = proof.methods.with(factor.method);
         let known_browser = holder.as_deref() == Some(member.id.as_str());
         let mut out = self
             .start_signin_session(
@@ -343,6 +421,7 @@ impl Service {
                 &req.user_agent,
                 methods,
                 known_browser,
+                proof.sso,
             )
             .await?;
         out.recovery_codes_left = factor.recovery_codes_left;
@@ -387,8 +466,17 @@ impl Service {
             )
             .await
             .is_some();
-        self.password_proven(member, &norm, req.ip, &req.user_agent, None, known_browser)
-            .await
+        let proof = Proof::from_data(&c.data);
+        self.proven(
+            member,
+            &norm,
+            req.ip,
+            &req.user_agent,
+            None,
+            known_browser,
+            proof,
+        )
+        .await
     }
 
     /// Holds the people a password opened, server-side, for the choice between them.
@@ -397,17 +485,37 @@ impl Service {
         req: &LoginRequest,
         matched: &[Member],
     ) -> ServiceResult<String> {
+        self.hold_choice(
+            &req.account_id,
+            req.ip,
+            &req.user_agent,
+            matched,
+            &Proof::password(),
+        )
+        .await
+    }
+
+    /// Holds the linked people a sign-in opened, and how it proved who they are,
+    /// server-side, for the choice between them.
+    pub(super) async fn hold_choice(
+        &self,
+        account_id: &str,
+        ip: ClientIp,
+        user_agent: &str,
+        matched: &[Member],
+        proof: &Proof,
+    ) -> ServiceResult<String> {
         let challenge = random_hex(32);
         let now = self.now();
         self.store
             .insert_challenge(&Challenge {
                 id_hash: token_hash(&challenge),
-                account_id: req.account_id.clone(),
+                account_id: account_id.to_string(),
                 purpose: ChallengePurpose::ChooseAccount,
                 member_ids: matched.iter().map(|m| m.id.clone()).collect(),
-                ip: req.ip,
-                user_agent: req.user_agent.clone(),
-                data: String::new(),
+                ip,
+                user_agent: user_agent.to_string(),
+                data: proof.to_data(),
                 created_at: now,
                 expires_at: now + CHOICE_TTL,
                 failures: 0,

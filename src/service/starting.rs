@@ -12,7 +12,7 @@ use crate::domain::policy::Actor;
 use crate::domain::session::{EndReason, MAX_SESSIONS_PER_PERSON};
 use crate::domain::signin::AuthMethods;
 use crate::events::Event;
-use crate::store::{EndSessions, Member, NewSession, StartSession, Which};
+use crate::store::{EndSessions, Member, NewSession, SsoOrigin, StartSession, Which};
 
 use super::signin::SignedIn;
 use super::{Service, ServiceError, ServiceResult, audit_entry, new_id, random_hex, token_hash};
@@ -23,6 +23,7 @@ impl Service {
     /// them within the cap on live sessions: the oldest end, reason `replaced`, by them. In a
     /// browser without their device pass (`known_browser` false), the sign-in alert, where
     /// the account sends one, is written in the same transaction.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn start_signin_session(
         &self,
         member: Member,
@@ -31,6 +32,7 @@ impl Service {
         user_agent: &str,
         auth_methods: AuthMethods,
         known_browser: bool,
+        sso: Option<SsoOrigin>,
     ) -> ServiceResult<SignedIn> {
         if member.disabled {
             self.refuse_start(&member, ip, "sign-in refused: account disabled".to_string())
@@ -48,7 +50,7 @@ impl Service {
         }
         // A person the account requires to have a second factor, who has none, may only set
         // one up in this session.
-        let mfa_enrollment = auth_methods.password_only() && self.must_enroll(&member).await?;
+        let mfa_enrollment = auth_methods.single_factor() && self.must_enroll(&member).await?;
         let token = random_hex(32);
         let csrf_token = random_hex(32);
         let now = self.now();
@@ -65,6 +67,7 @@ impl Service {
             user_agent: user_agent.to_string(),
             auth_methods,
             mfa_enrollment,
+            sso,
         };
         let alert = if known_browser {
             None

@@ -8,7 +8,8 @@
 //! [`SecretStore`], [`PeopleStore`], [`SessionStore`] (endings included), [`AuditStore`],
 //! [`ThrottleStore`], [`ChallengeStore`], [`MfaStore`], [`PolicyStore`], [`PresenceStore`],
 //! [`WebhookStore`], [`MailStore`] (the e-mail outbox and reset links), [`InvitationStore`], [`LinkStore`]
-//! (setting a password through a single-use link), [`RetentionStore`], [`MetricsStore`] and [`DatabaseStore`] (health and
+//! (setting a password through a single-use link), [`RetentionStore`], [`MetricsStore`], [`SsoStore`]
+//! (single sign-on) and [`DatabaseStore`] (health and
 //! upkeep). [`Store`] is all of them, for the service to hold as one object: through a
 //! `dyn Store` every aggregate's methods are in reach; code holding a concrete store brings the
 //! traits into scope with `store::prelude`. What only tests need is [`testing::TestStore`],
@@ -47,6 +48,7 @@ mod secrets;
 mod sessions;
 mod sql;
 pub mod sqlite;
+mod sso;
 pub mod testing;
 mod throttling;
 mod webhooks;
@@ -69,6 +71,7 @@ pub use retention::*;
 pub use secrets::*;
 pub use sessions::*;
 pub use sql::{Dialect, SqlStore};
+pub use sso::*;
 pub use throttling::*;
 pub use webhooks::*;
 
@@ -77,7 +80,7 @@ pub mod prelude {
     pub use super::{
         AccountStore, AssertionKeyStore, AuditStore, ChallengeStore, DatabaseStore,
         InvitationStore, LinkStore, MailStore, MetricsStore, MfaStore, PeopleStore, PolicyStore,
-        PresenceStore, RetentionStore, SecretStore, SessionStore, Store, ThrottleStore,
+        PresenceStore, RetentionStore, SecretStore, SessionStore, SsoStore, Store, ThrottleStore,
         WebhookStore,
     };
 }
@@ -125,6 +128,7 @@ pub trait Store:
     + RetentionStore
     + MetricsStore
     + AssertionKeyStore
+    + SsoStore
     + 'static
 {
 }
@@ -148,6 +152,7 @@ impl<T> Store for T where
         + RetentionStore
         + MetricsStore
         + AssertionKeyStore
+        + SsoStore
         + 'static
 {
 }

@@ -19,14 +19,17 @@ pub trait SecretStore: Send + Sync {
     async fn stored_server_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
     /// Every stored authenticator secret, sealed: (person, sealed).
     async fn sealed_totp_secrets(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Every stored single sign-on client secret, sealed: (account, sealed).
+    async fn sealed_sso_secrets(&self) -> StoreResult<Vec<(String, String)>>;
     /// Moves the database onto a secret key kept outside it, in one transaction: records
-    /// `check` under [`OUTSIDE_KEY_CHECK`], replaces each sealed secret (person, old, new) that
-    /// is still the old one, and deletes the `retired` secrets. `false` (and nothing changed)
-    /// when the check row is already there.
+    /// `check` under [`OUTSIDE_KEY_CHECK`], replaces each sealed authenticator secret (person,
+    /// old, new) and client secret (account, old, new) that is still the old one, and deletes
+    /// the `retired` secrets. `false` (and nothing changed) when the check row is already there.
     async fn adopt_outside_key(
         &self,
         check: &[u8],
         resealed: &[(String, String, String)],
+        resealed_sso: &[(String, String, String)],
         retired: &[&str],
     ) -> StoreResult<bool>;
 }

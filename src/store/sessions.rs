@@ -119,6 +119,21 @@ pub enum Which {
     /// Every live session idle beyond its timeout or past its lifetime (the sweep), in the
     /// account or (account_id None) everywhere.
     Expired,
+    /// The live sessions the identity provider opened for one of its sessions (`sid`, when
+    /// given) or else for its subject (`sub`): a back-channel logout. Both given: the
+    /// sessions with that `sid` and that `sub`. Neither: none.
+    Sso {
+        sid: Option<String>,
+        sub: Option<String>,
+    },
+}
+
+/// Where a session opened through the identity provider came from: the provider's subject
+/// and, when its ID token named one, its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoOrigin {
+    pub sub: String,
+    pub sid: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +151,8 @@ pub struct NewSession {
     /// See [`Session::auth_methods`].
     pub auth_methods: AuthMethods,
     pub mfa_enrollment: bool,
+    /// Opened through the identity provider: its subject and session.
+    pub sso: Option<SsoOrigin>,
 }
 
 /// A sign-in's session with everything starting it writes, for

@@ -92,13 +92,16 @@ pub fn keep_transport_cookie(headers: &mut HeaderMap, https: bool, domain: Optio
 /// `authResponseHeadersRegex`), which is how the app behind it stops receiving Deskward's
 /// session: Traefik has no other way to take one cookie out of the header.
 pub fn others(headers: &HeaderMap) -> Option<HeaderValue> {
-    const OURS: [&str; 6] = [
+    const OURS: [&str; 9] = [
         COOKIE,
         SECURE_COOKIE,
         DOMAIN_SECURE_COOKIE,
         DEVICE_COOKIE,
         SECURE_DEVICE_COOKIE,
         DOMAIN_SECURE_DEVICE_COOKIE,
+        SSO_COOKIE,
+        SECURE_SSO_COOKIE,
+        DOMAIN_SECURE_SSO_COOKIE,
     ];
     let rest: Vec<String> = pairs(headers)
         .filter(|(k, _)| !OURS.contains(k))
@@ -181,6 +184,31 @@ pub fn device_pass(headers: &HeaderMap, https: bool, domain: Option<&str>) -> Op
 /// The `Set-Cookie` value that stores a known-device pass.
 pub fn device_cookie(pass: &str, https: bool, domain: Option<&str>) -> String {
     set_cookie(DEVICE_NAMES, pass, DEVICE_MAX_AGE, https, domain)
+}
+
+/// The browser binding of single sign-on: a random value set when the browser starts a
+/// sign-in at the identity provider, whose SHA-256 the pending sign-in keeps, so that the
+/// provider's answer signs in only the browser that asked. One value per browser, kept for
+/// the few minutes a sign-in may take, so two tabs signing in at once both complete.
+pub const SSO_COOKIE: &str = "deskward_sso";
+pub const SECURE_SSO_COOKIE: &str = "__Host-deskward_sso";
+pub const DOMAIN_SECURE_SSO_COOKIE: &str = "__Secure-deskward_sso";
+const SSO_NAMES: [&str; 3] = [SSO_COOKIE, SECURE_SSO_COOKIE, DOMAIN_SECURE_SSO_COOKIE];
+/// As long as a pending sign-in lives (`service::sso::STATE_TTL`).
+const SSO_MAX_AGE: u32 = 10 * 60;
+
+/// The single sign-on binding the browser sent, under the name its transport allows.
+pub fn sso_binding(headers: &HeaderMap, https: bool, domain: Option<&str>) -> Option<String> {
+    cookie(headers, name_for(SSO_NAMES, https, domain))
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// The `Set-Cookie` value that stores the single sign-on binding. SameSite=Lax: the
+/// provider's redirect back is a top-level navigation from another site, which Lax lets
+/// through.
+pub fn sso_cookie(binding: &str, https: bool, domain: Option<&str>) -> String {
+    set_cookie(SSO_NAMES, binding, SSO_MAX_AGE, https, domain)
 }
 
 /// Adds a `Set-Cookie` header to an answer.

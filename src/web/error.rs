@@ -99,6 +99,7 @@ impl From<ServiceError> for ApiError {
                 "account_disabled",
                 "this account has been disabled by an administrator",
             ),
+            E::SsoRequired(msg) => Self::new(StatusCode::UNAUTHORIZED, "sso_required", msg),
             E::OutsideOfficeNetwork => Self::new(
                 StatusCode::FORBIDDEN,
                 "outside_office_network",

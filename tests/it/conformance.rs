@@ -117,6 +117,7 @@ pub(crate) fn new_session(m: &Member, id: &str, started_at: Millis) -> NewSessio
         device: "Chrome 131 on Windows".to_string(),
         auth_methods: AuthMethods::password(),
         mfa_enrollment: false,
+        sso: None,
     }
 }
 

@@ -57,6 +57,7 @@ async fn sessions(store: &Arc<dyn TestStore>, m: &Member, live: usize, idle: boo
             device: "test".to_string(),
             auth_methods: AuthMethods::password(),
             mfa_enrollment: false,
+            sso: None,
         };
         let store = store.clone();
         async move {

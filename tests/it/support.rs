@@ -3,6 +3,8 @@
 // Shared by every test module of the binary: not each one uses every helper.
 #![allow(dead_code)]
 
+pub mod oidc;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

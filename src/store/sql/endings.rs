@@ -264,11 +264,23 @@ impl SqlStore {
             }
             // The sweep's rules, in this account.
             Which::Expired => return Self::expire_in(conn, req.at, Some(account_id)).await,
+            Which::Sso { sid, sub } => match (sid, sub) {
+                (Some(sid), Some(sub)) => format!(
+                    "sso_sid = {} AND sso_sub = {}",
+                    args.text(sid.as_str()),
+                    args.text(sub.as_str())
+                ),
+                (Some(sid), None) => format!("sso_sid = {}", args.text(sid.as_str())),
+                (None, Some(sub)) => format!("sso_sub = {}", args.text(sub.as_str())),
+                (None, None) => return Ok(Vec::new()),
+            },
         };
         // SQLite, without statistics, picks the index of every session by person and
         // start and reads each person's whole history to find the few live ones (a
         // third of a bulk ending's time); the live index holds only those.
-        let table = if conn.dialect() == Dialect::Sqlite && !matches!(which, Which::Session(_)) {
+        let table = if conn.dialect() == Dialect::Sqlite
+            && !matches!(which, Which::Session(_) | Which::Sso { .. })
+        {
             "sessions INDEXED BY sessions_live_by_member"
         } else {
             "sessions"

@@ -49,6 +49,7 @@ mod queue;
 mod retention;
 mod secrets;
 mod sessions;
+mod sso;
 mod throttling;
 mod webhooks;
 

@@ -43,10 +43,20 @@ impl SecretStore for SqlStore {
         )
     }
 
+    async fn sealed_sso_secrets(&self) -> StoreResult<Vec<(String, String)>> {
+        Ok(query_as(
+            "SELECT account_id, client_secret FROM sso_settings WHERE client_secret <> '' \
+             ORDER BY account_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn adopt_outside_key(
         &self,
         check: &[u8],
         resealed: &[(String, String, String)],
+        resealed_sso: &[(String, String, String)],
         retired: &[&str],
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
@@ -70,6 +80,17 @@ impl SecretStore for SqlStore {
                 .bind(old)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for (account_id, old, new) in resealed_sso {
+            query(
+                "UPDATE sso_settings SET client_secret = $1 \
+                 WHERE account_id = $2 AND client_secret = $3",
+            )
+            .bind(new)
+            .bind(account_id)
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
         }
         for name in retired {
             query("DELETE FROM server_secrets WHERE name = $1")

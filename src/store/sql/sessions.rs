@@ -189,8 +189,8 @@ impl SqlStore {
         query(
             "INSERT INTO sessions (id, account_id, member_id, member_kind, token_hash, \
              csrf_token, started_at, last_seen_at, ip, user_agent, device, \
-             auth_methods, mfa_enrollment, outside_office) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13)",
+             auth_methods, mfa_enrollment, outside_office, sso_sub, sso_sid) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&s.id)
         .bind(&s.account_id)
@@ -205,6 +205,8 @@ impl SqlStore {
         .bind(s.auth_methods.to_db())
         .bind(s.mfa_enrollment)
         .bind(outside_office)
+        .bind(s.sso.as_ref().map(|o| o.sub.as_str()))
+        .bind(s.sso.as_ref().and_then(|o| o.sid.as_deref()))
         .execute(&mut *conn)
         .await?;
         Ok(())

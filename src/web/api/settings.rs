@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::office::{NetworkPolicy, OfficeNetwork};
+use crate::domain::sso::SsoRole;
 use crate::service::settings::{SecurityChange, SecuritySettings};
+use crate::service::sso::SsoChange;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::request::ApiUser;
@@ -29,6 +31,31 @@ pub struct SettingsJson {
     /// Who is told by e-mail about a sign-in from a browser without their device pass
     /// (default: administrators only).
     pub signin_alerts: SigninAlertsJson,
+    /// Single sign-on with the company's identity provider (OpenID Connect).
+    pub sso: SsoJson,
+}
+
+/// Single sign-on's settings. The client secret is never returned: `has_client_secret` says
+/// whether one is kept.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SsoSettings)]
+pub struct SsoJson {
+    /// The provider's issuer URL; empty: none set up.
+    pub issuer: String,
+    pub client_id: String,
+    pub has_client_secret: bool,
+    /// The sign-in page says "Sign in with {button_label}".
+    pub button_label: String,
+    pub agents: SsoRole,
+    pub admins: SsoRole,
+    /// Exact domains whose unknown addresses become agents at their first sign-in (with
+    /// `create_agents`); subdomains are not included.
+    pub allowed_domains: Vec<String>,
+    pub create_agents: bool,
+    /// The redirect URI to register at the provider.
+    pub redirect_uri: String,
+    /// The back-channel logout URI to register at the provider.
+    pub backchannel_logout_uri: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -84,6 +111,18 @@ impl From<SecuritySettings> for SettingsJson {
                 agents: s.signin_alerts.agents,
                 admins: s.signin_alerts.admins,
             },
+            sso: SsoJson {
+                issuer: s.sso.issuer,
+                client_id: s.sso.client_id,
+                has_client_secret: s.sso.has_client_secret,
+                button_label: s.sso.button_label,
+                agents: s.sso.roles.agents,
+                admins: s.sso.roles.admins,
+                allowed_domains: s.sso.allowed_domains,
+                create_agents: s.sso.create_agents,
+                redirect_uri: s.sso.redirect_uri,
+                backchannel_logout_uri: s.sso.backchannel_logout_uri,
+            },
         }
     }
 }
@@ -131,6 +170,32 @@ pub struct PutBody {
     confirm: bool,
     mfa_required: Option<MfaRequiredBody>,
     signin_alerts: Option<SigninAlertsBody>,
+    /// Merged into the saved settings: the fields left out stay as they are. Saving reads
+    /// the issuer's discovery document and JWKS; what fails is named in a 422 and nothing
+    /// is saved.
+    sso: Option<SsoBody>,
+}
+
+/// Any of the fields; the others stay as they are. `admins` by the primary administrator
+/// only.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = SsoInput)]
+#[serde(deny_unknown_fields)]
+pub struct SsoBody {
+    /// The provider's issuer URL (https; plain http and private addresses only with
+    /// `serve --sso-allow-private`); empty: none.
+    issuer: Option<String>,
+    client_id: Option<String>,
+    /// Write-only: never returned; kept when left out.
+    client_secret: Option<String>,
+    button_label: Option<String>,
+    #[schema(value_type = Option<SsoRole>)]
+    agents: Option<String>,
+    #[schema(value_type = Option<SsoRole>)]
+    admins: Option<String>,
+    #[schema(max_items = 50)]
+    allowed_domains: Option<Vec<String>>,
+    create_agents: Option<bool>,
 }
 
 /// An office network on input: `{"cidr", "name"?}` or a bare CIDR string. Only described:
@@ -220,10 +285,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>
         (status = 200, description = "The settings as changed", body = SettingsJson),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
         (status = 403, description = "`forbidden` (also a sub-administrator changing an `admins` \
-            field of `office_network_policy`, `mfa_required` or `signin_alerts`, or the office networks while the `admins` policy is not `off`) or `csrf`", body = ErrorBody),
+            field of `office_network_policy`, `mfa_required`, `signin_alerts` or `sso`, or the office networks while the `admins` policy is not `off`) or `csrf`", body = ErrorBody),
         (status = 409, description = "`would_lock_out_self`: the change would lock out the caller; \
             send `confirm: true` to save it anyway", body = ErrorBody),
-        (status = 422, description = "`invalid_input`", body = ErrorBody),
+        (status = 422, description = "`invalid_input` (also: the `sso` issuer's discovery \
+            document or JWKS could not be read, or its address is refused; nothing is saved)", body = ErrorBody),
     ))]
 pub async fn put(
     State(state): State<AppState>,
@@ -237,6 +303,7 @@ pub async fn put(
         && b.office_network_policy.is_none()
         && b.mfa_required.is_none()
         && b.signin_alerts.is_none()
+        && b.sso.is_none()
     {
         return Err(ApiError::invalid(
             "agent_idle_timeout_minutes: required (a whole number of minutes)",
@@ -271,6 +338,19 @@ pub async fn put(
                 mfa_required_admins: b.mfa_required.as_ref().and_then(|m| m.admins),
                 signin_alerts_agents: b.signin_alerts.as_ref().and_then(|a| a.agents),
                 signin_alerts_admins: b.signin_alerts.as_ref().and_then(|a| a.admins),
+                sso: b
+                    .sso
+                    .map(|x| SsoChange {
+                        issuer: x.issuer,
+                        client_id: x.client_id,
+                        client_secret: x.client_secret,
+                        button_label: x.button_label,
+                        agents: x.agents,
+                        admins: x.admins,
+                        allowed_domains: x.allowed_domains,
+                        create_agents: x.create_agents,
+                    })
+                    .unwrap_or_default(),
             },
         )
         .await?;

@@ -15,6 +15,7 @@ use crate::domain::member::{AgentStatus, MemberKind, Permission};
 use crate::domain::office::NetworkPolicy;
 use crate::domain::policy::Actor;
 use crate::domain::signin::AuthMethods;
+use crate::domain::sso::SsoRole;
 use crate::domain::time::rfc3339;
 use crate::service::MemberView;
 use crate::service::mfa::MfaStatus;
@@ -68,6 +69,11 @@ string_enum_schema!(
 );
 string_enum_schema!(Permission, "Permission", Permission::ALL);
 string_enum_schema!(
+    SsoRole,
+    "SsoRole",
+    [SsoRole::Off, SsoRole::Allowed, SsoRole::Required]
+);
+string_enum_schema!(
     NetworkPolicy,
     "NetworkPolicy",
     [
@@ -100,7 +106,7 @@ pub struct SessionJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
     /// `logout`, `expired`, `ended_by_admin`, `disabled`, `password_changed`, `replaced`,
-    /// `outside_office_network`, `mfa_reset`, `password_reset`, `ended_by_owner`
+    /// `outside_office_network`, `mfa_reset`, `password_reset`, `ended_by_owner`, `idp_logout`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_reason: Option<&'static str>,
     /// The Member id of whoever ended it.

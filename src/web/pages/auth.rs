@@ -30,8 +30,8 @@ use super::{
 
 #[derive(Template)]
 #[template(path = "login.html")]
-struct LoginPage {
-    layout: Layout,
+pub(super) struct LoginPage {
+    pub(super) layout: Layout,
     email: String,
     /// Set when the password opened two linked accounts: the server-side choice to complete.
     challenge: Option<String>,
@@ -44,11 +44,30 @@ struct LoginPage {
     /// Where to go once signed in (an allowed `rd`, else empty), kept through the form.
     rd: String,
     errors: FieldErrors,
+    /// The single sign-on button's words, when the account offers it.
+    pub(super) sso_label: Option<String>,
+    /// Where the button goes (`/sso/start`, with `rd`).
+    pub(super) sso_start: String,
+    /// The password was refused because the role signs in with the provider: the button
+    /// takes the form's place.
+    pub(super) sso_only: bool,
 }
 
 impl LoginPage {
-    fn new(email: String, rd: &Option<Url>) -> Self {
+    pub(super) fn new(email: String, rd: &Option<Url>) -> Self {
+        let rd_text = rd.as_ref().map(|u| u.to_string()).unwrap_or_default();
+        let sso_start = if rd_text.is_empty() {
+            crate::web::prefix::url("/sso/start")
+        } else {
+            let q: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("rd", &rd_text)
+                .finish();
+            crate::web::prefix::url(&format!("/sso/start?{q}"))
+        };
         Self {
+            sso_label: None,
+            sso_start,
+            sso_only: false,
             layout: Layout::public("Sign in"),
             email,
             challenge: None,
@@ -107,6 +126,7 @@ pub async fn login_page(
     }
     let said = query_param(&parts, "reason").and_then(|r| r.parse::<EndReason>().ok());
     let mut page = LoginPage::new(visitor.ended_email.clone().unwrap_or_default(), &rd);
+    offer_sso(&state, &visitor.account_id, &mut page).await;
     match visitor.ended {
         Some(reason) => {
             page.layout.info = reason.or(said).map(|r| r.message().to_string());
@@ -123,6 +143,14 @@ pub async fn login_page(
             page.layout.info = said.map(|r| r.message().to_string());
             render(StatusCode::OK, &page)
         }
+    }
+}
+
+/// Shows the account's single sign-on button on the sign-in page, when it has one.
+pub(super) async fn offer_sso(state: &AppState, account_id: &str, page: &mut LoginPage) {
+    match state.svc.sso_button(account_id).await {
+        Ok(b) => page.sso_label = b.map(|b| b.label),
+        Err(e) => tracing::warn!(error = %e, "could not read the single sign-on settings"),
     }
 }
 
@@ -159,6 +187,7 @@ pub async fn login_submit(
     let rd = return_to::allowed(form.get("rd"), &parts, &state);
     let posted = Posted::of(&form);
     let mut page = LoginPage::new(form.text("email"), &rd);
+    offer_sso(&state, &account_id, &mut page).await;
     if posted == Posted::Password {
         let errors = first_step_errors(&form);
         if !errors.is_empty() {
@@ -236,7 +265,7 @@ fn first_step_errors(form: &FormData) -> FieldErrors {
 }
 
 /// Where a step leads: into the app with the session cookie, or the form of the next step.
-fn next_step(
+pub(super) fn next_step(
     state: &AppState,
     step: SignInStep,
     https: bool,
@@ -311,6 +340,11 @@ fn refused(e: ServiceError, posted: Posted, form: &FormData, mut page: LoginPage
         ServiceError::AccountDisabled => {
             page.layout.error = Some("This account has been disabled by an administrator.".into());
             StatusCode::FORBIDDEN
+        }
+        ServiceError::SsoRequired(message) => {
+            page.layout.error = Some(capitalize(&message));
+            page.sso_only = page.sso_label.is_some();
+            StatusCode::UNAUTHORIZED
         }
         ServiceError::OutsideOfficeNetwork => {
             page.layout.error = Some(

@@ -214,6 +214,11 @@ impl IntoResponse for PageError {
                 "Not invited",
                 capitalize(&ServiceError::NotInvited.to_string()),
             ),
+            ServiceError::SsoRequired(msg) => (
+                StatusCode::UNAUTHORIZED,
+                "Sign in with single sign-on",
+                capitalize(&msg),
+            ),
             ServiceError::LinkExpired => (
                 StatusCode::GONE,
                 "Link expired",

@@ -22,6 +22,7 @@ mod link;
 mod mfa;
 mod reset;
 mod settings;
+mod sso;
 mod team;
 mod webhooks;
 
@@ -61,6 +62,14 @@ pub fn router() -> Router<AppState> {
             get(settings::security_page).post(settings::security_submit),
         )
         .route("/security/audit", get(audit::audit_page))
+        .route(
+            "/security/sso",
+            get(sso::settings_page).post(sso::settings_submit),
+        )
+        .route("/security/sso/test", post(sso::test_connection))
+        .route("/sso/start", get(sso::start))
+        .route("/sso/callback", get(sso::callback))
+        .route("/sso/backchannel-logout", post(sso::backchannel_logout))
         .route(
             "/security/webhooks",
             get(webhooks::webhooks_page).post(webhooks::add),

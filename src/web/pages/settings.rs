@@ -386,6 +386,7 @@ fn security_change(form: &super::FormData) -> Result<SecurityChange, FieldErrors
             mfa_required_admins: Some(form.get("mfa_admins") == Some("yes")),
             signin_alerts_agents: alerts_agents,
             signin_alerts_admins: alerts_admins,
+            sso: Default::default(),
         }),
         _ => Err(errors),
     }
