@@ -2,12 +2,16 @@
 # Alternating wrk rounds of GET /api/v1/me and GET verify/auth-request against two release
 # binaries (before/after), each serving a fresh SQLite database under --path-prefix with
 # metrics on; verify as nginx asks it (X-Original-URL), so a binary that signs Remote-Assertion
-# does. Usage: compare.sh BEFORE_BIN AFTER_BIN ROUNDS
+# does. Each round's line: round, before/after, endpoint, req/s, p99, non-2xx answers, and the
+# server's processor time per request in µs (less disturbed by other load than the rate).
+# Usage: compare.sh BEFORE_BIN AFTER_BIN ROUNDS
 #   AFTER_ARGS   more arguments for the "after" server, e.g. AFTER_ARGS="--access-rules rules.toml"
 #                with the same binary twice: verify with those rules against verify without
 set -euo pipefail
 B=$1 A=$2 R=${3:-3}
 AFTER_ARGS=${AFTER_ARGS:-}
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 W=$(mktemp -d /tmp/deskward-compare.XXXX)
 start() { # name bin port mport [more serve args...]
   local n=$1 bin=$2 p=$3 mp=$4; shift 4
@@ -41,11 +45,15 @@ for round in $(seq 1 "$R"); do
     c=$(cat "$W/$n.cookie")
     for ep in me verify; do
       url=$([ $ep = me ] && echo "http://127.0.0.1:$p/deskward/api/v1/me" || echo "http://127.0.0.1:$p/deskward/api/v1/verify/auth-request")
+      c0=$(cpu_ticks "$(cat "$W/$n.pid")")
       out=$(wrk -t1 -c32 -d5s --latency -H "cookie: $c" -H "X-Original-URL: http://app.example/inbox" "$url")
+      c1=$(cpu_ticks "$(cat "$W/$n.pid")")
       rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
       p99=$(echo "$out" | awk '$1=="99%" {print $2}')
       non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-      echo "$round $n $ep $rps $p99 ${non2xx:-0}"
+      reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+      us=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+      echo "$round $n $ep $rps $p99 ${non2xx:-0} $us"
     done
   done
 done | tee "$W/results.txt"

@@ -3,7 +3,7 @@
 # (unit tests, store conformance on SQLite and PostgreSQL, HTTP and browser tests).
 #
 # Meant for a fresh Debian 12 machine, run as root (CI sets CI=true): it installs Chromium and
-# chromedriver, nginx, Caddy, PgBouncer, openssl and certutil, and promtool when missing, makes sure PostgreSQL answers on 127.0.0.1:5432,
+# chromedriver, nginx, Caddy, PgBouncer, openssl and certutil, promtool, and Ruby with ruby-jwt when missing, makes sure PostgreSQL answers on 127.0.0.1:5432,
 # and exits non-zero when anything fails. Every step runs even after an earlier one failed, so one run reports all.
 set -euo pipefail
 
@@ -90,6 +90,18 @@ if ! have ip || ! have curl; then
             --no-install-recommends iproute2 curl >/dev/null \
         || die "apt-get install iproute2 curl failed"
     have ip && have curl || die "ip or curl still missing after installation"
+fi
+
+# --- Ruby with ruby-jwt and RbNaCl, for the Remote-Assertion recipe ---------------------------
+# tests/it/assertion_recipes.rs runs docs/reverse-proxy.md's Ruby recipe as written. With
+# CI=true the test fails when these are missing instead of skipping.
+if ! ruby -e 'require "jwt"; require "rbnacl"' >/dev/null 2>&1; then
+    log "installing ruby, ruby-jwt and ruby-rbnacl"
+    as_root apt-get update -qq >/dev/null \
+        && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq -o=Dpkg::Use-Pty=0 \
+            --no-install-recommends ruby ruby-jwt ruby-rbnacl >/dev/null \
+        || die "apt-get install ruby ruby-jwt ruby-rbnacl failed"
+    ruby -e 'require "jwt"; require "rbnacl"' || die "ruby cannot load jwt and rbnacl after installation"
 fi
 
 # --- Prometheus and promtool, for the metrics tests -----------------------------------------
@@ -201,6 +213,21 @@ if [[ ! -f "$axe_js" ]] || [[ "$(cat "$axe_dir/version" 2>/dev/null)" != "$axe_v
     echo "$axe_version" >"$axe_dir/version"
 fi
 export DESKWARD_AXE_JS="$PWD/$axe_js"
+
+# --- jose (npm), for the Node Remote-Assertion recipe ------------------------------------------
+# tests/it/assertion_recipes.rs runs docs/reverse-proxy.md's Node recipe with this jose.
+jose_version="6.2.19"
+jose_dir="target/jose"
+if [[ ! -f "$jose_dir/node_modules/jose/package.json" ]] \
+    || [[ "$(cat "$jose_dir/version" 2>/dev/null)" != "$jose_version" ]]; then
+    log "installing jose $jose_version into $jose_dir"
+    mkdir -p "$jose_dir"
+    npm install --silent --no-audit --no-fund --prefix "$jose_dir" "jose@$jose_version" \
+        || die "npm install jose@$jose_version failed"
+    [[ -f "$jose_dir/node_modules/jose/package.json" ]] || die "jose installed but missing from $jose_dir"
+    echo "$jose_version" >"$jose_dir/version"
+fi
+export DESKWARD_JOSE_DIR="$PWD/$jose_dir"
 
 # --- oidc-provider (npm, OpenID Certified), the identity provider of the single sign-on tests --
 # tests/oidc/provider.mjs runs it on loopback (tests/it/support/oidc.rs starts it); with CI=true

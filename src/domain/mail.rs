@@ -14,6 +14,8 @@ pub const INVITATION_LINK_TTL: Millis = 7 * DAY;
 /// Reset messages one address gets at most per [`RESET_WINDOW`].
 pub const RESETS_PER_WINDOW: i64 = 3;
 pub const RESET_WINDOW: Millis = HOUR;
+/// New invitations one person may be sent within an hour, beyond the first (Resend).
+pub const RESENDS_PER_HOUR: usize = 3;
 /// A sign-in alert's "This wasn't me" link works this long: longer than a reset link, since
 /// people read such messages late, and a session it ends may live for days.
 pub const SIGNIN_ALERT_LINK_TTL: Millis = 7 * DAY;
@@ -140,9 +142,32 @@ pub fn human_time(ms: Millis, zone: Option<&Zone>) -> String {
     }
 }
 
+/// A wait as people say it: "42 minutes", "1 minute", "30 seconds" (minutes rounded up).
+pub fn wait_in_words(secs: u64) -> String {
+    let (n, unit) = if secs >= 60 {
+        (secs.div_ceil(60), "minute")
+    } else {
+        (secs, "second")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_are_said_in_words() {
+        assert_eq!(wait_in_words(1), "1 second");
+        assert_eq!(wait_in_words(59), "59 seconds");
+        assert_eq!(wait_in_words(60), "1 minute");
+        assert_eq!(wait_in_words(61), "2 minutes");
+        assert_eq!(wait_in_words(3600), "60 minutes");
+    }
 
     #[test]
     fn transient_failures_retry_within_30_s_then_for_a_day() {

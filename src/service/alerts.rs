@@ -18,15 +18,16 @@ use crate::domain::session::EndReason;
 use crate::store::{Member, NewMail, NewSession, NewSigninAlert, SigninAlertLink, Which};
 
 use super::ending::Scope;
-use super::settings::SecurityChange;
+use super::links::plausible_token;
+use super::mail::render_parts;
+use super::settings::{PerRoleChange, SecurityChange};
 use super::{Service, ServiceError, ServiceResult, new_id, random_hex, token_hash};
 
 /// The kind of the outbox rows of sign-in alerts.
 pub const SIGNIN_ALERT_KIND: &str = "signin_alert";
 
-#[derive(Template)]
-#[template(path = "mail/signin_alert.txt")]
-struct AlertText<'a> {
+/// What a sign-in alert says.
+struct Alert<'a> {
     name: &'a str,
     account: &'a str,
     at: &'a str,
@@ -37,15 +38,15 @@ struct AlertText<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "mail/signin_alert.txt")]
+struct AlertText<'a> {
+    m: &'a Alert<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "mail/signin_alert.html")]
 struct AlertHtml<'a> {
-    name: &'a str,
-    account: &'a str,
-    at: &'a str,
-    device: &'a str,
-    ip: &'a str,
-    role: &'a str,
-    url: &'a str,
+    m: &'a Alert<'a>,
 }
 
 /// What using a "This wasn't me" link did.
@@ -82,8 +83,7 @@ impl Service {
             crate::domain::member::MemberKind::Agent => "agent",
             crate::domain::member::MemberKind::Admin => "administrator",
         };
-        let render_err = |e: askama::Error| ServiceError::Internal(format!("alert message: {e}"));
-        let text = AlertText {
+        let m = Alert {
             name: &name,
             account: &account_name,
             at: &at,
@@ -91,20 +91,8 @@ impl Service {
             ip: &ip,
             role,
             url: &url,
-        }
-        .render()
-        .map_err(render_err)?;
-        let html = AlertHtml {
-            name: &name,
-            account: &account_name,
-            at: &at,
-            device: &session.device,
-            ip: &ip,
-            role,
-            url: &url,
-        }
-        .render()
-        .map_err(render_err)?;
+        };
+        let (text, html) = render_parts(AlertText { m: &m }, AlertHtml { m: &m }, "alert")?;
         Ok(Some(NewSigninAlert {
             token_hash: token_hash(&token),
             expires_at: session.started_at + SIGNIN_ALERT_LINK_TTL,
@@ -129,7 +117,7 @@ impl Service {
         token: &str,
     ) -> ServiceResult<Option<SigninAlertLink>> {
         let token = token.trim();
-        if !super::reset::plausible_token(token) {
+        if !plausible_token(token) {
             return Ok(None);
         }
         Ok(self
@@ -150,7 +138,7 @@ impl Service {
         ip: ClientIp,
     ) -> ServiceResult<AlertUsed> {
         let token = token.trim();
-        if !super::reset::plausible_token(token) {
+        if !plausible_token(token) {
             return Err(ServiceError::LinkExpired);
         }
         let now = self.now();
@@ -221,16 +209,10 @@ impl Service {
         before: SigninAlerts,
         change: &SecurityChange,
     ) -> ServiceResult<()> {
-        if let Some(admins) = change.signin_alerts_admins
-            && admins != before.admins
-            && !actor.primary
-        {
-            return Err(ServiceError::Forbidden(
-                "only the primary administrator may change sign-in alerts for administrators"
-                    .to_string(),
-            ));
-        }
-        Ok(())
+        signin_alerts_change(before, change).check(
+            actor,
+            "only the primary administrator may change sign-in alerts for administrators",
+        )
     }
 
     /// Applies the sign-in alerts part of a Security change (checked before anything was
@@ -241,30 +223,25 @@ impl Service {
         before: SigninAlerts,
         change: &SecurityChange,
     ) -> ServiceResult<()> {
-        let after = SigninAlerts {
-            agents: change.signin_alerts_agents.unwrap_or(before.agents),
-            admins: change.signin_alerts_admins.unwrap_or(before.admins),
-        };
-        if after == before {
+        let c = signin_alerts_change(before, change);
+        let (agents, admins) = c.after();
+        if (agents, admins) == c.before {
             return Ok(());
         }
         self.store
-            .set_signin_alerts(&actor.account_id, after)
+            .set_signin_alerts(&actor.account_id, SigninAlerts { agents, admins })
             .await?;
-        let show = |b: bool| if b { "on" } else { "off" };
-        self.audit_by(
-            actor,
-            AuditKind::SettingsChanged,
-            None,
-            format!(
-                "sign-in alerts for agents {} → {}, for administrators {} → {}",
-                show(before.agents),
-                show(after.agents),
-                show(before.admins),
-                show(after.admins)
-            ),
-        )
-        .await;
+        self.audit_per_role(actor, &c).await;
         Ok(())
+    }
+}
+
+fn signin_alerts_change(before: SigninAlerts, change: &SecurityChange) -> PerRoleChange {
+    PerRoleChange {
+        what: "sign-in alerts",
+        shown: ("on", "off"),
+        before: (before.agents, before.admins),
+        agents: change.signin_alerts_agents,
+        admins: change.signin_alerts_admins,
     }
 }

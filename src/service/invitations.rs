@@ -8,24 +8,24 @@ use askama::Template;
 use crate::domain::ClientIp;
 use crate::domain::audit::AuditKind;
 use crate::domain::email;
-use crate::domain::mail::{INVITATION_LINK_TTL, TOKEN_BYTES, human_time, one_line_name};
+use crate::domain::mail::{
+    INVITATION_LINK_TTL, RESENDS_PER_HOUR, TOKEN_BYTES, human_time, one_line_name, wait_in_words,
+};
 use crate::domain::member::MemberKind;
-use crate::domain::password::{self, MAX_PASSWORD_CHARS};
 use crate::domain::policy::Actor;
 use crate::events::Event;
-use crate::store::{Member, NewInvitation, NewMail, NewMember};
+use crate::store::{Member, NewInvitation, NewMail, NewMember, PasswordLink};
 
-use super::reset::plausible_token;
+use super::mail::render_parts;
 use super::signin::SignInStep;
 use super::team::address_rule;
-use super::{Service, ServiceError, ServiceResult, new_id, passwords, random_hex, token_hash};
+use super::{Service, ServiceError, ServiceResult, limiter, new_id, random_hex, token_hash};
 
 /// The kind of the outbox rows of invitation messages.
 pub const INVITATION_KIND: &str = "invitation";
 
-#[derive(Template)]
-#[template(path = "mail/invitation.txt")]
-struct InvitationText<'a> {
+/// What an invitation message says.
+struct Invitation<'a> {
     name: &'a str,
     inviter: &'a str,
     account: &'a str,
@@ -36,15 +36,15 @@ struct InvitationText<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "mail/invitation.txt")]
+struct InvitationText<'a> {
+    m: &'a Invitation<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "mail/invitation.html")]
 struct InvitationHtml<'a> {
-    name: &'a str,
-    inviter: &'a str,
-    account: &'a str,
-    role: &'a str,
-    url: &'a str,
-    expires: &'a str,
-    mfa_required: bool,
+    m: &'a Invitation<'a>,
 }
 
 /// Whom an invitation is for, as the message names them.
@@ -78,7 +78,9 @@ impl Service {
 
     /// Sends a person who has not accepted yet a new invitation; their earlier links stop
     /// working. Needs what changing their password needs; someone who already chose a
-    /// password (or is disabled) is [`ServiceError::NotInvited`].
+    /// password (or is disabled) is [`ServiceError::NotInvited`]. At most
+    /// [`RESENDS_PER_HOUR`] within an hour: past that it is
+    /// [`ServiceError::TooManyInvitations`], and nothing is sent.
     #[tracing::instrument(skip_all, fields(account = %actor.account_id, actor = %actor.member_id, kind = ?kind, id = %id))]
     pub async fn resend_invitation(
         &self,
@@ -91,21 +93,13 @@ impl Service {
         if !member.invited || member.disabled {
             return Err(ServiceError::NotInvited);
         }
-        let invitation = self
-            .invitation(
-                actor,
-                Invitee {
-                    kind: member.kind,
-                    name: &member.name,
-                    email: &member.email,
-                },
-            )
-            .await?;
-        if !self
-            .store
-            .renew_invitation(&actor.account_id, &member.id, &invitation)
-            .await?
-        {
+        let attempt = self.reserve_resend(&member).await?;
+        let renewed = self.renew_invitation(actor, &member).await;
+        if !matches!(renewed, Ok(true)) {
+            // Nothing was sent: it does not count against the limit.
+            self.forgive(&attempt).await;
+        }
+        if !renewed? {
             // Accepted (or disabled) between the read and the write.
             return Err(ServiceError::NotInvited);
         }
@@ -123,6 +117,52 @@ impl Service {
         Ok(())
     }
 
+    /// Counts a new invitation for `member` against [`limiter::INVITATION_RESENDS`], or
+    /// refuses it, saying in words when the next may go.
+    async fn reserve_resend(&self, member: &Member) -> ServiceResult<String> {
+        let key = token_hash(&format!(
+            "invitation-resend:{}:{}",
+            member.account_id, member.id
+        ));
+        match self
+            .reserve_limited(&[key], &[Some(limiter::INVITATION_RESENDS)])
+            .await
+        {
+            Err(ServiceError::RateLimited { retry_after_secs }) => {
+                Err(ServiceError::TooManyInvitations {
+                    retry_after_secs,
+                    message: format!(
+                        "{} was sent {RESENDS_PER_HOUR} new invitations within the last hour, \
+                         as many as an hour allows; nothing was sent now. Another can be sent \
+                         in {}",
+                        one_line_name(&member.name),
+                        wait_in_words(retry_after_secs)
+                    ),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// A new link and its message for `member`, in place of their earlier links: whether
+    /// they were still invited (and enabled) to receive it.
+    async fn renew_invitation(&self, actor: &Actor, member: &Member) -> ServiceResult<bool> {
+        let invitation = self
+            .invitation(
+                actor,
+                Invitee {
+                    kind: member.kind,
+                    name: &member.name,
+                    email: &member.email,
+                },
+            )
+            .await?;
+        Ok(self
+            .store
+            .renew_invitation(&actor.account_id, &member.id, &invitation)
+            .await?)
+    }
+
     /// Accepts an invitation: sets the person's password and signs them in like a sign-in's
     /// password step would (a restricted session to set up the second factor first, where the
     /// account requires one). An unknown, used or expired token is [`ServiceError::LinkExpired`]
@@ -136,26 +176,8 @@ impl Service {
         ip: ClientIp,
         user_agent: &str,
     ) -> ServiceResult<SignInStep> {
-        password::check_new_password(&new_password)
-            .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
-        if new_password.chars().count() > MAX_PASSWORD_CHARS {
-            return Err(ServiceError::invalid("password", "password is too long"));
-        }
-        let token = token.trim();
-        if !plausible_token(token) {
-            return Err(ServiceError::LinkExpired);
-        }
-        let hash = passwords::hash(new_password).await?;
-        let Some(accepted) = self
-            .store
-            .accept_invitation(account_id, &token_hash(token), &hash, self.now())
-            .await?
-        else {
-            return Err(ServiceError::LinkExpired);
-        };
         let member = self
-            .store
-            .member(&accepted.account_id, &accepted.member_id)
+            .set_password_with_link(PasswordLink::Invitation, account_id, token, new_password)
             .await?;
         self.audit(
             &member.account_id,
@@ -176,20 +198,6 @@ impl Service {
         // The person has just used a link sent to their address: no sign-in alert about it.
         self.password_proven(member, &norm, ip, user_agent, None, true)
             .await
-    }
-
-    /// Whether an invitation token still works, for the page that asks for the password
-    /// (which says at once when the link is spent).
-    pub async fn invitation_usable(&self, account_id: &str, token: &str) -> ServiceResult<bool> {
-        let token = token.trim();
-        if !plausible_token(token) {
-            return Ok(false);
-        }
-        Ok(self
-            .store
-            .usable_invitation(account_id, &token_hash(token), self.now())
-            .await?
-            .is_some())
     }
 
     /// A new link for `who` and the message that carries it, rendered.
@@ -217,8 +225,7 @@ impl Service {
             MemberKind::Agent => "an agent",
             MemberKind::Admin => "an administrator",
         };
-        let failed = |e: askama::Error| ServiceError::Internal(format!("invitation message: {e}"));
-        let text = InvitationText {
+        let m = Invitation {
             name: &name,
             inviter: &inviter,
             account: &account_name,
@@ -226,20 +233,12 @@ impl Service {
             url: &url,
             expires: &expires,
             mfa_required,
-        }
-        .render()
-        .map_err(failed)?;
-        let html = InvitationHtml {
-            name: &name,
-            inviter: &inviter,
-            account: &account_name,
-            role,
-            url: &url,
-            expires: &expires,
-            mfa_required,
-        }
-        .render()
-        .map_err(failed)?;
+        };
+        let (text, html) = render_parts(
+            InvitationText { m: &m },
+            InvitationHtml { m: &m },
+            "invitation",
+        )?;
         Ok(NewInvitation {
             token_hash: token_hash(&token),
             expires_at,

@@ -7,6 +7,7 @@
 //! instance on it applies the same limits and a restart does not reset them; this module is
 //! the rule.
 
+use crate::domain::mail::RESENDS_PER_HOUR;
 use crate::domain::time::{HOUR, Millis};
 use crate::store::FailureWindow;
 
@@ -31,6 +32,14 @@ pub const PER_IP: Limits = Limits {
     free: 20,
     cap: 500,
     max_delay: 15 * 60_000,
+};
+
+/// New invitations for one person (Resend): at most [`RESENDS_PER_HOUR`] within the window,
+/// then none until the oldest of them is an hour old.
+pub const INVITATION_RESENDS: Limits = Limits {
+    free: RESENDS_PER_HOUR,
+    cap: RESENDS_PER_HOUR,
+    max_delay: HOUR,
 };
 
 /// How far back failures count.

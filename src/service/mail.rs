@@ -45,6 +45,20 @@ impl Default for MailConfig {
     }
 }
 
+/// A message's two parts, rendered from the same values by its text and its HTML template
+/// (`templates/mail/{kind}.txt` and `.html`); `what` names the message in an error.
+pub(super) fn render_parts(
+    text: impl askama::Template,
+    html: impl askama::Template,
+    what: &str,
+) -> super::ServiceResult<(String, String)> {
+    let failed = |e: askama::Error| super::ServiceError::Internal(format!("{what} message: {e}"));
+    Ok((
+        text.render().map_err(failed)?,
+        html.render().map_err(failed)?,
+    ))
+}
+
 /// The sender when `--mail-from` is not given.
 pub fn default_from() -> Mailbox {
     Mailbox::new(

@@ -337,17 +337,11 @@ impl Service {
         before: &MfaPolicy,
         change: &super::settings::SecurityChange,
     ) -> ServiceResult<()> {
-        if let Some(admins) = change.mfa_required_admins
-            && admins != before.admins
-            && !actor.primary
-        {
-            return Err(ServiceError::Forbidden(
-                "only the primary administrator may change whether administrators need a \
-                 second factor"
-                    .to_string(),
-            ));
-        }
-        Ok(())
+        mfa_policy_change(before, change).check(
+            actor,
+            "only the primary administrator may change whether administrators need a second \
+             factor",
+        )
     }
 
     /// Applies the policy part of a Security change (checked before anything was applied).
@@ -358,28 +352,15 @@ impl Service {
         before: MfaPolicy,
         change: &super::settings::SecurityChange,
     ) -> ServiceResult<()> {
-        let after = MfaPolicy {
-            agents: change.mfa_required_agents.unwrap_or(before.agents),
-            admins: change.mfa_required_admins.unwrap_or(before.admins),
-        };
-        if after == before {
+        let c = mfa_policy_change(&before, change);
+        let (agents, admins) = c.after();
+        if (agents, admins) == c.before {
             return Ok(());
         }
-        self.store.set_mfa_policy(&actor.account_id, after).await?;
-        let show = |b: bool| if b { "required" } else { "optional" };
-        self.audit_by(
-            actor,
-            AuditKind::SettingsChanged,
-            None,
-            format!(
-                "second factor for agents {} → {}, for administrators {} → {}",
-                show(before.agents),
-                show(after.agents),
-                show(before.admins),
-                show(after.admins)
-            ),
-        )
-        .await;
+        self.store
+            .set_mfa_policy(&actor.account_id, MfaPolicy { agents, admins })
+            .await?;
+        self.audit_per_role(actor, &c).await;
         Ok(())
     }
 
@@ -451,3 +432,16 @@ fn pad(key: &[u8], member_id: &str, nonce: &[u8]) -> ServiceResult<Vec<u8>> {
 
 /// How long the second step of a sign-in may take.
 pub const SECOND_STEP_TTL: Millis = 5 * crate::domain::time::MINUTE;
+
+fn mfa_policy_change(
+    before: &MfaPolicy,
+    change: &super::settings::SecurityChange,
+) -> super::settings::PerRoleChange {
+    super::settings::PerRoleChange {
+        what: "second factor",
+        shown: ("required", "optional"),
+        before: (before.agents, before.admins),
+        agents: change.mfa_required_agents,
+        admins: change.mfa_required_admins,
+    }
+}

@@ -30,6 +30,7 @@ pub(crate) mod ending;
 pub mod invitations;
 pub mod keys;
 pub mod limiter;
+pub(crate) mod links;
 pub mod mail;
 pub mod mailer;
 pub mod metrics;
@@ -110,6 +111,13 @@ pub enum ServiceError {
     LinkExpired,
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
+    /// A person was sent as many new invitations as an hour allows; the message says when the
+    /// next one may go, in words.
+    #[error("{message}")]
+    TooManyInvitations {
+        retry_after_secs: u64,
+        message: String,
+    },
     #[error("service temporarily unavailable")]
     Unavailable,
     #[error("internal error: {0}")]

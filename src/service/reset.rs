@@ -12,16 +12,14 @@ use crate::domain::mail::{
     RESET_LINK_TTL, RESET_WINDOW, RESETS_PER_WINDOW, TOKEN_BYTES, human_time, one_line_name,
 };
 use crate::domain::member::MemberKind;
-use crate::domain::password::{self, MAX_PASSWORD_CHARS};
 use crate::domain::session::EndReason;
 use crate::domain::zone::Zone;
-use crate::store::{NewMail, ResetRequest, Which};
+use crate::store::{NewMail, PasswordLink, ResetRequest, Which};
 
 use super::ending::Scope;
+use super::mail::render_parts;
 use super::throttling::address_key;
-use super::{
-    Service, ServiceError, ServiceResult, limiter, new_id, passwords, random_hex, token_hash,
-};
+use super::{Service, ServiceError, ServiceResult, limiter, new_id, random_hex, token_hash};
 
 /// The kind of the outbox rows of reset messages.
 pub const RESET_KIND: &str = "password_reset";
@@ -32,29 +30,25 @@ struct ResetLink {
     url: String,
 }
 
-#[derive(Template)]
-#[template(path = "mail/password_reset.txt")]
-struct ResetText<'a> {
+/// What a reset message says.
+struct Reset<'a> {
     name: &'a str,
     account: &'a str,
     at: &'a str,
     ip: &'a str,
     links: &'a [ResetLink],
+}
+
+#[derive(Template)]
+#[template(path = "mail/password_reset.txt")]
+struct ResetText<'a> {
+    m: &'a Reset<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "mail/password_reset.html")]
 struct ResetHtml<'a> {
-    name: &'a str,
-    account: &'a str,
-    at: &'a str,
-    ip: &'a str,
-    links: &'a [ResetLink],
-}
-
-/// Tokens in links are hex: anything else (or longer) is no token of ours.
-pub(crate) fn plausible_token(token: &str) -> bool {
-    token.len() == TOKEN_BYTES * 2 && token.bytes().all(|b| b.is_ascii_hexdigit())
+    m: &'a Reset<'a>,
 }
 
 impl Service {
@@ -113,24 +107,14 @@ impl Service {
         let at = human_time(now, zone.as_ref());
         let account_name = one_line_name(&account.name);
         let shown_ip = ip.to_string();
-        let text = ResetText {
+        let m = Reset {
             name: &name,
             account: &account_name,
             at: &at,
             ip: &shown_ip,
             links: &links,
-        }
-        .render()
-        .map_err(|e| ServiceError::Internal(format!("reset message: {e}")))?;
-        let html = ResetHtml {
-            name: &name,
-            account: &account_name,
-            at: &at,
-            ip: &shown_ip,
-            links: &links,
-        }
-        .render()
-        .map_err(|e| ServiceError::Internal(format!("reset message: {e}")))?;
+        };
+        let (text, html) = render_parts(ResetText { m: &m }, ResetHtml { m: &m }, "reset")?;
         let request = ResetRequest {
             links: rows,
             expires_at: now + RESET_LINK_TTL,
@@ -217,35 +201,20 @@ impl Service {
         new_password: String,
         ip: ClientIp,
     ) -> ServiceResult<()> {
-        password::check_new_password(&new_password)
-            .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
-        if new_password.chars().count() > MAX_PASSWORD_CHARS {
-            return Err(ServiceError::invalid("password", "password is too long"));
-        }
-        let token = token.trim();
-        if !plausible_token(token) {
-            return Err(ServiceError::LinkExpired);
-        }
-        let hash = passwords::hash(new_password).await?;
-        let Some(used) = self
-            .store
-            .use_password_reset(account_id, &token_hash(token), &hash, self.now())
-            .await?
-        else {
-            return Err(ServiceError::LinkExpired);
-        };
-        let member = self.store.member(&used.account_id, &used.member_id).await?;
+        let member = self
+            .set_password_with_link(PasswordLink::Reset, account_id, token, new_password)
+            .await?;
         self.audit(
-            &used.account_id,
+            &member.account_id,
             AuditKind::PasswordReset,
-            Some(&used.member_id),
-            Some(&used.member_id),
+            Some(&member.id),
+            Some(&member.id),
             Some(ip),
             "password set with a link sent by e-mail".to_string(),
         )
         .await;
         self.end(
-            Scope::Account(&used.account_id),
+            Scope::Account(&member.account_id),
             Which::People {
                 kind: member.kind,
                 ids: vec![member.id.clone()],
@@ -254,56 +223,17 @@ impl Service {
             None,
         )
         .await?;
-        self.forget_person(&used.account_id, &member.id, member.kind)
+        self.forget_person(&member.account_id, &member.id, member.kind)
             .await;
         Ok(())
-    }
-
-    /// Whether a reset token is one that still works, for the page that asks for the new
-    /// password (which says at once when the link is spent).
-    pub async fn reset_link_usable(&self, account_id: &str, token: &str) -> ServiceResult<bool> {
-        let token = token.trim();
-        if !plausible_token(token) {
-            return Ok(false);
-        }
-        Ok(self
-            .store
-            .password_reset_usable(account_id, &token_hash(token), self.now())
-            .await?)
     }
 
     /// Counts an attempt against the client's address, with sign-in's limit for addresses
     /// (and in the same counts), or refuses it (429).
     async fn reserve_address_attempt(&self, ip: ClientIp) -> ServiceResult<()> {
-        let now = self.now();
-        let keys = vec![token_hash(&format!("ip:{}", address_key(ip)))];
-        let wait = |windows: &[crate::store::FailureWindow]| {
-            windows
-                .iter()
-                .filter_map(|w| limiter::wait_secs(*w, limiter::PER_IP, now))
-                .max()
-        };
-        let allow = |windows: &[crate::store::FailureWindow]| wait(windows).is_none();
-        match self
-            .store
-            .reserve_signin_attempt(&keys, now - limiter::WINDOW, now, &allow)
-            .await?
-        {
-            Ok(_) => Ok(()),
-            Err(windows) => Err(ServiceError::RateLimited {
-                retry_after_secs: wait(&windows).unwrap_or(1),
-            }),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tokens_have_one_shape() {
-        assert!(super::plausible_token(&"ab".repeat(32)));
-        assert!(!super::plausible_token(&"ab".repeat(31)));
-        assert!(!super::plausible_token(&"zz".repeat(32)));
-        assert!(!super::plausible_token(&"a".repeat(10_000)));
+        let key = token_hash(&format!("ip:{}", address_key(ip)));
+        self.reserve_limited(&[key], &[Some(limiter::PER_IP)])
+            .await
+            .map(drop)
     }
 }

@@ -11,6 +11,69 @@ use super::{Service, ServiceError, ServiceResult};
 use crate::domain::session::EndReason;
 use crate::store::Which;
 
+/// A change to a Security setting with one switch for agents and one for administrators,
+/// the administrators' the primary administrator's to change (who must have a second
+/// factor, who is told of sign-ins): the check and the audit entry, written once.
+pub(crate) struct PerRoleChange {
+    /// What the audit entry calls it ("second factor", "sign-in alerts").
+    pub what: &'static str,
+    /// How a switch reads there, on and off ("required", "optional").
+    pub shown: (&'static str, &'static str),
+    /// (agents, administrators) before.
+    pub before: (bool, bool),
+    /// What the request sets; None keeps it.
+    pub agents: Option<bool>,
+    pub admins: Option<bool>,
+}
+
+impl PerRoleChange {
+    /// (agents, administrators) after.
+    pub fn after(&self) -> (bool, bool) {
+        (
+            self.agents.unwrap_or(self.before.0),
+            self.admins.unwrap_or(self.before.1),
+        )
+    }
+
+    /// Refuses a change of the administrators' switch by anyone but the primary
+    /// administrator, with `refusal`: a sub-administrator could otherwise weaken what guards
+    /// or warns their superiors.
+    pub fn check(&self, actor: &Actor, refusal: &str) -> ServiceResult<()> {
+        if let Some(admins) = self.admins
+            && admins != self.before.1
+            && !actor.primary
+        {
+            return Err(ServiceError::Forbidden(refusal.to_string()));
+        }
+        Ok(())
+    }
+}
+
+impl Service {
+    /// Audits a per-role change that was applied (nothing when nothing changed).
+    pub(crate) async fn audit_per_role(&self, actor: &Actor, c: &PerRoleChange) {
+        let after = c.after();
+        if after == c.before {
+            return;
+        }
+        let show = |b: bool| if b { c.shown.0 } else { c.shown.1 };
+        self.audit_by(
+            actor,
+            AuditKind::SettingsChanged,
+            None,
+            format!(
+                "{} for agents {} → {}, for administrators {} → {}",
+                c.what,
+                show(c.before.0),
+                show(after.0),
+                show(c.before.1),
+                show(after.1)
+            ),
+        )
+        .await;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecuritySettings {
     pub agent_idle_timeout_minutes: i64,

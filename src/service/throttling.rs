@@ -46,16 +46,25 @@ impl Service {
         keys: &[String],
         known_device: bool,
     ) -> ServiceResult<String> {
+        let person = (!known_device).then_some(limiter::PER_ACCOUNT);
+        self.reserve_limited(keys, &[person, Some(limiter::PER_IP)])
+            .await
+    }
+
+    /// Reserves one attempt under every key (throttling's counts: `ThrottleStore`), each
+    /// limited by its `limits` (none: counted, not limited), or refuses it (429) with the
+    /// longest wait any key's limit asks for. Returns the attempt, for `forgive`.
+    pub(crate) async fn reserve_limited(
+        &self,
+        keys: &[String],
+        limits: &[Option<limiter::Limits>],
+    ) -> ServiceResult<String> {
         let now = self.now();
-        let limits = [limiter::PER_ACCOUNT, limiter::PER_IP];
-        let applies = |i: usize| !(i == 0 && known_device);
         let wait = |windows: &[FailureWindow]| {
             windows
                 .iter()
                 .zip(limits)
-                .enumerate()
-                .filter(|(i, _)| applies(*i))
-                .filter_map(|(_, (w, l))| limiter::wait_secs(*w, l, now))
+                .filter_map(|(w, l)| l.and_then(|l| limiter::wait_secs(*w, l, now)))
                 .max()
         };
         let allow = |windows: &[FailureWindow]| wait(windows).is_none();
@@ -71,13 +80,18 @@ impl Service {
         }
     }
 
+    /// Takes back an attempt reserved for something that did not happen after all.
+    pub(crate) async fn forgive(&self, attempt: &str) {
+        if let Err(e) = self.store.forgive_signin_attempt(attempt).await {
+            tracing::warn!(error = %e, "could not take back a reserved attempt");
+        }
+    }
+
     /// The password was right: the reserved attempt was no failure, and, when `clear` (the
     /// person is the only one on their address, see [`sole_holder`]), the address's earlier
     /// failures are forgiven.
     pub(crate) async fn forgive_attempt(&self, attempt: &str, person_key: &str, clear: bool) {
-        if let Err(e) = self.store.forgive_signin_attempt(attempt).await {
-            tracing::warn!(error = %e, "could not forgive a sign-in attempt");
-        }
+        self.forgive(attempt).await;
         if !clear {
             return;
         }

@@ -16,13 +16,6 @@ pub struct NewInvitation {
     pub now: Millis,
 }
 
-/// An invitation that was accepted: whose password was set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AcceptedInvitation {
-    pub account_id: String,
-    pub member_id: String,
-}
-
 /// People added by invitation, and their links.
 #[async_trait]
 pub trait InvitationStore: Send + Sync {
@@ -45,24 +38,4 @@ pub trait InvitationStore: Send + Sync {
         member_id: &str,
         invitation: &NewInvitation,
     ) -> StoreResult<bool>;
-    /// Accepts an invitation of the account: one conditional UPDATE marks the link used if it
-    /// is unused and not expired at `now` (so of two acceptances at once exactly one gets the
-    /// person), and in the same transaction sets the password hash, ends the invited state
-    /// and spends the person's other links. `None` for an unknown, used or expired token, or
-    /// a person disabled or no longer invited.
-    async fn accept_invitation(
-        &self,
-        account_id: &str,
-        token_hash: &str,
-        password_hash: &str,
-        now: Millis,
-    ) -> StoreResult<Option<AcceptedInvitation>>;
-    /// Whether an invitation token (of the account) is unused and not expired at `now`, and
-    /// the person is still invited: the person it is for.
-    async fn usable_invitation(
-        &self,
-        account_id: &str,
-        token_hash: &str,
-        now: Millis,
-    ) -> StoreResult<Option<String>>;
 }

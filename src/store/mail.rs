@@ -74,13 +74,6 @@ pub struct ResetRequest {
     pub window_start: Millis,
 }
 
-/// A reset link that was used: whose password to set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsedReset {
-    pub account_id: String,
-    pub member_id: String,
-}
-
 /// A sign-in alert, written in the transaction that starts the session it is about: its
 /// "This wasn't me" link (the token's hash) and the message that carries it.
 #[derive(Debug, Clone)]
@@ -129,24 +122,6 @@ pub trait MailStore: Send + Sync {
         recipient_norm: &str,
         since: Millis,
     ) -> StoreResult<i64>;
-    /// Uses a reset link of the account: one conditional UPDATE marks it used if it is unused
-    /// and not expired at `now`, so of two confirmations at once exactly one gets the person; in the same
-    /// transaction sets their password hash and makes every other link of theirs unusable.
-    /// `None` for an unknown, used or expired token.
-    async fn use_password_reset(
-        &self,
-        account_id: &str,
-        token_hash: &str,
-        password_hash: &str,
-        now: Millis,
-    ) -> StoreResult<Option<UsedReset>>;
-    /// Whether a reset link's token (of the account) is unused and not expired at `now`.
-    async fn password_reset_usable(
-        &self,
-        account_id: &str,
-        token_hash: &str,
-        now: Millis,
-    ) -> StoreResult<bool>;
     /// Claims up to `limit` messages due at `now` until `lease_until`, oldest first, never one
     /// another caller holds (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
     /// `UPDATE … RETURNING` under the write lock). A claim whose lease ran out (its instance

@@ -7,7 +7,8 @@
 //! The traits, one per aggregate, each in its own file beside this one: [`AccountStore`],
 //! [`SecretStore`], [`PeopleStore`], [`SessionStore`] (endings included), [`AuditStore`],
 //! [`ThrottleStore`], [`ChallengeStore`], [`MfaStore`], [`PolicyStore`], [`PresenceStore`],
-//! [`WebhookStore`], [`MailStore`] (the e-mail outbox and reset links), [`InvitationStore`], [`RetentionStore`], [`MetricsStore`], [`SsoStore`] (single sign-on) and [`DatabaseStore`] (health and
+//! [`WebhookStore`], [`MailStore`] (the e-mail outbox and reset links), [`InvitationStore`], [`LinkStore`]
+//! (setting a password through a single-use link), [`RetentionStore`], [`MetricsStore`], [`SsoStore`] (single sign-on) and [`DatabaseStore`] (health and
 //! upkeep). [`Store`] is all of them, for the service to hold as one object: through a
 //! `dyn Store` every aggregate's methods are in reach; code holding a concrete store brings the
 //! traits into scope with `store::prelude`. What only tests need is [`testing::TestStore`],
@@ -33,6 +34,7 @@ mod audit;
 mod challenges;
 mod database;
 mod invitations;
+mod links;
 mod mail;
 mod metrics;
 mod mfa;
@@ -56,6 +58,7 @@ pub use audit::*;
 pub use challenges::*;
 pub use database::*;
 pub use invitations::*;
+pub use links::*;
 pub use mail::*;
 pub use metrics::*;
 pub use mfa::*;
@@ -75,7 +78,7 @@ pub use webhooks::*;
 pub mod prelude {
     pub use super::{
         AccountStore, AssertionKeyStore, AuditStore, ChallengeStore, DatabaseStore,
-        InvitationStore, MailStore, MetricsStore, MfaStore, PeopleStore, PolicyStore,
+        InvitationStore, LinkStore, MailStore, MetricsStore, MfaStore, PeopleStore, PolicyStore,
         PresenceStore, RetentionStore, SecretStore, SessionStore, SsoStore, Store, ThrottleStore,
         WebhookStore,
     };
@@ -120,6 +123,7 @@ pub trait Store:
     + WebhookStore
     + MailStore
     + InvitationStore
+    + LinkStore
     + RetentionStore
     + MetricsStore
     + AssertionKeyStore
@@ -143,6 +147,7 @@ impl<T> Store for T where
         + WebhookStore
         + MailStore
         + InvitationStore
+        + LinkStore
         + RetentionStore
         + MetricsStore
         + AssertionKeyStore

@@ -132,6 +132,17 @@ impl From<ServiceError> for ApiError {
                     format!("too many attempts; try again in {retry_after_secs} seconds"),
                 )
             },
+            E::TooManyInvitations {
+                retry_after_secs,
+                message,
+            } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_invitations",
+                    message,
+                )
+            },
             // A client told when to come back does not hammer a database on its way up.
             E::Unavailable => Self {
                 retry_after: Some(UNAVAILABLE_RETRY_SECS),

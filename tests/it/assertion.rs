@@ -105,7 +105,7 @@ fn jwks_url(base: &str) -> String {
 }
 
 /// The token with its claims naming someone else (`sub`, `groups`), the signature kept.
-fn tampered(token: &str) -> String {
+pub(crate) fn tampered(token: &str) -> String {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let parts: Vec<&str> = token.split('.').collect();
@@ -289,7 +289,7 @@ fn fast_keys() -> ServerConfig {
     ServerConfig {
         sweep_interval: Duration::from_secs(3600),
         assertion_key_tick: Duration::from_millis(20),
-        ..Default::default()
+        ..crate::support::server_config()
     }
 }
 

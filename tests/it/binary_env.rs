@@ -122,7 +122,7 @@ async fn serve_takes_its_documented_environment() {
     let outbox = dir.path().join("outbox");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let file = loop {
-        if let Some(f) = crate::mail::eml_files(&outbox).into_iter().next() {
+        if let Some(f) = crate::mail_support::eml_files(&outbox).into_iter().next() {
             break f;
         }
         assert!(

@@ -527,7 +527,7 @@ impl App {
             service: ServiceConfig {
                 presence_grace_ms: GRACE_MS,
             },
-            ..Default::default()
+            ..crate::support::server_config()
         };
         config.mail.transport =
             deskward::service::mailer::Transport::Files(mail_dir.path().to_path_buf());

@@ -10,13 +10,13 @@ use serde_json::{Value, json};
 
 use deskward::clock::SystemClock;
 use deskward::domain::member::MemberKind;
-use deskward::server::ServerConfig;
 
 use crate::browser::{
     App, Browser, CHROME_WINDOWS_UA, ChromeDriver, FIREFOX_LINUX_UA, PASSWORD, PRIMARY_EMAIL,
     PRIMARY_PASSWORD,
 };
 use crate::db::{Backend, TestDb};
+use crate::mail_support::links_in_files;
 use crate::support::{Serving, serve};
 
 /// The WCAG levels axe checks here: 2.0, 2.1 and 2.2, A and AA.
@@ -86,7 +86,7 @@ pub(crate) async fn empty_server() -> (Serving, TestDb) {
     let store = deskward::store::connect(&db.url)
         .await
         .expect("open the test database");
-    let config = ServerConfig::default();
+    let config = crate::support::server_config();
     let svc = deskward::server::build(
         store,
         Arc::new(SystemClock),
@@ -165,13 +165,8 @@ async fn every_page_passes_axe_at_wcag_2_2_aa() {
         .member;
     let invite_link =
         crate::browser::eventually("the invitation", crate::browser::WAIT, async || {
-            let re = regex::Regex::new("/invite/[0-9a-f]{64}").expect("a pattern");
-            Ok(crate::mail::eml_files(app.mail_dir.path())
-                .into_iter()
-                .find_map(|f| {
-                    let raw = std::fs::read_to_string(f).ok()?.replace("=\r\n", "");
-                    re.find(&raw).map(|m| m.as_str().to_string())
-                }))
+            let links = links_in_files(app.mail_dir.path(), &app.base, "/invite", None);
+            Ok(links.first().map(|l| l[app.base.len()..].to_string()))
         })
         .await;
 

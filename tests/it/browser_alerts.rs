@@ -4,7 +4,7 @@
 //! signed out at once and told why, and the owner goes on to set a new password.
 
 use crate::browser::{App, Browser, ChromeDriver, PASSWORD, WAIT, eventually, truthy};
-use crate::mail::eml_files;
+use crate::mail_support::links_in_files;
 use crate::support::{PRIMARY_EMAIL, PRIMARY_PASSWORD};
 use deskward::domain::session::EndReason;
 use deskward::service::settings::SecurityChange;
@@ -13,25 +13,12 @@ const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// The "This wasn't me" link of the newest alert written so far that is addressed to `to`.
 pub(crate) async fn alert_link(app: &App, to: &str) -> String {
-    let re = regex::Regex::new(&format!(
-        "{}/signin-alert/[0-9a-f]{{64}}",
-        regex::escape(&app.base)
-    ))
-    .expect("a pattern");
     eventually("the alert message", WAIT, async || {
-        let found = eml_files(app.mail_dir.path())
-            .into_iter()
-            .rev()
-            .find_map(|f| {
-                let raw = std::fs::read_to_string(f).ok()?;
-                // Quoted-printable breaks long lines with "=" at their end.
-                let text = raw.replace("=\r\n", "");
-                if !text.contains(&format!("<{to}>")) {
-                    return None;
-                }
-                re.find(&text).map(|m| m.as_str().to_string())
-            });
-        Ok(found)
+        Ok(
+            links_in_files(app.mail_dir.path(), &app.base, "/signin-alert", Some(to))
+                .into_iter()
+                .next_back(),
+        )
     })
     .await
 }
@@ -129,15 +116,11 @@ async fn this_wasnt_me_signs_that_browser_out_and_leads_to_a_new_password() {
             .starts_with("That session has ended"),
     );
     // The intruder's tab was signed out at once, and told why.
-    eventually(
-        "the intruder's tab to reach the sign-in page",
-        WAIT,
-        async || {
-            let u = intruder.c.current_url().await?;
-            Ok((u.path() == "/login").then_some(()))
-        },
-    )
-    .await;
+    intruder
+        .wait_path("the intruder's tab to reach the sign-in page", |p| {
+            p.starts_with("/login")
+        })
+        .await;
     assert_eq!(
         intruder.text("main .info").await,
         EndReason::EndedByOwner.message()

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use deskward::clock::SystemClock;
 use deskward::domain::member::MemberKind;
-use deskward::server::ServerConfig;
 
 use crate::browser::{
     App, Browser, CHROME_WINDOWS_UA, ChromeDriver, PASSWORD, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT,
@@ -224,7 +223,7 @@ async fn demo_server() -> (crate::support::Serving, TestDb) {
     let store = deskward::store::connect(&db.url)
         .await
         .expect("open the test database");
-    let mut config = ServerConfig::default();
+    let mut config = crate::support::server_config();
     // The test's client says where it signs in from, as a proxy would.
     config.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     let svc = deskward::server::build(

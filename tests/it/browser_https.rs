@@ -17,7 +17,6 @@ use serde_json::json;
 use deskward::clock::SystemClock;
 use deskward::domain::member::MemberKind;
 use deskward::guarded::{self, Addresses};
-use deskward::server::ServerConfig;
 use deskward::service::NewPerson;
 use deskward::store::Member;
 
@@ -97,7 +96,7 @@ async fn acme_with_ann(url: &str) -> Member {
         store,
         Arc::new(SystemClock),
         deskward::events::EventBus::new(),
-        &ServerConfig::default(),
+        &crate::support::server_config(),
     );
     let (account, primary) = crate::support::create_acme_support(&svc).await;
     let ann = NewPerson {

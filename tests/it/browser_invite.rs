@@ -12,7 +12,7 @@ use crate::browser::{
     App, Browser, ChromeDriver, PRIMARY_EMAIL, PRIMARY_PASSWORD, WAIT, eventually,
 };
 use crate::db::Backend;
-use crate::mail::eml_files;
+use crate::mail_support::links_in_files;
 
 backend_tests!(
     an_invitation_from_the_add_page_to_a_signed_in_agent,
@@ -23,19 +23,8 @@ const CHOSEN: &str = "my own chosen passphrase";
 
 /// The invitation links of the messages written so far, oldest first.
 async fn links_in_mail(app: &App, at_least: usize) -> Vec<String> {
-    let re = regex::Regex::new(&format!(
-        "{}/invite/[0-9a-f]{{64}}",
-        regex::escape(&app.base)
-    ))
-    .expect("a pattern");
     eventually("the invitation messages", WAIT, async || {
-        let links: Vec<String> = eml_files(app.mail_dir.path())
-            .into_iter()
-            .filter_map(|f| {
-                let raw = std::fs::read_to_string(f).ok()?.replace("=\r\n", "");
-                re.find(&raw).map(|m| m.as_str().to_string())
-            })
-            .collect();
+        let links = links_in_files(app.mail_dir.path(), &app.base, "/invite", None);
         Ok((links.len() >= at_least).then_some(links))
     })
     .await

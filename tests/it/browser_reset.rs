@@ -6,7 +6,7 @@ use deskward::domain::session::EndReason;
 
 use crate::browser::{App, ChromeDriver, PASSWORD, WAIT, eventually};
 use crate::db::Backend;
-use crate::mail::eml_files;
+use crate::mail_support::links_in_files;
 
 backend_tests!(forgot_password_to_a_new_password_in_the_browser);
 
@@ -14,19 +14,14 @@ const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// The reset link of the one message written so far.
 async fn link_in_mail(app: &App) -> String {
-    let file = eventually("the reset message", WAIT, async || {
-        Ok(eml_files(app.mail_dir.path()).into_iter().next())
+    eventually("the reset message", WAIT, async || {
+        Ok(
+            links_in_files(app.mail_dir.path(), &app.base, "/reset", None)
+                .into_iter()
+                .next(),
+        )
     })
-    .await;
-    let raw = std::fs::read_to_string(file).expect("read the message");
-    // Quoted-printable breaks long lines with "=" at their end.
-    let text = raw.replace("=\r\n", "");
-    let re = regex::Regex::new(&format!(
-        "{}/reset/[0-9a-f]{{64}}",
-        regex::escape(&app.base)
-    ))
-    .expect("a pattern");
-    re.find(&text).expect("a reset link").as_str().to_string()
+    .await
 }
 
 async fn forgot_password_to_a_new_password_in_the_browser(backend: Backend) {
@@ -70,15 +65,11 @@ async fn forgot_password_to_a_new_password_in_the_browser(backend: Backend) {
     assert_eq!(b.sign_in(&app, &kim.email, NEW_PASSWORD).await, "/agent");
 
     // The other computer's tab was signed out when the password was set, and told why.
-    eventually(
-        "the other tab to reach the sign-in page",
-        WAIT,
-        async || {
-            let u = other.c.current_url().await?;
-            Ok((u.path() == "/login").then_some(()))
-        },
-    )
-    .await;
+    other
+        .wait_path("the other tab to reach the sign-in page", |p| {
+            p.starts_with("/login")
+        })
+        .await;
     assert_eq!(
         other.text("main .info").await,
         EndReason::PasswordReset.message()

@@ -592,3 +592,33 @@ async fn checkpoint_keeps_everything(backend: Backend) {
     assert_eq!(store.member("ac1", "ag1").await.unwrap().name, "Ann");
     assert_eq!(store.session("ac1", "se1").await.unwrap().member_id, "ag1");
 }
+
+/// Claims from a queue with four claimers at once until it is empty, and checks that every
+/// one of `expected` rows was claimed exactly once. `claim` takes one batch (its ids).
+pub(crate) async fn claimed_once_by_racers<Fut>(store: &Db, expected: usize, claim: fn(Db) -> Fut)
+where
+    Fut: std::future::Future<Output = Vec<String>> + Send + 'static,
+{
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = claim(store.clone()).await;
+                if batch.is_empty() {
+                    break;
+                }
+                mine.extend(batch);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: BTreeSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), expected, "every row claimed");
+    assert_eq!(unique.len(), expected, "none claimed twice");
+}

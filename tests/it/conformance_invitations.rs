@@ -4,7 +4,7 @@
 //! writes nothing for someone no longer invited; retention deletes expired links.
 
 use deskward::domain::time::{DAY, HOUR};
-use deskward::store::{NewInvitation, NewMail, Retained, StoreError};
+use deskward::store::{NewInvitation, NewMail, PasswordLink, Retained, StoreError};
 
 use crate::conformance::{Db, T0, add, admin, agent, make_account, open};
 use crate::db::Backend;
@@ -52,7 +52,10 @@ async fn an_invitation_writes_person_link_and_message_together_or_nothing(backen
     assert_eq!(mail.len(), 1);
     assert_eq!(mail[0].kind, "invitation");
     assert_eq!(
-        store.usable_invitation("ac1", "h-ann", T0).await.unwrap(),
+        store
+            .password_link_holder(PasswordLink::Invitation, "ac1", "h-ann", T0)
+            .await
+            .unwrap(),
         Some("ag-ann".to_string())
     );
     // Refused by the address rule: no person, no link, no message.
@@ -89,11 +92,17 @@ async fn an_invitation_writes_person_link_and_message_together_or_nothing(backen
         1
     );
     assert_eq!(
-        store.usable_invitation("ac1", "h-bo", T0).await.unwrap(),
+        store
+            .password_link_holder(PasswordLink::Invitation, "ac1", "h-bo", T0)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
-        store.usable_invitation("ac1", "h-ann2", T0).await.unwrap(),
+        store
+            .password_link_holder(PasswordLink::Invitation, "ac1", "h-ann2", T0)
+            .await
+            .unwrap(),
         None
     );
     assert!(store.member("ac1", "ag-bo").await.is_err());
@@ -107,21 +116,27 @@ async fn a_link_is_used_once_in_time_while_invited(backend: Backend) {
     // Another account's token finds nothing; an expired one neither.
     assert_eq!(
         store
-            .accept_invitation("ac2", "h-cy", "hash", T0)
+            .set_password_with_link(PasswordLink::Invitation, "ac2", "h-cy", "hash", T0)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store
-            .accept_invitation("ac1", "h-cy", "hash", T0 + 7 * DAY)
+            .set_password_with_link(
+                PasswordLink::Invitation,
+                "ac1",
+                "h-cy",
+                "hash",
+                T0 + 7 * DAY
+            )
             .await
             .unwrap(),
         None
     );
     let (a, b) = tokio::join!(
-        store.accept_invitation("ac1", "h-cy", "hash-a", T0 + HOUR),
-        store.accept_invitation("ac1", "h-cy", "hash-b", T0 + HOUR),
+        store.set_password_with_link(PasswordLink::Invitation, "ac1", "h-cy", "hash-a", T0 + HOUR),
+        store.set_password_with_link(PasswordLink::Invitation, "ac1", "h-cy", "hash-b", T0 + HOUR),
     );
     let won: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
     assert_eq!(won.len(), 1, "exactly one acceptance");
@@ -132,7 +147,7 @@ async fn a_link_is_used_once_in_time_while_invited(backend: Backend) {
     assert!(hash == "hash-a" || hash == "hash-b", "{hash}");
     assert_eq!(
         store
-            .usable_invitation("ac1", "h-cy", T0 + HOUR)
+            .password_link_holder(PasswordLink::Invitation, "ac1", "h-cy", T0 + HOUR)
             .await
             .unwrap(),
         None
@@ -153,7 +168,7 @@ async fn a_link_is_used_once_in_time_while_invited(backend: Backend) {
         .unwrap();
     assert_eq!(
         store
-            .accept_invitation("ac1", "h-di", "hash", T0)
+            .set_password_with_link(PasswordLink::Invitation, "ac1", "h-di", "hash", T0)
             .await
             .unwrap(),
         None
@@ -174,14 +189,14 @@ async fn a_renewal_spends_earlier_links(backend: Backend) {
     );
     assert_eq!(
         store
-            .usable_invitation("ac1", "h-1", T0 + HOUR)
+            .password_link_holder(PasswordLink::Invitation, "ac1", "h-1", T0 + HOUR)
             .await
             .unwrap(),
         None
     );
     assert!(
         store
-            .usable_invitation("ac1", "h-2", T0 + HOUR)
+            .password_link_holder(PasswordLink::Invitation, "ac1", "h-2", T0 + HOUR)
             .await
             .unwrap()
             .is_some()
@@ -191,7 +206,7 @@ async fn a_renewal_spends_earlier_links(backend: Backend) {
         2
     );
     store
-        .accept_invitation("ac1", "h-2", "hash", T0 + HOUR)
+        .set_password_with_link(PasswordLink::Invitation, "ac1", "h-2", "hash", T0 + HOUR)
         .await
         .unwrap()
         .expect("accepted");

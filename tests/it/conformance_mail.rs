@@ -2,12 +2,10 @@
 //! transaction (or nothing), the per-address limit holds under concurrent requests, claims
 //! (leases, concurrent claimers), attempt results, single-use links, and retention.
 
-use std::collections::BTreeSet;
-
 use deskward::domain::time::{DAY, HOUR, MINUTE};
-use deskward::store::{Mail, MailResult, NewMail, ResetRequest, Retained};
+use deskward::store::{Mail, MailResult, NewMail, PasswordLink, ResetRequest, Retained};
 
-use crate::conformance::{Db, T0, add, admin, agent, make_account, open};
+use crate::conformance::{Db, T0, add, admin, agent, claimed_once_by_racers, make_account, open};
 use crate::db::Backend;
 
 backend_tests!(
@@ -73,21 +71,24 @@ async fn a_request_writes_links_and_message_together_or_nothing(backend: Backend
     assert_eq!(m[0].text_body, "text of mail-1");
     assert!(
         store
-            .password_reset_usable("ac1", "hash-1", T0)
+            .password_link_holder(PasswordLink::Reset, "ac1", "hash-1", T0)
             .await
             .unwrap()
+            .is_some()
     );
     assert!(
         store
-            .password_reset_usable("ac1", "hash-2", T0)
+            .password_link_holder(PasswordLink::Reset, "ac1", "hash-2", T0)
             .await
             .unwrap()
+            .is_some()
     );
     assert!(
-        !store
-            .password_reset_usable("ac2", "hash-1", T0)
+        store
+            .password_link_holder(PasswordLink::Reset, "ac2", "hash-1", T0)
             .await
             .unwrap()
+            .is_none()
     );
 
     // The second link's hash is taken: the whole request fails, and neither its first link
@@ -102,10 +103,11 @@ async fn a_request_writes_links_and_message_together_or_nothing(backend: Backend
     assert!(store.request_password_reset(&clash).await.is_err());
     assert_eq!(messages(&store, "ac1", "ann@acme.example").await.len(), 1);
     assert!(
-        !store
-            .password_reset_usable("ac1", "hash-3", T0)
+        store
+            .password_link_holder(PasswordLink::Reset, "ac1", "hash-3", T0)
             .await
             .unwrap()
+            .is_none()
     );
 }
 
@@ -163,28 +165,11 @@ async fn concurrent_claims_take_each_message_once(backend: Backend) {
         assert!(store.request_password_reset(&r).await.unwrap());
     }
     assert_eq!(store.mail_backlog().await.unwrap(), 40);
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
-            loop {
-                let batch = store.claim_mail(T0, T0 + MINUTE, 3).await.unwrap();
-                if batch.is_empty() {
-                    break;
-                }
-                mine.extend(batch.into_iter().map(|m| m.id));
-            }
-            mine
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let unique: BTreeSet<&String> = all.iter().collect();
-    assert_eq!(all.len(), 40, "every message claimed");
-    assert_eq!(unique.len(), 40, "none claimed twice");
+    claimed_once_by_racers(&store, 40, |store| async move {
+        let batch = store.claim_mail(T0, T0 + MINUTE, 3).await.unwrap();
+        batch.into_iter().map(|m| m.id).collect()
+    })
+    .await;
 }
 
 async fn leases_retries_and_failed_messages(backend: Backend) {
@@ -320,15 +305,27 @@ async fn a_link_is_used_once_and_only_in_time(backend: Backend) {
     // Another account's request names no link of this one.
     assert_eq!(
         store
-            .use_password_reset("ac2", "h-1", "new", T0)
+            .set_password_with_link(PasswordLink::Reset, "ac2", "h-1", "new", T0)
             .await
             .unwrap(),
         None
     );
     // Two confirmations at once: exactly one gets the person.
     let (a, b) = tokio::join!(
-        store.use_password_reset("ac1", "h-1", "new-hash-a", T0 + 2 * MINUTE),
-        store.use_password_reset("ac1", "h-1", "new-hash-b", T0 + 2 * MINUTE),
+        store.set_password_with_link(
+            PasswordLink::Reset,
+            "ac1",
+            "h-1",
+            "new-hash-a",
+            T0 + 2 * MINUTE
+        ),
+        store.set_password_with_link(
+            PasswordLink::Reset,
+            "ac1",
+            "h-1",
+            "new-hash-b",
+            T0 + 2 * MINUTE
+        ),
     );
     let winners: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
     assert_eq!(winners.len(), 1, "one confirmation wins");
@@ -339,20 +336,21 @@ async fn a_link_is_used_once_and_only_in_time(backend: Backend) {
     // Used: the link, and the person's other link too, do nothing now.
     assert_eq!(
         store
-            .use_password_reset("ac1", "h-1", "x", T0 + 3 * MINUTE)
+            .set_password_with_link(PasswordLink::Reset, "ac1", "h-1", "x", T0 + 3 * MINUTE)
             .await
             .unwrap(),
         None
     );
     assert!(
-        !store
-            .password_reset_usable("ac1", "h-2", T0 + 3 * MINUTE)
+        store
+            .password_link_holder(PasswordLink::Reset, "ac1", "h-2", T0 + 3 * MINUTE)
             .await
             .unwrap()
+            .is_none()
     );
     assert_eq!(
         store
-            .use_password_reset("ac1", "h-2", "x", T0 + 3 * MINUTE)
+            .set_password_with_link(PasswordLink::Reset, "ac1", "h-2", "x", T0 + 3 * MINUTE)
             .await
             .unwrap(),
         None
@@ -370,13 +368,14 @@ async fn a_link_is_used_once_and_only_in_time(backend: Backend) {
     assert!(store.request_password_reset(&r).await.unwrap());
     assert!(
         store
-            .password_reset_usable("ac1", "h-3", T0 + 3 * HOUR - 1)
+            .password_link_holder(PasswordLink::Reset, "ac1", "h-3", T0 + 3 * HOUR - 1)
             .await
             .unwrap()
+            .is_some()
     );
     assert_eq!(
         store
-            .use_password_reset("ac1", "h-3", "late", T0 + 3 * HOUR)
+            .set_password_with_link(PasswordLink::Reset, "ac1", "h-3", "late", T0 + 3 * HOUR)
             .await
             .unwrap(),
         None
@@ -421,8 +420,9 @@ async fn retention_deletes_old_messages_and_spent_links(backend: Backend) {
     );
     assert!(
         store
-            .password_reset_usable("ac1", "h-2", T0 + 2 * DAY)
+            .password_link_holder(PasswordLink::Reset, "ac1", "h-2", T0 + 2 * DAY)
             .await
             .unwrap()
+            .is_some()
     );
 }

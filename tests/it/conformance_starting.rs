@@ -13,8 +13,8 @@ use deskward::domain::signin::{AuthMethod, AuthMethods};
 use deskward::domain::time::{DAY, HOUR, Millis};
 use deskward::domain::webhook::EventFilter;
 use deskward::store::{
-    AuditEntry, EndSessions, Member, NewMail, NewSigninAlert, StartSession, StoreError,
-    WebhookEndpoint, Which,
+    AuditEntry, EndSessions, Member, NewMail, NewSigninAlert, PasswordLink, StartSession,
+    StoreError, WebhookEndpoint, Which,
 };
 
 use crate::conformance::{
@@ -362,9 +362,10 @@ async fn a_signin_alert_is_written_with_its_session_and_used_once(backend: Backe
     );
     assert!(
         store
-            .password_reset_usable("ac1", "reset-hash", NOW)
+            .password_link_holder(PasswordLink::Reset, "ac1", "reset-hash", NOW)
             .await
             .unwrap()
+            .is_some()
     );
     assert!(
         store

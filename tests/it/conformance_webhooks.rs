@@ -16,7 +16,9 @@ use deskward::store::{
 };
 use serde_json::Value;
 
-use crate::conformance::{Db, T0, add, agent, audit, make_account, open, open_session};
+use crate::conformance::{
+    Db, T0, add, agent, audit, claimed_once_by_racers, make_account, open, open_session,
+};
 use crate::db::Backend;
 
 backend_tests!(
@@ -320,28 +322,11 @@ async fn concurrent_claims_take_each_delivery_once(backend: Backend) {
         )
         .await;
     }
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
-            loop {
-                let jobs = store.claim_deliveries(T0, T0 + MINUTE, 7).await.unwrap();
-                if jobs.is_empty() {
-                    break;
-                }
-                mine.extend(jobs.into_iter().map(|j| j.delivery.id));
-            }
-            mine
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let unique: BTreeSet<&String> = all.iter().collect();
-    assert_eq!(all.len(), 60, "every delivery claimed");
-    assert_eq!(unique.len(), 60, "none claimed twice");
+    claimed_once_by_racers(&store, 60, |store| async move {
+        let jobs = store.claim_deliveries(T0, T0 + MINUTE, 7).await.unwrap();
+        jobs.into_iter().map(|j| j.delivery.id).collect()
+    })
+    .await;
 }
 
 async fn results_retries_and_gone_endpoints(backend: Backend) {

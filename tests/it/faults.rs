@@ -438,11 +438,10 @@ async fn through_a_forwarder() -> (
 /// one of behaviour: an answer well before it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_at_once_while_postgres_is_cut_off() {
-    use deskward::server::ServerConfig;
     log();
     let (_db, mut proxy, store) = through_a_forwarder().await;
     let acquire_timeout = FORWARDED_ACQUIRE_TIMEOUT;
-    let config = ServerConfig::default();
+    let config = crate::support::server_config();
     let svc = deskward::server::build(
         store,
         std::sync::Arc::new(deskward::clock::SystemClock),

@@ -543,7 +543,7 @@ async fn instance(url: &str) -> Instance {
         service: ServiceConfig {
             presence_grace_ms: 300,
         },
-        ..Default::default()
+        ..crate::support::server_config()
     };
     config.web.path_prefix = PREFIX.to_string();
     config.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];

@@ -8,31 +8,19 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::db::Backend;
-use crate::mail::{Smtp, parse_eml, row_when, smtp_settings};
-use crate::support::{Certs, TestApp, test_python};
+use crate::mail_support::{
+    SmtpApp, message_parts, no_alerts_for_admins, parse_eml, row_when, the_link,
+};
 
 backend_tests!(an_invitation_arrives_once_over_starttls);
 
 async fn an_invitation_arrives_once_over_starttls(backend: Backend) {
-    let Some(py) = test_python("aiosmtpd") else {
+    let Some(s) = SmtpApp::start(backend).await else {
         return;
     };
-    let certs = Certs::make();
-    let smtp = Smtp::start(&py, &certs, None);
-    let port = smtp.port;
-    let app =
-        TestApp::spawn_with(backend, |c| c.mail.transport = smtp_settings(port, &certs)).await;
+    let (py, smtp, app) = (&s.py, &s.smtp, &s.app);
     // Only the invitation is counted: the owner's sign-in sends no sign-in alert.
-    app.svc
-        .change_security_settings(
-            &app.primary_actor(),
-            deskward::service::settings::SecurityChange {
-                signin_alerts_admins: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("turn administrators' sign-in alerts off");
+    no_alerts_for_admins(app).await;
     let owner = app.primary_client().await;
     let res = owner
         .post_json(
@@ -42,7 +30,7 @@ async fn an_invitation_arrives_once_over_starttls(backend: Backend) {
         .await
         .expect_status(StatusCode::CREATED);
     assert_eq!(res.json()["invited"], json!(true));
-    let row = row_when(&app, "ann@acme.test", |m| m.status == "sent").await;
+    let row = row_when(app, "ann@acme.test", |m| m.status == "sent").await;
     assert_eq!(row.attempts, 1);
     let files = smtp.received();
     assert_eq!(files.len(), 1, "exactly once: {files:?}");
@@ -51,30 +39,12 @@ async fn an_invitation_arrives_once_over_starttls(backend: Backend) {
         "over STARTTLS, authenticated: {files:?}"
     );
     assert_eq!(smtp.attempts(), 1);
-    let msg = parse_eml(&py, &files[0]);
-    assert_eq!(msg["defects"], 0, "{msg:#}");
-    let h = &msg["headers"];
-    assert_eq!(h["Auto-Submitted"], "auto-generated");
-    assert!(
-        h["Message-ID"].as_str().unwrap().starts_with("<mail_"),
-        "{h:#}"
+    let (text, html) = message_parts(
+        &parse_eml(py, &files[0]),
+        "Ann Ünïcode <ann@acme.test>",
+        "Pat Primary invited you to Acme Support",
     );
-    assert_eq!(h["To"], "Ann Ünïcode <ann@acme.test>");
-    assert_eq!(h["Subject"], "Pat Primary invited you to Acme Support");
-    assert_eq!(msg["type"], "multipart/alternative");
-    let parts = msg["parts"].as_array().unwrap();
-    let types: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["text/plain", "text/html"]);
-    let text = parts[0]["text"].as_str().unwrap();
-    let html = parts[1]["text"].as_str().unwrap();
-    let re = regex::Regex::new(&format!(
-        "{}/invite/[0-9a-f]{{64}}",
-        regex::escape(&app.base)
-    ))
-    .unwrap();
-    let links: Vec<&str> = re.find_iter(text).map(|m| m.as_str()).collect();
-    assert_eq!(links.len(), 1, "one link in the text: {text}");
-    assert!(html.contains(&format!("href=\"{}\"", links[0])), "{html}");
+    let link = the_link(&text, &html, &app.base, "/invite");
     for words in [
         "Hello Ann Ünïcode,",
         "Pat Primary invited you",
@@ -87,7 +57,7 @@ async fn an_invitation_arrives_once_over_starttls(backend: Backend) {
     }
     let page = app
         .client()
-        .get(links[0].strip_prefix(&app.base).unwrap())
+        .get(link.strip_prefix(&app.base).unwrap())
         .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(

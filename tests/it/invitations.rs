@@ -9,7 +9,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::db::Backend;
-use crate::mail::{eml_files, outbox, until};
+use crate::mail_support::{
+    accept_invitation, ask_reset, confirm_reset, outbox, sent_token, set_password_on_page,
+};
 use crate::support::{Client, DAY, MINUTE, PASSWORD, PRIMARY_EMAIL, TestApp, assert_member_shape};
 
 backend_tests!(
@@ -34,42 +36,9 @@ pub(crate) async fn invite(by: &Client, section: &str, body: Value) -> Value {
     res.json()
 }
 
-pub(crate) async fn accept(app: &TestApp, token: &str, password: &str) -> crate::support::Response {
-    app.client()
-        .post_json(
-            "/api/v1/invitations/accept",
-            &json!({ "token": token, "password": password }),
-        )
-        .await
-}
-
-/// The invitation token of the newest message to `to`, once it was written as an `.eml`
-/// file (the test server's transport), read from its text part.
+/// The invitation token of the newest message to `to`.
 pub(crate) async fn token(app: &TestApp, to: &str) -> String {
-    let row = until("the invitation sent", async || {
-        outbox(app, to)
-            .await
-            .into_iter()
-            .next()
-            .filter(|m| m.status == "sent")
-    })
-    .await;
-    assert_eq!(row.kind, "invitation");
-    let file = eml_files(app.mail_dir.path())
-        .into_iter()
-        .find(|f| f.to_string_lossy().ends_with(&format!("-{}.eml", row.id)))
-        .expect("the message's file");
-    let raw = std::fs::read_to_string(file).unwrap();
-    let joined = raw.replace("=\r\n", "");
-    let text = joined.split("Content-Type: text/html").next().unwrap();
-    let re = regex::Regex::new(&format!(
-        "{}/invite/([0-9a-f]{{64}})",
-        regex::escape(&app.base)
-    ))
-    .unwrap();
-    let tokens: Vec<String> = re.captures_iter(text).map(|c| c[1].to_string()).collect();
-    assert_eq!(tokens.len(), 1, "one link: {text}");
-    tokens[0].clone()
+    sent_token(app, to, "invitation", "/invite").await
 }
 
 async fn audit_count(app: &TestApp, kind: &str) -> u64 {
@@ -109,7 +78,9 @@ async fn an_invited_agent_accepts_and_is_signed_in(backend: Backend) {
     assert_eq!(rows[0].subject, "Pat Primary invited you to Acme Support");
     let t = token(&app, "ann@acme.test").await;
 
-    let res = accept(&app, &t, CHOSEN).await.expect_status(StatusCode::OK);
+    let res = accept_invitation(&app, &t, CHOSEN)
+        .await
+        .expect_status(StatusCode::OK);
     let body = res.json();
     assert_eq!(body["user"]["id"], id.as_str());
     assert_eq!(body["user"]["invited"], json!(false));
@@ -152,7 +123,9 @@ async fn an_invited_person_cannot_sign_in_before_accepting(backend: Backend) {
         );
     }
     let t = token(&app, "bo@acme.test").await;
-    accept(&app, &t, CHOSEN).await.expect_status(StatusCode::OK);
+    accept_invitation(&app, &t, CHOSEN)
+        .await
+        .expect_status(StatusCode::OK);
     app.client()
         .login("bo@acme.test", CHOSEN)
         .await
@@ -167,39 +140,19 @@ async fn an_invited_person_cannot_sign_in_before_accepting(backend: Backend) {
     )
     .await;
     let invitation = token(&app, "bea@acme.test").await;
-    app.client()
-        .post_json(
-            "/api/v1/auth/password-reset",
-            &json!({"email": "bea@acme.test"}),
-        )
-        .await
-        .expect_status(StatusCode::ACCEPTED);
-    let reset = until("the reset message", async || {
-        let rows = outbox(&app, "bea@acme.test").await;
-        rows.first()
-            .filter(|m| m.kind == "password_reset" && m.status == "sent")
-            .cloned()
-    })
-    .await;
-    let file = eml_files(app.mail_dir.path())
-        .into_iter()
-        .find(|f| f.to_string_lossy().ends_with(&format!("-{}.eml", reset.id)))
-        .unwrap();
-    let raw = std::fs::read_to_string(file).unwrap().replace("=\r\n", "");
-    let re = regex::Regex::new("/reset/([0-9a-f]{64})").unwrap();
-    let reset_token = re.captures(&raw).unwrap()[1].to_string();
-    app.client()
-        .post_json(
-            "/api/v1/auth/password-reset/confirm",
-            &json!({"token": reset_token, "password": CHOSEN}),
-        )
+    assert_eq!(
+        ask_reset(&app, "bea@acme.test").await.0,
+        StatusCode::ACCEPTED
+    );
+    let reset_token = sent_token(&app, "bea@acme.test", "password_reset", "/reset").await;
+    confirm_reset(&app, &reset_token, CHOSEN)
         .await
         .expect_status(StatusCode::NO_CONTENT);
     app.client()
         .login("bea@acme.test", CHOSEN)
         .await
         .expect_status(StatusCode::OK);
-    accept(&app, &invitation, "yet another passphrase")
+    accept_invitation(&app, &invitation, "yet another passphrase")
         .await
         .expect_error(StatusCode::GONE, "link_expired");
 }
@@ -215,8 +168,8 @@ async fn two_acceptances_at_once_one_wins(backend: Backend) {
     .await;
     let t = token(&app, "cy@acme.test").await;
     let (a, b) = tokio::join!(
-        accept(&app, &t, "first tab's passphrase"),
-        accept(&app, &t, "second tab's passphrase"),
+        accept_invitation(&app, &t, "first tab's passphrase"),
+        accept_invitation(&app, &t, "second tab's passphrase"),
     );
     let mut statuses = [a.status, b.status];
     statuses.sort();
@@ -245,10 +198,10 @@ async fn used_expired_and_unknown_links_are_gone(backend: Backend) {
     )
     .await;
     let used = token(&app, "di@acme.test").await;
-    accept(&app, &used, CHOSEN)
+    accept_invitation(&app, &used, CHOSEN)
         .await
         .expect_status(StatusCode::OK);
-    accept(&app, &used, "another passphrase here")
+    accept_invitation(&app, &used, "another passphrase here")
         .await
         .expect_error(StatusCode::GONE, "link_expired");
 
@@ -264,7 +217,7 @@ async fn used_expired_and_unknown_links_are_gone(backend: Backend) {
     let page = app.client().get(&format!("/invite/{late}")).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     app.advance(2 * MINUTE);
-    accept(&app, &late, CHOSEN)
+    accept_invitation(&app, &late, CHOSEN)
         .await
         .expect_error(StatusCode::GONE, "link_expired");
     let page = app.client().get(&format!("/invite/{late}")).await;
@@ -278,7 +231,7 @@ async fn used_expired_and_unknown_links_are_gone(backend: Backend) {
         "a".repeat(10_000),
         String::new(),
     ] {
-        accept(&app, &t, CHOSEN)
+        accept_invitation(&app, &t, CHOSEN)
             .await
             .expect_error(StatusCode::GONE, "link_expired");
     }
@@ -308,10 +261,10 @@ async fn a_new_invitation_spends_the_earlier_links(backend: Backend) {
     assert_eq!(outbox(&app, "fa@acme.test").await.len(), 2);
     let second = token(&app, "fa@acme.test").await;
     assert_ne!(first, second);
-    accept(&app, &first, CHOSEN)
+    accept_invitation(&app, &first, CHOSEN)
         .await
         .expect_error(StatusCode::GONE, "link_expired");
-    accept(&app, &second, CHOSEN)
+    accept_invitation(&app, &second, CHOSEN)
         .await
         .expect_status(StatusCode::OK);
     // Accepted: nothing more to send.
@@ -343,7 +296,7 @@ async fn a_new_invitation_spends_the_earlier_links(backend: Backend) {
         )
         .await
         .expect_status(StatusCode::OK);
-    accept(&app, &link, CHOSEN)
+    accept_invitation(&app, &link, CHOSEN)
         .await
         .expect_error(StatusCode::GONE, "link_expired");
     app.client()
@@ -369,7 +322,7 @@ async fn a_new_invitation_spends_the_earlier_links(backend: Backend) {
         .await
         .expect_status(StatusCode::OK);
     assert_eq!(moved.json()["invited"], true);
-    accept(&app, &old_link, CHOSEN)
+    accept_invitation(&app, &old_link, CHOSEN)
         .await
         .expect_error(StatusCode::GONE, "link_expired");
     owner
@@ -377,7 +330,7 @@ async fn a_new_invitation_spends_the_earlier_links(backend: Backend) {
         .await
         .expect_status(StatusCode::ACCEPTED);
     let new_link = token(&app, "jo@new.test").await;
-    accept(&app, &new_link, CHOSEN)
+    accept_invitation(&app, &new_link, CHOSEN)
         .await
         .expect_status(StatusCode::OK);
 }
@@ -548,7 +501,7 @@ async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
     // A password the rules refuse: 422, and the link still works afterwards.
     let t = token(&app, "jo@acme.test").await;
     for weak in ["short", "password123456", &"x".repeat(200)] {
-        let msg = accept(&app, &t, weak)
+        let msg = accept_invitation(&app, &t, weak)
             .await
             .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
         assert!(msg.contains("password"), "{msg}");
@@ -558,7 +511,9 @@ async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
         .post_json("/api/v1/invitations/accept", &json!({"token": t}))
         .await;
     res.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
-    accept(&app, &t, CHOSEN).await.expect_status(StatusCode::OK);
+    accept_invitation(&app, &t, CHOSEN)
+        .await
+        .expect_status(StatusCode::OK);
 }
 
 async fn required_two_factor_comes_before_anything_else(backend: Backend) {
@@ -721,25 +676,7 @@ async fn the_pages_invite_resend_and_accept(backend: Backend) {
         "{}",
         page.text
     );
-    let differ = browser
-        .post_form(
-            &format!("/invite/{second}"),
-            &[("password", CHOSEN), ("confirm", "something else entirely")],
-        )
-        .await;
-    assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        differ.text.contains("The two passwords differ"),
-        "{}",
-        differ.text
-    );
-    let done = browser
-        .post_form(
-            &format!("/invite/{second}"),
-            &[("password", CHOSEN), ("confirm", CHOSEN)],
-        )
-        .await
-        .expect_status(StatusCode::SEE_OTHER);
+    let done = set_password_on_page(&browser, &format!("/invite/{second}"), CHOSEN).await;
     assert_eq!(done.header("location"), Some("/agent"));
     // Signed in: the agent's page opens (without a session it redirects to sign-in).
     browser.get("/agent").await.expect_status(StatusCode::OK);

@@ -230,7 +230,7 @@ async fn a_silently_lost_connection_makes_the_agent_offline(backend: Backend) {
         app.svc.clone(),
         ServerConfig {
             sweep_interval: Duration::from_secs(3600),
-            ..Default::default()
+            ..crate::support::server_config()
         },
         listener,
     );

@@ -258,16 +258,7 @@ async fn promtool_accepts_the_metrics_and_the_sample_alert_rules() {
     let Some(promtool) = promtool() else { return };
     let (app, url) = spawn_with_metrics(Backend::Sqlite).await;
     // The e-mail counts below are the ones this test makes: no sign-in alert besides.
-    app.svc
-        .change_security_settings(
-            &app.primary_actor(),
-            deskward::service::settings::SecurityChange {
-                signin_alerts_admins: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("turn administrators' sign-in alerts off");
+    crate::mail_support::no_alerts_for_admins(&app).await;
     let admin = app.primary_client().await;
     admin
         .post_json(

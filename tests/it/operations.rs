@@ -9,7 +9,6 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use deskward::clock::SystemClock;
-use deskward::server::ServerConfig;
 
 use crate::db::Backend;
 use crate::support::{
@@ -59,7 +58,7 @@ async fn a_backup_under_write_load_restores_and_signs_in() {
     // Restore: serve the copy and sign in.
     let url = format!("sqlite://{}", copy.display());
     let store = deskward::store::connect(&url).await.expect("open the copy");
-    let config = ServerConfig::default();
+    let config = crate::support::server_config();
     let svc = deskward::server::build(
         store.clone(),
         Arc::new(SystemClock),
@@ -330,7 +329,7 @@ async fn the_documented_postgres_backup_and_restore_run_as_written() {
     let store = deskward::store::connect(&format!("{base}/{restored}"))
         .await
         .expect("open the restored database");
-    let config = ServerConfig::default();
+    let config = crate::support::server_config();
     let svc = deskward::server::build(
         store,
         Arc::new(SystemClock),

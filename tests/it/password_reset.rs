@@ -5,10 +5,10 @@
 
 use deskward::domain::session::EndReason;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::db::Backend;
-use crate::mail::{eml_files, outbox, until};
+use crate::mail_support::{ask_reset, confirm_reset, outbox, sent_tokens, set_password_on_page};
 use crate::support::{HOUR, MINUTE, PASSWORD, TestApp};
 
 backend_tests!(
@@ -24,49 +24,9 @@ backend_tests!(
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-async fn ask(app: &TestApp, email: &str) -> (StatusCode, Value) {
-    let res = app
-        .client()
-        .post_json("/api/v1/auth/password-reset", &json!({ "email": email }))
-        .await;
-    let status = res.status;
-    (status, res.json())
-}
-
-async fn confirm(app: &TestApp, token: &str, password: &str) -> crate::support::Response {
-    app.client()
-        .post_json(
-            "/api/v1/auth/password-reset/confirm",
-            &json!({ "token": token, "password": password }),
-        )
-        .await
-}
-
-/// The reset tokens of the newest message to `to`, once it was written as an `.eml` file, in
-/// the order of the links in its text part.
+/// The reset tokens of the newest message to `to`, in the order of its links.
 async fn tokens(app: &TestApp, to: &str) -> Vec<String> {
-    let row = until("the message sent", async || {
-        outbox(app, to)
-            .await
-            .into_iter()
-            .next()
-            .filter(|m| m.status == "sent")
-    })
-    .await;
-    let file = eml_files(app.mail_dir.path())
-        .into_iter()
-        .find(|f| f.to_string_lossy().ends_with(&format!("-{}.eml", row.id)))
-        .expect("the message's file");
-    let raw = std::fs::read_to_string(file).unwrap();
-    // Quoted-printable breaks long lines with "=" at their end.
-    let joined = raw.replace("=\r\n", "");
-    let text = joined.split("Content-Type: text/html").next().unwrap();
-    let re = regex::Regex::new(&format!(
-        "{}/reset/([0-9a-f]{{64}})",
-        regex::escape(&app.base)
-    ))
-    .unwrap();
-    re.captures_iter(text).map(|c| c[1].to_string()).collect()
+    sent_tokens(app, to, "password_reset", "/reset").await
 }
 
 async fn the_answer_is_the_same_for_every_address(backend: Backend) {
@@ -81,9 +41,9 @@ async fn the_answer_is_the_same_for_every_address(backend: Backend) {
         )
         .await
         .expect_status(StatusCode::OK);
-    let known = ask(&app, "ann@acme.test").await;
-    let unknown = ask(&app, "nobody@acme.test").await;
-    let disabled = ask(&app, "gus@acme.test").await;
+    let known = ask_reset(&app, "ann@acme.test").await;
+    let unknown = ask_reset(&app, "nobody@acme.test").await;
+    let disabled = ask_reset(&app, "gus@acme.test").await;
     assert_eq!(known.0, StatusCode::ACCEPTED);
     assert_eq!(unknown, known);
     assert_eq!(disabled, known);
@@ -126,11 +86,17 @@ async fn three_messages_an_address_an_hour(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.add_agent("Bo Agent", "bo@acme.test").await;
     for _ in 0..5 {
-        assert_eq!(ask(&app, "BO@acme.test ").await.0, StatusCode::ACCEPTED);
+        assert_eq!(
+            ask_reset(&app, "BO@acme.test ").await.0,
+            StatusCode::ACCEPTED
+        );
     }
     assert_eq!(outbox(&app, "bo@acme.test").await.len(), 3);
     app.advance(HOUR + MINUTE);
-    assert_eq!(ask(&app, "bo@acme.test").await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        ask_reset(&app, "bo@acme.test").await.0,
+        StatusCode::ACCEPTED
+    );
     assert_eq!(outbox(&app, "bo@acme.test").await.len(), 4);
 }
 
@@ -138,12 +104,12 @@ async fn linked_accounts_get_one_link_each(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let agent = app.add_agent("Cy Both", "cy@acme.test").await;
     let admin = app.add_admin("Cy Both", "cy@acme.test", &["audit"]).await;
-    ask(&app, "cy@acme.test").await;
+    ask_reset(&app, "cy@acme.test").await;
     assert_eq!(outbox(&app, "cy@acme.test").await.len(), 1, "one message");
     let t = tokens(&app, "cy@acme.test").await;
     assert_eq!(t.len(), 2, "{t:?}");
     // The first link is the agent's, the second the administrator's.
-    confirm(&app, &t[1], NEW_PASSWORD)
+    confirm_reset(&app, &t[1], NEW_PASSWORD)
         .await
         .expect_status(StatusCode::NO_CONTENT);
     app.client()
@@ -156,7 +122,7 @@ async fn linked_accounts_get_one_link_each(backend: Backend) {
         .expect_status(StatusCode::OK);
     assert_eq!(app.stored_member(&admin.id).await.id, admin.id);
     // Each account's link is its own: the agent's still works after the administrator's.
-    confirm(&app, &t[0], "another new passphrase")
+    confirm_reset(&app, &t[0], "another new passphrase")
         .await
         .expect_status(StatusCode::NO_CONTENT);
     app.client()
@@ -173,10 +139,10 @@ async fn a_link_sets_the_password_and_ends_every_session(backend: Backend) {
     let (two, _) = app.start_session("di@acme.test", PASSWORD).await;
     app.add_agent("Ed Other", "ed@acme.test").await;
     let (ed_session, _) = app.start_session("ed@acme.test", PASSWORD).await;
-    ask(&app, "di@acme.test").await;
+    ask_reset(&app, "di@acme.test").await;
     let t = tokens(&app, "di@acme.test").await;
     assert_eq!(t.len(), 1);
-    confirm(&app, &t[0], NEW_PASSWORD)
+    confirm_reset(&app, &t[0], NEW_PASSWORD)
         .await
         .expect_status(StatusCode::NO_CONTENT);
     for id in [&one, &two] {
@@ -206,11 +172,11 @@ async fn a_link_sets_the_password_and_ends_every_session(backend: Backend) {
 async fn two_confirmations_at_once_one_wins(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.add_agent("Fa Agent", "fa@acme.test").await;
-    ask(&app, "fa@acme.test").await;
+    ask_reset(&app, "fa@acme.test").await;
     let t = tokens(&app, "fa@acme.test").await;
     let (a, b) = tokio::join!(
-        confirm(&app, &t[0], "first tab's passphrase"),
-        confirm(&app, &t[0], "second tab's passphrase"),
+        confirm_reset(&app, &t[0], "first tab's passphrase"),
+        confirm_reset(&app, &t[0], "second tab's passphrase"),
     );
     let mut statuses = [a.status, b.status];
     statuses.sort();
@@ -231,26 +197,26 @@ async fn two_confirmations_at_once_one_wins(backend: Backend) {
 async fn spent_expired_and_unknown_links_are_gone(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.add_agent("Gi Agent", "gi@acme.test").await;
-    ask(&app, "gi@acme.test").await;
+    ask_reset(&app, "gi@acme.test").await;
     let first = tokens(&app, "gi@acme.test").await.remove(0);
     app.advance(MINUTE);
-    ask(&app, "gi@acme.test").await;
+    ask_reset(&app, "gi@acme.test").await;
     let second = tokens(&app, "gi@acme.test").await.remove(0);
     assert_ne!(first, second);
-    confirm(&app, &second, NEW_PASSWORD)
+    confirm_reset(&app, &second, NEW_PASSWORD)
         .await
         .expect_status(StatusCode::NO_CONTENT);
     // Used, and the person's older link with it.
     for t in [&second, &first] {
-        confirm(&app, t, "yet another passphrase")
+        confirm_reset(&app, t, "yet another passphrase")
             .await
             .expect_error(StatusCode::GONE, "link_expired");
     }
     // Expired after an hour.
-    ask(&app, "gi@acme.test").await;
+    ask_reset(&app, "gi@acme.test").await;
     let late = tokens(&app, "gi@acme.test").await.remove(0);
     app.advance(HOUR);
-    confirm(&app, &late, "yet another passphrase")
+    confirm_reset(&app, &late, "yet another passphrase")
         .await
         .expect_error(StatusCode::GONE, "link_expired");
     // Unknown, malformed, huge.
@@ -259,7 +225,7 @@ async fn spent_expired_and_unknown_links_are_gone(backend: Backend) {
         "not a token".to_string(),
         "a".repeat(10_000),
     ] {
-        confirm(&app, &t, "yet another passphrase")
+        confirm_reset(&app, &t, "yet another passphrase")
             .await
             .expect_error(StatusCode::GONE, "link_expired");
     }
@@ -290,11 +256,11 @@ async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
         outbox(&app, "hu@acme.test").await.is_empty(),
         "nothing queued"
     );
-    ask(&app, "hu@acme.test").await;
+    ask_reset(&app, "hu@acme.test").await;
     let t = tokens(&app, "hu@acme.test").await.remove(0);
     // A password the rules refuse: 422, and the link still works afterwards.
     for weak in ["short", "password123456", &"x".repeat(200)] {
-        let msg = confirm(&app, &t, weak)
+        let msg = confirm_reset(&app, &t, weak)
             .await
             .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
         assert!(msg.contains("password"), "{msg}");
@@ -303,7 +269,7 @@ async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
         .login("hu@acme.test", PASSWORD)
         .await
         .expect_status(StatusCode::OK);
-    confirm(&app, &t, NEW_PASSWORD)
+    confirm_reset(&app, &t, NEW_PASSWORD)
         .await
         .expect_status(StatusCode::NO_CONTENT);
 }
@@ -343,28 +309,7 @@ async fn the_pages_walk_through_a_reset(backend: Backend) {
     let form = browser.get(&format!("/reset/{t}")).await;
     assert_eq!(form.status, StatusCode::OK);
     assert!(form.text.contains("Set a new password"));
-    let differ = browser
-        .post_form(
-            &format!("/reset/{t}"),
-            &[
-                ("password", NEW_PASSWORD),
-                ("confirm", "something else entirely"),
-            ],
-        )
-        .await;
-    assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        differ.text.contains("The two passwords differ"),
-        "{}",
-        differ.text
-    );
-    let done = browser
-        .post_form(
-            &format!("/reset/{t}"),
-            &[("password", NEW_PASSWORD), ("confirm", NEW_PASSWORD)],
-        )
-        .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let done = set_password_on_page(&browser, &format!("/reset/{t}"), NEW_PASSWORD).await;
     assert_eq!(
         done.header("location"),
         Some("/login?reason=password_reset")

@@ -90,7 +90,7 @@ async fn instance(url: &str, pool: PoolConfig) -> Serving {
         .expect("connect");
     let config = ServerConfig {
         sweep_interval: Duration::from_secs(3600),
-        ..Default::default()
+        ..crate::support::server_config()
     };
     let svc = deskward::server::build(
         store,
@@ -275,7 +275,7 @@ async fn two_instances_work_behind_pgbouncer_with_listen_going_direct() {
         let events = deskward::relay::events_between(&via, Some(&db.url)).await;
         let config = ServerConfig {
             sweep_interval: Duration::from_secs(3600),
-            ..Default::default()
+            ..crate::support::server_config()
         };
         let svc = deskward::server::build(store, Arc::new(SystemClock), events, &config);
         if i == 0 {

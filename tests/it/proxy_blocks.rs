@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use deskward::clock::{Clock, SystemClock};
 use deskward::guarded;
-use deskward::server::ServerConfig;
 use deskward::service::Service;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -411,7 +410,7 @@ async fn nginx_refuses_unknown_hosts(backend: Backend) {
 async fn readme_instance(url: &str) -> (Arc<Service>, Serving) {
     let store = deskward::store::connect(url).await.expect("connect");
     let events = deskward::relay::events_for(url).await;
-    let mut config = ServerConfig::default();
+    let mut config = crate::support::server_config();
     config.web.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a CIDR")];
     let svc = deskward::server::build(store, Arc::new(SystemClock), events, &config);
     let serving = serve(svc.clone(), config).await;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 
 use deskward::events::EventBus;
-use deskward::server::ServerConfig;
 use deskward::service::keys::SecretKey;
 use deskward::store::OUTSIDE_KEY_CHECK;
 
@@ -25,7 +24,7 @@ async fn instance(
     app: &TestApp,
     key: Option<&str>,
 ) -> Result<(Arc<deskward::service::Service>, crate::support::Serving), String> {
-    let config = ServerConfig::default();
+    let config = crate::support::server_config();
     let svc = deskward::server::build(
         app.store.clone(),
         Arc::new(app.clock.clone()),

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::db::Backend;
-use crate::mail::{eml_files, outbox, until};
+use crate::mail_support::{outbox, sent_token};
 use crate::support::{Client, DAY, PASSWORD, PRIMARY_EMAIL, TestApp};
 
 backend_tests!(
@@ -37,34 +37,9 @@ async fn alerts(app: &TestApp, to: &str) -> Vec<Mail> {
         .collect()
 }
 
-/// The token of the newest alert's link to `to`, read from the message as written (`.eml`).
+/// The token of the newest alert's link to `to`.
 async fn alert_token(app: &TestApp, to: &str) -> String {
-    let row = until("the alert sent", async || {
-        alerts(app, to)
-            .await
-            .into_iter()
-            .next()
-            .filter(|m| m.status == "sent")
-    })
-    .await;
-    let file = eml_files(app.mail_dir.path())
-        .into_iter()
-        .find(|f| f.to_string_lossy().ends_with(&format!("-{}.eml", row.id)))
-        .expect("the message's file");
-    let raw = std::fs::read_to_string(file).unwrap();
-    // Quoted-printable breaks long lines with "=" at their end.
-    let joined = raw.replace("=\r\n", "");
-    let re = regex::Regex::new(&format!(
-        "{}/signin-alert/([0-9a-f]{{64}})",
-        regex::escape(&app.base)
-    ))
-    .unwrap();
-    let tokens: Vec<String> = re
-        .captures_iter(joined.split("Content-Type: text/html").next().unwrap())
-        .map(|c| c[1].to_string())
-        .collect();
-    assert_eq!(tokens.len(), 1, "one link in the text part: {joined}");
-    tokens[0].clone()
+    sent_token(app, to, KIND, "/signin-alert").await
 }
 
 /// A new browser signed in as `email`; panics unless it is.

@@ -106,7 +106,7 @@ impl TestApp {
             service: ServiceConfig {
                 presence_grace_ms: 300,
             },
-            ..Default::default()
+            ..server_config()
         };
         config.mail.transport =
             deskward::service::mailer::Transport::Files(mail_dir.path().to_path_buf());
@@ -622,12 +622,21 @@ pub async fn fixture_sign_in(svc: &Service, req: LoginRequest) -> deskward::serv
 /// Starts `deskward serve` on a port-0 listener with `args` and `envs` (and without
 /// `DESKWARD_SECRET_KEY_FILE`) and waits for it to refuse them; panics if it starts serving
 /// instead. Returns its exit code and what it wrote on stderr.
-/// Where the binaries the tests start write their `.eml` files (sign-in alerts go to
-/// administrators by default), so that none lands in the checkout's `deskward-mail`.
+/// Where the servers and binaries the tests start write their `.eml` files (sign-in alerts
+/// go to administrators by default), so that none lands in the checkout's `deskward-mail`.
 pub fn scratch_mail_dir() -> &'static std::path::Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     DIR.get_or_init(|| tempfile::tempdir().expect("a scratch mail folder"))
         .path()
+}
+
+/// The configuration every in-process test server starts from: the defaults, with messages
+/// written into [`scratch_mail_dir`] instead of the working directory's `deskward-mail`.
+pub fn server_config() -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.mail.transport =
+        deskward::service::mailer::Transport::Files(scratch_mail_dir().to_path_buf());
+    config
 }
 
 pub async fn refused_serve(
@@ -876,7 +885,7 @@ pub async fn second_instance(app: &TestApp) -> OtherInstance {
         .expect("connect the second instance");
     let config = ServerConfig {
         sweep_interval: Duration::from_secs(3600),
-        ..Default::default()
+        ..server_config()
     };
     let svc = deskward::server::build(
         store,
@@ -905,7 +914,7 @@ pub async fn relayed_instance(
         service: ServiceConfig {
             presence_grace_ms: grace_ms,
         },
-        ..Default::default()
+        ..server_config()
     };
     let svc = deskward::server::build(
         store,

@@ -652,7 +652,7 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
                 allow_private: true,
                 ..Default::default()
             },
-            ..Default::default()
+            ..crate::support::server_config()
         };
         let svc = deskward::server::build(store, Arc::new(SystemClock), events, &config);
         servers.push(serve(svc, config).await);

@@ -1,35 +1,23 @@
 //! E-mail: the outbox (a message row written in the transaction of the change that causes it,
-//! claimed with a lease, its result recorded), password-reset links, and sign-in alerts (their
-//! policy and "This wasn't me" links).
+//! claimed and its result recorded through the outboxes' queue, `queue.rs`), the reset request
+//! with its links and the per-address count, and sign-in alerts (their policy and "This wasn't
+//! me" links, through the single-use links of `links.rs`).
 
 use async_trait::async_trait;
 
 use crate::domain::mail::SigninAlerts;
 use crate::domain::time::Millis;
+use crate::store::sql::links::{Links, NewLink, Spent, USABLE};
+use crate::store::sql::queue::{Attempt, MAIL, Queue};
 use crate::store::sql::{self, Dialect, SqlStore, query, query_as, query_scalar};
 use crate::store::{
     Mail, MailResult, MailStore, NewMail, NewSession, NewSigninAlert, ResetRequest,
-    SigninAlertLink, StoreError, StoreResult, UsedReset, UsedSigninAlert,
+    SigninAlertLink, StoreError, StoreResult, UsedSigninAlert,
 };
 
-pub(in crate::store) const MAIL_COLUMNS: &str = "id, account_id, kind, recipient, \
-     recipient_name, subject, text_body, html_body, status, attempts, next_attempt_at, \
-     last_error, created_at, sent_at";
-
-/// The claim: due, unclaimed (or lease run out), oldest first. PostgreSQL skips rows another
-/// instance is claiming; SQLite's write lock makes the one statement atomic.
-fn claim_sql(dialect: Dialect) -> String {
-    let lock = if dialect == Dialect::Postgres {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
-    format!(
-        "UPDATE mail_outbox SET claimed_until = $1 WHERE seq IN ( \
-         SELECT seq FROM mail_outbox WHERE status = 'pending' AND next_attempt_at <= $2 \
-         AND claimed_until <= $2 ORDER BY seq LIMIT $3{lock}) RETURNING {MAIL_COLUMNS}"
-    )
-}
+/// The messages to claim: due, unclaimed (or lease run out), oldest first.
+const PICK: &str = "SELECT seq FROM mail_outbox WHERE status = 'pending' \
+     AND next_attempt_at <= $2 AND claimed_until <= $2 ORDER BY seq LIMIT $3";
 
 impl SqlStore {
     /// Writes a message into the outbox inside the caller's transaction, due at once.
@@ -98,18 +86,15 @@ impl SqlStore {
         session: &NewSession,
         alert: &NewSigninAlert,
     ) -> StoreResult<()> {
-        query(
-            "INSERT INTO signin_alerts (token_hash, account_id, member_id, session_id, \
-             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&alert.token_hash)
-        .bind(&session.account_id)
-        .bind(&session.member_id)
-        .bind(&session.id)
-        .bind(session.started_at)
-        .bind(alert.expires_at)
-        .execute(&mut *tx)
-        .await?;
+        let link = NewLink {
+            token_hash: &alert.token_hash,
+            account_id: &session.account_id,
+            member_id: &session.member_id,
+            session_id: Some(&session.id),
+            created_at: session.started_at,
+            expires_at: alert.expires_at,
+        };
+        Self::insert_link_in(tx, Links::SigninAlerts, &link).await?;
         Self::queue_mail_in(tx, &alert.mail, session.started_at).await
     }
 }
@@ -132,17 +117,15 @@ impl MailStore for SqlStore {
             return Ok(false);
         }
         for (member_id, token_hash) in &r.links {
-            query(
-                "INSERT INTO password_resets (token_hash, account_id, member_id, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(token_hash)
-            .bind(&r.mail.account_id)
-            .bind(member_id)
-            .bind(r.now)
-            .bind(r.expires_at)
-            .execute(&mut *tx)
-            .await?;
+            let link = NewLink {
+                token_hash,
+                account_id: &m.account_id,
+                member_id,
+                session_id: None,
+                created_at: r.now,
+                expires_at: r.expires_at,
+            };
+            Self::insert_link_in(&mut tx, Links::PasswordResets, &link).await?;
         }
         Self::queue_mail_in(&mut tx, &r.mail, r.now).await?;
         tx.commit().await?;
@@ -164,122 +147,41 @@ impl MailStore for SqlStore {
         Ok(sent)
     }
 
-    async fn use_password_reset(
-        &self,
-        account_id: &str,
-        token_hash: &str,
-        password_hash: &str,
-        now: Millis,
-    ) -> StoreResult<Option<UsedReset>> {
-        let mut tx = self.begin_write().await?;
-        let used: Option<(String, String)> = query_as(
-            "UPDATE password_resets SET used_at = $1 \
-             WHERE token_hash = $2 AND account_id = $3 AND used_at IS NULL AND expires_at > $1 \
-             RETURNING account_id, member_id",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .bind(account_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((account_id, member_id)) = used else {
-            return Ok(None);
-        };
-        // A disabled person's link does nothing (they may have been disabled after asking).
-        // An invited person who resets instead proved the address as well as an invitation
-        // would: the invitation ends, and its links then find nobody invited.
-        let r = query(
-            "UPDATE members SET password_hash = $1, invited = FALSE \
-             WHERE account_id = $2 AND id = $3 AND disabled = FALSE",
-        )
-        .bind(password_hash)
-        .bind(&account_id)
-        .bind(&member_id)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Ok(None);
-        }
-        // The new password makes the person's other links useless: whoever holds one of the
-        // older messages cannot set the password again.
-        query("UPDATE password_resets SET used_at = $1 WHERE member_id = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(&member_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Some(UsedReset {
-            account_id,
-            member_id,
-        }))
-    }
-
-    async fn password_reset_usable(
-        &self,
-        account_id: &str,
-        token_hash: &str,
-        now: Millis,
-    ) -> StoreResult<bool> {
-        let n: i64 = query_scalar(
-            "SELECT COUNT(*) FROM password_resets \
-             WHERE token_hash = $1 AND account_id = $2 AND used_at IS NULL AND expires_at > $3",
-        )
-        .bind(token_hash)
-        .bind(account_id)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n > 0)
-    }
-
     async fn claim_mail(
         &self,
         now: Millis,
         lease_until: Millis,
         limit: i64,
     ) -> StoreResult<Vec<Mail>> {
-        // A read first: the worker asks several times a second, and on SQLite an UPDATE takes
-        // the write lock even when it changes nothing.
-        let due: Option<i64> = query_scalar(
-            "SELECT seq FROM mail_outbox WHERE status = 'pending' \
-             AND next_attempt_at <= $1 AND claimed_until <= $1 LIMIT 1",
+        MAIL.claim(
+            self,
+            now,
+            MAIL.claim_sql(self.dialect(), PICK),
+            vec![lease_until.into(), now.into(), limit.into()],
         )
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        if due.is_none() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.begin_write().await?;
-        let mut claimed: Vec<Mail> = query_as(claim_sql(self.dialect()))
-            .bind(lease_until)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(claimed)
+        .await
     }
 
     async fn finish_mail(&self, id: &str, r: &MailResult) -> StoreResult<()> {
         let done = r.status != "pending";
         let mut tx = self.begin_write().await?;
-        let changed = query(
-            "UPDATE mail_outbox SET status = $1, attempts = $2, next_attempt_at = $3, \
-             last_error = $4, sent_at = $5, claimed_until = 0, \
-             text_body = CASE WHEN $6 THEN '' ELSE text_body END, \
-             html_body = CASE WHEN $6 THEN '' ELSE html_body END WHERE id = $7",
-        )
-        .bind(&r.status)
-        .bind(r.attempts)
-        .bind(r.next_attempt_at)
-        .bind(r.last_error.as_deref())
-        .bind(r.sent_at)
-        .bind(done)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        let attempt = Attempt {
+            status: &r.status,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error.as_deref(),
+            done_at: r.sent_at,
+        };
+        // A message done with holds no link any more that someone could read in the table.
+        let mut q = query(MAIL.record_sql(
+            ", text_body = CASE WHEN $7 THEN '' ELSE text_body END, \
+             html_body = CASE WHEN $7 THEN '' ELSE html_body END",
+            "",
+        ));
+        for a in Queue::record_args(&attempt, id) {
+            q = q.bind(a);
+        }
+        let changed = q.bind(done).execute(&mut *tx).await?;
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -289,7 +191,8 @@ impl MailStore for SqlStore {
 
     async fn mail(&self, id: &str) -> StoreResult<Mail> {
         Ok(query_as(format!(
-            "SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE id = $1"
+            "SELECT {} FROM mail_outbox WHERE id = $1",
+            MAIL.columns
         ))
         .bind(id)
         .fetch_one(&self.pool)
@@ -298,8 +201,9 @@ impl MailStore for SqlStore {
 
     async fn mail_to(&self, account_id: &str, recipient_norm: &str) -> StoreResult<Vec<Mail>> {
         Ok(query_as(format!(
-            "SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE account_id = $1 \
-             AND recipient_norm = $2 ORDER BY seq DESC"
+            "SELECT {} FROM mail_outbox WHERE account_id = $1 \
+             AND recipient_norm = $2 ORDER BY seq DESC",
+            MAIL.columns
         ))
         .bind(account_id)
         .bind(recipient_norm)
@@ -349,13 +253,11 @@ impl MailStore for SqlStore {
         token_hash: &str,
         now: Millis,
     ) -> StoreResult<Option<SigninAlertLink>> {
-        Ok(query_as(
+        Ok(query_as(format!(
             "SELECT l.member_id, l.session_id, s.started_at, s.ip, s.device, \
              s.ended_at IS NOT NULL AS session_ended \
-             FROM signin_alerts l JOIN sessions s ON s.id = l.session_id \
-             WHERE l.token_hash = $1 AND l.account_id = $2 AND l.used_at IS NULL \
-             AND l.expires_at > $3",
-        )
+             FROM signin_alerts l JOIN sessions s ON s.id = l.session_id WHERE {USABLE}"
+        ))
         .bind(token_hash)
         .bind(account_id)
         .bind(now)
@@ -372,37 +274,31 @@ impl MailStore for SqlStore {
         now: Millis,
     ) -> StoreResult<Option<UsedSigninAlert>> {
         let mut tx = self.begin_write().await?;
-        let used: Option<(String, String)> = query_as(
-            "UPDATE signin_alerts SET used_at = $1 \
-             WHERE token_hash = $2 AND account_id = $3 AND used_at IS NULL AND expires_at > $1 \
-             RETURNING member_id, session_id",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .bind(account_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((member_id, session_id)) = used else {
+        let spent =
+            Self::spend_link_in(&mut tx, Links::SigninAlerts, account_id, token_hash, now).await?;
+        let Some(Spent {
+            member_id,
+            session_id: Some(session_id),
+            ..
+        }) = spent
+        else {
             return Ok(None);
         };
         // A disabled person gets no way to set a password (they may not sign in anyway).
-        let made = query(
-            "INSERT INTO password_resets (token_hash, account_id, member_id, created_at, \
-             expires_at) SELECT $1, $2, $3, $4, $5 FROM members \
-             WHERE account_id = $2 AND id = $3 AND disabled = FALSE",
-        )
-        .bind(reset_token_hash)
-        .bind(account_id)
-        .bind(&member_id)
-        .bind(now)
-        .bind(reset_expires_at)
-        .execute(&mut *tx)
-        .await?;
+        let link = NewLink {
+            token_hash: reset_token_hash,
+            account_id,
+            member_id: &member_id,
+            session_id: None,
+            created_at: now,
+            expires_at: reset_expires_at,
+        };
+        let reset_link = Self::insert_link_in(&mut tx, Links::PasswordResets, &link).await?;
         tx.commit().await?;
         Ok(Some(UsedSigninAlert {
             member_id,
             session_id,
-            reset_link: made.rows_affected() > 0,
+            reset_link,
         }))
     }
 }

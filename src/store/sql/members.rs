@@ -5,13 +5,14 @@ use async_trait::async_trait;
 
 use crate::domain::member::{AgentStatus, MemberKind, Permissions};
 use crate::domain::time::Millis;
+use crate::store::sql::links::Links;
 use crate::store::sql::{
     self, Dialect, Executor, SqlStore, dynamic, dynamic_as, dynamic_scalar, query, query_as,
     query_scalar,
 };
 use crate::store::{
-    AddressRule, Credentials, LinkedRef, Member, MemberPatch, MemberQuery, NewMember, PeopleStore,
-    SessionFilter, StoreError, StoreResult,
+    AddressRule, Credentials, LinkedRef, Member, MemberPatch, MemberQuery, NewInvitation,
+    NewMember, PeopleStore, SessionFilter, StoreError, StoreResult,
 };
 
 /// A person as `MEMBER_COLUMNS` reads them; the linked account needs the person's kind.
@@ -75,12 +76,14 @@ impl From<CredentialsRow> for Credentials {
     }
 }
 
-#[async_trait]
-impl PeopleStore for SqlStore {
-    async fn insert_member_checked(
+impl SqlStore {
+    /// Adds a person, in one transaction with the address locked and checked by `refuses`,
+    /// and their webhook event; with `invitation`, as invited, with its link and message.
+    pub(in crate::store) async fn add_member(
         &self,
         m: &NewMember,
         refuses: AddressRule<'_>,
+        invitation: Option<&NewInvitation>,
     ) -> StoreResult<Member> {
         let mut tx = self.begin_write().await?;
         self.check_address_in(
@@ -92,6 +95,14 @@ impl PeopleStore for SqlStore {
         )
         .await?;
         Self::insert_member_in(&mut *tx, m).await?;
+        if let Some(invitation) = invitation {
+            query("UPDATE members SET invited = TRUE WHERE account_id = $1 AND id = $2")
+                .bind(&m.account_id)
+                .bind(&m.id)
+                .execute(&mut *tx)
+                .await?;
+            Self::insert_invitation_in(&mut tx, &m.id, invitation).await?;
+        }
         let change = sql::outbox::Change::person(
             &m.account_id,
             &m.id,
@@ -100,6 +111,17 @@ impl PeopleStore for SqlStore {
         Self::record_changes_in(&mut tx, self.outbox_now(), &[change]).await?;
         tx.commit().await?;
         self.member(&m.account_id, &m.id).await
+    }
+}
+
+#[async_trait]
+impl PeopleStore for SqlStore {
+    async fn insert_member_checked(
+        &self,
+        m: &NewMember,
+        refuses: AddressRule<'_>,
+    ) -> StoreResult<Member> {
+        self.add_member(m, refuses, None).await
     }
 
     async fn member(&self, account_id: &str, id: &str) -> StoreResult<Member> {
@@ -288,15 +310,8 @@ impl PeopleStore for SqlStore {
             if patch.email.is_some() {
                 // A link sent to the old address must not open an account now under another
                 // one: the person stays invited, and a resend goes to the new address.
-                query(
-                    "UPDATE invitations SET used_at = $1 \
-                     WHERE account_id = $2 AND member_id = $3 AND used_at IS NULL",
-                )
-                .bind(self.outbox_now())
-                .bind(account_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                let now = self.outbox_now();
+                Self::spend_links_of_in(&mut tx, Links::Invitations, account_id, id, now).await?;
             }
             // A password change alone is no news to a receiver.
             let event = if patch.disabled == Some(true) {

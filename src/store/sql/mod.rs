@@ -2,7 +2,8 @@
 //! statement for both databases (same `$n` placeholders, integer times, text ids), split by
 //! area, each file an `impl <Area>Store for SqlStore`: `accounts`, `secrets`, `members`
 //! (people), `sessions` (with `endings`, the one transaction that ends them), `audit`,
-//! `presence`, `throttling`, `challenges`, `mfa`, `policies`, `webhooks`, `mail` (the e-mail outbox and reset links), `retention`,
+//! `presence`, `throttling`, `challenges`, `mfa`, `policies`, `webhooks`, `mail` (the e-mail outbox and reset links), `invitations`, `links` (single-use links
+//! sent by e-mail), `queue` (the outboxes' claim and record), `retention`,
 //! `metrics`, `assertion_keys` (the signing keys of forward auth's `Remote-Assertion`), and `database` (health and upkeep). Helpers one area lends another (the
 //! webhook outbox written inside each change's transaction, an audit batch, a person's row)
 //! are inherent `SqlStore` functions taking the transaction.
@@ -36,6 +37,7 @@ mod database;
 mod endings;
 pub(in crate::store) mod exec;
 mod invitations;
+mod links;
 mod mail;
 mod members;
 mod metrics;
@@ -43,6 +45,7 @@ mod mfa;
 mod outbox;
 mod policies;
 mod presence;
+mod queue;
 mod retention;
 mod secrets;
 mod sessions;

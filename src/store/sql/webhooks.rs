@@ -1,51 +1,38 @@
-//! Webhooks: endpoints, claiming deliveries with a lease, and attempt results. The outbox
-//! rows each change writes are `outbox.rs`.
+//! Webhooks: endpoints, claiming deliveries fairly and recording attempts through the outboxes'
+//! queue (`queue.rs`). The outbox rows each change writes are `outbox.rs`.
 
 use async_trait::async_trait;
 
 use crate::domain::time::Millis;
+use crate::store::sql::queue::{Attempt, DELIVERIES, Queue};
 use crate::store::sql::{self, Dialect, SqlStore, dynamic_as, query, query_as, query_scalar};
 use crate::store::{
     AttemptResult, DeliveryJob, StoreError, StoreResult, WebhookDelivery, WebhookEndpoint,
     WebhookStore,
 };
 
-pub(in crate::store) const DELIVERY_COLUMNS: &str = "id, account_id, endpoint_id, member_id, \
-     event_type, body, status, attempts, next_attempt_at, last_status_code, last_error, \
-     created_at, delivered_at";
-
-/// The claim: due, unclaimed (or lease run out), endpoint enabled, and no earlier pending
-/// event of the same person for the same endpoint; the accounts in turn (`r`, each account's
-/// first candidate, then its second, ...) and none past `$4` in flight (`busy`: claims not yet
-/// recorded, by any instance). PostgreSQL locks at the outer level, where the window function
-/// is not, skips rows another instance is claiming and checks the claim again on the row it
-/// locked; SQLite's write lock makes the one statement atomic.
-pub(in crate::store) fn claim_sql(dialect: Dialect) -> String {
-    let lock = if dialect == Dialect::Postgres {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
-    format!(
-        "UPDATE webhook_deliveries SET claimed_until = $1 WHERE seq IN ( \
-         SELECT x.seq FROM webhook_deliveries x WHERE x.status = 'pending' \
-         AND x.claimed_until <= $2 AND x.seq IN ( \
-         SELECT c.seq FROM ( \
-         SELECT d.seq, d.account_id, \
-         ROW_NUMBER() OVER (PARTITION BY d.account_id ORDER BY d.seq) AS r \
-         FROM webhook_deliveries d \
-         JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-         WHERE d.status = 'pending' AND d.next_attempt_at <= $2 AND d.claimed_until <= $2 \
-         AND e.disabled_reason IS NULL \
-         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id \
-         AND p.member_id = d.member_id AND p.status = 'pending' AND p.seq < d.seq)) c \
-         LEFT JOIN (SELECT account_id, COUNT(*) AS n FROM webhook_deliveries \
-         WHERE status = 'pending' AND claimed_until > $2 GROUP BY account_id) busy \
-         ON busy.account_id = c.account_id \
-         WHERE c.r + COALESCE(busy.n, 0) <= $4 \
-         ORDER BY c.r, c.seq LIMIT $3){lock}) RETURNING {DELIVERY_COLUMNS}"
-    )
-}
+/// The deliveries to claim: due, unclaimed (or lease run out), endpoint enabled, and no
+/// earlier pending event of the same person for the same endpoint; the accounts in turn (`r`,
+/// each account's first candidate, then its second, ...) and none past `$4` in flight
+/// (`busy`: claims not yet recorded, by any instance). On PostgreSQL the outer level, which
+/// the queue locks (the window function's level cannot be), checks the claim again on the row
+/// it locked.
+const PICK: &str = "SELECT x.seq FROM webhook_deliveries x WHERE x.status = 'pending' \
+     AND x.claimed_until <= $2 AND x.seq IN ( \
+     SELECT c.seq FROM ( \
+     SELECT d.seq, d.account_id, \
+     ROW_NUMBER() OVER (PARTITION BY d.account_id ORDER BY d.seq) AS r \
+     FROM webhook_deliveries d \
+     JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+     WHERE d.status = 'pending' AND d.next_attempt_at <= $2 AND d.claimed_until <= $2 \
+     AND e.disabled_reason IS NULL \
+     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id \
+     AND p.member_id = d.member_id AND p.status = 'pending' AND p.seq < d.seq)) c \
+     LEFT JOIN (SELECT account_id, COUNT(*) AS n FROM webhook_deliveries \
+     WHERE status = 'pending' AND claimed_until > $2 GROUP BY account_id) busy \
+     ON busy.account_id = c.account_id \
+     WHERE c.r + COALESCE(busy.n, 0) <= $4 \
+     ORDER BY c.r, c.seq LIMIT $3)";
 
 #[async_trait]
 impl WebhookStore for SqlStore {
@@ -118,7 +105,7 @@ impl WebhookStore for SqlStore {
         let sql = format!(
             "SELECT {} FROM webhook_deliveries WHERE account_id = $1 AND endpoint_id = $2 \
              ORDER BY seq DESC LIMIT $3",
-            sql::webhooks::DELIVERY_COLUMNS
+            DELIVERIES.columns
         );
         Ok(query_as(sql)
             .bind(account_id)
@@ -151,7 +138,7 @@ impl WebhookStore for SqlStore {
              WHERE account_id = $2 AND endpoint_id = $3 AND id = $4 \
              AND EXISTS (SELECT 1 FROM webhook_endpoints e \
              WHERE e.id = $3 AND e.disabled_reason IS NULL{lock}) RETURNING {}",
-            sql::webhooks::DELIVERY_COLUMNS
+            DELIVERIES.columns
         );
         Ok(query_as(sql)
             .bind(now)
@@ -169,29 +156,19 @@ impl WebhookStore for SqlStore {
         limit: i64,
         per_account: i64,
     ) -> StoreResult<Vec<DeliveryJob>> {
-        // A read first: the worker asks several times a second, and on SQLite an
-        // UPDATE takes the write lock even when it changes nothing.
-        let due: Option<i64> = query_scalar(
-            "SELECT seq FROM webhook_deliveries WHERE status = 'pending' \
-             AND next_attempt_at <= $1 AND claimed_until <= $1 LIMIT 1",
-        )
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        if due.is_none() {
-            return Ok(Vec::new());
-        }
-        // One statement leases every row it returns; in a write transaction so that
-        // on SQLite it takes its turn at the write gate like every other writer.
-        let mut tx = self.begin_write().await?;
-        let claimed: Vec<WebhookDelivery> = query_as(sql::webhooks::claim_sql(self.dialect()))
-            .bind(lease_until)
-            .bind(now)
-            .bind(limit)
-            .bind(per_account)
-            .fetch_all(&mut *tx)
+        let claimed: Vec<WebhookDelivery> = DELIVERIES
+            .claim(
+                self,
+                now,
+                DELIVERIES.claim_sql(self.dialect(), PICK),
+                vec![
+                    lease_until.into(),
+                    now.into(),
+                    limit.into(),
+                    per_account.into(),
+                ],
+            )
             .await?;
-        tx.commit().await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
@@ -210,7 +187,8 @@ impl WebhookStore for SqlStore {
                 .into_iter()
                 .map(|(id, url, secret)| (id, (url, secret)))
                 .collect();
-        let mut jobs: Vec<DeliveryJob> = claimed
+        // In the claim's order, oldest first.
+        Ok(claimed
             .into_iter()
             .filter_map(|d| {
                 let (url, secret) = targets.get(&d.endpoint_id)?.clone();
@@ -220,11 +198,7 @@ impl WebhookStore for SqlStore {
                     secret,
                 })
             })
-            .collect();
-        jobs.sort_by(|a, b| {
-            (a.delivery.created_at, &a.delivery.id).cmp(&(b.delivery.created_at, &b.delivery.id))
-        });
-        Ok(jobs)
+            .collect())
     }
 
     async fn finish_deliveries(&self, results: &[(String, AttemptResult)]) -> StoreResult<()> {
@@ -233,20 +207,20 @@ impl WebhookStore for SqlStore {
         }
         let mut tx = self.begin_write().await?;
         for (delivery_id, r) in results {
-            let endpoint: Option<String> = query_scalar(
-                "UPDATE webhook_deliveries SET status = $1, attempts = $2, \
-                 next_attempt_at = $3, last_status_code = $4, last_error = $5, \
-                 delivered_at = $6, claimed_until = 0 WHERE id = $7 RETURNING endpoint_id",
-            )
-            .bind(&r.status)
-            .bind(r.attempts)
-            .bind(r.next_attempt_at)
-            .bind(r.last_status_code)
-            .bind(&r.last_error)
-            .bind(r.delivered_at)
-            .bind(delivery_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let attempt = Attempt {
+                status: &r.status,
+                attempts: r.attempts,
+                next_attempt_at: r.next_attempt_at,
+                last_error: r.last_error.as_deref(),
+                done_at: r.delivered_at,
+            };
+            let mut q = query_scalar::<String>(
+                DELIVERIES.record_sql(", last_status_code = $7", " RETURNING endpoint_id"),
+            );
+            for a in Queue::record_args(&attempt, delivery_id) {
+                q = q.bind(a);
+            }
+            let endpoint = q.bind(r.last_status_code).fetch_optional(&mut *tx).await?;
             if r.disable_endpoint
                 && let Some(endpoint) = endpoint
             {

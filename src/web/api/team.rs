@@ -375,6 +375,9 @@ macro_rules! section_operations {
                     (status = 404, description = "`not_found`", body = ErrorBody),
                     (status = 409, description = "`not_invited`: they chose their password already, or are disabled", body = ErrorBody),
                     (status = 422, description = "`invalid_input`", body = ErrorBody),
+                    (status = 429, description = "`too_many_invitations`: this person was sent 3 new \
+                        invitations within the last hour; nothing was sent", body = ErrorBody,
+                        headers(("Retry-After" = u64, description = "Seconds until another may be sent"))),
                 ))]
             pub async fn resend_invitation(
                 state: State<AppState>,

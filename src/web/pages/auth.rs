@@ -15,6 +15,7 @@ use crate::domain::session::EndReason;
 use crate::domain::signin::AuthMethod;
 use crate::service::{
     ChosenLogin, LoginRequest, MfaLogin, NewAccountRequest, Principal, ServiceError, SignInStep,
+    SignedIn,
 };
 use crate::web::AppState;
 use crate::web::cookies::{self, clear_cookie, device_cookie, session_cookie, signed_out_response};
@@ -297,7 +298,13 @@ pub(super) fn next_step(
             return render(StatusCode::OK, &page);
         }
     };
-    let mut res = go(&to);
+    into_app(state, &out, &to, https)
+}
+
+/// A redirect to `to` (complete already: prefixed, or absolute) carrying a new session's cookie
+/// and the browser's device pass.
+pub(super) fn into_app(state: &AppState, out: &SignedIn, to: &str, https: bool) -> Response {
+    let mut res = go(to);
     cookies::set(
         &mut res,
         &session_cookie(&out.token, https, state.cfg.cookie_domain.as_deref()),

@@ -6,9 +6,9 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use crate::service::Principal;
+use crate::service::{MemberView, Principal};
 
-use super::{Layout, SessionRow, render};
+use super::{Layout, SessionRow, render, viewer_zone};
 
 #[derive(Template)]
 #[template(path = "confirm.html")]
@@ -54,6 +54,18 @@ pub const NAMES_LISTED: usize = 10;
 /// The warning when the sessions to end include the viewer's own.
 pub const THIS_BROWSER: &str =
     "This includes the session in this browser: you will be signed out here too.";
+
+/// The confirmation page about one person, `c` with their live sessions listed (times in the
+/// viewer's zone).
+pub fn confirm_about(p: &Principal, v: &MemberView, c: Confirm) -> Response {
+    let zone = viewer_zone(p);
+    let sessions = v
+        .sessions
+        .iter()
+        .map(|s| SessionRow::new(s, &zone))
+        .collect();
+    confirm(p, Confirm { sessions, ..c })
+}
 
 pub fn confirm(p: &Principal, c: Confirm) -> Response {
     let nav = if c.nav.is_empty() { "team" } else { c.nav };

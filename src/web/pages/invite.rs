@@ -5,16 +5,17 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 
-use crate::domain::password;
-use crate::service::{ServiceError, SignInStep};
+use crate::service::SignInStep;
+use crate::store::PasswordLink;
 use crate::web::AppState;
-use crate::web::cookies::{self, device_cookie, session_cookie};
 use crate::web::request::Client;
 use crate::web::return_to::{ENROL_PAGE, after_new_sign_in};
 use crate::web::section::Section;
 
+use super::auth::into_app;
+use super::link::{Submitted, submit_password};
 use super::{
     FieldErrors, FormData, InPage, Layout, PageResult, PageTenant, SignedForm, render, safe_back,
     see_other, with_notice,
@@ -55,7 +56,11 @@ pub async fn link_page(
     PageTenant(account_id): PageTenant,
     Path(token): Path<String>,
 ) -> PageResult {
-    if !state.svc.invitation_usable(&account_id, &token).await? {
+    let usable = state
+        .svc
+        .password_link_usable(PasswordLink::Invitation, &account_id, &token)
+        .await?;
+    if !usable {
         return Ok(InvitePage::expired());
     }
     Ok(render(StatusCode::OK, &InvitePage::new(true, token)))
@@ -70,26 +75,16 @@ pub async fn link_submit(
     Path(token): Path<String>,
     form: FormData,
 ) -> PageResult {
-    let new = form.text("password");
-    let mut errors = FieldErrors::new();
-    errors.check("password", password::check_new_password(&new));
-    if errors.is_empty() && form.text("confirm") != new {
-        errors.add(
-            "confirm",
-            "the two passwords differ; type the same one twice",
-        );
-    }
-    if errors.is_empty() {
-        match state
+    let set = |new| {
+        state
             .svc
             .accept_invitation(&account_id, &token, new, client.ip, &client.user_agent)
-            .await
-        {
-            Ok(step) => return Ok(signed_in(&state, step, client.https)),
-            Err(ServiceError::LinkExpired) => return Ok(InvitePage::expired()),
-            Err(e) => errors.absorb(e, |f| f)?,
-        }
-    }
+    };
+    let errors = match submit_password(&form, set).await? {
+        Submitted::Set(step) => return Ok(signed_in(&state, step, client.https)),
+        Submitted::Expired => return Ok(InvitePage::expired()),
+        Submitted::Refused(errors) => errors,
+    };
     let mut page = InvitePage::new(true, token);
     page.layout = page.layout.with_error(errors.summary());
     page.errors = errors;
@@ -110,17 +105,7 @@ fn signed_in(state: &AppState, step: SignInStep, https: bool) -> Response {
             return see_other("/login");
         }
     };
-    // `to` is complete already (prefixed, or absolute).
-    let mut res = Redirect::to(&to).into_response();
-    cookies::set(
-        &mut res,
-        &session_cookie(&out.token, https, state.cfg.cookie_domain.as_deref()),
-    );
-    cookies::set(
-        &mut res,
-        &device_cookie(&out.device_pass, https, state.cfg.cookie_domain.as_deref()),
-    );
-    res
+    into_app(state, &out, &to, https)
 }
 
 /// `POST /team/{kind}/{id}/invitation`: a new link for someone who has not accepted yet.

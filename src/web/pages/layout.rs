@@ -183,6 +183,12 @@ struct ErrorPage {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        let retry_after = match &self.error {
+            ServiceError::TooManyInvitations {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
         let (status, heading, message) = match self.error {
             ServiceError::Unauthenticated(_) => return see_other("/login"),
             ServiceError::NotFound => (
@@ -224,6 +230,11 @@ impl IntoResponse for PageError {
                 "The database cannot be reached right now. Please try again in a moment."
                     .to_string(),
             ),
+            ServiceError::TooManyInvitations { message, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many invitations",
+                capitalize(&message),
+            ),
             ServiceError::RateLimited { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
@@ -251,14 +262,20 @@ impl IntoResponse for PageError {
             info: None,
             error: None,
         };
-        render(
+        let mut res = render(
             status,
             &ErrorPage {
                 layout,
                 heading: heading.to_string(),
                 message,
             },
-        )
+        );
+        if let Some(secs) = retry_after
+            && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        res
     }
 }
 

@@ -12,10 +12,10 @@ use crate::service::{Principal, ServiceError};
 use crate::web::AppState;
 use crate::web::section::Section;
 
-use super::confirm::{Confirm, confirm};
+use super::confirm::{Confirm, confirm_about};
 use super::{
-    FieldErrors, InPage, Layout, PageResult, PageUser, SessionRow, ShownTime, SignedForm, render,
-    safe_back, see_other, viewer_zone, with_notice,
+    FieldErrors, InPage, Layout, PageResult, PageUser, ShownTime, SignedForm, render, safe_back,
+    see_other, viewer_zone, with_notice,
 };
 
 #[derive(Template)]
@@ -234,19 +234,15 @@ pub async fn reset<S: Section>(
             .person_to_reset_mfa(&p.actor, S::KIND, &id)
             .await
             .in_page(&p)?;
-        return Ok(confirm(
+        return Ok(confirm_about(
             &p,
+            &v,
             Confirm {
                 heading: "Reset two-factor sign-in?",
                 message: format!(
                     "Reset the two-factor sign-in of {}? Their authenticator app, passkeys and recovery codes are removed and they are signed out everywhere; they sign in again with their password.",
                     v.member.name
                 ),
-                sessions: v
-                    .sessions
-                    .iter()
-                    .map(|s| SessionRow::new(s, &viewer_zone(&p)))
-                    .collect(),
                 action: format!("{profile}/mfa/reset"),
                 back,
                 button: "Reset two-factor sign-in",

@@ -18,6 +18,7 @@ mod extract;
 mod fields;
 mod invite;
 mod layout;
+mod link;
 mod mfa;
 mod reset;
 mod settings;

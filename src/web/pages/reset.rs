@@ -10,11 +10,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::domain::email::Email;
-use crate::domain::password;
-use crate::service::ServiceError;
+use crate::store::PasswordLink;
 use crate::web::AppState;
 use crate::web::request::Client;
 
+use super::link::{Submitted, submit_password};
 use super::{FieldErrors, FormData, Layout, PageResult, PageTenant, render, see_other};
 
 /// Which of the pages it is.
@@ -105,7 +105,11 @@ pub async fn link_page(
     Path(token): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
-    if !state.svc.reset_link_usable(&account_id, &token).await? {
+    let usable = state
+        .svc
+        .password_link_usable(PasswordLink::Reset, &account_id, &token)
+        .await?;
+    if !usable {
         return Ok(ResetPage::expired());
     }
     let mut page = ResetPage::new(Step::NewPassword);
@@ -128,26 +132,16 @@ pub async fn link_submit(
     Path(token): Path<String>,
     form: FormData,
 ) -> PageResult {
-    let new = form.text("password");
-    let mut errors = FieldErrors::new();
-    errors.check("password", password::check_new_password(&new));
-    if errors.is_empty() && form.text("confirm") != new {
-        errors.add(
-            "confirm",
-            "the two passwords differ; type the same one twice",
-        );
-    }
-    if errors.is_empty() {
-        match state
+    let set = |new| {
+        state
             .svc
             .confirm_password_reset(&account_id, &token, new, client.ip)
-            .await
-        {
-            Ok(()) => return Ok(see_other("/login?reason=password_reset")),
-            Err(ServiceError::LinkExpired) => return Ok(ResetPage::expired()),
-            Err(e) => errors.absorb(e, |f| f)?,
-        }
-    }
+    };
+    let errors = match submit_password(&form, set).await? {
+        Submitted::Set(()) => return Ok(see_other("/login?reason=password_reset")),
+        Submitted::Expired => return Ok(ResetPage::expired()),
+        Submitted::Refused(errors) => errors,
+    };
     let mut page = ResetPage::new(Step::NewPassword);
     page.layout = page.layout.with_error(errors.summary());
     page.token = token;

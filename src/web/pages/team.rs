@@ -18,7 +18,7 @@ use crate::store::Member;
 use crate::web::section::Section;
 use crate::web::{AppState, query};
 
-use super::confirm::{Confirm, NAMES_LISTED, THIS_BROWSER, confirm};
+use super::confirm::{Confirm, NAMES_LISTED, THIS_BROWSER, confirm, confirm_about};
 use super::{
     FieldErrors, FormData, InPage, Layout, PageError, PageResult, PageUser, SessionRow, SignedForm,
     counted_noun, notice, render, safe_back, see_other, viewer_zone, with_notice,
@@ -659,8 +659,9 @@ pub async fn set_disabled<S: Section>(
             .person_to_disable(&p.actor, S::KIND, &id)
             .await
             .in_page(&p)?;
-        return Ok(confirm(
+        return Ok(confirm_about(
             &p,
+            &v,
             Confirm {
                 heading: "Disable account?",
                 message: format!(
@@ -668,11 +669,6 @@ pub async fn set_disabled<S: Section>(
                     kind_label(S::KIND),
                     v.member.name
                 ),
-                sessions: v
-                    .sessions
-                    .iter()
-                    .map(|s| SessionRow::new(s, &viewer_zone(&p)))
-                    .collect(),
                 action: format!("{}/disabled", profile_href(S::KIND, &id)),
                 back,
                 fields: vec![("disabled".into(), "true".into())],
@@ -719,8 +715,9 @@ pub async fn confirm_end_person<S: Section>(
     } else {
         format!("all {n} active sessions")
     };
-    Ok(confirm(
+    Ok(confirm_about(
         &p,
+        &v,
         Confirm {
             heading: "End session?",
             message: format!(
@@ -728,11 +725,6 @@ pub async fn confirm_end_person<S: Section>(
                 v.member.name
             ),
             warning: (v.member.id == p.actor.member_id).then(|| THIS_BROWSER.to_string()),
-            sessions: v
-                .sessions
-                .iter()
-                .map(|s| SessionRow::new(s, &viewer_zone(&p)))
-                .collect(),
             action: format!("{}/end-sessions", profile_href(S::KIND, &id)),
             back,
             ids: Vec::new(),
