@@ -147,9 +147,9 @@ impl Service {
             let new = key.derive(DERIVED[2]);
             for (account_id, text) in sealed_sso {
                 let label = super::sso::seal_label(&account_id);
-                let plain = mfa::open_under(&old, &label, &text)
+                let plain = super::sso::open_long(&old, &label, &text)
                     .map_err(|e| format!("client secret of {account_id}: {e}"))?;
-                let again = mfa::seal_under(&new, &label, &plain)
+                let again = super::sso::seal_long(&new, &label, &plain)
                     .map_err(|e| format!("client secret of {account_id}: {e}"))?;
                 resealed_sso.push((account_id, text, again));
             }

@@ -46,6 +46,30 @@ pub(crate) fn seal_label(account_id: &str) -> String {
     format!("sso:{account_id}")
 }
 
+/// Seals a secret of any length: [`mfa::seal_under`] covers 32 bytes (one HMAC-SHA256 key
+/// stream), so longer secrets are sealed in 32-byte pieces, each with its own nonce and its
+/// place in the label, joined by commas.
+pub(crate) fn seal_long(key: &[u8], label: &str, secret: &[u8]) -> ServiceResult<String> {
+    let pieces: ServiceResult<Vec<String>> = secret
+        .chunks(32)
+        .enumerate()
+        .map(|(i, piece)| mfa::seal_under(key, &format!("{label}#{i}"), piece))
+        .collect();
+    Ok(pieces?.join(","))
+}
+
+/// Opens what [`seal_long`] sealed with the same key and label.
+pub(crate) fn open_long(key: &[u8], label: &str, sealed: &str) -> ServiceResult<Vec<u8>> {
+    let mut out = Vec::new();
+    if sealed.is_empty() {
+        return Ok(out);
+    }
+    for (i, piece) in sealed.split(',').enumerate() {
+        out.extend(mfa::open_under(key, &format!("{label}#{i}"), piece)?);
+    }
+    Ok(out)
+}
+
 /// The settings as the Security section shows them: never the secret, only whether there is
 /// one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +201,7 @@ impl Service {
             return Ok(String::new());
         }
         let key = self.secret(SEALING_SECRET).await?;
-        mfa::seal_under(&key, &seal_label(account_id), secret.as_bytes())
+        seal_long(&key, &seal_label(account_id), secret.as_bytes())
     }
 
     async fn open_client_secret(&self, row: &SsoSettingsRow) -> ServiceResult<String> {
@@ -185,7 +209,7 @@ impl Service {
             return Ok(String::new());
         }
         let key = self.secret(SEALING_SECRET).await?;
-        let plain = mfa::open_under(&key, &seal_label(&row.account_id), &row.client_secret)?;
+        let plain = open_long(&key, &seal_label(&row.account_id), &row.client_secret)?;
         String::from_utf8(plain)
             .map_err(|_| ServiceError::Internal("unreadable client secret".to_string()))
     }
@@ -561,6 +585,7 @@ impl Service {
                 Ok(done)
             }
             Ok(Err((failure, detail))) => {
+                tracing::info!(reason = failure.as_str(), %detail, "single sign-on failed");
                 self.audit(
                     &req.account_id,
                     AuditKind::SsoFailed,
@@ -1106,6 +1131,28 @@ mod tests {
         p.set_allow_private(true);
         let url = url::Url::parse("http://127.0.0.1:9000").unwrap();
         assert!(p.check_reachable(&url).await.is_ok());
+    }
+
+    #[test]
+    fn secrets_longer_than_one_key_stream_are_sealed_whole() {
+        let key = [7u8; 32];
+        for len in [0, 1, 31, 32, 33, 64, 100, 300] {
+            let secret: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let sealed = super::seal_long(&key, "sso:ac1", &secret).unwrap();
+            assert_eq!(
+                super::open_long(&key, "sso:ac1", &sealed).unwrap(),
+                secret,
+                "{len}"
+            );
+            if len >= 16 {
+                assert!(!sealed.contains(&hex::encode(&secret)), "{len}");
+                let other = super::open_long(&key, "sso:ac2", &sealed).unwrap();
+                assert_ne!(
+                    other, secret,
+                    "another account's label opens nothing useful"
+                );
+            }
+        }
     }
 
     #[test]
