@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn unknown_methods_are_left_out() {
         assert_eq!(
-            AuthMethods::from_db("password,sso"),
+            AuthMethods::from_db("password,carrier-pigeon"),
             AuthMethods::password()
         );
     }

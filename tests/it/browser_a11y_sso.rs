@@ -14,10 +14,7 @@ async fn single_sign_on_pages_pass_axe() {
     let app = App::spawn().await;
     app.svc.set_sso_allow_private(true);
     app.agent("Ann Agent", "ann@acme.test").await;
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("address").port()
-    };
+    let (_held, closed) = crate::support::held_closed_port();
     app.store
         .put_sso_settings(&SsoSettingsRow {
             account_id: app.account.id.clone(),

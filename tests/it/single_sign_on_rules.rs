@@ -22,14 +22,6 @@ backend_tests!(
     backchannel_refuses_unsigned_tokens_and_ends_nothing,
 );
 
-/// A loopback port nobody listens on.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("address").port();
-    drop(l);
-    port
-}
-
 /// Settings written straight to the store (saving through the service reads the provider,
 /// which these tests do not have).
 async fn stored(app: &TestApp, agents: &str, admins: &str, issuer: &str) {
@@ -113,7 +105,8 @@ async fn only_the_primary_changes_the_administrators_policy(backend: Backend) {
 async fn a_provider_that_cannot_be_read_saves_nothing(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.sso_allow_private = true).await;
     let c = app.primary_client().await;
-    let issuer = format!("http://127.0.0.1:{}", closed_port());
+    let (_held, port) = crate::support::held_closed_port();
+    let issuer = format!("http://127.0.0.1:{port}");
     let res = c
         .put_json(
             "/api/v1/settings/security",
@@ -267,7 +260,8 @@ async fn the_pages_say_why_nobody_was_signed_in(backend: Backend) {
     assert_eq!(res.status, StatusCode::NOT_FOUND);
     assert!(res.text.contains("not set up"), "{}", res.text);
     // The provider down: a clear page, and the password form still there.
-    let issuer = format!("http://127.0.0.1:{}", closed_port());
+    let (_held, port) = crate::support::held_closed_port();
+    let issuer = format!("http://127.0.0.1:{port}");
     stored(&app, "allowed", "off", &issuer).await;
     let res = app.client().get("/sso/start?rd=/agent").await;
     assert_eq!(res.status, StatusCode::BAD_GATEWAY, "{}", res.text);
@@ -332,7 +326,8 @@ async fn backchannel_refuses_unsigned_tokens_and_ends_nothing(backend: Backend) 
     let res = post(vec![("logout_token", hs256.clone())]).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("not set up"));
-    let issuer = format!("http://127.0.0.1:{}", closed_port());
+    let (_held, port) = crate::support::held_closed_port();
+    let issuer = format!("http://127.0.0.1:{port}");
     stored(&app, "allowed", "off", &issuer).await;
     for (body, said) in [
         (vec![], "logout_token is required"),

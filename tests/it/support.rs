@@ -622,6 +622,18 @@ pub async fn fixture_sign_in(svc: &Service, req: LoginRequest) -> deskward::serv
 /// Starts `deskward serve` on a port-0 listener with `args` and `envs` (and without
 /// `DESKWARD_SECRET_KEY_FILE`) and waits for it to refuse them; panics if it starts serving
 /// instead. Returns its exit code and what it wrote on stderr.
+/// A loopback port held for as long as the returned socket lives: bound but never listening,
+/// so a connection to it is refused, and no other test can be given the port meanwhile (a port
+/// found free and then released could be).
+pub fn held_closed_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind a loopback port");
+    let port = socket.local_addr().expect("address").port();
+    (socket, port)
+}
+
 /// Where the servers and binaries the tests start write their `.eml` files (sign-in alerts
 /// go to administrators by default), so that none lands in the checkout's `deskward-mail`.
 pub fn scratch_mail_dir() -> &'static std::path::Path {
